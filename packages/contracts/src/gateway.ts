@@ -1,0 +1,1 @@
+export * from "./gen/seeme/gateway/v1/gateway_pb.js";

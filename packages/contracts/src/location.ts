@@ -1,0 +1,2 @@
+export * from "./gen/seeme/location/v1/location_pb.js";
+export * from "./gen/seeme/location/v1/events_pb.js";
