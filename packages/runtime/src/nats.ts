@@ -1,0 +1,161 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { DiscardPolicy, Events, RetentionPolicy, StorageType, connect, nanos } from "nats";
+import type { NatsConnection, StreamConfig } from "nats";
+import type { Logger } from "pino";
+import { streamName, streams, subjectName } from "@seeme/contracts/subjects";
+import type { EventDef, StreamName } from "@seeme/contracts/subjects";
+import { startConsumer } from "./nats/consumer.js";
+import type { ConsumeOptions, ConsumerHandle } from "./nats/consumer.js";
+
+export { consumerName } from "./nats/consumer.js";
+export type { ConsumeOptions, ConsumerHandle, EventHandler, EventMeta } from "./nats/consumer.js";
+
+export interface EventBusOptions {
+  url: string;
+  /** Subject/stream prefix ("" in production); isolates tests and tenants. */
+  prefix: string;
+  /** Connection name shown in NATS monitoring, e.g. the service name. */
+  name: string;
+  log: Logger;
+  /** Stream replicas for `ensureStreams` (3 on a clustered NATS). Default 1. */
+  replicas?: number;
+}
+
+export type BusStatus = "connected" | "reconnecting" | "closed";
+
+export interface PublishResult {
+  streamSeq: number;
+  /** True when JetStream recognised the msgId and did not store it again. */
+  duplicate: boolean;
+}
+
+export interface CoreSubscription {
+  unsubscribe(): void;
+}
+
+export interface EventBus {
+  readonly prefix: string;
+  /** Creates or updates the catalogue's streams (all of them by default). */
+  ensureStreams(names?: StreamName[]): Promise<void>;
+  /** Publishes to JetStream and resolves once stored; the same msgId is stored once. */
+  publish<M extends DescMessage>(def: EventDef<M>, message: MessageInitShape<M>, opts: { msgId: string }): Promise<PublishResult>;
+  /** Same as `publish` for an already encoded payload (the outbox stores bytes). */
+  publishEncoded(def: EventDef, payload: Uint8Array, opts: { msgId: string }): Promise<PublishResult>;
+  consume<M extends DescMessage>(def: EventDef<M>, opts: ConsumeOptions<M>): Promise<ConsumerHandle>;
+  /** Fire-and-forget core NATS publish (live hints, nothing stored). */
+  publishCore<M extends DescMessage>(subject: string, schema: M, message: MessageInitShape<M>): void;
+  /** Handler gets the subject without the prefix. Wildcards are allowed. */
+  subscribeCore<M extends DescMessage>(
+    subject: string,
+    schema: M,
+    handler: (message: MessageShape<M>, subject: string) => void | Promise<void>,
+  ): CoreSubscription;
+  isConnected(): boolean;
+  status(): BusStatus;
+  /** Stops consumers, then drains subscriptions and pending publishes and closes. */
+  drain(): Promise<void>;
+}
+
+const STREAM_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+// Must outlast the longest gap between a publish and its outbox mark, or a
+// re-publish after a crash is stored twice.
+const DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
+
+export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> {
+  const { prefix, log } = opts;
+  // Never give up reconnecting: a NATS restart must not need a service restart.
+  const nc: NatsConnection = await connect({ servers: opts.url, name: opts.name, maxReconnectAttempts: -1 });
+  const js = nc.jetstream();
+  const jsm = await nc.jetstreamManager();
+  const consumers = new Set<ConsumerHandle>();
+  let state: BusStatus = "connected";
+
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === Events.Disconnect) {
+        state = "reconnecting";
+        log.warn({ server: s.data }, "nats disconnected, reconnecting");
+      } else if (s.type === Events.Reconnect) {
+        state = "connected";
+        log.info({ server: s.data }, "nats reconnected");
+      }
+    }
+  })();
+  void nc.closed().then((err) => {
+    state = "closed";
+    if (err) log.error({ err }, "nats connection closed with error");
+  });
+
+  async function ensureStream(name: StreamName): Promise<void> {
+    const cfg: Partial<StreamConfig> = {
+      name: streamName(prefix, name),
+      subjects: [subjectName(prefix, streams[name].subjects)],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(STREAM_MAX_AGE_MS),
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      num_replicas: opts.replicas ?? 1,
+    };
+    const exists = await jsm.streams.info(cfg.name!).then(() => true, () => false);
+    if (exists) await jsm.streams.update(cfg.name!, cfg);
+    else await jsm.streams.add(cfg);
+  }
+
+  async function publishEncoded(def: EventDef, payload: Uint8Array, { msgId }: { msgId: string }): Promise<PublishResult> {
+    const ack = await js.publish(subjectName(prefix, def.subject), payload, {
+      msgID: msgId,
+      // Fails loudly instead of silently landing in the wrong stream.
+      expect: { streamName: streamName(prefix, def.stream) },
+    });
+    return { streamSeq: ack.seq, duplicate: ack.duplicate };
+  }
+
+  return {
+    prefix,
+    async ensureStreams(names = Object.keys(streams) as StreamName[]) {
+      for (const name of names) await ensureStream(name);
+    },
+    publish: (def, message, o) => publishEncoded(def, toBinary(def.schema, create(def.schema, message)), o),
+    publishEncoded,
+    async consume(def, o) {
+      const handle = await startConsumer({ js, jsm, prefix, log }, def, o);
+      consumers.add(handle);
+      return {
+        name: handle.name,
+        stop: async () => {
+          consumers.delete(handle);
+          await handle.stop();
+        },
+      };
+    },
+    publishCore(subject, schema, message) {
+      nc.publish(subjectName(prefix, subject), toBinary(schema, create(schema, message)));
+    },
+    subscribeCore(subject, schema, handler) {
+      const strip = prefix ? prefix.length + 1 : 0;
+      const sub = nc.subscribe(subjectName(prefix, subject), {
+        callback: (err, m) => {
+          if (err) return log.error({ err, subject }, "core subscription failed");
+          void (async () => {
+            try {
+              await handler(fromBinary(schema, m.data), m.subject.slice(strip));
+            } catch (e) {
+              // Hints are best effort: clients resync anyway, so log and drop.
+              log.warn({ err: e, subject }, "core message handler failed");
+            }
+          })();
+        },
+      });
+      return { unsubscribe: () => sub.unsubscribe() };
+    },
+    isConnected: () => state === "connected" && !nc.isClosed(),
+    status: () => (nc.isClosed() ? "closed" : state),
+    async drain() {
+      await Promise.all([...consumers].map((c) => c.stop()));
+      consumers.clear();
+      if (!nc.isClosed()) await nc.drain();
+    },
+  };
+}
