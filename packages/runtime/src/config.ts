@@ -1,0 +1,121 @@
+/**
+ * Environment configuration, validated once at start-up. Every reader throws a
+ * ConfigError whose message is one line naming the variable, so a bad value
+ * stops the process with an actionable message instead of a stack trace.
+ */
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "500ms", "30s", "15m", "24h", "7d" to milliseconds; null when malformed. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  return match ? Number(match[1]) * DURATION_UNITS_MS[match[2]] : null;
+}
+
+export interface ConfigReader {
+  string(name: string, fallback?: string): string;
+  optional(name: string): string | undefined;
+  int(name: string, fallback: number, range?: { min?: number; max?: number }): number;
+  port(name: string, fallback: number): number;
+  durationMs(name: string, fallback: string, range?: { min?: string; max?: string }): number;
+  secret(name: string, minLength: number, fallback?: string): string;
+  url(name: string, fallback: string | undefined, protocols: string[]): string;
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T;
+}
+
+export function configReader(env: Env): ConfigReader {
+  const raw = (name: string): string | undefined => {
+    const value = env[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  };
+  const required = (name: string, fallback?: string): string => {
+    const value = raw(name) ?? fallback;
+    if (value === undefined) throw new ConfigError(name, "is required but not set");
+    return value;
+  };
+  const int = (name: string, fallback: number, range: { min?: number; max?: number } = {}): number => {
+    const text = raw(name);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = range;
+    if (!/^-?\d+$/.test(text) || value < min || value > max) {
+      throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${text}"`);
+    }
+    return value;
+  };
+  return {
+    string: required,
+    optional: raw,
+    int,
+    port: (name, fallback) => int(name, fallback, { min: 0, max: 65535 }),
+    durationMs(name, fallback, range = {}) {
+      const text = raw(name) ?? fallback;
+      const value = parseDuration(text);
+      if (value === null) throw new ConfigError(name, `must be a duration like 30s, 15m or 24h, got "${text}"`);
+      const min = range.min ? parseDuration(range.min)! : 0;
+      const max = range.max ? parseDuration(range.max)! : Number.MAX_SAFE_INTEGER;
+      if (value < min || value > max) {
+        throw new ConfigError(name, `must be between ${range.min ?? "0s"} and ${range.max ?? "unbounded"}, got "${text}"`);
+      }
+      return value;
+    },
+    secret(name, minLength, fallback) {
+      const value = required(name, fallback);
+      if (value.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters long`);
+      return value;
+    },
+    url(name, fallback, protocols) {
+      const text = required(name, fallback);
+      let parsed: URL;
+      try {
+        parsed = new URL(text);
+      } catch {
+        throw new ConfigError(name, `must be a URL (${protocols.join(", ")}), got a malformed value`);
+      }
+      if (!protocols.includes(parsed.protocol.replace(/:$/, ""))) {
+        throw new ConfigError(name, `must use ${protocols.join(" or ")}, got "${parsed.protocol}"`);
+      }
+      return text;
+    },
+    oneOf(name, fallback, allowed) {
+      const text = (raw(name) ?? fallback) as (typeof allowed)[number];
+      if (!allowed.includes(text)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${text}"`);
+      return text;
+    },
+  };
+}
+
+/** Settings every service reads the same way. */
+export interface CommonConfig {
+  logLevel: string;
+  natsUrl: string;
+  natsPrefix: string;
+  natsStreamReplicas: number;
+  internalAuthSecret: string;
+  /** undefined when METRICS_PORT=0 (disabled). */
+  metricsPort?: number;
+  shutdownTimeoutMs: number;
+  healthIntervalMs: number;
+}
+
+export function readCommonConfig(env: Env, metricsPortDefault: number): CommonConfig {
+  const read = configReader(env);
+  return {
+    logLevel: read.oneOf("LOG_LEVEL", "info", ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const),
+    natsUrl: read.url("NATS_URL", "nats://127.0.0.1:4222", ["nats", "tls"]),
+    natsPrefix: read.optional("NATS_SUBJECT_PREFIX") ?? "",
+    natsStreamReplicas: read.int("NATS_STREAM_REPLICAS", 1, { min: 1, max: 5 }),
+    internalAuthSecret: read.secret("INTERNAL_AUTH_SECRET", 32),
+    metricsPort: read.port("METRICS_PORT", metricsPortDefault) || undefined,
+    shutdownTimeoutMs: read.int("SHUTDOWN_TIMEOUT_MS", 8000, { min: 0, max: 120_000 }),
+    healthIntervalMs: read.int("HEALTH_INTERVAL_MS", 2000, { min: 100, max: 60_000 }),
+  };
+}

@@ -1,0 +1,88 @@
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import type { Logger } from "./logger.js";
+
+/** A dependency probe: resolves true when the dependency answers. */
+export type Probe = () => Promise<boolean> | boolean;
+
+const PROBE_TIMEOUT_MS = 1500;
+
+async function runProbe(probe: Probe): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
+  try {
+    return await Promise.race([Promise.resolve().then(probe), timeout]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Probes dependencies on an interval and reports the result as one serving
+ * state, so health follows PostgreSQL and NATS going away and coming back
+ * without a restart. Once shut down it stays NOT_SERVING.
+ */
+export class DependencyMonitor {
+  private timer?: NodeJS.Timeout;
+  private serving = false;
+  private stopped = false;
+  private readonly listeners: Array<(serving: boolean) => void> = [];
+  readonly failing = new Set<string>();
+
+  constructor(private readonly probes: Record<string, Probe>, private readonly intervalMs: number, private readonly log: Logger) {}
+
+  get isServing(): boolean {
+    return this.serving && !this.stopped;
+  }
+
+  onChange(listener: (serving: boolean) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Probes once now, then keeps probing until stop(). */
+  async start(): Promise<boolean> {
+    await this.check();
+    const loop = () => {
+      this.timer = setTimeout(() => void this.check().finally(() => !this.stopped && loop()), this.intervalMs);
+      this.timer.unref();
+    };
+    loop();
+    return this.serving;
+  }
+
+  async check(): Promise<void> {
+    const results = await Promise.all(Object.entries(this.probes).map(async ([name, probe]) => [name, await runProbe(probe)] as const));
+    if (this.stopped) return;
+    for (const [name, ok] of results) {
+      if (!ok && !this.failing.has(name)) this.log.warn({ dependency: name }, "dependency unreachable");
+      if (ok && this.failing.has(name)) this.log.info({ dependency: name }, "dependency reachable again");
+      if (ok) this.failing.delete(name);
+      else this.failing.add(name);
+    }
+    this.set(this.failing.size === 0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.set(false);
+  }
+
+  private set(serving: boolean): void {
+    if (serving === this.serving) return;
+    this.serving = serving;
+    for (const listener of this.listeners) listener(serving);
+  }
+}
+
+/** grpc.health.v1 for the overall server ("") and each named service, driven by a monitor. */
+export function addHealthService(server: grpc.Server, serviceNames: string[], monitor: DependencyMonitor): HealthImplementation {
+  const names = ["", ...serviceNames];
+  const status = (serving: boolean): ServingStatus => (serving ? "SERVING" : "NOT_SERVING");
+  const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, status(monitor.isServing)])));
+  monitor.onChange((serving) => names.forEach((name) => health.setStatus(name, status(serving))));
+  health.addToServer(server);
+  return health;
+}

@@ -1,0 +1,85 @@
+import * as grpc from "@grpc/grpc-js";
+import { addServices, type ServiceRegistration } from "./grpc.js";
+import { addHealthService, DependencyMonitor, type Probe } from "./health.js";
+import { addReflectionService } from "./reflection.js";
+import { startMetricsServer, type Metrics } from "./metrics.js";
+import type { Logger } from "./logger.js";
+
+export interface GrpcHostOptions {
+  name: string;
+  host?: string;
+  port: number;
+  registrations: ServiceRegistration[];
+  /** Dependencies whose reachability decides SERVING / NOT_SERVING. */
+  probes: Record<string, Probe>;
+  log: Logger;
+  metrics: Metrics;
+  /** Prometheus endpoint port; undefined disables it, 0 picks a free port. */
+  metricsPort?: number;
+  healthIntervalMs: number;
+  shutdownTimeoutMs: number;
+  /** Run in order after the server has drained: stop workers, drain NATS, disconnect Prisma. */
+  cleanup: Array<() => Promise<void> | void>;
+}
+
+export interface GrpcHost {
+  port: number;
+  metricsPort: number;
+  monitor: DependencyMonitor;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a grpc-js server with health, reflection and metrics, and owns the
+ * shutdown order: NOT_SERVING → end streams and drain in-flight calls (bounded)
+ * → the service's cleanup steps → metrics.
+ */
+export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost> {
+  const { log } = options;
+  const shutdown = new AbortController();
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  addServices(server, options.registrations, { log, metrics: options.metrics, shutdownSignal: shutdown.signal });
+
+  const monitor = new DependencyMonitor(options.probes, options.healthIntervalMs, log);
+  monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
+  addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
+  addReflectionService(server, options.registrations.map((r) => r.service));
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${options.host ?? "0.0.0.0"}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(new Error(`cannot listen on port ${options.port}: ${error.message}`)) : resolve(bound),
+    ),
+  );
+  const metricsServer = options.metricsPort === undefined ? undefined : await startMetricsServer(options.metrics.registry, options.metricsPort);
+  await monitor.start();
+  log.info({ port, metricsPort: metricsServer?.port }, `${options.name} listening`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info("shutting down");
+      monitor.stop();
+      shutdown.abort();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          log.warn({ timeoutMs: options.shutdownTimeoutMs }, "drain timed out; cancelling remaining calls");
+          server.forceShutdown();
+          resolve();
+        }, options.shutdownTimeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      for (const step of options.cleanup) {
+        try {
+          await step();
+        } catch (error) {
+          log.error({ err: error }, "cleanup step failed");
+        }
+      }
+      await metricsServer?.close();
+      log.info("stopped");
+    })());
+  return { port, metricsPort: metricsServer?.port ?? 0, monitor, stop };
+}
