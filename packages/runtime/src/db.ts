@@ -1,0 +1,61 @@
+/**
+ * Persistence shared by every service: a Prisma driver adapter built from a service
+ * database URL, offline migrations (Prisma's schema engine compiled to WebAssembly),
+ * and a health probe.
+ *
+ * URL convention: `postgresql://user@host:port/db?schema=<name>&connection_limit=<n>`.
+ * `schema` selects the PostgreSQL schema (default `public`); `connection_limit` caps the
+ * pool (an embedded PGlite database must use 1).
+ */
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { parseDatabaseUrl, poolConfig } from "./db/url.js";
+
+export { parseDatabaseUrl, type DatabaseTarget } from "./db/url.js";
+export {
+  createMigration,
+  migrate,
+  readMigrations,
+  type CreateMigrationOptions,
+  type MigrateOptions,
+  type MigrationLogger,
+} from "./db/migrations.js";
+
+export interface PrismaAdapterOptions {
+  /** Overrides `?connection_limit=`. */
+  poolSize?: number;
+  /** Errors of idle pooled connections (e.g. the server restarted); the adapter already keeps them from crashing the process. */
+  onPoolError?: (err: Error) => void;
+}
+
+/**
+ * A `@prisma/adapter-pg` adapter for `new PrismaClient({ adapter })`. Prisma qualifies
+ * its queries with the URL's schema; the connections' search_path points there too, so
+ * raw SQL agrees.
+ */
+export function createPrismaAdapter(url: string, options: PrismaAdapterOptions = {}): PrismaPg {
+  const target = parseDatabaseUrl(url);
+  const config = poolConfig(target, options.poolSize === undefined ? {} : { max: options.poolSize });
+  return new PrismaPg(config, { schema: target.schema, onPoolError: options.onPoolError });
+}
+
+/** Anything `checkDatabase` can probe: a generated PrismaClient or a pg pool/client. */
+export type Probeable = { $queryRawUnsafe(query: string): PromiseLike<unknown> } | Pick<pg.Pool, "query">;
+
+/** True when `SELECT 1` answers within `timeoutMs`; never throws (for health checks). */
+export async function checkDatabase(db: Probeable, timeoutMs = 1000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+    timer.unref();
+  });
+  const probe = Promise.resolve("$queryRawUnsafe" in db ? db.$queryRawUnsafe("SELECT 1") : db.query("SELECT 1")).then(
+    () => true,
+    () => false,
+  );
+  try {
+    return await Promise.race([probe, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

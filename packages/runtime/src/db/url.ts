@@ -1,0 +1,46 @@
+import type { PoolConfig } from "pg";
+
+/** What a service database URL says beyond what `pg` itself understands. */
+export interface DatabaseTarget {
+  /** The URL without the Prisma-style parameters, safe to hand to `pg`. */
+  connectionString: string;
+  /** PostgreSQL schema the service owns (`?schema=`, default `public`). */
+  schema: string;
+  /** Pool size from `?connection_limit=`; undefined leaves pg's default (10). */
+  poolSize: number | undefined;
+}
+
+// Schema names end up in `-c search_path=` and in SQL identifiers; keeping them to
+// plain identifiers avoids having to quote them correctly in both places.
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Splits `?schema=` and `?connection_limit=` (Prisma's conventional names) off a URL. */
+export function parseDatabaseUrl(url: string): DatabaseTarget {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema") ?? "public";
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name in database URL: ${JSON.stringify(schema)}`);
+  const limit = parsed.searchParams.get("connection_limit");
+  const poolSize = limit === null ? undefined : Number(limit);
+  if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize > 0)) {
+    throw new Error(`invalid connection_limit in database URL: ${JSON.stringify(limit)}`);
+  }
+  parsed.searchParams.delete("schema");
+  parsed.searchParams.delete("connection_limit");
+  return { connectionString: parsed.toString(), schema, poolSize };
+}
+
+/**
+ * pg pool settings for a target. search_path is set on every connection so that raw
+ * SQL (migration scripts, `$queryRaw`) lands in the service's schema like Prisma's
+ * own schema-qualified queries do.
+ */
+export function poolConfig(target: DatabaseTarget, overrides: PoolConfig = {}): PoolConfig {
+  return {
+    connectionString: target.connectionString,
+    options: `-c search_path=${target.schema}`,
+    max: target.poolSize,
+    // Fail fast instead of queueing forever when the database is unreachable.
+    connectionTimeoutMillis: 5000,
+    ...overrides,
+  };
+}
