@@ -1,0 +1,240 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { validate as lintDockerfile } from "dockerfile-utils";
+import type { IIoK8sApiAppsV1Deployment } from "kubernetes-models/apps/v1/Deployment";
+import type { IIoK8sApiCoreV1PodSpec } from "kubernetes-models/v1/PodSpec";
+import { checkInvariants, isPinned, SERVICES, type Environment, type Manifest } from "./invariants.js";
+import { kubectlVersions, renderOverlay } from "./render.js";
+import { schemaProblems } from "./schema.js";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const overlays: Environment[] = ["dev", "prod"];
+const rendered = new Map<Environment, Manifest[]>();
+
+beforeAll(() => {
+  // Throws with what to install when kubectl/kustomize are missing or too old.
+  kubectlVersions();
+  for (const env of overlays) rendered.set(env, renderOverlay(join(root, "deploy/k8s/overlays", env)));
+});
+
+const render = (env: Environment): Manifest[] => structuredClone(rendered.get(env) ?? []);
+const find = (objects: Manifest[], kind: string, name: string): Manifest => {
+  const obj = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!obj) throw new Error(`${kind}/${name} not rendered`);
+  return obj;
+};
+const podOf = (objects: Manifest[], kind: string, name: string): IIoK8sApiCoreV1PodSpec => {
+  const spec = (find(objects, kind, name) as IIoK8sApiAppsV1Deployment).spec?.template.spec;
+  if (!spec) throw new Error(`${kind}/${name} has no pod template`);
+  return spec;
+};
+const remove = (objects: Manifest[], kind: string, name: string): Manifest[] =>
+  objects.filter((o) => !(o.kind === kind && o.metadata.name === name));
+
+describe("kubectl", () => {
+  test("is new enough to render the overlays", () => {
+    const versions = kubectlVersions();
+    expect(versions.kubectl).toMatch(/^v1\.\d+/);
+    expect(versions.kustomize).toMatch(/^v[5-9]\./);
+  });
+});
+
+describe.each(overlays)("overlay %s", (env) => {
+  test("renders every object the system needs", () => {
+    const kinds = render(env).map((o) => `${o.kind}/${o.metadata.name}`);
+    for (const service of Object.keys(SERVICES)) {
+      for (const kind of ["Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"]) {
+        expect(kinds).toContain(`${kind}/${service}`);
+      }
+    }
+    expect(kinds).toEqual(expect.arrayContaining(["HorizontalPodAutoscaler/gateway", "HorizontalPodAutoscaler/location"]));
+    expect(kinds).toEqual(expect.arrayContaining(["Job/identity-migrate", "Job/connection-migrate", "Job/location-migrate"]));
+  });
+
+  test("every object is valid against the Kubernetes schemas", async () => {
+    // One at a time: jest's ESM loader races when the same modules load concurrently.
+    const problems: string[] = [];
+    for (const obj of render(env)) problems.push(...(await schemaProblems(obj)));
+    expect(problems).toEqual([]);
+  });
+
+  test("meets every production invariant", () => {
+    expect(checkInvariants(render(env), env)).toEqual([]);
+  });
+});
+
+test("the schema check rejects an invalid object", async () => {
+  const deployment = find(render("prod"), "Deployment", "identity") as IIoK8sApiAppsV1Deployment & Manifest;
+  (deployment.spec as { replicas: unknown }).replicas = "two";
+  expect(await schemaProblems(deployment)).toEqual([expect.stringContaining("replicas must be integer")]);
+  expect(await schemaProblems({ apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } })).toEqual([
+    expect.stringContaining("no Kubernetes schema"),
+  ]);
+});
+
+test("production and dev differ where they must", () => {
+  const config = (env: Environment) =>
+    (render(env).find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> }).data;
+  expect(config("prod").NATS_STREAM_REPLICAS).toBe("3");
+  expect(config("dev").NATS_STREAM_REPLICAS).toBe("1");
+  expect(config("prod")).not.toHaveProperty("NATS_SUBJECT_PREFIX");
+  expect(render("prod").filter((o) => o.kind === "Secret")).toEqual([]);
+  expect(render("dev").filter((o) => o.kind === "Secret").length).toBe(4);
+});
+
+/**
+ * Each mutation breaks one rule on a correct production render; the checker must
+ * name it. This proves the invariant checks can fail.
+ */
+const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = [
+  ["readiness probe removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].readinessProbe, o), /Deployment\/identity: readinessProbe is missing/],
+  ["liveness probe removed", (o) => (delete podOf(o, "Deployment", "gateway").containers[0].livenessProbe, o), /Deployment\/gateway: livenessProbe is missing/],
+  [
+    "probe on the wrong port",
+    (o) => ((podOf(o, "Deployment", "location").containers[0].readinessProbe = { grpc: { port: 50051 } }), o),
+    /Deployment\/location: readinessProbe must be a gRPC health probe on 50053/,
+  ],
+  ["PodDisruptionBudget removed", (o) => remove(o, "PodDisruptionBudget", "connection"), /Deployment\/connection: no PodDisruptionBudget/],
+  [
+    "PodDisruptionBudget that blocks drains",
+    (o) => ((find(o, "PodDisruptionBudget", "identity").spec as { maxUnavailable: number }).maxUnavailable = 0, o),
+    /PodDisruptionBudget\/identity: allows no disruption/,
+  ],
+  ["HPA removed", (o) => remove(o, "HorizontalPodAutoscaler", "location"), /Deployment\/location: no HorizontalPodAutoscaler/],
+  [
+    "replicas set on an autoscaled Deployment",
+    (o) => ((find(o, "Deployment", "gateway").spec as { replicas: number }).replicas = 3, o),
+    /Deployment\/gateway: sets replicas although its HorizontalPodAutoscaler owns them/,
+  ],
+  ["service NetworkPolicy removed", (o) => remove(o, "NetworkPolicy", "identity"), /identity: no NetworkPolicy selects its pods/],
+  ["default-deny removed", (o) => remove(o, "NetworkPolicy", "default-deny-ingress"), /no default-deny ingress policy/],
+  [
+    "internal service opened to everyone",
+    (o) => {
+      const spec = find(o, "NetworkPolicy", "location").spec as { ingress: Array<{ from?: unknown }> };
+      delete spec.ingress[0].from;
+      return o;
+    },
+    /location: ingress open to everyone on port 50053/,
+  ],
+  [
+    "internal service opened to another namespace",
+    (o) => {
+      const spec = find(o, "NetworkPolicy", "connection").spec as { ingress: Array<{ from: unknown[] }> };
+      spec.ingress[0].from = [{ namespaceSelector: {} }];
+      return o;
+    },
+    /connection: ingress from other namespaces on port 50052/,
+  ],
+  [
+    "internal Service exposed as a LoadBalancer",
+    (o) => ((find(o, "Service", "location").spec as { type: string }).type = "LoadBalancer", o),
+    /Service\/location: type LoadBalancer exposes an internal service/,
+  ],
+  ["image on latest", (o) => ((podOf(o, "Job", "location-migrate").containers[0].image = "see-me:latest"), o), /Job\/location-migrate container migrate: image "see-me:latest" is not pinned/],
+  ["image without tag", (o) => ((podOf(o, "Deployment", "gateway").containers[0].image = "registry.example.com/see-me/see-me"), o), /not pinned by tag or digest/],
+  [
+    "writable root filesystem",
+    (o) => ((podOf(o, "Deployment", "gateway").containers[0].securityContext!.readOnlyRootFilesystem = false), o),
+    /Deployment\/gateway container gateway: readOnlyRootFilesystem is not true/,
+  ],
+  [
+    "capabilities not dropped on an initContainer",
+    (o) => (delete podOf(o, "Deployment", "connection").initContainers![0].securityContext!.capabilities, o),
+    /Deployment\/connection container migrate: capabilities.drop does not include ALL/,
+  ],
+  [
+    "privilege escalation allowed",
+    (o) => (delete podOf(o, "Deployment", "identity").containers[0].securityContext!.allowPrivilegeEscalation, o),
+    /Deployment\/identity container identity: allowPrivilegeEscalation is not false/,
+  ],
+  [
+    "runAsNonRoot removed",
+    (o) => {
+      const pod = podOf(o, "Deployment", "location");
+      delete pod.securityContext!.runAsNonRoot;
+      delete pod.containers[0].securityContext!.runAsNonRoot;
+      return o;
+    },
+    /Deployment\/location container location: runAsNonRoot is not true/,
+  ],
+  ["memory limit removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].resources!.limits!.memory, o), /resources.limits.memory is missing/],
+  ["migration Job removed", (o) => remove(o, "Job", "identity-migrate"), /Deployment\/identity: no migration Job/],
+  ["migrate initContainer removed", (o) => (delete podOf(o, "Deployment", "connection").initContainers, o), /Deployment\/connection: no migrate initContainer/],
+  [
+    "grace period shorter than the drain",
+    (o) => ((podOf(o, "Deployment", "location").terminationGracePeriodSeconds = 10), o),
+    /Deployment\/location: terminationGracePeriodSeconds 10 < 18/,
+  ],
+  ["preStop removed", (o) => (delete podOf(o, "Deployment", "gateway").containers[0].lifecycle, o), /Deployment\/gateway: no preStop hook/],
+  [
+    "single JetStream replica in production",
+    (o) => {
+      const config = o.find((c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> };
+      config.data.NATS_STREAM_REPLICAS = "1";
+      return o;
+    },
+    /NATS_STREAM_REPLICAS is 1, want 3 in prod/,
+  ],
+  [
+    "a secret as a literal value",
+    (o) => ((podOf(o, "Deployment", "location").containers[0].env!.find((e) => e.name === "ADMIN_TOKEN")!.valueFrom = undefined), o),
+    /Deployment\/location: ADMIN_TOKEN must come from a secretKeyRef/,
+  ],
+  [
+    "a committed production Secret",
+    (o) => [...o, { apiVersion: "v1", kind: "Secret", metadata: { name: "leak", namespace: "see-me" }, data: {} }],
+    /Secret\/leak: production must not commit Secret values/,
+  ],
+  ["a Deployment removed", (o) => remove(o, "Deployment", "connection"), /Deployment\/connection: missing/],
+];
+
+test.each(mutations)("the invariant checker catches: %s", (_name, mutate, expected) => {
+  const problems = checkInvariants(mutate(render("prod")), "prod");
+  expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(expected)]));
+});
+
+test("pinned images are told apart from floating ones", () => {
+  expect(isPinned("registry.example.com:5000/see-me/see-me:0.1.0")).toBe(true);
+  expect(isPinned(`see-me@sha256:${"a".repeat(64)}`)).toBe(true);
+  expect(isPinned("registry.example.com:5000/see-me/see-me")).toBe(false);
+  expect(isPinned("see-me:latest")).toBe(false);
+  expect(isPinned("see-me@sha256:short")).toBe(false);
+});
+
+describe("Dockerfile", () => {
+  const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
+  const instructions = dockerfile.split("\n").filter((line) => /^[A-Z]+\s/.test(line));
+
+  test("passes dockerfile-utils lint", () => {
+    expect(lintDockerfile(dockerfile).map((d) => `${d.range.start.line + 1}: ${d.message}`)).toEqual([]);
+  });
+
+  test("is multi-stage, pins its base image and runs as a numeric non-root user", () => {
+    const froms = instructions.filter((line) => line.startsWith("FROM "));
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const from of froms) expect(isPinned(from.split(/\s+/)[1])).toBe(true);
+    const users = instructions.filter((line) => line.startsWith("USER "));
+    expect(users.at(-1)).toMatch(/^USER [1-9]\d*(:[1-9]\d*)?$/);
+  });
+
+  test(".dockerignore keeps local state and secrets out of the build context", () => {
+    const ignored = readFileSync(join(root, ".dockerignore"), "utf8").split("\n");
+    expect(ignored).toEqual(expect.arrayContaining([".git", "node_modules", ".data", "**/db/generated"]));
+  });
+});
+
+test("docs/deploy.md names every Secret and key the manifests reference", () => {
+  const docs = readFileSync(join(root, "docs/deploy.md"), "utf8");
+  const refs = new Set<string>();
+  for (const obj of render("prod")) {
+    for (const match of JSON.stringify(obj).matchAll(/"secretKeyRef":\{"name":"([^"]+)","key":"([^"]+)"\}/g)) refs.add(`${match[1]} ${match[2]}`);
+  }
+  expect(refs.size).toBeGreaterThan(0);
+  for (const ref of refs) {
+    const [secret, key] = ref.split(" ");
+    expect(docs).toContain(secret);
+    expect(docs).toContain(key);
+  }
+});
