@@ -83,6 +83,15 @@ test("production and dev differ where they must", () => {
   expect(render("dev").filter((o) => o.kind === "Secret").length).toBe(4);
 });
 
+test("the first apply phase in docs/deploy.md selects the migration Jobs and no Deployment", () => {
+  // `kubectl apply -l 'app.kubernetes.io/component notin (server)'`: notin also matches unlabelled objects.
+  const phaseOne = render("prod").filter((o) => o.metadata.labels?.["app.kubernetes.io/component"] !== "server");
+  const kinds = phaseOne.map((o) => o.kind);
+  expect(kinds).not.toContain("Deployment");
+  expect(phaseOne.filter((o) => o.kind === "Job").length).toBe(3);
+  expect(kinds).toEqual(expect.arrayContaining(["Namespace", "ConfigMap", "ServiceAccount"]));
+});
+
 /**
  * Each mutation breaks one rule on a correct production render; the checker must
  * name it. This proves the invariant checks can fail.
@@ -227,14 +236,20 @@ describe("Dockerfile", () => {
 
 test("docs/deploy.md names every Secret and key the manifests reference", () => {
   const docs = readFileSync(join(root, "docs/deploy.md"), "utf8");
-  const refs = new Set<string>();
-  for (const obj of render("prod")) {
-    for (const match of JSON.stringify(obj).matchAll(/"secretKeyRef":\{"name":"([^"]+)","key":"([^"]+)"\}/g)) refs.add(`${match[1]} ${match[2]}`);
-  }
-  expect(refs.size).toBeGreaterThan(0);
-  for (const ref of refs) {
-    const [secret, key] = ref.split(" ");
-    expect(docs).toContain(secret);
-    expect(docs).toContain(key);
+  const refs: Array<{ name: string; key: string }> = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === "object") {
+      for (const [field, inner] of Object.entries(value)) {
+        if (field === "secretKeyRef") refs.push(inner as { name: string; key: string });
+        else walk(inner);
+      }
+    }
+  };
+  render("prod").forEach(walk);
+  expect(refs.length).toBeGreaterThan(0);
+  for (const { name, key } of refs) {
+    expect(docs).toContain(`\`${name}\``);
+    expect(docs).toContain(`\`${key}\``);
   }
 });
