@@ -37,8 +37,13 @@ export class DependencyMonitor {
     return this.serving && !this.stopped;
   }
 
-  onChange(listener: (serving: boolean) => void): void {
+  /** Calls `listener` on every change; returns a function that removes it. */
+  onChange(listener: (serving: boolean) => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const index = this.listeners.indexOf(listener);
+      if (index >= 0) this.listeners.splice(index, 1);
+    };
   }
 
   /** Probes once now, then keeps probing until stop(). */

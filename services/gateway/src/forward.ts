@@ -1,0 +1,56 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
+import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import type { GatewayContext } from "./context.js";
+import { bearerToken } from "./sessions.js";
+
+/**
+ * "required": every call needs a valid session. "optional": a session is
+ * verified if presented (identity decides per method what needs one, e.g.
+ * Register does not, DeleteAccount does).
+ */
+export type SessionPolicy = "required" | "optional";
+
+/** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
+async function upstreamHeaders(context: GatewayContext, ctx: HandlerContext, policy: SessionPolicy): Promise<Record<string, string>> {
+  const { internalAuthSecret } = context.config;
+  const headers: Record<string, string> = { [SERVICE_HEADER]: signService(internalAuthSecret, "gateway") };
+  const token = bearerToken(ctx.requestHeader);
+  if (token !== undefined) headers[CALLER_HEADER] = signCaller(internalAuthSecret, await context.sessions.verify(token));
+  else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
+  const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
+  if (address) headers[CLIENT_ADDRESS_HEADER] = address;
+  return headers;
+}
+
+/**
+ * Builds a Connect implementation of `service` that forwards every method to
+ * the owning internal service: unary calls with a deadline, server streams for
+ * as long as the client stays. Request and response messages pass unchanged;
+ * client metadata does not (only what upstreamHeaders derives).
+ */
+export function forwardService<D extends DescService>(
+  service: D,
+  upstream: Client<D>,
+  context: GatewayContext,
+  policy: SessionPolicy,
+): ServiceImpl<D> {
+  const impl: Record<string, unknown> = {};
+  const calls = upstream as unknown as Record<string, (request: unknown, options: object) => unknown>;
+  for (const method of service.methods) {
+    const call = calls[method.localName];
+    if (method.methodKind === "unary") {
+      impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
+        const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
+        return call(request, { headers: await upstreamHeaders(context, ctx, policy), timeoutMs, signal: ctx.signal });
+      };
+    } else if (method.methodKind === "server_streaming") {
+      impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
+        const headers = await upstreamHeaders(context, ctx, policy);
+        yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+      };
+    }
+  }
+  return impl as ServiceImpl<D>;
+}

@@ -1,0 +1,54 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { cors } from "@connectrpc/connect";
+import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import type { RequestHandler } from "./listener.js";
+
+export interface HttpOptions {
+  connect: RequestHandler;
+  corsOrigins: string[];
+  /** Failing dependencies; empty when healthy. */
+  unhealthy: () => string[];
+}
+
+const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
+const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
+
+/**
+ * The gateway's HTTP front: /healthz, CORS for browsers, and hygiene before any
+ * RPC runs — client-sent `x-seeme-*` headers are dropped (they carry identity
+ * between services and must never come from outside) and the client address
+ * is recorded for rate limiting.
+ */
+export function createHttpHandler(options: HttpOptions): RequestHandler {
+  const anyOrigin = options.corsOrigins.includes("*");
+  return (req, res) => {
+    for (const name of Object.keys(req.headers)) if (name.startsWith("x-seeme-")) delete req.headers[name];
+    req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? "unknown";
+
+    const response = res as http.ServerResponse & http2.Http2ServerResponse;
+    if (req.url === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+      const failing = options.unhealthy();
+      response.writeHead(failing.length ? 503 : 200, { "content-type": "application/json" });
+      response.end(JSON.stringify(failing.length ? { status: "NOT_SERVING", failing } : { status: "SERVING" }));
+      return;
+    }
+
+    const origin = req.headers.origin;
+    if (typeof origin === "string" && (anyOrigin || options.corsOrigins.includes(origin))) {
+      response.setHeader("access-control-allow-origin", anyOrigin ? "*" : origin);
+      response.setHeader("vary", "Origin");
+      response.setHeader("access-control-expose-headers", EXPOSED_HEADERS);
+      if (req.method === "OPTIONS") {
+        response.writeHead(204, {
+          "access-control-allow-methods": cors.allowedMethods.join(", "),
+          "access-control-allow-headers": ALLOWED_HEADERS,
+          "access-control-max-age": "7200",
+        });
+        response.end();
+        return;
+      }
+    }
+    options.connect(req, res);
+  };
+}

@@ -1,0 +1,88 @@
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { ConnectionService } from "@seeme/contracts/connection";
+import { GatewayService } from "@seeme/contracts/gateway";
+import { Health } from "@seeme/contracts/health";
+import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
+import { LocationService } from "@seeme/contracts/location";
+import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { createGrpcClient } from "@seeme/runtime/grpc";
+import { DependencyMonitor } from "@seeme/runtime/health";
+import { createLogger, type Logger } from "@seeme/runtime/logger";
+import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
+import { metricsInterceptor } from "./metrics-interceptor.js";
+import type { GatewayConfig } from "./config.js";
+import type { GatewayContext } from "./context.js";
+import { forwardService } from "./forward.js";
+import { createHttpHandler } from "./http.js";
+import { listenHttp } from "./listener.js";
+import { getServerInfo } from "./rpc/get-server-info.js";
+import { healthService } from "./rpc/health.js";
+import { SessionVerifier } from "./sessions.js";
+
+export interface GatewayHandle {
+  port: number;
+  context: GatewayContext;
+  stop(): Promise<void>;
+}
+
+const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService];
+
+/** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
+export async function startGatewayService(config: GatewayConfig, options: { log?: Logger } = {}): Promise<GatewayHandle> {
+  const log = options.log ?? createLogger("gateway", config.logLevel);
+  const serviceHeaders = () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "gateway") });
+  const clients = {
+    identity: createGrpcClient(IdentityService, config.identityAddr),
+    identityInternal: createGrpcClient(IdentityInternalService, config.identityAddr, { headers: serviceHeaders }),
+    connection: createGrpcClient(ConnectionService, config.connectionAddr),
+    location: createGrpcClient(LocationService, config.locationAddr),
+  };
+  const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
+    .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
+  const monitor = new DependencyMonitor(
+    Object.fromEntries(upstreamHealth.map(([name, client]) => [name, async () => (await client.check({})).status === 1])),
+    config.healthIntervalMs,
+    log,
+  );
+  monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
+  const context: GatewayContext = {
+    config,
+    log,
+    monitor,
+    sessions: new SessionVerifier(clients.identityInternal, config.sessionCacheMs),
+    upstream: { identity: clients.identity, connection: clients.connection, location: clients.location },
+  };
+
+  const shutdown = new AbortController();
+  const metrics = createMetrics("gateway");
+  const connect = connectNodeAdapter({
+    shutdownSignal: shutdown.signal,
+    interceptors: [metricsInterceptor(metrics)],
+    routes(router) {
+      router.service(GatewayService, { getServerInfo: () => getServerInfo(context) });
+      router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
+      router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
+      router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));
+      router.service(Health, healthService(context, PUBLIC_SERVICES.map((service) => service.typeName)));
+    },
+  });
+  const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
+  const handler = createHttpHandler({ connect, corsOrigins: config.corsOrigins, unhealthy });
+  const listener = await listenHttp(handler, config.port, config.host);
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort);
+  await monitor.start();
+  log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info("shutting down");
+      monitor.stop();
+      shutdown.abort();
+      await listener.close(config.shutdownTimeoutMs);
+      for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
+      await metricsServer?.close();
+      log.info("stopped");
+    })());
+  return { port: listener.port, context, stop };
+}

@@ -1,0 +1,142 @@
+import { createClient } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { GatewayService } from "@seeme/contracts/gateway";
+import { Health } from "@seeme/contracts/health";
+import { IdentityInternalService } from "@seeme/contracts/identity";
+import { LocationService } from "@seeme/contracts/location";
+import { callerOf, requireCaller, requireService } from "@seeme/runtime/caller";
+import { registration } from "@seeme/runtime/grpc";
+import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
+import { createLogger } from "@seeme/runtime/logger";
+import { createMetrics } from "@seeme/runtime/metrics";
+import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import { waitFor } from "@seeme/testkit/health";
+import { loadConfig } from "../src/config.js";
+import { startGatewayService, type GatewayHandle } from "../src/service.js";
+
+/**
+ * The gateway in isolation: real grpc-js upstream servers stand in for the
+ * internal services (the full stack is exercised in test/e2e), so each gateway
+ * concern — protocols, session checks, header hygiene, health, CORS — is shown
+ * on its own.
+ */
+const secret = "gateway-test-secret-".padEnd(40, "x");
+const goodToken = "good-session-token-0123456789";
+const silent = createLogger("test", "silent");
+
+describe("gateway", () => {
+  let upstream: GrpcHost;
+  let gateway: GatewayHandle;
+  let upstreamUp = true;
+  let verifyCalls = 0;
+  const seen: Array<{ account: string; address: string | null; forged: string | null }> = [];
+
+  beforeAll(async () => {
+    upstream = await startGrpcHost({
+      name: "upstream", port: 0, host: "127.0.0.1", log: silent, metrics: createMetrics("upstream"),
+      healthIntervalMs: 50, shutdownTimeoutMs: 500, cleanup: [], probes: { fake: () => upstreamUp },
+      registrations: [
+        registration(IdentityInternalService, {
+          verifySession(request) {
+            verifyCalls += 1;
+            if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
+            return { accountId: "account-1" };
+          },
+          verifySignature: () => ({ valid: false }),
+        }, requireService(secret)),
+        registration(LocationService, {
+          sync(_request, ctx) {
+            seen.push({ account: callerOf(ctx), address: ctx.requestHeader.get(CLIENT_ADDRESS_HEADER), forged: ctx.requestHeader.get("x-seeme-forged") });
+            return { hasMore: true };
+          },
+          async *subscribe() {
+            for (let packetId = 1; packetId <= 3; packetId++) yield { event: { case: "packet", value: { pairId: "p", packetId } } };
+          },
+        }, requireCaller(secret)),
+      ],
+    });
+    const address = `127.0.0.1:${upstream.port}`;
+    gateway = await startGatewayService(loadConfig({
+      INTERNAL_AUTH_SECRET: secret, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
+      IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100", SESSION_CACHE_TTL: "1s",
+    }), { log: silent });
+  });
+
+  afterAll(async () => {
+    await gateway.stop();
+    await upstream.stop();
+  });
+
+  const baseUrl = () => `http://127.0.0.1:${gateway.port}`;
+  const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+  const transports = () => ({
+    "Connect over HTTP/1.1": createConnectTransport({ baseUrl: baseUrl(), httpVersion: "1.1" }),
+    "gRPC over h2c": createGrpcTransport({ baseUrl: baseUrl() }),
+    "gRPC-web over HTTP/1.1": createGrpcWebTransport({ baseUrl: baseUrl(), httpVersion: "1.1" }),
+  });
+
+  it("serves the public API over Connect, gRPC and gRPC-web", async () => {
+    for (const [name, transport] of Object.entries(transports())) {
+      const info = await createClient(GatewayService, transport).getServerInfo({});
+      expect({ name, version: info.apiVersion, blob: info.maxBlobBytes }).toEqual({ name, version: "v1", blob: 4096 });
+      const sync = await createClient(LocationService, transport).sync({}, auth(goodToken));
+      expect(sync.hasMore).toBe(true);
+    }
+  });
+
+  it("forwards server streams", async () => {
+    const ids: number[] = [];
+    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe({}, auth(goodToken))) {
+      if (event.event.case === "packet") ids.push(event.event.value.packetId);
+    }
+    expect(ids).toEqual([1, 2, 3]);
+  });
+
+  it("passes the verified account upstream and drops identity headers a client sends", async () => {
+    seen.length = 0;
+    const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
+    await client.sync({}, { headers: { authorization: `Bearer ${goodToken}`, "x-seeme-caller": "account-2.9999999999999.forged", "x-seeme-forged": "1", [CLIENT_ADDRESS_HEADER]: "6.6.6.6" } });
+    expect(seen).toEqual([{ account: "account-1", address: "127.0.0.1", forged: null }]);
+  });
+
+  it("refuses missing, malformed and unknown sessions with Unauthenticated", async () => {
+    const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
+    await expect(client.sync({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(client.sync({}, { headers: { authorization: "Basic abc" } })).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(client.sync({}, auth("unknown-token-0123456789"))).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "invalid or expired session" });
+  });
+
+  it("caches verified sessions briefly", async () => {
+    const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
+    await client.sync({}, auth(goodToken));
+    const before = verifyCalls;
+    await client.sync({}, auth(goodToken));
+    expect(verifyCalls).toBe(before);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await client.sync({}, auth(goodToken));
+    expect(verifyCalls).toBe(before + 1);
+  });
+
+  it("answers CORS preflights for browsers", async () => {
+    const response = await fetch(`${baseUrl()}/seeme.location.v1.LocationService/Sync`, {
+      method: "OPTIONS",
+      headers: { origin: "http://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(response.headers.get("access-control-allow-headers")).toMatch(/Authorization/);
+  });
+
+  it("follows upstream health on /healthz and grpc.health.v1", async () => {
+    const health = createClient(Health, transports()["gRPC over h2c"]);
+    expect((await fetch(`${baseUrl()}/healthz`)).status).toBe(200);
+    expect((await health.check({})).status).toBe(1);
+    upstreamUp = false;
+    expect(await waitFor(async () => (await fetch(`${baseUrl()}/healthz`)).status === 503)).toBe(true);
+    expect((await health.check({ service: "seeme.location.v1.LocationService" })).status).toBe(2);
+    upstreamUp = true;
+    expect(await waitFor(async () => (await fetch(`${baseUrl()}/healthz`)).status === 200)).toBe(true);
+    await expect(health.check({ service: "nope" })).rejects.toMatchObject({ code: Code.NotFound });
+  });
+});
