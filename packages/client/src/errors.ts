@@ -1,0 +1,40 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/**
+ * Why a client-side operation refused its input. Apps branch on `reason` (e.g. to tell
+ * the user "that QR code is from a newer app version"); the message is for developers.
+ */
+export type ClientErrorReason =
+  | "invalid-payload"
+  | "invalid-key"
+  | "invalid-pair-id"
+  | "invalid-packet-id"
+  | "envelope-malformed"
+  | "envelope-version"
+  | "envelope-unauthentic"
+  | "envelope-sender-mismatch"
+  | "replay"
+  | "qr-foreign"
+  | "qr-version"
+  | "qr-kind"
+  | "qr-truncated"
+  | "qr-checksum"
+  | "qr-malformed"
+  | "qr-mismatch";
+
+/**
+ * A ConnectError (as the house conventions require) so the SDK reports local and remote
+ * refusals the same way. Messages never echo payload contents, keys or pairIDs: they may
+ * end up in logs, and a location or an address in a log is exactly what see-me must not leak.
+ */
+export class ClientError extends ConnectError {
+  override name = "ClientError";
+
+  constructor(
+    readonly reason: ClientErrorReason,
+    message: string,
+    code: Code = Code.InvalidArgument,
+  ) {
+    super(message, code);
+  }
+}

@@ -1,0 +1,14 @@
+export * from "./codes.js";
+export * from "./codec-location.js";
+export * from "./codec-status.js";
+export * from "./codec-text.js";
+export * from "./codec-pin.js";
+export * from "./keys.js";
+export * from "./pair-id.js";
+export * from "./packet-id.js";
+export * from "./envelope.js";
+export * from "./replay-guard.js";
+export * from "./qr.js";
+export * from "./qr-render.js";
+export { ClientError, type ClientErrorReason } from "./errors.js";
+export { cryptoRandom, type RandomSource } from "./random.js";

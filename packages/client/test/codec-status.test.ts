@@ -1,0 +1,71 @@
+import fc from "fast-check";
+import { SimpleStatus } from "../src/codes.js";
+import { STATUS_PAYLOAD_LENGTH, decodeStatus, encodeStatus } from "../src/codec-status.js";
+import { expectClientError } from "./helpers.js";
+
+const VECTOR = "30412025-04-19T19:41:05+10:00";
+
+describe("simple status codec", () => {
+  it("decodes and re-encodes the SPEC §5 vector", () => {
+    expect(VECTOR).toHaveLength(29);
+    const decoded = decodeStatus(VECTOR);
+    expect(decoded).toEqual({
+      status: SimpleStatus.ImLost,
+      sharing: true,
+      sentAt: new Date("2025-04-19T09:41:05Z"),
+      utcOffsetMinutes: 600,
+    });
+    expect(encodeStatus(decoded)).toBe(VECTOR);
+  });
+
+  it("round-trips any status, instant (whole seconds) and offset", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...Object.values(SimpleStatus)),
+        fc.boolean(),
+        fc.integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(9998, 11, 31) }).map((ms) => new Date(Math.floor(ms / 1000) * 1000)),
+        fc.integer({ min: -18 * 60, max: 18 * 60 }),
+        (status, sharing, sentAt, utcOffsetMinutes) => {
+          const payload = encodeStatus({ status, sharing, sentAt, utcOffsetMinutes });
+          expect(payload).toHaveLength(STATUS_PAYLOAD_LENGTH);
+          expect(decodeStatus(payload)).toEqual({ status, sharing, sentAt, utcOffsetMinutes });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("writes negative offsets and drops milliseconds", () => {
+    const sentAt = new Date("2025-01-01T02:30:00.999Z");
+    expect(encodeStatus({ status: SimpleStatus.Sos, sharing: false, sentAt, utcOffsetMinutes: -(9 * 60 + 30) })).toBe(
+      "30702024-12-31T17:00:00-09:30",
+    );
+  });
+
+  it("defaults the offset to this device's", () => {
+    const sentAt = new Date("2025-04-19T09:41:05Z");
+    const decoded = decodeStatus(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt }));
+    expect(decoded.utcOffsetMinutes).toBe(0 - sentAt.getTimezoneOffset()); // 0 - x, not -x: no -0 in UTC
+    expect(decoded.sentAt).toEqual(sentAt);
+  });
+
+  it("refuses bad input when encoding", () => {
+    const sentAt = new Date("2025-04-19T09:41:05Z");
+    expectClientError(() => encodeStatus({ status: 14 as SimpleStatus, sharing: true, sentAt }), "invalid-payload", /status/);
+    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 19 * 60 }), "invalid-payload", /utcOffsetMinutes/);
+    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 1.5 }), "invalid-payload", /utcOffsetMinutes/);
+    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt: new Date(Number.NaN), utcOffsetMinutes: 0 }), "invalid-payload", /sentAt/);
+  });
+
+  it("names the bad field when decoding", () => {
+    expectClientError(() => decodeStatus(VECTOR.slice(1)), "invalid-payload", /29 characters, got 28/);
+    expectClientError(() => decodeStatus("1" + VECTOR.slice(1)), "invalid-payload", /type at position 0/);
+    expectClientError(() => decodeStatus("3141" + VECTOR.slice(4)), "invalid-payload", /status at position 1/);
+    expectClientError(() => decodeStatus("3042" + VECTOR.slice(4)), "invalid-payload", /sharing at position 3/);
+    expectClientError(() => decodeStatus("30412025-04-19 19:41:05+10:00"), "invalid-payload", /sent-at at position 4/);
+    expectClientError(() => decodeStatus("30412025-02-30T19:41:05+10:00"), "invalid-payload", /not a real date/);
+    expectClientError(() => decodeStatus("30412025-04-19T24:41:05+10:00"), "invalid-payload", /not a real date/);
+    expectClientError(() => decodeStatus("30412025-04-19T19:41:05+10:60"), "invalid-payload", /not a real date/);
+    expectClientError(() => decodeStatus("30412025-04-19T19:41:05+19:00"), "invalid-payload", /not a real date/);
+  });
+});

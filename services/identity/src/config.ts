@@ -1,0 +1,37 @@
+import { configReader, readCommonConfig, type CommonConfig, type Env } from "@seeme/runtime/config";
+import type { RateLimit } from "@seeme/runtime/rate-limit";
+
+export interface IdentityConfig extends CommonConfig {
+  port: number;
+  databaseUrl: string;
+  sessionTtlMs: number;
+  /** How long a challenge may be answered; never more than five minutes. */
+  challengeTtlMs: number;
+  /** How often expired challenges, sessions and relayed outbox rows are deleted. */
+  sweepIntervalMs: number;
+  /** Register, challenge and sign-in calls per client network address (each method its own bucket). */
+  addressLimit: RateLimit;
+  /** Register, challenge and sign-in calls per account or public key (each method its own bucket). */
+  accountLimit: RateLimit;
+}
+
+function rateLimit(read: ReturnType<typeof configReader>, prefix: string, burst: number, perMinute: number): RateLimit {
+  return {
+    capacity: read.int(`${prefix}_BURST`, burst, { min: 1, max: 1_000_000 }),
+    perSecond: read.int(`${prefix}_PER_MINUTE`, perMinute, { min: 1, max: 1_000_000 }) / 60,
+  };
+}
+
+export function loadConfig(env: Env): IdentityConfig {
+  const read = configReader(env);
+  return {
+    ...readCommonConfig(env, 9101),
+    port: read.port("IDENTITY_PORT", 50051),
+    databaseUrl: read.url("IDENTITY_DATABASE_URL", undefined, ["postgresql", "postgres"]),
+    sessionTtlMs: read.durationMs("SESSION_TTL", "24h", { min: "1m", max: "30d" }),
+    challengeTtlMs: read.durationMs("CHALLENGE_TTL", "5m", { min: "10s", max: "5m" }),
+    sweepIntervalMs: read.durationMs("IDENTITY_SWEEP_INTERVAL", "1m", { min: "1s", max: "1h" }),
+    addressLimit: rateLimit(read, "IDENTITY_RATE_LIMIT_ADDRESS", 20, 20),
+    accountLimit: rateLimit(read, "IDENTITY_RATE_LIMIT_ACCOUNT", 5, 5),
+  };
+}

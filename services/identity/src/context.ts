@@ -1,0 +1,21 @@
+import type { Logger } from "@seeme/runtime/logger";
+import type { RateLimiter } from "@seeme/runtime/rate-limit";
+import type { IdentityConfig } from "./config.js";
+import type { IdentityDb } from "./db/client.js";
+
+/** Everything an RPC handler needs, built once in service.ts; tests reach it through the started service. */
+export interface IdentityContext {
+  config: IdentityConfig;
+  log: Logger;
+  db: IdentityDb;
+  /** Wall clock, injectable so expiry is testable without sleeping. */
+  now: () => Date;
+  /** Publish committed outbox rows now rather than at the next poll. */
+  kickOutbox: () => void;
+  limits: {
+    /** Keyed by `<method>:<client address>`. */
+    address: RateLimiter;
+    /** Keyed by `<method>:<account id or public key>`. */
+    account: RateLimiter;
+  };
+}

@@ -1,0 +1,24 @@
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { DeleteAccountRequest, DeleteAccountResponseSchema } from "@seeme/contracts/identity";
+import { ACCOUNT_GONE, callerId } from "../caller-account.js";
+import type { IdentityContext } from "../context.js";
+import { appendEvent } from "../db/outbox.js";
+
+export function deleteAccount(ctx: IdentityContext) {
+  return async (_req: DeleteAccountRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof DeleteAccountResponseSchema>> => {
+    const accountId = callerId(hctx);
+    const now = ctx.now();
+    await ctx.db.$transaction(async (tx) => {
+      // Sessions and challenges go with the account (ON DELETE CASCADE). Only the
+      // transaction that actually removed the row writes the event: exactly once.
+      const { count } = await tx.account.deleteMany({ where: { id: accountId } });
+      if (count !== 1) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
+      await appendEvent(tx, "accountDeleted", (eventId) => ({ eventId, accountId, deleteTime: timestampFromDate(now) }), now);
+    });
+    ctx.kickOutbox();
+    ctx.log.info({ accountId }, "account deleted");
+    return { deleteTime: timestampFromDate(now) };
+  };
+}

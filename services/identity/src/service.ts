@@ -1,0 +1,73 @@
+import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
+import { optionalCaller, requireService } from "@seeme/runtime/caller";
+import { registration } from "@seeme/runtime/grpc";
+import type { Logger } from "@seeme/runtime/logger";
+import { startOutboxRelay } from "@seeme/runtime/outbox";
+import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { serve, startServiceBase } from "@seeme/runtime/service";
+import type { IdentityConfig } from "./config.js";
+import type { IdentityContext } from "./context.js";
+import { createIdentityDb } from "./db/client.js";
+import { outboxStore } from "./db/outbox.js";
+import { createChallenge } from "./rpc/create-challenge.js";
+import { deleteAccount } from "./rpc/delete-account.js";
+import { getAccount } from "./rpc/get-account.js";
+import { register } from "./rpc/register.js";
+import { rotateKey } from "./rpc/rotate-key.js";
+import { signIn } from "./rpc/sign-in.js";
+import { verifySession } from "./rpc/verify-session.js";
+import { verifySignature } from "./rpc/verify-signature.js";
+import { startSweeper } from "./sweeper.js";
+
+export interface IdentityService {
+  port: number;
+  context: IdentityContext;
+  stop(): Promise<void>;
+}
+
+export async function startIdentityService(
+  config: IdentityConfig,
+  options: { now?: () => Date; log?: Logger } = {},
+): Promise<IdentityService> {
+  const now = options.now ?? (() => new Date());
+  const base = await startServiceBase({
+    name: "identity",
+    common: config,
+    databaseUrl: config.databaseUrl,
+    createClient: createIdentityDb,
+    log: options.log,
+  });
+  const relay = startOutboxRelay({ store: outboxStore(base.db, now), bus: base.bus, log: base.log });
+  const clockMs = () => now().getTime();
+  const context: IdentityContext = {
+    config,
+    log: base.log,
+    db: base.db,
+    now,
+    kickOutbox: () => relay.kick(),
+    limits: { address: new RateLimiter(config.addressLimit, clockMs), account: new RateLimiter(config.accountLimit, clockMs) },
+  };
+  const sweeper = startSweeper(context, config.sweepIntervalMs);
+
+  const host = await serve(base, {
+    port: config.port,
+    registrations: [
+      // Public: CreateChallenge, Register and SignIn work signed out; the other
+      // methods require the caller the gateway signed (callerOf throws otherwise).
+      registration(IdentityService, {
+        createChallenge: createChallenge(context),
+        register: register(context),
+        signIn: signIn(context),
+        getAccount: getAccount(context),
+        rotateKey: rotateKey(context),
+        deleteAccount: deleteAccount(context),
+      }, optionalCaller(config.internalAuthSecret)),
+      registration(IdentityInternalService, {
+        verifySession: verifySession(context),
+        verifySignature: verifySignature(context),
+      }, requireService(config.internalAuthSecret)),
+    ],
+    workers: [sweeper, relay],
+  });
+  return { port: host.port, context, stop: host.stop };
+}
