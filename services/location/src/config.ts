@@ -1,0 +1,50 @@
+import { configReader, readCommonConfig, type CommonConfig, type Env } from "@seeme/runtime/config";
+import type { RateLimit } from "@seeme/runtime/rate-limit";
+
+export interface LocationConfig extends CommonConfig {
+  port: number;
+  databaseUrl: string;
+  /** host:port of the connection service's internal API (route fallback and rebuild). */
+  connectionAddr: string;
+  /** Bearer credential of LocationAdminService. */
+  adminToken: string;
+  maxBlobBytes: number;
+  maxPacketsPerSync: number;
+  /** Incoming packets per Sync page when the client asks for none. */
+  defaultPageSize: number;
+  /** Upper bound on a client's requested page size. */
+  maxPageSize: number;
+  /** Outgoing packets per sending account. */
+  senderRate: RateLimit;
+  /** Incoming packets per recipient pairID. */
+  recipientRate: RateLimit;
+  sweepIntervalMs: number;
+  /** How often an open Subscribe stream re-reads the database in case a live hint was lost. */
+  subscribeResyncMs: number;
+}
+
+export function loadConfig(env: Env): LocationConfig {
+  const read = configReader(env);
+  const maxPageSize = read.int("SYNC_MAX_PAGE_SIZE", 500, { min: 1, max: 5000 });
+  return {
+    ...readCommonConfig(env, 9103),
+    port: read.port("LOCATION_PORT", 50053),
+    databaseUrl: read.url("LOCATION_DATABASE_URL", undefined, ["postgresql", "postgres"]),
+    connectionAddr: read.string("CONNECTION_ADDR", "127.0.0.1:50052"),
+    adminToken: read.secret("ADMIN_TOKEN", 32),
+    maxBlobBytes: read.int("MAX_BLOB_BYTES", 4096, { min: 1, max: 65_536 }),
+    maxPacketsPerSync: read.int("MAX_PACKETS_PER_SYNC", 500, { min: 1, max: 5000 }),
+    defaultPageSize: read.int("SYNC_PAGE_SIZE", 100, { min: 1, max: maxPageSize }),
+    maxPageSize,
+    senderRate: {
+      capacity: read.int("SENDER_PACKET_BURST", 1000, { min: 1 }),
+      perSecond: read.int("SENDER_PACKETS_PER_SECOND", 50, { min: 1 }),
+    },
+    recipientRate: {
+      capacity: read.int("RECIPIENT_PACKET_BURST", 500, { min: 1 }),
+      perSecond: read.int("RECIPIENT_PACKETS_PER_SECOND", 20, { min: 1 }),
+    },
+    sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
+    subscribeResyncMs: read.durationMs("SUBSCRIBE_RESYNC_INTERVAL", "30s", { min: "10ms", max: "1h" }),
+  };
+}

@@ -1,0 +1,69 @@
+import type { Queryable } from "./client.js";
+
+/** SPEC §6 primary types of server-created messages. */
+export const CONNECTION_MANAGEMENT = 5;
+export const SERVER_MESSAGE = 6;
+
+/** SPEC §6 connection management sub-types the relay sends. */
+export const NOTICE = { confirmed: 3, expired: 4, broken: 5 } as const;
+
+export interface NewServerMessage {
+  type: number;
+  subType: number;
+  text: string;
+  /** Recipients; null for a broadcast to every account. */
+  accountIds: string[] | null;
+  storedAt: Date;
+  expiresAt: Date;
+}
+
+/** Queues a server message; its id is the packet id it carries under "SERVER". */
+export async function insertServerMessage(tx: Queryable, message: NewServerMessage): Promise<number> {
+  const { id } = await tx.serverMessage.create({
+    data: {
+      type: message.type,
+      subType: message.subType,
+      text: message.text,
+      broadcast: message.accountIds === null,
+      storedAt: message.storedAt,
+      expiresAt: message.expiresAt,
+    },
+    select: { id: true },
+  });
+  if (message.accountIds !== null) {
+    await tx.serverMessageRecipient.createMany({
+      data: message.accountIds.map((accountId) => ({ messageId: id, accountId })),
+      skipDuplicates: true,
+    });
+  }
+  return id;
+}
+
+/** Addressed messages nobody waits for any more. */
+export async function deleteOrphanedMessages(tx: Queryable, ids?: number[]): Promise<void> {
+  await tx.serverMessage.deleteMany({
+    where: { broadcast: false, recipients: { none: {} }, ...(ids ? { id: { in: ids } } : {}) },
+  });
+}
+
+// Server message ids come from an int4 sequence; larger acknowledged ids cannot exist.
+const MAX_MESSAGE_ID = 2_147_483_647;
+
+/**
+ * Acknowledges server messages for an account: addressed ones lose the account
+ * as a recipient (and go once nobody waits), broadcasts record the ack.
+ * Returns the ids that were pending for the account.
+ */
+export async function ackServerMessages(tx: Queryable, accountId: string, ids: number[]): Promise<number[]> {
+  const valid = ids.filter((id) => id <= MAX_MESSAGE_ID);
+  if (valid.length === 0) return [];
+  const addressed = await tx.$queryRaw<Array<{ message_id: number }>>`
+    DELETE FROM server_message_recipient WHERE account_id = ${accountId} AND message_id = ANY(${valid}::int[])
+    RETURNING message_id`;
+  await deleteOrphanedMessages(tx, addressed.map((row) => row.message_id));
+  const broadcast = await tx.$queryRaw<Array<{ message_id: number }>>`
+    INSERT INTO server_message_ack (message_id, account_id)
+    SELECT id, ${accountId} FROM server_message WHERE broadcast AND id = ANY(${valid}::int[])
+    ON CONFLICT DO NOTHING RETURNING message_id`;
+  return [...addressed, ...broadcast].map((row) => row.message_id).sort((a, b) => a - b);
+}

@@ -1,0 +1,71 @@
+import { ConnectionInternalService } from "@seeme/contracts/connection";
+import { LocationAdminService, LocationService } from "@seeme/contracts/location";
+import { events } from "@seeme/contracts/subjects";
+import { requireAdmin, requireCaller, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { createGrpcClient, registration } from "@seeme/runtime/grpc";
+import type { Logger } from "@seeme/runtime/logger";
+import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { serve, startServiceBase } from "@seeme/runtime/service";
+import type { LocationConfig } from "./config.js";
+import type { LocationContext } from "./context.js";
+import { createLocationDb } from "./db/client.js";
+import { onAccountDeleted } from "./events/account-deleted.js";
+import { onConnectionBroken } from "./events/connection-broken.js";
+import { onConnectionConfirmed } from "./events/connection-confirmed.js";
+import { onInviteExpired } from "./events/invite-expired.js";
+import { startProjectionRebuild } from "./projection.js";
+import { queueServerMessage } from "./rpc/queue-server-message.js";
+import { subscribe } from "./rpc/subscribe.js";
+import { sync } from "./rpc/sync.js";
+import { startSweeper } from "./sweeper.js";
+
+/** JetStream durable consumer name (one consumer per event). */
+const DURABLE = "location";
+
+export interface LocationService {
+  port: number;
+  context: LocationContext;
+  /** Resolves once the route projection is complete (immediately when it already was). */
+  projectionReady: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the relay: migrated database, event consumers, projection rebuild, sweeper, then the gRPC server. */
+export async function startLocationService(config: LocationConfig, options: { now?: () => Date; log?: Logger } = {}): Promise<LocationService> {
+  const base = await startServiceBase({ name: "location", common: config, databaseUrl: config.databaseUrl, createClient: createLocationDb, log: options.log });
+  const connections = createGrpcClient(ConnectionInternalService, config.connectionAddr, {
+    headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),
+    defaultTimeoutMs: 5000,
+  });
+  const context: LocationContext = {
+    config,
+    log: base.log,
+    db: base.db,
+    bus: base.bus,
+    now: options.now ?? (() => new Date()),
+    connections,
+    limits: {
+      sender: new RateLimiter(config.senderRate),
+      recipient: new RateLimiter(config.recipientRate),
+      routeLookup: new RateLimiter({ capacity: 5, perSecond: 0.2 }),
+    },
+  };
+
+  await base.bus.consume(events.connectionConfirmed, { durable: DURABLE, handler: onConnectionConfirmed(context) });
+  await base.bus.consume(events.connectionBroken, { durable: DURABLE, handler: onConnectionBroken(context) });
+  await base.bus.consume(events.inviteExpired, { durable: DURABLE, handler: onInviteExpired(context) });
+  await base.bus.consume(events.accountDeleted, { durable: DURABLE, handler: onAccountDeleted(context) });
+  const projection = startProjectionRebuild(context);
+  const sweeper = startSweeper(context, config.sweepIntervalMs);
+
+  const host = await serve(base, {
+    port: config.port,
+    registrations: [
+      registration(LocationService, { sync: sync(context), subscribe: subscribe(context) }, requireCaller(config.internalAuthSecret)),
+      registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
+    ],
+    // Consumers are stopped by bus.drain(), which serve() runs after these.
+    workers: [projection, sweeper, { stop: () => connections.close() }],
+  });
+  return { port: host.port, context, projectionReady: projection.done, stop: host.stop };
+}

@@ -1,0 +1,40 @@
+import type { LocationContext } from "./context.js";
+import { MAX_RETENTION_MS, oldestVisible } from "./db/retention.js";
+import { deleteOrphanedMessages } from "./db/server-messages.js";
+
+// Outlives the JetStream streams' seven-day retention, so no redelivery can find its id gone.
+const PROCESSED_EVENT_TTL_MS = MAX_RETENTION_MS + 24 * 60 * 60 * 1000;
+
+/** Deletes what has expired by the service clock; returns how many packets went. */
+export async function sweepOnce(ctx: LocationContext): Promise<number> {
+  const now = ctx.now();
+  const oldest = oldestVisible(now);
+  const expired = { OR: [{ expiresAt: { lte: now } }, { storedAt: { lte: oldest } }] };
+  const { count } = await ctx.db.packet.deleteMany({ where: expired });
+  await ctx.db.serverMessage.deleteMany({ where: expired });
+  await deleteOrphanedMessages(ctx.db);
+  await ctx.db.deliveryReceipt.deleteMany({ where: { ackedAt: { lte: oldest } } });
+  await ctx.db.processedEvent.deleteMany({ where: { processedAt: { lte: new Date(now.getTime() - PROCESSED_EVENT_TTL_MS) } } });
+  return count;
+}
+
+/** Runs sweepOnce every `intervalMs`, skipping a tick while a pass still runs; stop() waits for it. */
+export function startSweeper(ctx: LocationContext, intervalMs: number): { stop(): Promise<void> } {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= sweepOnce(ctx)
+      .then((count) => {
+        if (count > 0) ctx.log.info({ packets: count }, "expired packets deleted");
+      })
+      .catch((err: unknown) => ctx.log.warn({ err }, "sweep failed, will retry"))
+      .finally(() => {
+        running = undefined;
+      });
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

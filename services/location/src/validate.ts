@@ -1,0 +1,67 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { SyncRequest } from "@seeme/contracts/location";
+import type { LocationConfig } from "./config.js";
+import { SERVER_PAIR_ID } from "./db/inbox.js";
+
+/** SPEC §2: 40 characters of [A-Za-z0-9]. */
+const PAIR_ID = /^[A-Za-z0-9]{40}$/;
+// A client acknowledges what it was sent, at most a few pages per sync.
+const MAX_ACKS_PER_SYNC = 5000;
+
+function invalid(message: string): ConnectError {
+  return new ConnectError(message, Code.InvalidArgument);
+}
+
+export interface OutgoingBatch {
+  pairId: string;
+  packets: Array<{ packetId: number; blob: Uint8Array }>;
+}
+
+export interface CheckedSync {
+  /** Outgoing packets grouped by recipient pairID, in request order. */
+  outgoing: OutgoingBatch[];
+  /** Acknowledged packet ids per own pairID (or "SERVER"), without repeats. */
+  acks: Map<string, number[]>;
+  outgoingCount: number;
+  pageSize: number;
+}
+
+/**
+ * Checks a whole SyncRequest before anything is touched, so a refused request
+ * stores nothing. packet_id is uint32 on the wire, so it cannot be negative.
+ */
+export function checkSyncRequest(req: SyncRequest, config: LocationConfig): CheckedSync {
+  if (req.data.length > config.maxPacketsPerSync) {
+    throw invalid(`data holds ${req.data.length} packets; at most ${config.maxPacketsPerSync} per request`);
+  }
+  const batches = new Map<string, OutgoingBatch>();
+  const seen = new Set<string>();
+  req.data.forEach((packet, i) => {
+    if (!PAIR_ID.test(packet.pairId)) throw invalid(`data[${i}].pair_id must be 40 characters of [A-Za-z0-9]`);
+    if (packet.blob.length === 0) throw invalid(`data[${i}].blob is empty`);
+    if (packet.blob.length > config.maxBlobBytes) {
+      throw invalid(`data[${i}].blob is ${packet.blob.length} bytes; at most ${config.maxBlobBytes}`);
+    }
+    const key = `${packet.pairId}/${packet.packetId}`;
+    if (seen.has(key)) throw invalid(`data[${i}] repeats the pair_id and packet_id of an earlier packet in this request`);
+    seen.add(key);
+    const batch = batches.get(packet.pairId) ?? { pairId: packet.pairId, packets: [] };
+    batch.packets.push({ packetId: packet.packetId, blob: packet.blob });
+    batches.set(packet.pairId, batch);
+  });
+
+  const acks = new Map<string, number[]>();
+  let ackCount = 0;
+  req.lastPacketsReceived.forEach((received, i) => {
+    if (received.pairId !== SERVER_PAIR_ID && !PAIR_ID.test(received.pairId)) {
+      throw invalid(`last_packets_received[${i}].pair_id must be "SERVER" or 40 characters of [A-Za-z0-9]`);
+    }
+    ackCount += received.packetIds.length;
+    const ids = acks.get(received.pairId) ?? [];
+    acks.set(received.pairId, [...new Set([...ids, ...received.packetIds])]);
+  });
+  if (ackCount > MAX_ACKS_PER_SYNC) throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
+
+  const pageSize = req.pageSize === 0 ? config.defaultPageSize : Math.min(req.pageSize, config.maxPageSize);
+  return { outgoing: [...batches.values()], acks, outgoingCount: req.data.length, pageSize };
+}
