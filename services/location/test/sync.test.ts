@@ -1,0 +1,198 @@
+import { Code } from "@connectrpc/connect";
+import { SyncTarget } from "@seeme/contracts/location";
+import { NOT_YOUR_CONNECTION } from "../src/access.js";
+import { blob, countPackets, DAY_MS, newConnection, newPairId, startHarness, waitUntil, type Harness } from "./helpers.js";
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness("location-sync", { MAX_PACKETS_PER_SYNC: "20", SWEEP_INTERVAL: "50ms" });
+});
+afterAll(() => h.stop());
+
+describe("Sync between two connected accounts", () => {
+  it("relays a packet, deletes it on acknowledgement and reports the delivery to the sender once", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+
+    const sent = await a.sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("hello B") }] });
+    expect(sent.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [7], deliveredPackets: [] }),
+    ]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+
+    const received = await b.sync({});
+    const packets = received.data.filter((p) => p.pairId !== "SERVER");
+    expect(packets).toHaveLength(1);
+    expect(packets[0]).toMatchObject({ pairId: pair.bPair, packetId: 7, type: 0, subType: 0, text: "" });
+    expect(new TextDecoder().decode(packets[0].blob)).toBe("hello B");
+    const stored = Number(packets[0].storeTime!.seconds) * 1000;
+    const expires = Number(packets[0].expireTime!.seconds) * 1000;
+    expect(expires - stored).toBe(7 * DAY_MS);
+
+    const acked = await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
+    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [7] })]);
+    expect(acked.data.filter((p) => p.pairId !== "SERVER")).toEqual([]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+
+    const report = await a.sync({});
+    expect(report.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [], deliveredPackets: [7] }),
+    ]);
+    expect((await a.sync({})).syncMeta).toEqual([]);
+  });
+
+  it("tells the initiator the connection was confirmed (5/3 with the recipient's pairID) until acknowledged", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    const { data } = await a.sync({});
+    expect(data).toEqual([expect.objectContaining({ pairId: "SERVER", type: 5, subType: 3, text: pair.bPair, blob: new Uint8Array(0) })]);
+    const ack = await a.sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [data[0].packetId] }] });
+    expect(ack.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: "SERVER", deletedPackets: [data[0].packetId] })]);
+    expect((await a.sync({})).data).toEqual([]);
+    expect((await h.as(pair.b).sync({})).data).toEqual([]);
+  });
+
+  it("stores a resent packet once, also after it was delivered", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+    const packet = { pairId: pair.bPair, packetId: 1, blob: blob("once") };
+    await a.sync({ data: [packet] });
+    const again = await a.sync({ data: [packet] });
+    expect(again.syncMeta[0].receivedPackets).toEqual([1]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+    expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([1]);
+
+    await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1] }] });
+    await a.sync({ data: [packet] });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
+  });
+
+  it("returns packets oldest first, in pages, with has_more", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    for (const id of [10, 11, 12]) {
+      await a.sync({ data: [{ pairId: pair.bPair, packetId: id, blob: blob(`p${id}`) }] });
+      h.clock.advance(1000);
+    }
+    const b = h.as(pair.b);
+    const first = await b.sync({ pageSize: 2 });
+    expect(first.data.map((p) => p.packetId)).toEqual([10, 11]);
+    expect(first.hasMore).toBe(true);
+    const second = await b.sync({ pageSize: 2, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [10, 11] }] });
+    expect(second.data.map((p) => p.packetId)).toEqual([12]);
+    expect(second.hasMore).toBe(false);
+  });
+});
+
+describe("who may send, read and acknowledge", () => {
+  it("refuses sending to a pairID the caller is not connected to, the same way whether it exists or not", async () => {
+    const mine = newConnection();
+    const theirs = newConnection();
+    await h.connect(mine);
+    await h.connect(theirs);
+    const a = h.as(mine.a);
+    const errors = [];
+    for (const pairId of [theirs.bPair, newPairId(), mine.aPair]) {
+      errors.push(await a.sync({ data: [{ pairId, packetId: 1, blob: blob("x") }] }).catch((e: unknown) => e));
+    }
+    for (const error of errors) expect(error).toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    expect(await countPackets(h.pool, theirs.bPair)).toBe(0);
+    expect(await countPackets(h.pool, mine.aPair)).toBe(0);
+  });
+
+  it("refuses acknowledging another account's pairID, the same way whether it exists or not, and never shows its packets", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    await h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 3, blob: blob("for A") }] });
+    const stranger = newConnection();
+    await h.connect(stranger);
+    const intruder = h.as(stranger.a);
+    for (const pairId of [pair.aPair, newPairId()]) {
+      await expect(intruder.sync({ lastPacketsReceived: [{ pairId, packetIds: [3] }] }))
+        .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    }
+    // B may send to A's pairID but not acknowledge (delete) what waits there.
+    await expect(h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.aPair, packetIds: [3] }] }))
+      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    expect((await intruder.sync({})).data.filter((p) => p.pairId === pair.aPair)).toEqual([]);
+    expect(await countPackets(h.pool, pair.aPair)).toBe(1);
+  });
+
+  it("refuses calls without a valid caller", async () => {
+    const { createGrpcClient } = await import("@seeme/runtime/grpc");
+    const { LocationService } = await import("@seeme/contracts/location");
+    const anonymous = createGrpcClient(LocationService, h.address());
+    await expect(anonymous.sync({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    anonymous.close();
+  });
+});
+
+describe("bad input is refused whole, with nothing stored", () => {
+  let pair: ReturnType<typeof newConnection>;
+  beforeAll(async () => {
+    pair = newConnection();
+    await h.connect(pair);
+  });
+  const ok = (packetId: number) => ({ pairId: pair.bPair, packetId, blob: blob("ok") });
+
+  it.each([
+    ["an oversized blob", () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(4097) }], /data\[1\]\.blob is 4097 bytes; at most 4096/],
+    ["an empty blob", () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(0) }], /data\[1\]\.blob is empty/],
+    ["too many packets", () => Array.from({ length: 21 }, (_, i) => ok(i + 1)), /21 packets; at most 20/],
+    ["a malformed pairID", () => [ok(1), { pairId: "short", packetId: 2, blob: blob("x") }], /data\[1\]\.pair_id must be 40 characters/],
+    ["a pairID with other characters", () => [ok(1), { pairId: `${"a".repeat(39)}-`, packetId: 2, blob: blob("x") }], /data\[1\]\.pair_id/],
+    ["the SERVER pseudo-pairID", () => [{ pairId: "SERVER", packetId: 2, blob: blob("x") }], /data\[0\]\.pair_id/],
+    ["a duplicate packet id", () => [ok(5), ok(6), ok(5)], /data\[2\] repeats/],
+  ])("%s → InvalidArgument", async (_name, data, message) => {
+    await expect(h.as(pair.a).sync({ data: data() })).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(message) });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+  });
+
+  it("refuses a malformed acknowledged pairID", async () => {
+    await expect(h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: "nope", packetIds: [1] }], data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/last_packets_received\[0\]\.pair_id/) });
+    expect(await countPackets(h.pool, pair.aPair)).toBe(0);
+  });
+
+  it("accepts the uint32 boundary packet ids 0 and 4294967295", async () => {
+    // packet_id is uint32 on the wire: a negative id cannot be encoded, so the
+    // boundaries are what a client can send.
+    const response = await h.as(pair.a).sync({ data: [ok(0), ok(4294967295)] });
+    expect(response.syncMeta[0].receivedPackets).toEqual([0, 4294967295]);
+    const received = await h.as(pair.b).sync({});
+    expect(received.data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([0, 4294967295]);
+  });
+});
+
+describe("retention", () => {
+  it("never returns an expired packet, and the sweeper deletes it", async () => {
+    const pair = newConnection(60 * 60 * 1000);
+    await h.connect(pair);
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("short-lived") }] });
+    const [packet] = (await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair);
+    expect(Number(packet.expireTime!.seconds) - Number(packet.storeTime!.seconds)).toBe(3600);
+
+    h.clock.advance(60 * 60 * 1000 + 1000);
+    expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
+    await waitUntil(async () => (await countPackets(h.pool, pair.bPair)) === 0);
+  });
+
+  it("caps a connection's packet life at seven days", async () => {
+    const pair = newConnection(30 * DAY_MS);
+    await h.connect(pair);
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("week") }] });
+    const { rows } = await h.pool.query("SELECT expires_at - stored_at AS life FROM packet WHERE recipient_pair_id = $1", [pair.bPair]);
+    expect(rows[0].life).toMatchObject({ days: 7 });
+    h.clock.advance(7 * DAY_MS);
+    expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
+    await waitUntil(async () => (await countPackets(h.pool, pair.bPair)) === 0);
+  });
+});
