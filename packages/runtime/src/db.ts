@@ -8,7 +8,6 @@
  * pool (an embedded PGlite database must use 1).
  */
 import { PrismaPg } from "@prisma/adapter-pg";
-import pg from "pg";
 import { parseDatabaseUrl, poolConfig } from "./db/url.js";
 
 export { parseDatabaseUrl, type DatabaseTarget } from "./db/url.js";
@@ -40,7 +39,7 @@ export function createPrismaAdapter(url: string, options: PrismaAdapterOptions =
 }
 
 /** Anything `checkDatabase` can probe: a generated PrismaClient or a pg pool/client. */
-export type Probeable = { $queryRawUnsafe(query: string): PromiseLike<unknown> } | Pick<pg.Pool, "query">;
+export type Probeable = { $queryRawUnsafe(query: string): PromiseLike<unknown> } | { query(sql: string): PromiseLike<unknown> };
 
 /** True when `SELECT 1` answers within `timeoutMs`; never throws (for health checks). */
 export async function checkDatabase(db: Probeable, timeoutMs = 1000): Promise<boolean> {

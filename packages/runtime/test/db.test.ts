@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -89,6 +89,53 @@ describe("migrate on PostgreSQL", () => {
   });
 });
 
+describe("hand-written migrations", () => {
+  let dir: string;
+  let db: TestDatabase;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "seeme-migrations-"));
+    await cp(FIXTURE, dir, { recursive: true });
+    db = await createTestDatabase("runtime-db-sql");
+  });
+  afterEach(async () => {
+    await db.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function addMigration(name: string, sql: string): Promise<void> {
+    await mkdir(join(dir, "migrations", name));
+    await writeFile(join(dir, "migrations", name, "migration.sql"), sql);
+  }
+
+  test("run whole: semicolons in literals and function bodies survive", async () => {
+    await addMigration(
+      "20990101000000_seed",
+      `INSERT INTO "Note" ("body") VALUES ('a; b');
+CREATE FUNCTION note_count() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN (SELECT count(*) FROM "Note");
+END;
+$$;
+`,
+    );
+    const options = { schemaPath: join(dir, "schema.prisma"), migrationsDir: join(dir, "migrations"), url: db.url };
+    expect(await migrate({ ...options, log: recordingLogger() })).toHaveLength(2);
+    const prisma = new PrismaClient({ adapter: createPrismaAdapter(db.url) });
+    try {
+      expect(await prisma.$queryRawUnsafe('SELECT body, note_count() AS n FROM "Note"')).toEqual([{ body: "a; b", n: 1n }]);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  test("a failing migration is rolled back as a whole and stops the start", async () => {
+    await addMigration("20990101000000_broken", `CREATE TABLE "Half" (id int);\nSELECT no_such_function();\n`);
+    const options = { schemaPath: join(dir, "schema.prisma"), migrationsDir: join(dir, "migrations"), url: db.url };
+    await expect(migrate({ ...options, log: recordingLogger() })).rejects.toThrow("no_such_function");
+    expect(await tablesIn(db.schema)).toEqual(["Note", "_prisma_migrations"]);
+  });
+});
+
 describe("checkDatabase", () => {
   test("is false, not an exception, when the database is unreachable", async () => {
     const pool = new pg.Pool({ connectionString: "postgresql://postgres@127.0.0.1:1/test" });
@@ -101,8 +148,16 @@ describe("checkDatabase", () => {
   });
 
   test("is false when the answer takes longer than the timeout", async () => {
-    const slow = { query: () => new Promise((resolve) => setTimeout(resolve, 300)) };
-    expect(await checkDatabase(slow, 50)).toBe(false);
+    // The pool's only connection is busy, so the probe's SELECT 1 has to wait.
+    const pool = new pg.Pool({ connectionString: TEST_DATABASE_URL, max: 1 });
+    try {
+      const busy = pool.query("SELECT pg_sleep(0.5)");
+      expect(await checkDatabase(pool, 100)).toBe(false);
+      await busy;
+      expect(await checkDatabase(pool, 1000)).toBe(true);
+    } finally {
+      await pool.end();
+    }
   });
 });
 

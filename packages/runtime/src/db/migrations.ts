@@ -83,13 +83,20 @@ function migrationPool(config: pg.PoolConfig): pg.Pool {
 
 /** A factory whose main and shadow connections both go to one schema through `pool`. */
 function factoryFor(pool: pg.Pool, schema: string): SqlMigrationAwareDriverAdapterFactory {
-  const adapter = new PrismaPg(pool, { schema });
-  return {
-    provider: adapter.provider,
-    adapterName: adapter.adapterName,
-    connect: () => adapter.connect(),
-    connectToShadowDb: () => adapter.connect(),
+  const factory = new PrismaPg(pool, { schema });
+  const connect = async () => {
+    const adapter = await factory.connect();
+    // adapter-pg's executeScript splits scripts on every ";", breaking string literals and
+    // function bodies. A parameterless query goes out as one simple-protocol message, which
+    // PostgreSQL runs whole and atomically (an implicit transaction), as Prisma's native
+    // engine does with migration scripts.
+    return Object.assign(adapter, {
+      executeScript: async (script: string) => {
+        await adapter.executeRaw({ sql: script, args: [], argTypes: [] });
+      },
+    });
   };
+  return { provider: factory.provider, adapterName: factory.adapterName, connect, connectToShadowDb: connect };
 }
 
 /**
@@ -102,7 +109,7 @@ export async function migrate(options: MigrateOptions): Promise<string[]> {
   const target = parseDatabaseUrl(options.url);
   const migrations = await readMigrations(options.migrationsDir);
   // One connection for everything: the advisory lock is per session, so the lock and the
-  // engine's statements must share it; it is also all a PGlite database accepts.
+  // engine's statements must share it. It is also what a PGlite database wants.
   const pool = migrationPool(poolConfig(target, { max: 1, idleTimeoutMillis: 0 }));
   try {
     // Lock first: two concurrent CREATE SCHEMA IF NOT EXISTS can still collide.

@@ -18,7 +18,13 @@ function loadWasm(): Promise<void> {
     const require = createRequire(import.meta.url);
     // The .wasm is not in the package's "exports"; locate it next to the glue module.
     const wasmPath = require.resolve("@prisma/schema-engine-wasm/schema_engine_bg").replace(/\.js$/, ".wasm");
-    const imports = { "./schema_engine_bg.js": bindings } as unknown as WebAssembly.Imports;
+    const glue: Record<string, unknown> = { ...bindings };
+    // The engine races operations against setTimeout and never clears the timer; unref it
+    // so a finished migration does not hold the process (or jest) open for 10 s.
+    for (const name of Object.keys(glue).filter((key) => key.startsWith("__wbg_setTimeout_"))) {
+      glue[name] = (callback: () => void, ms: number) => setTimeout(callback, ms >>> 0).unref();
+    }
+    const imports = { "./schema_engine_bg.js": glue } as WebAssembly.Imports;
     const { instance } = await WebAssembly.instantiate(await readFile(wasmPath), imports);
     bindings.__wbg_set_wasm(instance.exports);
     (instance.exports as { __wbindgen_start: () => void }).__wbindgen_start();
