@@ -58,9 +58,9 @@ describe("grpc host", () => {
     const info = await client.getServerInfo({});
     expect(info.apiVersion).toBe("v1:acct-1");
     expect(info.maxBlobBytes).toBe(4096);
-    await expect(createGrpcClient(GatewayService, address(), asCaller("forbidden")).getServerInfo({}))
-      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: "nope" });
-    client.close();
+    const forbidden = createGrpcClient(GatewayService, address(), asCaller("forbidden"));
+    await expect(forbidden.getServerInfo({})).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: "nope" });
+    [client, forbidden].forEach((c) => c.close());
   });
 
   it("refuses calls without a valid caller and hides internal errors", async () => {

@@ -23,6 +23,20 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
   const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
+  // The HTTP/1.1 server never listens itself, so Node does not track its
+  // connections; we count open requests per socket to close idle ones at shutdown.
+  const openRequests = new Map<net.Socket, number>();
+  let closing = false;
+  h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const socket = req.socket;
+    openRequests.set(socket, (openRequests.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      const left = (openRequests.get(socket) ?? 1) - 1;
+      openRequests.set(socket, left);
+      if (closing && left === 0) socket.destroy();
+    });
+    if (closing) res.setHeader("connection", "close");
+  });
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
@@ -38,6 +52,10 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
       socket.off("readable", onReadable);
       socket.unshift(head);
       const isHttp2 = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE);
+      if (!isHttp2) {
+        openRequests.set(socket, 0);
+        socket.once("close", () => openRequests.delete(socket));
+      }
       (isHttp2 ? h2 : h1).emit("connection", socket);
     };
     socket.on("readable", onReadable);
@@ -57,14 +75,15 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
   return {
     port: address.port,
     async close(graceMs) {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
-      h1.closeIdleConnections();
+      for (const [socket, open] of openRequests) if (open === 0) socket.destroy();
+      // Connections still routing (no bytes yet) and requests that outlive the grace period are cut.
+      for (const socket of sockets) if (!openRequests.has(socket) && socket.bytesRead === 0) socket.destroy();
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, graceMs);
-      // Idle keep-alive HTTP/1.1 sockets are closed as soon as their request ends.
-      h1.on("request", (_req, res) => res.setHeader("connection", "close"));
       await closed;
       clearTimeout(timer);
     },
