@@ -1,0 +1,288 @@
+import { createHash, randomBytes } from "node:crypto";
+import { Code } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { ChallengePurpose } from "@seeme/contracts/identity";
+import {
+  challengePayload, generateAccountKey, registerAccount, registerAndSignIn, requestChallenge, signIn, signPayload,
+} from "@seeme/testkit/accounts";
+import { sweepExpired } from "../src/sweeper.js";
+import { startHarness, type Harness } from "./harness.js";
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness("identity-sign-in");
+});
+
+afterAll(() => h.stop());
+
+/** Runs `fn`, which must fail with `code`, and checks that no table changed. */
+async function refusedWithoutChange(code: Code, fn: () => Promise<unknown>, message?: RegExp): Promise<void> {
+  const before = await h.counts();
+  const error = await fn().then(() => undefined, (e: unknown) => e);
+  expect(error).toMatchObject({ code });
+  if (message) expect((error as Error).message).toMatch(message);
+  expect(await h.counts()).toEqual(before);
+}
+
+function tamper(bytes: Uint8Array): Uint8Array {
+  const copy = new Uint8Array(bytes);
+  copy[copy.length - 1] ^= 0x01;
+  return copy;
+}
+
+describe("register, challenge, sign in", () => {
+  test("a registered key signs in and the session authenticates a call", async () => {
+    const client = h.publicClient();
+    const key = generateAccountKey();
+    const before = await h.counts();
+
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey });
+    expect(nonce).toHaveLength(32);
+    expect(Buffer.from(payload.subarray(0, 28)).toString()).toBe("see-me/identity/v1/register\n");
+    const { account } = await client.register({ publicKey: key.publicKey, nonce, signature: signPayload(key.privateKey, payload) });
+    expect(account!.publicKey).toEqual(key.publicKey);
+    expect(account!.accountId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const signInChallenge = await client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account!.accountId });
+    expect(signInChallenge.payload).toEqual(challengePayload(ChallengePurpose.SIGN_IN, signInChallenge.nonce, account!.accountId));
+    expect(timestampDate(signInChallenge.expireTime!).getTime() - h.context.now().getTime()).toBeLessThanOrEqual(5 * 60_000);
+    const session = await client.signIn({
+      accountId: account!.accountId,
+      nonce: signInChallenge.nonce,
+      signature: signPayload(key.privateKey, signInChallenge.payload),
+    });
+    expect(session.accountId).toBe(account!.accountId);
+    expect(Buffer.from(session.sessionToken, "base64url")).toHaveLength(32);
+    const lifeMs = timestampDate(session.expireTime!).getTime() - h.context.now().getTime();
+    expect(lifeMs).toBeGreaterThan(24 * 3_600_000 - 5_000);
+    expect(lifeMs).toBeLessThanOrEqual(24 * 3_600_000);
+
+    // The gateway resolves the bearer token, then forwards the call as that caller.
+    const verified = await h.internalClient().verifySession({ sessionToken: session.sessionToken });
+    expect(verified.accountId).toBe(account!.accountId);
+    const me = await h.callerClient(verified.accountId).getAccount({});
+    expect(me.account!.accountId).toBe(account!.accountId);
+    expect(me.account!.publicKey).toEqual(key.publicKey);
+
+    // Both challenges are used up; only the token's hash is stored.
+    expect(await h.counts()).toEqual({ ...before, accounts: before.accounts + 1, sessions: before.sessions + 1 });
+    const stored = await h.db.session.findMany({ where: { accountId: account!.accountId } });
+    expect(stored).toHaveLength(1);
+    expect(Buffer.from(stored[0].tokenHash)).toEqual(createHash("sha256").update(session.sessionToken).digest());
+  });
+
+  test("each sign-in yields a distinct session", async () => {
+    const client = h.publicClient();
+    const account = await registerAndSignIn(client);
+    const second = await signIn(client, account);
+    expect(second).not.toBe(account.sessionToken);
+    const internal = h.internalClient();
+    expect((await internal.verifySession({ sessionToken: second })).accountId).toBe(account.accountId);
+    expect((await internal.verifySession({ sessionToken: account.sessionToken })).accountId).toBe(account.accountId);
+  });
+
+  test("a key registers only once", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    await refusedWithoutChange(Code.AlreadyExists, () =>
+      client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: account.publicKey }));
+  });
+});
+
+describe("refused sign-ins leave the database unchanged", () => {
+  test("a different key's signature", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const intruder = generateAccountKey();
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(intruder.privateKey, payload) }), /current key/);
+  });
+
+  test("a reused nonce", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    await client.signIn(request);
+    await refusedWithoutChange(Code.Unauthenticated, () => client.signIn(request), /already used/);
+  });
+
+  test("two racing uses of one nonce make one session", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    const results = await Promise.allSettled([client.signIn(request), client.signIn(request), client.signIn(request)]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.Unauthenticated });
+    expect(await h.db.session.count({ where: { accountId: account.accountId } })).toBe(1);
+  });
+
+  test("an expired nonce", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    h.advance(5 * 60_000 + 1);
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) }), /expired/);
+  });
+
+  test("a tampered signature", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: account.accountId, nonce, signature: tamper(signPayload(account.privateKey, payload)) }));
+    // The same nonce still works with the genuine signature: a failed attempt consumes nothing.
+    const ok = await client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) });
+    expect(ok.accountId).toBe(account.accountId);
+  });
+
+  test("a signature over a tampered payload, or a challenge issued for another purpose or account", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const other = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, tamper(payload)) }));
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: other.accountId, nonce, signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, other.accountId)) }));
+    const fresh = generateAccountKey();
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.register({ publicKey: fresh.publicKey, nonce, signature: signPayload(fresh.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, fresh.publicKey)) }));
+  });
+
+  test("an unknown account", async () => {
+    const client = h.publicClient();
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    await refusedWithoutChange(Code.Unauthenticated, () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: unknown }), /unknown account/);
+    await refusedWithoutChange(Code.Unauthenticated, () => client.signIn({ accountId: unknown, nonce: randomBytes(32), signature: randomBytes(64) }));
+  });
+
+  test("register with a wrong or foreign signature", async () => {
+    const client = h.publicClient();
+    const key = generateAccountKey();
+    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey });
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.register({ publicKey: key.publicKey, nonce, signature: signPayload(generateAccountKey().privateKey, payload) }), /does not verify/);
+    const other = generateAccountKey();
+    // A nonce issued for one key cannot register another.
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.register({ publicKey: other.publicKey, nonce, signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, other.publicKey)) }));
+  });
+});
+
+describe("sessions", () => {
+  test("an expired token is refused", async () => {
+    const account = await registerAndSignIn(h.publicClient());
+    const internal = h.internalClient();
+    expect((await internal.verifySession({ sessionToken: account.sessionToken })).accountId).toBe(account.accountId);
+    h.advance(24 * 3_600_000 + 1);
+    await refusedWithoutChange(Code.Unauthenticated, () => internal.verifySession({ sessionToken: account.sessionToken }), /expired/);
+  });
+
+  test("unknown and malformed tokens are refused", async () => {
+    const internal = h.internalClient();
+    for (const sessionToken of [randomBytes(32).toString("base64url"), "", "not a token", "x".repeat(10_000)]) {
+      await refusedWithoutChange(Code.Unauthenticated, () => internal.verifySession({ sessionToken }));
+    }
+  });
+
+  test("the internal API refuses callers without service credentials", async () => {
+    const account = await registerAndSignIn(h.publicClient());
+    const anonymous = h.internalClient(() => ({}));
+    await expect(anonymous.verifySession({ sessionToken: account.sessionToken })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(anonymous.verifySignature({ accountId: account.accountId })).rejects.toMatchObject({ code: Code.PermissionDenied });
+  });
+
+  test("account calls need a signed-in caller", async () => {
+    const client = h.publicClient();
+    await expect(client.getAccount({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(client.deleteAccount({})).rejects.toMatchObject({ code: Code.Unauthenticated });
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: generateAccountKey().publicKey }));
+  });
+
+  test("the sweeper deletes expired challenges and sessions only", async () => {
+    const client = h.publicClient();
+    const stale = await registerAndSignIn(client);
+    await client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: stale.accountId });
+    h.advance(24 * 3_600_000 + 1);
+    const live = await registerAndSignIn(client);
+    await client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: live.accountId });
+    const swept = await sweepExpired(h.context);
+    expect(swept.challenges).toBeGreaterThanOrEqual(1);
+    expect(swept.sessions).toBeGreaterThanOrEqual(1);
+    expect(await h.db.session.count({ where: { accountId: stale.accountId } })).toBe(0);
+    expect(await h.db.challenge.count({ where: { accountId: stale.accountId } })).toBe(0);
+    expect(await h.db.session.count({ where: { accountId: live.accountId } })).toBe(1);
+    expect(await h.db.challenge.count({ where: { accountId: live.accountId } })).toBe(1);
+  });
+});
+
+describe("bad input is InvalidArgument and changes nothing", () => {
+  const keys: Array<[string, Uint8Array]> = [
+    ["31 bytes", randomBytes(31)],
+    ["33 bytes", randomBytes(33)],
+    ["empty", new Uint8Array()],
+    ["a small-order point", new Uint8Array(32)],
+  ];
+
+  test.each(keys)("public key of %s", async (_name, publicKey) => {
+    const client = h.publicClient();
+    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey }), /public_key/);
+    await refusedWithoutChange(Code.InvalidArgument, () =>
+      client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(64) }), /public_key/);
+  });
+
+  test("a key that is not a curve point", async () => {
+    // y = 2 has no x on edwards25519.
+    const notOnCurve = new Uint8Array(32);
+    notOnCurve[0] = 2;
+    await refusedWithoutChange(Code.InvalidArgument, () =>
+      h.publicClient().createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: notOnCurve }), /not a valid Ed25519/);
+  });
+
+  test("wrong nonce and signature sizes, account ids and purposes", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { publicKey } = generateAccountKey();
+    await refusedWithoutChange(Code.InvalidArgument, () => client.register({ publicKey, nonce: randomBytes(31), signature: randomBytes(64) }), /nonce/);
+    await refusedWithoutChange(Code.InvalidArgument, () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(65) }), /signature/);
+    await refusedWithoutChange(Code.InvalidArgument, () => client.signIn({ accountId: account.accountId, nonce: randomBytes(32), signature: new Uint8Array() }), /signature/);
+    await refusedWithoutChange(Code.InvalidArgument, () => client.signIn({ accountId: "x".repeat(5000), nonce: randomBytes(32), signature: randomBytes(64) }), /account_id/);
+    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: "' OR 1=1 --" }), /account_id/);
+    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.UNSPECIFIED }), /purpose/);
+    await refusedWithoutChange(Code.InvalidArgument, () =>
+      client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId, publicKey }), /public_key must be empty/);
+    await refusedWithoutChange(Code.InvalidArgument, () =>
+      client.createChallenge({ purpose: ChallengePurpose.REGISTER, accountId: account.accountId, publicKey }), /account_id must be empty/);
+  });
+});
+
+describe("VerifySignature", () => {
+  test("true only for the account's current key over the exact payload", async () => {
+    const account = await registerAccount(h.publicClient());
+    const internal = h.internalClient();
+    const payload = new TextEncoder().encode("invite:A->B");
+    const signature = signPayload(account.privateKey, payload);
+    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature })).valid).toBe(true);
+    expect((await internal.verifySignature({ accountId: account.accountId, payload: tamper(payload), signature })).valid).toBe(false);
+    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: tamper(signature) })).valid).toBe(false);
+    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: signPayload(generateAccountKey().privateKey, payload) })).valid).toBe(false);
+    expect((await internal.verifySignature({ accountId: "00000000-0000-4000-8000-000000000000", payload, signature })).valid).toBe(false);
+  });
+
+  test("malformed requests are InvalidArgument", async () => {
+    const account = await registerAccount(h.publicClient());
+    const internal = h.internalClient();
+    await expect(internal.verifySignature({ accountId: "nope", payload: new Uint8Array(1), signature: randomBytes(64) }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(internal.verifySignature({ accountId: account.accountId, payload: new Uint8Array(1), signature: randomBytes(63) }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(internal.verifySignature({ accountId: account.accountId, payload: new Uint8Array(4097), signature: randomBytes(64) }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "payload must be at most 4096 bytes, got 4097" });
+  });
+});
