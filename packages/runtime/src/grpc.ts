@@ -119,7 +119,9 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
                 observe(status.code!, started);
                 callback(status);
               },
-            );
+            )
+            // Ends the call's signal and clears its deadline timer, as Connect's own server does.
+            .finally(() => ctx.abort());
         };
       } else if (method.methodKind === "server_streaming") {
         handlers[method.name] = async (call: grpc.ServerWritableStream<unknown, unknown>) => {
@@ -139,6 +141,8 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
             const status = toServiceError(error, options.log, path);
             observe(status.code!, started);
             if (!call.cancelled) call.emit("error", status);
+          } finally {
+            ctx.abort();
           }
         };
       } else {
