@@ -251,17 +251,23 @@ function checkDeployment(
   }
   const labels = podLabelsOf(deployment);
 
-  // Probes: native gRPC health for the gRPC services, HTTP /healthz for the gateway.
+  // Probes: native gRPC health for the gRPC services, HTTP for the gateway.
+  // Readiness follows dependencies; liveness must not (a restart cannot fix a
+  // down database), so it asks the "liveness" health name or /livez.
   for (const probeName of ["readinessProbe", "livenessProbe"] as const) {
     const probe = main[probeName];
+    const liveness = probeName === "livenessProbe";
     if (!probe) {
       problems.push(`Deployment/${name}: ${probeName} is missing`);
     } else if (name === "gateway") {
-      if (probe.httpGet?.path !== "/healthz" || containerPort(main, probe.httpGet.port) !== facts.port) {
-        problems.push(`Deployment/${name}: ${probeName} must be HTTP GET /healthz on ${facts.port}`);
+      const path = liveness ? "/livez" : "/healthz";
+      if (probe.httpGet?.path !== path || containerPort(main, probe.httpGet.port) !== facts.port) {
+        problems.push(`Deployment/${name}: ${probeName} must be HTTP GET ${path} on ${facts.port}`);
       }
     } else if (probe.grpc?.port !== facts.port) {
       problems.push(`Deployment/${name}: ${probeName} must be a gRPC health probe on ${facts.port}`);
+    } else if ((probe.grpc.service ?? "") !== (liveness ? "liveness" : "")) {
+      problems.push(`Deployment/${name}: ${probeName} must check health service "${liveness ? "liveness" : ""}"`);
     }
   }
 

@@ -100,6 +100,11 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
   ["readiness probe removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].readinessProbe, o), /Deployment\/identity: readinessProbe is missing/],
   ["liveness probe removed", (o) => (delete podOf(o, "Deployment", "gateway").containers[0].livenessProbe, o), /Deployment\/gateway: livenessProbe is missing/],
   [
+    "liveness probe follows dependencies",
+    (o) => ((podOf(o, "Deployment", "connection").containers[0].livenessProbe = { grpc: { port: 50052 } }), o),
+    /Deployment\/connection: livenessProbe must check health service "liveness"/,
+  ],
+  [
     "probe on the wrong port",
     (o) => ((podOf(o, "Deployment", "location").containers[0].readinessProbe = { grpc: { port: 50051 } }), o),
     /Deployment\/location: readinessProbe must be a gRPC health probe on 50053/,

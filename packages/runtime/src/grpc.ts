@@ -58,7 +58,7 @@ function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc
   return { code: grpc.status.INTERNAL, details: "internal error" };
 }
 
-function contextFor(method: DescMethod, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, shutdownSignal: AbortSignal): HandlerContext {
+function contextFor(method: DescMethod, call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>, shutdownSignal: AbortSignal): ReturnType<typeof createHandlerContext> {
   const requestAbort = new AbortController();
   call.on("cancelled", () => requestAbort.abort(new ConnectError("call cancelled by client", Code.Canceled)));
   const deadline = call.getDeadline();

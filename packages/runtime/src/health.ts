@@ -82,12 +82,25 @@ export class DependencyMonitor {
   }
 }
 
-/** grpc.health.v1 for the overall server ("") and each named service, driven by a monitor. */
-export function addHealthService(server: grpc.Server, serviceNames: string[], monitor: DependencyMonitor): HealthImplementation {
+/**
+ * Health name for liveness probes: SERVING while the process runs, whatever
+ * its dependencies do, because restarting cannot bring a database back.
+ */
+export const LIVENESS_SERVICE = "liveness";
+
+/**
+ * grpc.health.v1 for the overall server ("") and each named service, driven by
+ * a monitor (readiness), plus LIVENESS_SERVICE. Returns a function to call at
+ * shutdown, after which everything reports NOT_SERVING.
+ */
+export function addHealthService(server: grpc.Server, serviceNames: string[], monitor: DependencyMonitor): () => void {
   const names = ["", ...serviceNames];
   const status = (serving: boolean): ServingStatus => (serving ? "SERVING" : "NOT_SERVING");
-  const health = new HealthImplementation(Object.fromEntries(names.map((name) => [name, status(monitor.isServing)])));
+  const health = new HealthImplementation({
+    ...Object.fromEntries(names.map((name) => [name, status(monitor.isServing)])),
+    [LIVENESS_SERVICE]: "SERVING",
+  });
   monitor.onChange((serving) => names.forEach((name) => health.setStatus(name, status(serving))));
   health.addToServer(server);
-  return health;
+  return () => health.setStatus(LIVENESS_SERVICE, "NOT_SERVING");
 }

@@ -42,7 +42,7 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
 
   const monitor = new DependencyMonitor(options.probes, options.healthIntervalMs, log);
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
-  addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
+  const endLiveness = addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
   addReflectionService(server, options.registrations.map((r) => r.service));
 
   const port = await new Promise<number>((resolve, reject) =>
@@ -59,6 +59,7 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
     (stopping ??= (async () => {
       log.info("shutting down");
       monitor.stop();
+      endLiveness();
       shutdown.abort();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {

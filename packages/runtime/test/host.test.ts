@@ -78,6 +78,8 @@ describe("grpc host", () => {
     expect(await checkHealth(address(), "seeme.gateway.v1.GatewayService")).toBe("SERVING");
     databaseUp = false;
     expect(await waitFor(async () => (await checkHealth(address())) === "NOT_SERVING")).toBe(true);
+    // Liveness ignores dependencies: restarting would not bring the database back.
+    expect(await checkHealth(address(), "liveness")).toBe("SERVING");
     databaseUp = true;
     expect(await waitFor(async () => (await checkHealth(address())) === "SERVING")).toBe(true);
   });

@@ -7,8 +7,10 @@ import type { RequestHandler } from "./listener.js";
 export interface HttpOptions {
   connect: RequestHandler;
   corsOrigins: string[];
-  /** Failing dependencies; empty when healthy. */
+  /** Failing dependencies; empty when healthy (readiness, /healthz). */
   unhealthy: () => string[];
+  /** False once shutting down (liveness, /livez). */
+  alive: () => boolean;
 }
 
 const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
@@ -27,6 +29,10 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
     req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? "unknown";
 
     const response = res as http.ServerResponse & http2.Http2ServerResponse;
+    if (req.url === "/livez" && (req.method === "GET" || req.method === "HEAD")) {
+      response.writeHead(options.alive() ? 200 : 503).end();
+      return;
+    }
     if (req.url === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
       const failing = options.unhealthy();
       response.writeHead(failing.length ? 503 : 200, { "content-type": "application/json" });

@@ -67,7 +67,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     },
   });
   const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
-  const handler = createHttpHandler({ connect, corsOrigins: config.corsOrigins, unhealthy });
+  const handler = createHttpHandler({ connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted });
   const listener = await listenHttp(handler, config.port, config.host);
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort);
   await monitor.start();

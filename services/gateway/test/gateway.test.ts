@@ -134,6 +134,7 @@ describe("gateway", () => {
     expect((await health.check({})).status).toBe(1);
     upstreamUp = false;
     expect(await waitFor(async () => (await fetch(`${baseUrl()}/healthz`)).status === 503)).toBe(true);
+    expect((await fetch(`${baseUrl()}/livez`)).status).toBe(200);
     expect((await health.check({ service: "seeme.location.v1.LocationService" })).status).toBe(2);
     upstreamUp = true;
     expect(await waitFor(async () => (await fetch(`${baseUrl()}/healthz`)).status === 200)).toBe(true);
