@@ -76,3 +76,23 @@ export async function registerAndSignIn(client: Client<typeof IdentityService>, 
   const account = await registerAccount(client, generateAccountKey(), callOptions);
   return { ...account, sessionToken: await signIn(client, account, callOptions) };
 }
+
+/**
+ * Replaces the signed-in account's key: both keys sign one rotate-key challenge.
+ * `client` must carry the account's session (or, on the gateway, its bearer token).
+ */
+export async function rotateAccountKey(
+  client: Client<typeof IdentityService>,
+  oldKey: AccountKey,
+  newKey: AccountKey = generateAccountKey(),
+  callOptions?: CallOptions,
+): Promise<AccountKey> {
+  const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.ROTATE_KEY, publicKey: newKey.publicKey }, callOptions);
+  await client.rotateKey({
+    newPublicKey: newKey.publicKey,
+    nonce,
+    oldSignature: signPayload(oldKey.privateKey, payload),
+    newSignature: signPayload(newKey.privateKey, payload),
+  }, callOptions);
+  return newKey;
+}
