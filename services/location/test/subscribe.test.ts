@@ -1,0 +1,136 @@
+import { Code } from "@connectrpc/connect";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { SubscribeResponse } from "@seeme/contracts/location";
+import { blob, countPackets, DAY_MS, newConnection, startHarness, waitUntil, type Harness } from "./helpers.js";
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness("location-subscribe", {
+    SUBSCRIBE_RESYNC_INTERVAL: "200ms",
+    MAX_PACKETS_PER_SYNC: "30",
+    SENDER_PACKET_BURST: "40",
+    SENDER_PACKETS_PER_SECOND: "1",
+    RECIPIENT_PACKET_BURST: "25",
+    RECIPIENT_PACKETS_PER_SECOND: "1",
+  });
+});
+afterAll(() => h.stop());
+
+/** Reads a Subscribe stream in the background until aborted. */
+function open(accountId: string) {
+  const abort = new AbortController();
+  const received: SubscribeResponse[] = [];
+  const done = (async () => {
+    try {
+      for await (const event of h.as(accountId).subscribe({}, { signal: abort.signal })) received.push(event);
+    } catch {
+      // Cancelled by the test.
+    }
+  })();
+  const packets = () => received.flatMap((e) => (e.event.case === "packet" ? [e.event.value] : []));
+  return {
+    received,
+    packets,
+    caughtUp: () => received.some((e) => e.event.case === "caughtUp"),
+    async close() {
+      abort.abort();
+      await done;
+    },
+  };
+}
+
+describe("Subscribe", () => {
+  it("streams the backlog, caught_up, then each new packet as it is stored, without repeats", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    await a.sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("queued") }] });
+    const stream = open(pair.b);
+    await waitUntil(stream.caughtUp);
+    expect(stream.received.map((e) => e.event.case)).toEqual(["packet", "caughtUp"]);
+    expect(stream.packets()[0]).toMatchObject({ pairId: pair.bPair, packetId: 1 });
+
+    await a.sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("live") }] });
+    await waitUntil(() => stream.packets().length === 2, 2000);
+    expect(new TextDecoder().decode(stream.packets()[1].blob)).toBe("live");
+    // Periodic re-reads of the database do not repeat what the stream already sent.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(stream.packets().map((p) => p.packetId)).toEqual([1, 2]);
+
+    // Acknowledgement still goes through Sync.
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1, 2] }] });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    await stream.close();
+  });
+
+  it("pushes server messages, and a reconnecting subscriber gets what it missed", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const first = open(pair.b);
+    await waitUntil(first.caughtUp);
+    await first.close();
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 9, blob: blob("while away") }] });
+    const second = open(pair.b);
+    await waitUntil(second.caughtUp);
+    expect(second.packets().map((p) => p.packetId)).toEqual([9]);
+
+    const { packetId } = await h.admin().queueServerMessage({ subType: 1, text: "Maintenance tonight", accountIds: [pair.b] });
+    await waitUntil(() => second.packets().some((p) => p.pairId === "SERVER"), 2000);
+    expect(second.packets()[1]).toMatchObject({ pairId: "SERVER", packetId, type: 6, subType: 1, text: "Maintenance tonight" });
+    await second.close();
+  });
+});
+
+describe("QueueServerMessage (admin)", () => {
+  it("requires the admin credential", async () => {
+    await expect(h.admin("x".repeat(48)).queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    const { createGrpcClient } = await import("@seeme/runtime/grpc");
+    const { LocationAdminService } = await import("@seeme/contracts/location");
+    const { CALLER_HEADER, signCaller } = await import("@seeme/runtime/caller");
+    const { SECRET } = await import("./helpers.js");
+    // A client's (gateway-signed) caller credential is not an admin credential.
+    const asClient = createGrpcClient(LocationAdminService, h.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "acct") }) });
+    await expect(asClient.queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    asClient.close();
+  });
+
+  it.each([
+    ["sub_type 0", { subType: 0, text: "x" }, /sub_type/],
+    ["sub_type 9", { subType: 9, text: "x" }, /sub_type/],
+    ["empty text", { subType: 1, text: "  " }, /text is required/],
+    ["a past expiry", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() - 1000) }, /future/],
+    ["an expiry beyond seven days", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() + 8 * DAY_MS) }, /seven days/],
+  ])("refuses %s", async (_name, request, message) => {
+    await expect(h.admin().queueServerMessage(request)).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(message) });
+  });
+
+  it("broadcasts to every account until each acknowledges, and drops it at its expiry", async () => {
+    const one = newConnection();
+    const expireTime = timestampFromMs(h.clock.now().getTime() + 60_000);
+    const { packetId } = await h.admin().queueServerMessage({ subType: 3, text: "Heavy load", expireTime });
+    const serverPackets = async (accountId: string) => (await h.as(accountId).sync({})).data.filter((p) => p.pairId === "SERVER" && p.packetId === packetId);
+    expect(await serverPackets(one.a)).toEqual([expect.objectContaining({ type: 6, subType: 3, text: "Heavy load" })]);
+    await h.as(one.a).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [packetId] }] });
+    expect(await serverPackets(one.a)).toEqual([]);
+    expect(await serverPackets(one.b)).toHaveLength(1);
+    h.clock.advance(61_000);
+    expect(await serverPackets(one.b)).toEqual([]);
+  });
+});
+
+describe("rate limits", () => {
+  it("refuses a sender or a recipient over its limit with ResourceExhausted, storing nothing", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const packets = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ pairId: pair.bPair, packetId: from + i, blob: blob("x") }));
+    await expect(h.as(pair.a).sync({ data: packets(1, 26) }))
+      .rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/pair_id/) });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+
+    // The sender's bucket (40) was drawn by the refused 26; a second 20 exceeds it.
+    await expect(h.as(pair.a).sync({ data: packets(100, 20) }))
+      .rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/this account/) });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+  });
+});
