@@ -1,0 +1,87 @@
+/**
+ * ConfirmConnection (SPEC §3 step 4): B presents the server's invite signature;
+ * the invite becomes a connection in which each account owns its own pairID and
+ * may send only to the other's. connection.v1.connection.confirmed is recorded in
+ * the same transaction (the initiator's type 5 / sub-type 3 notice).
+ *
+ * Refusals (nothing is written for any of them):
+ *   Unauthenticated     no verified caller
+ *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
+ *                       server_signature is not 64 bytes
+ *   PermissionDenied    server_signature is not this server's signature over exactly
+ *                       "see-me/connection/v1/invite\n" || sender || "\n" || recipient
+ *                       (forged, or for another pair); or the caller made the invite
+ *   NotFound            no invite for this pair (never made, or expired and swept)
+ *   FailedPrecondition  the invite has expired, or was already used
+ *   AlreadyExists       a pairID already belongs to another connection (now or in the past)
+ *
+ * Racing confirms of one invite: the conditional claim of the invite row (and
+ * the used_pair_ids primary key behind it) lets exactly one commit.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { ConfirmStatus, type ConfirmConnectionRequest, type ConfirmConnectionResponseSchema } from "@seeme/contracts/connection";
+import { callerOf } from "@seeme/runtime/caller";
+import type { ConnectionContext } from "../context.js";
+import { isUniqueViolation, type Connection } from "../db/client.js";
+import { recordEvent } from "../db/outbox.js";
+import { toConnectionView, toRoute } from "../routes.js";
+import { invitePayload } from "../signed-payloads.js";
+import { requirePair, requireSignature } from "../validate.js";
+
+const ALREADY_USED = "this invite was already used";
+const PAIR_ID_USED = "a pairID in this pair is already used by a connection";
+
+export function confirmConnection(ctx: ConnectionContext) {
+  return async (req: ConfirmConnectionRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof ConfirmConnectionResponseSchema>> => {
+    const accountId = callerOf(hctx);
+    const { senderPairId: sender, recipientPairId: recipient } = req;
+    requirePair(sender, recipient);
+    requireSignature("server_signature", req.serverSignature);
+    if (!ctx.signer.verify(invitePayload(sender, recipient), req.serverSignature)) {
+      throw new ConnectError("server_signature is not this server's invite signature for this pair", Code.PermissionDenied);
+    }
+
+    const now = ctx.now();
+    let connection: Connection;
+    try {
+      connection = await ctx.db.$transaction(async (tx) => {
+        const invite = await tx.invite.findUnique({ where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } } });
+        if (!invite) throw new ConnectError("no invite for this pair; it may have expired", Code.NotFound);
+        if (invite.usedAt) throw new ConnectError(ALREADY_USED, Code.FailedPrecondition);
+        if (invite.expiresAt <= now) throw new ConnectError("this invite has expired", Code.FailedPrecondition);
+        if (invite.initiatorAccountId === accountId) {
+          throw new ConnectError("an account cannot confirm its own invite", Code.PermissionDenied);
+        }
+        if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
+          throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
+        }
+        // Blocks behind a concurrent confirm's claim, then matches nothing once it commits.
+        const claimed = await tx.invite.updateMany({
+          where: { id: invite.id, usedAt: null, expiresAt: { gt: now } },
+          data: { usedAt: now },
+        });
+        if (claimed.count === 0) throw new ConnectError(ALREADY_USED, Code.FailedPrecondition);
+        await tx.usedPairId.createMany({ data: [{ pairId: sender }, { pairId: recipient }] });
+        const created = await tx.connection.create({
+          data: {
+            initiatorAccountId: invite.initiatorAccountId,
+            initiatorPairId: sender,
+            recipientAccountId: accountId,
+            recipientPairId: recipient,
+            packetLifeSeconds: invite.packetLifeSeconds,
+            createdAt: now,
+          },
+        });
+        await recordEvent(tx, "connectionConfirmed", { route: toRoute(created) });
+        return created;
+      });
+    } catch (error) {
+      // Another invite sharing a pairID was confirmed concurrently.
+      if (isUniqueViolation(error)) throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
+      throw error;
+    }
+    ctx.publishEvents();
+    return { status: ConfirmStatus.CONFIRMED, connection: toConnectionView(connection, accountId, now) };
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * InitiateConnection (SPEC §3 step 3): A's signed {sender, recipient} becomes a
+ * pending invite tied to A's account, and the server's signature over the pair
+ * goes back for A to show B as a QR code.
+ *
+ * Refusals (nothing is written for any of them):
+ *   Unauthenticated     no verified caller
+ *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
+ *                       account_signature is not 64 bytes, packet_life is not positive
+ *   PermissionDenied    account_signature is not the caller's current account key
+ *                       over "see-me/connection/v1/initiate\n" || sender || "\n" || recipient
+ *   AlreadyExists       a pairID already belongs to a connection (now or in the past),
+ *                       or another account holds a pending invite for the same pair
+ *   Unavailable         the identity service cannot be reached (retry)
+ *
+ * Repeating an initiate the caller already holds a pending invite for returns
+ * that invite unchanged, so a client can retry after a lost response.
+ * pairIDs are reserved only at confirm: they are random secrets shown only by
+ * QR, and one pending invite per pair keeps an invite from being doubled.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { InitiateConnectionRequest, InitiateConnectionResponseSchema } from "@seeme/contracts/connection";
+import { callerOf } from "@seeme/runtime/caller";
+import type { ConnectionContext } from "../context.js";
+import { isUniqueViolation, type Invite } from "../db/client.js";
+import { verifyAccountSignature } from "../identity.js";
+import { expireInvite } from "../invites.js";
+import { MAX_PACKET_LIFE_SECONDS } from "../routes.js";
+import { initiatePayload, invitePayload } from "../signed-payloads.js";
+import { requirePair, requireSignature } from "../validate.js";
+
+/** Unset or longer than seven days means seven days; whole seconds, rounded up. */
+function packetLifeSeconds(life: Duration | undefined): number {
+  if (!life) return MAX_PACKET_LIFE_SECONDS;
+  const seconds = Number(life.seconds) + life.nanos / 1e9;
+  if (!(seconds > 0)) throw new ConnectError("packet_life must be positive", Code.InvalidArgument);
+  return Math.min(Math.ceil(seconds), MAX_PACKET_LIFE_SECONDS);
+}
+
+const PAIR_ID_USED = "a pairID in this pair is already used by a connection";
+
+export function initiateConnection(ctx: ConnectionContext) {
+  return async (req: InitiateConnectionRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof InitiateConnectionResponseSchema>> => {
+    const accountId = callerOf(hctx);
+    const { senderPairId: sender, recipientPairId: recipient } = req;
+    requirePair(sender, recipient);
+    requireSignature("account_signature", req.accountSignature);
+    const lifeSeconds = packetLifeSeconds(req.packetLife);
+    await verifyAccountSignature(ctx, accountId, initiatePayload(sender, recipient), req.accountSignature);
+
+    const now = ctx.now();
+    let expiredOld = false;
+    let invite: Invite;
+    try {
+      invite = await ctx.db.$transaction(async (tx) => {
+        if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
+          throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
+        }
+        const existing = await tx.invite.findUnique({ where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } } });
+        if (existing && existing.expiresAt > now) {
+          if (existing.initiatorAccountId === accountId && !existing.usedAt) return existing;
+          throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
+        }
+        // An expired invite the sweeper has not reached yet gives way to the new one.
+        if (existing) expiredOld = await expireInvite(tx, existing, now);
+        return tx.invite.create({
+          data: {
+            initiatorAccountId: accountId,
+            senderPairId: sender,
+            recipientPairId: recipient,
+            packetLifeSeconds: lifeSeconds,
+            createdAt: now,
+            expiresAt: new Date(now.getTime() + ctx.config.inviteTtlMs),
+          },
+        });
+      });
+    } catch (error) {
+      // A concurrent initiate of the same pair committed first.
+      if (isUniqueViolation(error)) throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
+      throw error;
+    }
+    if (expiredOld) ctx.publishEvents();
+    return {
+      serverSignature: ctx.signer.sign(invitePayload(sender, recipient)),
+      expireTime: timestampFromDate(invite.expiresAt),
+    };
+  };
+}
