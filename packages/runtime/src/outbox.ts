@@ -76,7 +76,8 @@ export function startOutboxRelay({ store, bus, log, intervalMs = 1000, batchSize
   }
 
   function schedule(): void {
-    if (!stopped) timer = setTimeout(trigger, intervalMs);
+    // unref: a relay someone forgot to stop must not keep the process alive.
+    if (!stopped) timer = setTimeout(trigger, intervalMs).unref();
   }
 
   function trigger(): void {
