@@ -66,8 +66,10 @@ export type CreateChallengeResponse = Message<"seeme.identity.v1.CreateChallenge
 
   /**
    * payload is the exact byte string the key(s) must sign:
-   * "see-me/identity/v1/<purpose>\n" || nonce || subject, where subject is the
-   * public key (REGISTER, ROTATE_KEY) or the UTF-8 account id (SIGN_IN).
+   * "see-me/identity/v1/<purpose>\n" || nonce || subject, where <purpose> is
+   * "register", "sign-in" or "rotate-key" and subject is the raw public key
+   * (REGISTER, ROTATE_KEY: the new key) or the UTF-8 account id (SIGN_IN).
+   * Clients should build these bytes themselves and sign only a match.
    *
    * @generated from field: bytes payload = 2;
    */
