@@ -1,0 +1,112 @@
+import { randomUUID } from "node:crypto";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { BreakReason } from "@seeme/contracts/connection";
+import { events } from "@seeme/contracts/subjects";
+import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
+import { waitFor } from "@seeme/testkit/health";
+import { clientAs, eventWatcher, newPairId, registerAccount, silent, startSuite, testClock, type Account } from "./helpers.js";
+
+const clock = testClock();
+let suite: Awaited<ReturnType<typeof startSuite>>;
+let watcher: Awaited<ReturnType<typeof eventWatcher>>;
+let publisher: EventBus;
+const clients: Array<{ close(): void }> = [];
+
+beforeAll(async () => {
+  suite = await startSuite("events", { now: clock.now });
+  watcher = await eventWatcher(suite.bus, "events-test");
+  publisher = await connectEventBus({ url: suite.bus.url, prefix: suite.bus.prefix, name: "identity-stand-in", log: silent });
+});
+
+afterAll(async () => {
+  clients.forEach((c) => c.close());
+  await publisher.drain();
+  await watcher.close();
+  await suite.stop();
+});
+
+function client(account: Account) {
+  const c = clientAs(suite.address, account.id);
+  clients.push(c);
+  return c;
+}
+
+async function connect(a: Account, b: Account) {
+  const sender = newPairId();
+  const recipient = newPairId();
+  const { serverSignature } = await client(a).initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: a.signInitiate(sender, recipient) });
+  await client(b).confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
+  return { sender, recipient };
+}
+
+/** Lets the relay and consumers settle, so "nothing more arrived" means something. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 500));
+
+test("account deletion breaks every connection of the account once, even when the event is delivered twice", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const c = registerAccount(suite.identity);
+  const ab = await connect(a, b);
+  const ca = await connect(c, a);
+  const bc = await connect(b, c);
+  const pendingSender = newPairId();
+  const pendingRecipient = newPairId();
+  await client(a).initiateConnection({ senderPairId: pendingSender, recipientPairId: pendingRecipient, accountSignature: a.signInitiate(pendingSender, pendingRecipient) });
+  await watcher.confirmed.take(3);
+  const seen = watcher.broken.items.length;
+
+  const deleted = { eventId: randomUUID(), accountId: a.id, deleteTime: timestampFromDate(clock.now()) };
+  await publisher.publish(events.accountDeleted, deleted, { msgId: deleted.eventId });
+  const broken = (await watcher.broken.take(seen + 2)).slice(seen);
+  expect(broken).toEqual(expect.arrayContaining([
+    expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ab.sender, ab.recipient] }),
+    expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ca.sender, ca.recipient] }),
+  ]));
+  expect((await client(b).listConnections({})).connections.map((x) => x.pairId)).toEqual([bc.sender]);
+  expect((await suite.tables.rows("invites")).filter((r) => r.initiator_account_id === a.id)).toEqual([]);
+
+  // A redelivery (new message id, so JetStream stores it again) finds nothing left to do.
+  await publisher.publish(events.accountDeleted, deleted, { msgId: randomUUID() });
+  await settle();
+  expect(watcher.broken.items.length).toBe(seen + 2);
+  expect(await suite.tables.count("connections")).toBe(1);
+});
+
+test("the sweeper expires each pending invite once (even with two sweeps racing) and drops used ones silently", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const used = await connect(a, b);
+  const pending = Array.from({ length: 3 }, () => ({ s: newPairId(), r: newPairId() }));
+  for (const { s, r } of pending) await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const seen = watcher.expired.items.length;
+
+  clock.advance(15 * 60_000 - 1);
+  expect(await suite.service.sweeper.sweep()).toBe(0);
+  clock.advance(1);
+  const counts = await Promise.all([suite.service.sweeper.sweep(), suite.service.sweeper.sweep()]);
+  expect(counts[0] + counts[1]).toBe(3);
+
+  const expired = (await watcher.expired.take(seen + 3)).slice(seen);
+  expect(expired.map((e) => e.sender).sort()).toEqual(pending.map((p) => p.s).sort());
+  expect(expired.every((e) => e.initiator === a.id)).toBe(true);
+  await settle();
+  expect(watcher.expired.items.length).toBe(seen + 3);
+  // The used invite is gone too; its connection stays.
+  expect(await suite.tables.count("invites")).toBe(0);
+  expect((await client(b).listConnections({})).connections.map((x) => x.pairId)).toEqual([used.recipient]);
+});
+
+test("an expired invite not yet swept gives way to a new initiate of the pair, and the initiator is told", async () => {
+  const a = registerAccount(suite.identity);
+  const s = newPairId();
+  const r = newPairId();
+  const first = await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const seen = watcher.expired.items.length;
+  clock.advance(15 * 60_000);
+  const second = await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  expect(Number(second.expireTime!.seconds)).toBeGreaterThan(Number(first.expireTime!.seconds));
+  const [expired] = (await watcher.expired.take(seen + 1)).slice(seen);
+  expect(expired).toMatchObject({ initiator: a.id, sender: s, recipient: r });
+  expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === s)).toHaveLength(1);
+  expect(await waitFor(async () => (await suite.tables.count("outbox_events")) === 0)).toBe(true);
+});

@@ -1,0 +1,80 @@
+import { Code } from "@connectrpc/connect";
+import { ConnectionInternalService } from "@seeme/contracts/connection";
+import { CALLER_HEADER, signCaller } from "@seeme/runtime/caller";
+import { createGrpcClient } from "@seeme/runtime/grpc";
+import { clientAs, internalClient, newPairId, registerAccount, SECRET, startSuite, type Account } from "./helpers.js";
+
+let suite: Awaited<ReturnType<typeof startSuite>>;
+const clients: Array<{ close(): void }> = [];
+
+beforeAll(async () => {
+  suite = await startSuite("internal");
+});
+
+afterAll(async () => {
+  clients.forEach((c) => c.close());
+  await suite.stop();
+});
+
+async function connect(a: Account, b: Account) {
+  const ac = clientAs(suite.address, a.id);
+  const bc = clientAs(suite.address, b.id);
+  clients.push(ac, bc);
+  const s = newPairId();
+  const r = newPairId();
+  const { serverSignature } = await ac.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  await bc.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
+  return { s, r };
+}
+
+test("ListAccountRoutes lists both sides of every connection of an account", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const c = registerAccount(suite.identity);
+  const ab = await connect(a, b);
+  const ca = await connect(c, a);
+  await connect(b, c);
+  const internal = internalClient(suite.address);
+  clients.push(internal);
+  const { routes } = await internal.listAccountRoutes({ accountId: a.id });
+  expect(routes.map((r) => [r.initiatorAccountId, r.initiatorPairId, r.recipientAccountId, r.recipientPairId]).sort()).toEqual([
+    [a.id, ab.s, b.id, ab.r],
+    [c.id, ca.s, a.id, ca.r],
+  ].sort());
+  expect(routes[0].packetLife!.seconds).toBe(BigInt(7 * 24 * 3600));
+  expect((await internal.listAccountRoutes({ accountId: "nobody" })).routes).toEqual([]);
+  await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+});
+
+test("ListRoutes pages through every connection exactly once", async () => {
+  const accounts = Array.from({ length: 4 }, () => registerAccount(suite.identity));
+  for (let i = 0; i < 4; i++) await connect(accounts[i], accounts[(i + 1) % 4]);
+  const internal = internalClient(suite.address);
+  clients.push(internal);
+  const total = await suite.tables.count("connections");
+  const seen: string[] = [];
+  let pageToken = "";
+  let pages = 0;
+  do {
+    const page = await internal.listRoutes({ pageSize: 2, pageToken });
+    expect(page.routes.length).toBeLessThanOrEqual(2);
+    seen.push(...page.routes.map((r) => r.connectionId));
+    pageToken = page.nextPageToken;
+    pages++;
+  } while (pageToken !== "");
+  expect(seen).toHaveLength(total);
+  expect(new Set(seen).size).toBe(total);
+  expect(pages).toBe(Math.ceil(total / 2) + (total % 2 === 0 ? 1 : 0));
+  expect((await internal.listRoutes({})).routes).toHaveLength(total);
+  await expect(internal.listRoutes({ pageToken: "garbage" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+});
+
+test("the internal API refuses clients and account callers with PermissionDenied", async () => {
+  const anonymous = createGrpcClient(ConnectionInternalService, suite.address);
+  const asAccount = createGrpcClient(ConnectionInternalService, suite.address, { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "someone") }) });
+  clients.push(anonymous, asAccount);
+  for (const client of [anonymous, asAccount]) {
+    await expect(client.listRoutes({})).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(client.listAccountRoutes({ accountId: "someone" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+  }
+});
