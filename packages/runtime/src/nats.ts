@@ -88,8 +88,9 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
   });
 
   async function ensureStream(name: StreamName): Promise<void> {
+    const full = streamName(prefix, name);
     const cfg: Partial<StreamConfig> = {
-      name: streamName(prefix, name),
+      name: full,
       subjects: [subjectName(prefix, streams[name].subjects)],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
@@ -98,8 +99,8 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       num_replicas: opts.replicas ?? 1,
     };
-    const exists = await jsm.streams.info(cfg.name!).then(() => true, () => false);
-    if (exists) await jsm.streams.update(cfg.name!, cfg);
+    const exists = await jsm.streams.info(full).then(() => true, () => false);
+    if (exists) await jsm.streams.update(full, cfg);
     else await jsm.streams.add(cfg);
   }
 
