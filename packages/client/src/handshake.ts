@@ -1,0 +1,163 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { GatewayApi } from "./api.js";
+import { findConnection, retireConnection, toBase64 } from "./connection-state.js";
+import { ClientError } from "./errors.js";
+import { connectionPublicKeys, exportConnectionSecretKeys, generateConnectionKeyPairs, signWithAccountKey } from "./keys.js";
+import { newPairId } from "./pair-id.js";
+import { decodeConnectionQr, decodeInviteQr, decodeQr, encodeConnectionQr, encodeInviteQr, type ConnectionCard } from "./qr.js";
+import { ReplayGuard } from "./replay-guard.js";
+import { initiatePayload } from "./signed-payloads.js";
+import type { DeviceStorage, StoredConnection } from "./storage.js";
+
+/*
+ * The QR handshake of SPEC §3 as four steps (A initiates, B confirms):
+ *   1. A: createOffer()        → A's code (A's connection keys + A's pairID)
+ *   2. B: answerOffer(A's code) → B's code (B's keys + B's pairID); B now holds A's keys
+ *   3. A: initiate(B's code)   → A signs {A's pairID, B's pairID} with its account key; the
+ *                                server signs the invite; A shows it as a third code
+ *   4. B: confirm(invite code) → the connection exists; A learns it from the 5/3 notice
+ * Each side ends with the other's connection public keys taken only from a scanned code.
+ */
+
+export interface HandshakeDeps {
+  storage: DeviceStorage;
+  api: GatewayApi;
+  now: () => Date;
+  /** The account secret key, with a session ready for the connection service. */
+  accountSecretKey: () => Promise<Uint8Array>;
+}
+
+export interface ShownCode {
+  /** My pairID on the new connection (its local id). */
+  connection: string;
+  /** The QR text to show. */
+  qr: string;
+}
+
+function newSide(label: string, role: StoredConnection["role"], now: Date): { connection: StoredConnection; qr: string } {
+  const keys = generateConnectionKeyPairs();
+  const secrets = exportConnectionSecretKeys(keys);
+  const pairId = newPairId();
+  const connection: StoredConnection = {
+    pairId,
+    label,
+    role,
+    status: role === "initiator" ? "offered" : "answered",
+    signingSecretKey: toBase64(secrets.signingSecretKey),
+    encryptionSecretKey: toBase64(secrets.encryptionSecretKey),
+    lastPacketId: 0,
+    replay: new ReplayGuard().snapshot(),
+    peerSharing: true,
+    createdAt: now.toISOString(),
+  };
+  return { connection, qr: encodeConnectionQr({ pairId, publicKeys: connectionPublicKeys(keys) }) };
+}
+
+function setPeer(connection: StoredConnection, card: ConnectionCard): void {
+  connection.peerPairId = card.pairId;
+  connection.peerSigningPublicKey = toBase64(card.publicKeys.signingPublicKey);
+  connection.peerEncryptionPublicKey = toBase64(card.publicKeys.encryptionPublicKey);
+}
+
+/** Step 1 (A): a fresh key set and pairID, shown as a connection code. */
+export async function createOffer(deps: HandshakeDeps, label: string): Promise<ShownCode> {
+  const { connection, qr } = newSide(label, "initiator", deps.now());
+  await deps.storage.update((state) => {
+    state.connections.push(connection);
+  });
+  return { connection: connection.pairId, qr };
+}
+
+/** Step 2 (B): keeps A's keys and pairID from A's code and shows B's own code. */
+export async function answerOffer(deps: HandshakeDeps, scanned: string, label: string): Promise<ShownCode> {
+  const card = decodeConnectionQr(scanned);
+  const { connection, qr } = newSide(label, "recipient", deps.now());
+  setPeer(connection, card);
+  await deps.storage.update((state) => {
+    if (state.connections.some((c) => c.peerPairId === card.pairId)) throw new ConnectError("this code was already scanned", Code.AlreadyExists);
+    state.connections.push(connection);
+  });
+  return { connection: connection.pairId, qr };
+}
+
+/** Step 3 (A): B's code answers my open offer (`offer`, or the latest one); the server signs the invite. */
+export async function initiate(deps: HandshakeDeps, scanned: string, offer?: string): Promise<ShownCode & { expireTime?: Date }> {
+  const card = decodeConnectionQr(scanned);
+  const state = await deps.storage.read();
+  const open = offer ? findConnection(state, offer) : state.connections.filter((c) => c.status === "offered").at(-1);
+  if (!open || open.status !== "offered") {
+    throw new ConnectError("no open code of yours to answer: show your code first (createOffer)", Code.FailedPrecondition);
+  }
+  const signature = signWithAccountKey(await deps.accountSecretKey(), initiatePayload(open.pairId, card.pairId));
+  const response = await deps.api.connection.initiateConnection({ senderPairId: open.pairId, recipientPairId: card.pairId, accountSignature: signature });
+  const inviteQr = encodeInviteQr({ senderPairId: open.pairId, recipientPairId: card.pairId, serverSignature: response.serverSignature });
+  await deps.storage.update((next) => {
+    const connection = findConnection(next, open.pairId);
+    setPeer(connection, card);
+    connection.status = "invited";
+    connection.inviteQr = inviteQr;
+  });
+  return { connection: open.pairId, qr: inviteQr, expireTime: response.expireTime && timestampDate(response.expireTime) };
+}
+
+/** Step 4 (B): A's invite code for the code B showed; the connection is made. */
+export async function confirm(deps: HandshakeDeps, scanned: string): Promise<StoredConnection> {
+  const { recipientPairId } = decodeInviteQr(scanned);
+  const state = await deps.storage.read();
+  const mine = state.connections.find((c) => c.pairId === recipientPairId && c.status === "answered");
+  if (!mine?.peerPairId) throw new ClientError("qr-mismatch", "this invite is not for a code you showed");
+  const invite = decodeInviteQr(scanned, { senderPairId: mine.peerPairId, recipientPairId: mine.pairId });
+  await deps.api.connection.confirmConnection(invite);
+  return deps.storage.update((next) => {
+    const connection = findConnection(next, mine.pairId);
+    connection.status = "active";
+    return structuredClone(connection);
+  });
+}
+
+export type ScanResult =
+  | ({ step: "answered" } & ShownCode)
+  | ({ step: "invited" } & ShownCode)
+  | { step: "confirmed"; connection: StoredConnection };
+
+/**
+ * Whatever code was scanned: an invite confirms (step 4); a connection code
+ * initiates if one of my codes is open (step 3), otherwise answers it (step 2).
+ */
+export async function scan(deps: HandshakeDeps, scanned: string, label: string): Promise<ScanResult> {
+  if (decodeQr(scanned).kind === "invite") return { step: "confirmed", connection: await confirm(deps, scanned) };
+  const state = await deps.storage.read();
+  if (state.connections.some((c) => c.status === "offered")) return { step: "invited", ...(await initiate(deps, scanned)) };
+  return { step: "answered", ...(await answerOffer(deps, scanned, label)) };
+}
+
+/** Breaks a connection on the server (the peer gets 5/5) and ends it here. */
+export async function breakConnection(deps: HandshakeDeps, ref: string): Promise<void> {
+  const connection = findConnection(await deps.storage.read(), ref);
+  if (connection.status === "active" || connection.status === "invited") {
+    try {
+      await deps.api.connection.breakConnection({ pairId: connection.pairId });
+    } catch (error) {
+      // Already gone on the server (the peer broke it first): end it here all the same.
+      if (ConnectError.from(error).code !== Code.NotFound) throw error;
+    }
+  }
+  await deps.storage.update((state) => retireConnection(state, findConnection(state, connection.pairId), "broken"));
+}
+
+/**
+ * Aligns local connections with the server's list after it refused one of
+ * them: an active connection the server no longer has was broken by the peer
+ * (its notice may be still on the way); an invited one it has was confirmed.
+ */
+export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
+  const { connections } = await deps.api.connection.listConnections({});
+  const live = new Set(connections.map((c) => c.pairId));
+  await deps.storage.update((state) => {
+    for (const connection of state.connections) {
+      if (connection.status === "active" && !live.has(connection.pairId)) retireConnection(state, connection, "broken");
+      if (connection.status === "invited" && live.has(connection.pairId)) connection.status = "active";
+    }
+  });
+}

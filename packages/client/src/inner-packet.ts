@@ -1,0 +1,50 @@
+import { PrimaryType } from "./codes.js";
+import { decodeLocation, type LocationUpdate } from "./codec-location.js";
+import { decodeStatus, type SimpleStatusUpdate } from "./codec-status.js";
+import { decodeTextPart, type TextPart } from "./codec-text.js";
+import { invalidPayload } from "./fixed-width.js";
+
+/*
+ * What the envelope carries (docs/client.md, "Inner packet"): exactly one SPEC §5
+ * payload as UTF-8, nothing around it. Its first character is the primary type
+ * and every payload type carries the sender's sharing flag in a fixed place, so
+ * no extra header is needed: the flag cannot disagree with a second copy of itself.
+ */
+
+export type InnerPacket =
+  | { type: "location"; sharing: boolean; location: LocationUpdate }
+  | { type: "status"; sharing: boolean; status: SimpleStatusUpdate }
+  | { type: "text"; sharing: boolean; part: TextPart; /** The payload as received, for `joinText`. */ raw: string };
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+export function encodeInner(payload: string): Uint8Array {
+  return encoder.encode(payload);
+}
+
+/** Decodes an opened envelope; an unknown type or a malformed payload is an `invalid-payload` ClientError. */
+export function decodeInner(plaintext: Uint8Array): InnerPacket {
+  let text: string;
+  try {
+    text = decoder.decode(plaintext);
+  } catch {
+    throw invalidPayload("packet: payload is not valid UTF-8");
+  }
+  switch (Number(text[0])) {
+    case PrimaryType.LocationUpdate: {
+      const location = decodeLocation(text);
+      return { type: "location", sharing: location.sharing, location };
+    }
+    case PrimaryType.SimpleStatus: {
+      const status = decodeStatus(text);
+      return { type: "status", sharing: status.sharing, status };
+    }
+    case PrimaryType.TextMessage: {
+      const part = decodeTextPart(text);
+      return { type: "text", sharing: part.sharing, part, raw: text };
+    }
+    default:
+      throw invalidPayload("packet: payload type must be 1 (location), 3 (status) or 4 (text)");
+  }
+}

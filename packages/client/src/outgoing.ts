@@ -1,0 +1,53 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ownKeys, peerKeys, toBase64 } from "./connection-state.js";
+import { seal } from "./envelope.js";
+import { encodeInner } from "./inner-packet.js";
+import { MAX_PACKET_ID } from "./packet-id.js";
+import type { DeviceState, StoredConnection } from "./storage.js";
+
+/** Where a send went: the packetIDs queued per connection, and who was skipped and why. */
+export interface SendReport {
+  sent: Array<{ connection: string; label: string; packetIds: number[] }>;
+  /** Connections that get no location from me because their last packet said their sharing is off. */
+  withheld: Array<{ connection: string; label: string }>;
+}
+
+/** The connections a send goes to: the named ones, or every active one. */
+export function sendTargets(state: DeviceState, to?: StoredConnection): StoredConnection[] {
+  if (to) {
+    if (to.status !== "active") throw new ConnectError(`connection "${to.label}" is ${to.status}, not active`, Code.FailedPrecondition);
+    return [to];
+  }
+  return state.connections.filter((connection) => connection.status === "active");
+}
+
+/**
+ * Seals `payloads` for one connection and appends them to the outbox under fresh,
+ * consecutive packetIDs, inside the caller's storage update: a packet is queued
+ * with its final packetID and blob before any send, so a resend after a crash is
+ * byte-for-byte the same packet and the server stores it once.
+ */
+export function queuePayloads(state: DeviceState, connection: StoredConnection, payloads: string[], maxBlobBytes: number, now: Date): number[] {
+  const recipientPublicKeys = peerKeys(connection);
+  if (connection.status !== "active" || !connection.peerPairId || !recipientPublicKeys) {
+    throw new ConnectError(`connection "${connection.label}" is ${connection.status}, not active`, Code.FailedPrecondition);
+  }
+  if (connection.lastPacketId + payloads.length > MAX_PACKET_ID) {
+    throw new ConnectError("this connection has used up its packetIDs; make a new connection", Code.ResourceExhausted);
+  }
+  const senderKeys = ownKeys(connection);
+  return payloads.map((payload) => {
+    const packetId = ++connection.lastPacketId;
+    const blob = seal({
+      senderKeys,
+      recipientPublicKeys,
+      senderPairId: connection.pairId,
+      recipientPairId: connection.peerPairId!,
+      packetId,
+      plaintext: encodeInner(payload),
+    });
+    if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
+    state.outbox.push({ pairId: connection.peerPairId!, packetId, blob: toBase64(blob), queuedAt: now.toISOString() });
+    return packetId;
+  });
+}

@@ -1,0 +1,181 @@
+import type { IncomingPacket } from "@seeme/contracts/location";
+import { ConnectionManagement, PrimaryType, SimpleStatus } from "./codes.js";
+import { joinText } from "./codec-text.js";
+import { addAck, ownKeys, peerKeys, retireConnection } from "./connection-state.js";
+import { open } from "./envelope.js";
+import { ClientError } from "./errors.js";
+import { decodeInner, type InnerPacket } from "./inner-packet.js";
+import { ReplayGuard } from "./replay-guard.js";
+import type { DeviceState, InboxMessage, StoredConnection } from "./storage.js";
+
+/** The pair_id server messages arrive under (SPEC §4). */
+export const SERVER_PAIR_ID = "SERVER";
+/** Server message ids remembered to skip a second delivery of one not yet acknowledged. */
+const REMEMBERED_SERVER_IDS = 200;
+
+export type RejectReason =
+  | "unknown-connection"
+  | "envelope-malformed"
+  | "envelope-version"
+  | "envelope-unauthentic"
+  | "envelope-sender-mismatch"
+  | "replay"
+  | "invalid-payload";
+
+/** What became of one incoming packet. Every outcome except `skipped` is acknowledged afterwards. */
+export type ReceiveOutcome =
+  | { kind: "message"; message: InboxMessage }
+  /** A text part stored until the other parts arrive. */
+  | { kind: "text-part"; connection: string }
+  /** "If you can't see me, I can't see you": a location that arrived while my sharing is off. */
+  | { kind: "dropped"; connection: string; reason: "sharing-off" }
+  | { kind: "rejected"; connection?: string; reason: RejectReason }
+  /** Already received (a second delivery of a server message not yet acknowledged). */
+  | { kind: "skipped" };
+
+/**
+ * Applies one incoming packet to the state: opens and checks it, updates the
+ * connection (replay window, peer's sharing flag, status) and stores what it
+ * carries, and records the acknowledgement to send. The caller persists the
+ * state before the acknowledgement leaves the device. Rejected packets are
+ * acknowledged too, so a forged or replayed packet is purged from the server.
+ */
+export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date): ReceiveOutcome {
+  if (packet.pairId === SERVER_PAIR_ID) return applyServerMessage(state, packet, now);
+  const connection = state.connections.find((c) => c.pairId === packet.pairId);
+  // A connection ended here is no longer ours on the server either: do not acknowledge under it.
+  if (connection && (connection.status === "broken" || connection.status === "expired")) return { kind: "rejected", connection: connection.pairId, reason: "unknown-connection" };
+  addAck(state, packet.pairId, packet.packetId);
+  const senderKeys = connection && peerKeys(connection);
+  if (!connection?.peerPairId || !senderKeys) return { kind: "rejected", reason: "unknown-connection" };
+
+  let inner: InnerPacket;
+  try {
+    const plaintext = open({
+      recipientKeys: ownKeys(connection),
+      senderPublicKeys: senderKeys,
+      expectedSenderPairId: connection.peerPairId,
+      recipientPairId: connection.pairId,
+      packetId: packet.packetId,
+      blob: packet.blob,
+    });
+    const guard = ReplayGuard.restore(connection.replay);
+    // Only after `open`: the packetID is authenticated, so a forgery cannot burn a real one.
+    guard.accept(connection.peerPairId, packet.packetId);
+    connection.replay = guard.snapshot();
+    inner = decodeInner(plaintext);
+  } catch (error) {
+    if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: rejectReason(error) };
+    throw error;
+  }
+  // An authentic packet from B proves B confirmed, even before the 5/3 notice arrives.
+  if (connection.status === "invited") connection.status = "active";
+  connection.peerSharing = inner.sharing;
+  return storeInner(state, connection, packet.packetId, inner, now);
+}
+
+function storeInner(state: DeviceState, connection: StoredConnection, packetId: number, inner: InnerPacket, now: Date): ReceiveOutcome {
+  const base = { seq: 0, receivedAt: now.toISOString(), connection: connection.pairId, packetId, sharing: inner.sharing };
+  switch (inner.type) {
+    case "location": {
+      if (!state.sharing) return { kind: "dropped", connection: connection.pairId, reason: "sharing-off" };
+      const { movement, latitude, longitude, speedKmh } = inner.location;
+      return { kind: "message", message: pushInbox(state, { ...base, kind: "location", movement, latitude, longitude, speedKmh }) };
+    }
+    case "status": {
+      const { status, sentAt, utcOffsetMinutes } = inner.status;
+      // The explicit on/off statuses say it outright; the flag on every packet already follows it.
+      if (status === SimpleStatus.LocationSharingOff) connection.peerSharing = false;
+      if (status === SimpleStatus.LocationSharingOn) connection.peerSharing = true;
+      return { kind: "message", message: pushInbox(state, { ...base, kind: "status", status, sentAt: sentAt.toISOString(), utcOffsetMinutes }) };
+    }
+    case "text":
+      return storeTextPart(state, connection, packetId, inner, base);
+  }
+}
+
+function storeTextPart(
+  state: DeviceState,
+  connection: StoredConnection,
+  packetId: number,
+  inner: Extract<InnerPacket, { type: "text" }>,
+  base: { seq: number; receivedAt: string; connection: string; sharing: boolean },
+): ReceiveOutcome {
+  const { part } = inner;
+  // The sender gives the parts of one message consecutive packetIDs, so part 1's id names the message.
+  const firstPacketId = packetId - (part.part - 1);
+  let partial = state.partialTexts.find((p) => p.connection === connection.pairId && p.firstPacketId === firstPacketId);
+  if (!partial) {
+    partial = { connection: connection.pairId, firstPacketId, of: part.of, parts: {} };
+    state.partialTexts.push(partial);
+  }
+  partial.parts[String(part.part)] = inner.raw;
+  if (Object.keys(partial.parts).length < partial.of) return { kind: "text-part", connection: connection.pairId };
+  state.partialTexts = state.partialTexts.filter((p) => p !== partial);
+  try {
+    const text = joinText(Object.values(partial.parts));
+    return {
+      kind: "message",
+      message: pushInbox(state, {
+        ...base,
+        kind: "text",
+        packetId: firstPacketId,
+        textKind: text.kind,
+        sharing: text.sharing,
+        parentPacketId: text.parentPacketId,
+        parentIsSender: text.parentIsSender,
+        message: text.message,
+      }),
+    };
+  } catch (error) {
+    if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
+    throw error;
+  }
+}
+
+function applyServerMessage(state: DeviceState, packet: IncomingPacket, now: Date): ReceiveOutcome {
+  if (state.seenServerMessages.includes(packet.packetId)) {
+    addAck(state, SERVER_PAIR_ID, packet.packetId);
+    return { kind: "skipped" };
+  }
+  state.seenServerMessages = [...state.seenServerMessages, packet.packetId].slice(-REMEMBERED_SERVER_IDS);
+  addAck(state, SERVER_PAIR_ID, packet.packetId);
+  if (packet.type === PrimaryType.ConnectionManagement) {
+    // The notice's text is the pairID it is about: the peer's side of my connection.
+    const connection = state.connections.find((c) => c.peerPairId === packet.text);
+    if (connection) {
+      if (packet.subType === ConnectionManagement.Confirmed && connection.status === "invited") connection.status = "active";
+      if (packet.subType === ConnectionManagement.Expired && connection.status === "invited") retireConnection(state, connection, "expired");
+      if (packet.subType === ConnectionManagement.Break) retireConnection(state, connection, "broken");
+    }
+  }
+  const message = pushInbox(state, {
+    seq: 0,
+    receivedAt: now.toISOString(),
+    kind: "server",
+    packetId: packet.packetId,
+    type: packet.type,
+    subType: packet.subType,
+    text: packet.text,
+  });
+  return { kind: "message", message };
+}
+
+function pushInbox<M extends InboxMessage>(state: DeviceState, message: M): M {
+  const stored = { ...message, seq: state.nextInboxSeq++ };
+  state.inbox.push(stored);
+  return stored;
+}
+
+function rejectReason(error: ClientError): RejectReason {
+  switch (error.reason) {
+    case "envelope-malformed":
+    case "envelope-version":
+    case "envelope-unauthentic":
+    case "envelope-sender-mismatch":
+    case "replay":
+      return error.reason;
+    default:
+      return "invalid-payload";
+  }
+}

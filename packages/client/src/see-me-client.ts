@@ -1,0 +1,275 @@
+import { Code, ConnectError, type Transport } from "@connectrpc/connect";
+import { registerAccount, signInAccount } from "./account.js";
+import { bearerInterceptor, createGatewayApi, createGatewayTransport, type GatewayApi, type GatewayProtocol } from "./api.js";
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from "./backoff.js";
+import type { ClientEvents } from "./client-events.js";
+import { encodeLocation, type LocationUpdate } from "./codec-location.js";
+import { encodePinBody, type LocationPin } from "./codec-pin.js";
+import { encodeStatus } from "./codec-status.js";
+import { splitText } from "./codec-text.js";
+import { SimpleStatus, TextMessageKind } from "./codes.js";
+import { findConnection, fromBase64 } from "./connection-state.js";
+import { Emitter } from "./events.js";
+import * as handshake from "./handshake.js";
+import { importAccountKeyPair } from "./keys.js";
+import { queuePayloads, sendTargets, type SendReport } from "./outgoing.js";
+import type { DeviceState, DeviceStorage, InboxMessage, StoredConnection } from "./storage.js";
+import { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
+
+export interface SeeMeClientOptions {
+  storage: DeviceStorage;
+  /** The gateway, e.g. `http://127.0.0.1:8080`. Ignored when `transport` is given. */
+  gatewayUrl?: string;
+  protocol?: GatewayProtocol;
+  /** A ready transport (tests); it must add the session itself or use `client.sessionInterceptor`. */
+  transport?: (auth: ReturnType<typeof bearerInterceptor>) => Transport;
+  now?: () => Date;
+  retry?: Partial<RetryPolicy>;
+}
+
+/** A connection as apps show it (no secret keys). */
+export interface ConnectionView {
+  /** My pairID: the connection's id. */
+  connection: string;
+  peerPairId?: string;
+  label: string;
+  role: StoredConnection["role"];
+  status: StoredConnection["status"];
+  /** False once the peer's latest packet said their sharing is off: they get no location from me. */
+  peerSharing: boolean;
+  createdAt: string;
+}
+
+export interface SendOptions {
+  /** A connection (my pairID, the peer's pairID, a unique prefix or its label); all active ones when omitted. */
+  to?: string;
+  /** Queue only and leave the Sync to later (default: sync at once). */
+  sync?: boolean;
+}
+
+export interface TextOptions extends SendOptions {
+  kind?: TextMessageKind;
+  /** The message this replies to, updates, deletes or pins against (its packetID). */
+  parentPacketId?: number;
+  /** Whether that parent was sent by me. */
+  parentIsSender?: boolean;
+}
+
+/**
+ * A see-me device: account, connections, the end-to-end envelope, the sharing
+ * rule and the sync engine, talking Connect (or gRPC-web) to the gateway. Runs in
+ * browsers and Node 20.
+ */
+export class SeeMeClient {
+  readonly events = new Emitter<ClientEvents>();
+  readonly storage: DeviceStorage;
+  private readonly api: GatewayApi;
+  private readonly now: () => Date;
+  private readonly retry: RetryPolicy;
+  private readonly engine: SyncEngine;
+  private session: string | undefined;
+  private serverLimits: ServerLimits | undefined;
+
+  constructor(options: SeeMeClientOptions) {
+    this.storage = options.storage;
+    this.now = options.now ?? (() => new Date());
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    const auth = bearerInterceptor(() => this.session);
+    if (!options.transport && !options.gatewayUrl) throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
+    const transport = options.transport ? options.transport(auth) : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
+    this.api = createGatewayApi(transport);
+    this.engine = new SyncEngine({
+      storage: this.storage,
+      location: this.api.location,
+      limits: () => this.limits(),
+      now: this.now,
+      retry: this.retry,
+      events: this.events,
+      reauthenticate: () => this.signIn().then(() => undefined),
+      reconcile: () => handshake.reconcileConnections(this.handshakeDeps()),
+    });
+  }
+
+  // ---- account
+
+  /** Creates this device's account (a new Ed25519 key) and signs in. */
+  async register(): Promise<string> {
+    const account = await registerAccount(this.api, this.storage);
+    await this.signIn();
+    return account.accountId;
+  }
+
+  /** Starts a session for the stored account; other calls do this on demand. */
+  async signIn(): Promise<string> {
+    const { account } = await this.storage.read();
+    if (!account) throw new ConnectError("this device has no account yet: register first", Code.FailedPrecondition);
+    this.session = await withRetry(() => signInAccount(this.api, account), this.retry);
+    return account.accountId;
+  }
+
+  async accountId(): Promise<string | undefined> {
+    return (await this.storage.read()).account?.accountId;
+  }
+
+  /** Server limits (GatewayService.GetServerInfo), fetched once. */
+  async limits(): Promise<ServerLimits> {
+    this.serverLimits ??= await withRetry(async () => {
+      const info = await this.api.gateway.getServerInfo({});
+      return { maxBlobBytes: info.maxBlobBytes, maxPacketsPerSync: info.maxPacketsPerSync };
+    }, this.retry);
+    return this.serverLimits;
+  }
+
+  // ---- the QR handshake (SPEC §3; see handshake.ts for the steps)
+
+  /** Step 1 (A): my code for a new connection. */
+  createOffer(label = "peer"): Promise<handshake.ShownCode> {
+    return handshake.createOffer(this.handshakeDeps(), label);
+  }
+
+  /** Step 2 (B): scan A's code, show mine. */
+  answerOffer(scanned: string, label = "peer"): Promise<handshake.ShownCode> {
+    return handshake.answerOffer(this.handshakeDeps(), scanned, label);
+  }
+
+  /** Step 3 (A): scan B's code; returns the invite code to show B. */
+  async initiate(scanned: string, offer?: string): Promise<handshake.ShownCode & { expireTime?: Date }> {
+    await this.ensureSession();
+    return handshake.initiate(this.handshakeDeps(), scanned, offer);
+  }
+
+  /** Step 4 (B): scan A's invite code; the connection is made. */
+  async confirm(scanned: string): Promise<ConnectionView> {
+    await this.ensureSession();
+    return view(await handshake.confirm(this.handshakeDeps(), scanned));
+  }
+
+  /** Any see-me code: answers, initiates or confirms as the code and my open codes call for. */
+  async scan(scanned: string, label = "peer"): Promise<{ step: "answered" | "invited"; connection: string; qr: string } | { step: "confirmed"; connection: ConnectionView }> {
+    await this.ensureSession();
+    const result = await handshake.scan(this.handshakeDeps(), scanned, label);
+    return result.step === "confirmed" ? { step: "confirmed", connection: view(result.connection) } : result;
+  }
+
+  async connections(): Promise<ConnectionView[]> {
+    return (await this.storage.read()).connections.map(view);
+  }
+
+  async connection(ref: string): Promise<ConnectionView> {
+    return view(findConnection(await this.storage.read(), ref));
+  }
+
+  async breakConnection(ref: string): Promise<void> {
+    await this.ensureSession();
+    await handshake.breakConnection(this.handshakeDeps(), ref);
+  }
+
+  // ---- sending, under the sharing rule (SPEC §1)
+
+  async sharing(): Promise<boolean> {
+    return (await this.storage.read()).sharing;
+  }
+
+  /**
+   * Turns my location sharing on or off and tells every active connection with a
+   * status 1 / 0 (which carries the new flag): while off, I send no location and
+   * drop the locations that arrive; my peers stop sending me theirs.
+   */
+  async setSharing(on: boolean, options: Omit<SendOptions, "to"> = {}): Promise<SendReport> {
+    await this.storage.update((state) => {
+      state.sharing = on;
+    });
+    return this.sendStatus(on ? SimpleStatus.LocationSharingOn : SimpleStatus.LocationSharingOff, options);
+  }
+
+  /** Sends my location to every active connection (or `to`) whose sharing is on. Refused while my sharing is off. */
+  async sendLocation(update: Omit<LocationUpdate, "sharing">, options: SendOptions = {}): Promise<SendReport> {
+    return this.send(options, (state) => {
+      if (!state.sharing) throw new ConnectError("location sharing is off: turn it on to send your location", Code.FailedPrecondition);
+      return { payloads: [encodeLocation({ ...update, sharing: true })], location: true };
+    });
+  }
+
+  async sendStatus(status: SimpleStatus, options: SendOptions = {}): Promise<SendReport> {
+    return this.send(options, (state) => ({ payloads: [encodeStatus({ status, sharing: state.sharing, sentAt: this.now() })], location: false }));
+  }
+
+  /** A text, split into as many 128-byte parts as it needs (consecutive packetIDs). */
+  async sendText(message: string, options: TextOptions = {}): Promise<SendReport> {
+    return this.send(options, (state) => ({
+      payloads: splitText(message, {
+        kind: options.kind ?? (options.parentPacketId ? TextMessageKind.Reply : TextMessageKind.New),
+        sharing: state.sharing,
+        parentPacketId: options.parentPacketId ?? 0,
+        parentIsSender: options.parentIsSender ?? false,
+      }),
+      location: false,
+    }));
+  }
+
+  /** Shares a place as a text (sub-type 5); it is a text, so it flows whatever either side's sharing. */
+  async sendPin(pin: LocationPin, options: SendOptions = {}): Promise<SendReport> {
+    return this.sendText(encodePinBody(pin), { ...options, kind: TextMessageKind.LocationPin });
+  }
+
+  // ---- receiving
+
+  /** One full exchange with the relay: send the outbox, acknowledge, fetch. */
+  async sync(): Promise<SyncReport> {
+    await this.ensureSession();
+    return this.engine.sync();
+  }
+
+  /** Keeps a Subscribe stream open for live delivery until `stop()`. */
+  async startLive(): Promise<LiveHandle> {
+    await this.ensureSession();
+    return this.engine.startLive();
+  }
+
+  /** Persisted messages, oldest first; `after` a sequence number to get only newer ones. */
+  async inbox(after = 0): Promise<InboxMessage[]> {
+    return (await this.storage.read()).inbox.filter((message) => message.seq > after);
+  }
+
+  private async send(options: SendOptions, build: (state: DeviceState) => { payloads: string[]; location: boolean }): Promise<SendReport> {
+    const { maxBlobBytes } = await this.limits();
+    const now = this.now();
+    const report = await this.storage.update((state) => {
+      const { payloads, location } = build(state);
+      const result: SendReport = { sent: [], withheld: [] };
+      for (const connection of sendTargets(state, options.to === undefined ? undefined : findConnection(state, options.to))) {
+        // "If you can't see me, I can't see you": no location to a peer whose last packet said sharing off.
+        if (location && !connection.peerSharing) {
+          result.withheld.push({ connection: connection.pairId, label: connection.label });
+          continue;
+        }
+        result.sent.push({ connection: connection.pairId, label: connection.label, packetIds: queuePayloads(state, connection, payloads, maxBlobBytes, now) });
+      }
+      return result;
+    });
+    if (options.sync !== false) await this.sync();
+    return report;
+  }
+
+  private async ensureSession(): Promise<void> {
+    if (this.session === undefined) await this.signIn();
+  }
+
+  private handshakeDeps(): handshake.HandshakeDeps {
+    return {
+      storage: this.storage,
+      api: this.api,
+      now: this.now,
+      accountSecretKey: async () => {
+        const { account } = await this.storage.read();
+        if (!account) throw new ConnectError("this device has no account yet: register first", Code.FailedPrecondition);
+        return importAccountKeyPair(fromBase64(account.secretKey)).secretKey;
+      },
+    };
+  }
+}
+
+function view(connection: StoredConnection): ConnectionView {
+  const { pairId, peerPairId, label, role, status, peerSharing, createdAt } = connection;
+  return { connection: pairId, peerPairId, label, role, status, peerSharing, createdAt };
+}

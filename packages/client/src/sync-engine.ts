@@ -1,0 +1,225 @@
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import { SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
+import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
+import type { ClientEvents } from "./client-events.js";
+import { fromBase64 } from "./connection-state.js";
+import type { Emitter } from "./events.js";
+import { applyIncoming, type ReceiveOutcome } from "./receive.js";
+import { SerialQueue, type DeviceState, type DeviceStorage } from "./storage.js";
+
+/** Server limits from GatewayService.GetServerInfo. */
+export interface ServerLimits {
+  maxBlobBytes: number;
+  maxPacketsPerSync: number;
+}
+
+export interface SyncEngineDeps {
+  storage: DeviceStorage;
+  location: Client<typeof LocationService>;
+  limits: () => Promise<ServerLimits>;
+  now: () => Date;
+  retry: RetryPolicy;
+  events: Emitter<ClientEvents>;
+  /** Signs in again after the server refused the session; the call is then retried once. */
+  reauthenticate: () => Promise<void>;
+  /** Learns which connections ended server-side after a PermissionDenied; the round is then retried once. */
+  reconcile: () => Promise<void>;
+}
+
+export interface SyncReport {
+  /** Packets the server confirmed it stored. */
+  sent: number;
+  /** Packets and server messages received and persisted. */
+  received: number;
+  /** Sync calls made. */
+  rounds: number;
+}
+
+export interface LiveHandle {
+  /** Resolves when the stream has delivered the backlog and live delivery begins. */
+  caughtUp: Promise<void>;
+  stop(): Promise<void>;
+}
+
+// The relay's own bound (validate.ts) is 5000 acknowledgements per request.
+const MAX_ACKS_PER_SYNC = 5000;
+// One sync drains a backlog page by page; this bounds a misbehaving server.
+const MAX_ROUNDS = 20;
+// Acknowledgements of live packets are gathered this long into one Sync.
+const ACK_DELAY_MS = 20;
+
+interface Acks {
+  pairId: string;
+  packetIds: number[];
+}
+
+interface SyncRound {
+  lastPacketsReceived: Acks[];
+  data: Array<{ pairId: string; packetId: number; blob: Uint8Array }>;
+}
+
+/**
+ * Moves packets between the device's storage and the relay:
+ * - outgoing packets are read from the storage outbox (where they were queued with
+ *   their packetIDs) in batches of at most maxPacketsPerSync, and leave the outbox
+ *   only when the server lists them as received, so a failed call resends the very
+ *   same packets and the server stores them once;
+ * - incoming packets are opened, checked and persisted first; their
+ *   acknowledgements go out with the next Sync, never before;
+ * - transient failures back off exponentially with jitter;
+ * - `startLive` keeps a Subscribe stream open, reconnecting with backoff and
+ *   syncing after each (re)connect.
+ */
+export class SyncEngine {
+  private readonly queue = new SerialQueue();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private deferred: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: SyncEngineDeps) {}
+
+  /** Sends what is queued, acknowledges what was persisted and fetches what waits, until nothing is left. */
+  sync(): Promise<SyncReport> {
+    return this.queue.run(() => this.syncRounds());
+  }
+
+  /** Persists incoming packets (from Sync or Subscribe) and reports each outcome. */
+  async receive(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
+    if (packets.length === 0) return [];
+    const now = this.deps.now();
+    const { outcomes, changed } = await this.deps.storage.update((state) => {
+      const before = new Map(state.connections.map((c) => [c.pairId, c.status]));
+      const outcomes = packets.map((packet) => applyIncoming(state, packet, now));
+      const changed = state.connections.filter((c) => before.get(c.pairId) !== c.status);
+      return { outcomes, changed };
+    });
+    const { events } = this.deps;
+    outcomes.forEach((outcome, i) => {
+      const packetId = packets[i].packetId;
+      if (outcome.kind === "message") events.emit("message", outcome.message);
+      if (outcome.kind === "rejected") events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
+      if (outcome.kind === "dropped") events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
+    });
+    for (const c of changed) events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
+    return outcomes;
+  }
+
+  startLive(): LiveHandle {
+    const controller = new AbortController();
+    const { signal } = controller;
+    let markCaughtUp!: () => void;
+    const caughtUp = new Promise<void>((resolve) => (markCaughtUp = resolve));
+    const loop = (async () => {
+      for (let attempt = 0; !signal.aborted; attempt++) {
+        try {
+          for await (const response of this.deps.location.subscribe({}, { signal })) {
+            if (response.event.case === "packet") {
+              await this.receive([response.event.value]);
+              this.scheduleSync();
+            } else if (response.event.case === "caughtUp") {
+              attempt = 0;
+              markCaughtUp();
+              this.deps.events.emit("live", true);
+              this.scheduleSync();
+            }
+          }
+        } catch (error) {
+          if (signal.aborted) break;
+          const failure = ConnectError.from(error);
+          if (failure.code === Code.Unauthenticated) await this.deps.reauthenticate().catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
+          else this.deps.events.emit("error", failure);
+        }
+        if (signal.aborted) break;
+        this.deps.events.emit("live", false);
+        await sleep(backoffDelay(attempt, this.deps.retry), signal);
+      }
+    })();
+    return {
+      caughtUp,
+      stop: async () => {
+        controller.abort();
+        await loop;
+        if (this.ackTimer) clearTimeout(this.ackTimer);
+        this.ackTimer = undefined;
+        await this.deferred;
+      },
+    };
+  }
+
+  /** A Sync soon, gathering the acknowledgements of packets pushed meanwhile. */
+  private scheduleSync(): void {
+    if (this.ackTimer) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      this.deferred = this.sync().catch((error: unknown) => this.deps.events.emit("error", ConnectError.from(error)));
+    }, ACK_DELAY_MS);
+  }
+
+  private async syncRounds(): Promise<SyncReport> {
+    const report: SyncReport = { sent: 0, received: 0, rounds: 0 };
+    const limits = await this.deps.limits();
+    let hasMore = false;
+    let reauthenticated = false;
+    let reconciled = false;
+    while (report.rounds < MAX_ROUNDS) {
+      const request = buildRequest(await this.deps.storage.read(), limits);
+      if (report.rounds > 0 && !hasMore && request.data.length === 0 && request.lastPacketsReceived.length === 0) break;
+      let response;
+      try {
+        response = await withRetry(() => this.deps.location.sync(request), this.deps.retry);
+      } catch (error) {
+        const failure = ConnectError.from(error);
+        if (failure.code === Code.Unauthenticated && !reauthenticated) {
+          reauthenticated = true;
+          await this.deps.reauthenticate();
+          continue;
+        }
+        if (failure.code === Code.PermissionDenied && !reconciled) {
+          reconciled = true;
+          await this.deps.reconcile();
+          continue;
+        }
+        throw failure;
+      }
+      report.rounds++;
+
+      const stored = new Map<string, Set<number>>();
+      for (const meta of response.syncMeta) {
+        if (meta.target !== SyncTarget.SENDER) continue;
+        if (meta.receivedPackets.length > 0) {
+          stored.set(meta.pairId, new Set(meta.receivedPackets));
+          this.deps.events.emit("stored", { peerPairId: meta.pairId, packetIds: meta.receivedPackets });
+        }
+        if (meta.deliveredPackets.length > 0) this.deps.events.emit("delivered", { peerPairId: meta.pairId, packetIds: meta.deliveredPackets });
+      }
+      await this.deps.storage.update((state) => {
+        const before = state.outbox.length;
+        state.outbox = state.outbox.filter((packet) => !stored.get(packet.pairId)?.has(packet.packetId));
+        report.sent += before - state.outbox.length;
+        for (const { pairId, packetIds } of request.lastPacketsReceived) {
+          const left = (state.acks[pairId] ?? []).filter((id) => !packetIds.includes(id));
+          if (left.length > 0) state.acks[pairId] = left;
+          else delete state.acks[pairId];
+        }
+      });
+      const outcomes = await this.receive(response.data);
+      report.received += outcomes.filter((outcome) => outcome.kind !== "skipped").length;
+      hasMore = response.hasMore;
+    }
+    return report;
+  }
+}
+
+function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
+  const lastPacketsReceived: Acks[] = [];
+  let budget = MAX_ACKS_PER_SYNC;
+  for (const [pairId, ids] of Object.entries(state.acks)) {
+    if (budget === 0 || ids.length === 0) continue;
+    const packetIds = ids.slice(0, budget);
+    budget -= packetIds.length;
+    lastPacketsReceived.push({ pairId, packetIds });
+  }
+  const data = state.outbox
+    .slice(0, limits.maxPacketsPerSync)
+    .map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob) }));
+  return { lastPacketsReceived, data };
+}
