@@ -1,5 +1,5 @@
 import { ChallengePurpose } from "@seeme/contracts/identity";
-import { assertPairId } from "./pair-id.js";
+import { isPairId } from "./pair-id.js";
 
 /*
  * The exact byte strings a key signs outside the envelope, shared by the services
@@ -36,9 +36,11 @@ export function challengePayload(purpose: ChallengeKind, nonce: Uint8Array, subj
 export const INITIATE_PREFIX = "see-me/connection/v1/initiate\n";
 export const INVITE_PREFIX = "see-me/connection/v1/invite\n";
 
+/** A RangeError, as the connection service has always thrown: callers validate pairIDs before signing. */
 function pairPayload(prefix: string, senderPairId: string, recipientPairId: string): Uint8Array {
-  assertPairId(senderPairId, "senderPairId");
-  assertPairId(recipientPairId, "recipientPairId");
+  for (const id of [senderPairId, recipientPairId]) {
+    if (!isPairId(id)) throw new RangeError("a pairID must be exactly 40 characters of [A-Za-z0-9]");
+  }
   return new TextEncoder().encode(`${prefix}${senderPairId}\n${recipientPairId}`);
 }
 
