@@ -65,6 +65,10 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     IDENTITY_DATABASE_URL: databases.identity.url,
     CONNECTION_DATABASE_URL: databases.connection.url,
     LOCATION_DATABASE_URL: databases.location.url,
+    // Every test client calls from 127.0.0.1: per-address limits sized for
+    // many devices behind one address; suites that test limits lower them.
+    IDENTITY_RATE_LIMIT_ADDRESS_BURST: "10000",
+    IDENTITY_RATE_LIMIT_ADDRESS_PER_MINUTE: "10000",
     ...options.env,
   };
   const serviceOptions = { now: options.now, log };
