@@ -1,0 +1,167 @@
+import { Code } from "@connectrpc/connect";
+import type pg from "pg";
+import { Movement, SimpleStatus, decodePinBody, type InboxMessage, type SeeMeClient } from "@seeme/client";
+import { startStack, type Stack } from "@seeme/testkit/stack";
+import { locationDatabase, newDevice, pair, syncUntil } from "./helpers.js";
+
+/**
+ * The issue's end-to-end "must show": two SDK devices through the real gateway,
+ * identity, connection and location services, PostgreSQL and NATS.
+ */
+let stack: Stack;
+let db: pg.Pool;
+let alice: SeeMeClient;
+let bob: SeeMeClient;
+let ids: { a: string; b: string };
+
+const LONG_TEXT = Array.from({ length: 30 }, (_, i) => `word${String(i).padStart(5, "0")} `).join("");
+const isKind = <K extends InboxMessage["kind"]>(kind: K) => (m: InboxMessage): m is Extract<InboxMessage, { kind: K }> => m.kind === kind;
+
+beforeAll(async () => {
+  stack = await startStack("e2e_sdk");
+  db = locationDatabase(stack);
+  alice = await newDevice(stack);
+  bob = await newDevice(stack);
+}, 30_000);
+
+afterAll(async () => {
+  await db?.end();
+  await stack?.stop();
+});
+
+test("two devices pair through QR payloads; the initiator learns the confirm from the 5/3 notice", async () => {
+  ids = await pair(alice, bob);
+  expect((await bob.connection(ids.b)).status).toBe("active");
+  expect((await alice.connection(ids.a)).status).toBe("invited");
+  await syncUntil(alice, (inbox) => inbox.some((m) => m.kind === "server" && m.type === 5 && m.subType === 3));
+  const mine = await alice.connection(ids.a);
+  expect(mine).toMatchObject({ status: "active", peerPairId: ids.b });
+  expect((await bob.connection(ids.b)).peerPairId).toBe(ids.a);
+});
+
+test("a location, an SOS and a 300-character text (3 parts) arrive intact; the relay stores no plaintext", async () => {
+  expect(LONG_TEXT).toHaveLength(300);
+  const location = await alice.sendLocation({ movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5 }, { sync: false });
+  const sos = await alice.sendStatus(SimpleStatus.Sos, { sync: false });
+  const text = await alice.sendText(LONG_TEXT, { to: ids.a, sync: false });
+  expect(text.sent[0].packetIds).toHaveLength(3);
+  await alice.sync();
+
+  // Five packets wait for Bob; none holds a coordinate or a word of the text.
+  const { rows } = await db.query<{ packet_id: string; blob: Buffer }>("SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [ids.b]);
+  expect(rows.map((row) => Number(row.packet_id))).toEqual([...location.sent[0].packetIds, ...sos.sent[0].packetIds, ...text.sent[0].packetIds]);
+  for (const row of rows) {
+    const latin1 = row.blob.toString("latin1");
+    for (const needle of ["033.867", "151.208", "-033", "word00001", "word00029", "131-033", "30712", "Mt Kos"]) expect(latin1).not.toContain(needle);
+    expect([223, 206, 305]).toContain(row.blob.length);
+  }
+
+  const inbox = await syncUntil(bob, (messages) => messages.some(isKind("text")));
+  const got = inbox.filter((m) => m.kind !== "server");
+  expect(got.find(isKind("location"))).toMatchObject({ connection: ids.b, movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5, sharing: true });
+  expect(got.find(isKind("status"))).toMatchObject({ status: SimpleStatus.Sos, sharing: true });
+  expect(got.find(isKind("text"))).toMatchObject({ message: LONG_TEXT, textKind: 1, packetId: text.sent[0].packetIds[0] });
+  // Bob acknowledged only after persisting: the relay deleted them and tells Alice.
+  expect(Number((await db.query("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [ids.b])).rows[0].n)).toBe(0);
+  const delivered: number[] = [];
+  const off = alice.events.on("delivered", (event) => delivered.push(...event.packetIds));
+  await alice.sync();
+  off();
+  expect(delivered.sort((x, y) => x - y)).toEqual(rows.map((row) => Number(row.packet_id)));
+});
+
+test("a reply, an update, a delete and a location pin arrive with their parent packetID", async () => {
+  const [original] = (await bob.inbox()).filter(isKind("text"));
+  await bob.sendText("Sounds good!", { parentPacketId: original.packetId });
+  await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, label: "Opera House steps" });
+  const replies = await syncUntil(alice, (inbox) => inbox.filter(isKind("text")).length >= 2);
+  const [reply, pin] = replies.filter(isKind("text"));
+  expect(reply).toMatchObject({ textKind: 2, message: "Sounds good!", parentPacketId: original.packetId, parentIsSender: false });
+  expect(pin.textKind).toBe(5);
+  const place = decodePinBody(pin.message);
+  expect(place.label).toBe("Opera House steps");
+  expect(place.latitude).toBeCloseTo(-33.85678, 9);
+  expect(place.longitude).toBeCloseTo(151.21529, 9);
+
+  const sent = await alice.sendText("See you at six", {});
+  const [messageId] = sent.sent[0].packetIds;
+  await alice.sendText("See you at seven", { kind: 3, parentPacketId: messageId, parentIsSender: true });
+  await alice.sendText("", { kind: 4, parentPacketId: messageId, parentIsSender: true });
+  const texts = (await syncUntil(bob, (inbox) => inbox.filter(isKind("text")).length >= 4)).filter(isKind("text"));
+  expect(texts.slice(1).map((t) => [t.textKind, t.message, t.parentPacketId, t.parentIsSender])).toEqual([
+    [1, "See you at six", 0, false],
+    [3, "See you at seven", messageId, true],
+    [4, "", messageId, true],
+  ]);
+});
+
+test("the sharing rule works in both directions; status and text keep flowing", async () => {
+  const here = { movement: Movement.Stationary, latitude: 51.5, longitude: -0.12, speedKmh: 0 };
+  const bobInboxStart = (await bob.inbox()).at(-1)?.seq ?? 0;
+  const aliceInboxStart = (await alice.inbox()).at(-1)?.seq ?? 0;
+
+  // Alice turns her sharing off: she sends no location...
+  await alice.setSharing(false);
+  await expect(alice.sendLocation(here)).rejects.toMatchObject({ code: Code.FailedPrecondition });
+  // ...and drops a location Bob sent before he heard of it.
+  const dropped: string[] = [];
+  alice.events.on("dropped", (event) => dropped.push(event.reason));
+  await bob.sendLocation(here, { sync: false });
+  await bob.sync(); // sends it, and receives Alice's "sharing off" status
+  await syncUntil(alice, () => dropped.length === 1);
+  expect(dropped).toEqual(["sharing-off"]);
+  expect((await alice.inbox(aliceInboxStart)).filter(isKind("location"))).toEqual([]);
+
+  // Bob now knows: his location is withheld from Alice until she turns it on again.
+  const bobSide = await bob.connection(ids.b);
+  expect(bobSide.peerSharing).toBe(false);
+  expect((await bob.inbox(bobInboxStart)).find(isKind("status"))).toMatchObject({ status: SimpleStatus.LocationSharingOff, sharing: false });
+  const withheld = await bob.sendLocation(here);
+  expect(withheld).toMatchObject({ sent: [], withheld: [{ connection: ids.b }] });
+
+  // Status and text still flow both ways.
+  await bob.sendStatus(SimpleStatus.ImOk);
+  await alice.sendText("still here", {});
+  await syncUntil(alice, (inbox) => inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.ImOk));
+  await syncUntil(bob, (inbox) => inbox.some((m) => m.seq > bobInboxStart && m.kind === "text" && m.message === "still here"));
+
+  // The other direction: Bob turns his off; Alice, back on, withholds hers from him.
+  await bob.setSharing(false);
+  await alice.setSharing(true);
+  await syncUntil(alice, () => true);
+  expect((await alice.connection(ids.a)).peerSharing).toBe(false);
+  expect(await alice.sendLocation(here)).toMatchObject({ sent: [], withheld: [{ connection: ids.a }] });
+  await syncUntil(bob, (inbox) => inbox.some((m) => m.seq > bobInboxStart && m.kind === "status" && m.status === SimpleStatus.LocationSharingOn));
+  expect((await bob.connection(ids.b)).peerSharing).toBe(true);
+
+  // Both on again: locations flow.
+  await bob.setSharing(true);
+  await syncUntil(alice, () => true);
+  expect((await alice.connection(ids.a)).peerSharing).toBe(true);
+  const sent = await alice.sendLocation({ ...here, latitude: 48.85 });
+  expect(sent.sent).toHaveLength(1);
+  await syncUntil(bob, (inbox) => inbox.some((m) => m.kind === "location" && m.latitude === 48.85));
+});
+
+test("live delivery over Subscribe, then breaking the connection notifies the peer", async () => {
+  const live = await bob.startLive();
+  try {
+    await live.caughtUp;
+    const arrived = new Promise<InboxMessage>((resolve) => {
+      const off = bob.events.on("message", (message) => {
+        if (message.kind === "status") (off(), resolve(message));
+      });
+    });
+    await alice.sendStatus(SimpleStatus.OnMyWayHome);
+    expect(await arrived).toMatchObject({ status: SimpleStatus.OnMyWayHome, connection: ids.b });
+
+    const broken = new Promise<string>((resolve) => bob.events.on("connection", (event) => event.status === "broken" && resolve(event.connection)));
+    await alice.breakConnection(ids.a);
+    expect((await alice.connection(ids.a)).status).toBe("broken");
+    expect(await broken).toBe(ids.b);
+  } finally {
+    await live.stop();
+  }
+  await expect(bob.sendStatus(SimpleStatus.ImOk, { to: ids.b })).rejects.toMatchObject({ code: Code.FailedPrecondition });
+  expect((await bob.sync()).rounds).toBeGreaterThan(0);
+});
