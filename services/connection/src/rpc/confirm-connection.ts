@@ -53,15 +53,17 @@ export function confirmConnection(ctx: ConnectionContext) {
         if (invite.initiatorAccountId === accountId) {
           throw new ConnectError("an account cannot confirm its own invite", Code.PermissionDenied);
         }
-        if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
-          throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
-        }
-        // Blocks behind a concurrent confirm's claim, then matches nothing once it commits.
+        // Claimed before anything else is checked: a concurrent confirm of this
+        // invite blocks here until the first commits, then matches nothing, so
+        // the loser always hears "already used".
         const claimed = await tx.invite.updateMany({
           where: { id: invite.id, usedAt: null, expiresAt: { gt: now } },
           data: { usedAt: now },
         });
         if (claimed.count === 0) throw new ConnectError(ALREADY_USED, Code.FailedPrecondition);
+        if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
+          throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
+        }
         await tx.usedPairId.createMany({ data: [{ pairId: sender }, { pairId: recipient }] });
         const created = await tx.connection.create({
           data: {
