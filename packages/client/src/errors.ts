@@ -30,6 +30,15 @@ export type ClientErrorReason =
 export class ClientError extends ConnectError {
   override name = "ClientError";
 
+  /**
+   * ConnectError's own `instanceof` test recognises only errors named "ConnectError",
+   * and subclasses inherit it, so `error instanceof ClientError` was always false.
+   * Use the ordinary prototype-chain test instead.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(ClientError.prototype, value);
+  }
+
   constructor(
     readonly reason: ClientErrorReason,
     message: string,
