@@ -22,7 +22,7 @@ import { startSweeper } from "./sweeper.js";
 /** JetStream durable consumer name (one consumer per event). */
 const DURABLE = "location";
 
-export interface LocationService {
+export interface RunningLocationService {
   port: number;
   context: LocationContext;
   /** Resolves once the route projection is complete (immediately when it already was). */
@@ -31,7 +31,7 @@ export interface LocationService {
 }
 
 /** Starts the relay: migrated database, event consumers, projection rebuild, sweeper, then the gRPC server. */
-export async function startLocationService(config: LocationConfig, options: { now?: () => Date; log?: Logger } = {}): Promise<LocationService> {
+export async function startLocationService(config: LocationConfig, options: { now?: () => Date; log?: Logger } = {}): Promise<RunningLocationService> {
   const base = await startServiceBase({ name: "location", common: config, databaseUrl: config.databaseUrl, createClient: createLocationDb, log: options.log });
   const connections = createGrpcClient(ConnectionInternalService, config.connectionAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),

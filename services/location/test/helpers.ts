@@ -14,7 +14,7 @@ import { events } from "@seeme/contracts/subjects";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
 import { createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
-import { startLocationService, type LocationService as RunningLocation } from "../src/service.js";
+import { startLocationService, type RunningLocationService as RunningLocation } from "../src/service.js";
 
 export const SECRET = "location-test-secret-".padEnd(48, "x");
 export const ADMIN_TOKEN = "location-test-admin-token-".padEnd(48, "a");
@@ -148,7 +148,7 @@ export async function startHarness(label: string, extraEnv: Record<string, strin
   };
   const start = () => startLocationService(loadConfig(env), { now: clock.now, log: silent });
   let location = await start();
-  const eventBus = await connectEventBus({ url: bus.url, prefix: bus.prefix, name: `${label}-test`, log: silent });
+  const eventBus = await connectEventBus({ url: env.NATS_URL, prefix: bus.prefix, name: `${label}-test`, log: silent });
   const schemaUrl = new URL(TEST_DATABASE_URL);
   const pool = new pg.Pool({ connectionString: schemaUrl.toString(), max: 2, options: `-c search_path=${db.schema}` });
   const clients: Array<{ close(): void }> = [];
