@@ -26,7 +26,9 @@ export function runMain(name: string, start: () => Promise<Stoppable>): void {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  start().then(
+  // Through a promise so that a ConfigError thrown synchronously by loadConfig
+  // (inside `start`) gets the one-line message and exit 78 too.
+  Promise.resolve().then(start).then(
     (started) => {
       running = started;
       if (signalled) void started.stop().then(() => process.exit(0));
