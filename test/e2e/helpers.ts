@@ -21,7 +21,7 @@ export async function pair(a: SeeMeClient, b: SeeMeClient, labels = { a: "B", b:
 }
 
 /** Syncs `client` until `predicate` holds on its inbox (the 5/3 notice and packets arrive through NATS events). */
-export async function syncUntil(client: SeeMeClient, predicate: (inbox: InboxMessage[]) => boolean, timeoutMs = 10_000): Promise<InboxMessage[]> {
+export async function syncUntil(client: SeeMeClient, predicate: (inbox: InboxMessage[]) => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<InboxMessage[]> {
   let inbox: InboxMessage[] = [];
   const held = await waitFor(async () => {
     await client.sync();

@@ -8,7 +8,7 @@ import { encodePinBody, type LocationPin } from "./codec-pin.js";
 import { encodeStatus } from "./codec-status.js";
 import { splitText } from "./codec-text.js";
 import { SimpleStatus, TextMessageKind } from "./codes.js";
-import { findConnection, fromBase64 } from "./connection-state.js";
+import { findConnection, fromBase64, retireConnection } from "./connection-state.js";
 import { Emitter } from "./events.js";
 import * as handshake from "./handshake.js";
 import { importAccountKeyPair } from "./keys.js";
@@ -105,6 +105,17 @@ export class SeeMeClient {
     if (!account) throw new ConnectError("this device has no account yet: register first", Code.FailedPrecondition);
     this.session = await withRetry(() => signInAccount(this.api, account), this.retry);
     return account.accountId;
+  }
+
+  /** Erases the account on the server (its connections end; peers get 5/5) and forgets it here. */
+  async deleteAccount(): Promise<void> {
+    await this.ensureSession();
+    await this.api.identity.deleteAccount({});
+    this.session = undefined;
+    await this.storage.update((state) => {
+      delete state.account;
+      for (const connection of state.connections) if (connection.status !== "broken" && connection.status !== "expired") retireConnection(state, connection, "broken");
+    });
   }
 
   async accountId(): Promise<string | undefined> {
