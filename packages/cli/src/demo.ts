@@ -1,3 +1,4 @@
+import type { ConnectError } from "@connectrpc/connect";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +9,7 @@ import { describeMessage, short } from "./format.js";
 const TEXT =
   "Hi Bob! This message is longer than one packet, so the SDK splits it into three parts of at most 110 bytes each, " +
   "seals every part separately, and your device joins them again once all three have arrived. The relay only ever " +
-  "sees three opaque 305-byte blobs. See you at home!";
+  "sees three opaque 305-byte blobs. See you at home tonight, with love, Alice.";
 
 /** Resolves with the first message `device` persists that matches, syncing now and then in case the stream lags. */
 function nextMessage(device: SeeMeClient, match: (m: InboxMessage) => boolean, timeoutMs = 10_000): Promise<InboxMessage> {
@@ -91,7 +92,7 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     await arrived;
     const withheld = await bob.sendLocation({ movement: Movement.Stationary, latitude: -33.87, longitude: 151.21, speedKmh: 0 });
     print(`   Bob's location: sent to ${withheld.sent.length}, withheld from ${withheld.withheld.map((w) => w.label).join(", ")} (her sharing is off)`);
-    await alice.sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 }).catch((error: Error) => print(`   Alice's location: refused — ${error.message}`));
+    await alice.sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 }).catch((error: ConnectError) => print(`   Alice's location: refused — ${error.rawMessage}`));
     arrived = nextMessage(alice, (m) => m.kind === "status" && m.status === SimpleStatus.ImOk);
     await bob.sendStatus(SimpleStatus.ImOk);
     await arrived;

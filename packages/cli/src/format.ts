@@ -1,7 +1,7 @@
 import { Movement, SimpleStatus, TextMessageKind, decodePinBody, type ConnectionView, type InboxMessage } from "@seeme/client";
 
 /** Human-readable names for the codes of SPEC §6, as typed on the command line. */
-const kebab = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase();
+const kebab = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1-$2").replace(/([A-Z])([A-Z][a-z])/g, "$1-$2").toLowerCase();
 
 export const STATUS_NAMES = new Map(Object.entries(SimpleStatus).map(([name, code]) => [kebab(name), code]));
 const STATUS_BY_CODE = new Map([...STATUS_NAMES].map(([name, code]) => [code as number, name]));
