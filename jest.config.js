@@ -6,7 +6,7 @@ export default {
     "^.+\\.ts$": ["@swc/jest", { jsc: { parser: { syntax: "typescript" }, target: "es2022" }, module: { type: "es6" } }],
   },
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
-  testMatch: ["<rootDir>/{packages,services,test,deploy}/**/*.test.ts"],
+  testMatch: ["<rootDir>/{packages,services,test,deploy,bench}/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
   testTimeout: 30000,
   // Integration suites close every server, client and connection they open, but

@@ -1,0 +1,76 @@
+import { createClient, type CallOptions, type Client } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { ConnectionService } from "@seeme/contracts/connection";
+import { IdentityService } from "@seeme/contracts/identity";
+import { LocationService } from "@seeme/contracts/location";
+import { registerAndSignIn, type TestAccount } from "@seeme/testkit/accounts";
+import { pairAccounts } from "@seeme/testkit/pairing";
+
+/** One simulated phone: its own account, session and HTTP/2 connection to the gateway (gRPC protocol). */
+export interface Device {
+  account: TestAccount;
+  location: Client<typeof LocationService>;
+  connection: Client<typeof ConnectionService>;
+  /** Authorization for every call. */
+  call: CallOptions;
+  close(): void;
+}
+
+/** A connection between two devices, used one way: `sender` sends to `to`, where `recipient` receives. */
+export interface DevicePair {
+  sender: Device;
+  recipient: Device;
+  to: string;
+  /** Next packet id the sender uses (they increase per recipient pairID). */
+  nextPacketId: number;
+}
+
+/** A device for an account that already exists, with its own connection (opened on its first call). */
+export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
+  const sessions = new Http2SessionManager(gatewayUrl);
+  const transport = createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions });
+  return {
+    account,
+    location: createClient(LocationService, transport),
+    connection: createClient(ConnectionService, transport),
+    call: { headers: { authorization: `Bearer ${account.sessionToken}` } },
+    close: () => sessions.abort(),
+  };
+}
+
+async function createDevice(gatewayUrl: string): Promise<Device> {
+  const sessions = new Http2SessionManager(gatewayUrl);
+  const account = await registerAndSignIn(createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })));
+  sessions.abort();
+  return deviceFor(gatewayUrl, account);
+}
+
+/** Runs `task` for 0..n-1, at most `concurrency` at a time. */
+export async function inParallel<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, async () => {
+    while (next < n) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  }));
+  return results;
+}
+
+/** Signs up `n` devices through the gateway's public identity API. */
+export function createDevices(gatewayUrl: string, n: number, concurrency = 8): Promise<Device[]> {
+  return inParallel(n, concurrency, () => createDevice(gatewayUrl));
+}
+
+/** Signs up 2n devices and connects them in n pairs through the gateway's public connection API. */
+export async function createPairs(gatewayUrl: string, n: number): Promise<DevicePair[]> {
+  const devices = await createDevices(gatewayUrl, 2 * n);
+  return inParallel(n, 8, async (i) => {
+    const sender = devices[2 * i];
+    const recipient = devices[2 * i + 1];
+    // The recipient initiates, so `initiatorPairId` is where the sender sends.
+    const { initiatorPairId } = await pairAccounts(sender.connection, recipient.account, sender.account);
+    return { sender, recipient, to: initiatorPairId, nextPacketId: 1 };
+  });
+}

@@ -1,0 +1,182 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { closeSync, openSync } from "node:fs";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
+import { checkHealth, waitFor } from "@seeme/testkit/health";
+import { createTestBus } from "@seeme/testkit/nats";
+import { startStack } from "@seeme/testkit/stack";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+export type ServiceName = "identity" | "connection" | "location" | "gateway";
+export const SERVICE_NAMES: ServiceName[] = ["identity", "connection", "location", "gateway"];
+
+/** What the scenarios need from a running see-me, however it runs. */
+export interface BenchStack {
+  mode: "processes" | "in-process";
+  gatewayUrl: string;
+  address(name: ServiceName): string;
+  databaseUrls: { identity: string; connection: string; location: string };
+  /** Environment the services run with (to start one more in-process, e.g. the sweeper). */
+  env: Record<string, string>;
+  /** Process id per service; all the same (ours) in-process. */
+  pid(name: ServiceName): number;
+  /**
+   * Restarts every service with extra node flags (processes only), e.g.
+   * `--cpu-prof`; a profile is written when the next restart or stop() ends it.
+   */
+  restart?(nodeFlags: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Limits meant to stop abuse by one device would stop the load generator, which
+ * is many devices behind one address: raised for the benchmark, and only these.
+ */
+const UNLIMITED: Record<string, string> = {
+  SENDER_PACKET_BURST: "1000000",
+  SENDER_PACKETS_PER_SECOND: "1000000",
+  RECIPIENT_PACKET_BURST: "1000000",
+  RECIPIENT_PACKETS_PER_SECOND: "1000000",
+  IDENTITY_RATE_LIMIT_ADDRESS_BURST: "1000000",
+  IDENTITY_RATE_LIMIT_ADDRESS_PER_MINUTE: "1000000",
+  IDENTITY_RATE_LIMIT_ACCOUNT_BURST: "1000000",
+  IDENTITY_RATE_LIMIT_ACCOUNT_PER_MINUTE: "1000000",
+};
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The four services as separate Node processes (as deployed), each on its own
+ * event loop, so the load generator in this process does not steal their time
+ * slices more than the OS scheduler does. Fresh schemas and NATS prefix, dropped
+ * by stop().
+ */
+export async function startProcessStack(label: string, options: { logDir: string; env?: Record<string, string> }): Promise<BenchStack> {
+  const bus = createTestBus(label);
+  const databases: Record<"identity" | "connection" | "location", TestDatabase> = {
+    identity: await createTestDatabase(`${label}_identity`),
+    connection: await createTestDatabase(`${label}_connection`),
+    location: await createTestDatabase(`${label}_location`),
+  };
+  const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+  const env: Record<string, string> = {
+    NATS_URL: bus.url,
+    NATS_SUBJECT_PREFIX: bus.prefix,
+    INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
+    ADMIN_TOKEN: randomBytes(32).toString("base64url"),
+    SERVER_SIGNING_KEY: randomBytes(32).toString("base64"),
+    LOG_LEVEL: "warn",
+    METRICS_PORT: "0",
+    SHUTDOWN_TIMEOUT_MS: "3000",
+    GATEWAY_HOST: "127.0.0.1",
+    IDENTITY_DATABASE_URL: databases.identity.url,
+    CONNECTION_DATABASE_URL: databases.connection.url,
+    LOCATION_DATABASE_URL: databases.location.url,
+    ...Object.fromEntries(SERVICE_NAMES.map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])),
+    ...Object.fromEntries(SERVICE_NAMES.filter((name) => name !== "gateway").map((name) => [`${name.toUpperCase()}_ADDR`, `127.0.0.1:${ports[name]}`])),
+    ...UNLIMITED,
+    ...options.env,
+  };
+  const address = (name: ServiceName) => `127.0.0.1:${ports[name]}`;
+  let children = new Map<ServiceName, ChildProcess>();
+  const errors: string[] = [];
+
+  const spawnAll = async (nodeFlags: string[]) => {
+    const started = new Map<ServiceName, ChildProcess>();
+    // Dependencies first: each service's migrations and health must not race the others' startup for the 2 cores.
+    for (const name of SERVICE_NAMES) {
+      // Service logs (warnings and errors only) go to a file per service and run.
+      const logFile = openSync(`${options.logDir}/${name}.log`, "a");
+      const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", `${ROOT}services/${name}/src/main.ts`], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", logFile, "pipe"],
+      });
+      closeSync(logFile);
+      child.stderr!.on("data", (chunk: Buffer) => {
+        const text = chunk.toString();
+        if (!/SIGTERM received|stopping/.test(text)) errors.push(`${name}: ${text.trim()}`);
+      });
+      started.set(name, child);
+      const ready = await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${errors.join("\n")}`);
+        return (await checkHealth(address(name))) === "SERVING";
+      }, 60_000, 100);
+      if (!ready) throw new Error(`${name} did not report SERVING within 60 s: ${errors.join("\n")}`);
+    }
+    children = started;
+  };
+  const stopAll = async () => {
+    for (const name of [...SERVICE_NAMES].reverse()) {
+      const child = children.get(name);
+      if (!child || child.exitCode !== null) continue;
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    children.clear();
+  };
+  const cleanup = async () => {
+    await Promise.all(Object.values(databases).map((database) => database.drop()));
+    await bus.cleanup();
+  };
+
+  try {
+    await spawnAll([]);
+  } catch (error) {
+    await stopAll();
+    await cleanup();
+    throw error;
+  }
+  return {
+    mode: "processes",
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+    address,
+    databaseUrls: { identity: databases.identity.url, connection: databases.connection.url, location: databases.location.url },
+    env,
+    pid: (name) => children.get(name)?.pid ?? 0,
+    async restart(nodeFlags) {
+      await stopAll();
+      await spawnAll(nodeFlags);
+    },
+    async stop() {
+      await stopAll();
+      await cleanup();
+    },
+  };
+}
+
+/** The same services in this process (testkit's stack): quick to start, for the smoke test. */
+export async function startInProcessStack(label: string): Promise<BenchStack> {
+  const stack = await startStack(label, { env: { ...UNLIMITED } });
+  return {
+    mode: "in-process",
+    gatewayUrl: stack.gatewayUrl,
+    address: stack.address,
+    databaseUrls: stack.databaseUrls,
+    env: {
+      NATS_URL: stack.natsUrl,
+      NATS_SUBJECT_PREFIX: stack.natsPrefix,
+      INTERNAL_AUTH_SECRET: stack.internalAuthSecret,
+      ADMIN_TOKEN: stack.adminToken,
+      LOCATION_DATABASE_URL: stack.databaseUrls.location,
+      CONNECTION_ADDR: stack.address("connection"),
+      ...UNLIMITED,
+    },
+    pid: () => process.pid,
+    stop: stack.stop,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * C0 and G0: the location proto's Sync served by handlers that do nothing, in
+ * their own process like a service. `connect` serves it with connect-node over
+ * HTTP/2 (as the gateway does), `grpc` with grpc-js through @seeme/runtime/grpc
+ * (as the services do). Prints "port <n>" once listening; SIGTERM stops it.
+ */
+import http2 from "node:http2";
+import { once } from "node:events";
+import * as grpc from "@grpc/grpc-js";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { LocationService } from "@seeme/contracts/location";
+import { addServices, registration } from "@seeme/runtime/grpc";
+import { createLogger } from "@seeme/runtime/logger";
+
+const impl = {
+  sync: async () => ({}),
+  subscribe: async function* () {},
+};
+
+async function serveConnect(): Promise<{ port: number; close(): void }> {
+  const server = http2.createServer(connectNodeAdapter({ routes: (router) => router.service(LocationService, impl) }));
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+async function serveGrpc(): Promise<{ port: number; close(): void }> {
+  const server = new grpc.Server();
+  addServices(server, [registration(LocationService, impl, () => undefined)], {
+    log: createLogger("bench-g0", "warn"),
+    shutdownSignal: new AbortController().signal,
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+  );
+  return { port, close: () => server.forceShutdown() };
+}
+
+const kind = process.argv[2];
+const running = kind === "connect" ? await serveConnect() : kind === "grpc" ? await serveGrpc() : undefined;
+if (!running) {
+  process.stderr.write("usage: empty-handlers.ts connect|grpc\n");
+  process.exit(2);
+}
+process.stdout.write(`port ${running.port}\n`);
+process.on("SIGTERM", () => {
+  running.close();
+  process.exit(0);
+});
