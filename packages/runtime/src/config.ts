@@ -119,3 +119,22 @@ export function readCommonConfig(env: Env, metricsPortDefault: number): CommonCo
     healthIntervalMs: read.int("HEALTH_INTERVAL_MS", 2000, { min: 100, max: 60_000 }),
   };
 }
+
+/**
+ * Settings more than one service must agree on: the relay enforces them and the
+ * gateway advertises them (GetServerInfo), so both read them here, once.
+ */
+export interface SharedLimits {
+  maxBlobBytes: number;
+  maxPacketsPerSync: number;
+  inviteTtlMs: number;
+}
+
+export function readSharedLimits(env: Env): SharedLimits {
+  const read = configReader(env);
+  return {
+    maxBlobBytes: read.int("MAX_BLOB_BYTES", 4096, { min: 1, max: 65_536 }),
+    maxPacketsPerSync: read.int("MAX_PACKETS_PER_SYNC", 500, { min: 1, max: 5000 }),
+    inviteTtlMs: read.durationMs("INVITE_TTL", "15m", { min: "10s", max: "7d" }),
+  };
+}

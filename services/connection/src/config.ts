@@ -1,6 +1,6 @@
-import { ConfigError, configReader, readCommonConfig, type CommonConfig, type Env } from "@seeme/runtime/config";
+import { ConfigError, configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
 
-export interface ConnectionConfig extends CommonConfig {
+export interface ConnectionConfig extends CommonConfig, SharedLimits {
   port: number;
   databaseUrl: string;
   identityAddr: string;
@@ -8,7 +8,6 @@ export interface ConnectionConfig extends CommonConfig {
   serverSigningKey?: Uint8Array;
   /** Where a development key is generated once and reused. */
   signingKeyFile: string;
-  inviteTtlMs: number;
   inviteSweepIntervalMs: number;
   outboxIntervalMs: number;
 }
@@ -32,12 +31,12 @@ export function loadConfig(env: Env): ConnectionConfig {
   }
   return {
     ...readCommonConfig(env, 9102),
+    ...readSharedLimits(env),
     port: read.port("CONNECTION_PORT", 50052),
     databaseUrl: read.url("CONNECTION_DATABASE_URL", undefined, ["postgresql", "postgres"]),
     identityAddr: read.string("IDENTITY_ADDR", "127.0.0.1:50051"),
     serverSigningKey: keyText === undefined ? undefined : signingSeed("SERVER_SIGNING_KEY", keyText),
     signingKeyFile: read.string("SERVER_SIGNING_KEY_FILE", ".data/server-signing-key"),
-    inviteTtlMs: read.durationMs("INVITE_TTL", "15m", { min: "10s", max: "7d" }),
     inviteSweepIntervalMs: read.durationMs("INVITE_SWEEP_INTERVAL", "30s", { min: "100ms", max: "1h" }),
     outboxIntervalMs: read.durationMs("OUTBOX_POLL_INTERVAL", "1s", { min: "10ms", max: "1m" }),
   };

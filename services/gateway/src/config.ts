@@ -1,6 +1,6 @@
-import { configReader, readCommonConfig, type CommonConfig, type Env } from "@seeme/runtime/config";
+import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
 
-export interface GatewayConfig extends CommonConfig {
+export interface GatewayConfig extends CommonConfig, SharedLimits {
   port: number;
   host: string;
   identityAddr: string;
@@ -12,15 +12,13 @@ export interface GatewayConfig extends CommonConfig {
   sessionCacheMs: number;
   /** Deadline for forwarded unary calls (a shorter client deadline wins). */
   upstreamTimeoutMs: number;
-  maxBlobBytes: number;
-  maxPacketsPerSync: number;
-  inviteTtlMs: number;
 }
 
 export function loadConfig(env: Env): GatewayConfig {
   const read = configReader(env);
   return {
     ...readCommonConfig(env, 9100),
+    ...readSharedLimits(env),
     port: read.port("GATEWAY_PORT", 8080),
     host: read.string("GATEWAY_HOST", "0.0.0.0"),
     identityAddr: read.string("IDENTITY_ADDR", "127.0.0.1:50051"),
@@ -30,8 +28,5 @@ export function loadConfig(env: Env): GatewayConfig {
     // Deletion and key rotation must take effect within seconds, so the cache stays short.
     sessionCacheMs: read.durationMs("SESSION_CACHE_TTL", "2s", { max: "10s" }),
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),
-    maxBlobBytes: read.int("MAX_BLOB_BYTES", 4096, { min: 1, max: 65536 }),
-    maxPacketsPerSync: read.int("MAX_PACKETS_PER_SYNC", 500, { min: 1, max: 10_000 }),
-    inviteTtlMs: read.durationMs("INVITE_TTL", "15m", { min: "1m", max: "7d" }),
   };
 }

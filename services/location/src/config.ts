@@ -1,15 +1,13 @@
-import { configReader, readCommonConfig, type CommonConfig, type Env } from "@seeme/runtime/config";
+import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
 import type { RateLimit } from "@seeme/runtime/rate-limit";
 
-export interface LocationConfig extends CommonConfig {
+export interface LocationConfig extends CommonConfig, SharedLimits {
   port: number;
   databaseUrl: string;
   /** host:port of the connection service's internal API (route fallback and rebuild). */
   connectionAddr: string;
   /** Bearer credential of LocationAdminService. */
   adminToken: string;
-  maxBlobBytes: number;
-  maxPacketsPerSync: number;
   /** Incoming packets per Sync page when the client asks for none. */
   defaultPageSize: number;
   /** Upper bound on a client's requested page size. */
@@ -28,12 +26,11 @@ export function loadConfig(env: Env): LocationConfig {
   const maxPageSize = read.int("SYNC_MAX_PAGE_SIZE", 500, { min: 1, max: 5000 });
   return {
     ...readCommonConfig(env, 9103),
+    ...readSharedLimits(env),
     port: read.port("LOCATION_PORT", 50053),
     databaseUrl: read.url("LOCATION_DATABASE_URL", undefined, ["postgresql", "postgres"]),
     connectionAddr: read.string("CONNECTION_ADDR", "127.0.0.1:50052"),
     adminToken: read.secret("ADMIN_TOKEN", 32),
-    maxBlobBytes: read.int("MAX_BLOB_BYTES", 4096, { min: 1, max: 65_536 }),
-    maxPacketsPerSync: read.int("MAX_PACKETS_PER_SYNC", 500, { min: 1, max: 5000 }),
     defaultPageSize: read.int("SYNC_PAGE_SIZE", 100, { min: 1, max: maxPageSize }),
     maxPageSize,
     senderRate: {
