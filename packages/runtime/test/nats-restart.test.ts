@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { events } from "@seeme/contracts/subjects";
-import { collector, waitFor } from "@seeme/testkit/nats";
+import { collector } from "@seeme/testkit/nats";
+import { waitUntil } from "@seeme/testkit/wait";
 import { connectEventBus } from "../src/nats.js";
 
 // A private nats-server (same binary as the shared one) that this suite may kill.
@@ -66,11 +67,11 @@ test("the bus reconnects after a NATS restart and its durable consumer resumes",
   await got.take(1);
 
   await killServer();
-  await waitFor(() => !bus.isConnected());
+  await waitUntil(() => !bus.isConnected());
   expect(bus.status()).toBe("reconnecting");
 
   await startServer();
-  await waitFor(() => bus.isConnected(), 10_000);
+  await waitUntil(() => bus.isConnected(), 10_000);
   // Stream and consumer came back from disk; the consumer keeps pulling.
   await bus.publish(events.connectionBroken, { eventId: "after" }, { msgId: "m-after" });
   expect(await got.take(2, 10_000)).toEqual(["before", "after"]);

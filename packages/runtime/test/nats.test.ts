@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { events, inboxUpdated } from "@seeme/contracts/subjects";
-import { collector, createTestBus, waitFor } from "@seeme/testkit/nats";
+import { collector, createTestBus } from "@seeme/testkit/nats";
+import { waitUntil } from "@seeme/testkit/wait";
 import { connectEventBus, consumerName } from "../src/nats.js";
 import type { EventBus, EventMeta } from "../src/nats.js";
 
@@ -99,6 +100,6 @@ test("isConnected reflects a closed connection", async () => {
   expect(other.isConnected()).toBe(true);
   expect(other.status()).toBe("connected");
   await other.drain();
-  await waitFor(() => !other.isConnected());
+  await waitUntil(() => !other.isConnected());
   expect(other.status()).toBe("closed");
 });

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { pino } from "pino";
 import { events } from "@seeme/contracts/subjects";
-import { collector, createTestBus, waitFor } from "@seeme/testkit/nats";
+import { collector, createTestBus } from "@seeme/testkit/nats";
+import { waitUntil } from "@seeme/testkit/wait";
 import { connectEventBus } from "../src/nats.js";
 import type { EventBus } from "../src/nats.js";
 import { encodeEvent, startOutboxRelay } from "../src/outbox.js";
@@ -57,7 +58,7 @@ test("publishes rows in order and marks them", async () => {
 
   const relay = startOutboxRelay({ store: mem.store, bus, log, intervalMs: 20, batchSize: 2 });
   expect(await got.take(3)).toEqual(["o1", "o2", "o3"]);
-  await waitFor(() => mem.unpublished() === 0);
+  await waitUntil(() => mem.unpublished() === 0);
   await relay.stop();
   await c.stop();
 });
@@ -90,7 +91,7 @@ test("a crash between publish and mark yields exactly one delivered message", as
   };
   mem.add("connectionBroken", encodeEvent("connectionBroken", { eventId: "c2" }));
   const second = startOutboxRelay({ store: mem.store, bus: recording, log, intervalMs: 60_000 });
-  await waitFor(() => mem.unpublished() === 0);
+  await waitUntil(() => mem.unpublished() === 0);
   await second.stop();
 
   expect(duplicates).toEqual([true, false]);
@@ -116,13 +117,13 @@ test("a failed publish is retried without reordering, and kick() skips the wait"
   };
   // The poll interval is far beyond the test's run time: only kick() can finish it.
   const relay = startOutboxRelay({ store: mem.store, bus: flaky, log, intervalMs: 60_000 });
-  await waitFor(() => !failOnce);
+  await waitUntil(() => !failOnce);
   expect(got.items).toEqual(["f1"]);
-  await waitFor(() => mem.unpublished() === 2);
+  await waitUntil(() => mem.unpublished() === 2);
 
   relay.kick();
   expect(await got.take(3)).toEqual(["f1", "f2", "f3"]);
-  await waitFor(() => mem.unpublished() === 0);
+  await waitUntil(() => mem.unpublished() === 0);
   await relay.stop();
   await c.stop();
 });
