@@ -1,3 +1,4 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ChallengePurpose } from "@seeme/contracts/identity";
 import type { GatewayApi } from "./api.js";
@@ -40,10 +41,10 @@ export async function registerAccount(api: GatewayApi, storage: DeviceStorage): 
   return stored;
 }
 
-/** A new session token for the stored account (kept in memory only). */
-export async function signInAccount(api: GatewayApi, account: StoredAccount): Promise<string> {
+/** A new session for the stored account. */
+export async function signInAccount(api: GatewayApi, account: StoredAccount): Promise<{ token: string; expiresAt: string }> {
   const secretKey = importAccountKeyPair(fromBase64(account.secretKey)).secretKey;
   const { nonce, signature } = await signedChallenge(api, ChallengePurpose.SIGN_IN, secretKey, { accountId: account.accountId });
-  const { sessionToken } = await api.identity.signIn({ accountId: account.accountId, nonce, signature });
-  return sessionToken;
+  const { sessionToken, expireTime } = await api.identity.signIn({ accountId: account.accountId, nonce, signature });
+  return { token: sessionToken, expiresAt: (expireTime ? timestampDate(expireTime) : new Date(0)).toISOString() };
 }

@@ -99,11 +99,15 @@ export class SeeMeClient {
     return account.accountId;
   }
 
-  /** Starts a session for the stored account; other calls do this on demand. */
+  /** Starts a new session for the stored account; other calls do this on demand. */
   async signIn(): Promise<string> {
     const { account } = await this.storage.read();
     if (!account) throw new ConnectError("this device has no account yet: register first", Code.FailedPrecondition);
-    this.session = await withRetry(() => signInAccount(this.api, account), this.retry);
+    const session = await withRetry(() => signInAccount(this.api, account), this.retry);
+    await this.storage.update((state) => {
+      state.session = session;
+    });
+    this.session = session.token;
     return account.accountId;
   }
 
@@ -114,6 +118,7 @@ export class SeeMeClient {
     this.session = undefined;
     await this.storage.update((state) => {
       delete state.account;
+      delete state.session;
       for (const connection of state.connections) if (connection.status !== "broken" && connection.status !== "expired") retireConnection(state, connection, "broken");
     });
   }
@@ -262,8 +267,12 @@ export class SeeMeClient {
     return report;
   }
 
+  /** A stored session still valid for a minute is reused; otherwise a new one is made. */
   private async ensureSession(): Promise<void> {
-    if (this.session === undefined) await this.signIn();
+    if (this.session !== undefined) return;
+    const { session } = await this.storage.read();
+    if (session && Date.parse(session.expiresAt) - 60_000 > this.now().getTime()) this.session = session.token;
+    else await this.signIn();
   }
 
   private handshakeDeps(): handshake.HandshakeDeps {

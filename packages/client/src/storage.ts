@@ -75,6 +75,11 @@ export interface PartialText {
 export interface DeviceState {
   version: typeof STATE_VERSION;
   account?: StoredAccount;
+  /**
+   * The current session, reused until it expires so short-lived processes (one CLI
+   * command each) do not sign in every time. As secret as the account key beside it.
+   */
+  session?: { token: string; expiresAt: string };
   /** My location-sharing flag; every packet I send carries it. */
   sharing: boolean;
   connections: StoredConnection[];
