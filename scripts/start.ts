@@ -20,7 +20,8 @@ import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { startPglite, type EmbeddedDatabase } from "./pglite.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DATA = join(ROOT, ".data");
+// SEEME_DATA_DIR moves local state (PGlite, dev secrets, NATS store) elsewhere, e.g. for tests.
+const DATA = process.env.SEEME_DATA_DIR ?? join(ROOT, ".data");
 const SERVICES = [
   { name: "identity", port: 50051, color: 36 },
   { name: "connection", port: 50052, color: 35 },
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     const nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", port || "4222", "-js", "-sd", join(DATA, "nats")], { stdio: "ignore" });
     cleanups.push(() => void nats.kill("SIGTERM"));
     if (!(await waitFor(() => answers(natsUrl), 10_000, 100))) throw new Error("nats-server did not start");
-    say(`started nats-server with JetStream (data in .data/nats)`);
+    say(`started nats-server with JetStream (data in ${join(DATA, "nats")})`);
   }
 
   const env: Record<string, string> = {
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     embedded.push(database);
     env[variable] = database.url;
   }
-  if (embedded.length) say(`using embedded PostgreSQL (PGlite) in .data/pglite for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`);
+  if (embedded.length) say(`using embedded PostgreSQL (PGlite) in ${join(DATA, "pglite")} for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`);
   cleanups.push(async () => {
     for (const database of embedded) await database.stop();
   });
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
   say("all four services SERVING:");
   say(`  gateway    http://127.0.0.1:${gateway}  (Connect, gRPC, gRPC-web; GET /healthz)`);
   say(`  identity   127.0.0.1:${identity}   connection 127.0.0.1:${connection}   location 127.0.0.1:${location}  (gRPC, health, reflection)`);
-  say(`  admin token for LocationAdminService: .data/admin-token   ·   Ctrl-C stops everything`);
+  say(`  admin token for LocationAdminService: ${join(DATA, "admin-token")}   ·   Ctrl-C stops everything`);
 }
 
 main().catch((error: unknown) => {

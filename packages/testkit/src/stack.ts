@@ -16,6 +16,10 @@ export interface StackOptions {
   /** Clock for the services (expiry tests advance it instead of sleeping). */
   now?: () => Date;
   log?: Logger;
+  /** Rewrites the services' database URLs, e.g. to go through a TcpProxy. */
+  databaseUrl?: (url: string) => string;
+  /** NATS URL the services use (default: the test bus URL), e.g. a TcpProxy. */
+  natsUrl?: string;
 }
 
 type ServiceName = "identity" | "connection" | "location" | "gateway";
@@ -47,9 +51,10 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     connection: await createTestDatabase(`${label}_connection`),
     location: await createTestDatabase(`${label}_location`),
   };
+  const serviceUrl = options.databaseUrl ?? ((url: string) => url);
   const log = options.log ?? createLogger(label, process.env.TEST_LOG_LEVEL ?? "silent");
   const env: Record<string, string> = {
-    NATS_URL: bus.url,
+    NATS_URL: options.natsUrl ?? bus.url,
     NATS_SUBJECT_PREFIX: bus.prefix,
     INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
     ADMIN_TOKEN: randomBytes(32).toString("base64url"),
@@ -62,9 +67,9 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     CONNECTION_PORT: "0",
     LOCATION_PORT: "0",
     GATEWAY_PORT: "0",
-    IDENTITY_DATABASE_URL: databases.identity.url,
-    CONNECTION_DATABASE_URL: databases.connection.url,
-    LOCATION_DATABASE_URL: databases.location.url,
+    IDENTITY_DATABASE_URL: serviceUrl(databases.identity.url),
+    CONNECTION_DATABASE_URL: serviceUrl(databases.connection.url),
+    LOCATION_DATABASE_URL: serviceUrl(databases.location.url),
     // Every test client calls from 127.0.0.1: per-address limits sized for
     // many devices behind one address; suites that test limits lower them.
     IDENTITY_RATE_LIMIT_ADDRESS_BURST: "10000",
