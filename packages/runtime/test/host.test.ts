@@ -1,4 +1,3 @@
-import * as grpc from "@grpc/grpc-js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { LocationService } from "@seeme/contracts/location";
@@ -8,6 +7,7 @@ import { createLogger } from "@seeme/runtime/logger";
 import { createMetrics } from "@seeme/runtime/metrics";
 import { callerOf, CALLER_HEADER, requireCaller, signCaller } from "@seeme/runtime/caller";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
+import { listServices } from "@seeme/testkit/reflection";
 
 const secret = "s".repeat(40);
 
@@ -85,23 +85,7 @@ describe("grpc host", () => {
   });
 
   it("lists its services through server reflection", async () => {
-    const client = new grpc.Client(address(), grpc.credentials.createInsecure());
-    const names = await new Promise<string[]>((resolve, reject) => {
-      const call = client.makeBidiStreamRequest(
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
-        // ServerReflectionRequest{list_services: "*"}: field 7, string.
-        () => Buffer.from([0x3a, 0x01, 0x2a]),
-        (bytes: Buffer) => bytes,
-      );
-      call.on("data", (bytes: Buffer) => {
-        resolve(bytes.toString("latin1").match(/seeme\.[a-z.]+\.v1\.[A-Za-z]+/g) ?? []);
-        call.end();
-      });
-      call.on("error", reject);
-      call.write({});
-    });
-    client.close();
-    expect(names).toEqual(expect.arrayContaining(["seeme.gateway.v1.GatewayService", "seeme.location.v1.LocationService"]));
+    expect(await listServices(address())).toEqual(expect.arrayContaining(["seeme.gateway.v1.GatewayService", "seeme.location.v1.LocationService"]));
   });
 
   it("exposes Prometheus metrics counting handled calls", async () => {
