@@ -1,4 +1,3 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
@@ -12,6 +11,7 @@ import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
 import { metricsInterceptor } from "./metrics-interceptor.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
+import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
 import { createHttpHandler } from "./http.js";
 import { listenHttp } from "./listener.js";
@@ -55,7 +55,8 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
 
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
-  const connect = connectNodeAdapter({
+  const connect = createConnectHandler({
+    log,
     shutdownSignal: shutdown.signal,
     interceptors: [metricsInterceptor(metrics)],
     routes(router) {

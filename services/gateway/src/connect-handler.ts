@@ -1,0 +1,33 @@
+import type http from "node:http";
+import type http2 from "node:http2";
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { Logger } from "@seeme/runtime/logger";
+import type { RequestHandler } from "./listener.js";
+
+/**
+ * connectNodeAdapter, with one difference: a client that hangs up during a
+ * response (the normal way a Subscribe stream ends) is not an error. The stock
+ * adapter prints every such case to the console; we stay quiet about those and
+ * log real failures through pino.
+ */
+export function createConnectHandler(options: ConnectRouterOptions & { routes(router: ConnectRouter): void; log: Logger }): RequestHandler {
+  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  return (req, res) => {
+    const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
+    if (!handler) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const nodeRes = res as http.ServerResponse & http2.Http2ServerResponse;
+    handler(universalRequestFromNodeRequest(req, nodeRes, undefined, undefined))
+      .then((response) => universalResponseToNodeResponse(response, nodeRes))
+      .catch((reason: unknown) => {
+        if (res.destroyed || ConnectError.from(reason).code === Code.Aborted) return;
+        options.log.error({ err: reason, method: handler.method.name }, "writing an RPC response failed");
+      });
+  };
+}
