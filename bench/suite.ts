@@ -73,6 +73,13 @@ export interface BenchResults {
     openLoop: Array<FlowResult & { fraction: number }>;
     /** CPU use (cores) per process during the one-packet-per-Sync saturation run. */
     cpu: Record<string, number>;
+    /**
+     * CPU milliseconds each process spent per acknowledged packet at saturation,
+     * and the rate that would fill this machine's cores with see-me alone
+     * (services, PostgreSQL, NATS; not the load generator). Unlike the
+     * throughput, this barely moves when other work shares the machine.
+     */
+    cost: Array<{ batch: number; cpuMsPerPacket: Record<string, number>; projectedPerSecond: number }>;
   };
   postgres: PostgresResult;
   nats: NatsResult;
@@ -120,12 +127,23 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
 
     const saturation: FlowResult[] = [];
     let cpu: Record<string, number> = {};
+    const cost: BenchResults["seeme"]["cost"] = [];
     for (const batch of [1, 10]) {
       say(`see-me saturation, ${batch} packet(s) per Sync, ${sizes.pairs} pairs, ${(sizes.e2e.warmupMs + sizes.e2e.durationMs) / 1000} s …`);
       const meter = startCpuMeter(meterGroups);
       const result = await flow({ mode: "closed", batch, ...sizes.e2e });
-      if (batch === 1) cpu = meter();
+      const used = meter();
+      if (batch === 1) cpu = used;
       saturation.push(result);
+      const serving = Object.entries(used).filter(([name]) => name !== "load generator");
+      const perPacket = (cores: number) => Math.round((cores * 1000 * 100) / Math.max(result.ackedPerSecond, 1)) / 100;
+      const total = serving.reduce((sum, [, cores]) => sum + cores, 0);
+      cost.push({
+        batch,
+        cpuMsPerPacket: Object.fromEntries(serving.map(([name, cores]) => [name, perPacket(cores)])),
+        // In-process the services share the load generator's process, so their CPU cannot be told apart.
+        projectedPerSecond: stack.mode === "processes" && total > 0 ? Math.round((cpus().length / total) * result.ackedPerSecond) : 0,
+      });
       say(`  → ${result.ackedPerSecond} acked packets/s, send→receive p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`);
     }
     const peak = Math.max(1, saturation[0].ackedPerSecond);
@@ -191,7 +209,7 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
       machine: machine(loadAtStart),
       stackMode: stack.mode,
       blobBytes: BLOB_BYTES,
-      seeme: { saturation, openLoop, cpu },
+      seeme: { saturation, openLoop, cpu, cost },
       postgres,
       nats,
       handlers,

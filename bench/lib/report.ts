@@ -75,6 +75,10 @@ export function formatTable(results: BenchResults): string {
   const out = [row(["figure", "value", "unit"], widths), row(widths.map((w) => "-".repeat(w)), widths), ...lines.map((line) => row(line, widths))];
   out.push("", "targets:");
   for (const target of targets(results)) out.push(`  ${target.met ? "met   " : "MISSED"}  ${target.goal}: ${target.measured}`);
+  for (const entry of results.seeme.cost) {
+    out.push("", `CPU ms per acked packet at ${entry.batch} packet(s)/Sync: ${Object.entries(entry.cpuMsPerPacket).map(([name, ms]) => `${name} ${ms}`).join(", ")}`);
+    out.push(`  → see-me alone on ${results.machine.cpus} idle cores: about ${entry.projectedPerSecond} acked packets/s`);
+  }
   out.push("", `CPU during 1-packet saturation (cores): ${Object.entries(results.seeme.cpu).map(([name, cores]) => `${name} ${cores}`).join(", ")}`);
   return out.join("\n");
 }

@@ -30,6 +30,7 @@ test("see-me end to end: packets were sent, received over Subscribe and acknowle
   expect(results.seeme.saturation.map((flow) => flow.batch)).toEqual([1, 10]);
   expect(results.seeme.openLoop.map((flow) => flow.fraction)).toEqual([0.5, 0.8]);
   expect(results.seeme.saturation.some((flow) => flow.ackedPerSecond > 0)).toBe(true);
+  expect(results.seeme.cost.map((entry) => entry.batch)).toEqual([1, 10]);
 });
 
 test("baselines: PostgreSQL raw and Prisma at batch 1, 10, 100; NATS core and JetStream; C0 and G0", () => {
