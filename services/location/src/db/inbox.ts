@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { IncomingPacketSchema, type IncomingPacket } from "@seeme/contracts/location";
 import type { Queryable } from "./client.js";
+import { Prisma } from "./generated/client.js";
 import { oldestVisible } from "./retention.js";
 
 /** The pair_id server messages carry (SPEC §4). */
@@ -19,7 +20,7 @@ export interface InboxEntry {
   cursor: InboxCursor;
 }
 
-interface InboxRow {
+export interface InboxRow {
   pair_id: string;
   packet_id: bigint;
   blob: Uint8Array | null;
@@ -35,14 +36,14 @@ interface InboxRow {
 const START: InboxCursor = { storedAt: new Date(0), kind: 0, seq: -1n };
 
 /**
- * What waits for an account, oldest first: packets queued for the pairIDs it
- * receives under and the server messages addressed or broadcast to it.
- * Expired packets, and anything older than seven days, are never returned even
- * before the sweeper has deleted them.
+ * The rows waiting for an account after `after`, unordered and unlimited:
+ * packets queued for the pairIDs it receives under and the server messages
+ * addressed or broadcast to it. Expired packets, and anything older than seven
+ * days, are never included even before the sweeper has deleted them.
  */
-export async function readInbox(db: Queryable, accountId: string, now: Date, limit: number, after: InboxCursor = START): Promise<InboxEntry[]> {
+export function inboxRows(accountId: string, now: Date, after: InboxCursor = START): Prisma.Sql {
   const oldest = oldestVisible(now);
-  const rows = await db.$queryRaw<InboxRow[]>`
+  return Prisma.sql`
     SELECT * FROM (
       SELECT p.recipient_pair_id AS pair_id, p.packet_id, p.blob, 0 AS type, 0 AS sub_type, '' AS text,
              p.stored_at, p.expires_at, 1 AS kind, p.seq
@@ -56,10 +57,12 @@ export async function readInbox(db: Queryable, accountId: string, now: Date, lim
          AND (EXISTS (SELECT 1 FROM server_message_recipient x WHERE x.message_id = m.id AND x.account_id = ${accountId})
               OR (m.broadcast AND NOT EXISTS (SELECT 1 FROM server_message_ack a WHERE a.message_id = m.id AND a.account_id = ${accountId})))
     ) inbox
-    WHERE (stored_at, kind, seq) > (${after.storedAt}, ${after.kind}, ${after.seq})
-    ORDER BY stored_at, kind, seq
-    LIMIT ${limit}`;
-  return rows.map((row) => ({
+    WHERE (stored_at, kind, seq) > (${after.storedAt}, ${after.kind}, ${after.seq})`;
+}
+
+/** One inbox row as the entry Sync and Subscribe send. */
+export function inboxEntry(row: InboxRow): InboxEntry {
+  return {
     packet: create(IncomingPacketSchema, {
       pairId: row.pair_id,
       packetId: Number(row.packet_id),
@@ -71,7 +74,13 @@ export async function readInbox(db: Queryable, accountId: string, now: Date, lim
       expireTime: timestampFromDate(row.expires_at),
     }),
     cursor: { storedAt: row.stored_at, kind: row.kind, seq: row.seq },
-  }));
+  };
+}
+
+/** What waits for an account, oldest first (see inboxRows). */
+export async function readInbox(db: Queryable, accountId: string, now: Date, limit: number, after: InboxCursor = START): Promise<InboxEntry[]> {
+  const rows = await db.$queryRaw<InboxRow[]>`${inboxRows(accountId, now, after)} ORDER BY stored_at, kind, seq LIMIT ${limit}`;
+  return rows.map(inboxEntry);
 }
 
 /** Builds the live-push form of a stored message. */
