@@ -74,6 +74,12 @@ export class SyncEngine {
   private readonly queue = new SerialQueue();
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private deferred: Promise<unknown> = Promise.resolve();
+  /** Subscribe streams that caught up so far. */
+  private streams = 0;
+  /** Which of them is live and caught up now; 0 while none is. */
+  private liveStream = 0;
+  /** The last live stream under which a Sync fetched everything waiting. */
+  private fetchedUnder = 0;
 
   constructor(private readonly deps: SyncEngineDeps) {}
 
@@ -117,6 +123,7 @@ export class SyncEngine {
               this.scheduleSync();
             } else if (response.event.case === "caughtUp") {
               attempt = 0;
+              this.liveStream = ++this.streams;
               markCaughtUp();
               this.deps.events.emit("live", true);
               this.scheduleSync();
@@ -128,6 +135,7 @@ export class SyncEngine {
           if (failure.code === Code.Unauthenticated) await this.deps.reauthenticate().catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
           else this.deps.events.emit("error", failure);
         }
+        this.liveStream = 0;
         if (signal.aborted) break;
         this.deps.events.emit("live", false);
         await sleep(backoffDelay(attempt, this.deps.retry), signal);
@@ -138,6 +146,7 @@ export class SyncEngine {
       stop: async () => {
         controller.abort();
         await loop;
+        this.liveStream = 0;
         if (this.ackTimer) clearTimeout(this.ackTimer);
         this.ackTimer = undefined;
         await this.deferred;
@@ -161,7 +170,12 @@ export class SyncEngine {
     let reauthenticated = false;
     let reconciled = false;
     while (report.rounds < MAX_ROUNDS) {
-      const request = buildRequest(await this.deps.storage.read(), limits);
+      // While a caught-up stream delivers what arrives, a Sync only sends and
+      // acknowledges; the first one after each (re)connect still fetches, to pick
+      // up anything the stream may have missed.
+      const stream = this.liveStream;
+      const skipIncoming = stream !== 0 && this.fetchedUnder === stream;
+      const request = { ...buildRequest(await this.deps.storage.read(), limits), skipIncoming };
       if (report.rounds > 0 && !hasMore && request.data.length === 0 && request.lastPacketsReceived.length === 0) break;
       let response;
       try {
@@ -181,6 +195,7 @@ export class SyncEngine {
         throw failure;
       }
       report.rounds++;
+      if (!skipIncoming && !response.hasMore) this.fetchedUnder = stream;
 
       const stored = new Map<string, Set<number>>();
       for (const meta of response.syncMeta) {

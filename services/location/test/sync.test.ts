@@ -74,6 +74,26 @@ describe("Sync between two connected accounts", () => {
     expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
   });
 
+  it("with skip_incoming, sends and acknowledges but returns nothing that waits", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+    await a.sync({ data: [1, 2, 3].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob(`p${packetId}`) })) });
+
+    const acked = await b.sync({ skipIncoming: true, pageSize: 1, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1] }] });
+    expect(acked.data).toEqual([]);
+    expect(acked.hasMore).toBe(false);
+    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [1] })]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(2);
+
+    const sent = await a.sync({ skipIncoming: true, data: [{ pairId: pair.bPair, packetId: 4, blob: blob("p4") }] });
+    expect(sent.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [4], deliveredPackets: [1] }),
+    ]);
+    expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([2, 3, 4]);
+  });
+
   it("returns packets oldest first, in pages, with has_more", async () => {
     const pair = newConnection();
     await h.connect(pair);

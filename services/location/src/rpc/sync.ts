@@ -37,7 +37,7 @@ class KnownSenders {
   }
 }
 
-function syncInput(accountId: string, checked: CheckedSync, now: Date): SyncInput {
+function syncInput(accountId: string, checked: CheckedSync, skipIncoming: boolean, now: Date): SyncInput {
   const acks = [...checked.acks].filter(([pairId]) => pairId !== SERVER_PAIR_ID);
   return {
     accountId,
@@ -47,7 +47,7 @@ function syncInput(accountId: string, checked: CheckedSync, now: Date): SyncInpu
     acks: acks.flatMap(([pairId, ids]) => ids.map((packetId) => ({ pairId, packetId }))),
     receiveUnder: acks.map(([pairId]) => pairId),
     serverAcks: checked.acks.get(SERVER_PAIR_ID) ?? [],
-    inboxLimit: checked.pageSize + 1,
+    inboxLimit: skipIncoming ? null : checked.pageSize + 1,
   };
 }
 
@@ -79,7 +79,7 @@ export function sync(ctx: LocationContext) {
     const accountId = callerOf(call);
     const checked = checkSyncRequest(req, ctx.config);
     if (checked.outgoingCount > 0) ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
-    const input = syncInput(accountId, checked, ctx.now());
+    const input = syncInput(accountId, checked, req.skipIncoming, ctx.now());
     const takeRecipientLimits = () => {
       for (const batch of checked.outgoing) ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
     };
