@@ -43,13 +43,18 @@ export interface AdapterOptions {
   shutdownSignal: AbortSignal;
 }
 
-function headersOf(metadata: grpc.Metadata): Headers {
-  const headers = new Headers();
+// A plain record: createHandlerContext builds the one Headers object from it.
+function headersOf(metadata: grpc.Metadata): Record<string, string> {
+  const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata.getMap())) {
-    if (typeof value === "string") headers.set(key, value);
+    if (typeof value === "string") headers[key] = value;
   }
   return headers;
 }
+
+// The reason a finished call's signal is aborted with. Without one, every call
+// would build a DOMException (and capture its stack) just to end its signal.
+const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 
 function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
   if (error instanceof ConnectError) return { code: error.code as number, details: error.rawMessage };
@@ -121,7 +126,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
               },
             )
             // Ends the call's signal and clears its deadline timer, as Connect's own server does.
-            .finally(() => ctx.abort());
+            .finally(() => ctx.abort(CALL_ENDED));
         };
       } else if (method.methodKind === "server_streaming") {
         handlers[method.name] = async (call: grpc.ServerWritableStream<unknown, unknown>) => {
@@ -142,7 +147,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
             observe(status.code!, started);
             if (!call.cancelled) call.emit("error", status);
           } finally {
-            ctx.abort();
+            ctx.abort(CALL_ENDED);
           }
         };
       } else {
@@ -167,8 +172,12 @@ function toConnectError(error: grpc.ServiceError): ConnectError {
 
 function metadataFor(options: GrpcClientOptions, call: CallOptions | undefined): grpc.Metadata {
   const metadata = new grpc.Metadata();
-  for (const [key, value] of Object.entries(options.headers?.() ?? {})) metadata.set(key, value);
-  new Headers(call?.headers).forEach((value, key) => metadata.set(key, value));
+  if (options.headers) for (const [key, value] of Object.entries(options.headers())) metadata.set(key, value);
+  const headers = call?.headers;
+  if (headers === undefined) return metadata;
+  // Callers pass plain records (the gateway on every call): no Headers object needed for those.
+  if (headers instanceof Headers || Array.isArray(headers)) new Headers(headers).forEach((value, key) => metadata.set(key, value));
+  else for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
   return metadata;
 }
 
@@ -188,12 +197,19 @@ export function createGrpcClient<D extends DescService>(service: D, address: str
     if (method.methodKind === "unary") {
       client[method.localName] = (request: unknown, call?: CallOptions) =>
         new Promise((resolve, reject) => {
+          const signal = call?.signal;
+          const abort = () => pending.cancel();
           const pending = channel.makeUnaryRequest(
             path, serializer(method.input), deserializer(method.output), request,
             metadataFor(options, call), deadlineOf(call, options.defaultTimeoutMs ?? 10_000),
-            (error, response) => (error ? reject(toConnectError(error)) : resolve(response)),
+            (error, response) => {
+              // The caller's signal usually outlives the call (the gateway's ends with its own call).
+              signal?.removeEventListener("abort", abort);
+              if (error) reject(toConnectError(error));
+              else resolve(response);
+            },
           );
-          call?.signal?.addEventListener("abort", () => pending.cancel(), { once: true });
+          signal?.addEventListener("abort", abort, { once: true });
         });
     } else if (method.methodKind === "server_streaming") {
       client[method.localName] = (request: unknown, call?: CallOptions) =>
