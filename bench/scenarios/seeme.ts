@@ -80,7 +80,11 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
     while (state.pending.length > 0) {
       const ids = state.pending.splice(0, MAX_PER_SYNC);
       try {
-        const response: SyncResponse = await pair.recipient.location.sync({ lastPacketsReceived: [{ pairId: pair.to, packetIds: ids }] }, pair.recipient.call);
+        // The recipient's Subscribe stream is live and caught up, so, like the SDK, it only acknowledges.
+        const response: SyncResponse = await pair.recipient.location.sync(
+          { lastPacketsReceived: [{ pairId: pair.to, packetIds: ids }], skipIncoming: true },
+          pair.recipient.call,
+        );
         const now = performance.now();
         if (inWindow(now)) {
           counts.syncs++;
