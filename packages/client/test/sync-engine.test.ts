@@ -160,3 +160,40 @@ test("FileStorage writes atomically, privately, and keeps the old state when a c
     await rm(home, { recursive: true, force: true });
   }
 });
+
+test("while the Subscribe stream is caught up, Syncs skip the inbox; the first after a (re)connect still fetches", async () => {
+  const storage = new MemoryStorage({ ...emptyState(), connections: [connection()] });
+  const requests: SyncRequest[] = [];
+  let push: ((packetId: number) => void) | undefined;
+  const transport = createRouterTransport((router) =>
+    router.service(LocationService, {
+      async sync(request) {
+        requests.push(request);
+        return { syncMeta: [], data: [] };
+      },
+      async *subscribe(_request, ctx) {
+        yield { event: { case: "caughtUp", value: true } };
+        const pushed: number[] = [];
+        let wake: (() => void) | undefined;
+        push = (packetId) => (pushed.push(packetId), wake?.());
+        while (!ctx.signal.aborted) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          for (const packetId of pushed.splice(0)) yield { event: { case: "packet", value: fromPeer(packetId) } };
+        }
+      },
+    }),
+  );
+  const sync = engine(storage, createClient(LocationService, transport));
+  const live = sync.startLive();
+  await live.caughtUp;
+  const settled = async (count: number) => {
+    for (let i = 0; i < 200 && requests.length < count; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+  await settled(1);
+  push!(1);
+  await settled(2);
+  await live.stop();
+  // The Sync scheduled by caught_up fetches; the one acknowledging the pushed packet does not.
+  expect(requests.map((r) => r.skipIncoming)).toEqual([false, true]);
+  expect(requests[1].lastPacketsReceived).toEqual([expect.objectContaining({ pairId: myPairId, packetIds: [1] })]);
+});
