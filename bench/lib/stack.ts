@@ -1,13 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
-import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
-import { createTestBus } from "@seeme/testkit/nats";
-import { startStack } from "@seeme/testkit/stack";
+import { createStackResources, startStack } from "@seeme/testkit/stack";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -63,26 +60,13 @@ async function freePort(): Promise<number> {
  * by stop().
  */
 export async function startProcessStack(label: string, options: { logDir: string; env?: Record<string, string> }): Promise<BenchStack> {
-  const bus = createTestBus(label);
-  const databases: Record<"identity" | "connection" | "location", TestDatabase> = {
-    identity: await createTestDatabase(`${label}_identity`),
-    connection: await createTestDatabase(`${label}_connection`),
-    location: await createTestDatabase(`${label}_location`),
-  };
+  const resources = await createStackResources(label);
+  const { databases } = resources;
   const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
   const env: Record<string, string> = {
-    NATS_URL: bus.url,
-    NATS_SUBJECT_PREFIX: bus.prefix,
-    INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
-    ADMIN_TOKEN: randomBytes(32).toString("base64url"),
-    SERVER_SIGNING_KEY: randomBytes(32).toString("base64"),
+    ...resources.env,
     LOG_LEVEL: "warn",
-    METRICS_PORT: "0",
     SHUTDOWN_TIMEOUT_MS: "3000",
-    GATEWAY_HOST: "127.0.0.1",
-    IDENTITY_DATABASE_URL: databases.identity.url,
-    CONNECTION_DATABASE_URL: databases.connection.url,
-    LOCATION_DATABASE_URL: databases.location.url,
     ...Object.fromEntries(SERVICE_NAMES.map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])),
     ...Object.fromEntries(SERVICE_NAMES.filter((name) => name !== "gateway").map((name) => [`${name.toUpperCase()}_ADDR`, `127.0.0.1:${ports[name]}`])),
     ...UNLIMITED,
@@ -129,10 +113,7 @@ export async function startProcessStack(label: string, options: { logDir: string
     }
     children.clear();
   };
-  const cleanup = async () => {
-    await Promise.all(Object.values(databases).map((database) => database.drop()));
-    await bus.cleanup();
-  };
+  const cleanup = () => resources.release();
 
   try {
     await spawnAll([]);

@@ -44,25 +44,60 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(label: string, options: StackOptions = {}): Promise<Stack> {
-  const bus = await createTestBus(label);
-  const databases: Record<"identity" | "connection" | "location", TestDatabase> = {
+export type DatabaseName = "identity" | "connection" | "location";
+
+/** What one stack owns: a schema per service, a NATS prefix, fresh secrets. */
+export interface StackResources {
+  databases: Record<DatabaseName, TestDatabase>;
+  natsUrl: string;
+  natsPrefix: string;
+  /** Environment every service of the stack shares (databases, NATS, secrets). */
+  env: Record<string, string>;
+  /** Drops the schemas and the prefix's streams. */
+  release(): Promise<void>;
+}
+
+/** Fresh schemas, NATS prefix and secrets for a stack, whether in-process (startStack) or in child processes (bench). */
+export async function createStackResources(label: string): Promise<StackResources> {
+  const bus = createTestBus(label);
+  const databases: Record<DatabaseName, TestDatabase> = {
     identity: await createTestDatabase(`${label}_identity`),
     connection: await createTestDatabase(`${label}_connection`),
     location: await createTestDatabase(`${label}_location`),
   };
+  return {
+    databases,
+    natsUrl: bus.url,
+    natsPrefix: bus.prefix,
+    env: {
+      NATS_URL: bus.url,
+      NATS_SUBJECT_PREFIX: bus.prefix,
+      INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
+      ADMIN_TOKEN: randomBytes(32).toString("base64url"),
+      SERVER_SIGNING_KEY: randomBytes(32).toString("base64"),
+      METRICS_PORT: "0",
+      GATEWAY_HOST: "127.0.0.1",
+      IDENTITY_DATABASE_URL: databases.identity.url,
+      CONNECTION_DATABASE_URL: databases.connection.url,
+      LOCATION_DATABASE_URL: databases.location.url,
+    },
+    async release() {
+      await Promise.all(Object.values(databases).map((database) => database.drop()));
+      await bus.cleanup();
+    },
+  };
+}
+
+export async function startStack(label: string, options: StackOptions = {}): Promise<Stack> {
+  const resources = await createStackResources(label);
+  const { databases } = resources;
   const serviceUrl = options.databaseUrl ?? ((url: string) => url);
   const log = options.log ?? createLogger(label, process.env.TEST_LOG_LEVEL ?? "silent");
   const env: Record<string, string> = {
-    NATS_URL: options.natsUrl ?? bus.url,
-    NATS_SUBJECT_PREFIX: bus.prefix,
-    INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
-    ADMIN_TOKEN: randomBytes(32).toString("base64url"),
-    SERVER_SIGNING_KEY: randomBytes(32).toString("base64"),
-    METRICS_PORT: "0",
+    ...resources.env,
+    NATS_URL: options.natsUrl ?? resources.natsUrl,
     HEALTH_INTERVAL_MS: "200",
     SHUTDOWN_TIMEOUT_MS: "2000",
-    GATEWAY_HOST: "127.0.0.1",
     IDENTITY_PORT: "0",
     CONNECTION_PORT: "0",
     LOCATION_PORT: "0",
@@ -116,15 +151,14 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     for (const name of ["identity", "connection", "location", "gateway"] as const) await start(name);
   } catch (error) {
     for (const name of [...running.keys()].reverse()) await stopService(name);
-    await Promise.all(Object.values(databases).map((database) => database.drop()));
-    await bus.cleanup();
+    await resources.release();
     throw error;
   }
 
   return {
     gatewayUrl: `http://127.0.0.1:${env.GATEWAY_PORT}`,
-    natsUrl: bus.url,
-    natsPrefix: bus.prefix,
+    natsUrl: resources.natsUrl,
+    natsPrefix: resources.natsPrefix,
     adminToken: env.ADMIN_TOKEN,
     internalAuthSecret: env.INTERNAL_AUTH_SECRET,
     address: (name) => `127.0.0.1:${env[`${name.toUpperCase()}_PORT`]}`,
@@ -133,8 +167,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     startService: start,
     async stop() {
       for (const name of ["gateway", "location", "connection", "identity"] as const) await stopService(name);
-      await Promise.all(Object.values(databases).map((database) => database.drop()));
-      await bus.cleanup();
+      await resources.release();
     },
   };
 }
