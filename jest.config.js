@@ -9,8 +9,4 @@ export default {
   testMatch: ["<rootDir>/{packages,services,test,deploy,bench}/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
   testTimeout: 30000,
-  // Integration suites close every server, client and connection they open, but
-  // idle keep-alive sockets of Node's fetch and grpc-js can outlive the suite by
-  // seconds; waiting for them would only slow CI down.
-  forceExit: true,
 };
