@@ -8,6 +8,7 @@ import { createGrpcClient } from "@seeme/runtime/grpc";
 import { DependencyMonitor } from "@seeme/runtime/health";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
+import { connectEventBus } from "@seeme/runtime/nats";
 import { metricsInterceptor } from "./metrics-interceptor.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
@@ -17,6 +18,7 @@ import { createHttpHandler } from "./http.js";
 import { listenHttp } from "./listener.js";
 import { getServerInfo } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
+import { watchRevocations } from "./revocations.js";
 import { SessionVerifier } from "./sessions.js";
 
 export interface GatewayHandle {
@@ -45,11 +47,14 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     log,
   );
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
+  const sessions = new SessionVerifier(clients.identityInternal, config.sessionCacheMs);
+  const bus = await connectEventBus({ url: config.natsUrl, prefix: config.natsPrefix, name: "gateway", log });
+  const revocations = watchRevocations(bus, sessions);
   const context: GatewayContext = {
     config,
     log,
     monitor,
-    sessions: new SessionVerifier(clients.identityInternal, config.sessionCacheMs),
+    sessions,
     upstream: { identity: clients.identity, connection: clients.connection, location: clients.location },
   };
 
@@ -81,6 +86,8 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
       monitor.stop();
       shutdown.abort();
       await listener.close(config.shutdownTimeoutMs);
+      revocations.unsubscribe();
+      await bus.drain();
       for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
       await metricsServer?.close();
       log.info("stopped");

@@ -5,7 +5,9 @@ import type { IdentityInternalService } from "@seeme/contracts/identity";
 /**
  * Resolves bearer tokens to account ids through identity, remembering answers
  * for a few seconds so a busy client does not cost a round trip per call.
- * Only successes are cached, keyed by the token's hash (tokens are not kept).
+ * Only successes are cached, keyed by the token's hash (tokens are not kept);
+ * an account's entries are dropped as soon as identity announces its deletion
+ * or key rotation (see revocations.ts); the TTL bounds it if that is missed.
  */
 export class SessionVerifier {
   private readonly cache = new Map<string, { accountId: string; until: number }>();
@@ -34,6 +36,11 @@ export class SessionVerifier {
     this.cache.set(key, { accountId, until: Math.min(now + this.cacheMs, sessionEnd) });
     if (this.cache.size > 50_000) this.evictExpired(now);
     return accountId;
+  }
+
+  /** Drops every cached session of an account (it was deleted or its key rotated). */
+  forget(accountId: string): void {
+    for (const [key, entry] of this.cache) if (entry.accountId === accountId) this.cache.delete(key);
   }
 
   private evictExpired(now: number): void {

@@ -58,7 +58,7 @@ describe("gateway", () => {
     });
     const address = `127.0.0.1:${upstream.port}`;
     gateway = await startGatewayService(loadConfig({
-      INTERNAL_AUTH_SECRET: secret, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
+      INTERNAL_AUTH_SECRET: secret, NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
       IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100", SESSION_CACHE_TTL: "1s",
     }), { log: silent });
   });
