@@ -127,8 +127,9 @@ export const commands: Record<string, { usage: string; run: (invocation: Invocat
     usage: "break <connection>            break a connection (my pairID, its prefix, or its name)",
     async run({ device, args, print }) {
       if (!args[0]) throw new UsageError("break <connection>");
-      await device.breakConnection(args[0]);
-      print(`connection ${args[0]} broken`);
+      const result = await device.breakConnection(args[0]);
+      const name = `${result.label} (${short(result.connection)})`;
+      print(result.alreadyEnded ? `connection ${name} was already ${result.alreadyEnded}; nothing to do` : `connection ${name} broken`);
     },
   },
 };

@@ -21,16 +21,34 @@ export function peerKeys(connection: StoredConnection): ConnectionPublicKeys | u
   return { signingPublicKey: fromBase64(connection.peerSigningPublicKey), encryptionPublicKey: fromBase64(connection.peerEncryptionPublicKey) };
 }
 
+/** Broken or expired: nothing is sent to it or acknowledged under it any more. */
+export function isEnded(connection: StoredConnection): boolean {
+  return connection.status === "broken" || connection.status === "expired";
+}
+
 /**
  * Finds a connection by my pairID, the peer's pairID or its label; a unique
  * prefix of a pairID (at least 4 characters) also matches, for humans typing it.
+ * Labels repeat (a new "Bob" after the old one was broken), so connections not
+ * yet ended win over ended ones; more than one left is an error naming them all,
+ * never a guess.
  */
 export function findConnection(state: DeviceState, ref: string): StoredConnection {
-  const exact = state.connections.find((c) => c.pairId === ref || c.peerPairId === ref || c.label === ref);
-  if (exact) return exact;
-  const byPrefix = ref.length >= 4 ? state.connections.filter((c) => c.pairId.startsWith(ref) || c.peerPairId?.startsWith(ref)) : [];
-  if (byPrefix.length === 1) return byPrefix[0];
-  throw new ConnectError(byPrefix.length > 1 ? "more than one connection matches; give more characters" : "no such connection", byPrefix.length > 1 ? Code.InvalidArgument : Code.NotFound);
+  const matches = matching(state, ref);
+  if (matches.length === 0) throw new ConnectError("no such connection", Code.NotFound);
+  const open = matches.filter((c) => !isEnded(c));
+  const candidates = open.length > 0 ? open : matches;
+  if (candidates.length === 1) return candidates[0];
+  const list = candidates.map((c) => `${c.pairId.slice(0, 8)}… "${c.label}" (${c.status})`).join(", ");
+  throw new ConnectError(`${candidates.length} connections match "${ref}": ${list}; name one by its pairID or a longer prefix`, Code.InvalidArgument);
+}
+
+function matching(state: DeviceState, ref: string): StoredConnection[] {
+  const byPairId = state.connections.filter((c) => c.pairId === ref || c.peerPairId === ref);
+  if (byPairId.length > 0) return byPairId;
+  const byLabel = state.connections.filter((c) => c.label === ref);
+  if (byLabel.length > 0) return byLabel;
+  return ref.length >= 4 ? state.connections.filter((c) => c.pairId.startsWith(ref) || c.peerPairId?.startsWith(ref)) : [];
 }
 
 /** Ends a connection locally: nothing more is sent to it or acknowledged under it. */

@@ -132,18 +132,34 @@ export async function scan(deps: HandshakeDeps, scanned: string, label: string):
   return { step: "answered", ...(await answerOffer(deps, scanned, label)) };
 }
 
-/** Breaks a connection on the server (the peer gets 5/5) and ends it here. */
-export async function breakConnection(deps: HandshakeDeps, ref: string): Promise<void> {
+export interface BreakResult {
+  /** My pairID on the connection. */
+  connection: string;
+  label: string;
+  /** Set when the connection had already ended here: nothing was done. */
+  alreadyEnded?: "broken" | "expired";
+}
+
+/**
+ * Breaks a connection on the server (the peer gets 5/5) and ends it here. Any
+ * connection the server may know (active, invited, or answered — my confirm may
+ * have gone through unheard) is broken there first; NotFound means there is
+ * nothing left to break.
+ */
+export async function breakConnection(deps: HandshakeDeps, ref: string): Promise<BreakResult> {
   const connection = findConnection(await deps.storage.read(), ref);
-  if (connection.status === "active" || connection.status === "invited") {
+  const result: BreakResult = { connection: connection.pairId, label: connection.label };
+  if (connection.status === "broken" || connection.status === "expired") return { ...result, alreadyEnded: connection.status };
+  if (connection.status !== "offered") {
     try {
       await deps.api.connection.breakConnection({ pairId: connection.pairId });
     } catch (error) {
-      // Already gone on the server (the peer broke it first): end it here all the same.
+      // Already gone on the server (the peer broke it first, or it never got there): end it here all the same.
       if (ConnectError.from(error).code !== Code.NotFound) throw error;
     }
   }
   await deps.storage.update((state) => retireConnection(state, findConnection(state, connection.pairId), "broken"));
+  return result;
 }
 
 /**

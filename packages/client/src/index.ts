@@ -20,6 +20,6 @@ export * from "./backoff.js";
 export type { ClientEvents } from "./client-events.js";
 export { SERVER_PAIR_ID, applyIncoming, type ReceiveOutcome, type RejectReason } from "./receive.js";
 export { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
-export type { ShownCode, ScanResult } from "./handshake.js";
+export type { BreakResult, ShownCode, ScanResult } from "./handshake.js";
 export type { SendReport } from "./outgoing.js";
 export * from "./see-me-client.js";

@@ -175,9 +175,10 @@ export class SeeMeClient {
     return view(findConnection(await this.storage.read(), ref));
   }
 
-  async breakConnection(ref: string): Promise<void> {
+  /** Breaks the connection `ref` names; says so (`alreadyEnded`) if it had already ended. */
+  async breakConnection(ref: string): Promise<handshake.BreakResult> {
     await this.ensureSession();
-    await handshake.breakConnection(this.handshakeDeps(), ref);
+    return handshake.breakConnection(this.handshakeDeps(), ref);
   }
 
   // ---- sending, under the sharing rule (SPEC §1)

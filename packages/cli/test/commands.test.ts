@@ -1,0 +1,24 @@
+import { commands } from "../src/commands.js";
+import { clientOn, connectionPair, deviceState, fakeGateway } from "../../client/test/device-fixtures.js";
+import type { SeeMeClient } from "@seeme/client";
+
+/** CLI commands against an in-memory gateway: what a person reads must be true and safe to print. */
+
+async function run(device: SeeMeClient, name: string, args: string[] = [], flags: Record<string, string> = {}): Promise<string[]> {
+  const lines: string[] = [];
+  await commands[name].run({ device, args, flags: new Map(Object.entries(flags)), print: (line) => lines.push(line) });
+  return lines;
+}
+
+test("break names the connection it broke, and does not claim to break one that had already ended", async () => {
+  const old = { ...connectionPair().a, label: "Bob", status: "broken" as const };
+  const live = { ...connectionPair().a, label: "Bob" };
+  const gateway = fakeGateway();
+  const broken: string[] = [];
+  gateway.connection.breakConnection = (request) => (broken.push(request.pairId), {});
+  const device = clientOn(gateway, deviceState([old, live]));
+  expect(await run(device, "break", ["Bob"])).toEqual([`connection Bob (${live.pairId.slice(0, 8)}…) broken`]);
+  expect(broken).toEqual([live.pairId]);
+  await expect(run(device, "break", [live.pairId])).resolves.toEqual([`connection Bob (${live.pairId.slice(0, 8)}…) was already broken; nothing to do`]);
+  expect(broken).toEqual([live.pairId]);
+});
