@@ -59,6 +59,15 @@ export function retireConnection(state: DeviceState, connection: StoredConnectio
   state.partialTexts = state.partialTexts.filter((partial) => partial.connection !== connection.pairId);
 }
 
+/**
+ * "If you can't see me, I can't see you" also for what is already queued: drops
+ * the location packets waiting for `peerPairId` (or for everyone). The packetIDs
+ * they held stay used; the relay and the peer's replay guard accept the gap.
+ */
+export function withdrawQueuedLocations(state: DeviceState, peerPairId?: string): void {
+  state.outbox = state.outbox.filter((packet) => packet.kind !== "location" || (peerPairId !== undefined && packet.pairId !== peerPairId));
+}
+
 export function addAck(state: DeviceState, pairId: string, packetId: number): void {
   const ids = state.acks[pairId] ?? [];
   if (!ids.includes(packetId)) ids.push(packetId);

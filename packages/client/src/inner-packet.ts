@@ -3,6 +3,7 @@ import { decodeLocation, type LocationUpdate } from "./codec-location.js";
 import { decodeStatus, type SimpleStatusUpdate } from "./codec-status.js";
 import { decodeTextPart, type TextPart } from "./codec-text.js";
 import { invalidPayload } from "./fixed-width.js";
+import type { PayloadKind } from "./storage.js";
 
 /*
  * What the envelope carries (docs/client.md, "Inner packet"): exactly one SPEC §5
@@ -18,6 +19,20 @@ export type InnerPacket =
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
+
+/** What an (encoded, valid) payload is, from its first character. */
+export function payloadKind(payload: string): PayloadKind {
+  switch (Number(payload[0])) {
+    case PrimaryType.LocationUpdate:
+      return "location";
+    case PrimaryType.SimpleStatus:
+      return "status";
+    case PrimaryType.TextMessage:
+      return "text";
+    default:
+      throw invalidPayload("packet: payload type must be 1 (location), 3 (status) or 4 (text)");
+  }
+}
 
 export function encodeInner(payload: string): Uint8Array {
   return encoder.encode(payload);

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ownKeys, peerKeys, toBase64 } from "./connection-state.js";
 import { seal } from "./envelope.js";
-import { encodeInner } from "./inner-packet.js";
+import { encodeInner, payloadKind } from "./inner-packet.js";
 import { MAX_PACKET_ID } from "./packet-id.js";
 import type { DeviceState, StoredConnection } from "./storage.js";
 
@@ -47,7 +47,7 @@ export function queuePayloads(state: DeviceState, connection: StoredConnection, 
       plaintext: encodeInner(payload),
     });
     if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
-    state.outbox.push({ pairId: connection.peerPairId!, packetId, blob: toBase64(blob), queuedAt: now.toISOString() });
+    state.outbox.push({ pairId: connection.peerPairId!, packetId, kind: payloadKind(payload), blob: toBase64(blob), queuedAt: now.toISOString() });
     return packetId;
   });
 }

@@ -1,7 +1,7 @@
 import type { IncomingPacket } from "@seeme/contracts/location";
 import { ConnectionManagement, PrimaryType, SimpleStatus } from "./codes.js";
 import { joinText } from "./codec-text.js";
-import { addAck, ownKeys, peerKeys, retireConnection } from "./connection-state.js";
+import { addAck, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
 import { open } from "./envelope.js";
 import { ClientError } from "./errors.js";
 import { decodeInner, type InnerPacket } from "./inner-packet.js";
@@ -70,8 +70,17 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   }
   // An authentic packet from B proves B confirmed, even before the 5/3 notice arrives.
   if (connection.status === "invited") connection.status = "active";
-  connection.peerSharing = inner.sharing;
+  connection.peerSharing = peerFlag(inner);
+  // Their sharing is off: the locations still queued for them must not go out either.
+  if (!connection.peerSharing) withdrawQueuedLocations(state, connection.peerPairId);
   return storeInner(state, connection, packet.packetId, inner, now);
+}
+
+/** The peer's sharing flag as this packet states it; the explicit on/off statuses say it outright. */
+function peerFlag(inner: InnerPacket): boolean {
+  if (inner.type === "status" && inner.status.status === SimpleStatus.LocationSharingOff) return false;
+  if (inner.type === "status" && inner.status.status === SimpleStatus.LocationSharingOn) return true;
+  return inner.sharing;
 }
 
 function storeInner(state: DeviceState, connection: StoredConnection, packetId: number, inner: InnerPacket, now: Date): ReceiveOutcome {
@@ -84,9 +93,6 @@ function storeInner(state: DeviceState, connection: StoredConnection, packetId: 
     }
     case "status": {
       const { status, sentAt, utcOffsetMinutes } = inner.status;
-      // The explicit on/off statuses say it outright; the flag on every packet already follows it.
-      if (status === SimpleStatus.LocationSharingOff) connection.peerSharing = false;
-      if (status === SimpleStatus.LocationSharingOn) connection.peerSharing = true;
       return { kind: "message", message: pushInbox(state, { ...base, kind: "status", status, sentAt: sentAt.toISOString(), utcOffsetMinutes }) };
     }
     case "text":

@@ -8,7 +8,7 @@ import { encodePinBody, type LocationPin } from "./codec-pin.js";
 import { encodeStatus } from "./codec-status.js";
 import { splitText } from "./codec-text.js";
 import { SimpleStatus, TextMessageKind } from "./codes.js";
-import { findConnection, fromBase64, retireConnection } from "./connection-state.js";
+import { findConnection, fromBase64, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
 import { Emitter } from "./events.js";
 import * as handshake from "./handshake.js";
 import { importAccountKeyPair } from "./keys.js";
@@ -195,6 +195,8 @@ export class SeeMeClient {
   async setSharing(on: boolean, options: Omit<SendOptions, "to"> = {}): Promise<SendReport> {
     await this.storage.update((state) => {
       state.sharing = on;
+      // Locations queued before I turned sharing off must not go out after it.
+      if (!on) withdrawQueuedLocations(state);
     });
     return this.sendStatus(on ? SimpleStatus.LocationSharingOn : SimpleStatus.LocationSharingOff, options);
   }

@@ -58,10 +58,17 @@ export interface OutboxPacket {
   /** The peer's pairID. */
   pairId: string;
   packetId: number;
+  /**
+   * What it carries, so queued locations can be withdrawn when either side's
+   * sharing turns off. Missing in packets queued by SDKs before it was recorded.
+   */
+  kind?: PayloadKind;
   /** The sealed blob, base64. */
   blob: string;
   queuedAt: string;
 }
+
+export type PayloadKind = "location" | "status" | "text";
 
 /** Parts of a multi-part text seen so far, keyed by the packetID of part 1. */
 export interface PartialText {

@@ -1,0 +1,57 @@
+import { encodeLocation } from "../src/codec-location.js";
+import { encodeStatus } from "../src/codec-status.js";
+import { Movement, SimpleStatus } from "../src/codes.js";
+import { queuePayloads } from "../src/outgoing.js";
+import { applyIncoming } from "../src/receive.js";
+import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom } from "./device-fixtures.js";
+
+/** SPEC §1 "If you can't see me, I can't see you", for packets already queued as well as new ones. */
+
+const HERE = { movement: Movement.Walking, latitude: -33.8676, longitude: 151.2085, speedKmh: 4 };
+const location = (sharing: boolean) => encodeLocation({ ...HERE, sharing });
+const status = (code: SimpleStatus, sharing: boolean) => encodeStatus({ status: code, sharing, sentAt: new Date("2025-04-19T09:41:05Z") });
+
+test("turning my sharing off withdraws the locations still queued; status and text stay queued and go out", async () => {
+  const { a } = connectionPair();
+  const gateway = fakeGateway();
+  const device = clientOn(gateway, deviceState([a]));
+  await device.sendLocation(HERE, { sync: false });
+  await device.sendText("on my way", { sync: false });
+  await device.setSharing(false);
+  const sent = gateway.syncs.flatMap((request) => request.data.map((packet) => packet.packetId));
+  // #1 (the location) never leaves the device; #2 the text, #3 status 0.
+  expect(sent).toEqual([2, 3]);
+  expect((await device.storage.read()).outbox).toEqual([]);
+});
+
+test("queued packets record what they carry", async () => {
+  const { a } = connectionPair();
+  const state = deviceState([a]);
+  queuePayloads(state, state.connections[0], [location(true), status(SimpleStatus.Sos, true)], 4096, new Date());
+  expect(state.outbox.map((packet) => [packet.packetId, packet.kind])).toEqual([[1, "location"], [2, "status"]]);
+});
+
+test("when a peer's flag turns off, the locations queued for that peer are withdrawn, not those for others", async () => {
+  const bob = connectionPair();
+  const carol = connectionPair({ a: "C", b: "A" });
+  const state = deviceState([bob.a, carol.a]);
+  const [toBob, toCarol] = state.connections;
+  queuePayloads(state, toBob, [location(true), status(SimpleStatus.Sos, true)], 4096, new Date());
+  queuePayloads(state, toCarol, [location(true)], 4096, new Date());
+
+  const outcome = applyIncoming(state, packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, false)), new Date());
+  expect(outcome.kind).toBe("message");
+  expect(toBob.peerSharing).toBe(false);
+  expect(state.outbox.map((packet) => [packet.pairId === toBob.peerPairId ? "bob" : "carol", packet.kind])).toEqual([
+    ["bob", "status"],
+    ["carol", "location"],
+  ]);
+});
+
+test("a peer packet whose flag is off (not only status 0) withdraws that peer's queued locations", async () => {
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  queuePayloads(state, state.connections[0], [location(true)], 4096, new Date());
+  applyIncoming(state, packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, false)), new Date());
+  expect(state.outbox).toEqual([]);
+});
