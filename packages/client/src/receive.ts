@@ -70,7 +70,11 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   }
   // An authentic packet from B proves B confirmed, even before the 5/3 notice arrives.
   if (connection.status === "invited") connection.status = "active";
-  connection.peerSharing = peerFlag(inner);
+  // The flag of the peer's latest packet by packetID, whatever order packets are processed in.
+  if (packet.packetId > (connection.peerSharingPacketId ?? 0)) {
+    connection.peerSharing = peerFlag(inner);
+    connection.peerSharingPacketId = packet.packetId;
+  }
   // Their sharing is off: the locations still queued for them must not go out either.
   if (!connection.peerSharing) withdrawQueuedLocations(state, connection.peerPairId);
   return storeInner(state, connection, packet.packetId, inner, now);

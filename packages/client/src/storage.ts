@@ -50,6 +50,12 @@ export interface StoredConnection {
   replay: ReplayGuardSnapshot;
   /** The sharing flag on the peer's latest packet: false means they get no location from me. */
   peerSharing: boolean;
+  /**
+   * The packetID `peerSharing` was read from: packets may be processed out of
+   * order (a resend, a Subscribe push beside a Sync page), and only a newer
+   * packet may change the flag. Missing until the first packet from the peer.
+   */
+  peerSharingPacketId?: number;
   createdAt: string;
 }
 

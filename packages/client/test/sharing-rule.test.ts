@@ -55,3 +55,18 @@ test("a peer packet whose flag is off (not only status 0) withdraws that peer's 
   applyIncoming(state, packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, false)), new Date());
   expect(state.outbox).toEqual([]);
 });
+
+test("the peer's flag follows packetID order, not processing order", async () => {
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  const connection = state.connections[0];
+  // #8 (sharing off) is processed before #7 (a location sent while still on).
+  applyIncoming(state, packetFrom(bob.b, bob.a, 8, status(SimpleStatus.LocationSharingOff, false)), new Date());
+  expect(applyIncoming(state, packetFrom(bob.b, bob.a, 7, location(true)), new Date()).kind).toBe("message");
+  expect(connection.peerSharing).toBe(false);
+  expect(connection.peerSharingPacketId).toBe(8);
+  // A newer packet turns it back on.
+  applyIncoming(state, packetFrom(bob.b, bob.a, 9, status(SimpleStatus.LocationSharingOn, true)), new Date());
+  expect(connection.peerSharing).toBe(true);
+  expect(connection.peerSharingPacketId).toBe(9);
+});
