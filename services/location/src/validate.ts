@@ -7,6 +7,9 @@ import { SERVER_PAIR_ID } from "./db/inbox.js";
 const PAIR_ID = /^[A-Za-z0-9]{40}$/;
 // A client acknowledges what it was sent, at most a few pages per sync.
 const MAX_ACKS_PER_SYNC = 5000;
+// One entry per own pairID (and "SERVER") is all a client needs; the cap keeps
+// a request of many tiny entries from costing more to check than to refuse.
+const MAX_ACK_ENTRIES = 1000;
 
 function invalid(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
@@ -50,17 +53,26 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig): Chec
     batches.set(packet.pairId, batch);
   });
 
-  const acks = new Map<string, number[]>();
+  // Both limits are checked before anything is merged: the merge is linear, but
+  // a request over them must cost no more than counting its entries.
+  const entries = req.lastPacketsReceived;
+  if (entries.length > MAX_ACK_ENTRIES) {
+    throw invalid(`last_packets_received has ${entries.length} entries; at most ${MAX_ACK_ENTRIES}`);
+  }
   let ackCount = 0;
-  req.lastPacketsReceived.forEach((received, i) => {
+  for (const received of entries) ackCount += received.packetIds.length;
+  if (ackCount > MAX_ACKS_PER_SYNC) throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
+
+  const merged = new Map<string, Set<number>>();
+  entries.forEach((received, i) => {
     if (received.pairId !== SERVER_PAIR_ID && !PAIR_ID.test(received.pairId)) {
       throw invalid(`last_packets_received[${i}].pair_id must be "SERVER" or 40 characters of [A-Za-z0-9]`);
     }
-    ackCount += received.packetIds.length;
-    const ids = acks.get(received.pairId) ?? [];
-    acks.set(received.pairId, [...new Set([...ids, ...received.packetIds])]);
+    const ids = merged.get(received.pairId) ?? new Set<number>();
+    for (const id of received.packetIds) ids.add(id);
+    merged.set(received.pairId, ids);
   });
-  if (ackCount > MAX_ACKS_PER_SYNC) throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
+  const acks = new Map([...merged].map(([pairId, ids]) => [pairId, [...ids]]));
 
   const pageSize = req.pageSize === 0 ? config.defaultPageSize : Math.min(req.pageSize, config.maxPageSize);
   return { outgoing: [...batches.values()], acks, outgoingCount: req.data.length, pageSize };

@@ -182,6 +182,34 @@ describe("bad input is refused whole, with nothing stored", () => {
     expect(await countPackets(h.pool, pair.aPair)).toBe(0);
   });
 
+  it("refuses 20,000 acknowledgement entries for one pairID at once, without stalling the relay", async () => {
+    // Each entry names the same pairID with a new id: merging them one by one
+    // used to copy the growing list per entry (quadratic; seconds of blocked
+    // event loop). The totals are checked before any merging now.
+    const lastPacketsReceived = Array.from({ length: 20_000 }, (_, i) => ({ pairId: pair.bPair, packetIds: [i] }));
+    const started = Date.now();
+    await expect(h.as(pair.b).sync({ lastPacketsReceived }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/20000 entries; at most 1000/) });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("refuses too many acknowledgement entries or acknowledged packets, and merges repeated entries of one pairID", async () => {
+    const b = h.as(pair.b);
+    const manyEntries = Array.from({ length: 1001 }, () => ({ pairId: pair.bPair, packetIds: [] }));
+    await expect(b.sync({ lastPacketsReceived: manyEntries }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/1001 entries; at most 1000/) });
+    const manyAcks = Array.from({ length: 2 }, (_, e) => ({ pairId: pair.bPair, packetIds: Array.from({ length: 2501 }, (_, i) => e * 2501 + i) }));
+    await expect(b.sync({ lastPacketsReceived: manyAcks }))
+      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/acknowledges 5002 packets; at most 5000/) });
+
+    const other = newConnection();
+    await h.connect(other);
+    await h.as(other.a).sync({ data: [101, 102, 103].map((packetId) => ({ pairId: other.bPair, packetId, blob: blob("ok") })) });
+    const acked = await h.as(other.b).sync({ lastPacketsReceived: [{ pairId: other.bPair, packetIds: [101, 102] }, { pairId: other.bPair, packetIds: [102, 103] }] });
+    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: other.bPair, deletedPackets: [101, 102, 103] })]);
+    expect(await countPackets(h.pool, other.bPair)).toBe(0);
+  });
+
   it("accepts the uint32 boundary packet ids 0 and 4294967295", async () => {
     // packet_id is uint32 on the wire: a negative id cannot be encoded, so the
     // boundaries are what a client can send.
