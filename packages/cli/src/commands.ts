@@ -87,6 +87,7 @@ export const commands: Record<string, { usage: string; run: (invocation: Invocat
       }
       for (const sent of report.sent) print(`sent to ${sent.label} (${short(sent.connection)}): packet ${sent.packetIds.join(", ")}`);
       for (const withheld of report.withheld) print(`not sent to ${withheld.label}: their location sharing is off`);
+      for (const failed of report.failed) print(`NOT sent to ${failed.label} (${short(failed.connection)}): ${failed.message}`);
     },
   },
   sharing: {

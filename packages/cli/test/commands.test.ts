@@ -22,3 +22,12 @@ test("break names the connection it broke, and does not claim to break one that 
   await expect(run(device, "break", [live.pairId])).resolves.toEqual([`connection Bob (${live.pairId.slice(0, 8)}…) was already broken; nothing to do`]);
   expect(broken).toEqual([live.pairId]);
 });
+
+test("send names the connections it could not send to, after the ones it did", async () => {
+  const good = connectionPair({ a: "Mum", b: "Kid" }).a;
+  const bad = { ...connectionPair({ a: "Dad", b: "Kid" }).a, peerEncryptionPublicKey: Buffer.alloc(32).toString("base64") };
+  const device = clientOn(fakeGateway(), deviceState([bad, good]));
+  const lines = await run(device, "send", ["status", "sos"]);
+  expect(lines[0]).toBe(`sent to Mum (${good.pairId.slice(0, 8)}…): packet 1`);
+  expect(lines[1]).toMatch(new RegExp(`^NOT sent to Dad \\(${bad.pairId.slice(0, 8)}…\\): .+`));
+});

@@ -78,7 +78,7 @@ export function connectionPublicKeys(keys: ConnectionKeyPairs): ConnectionPublic
 /** Checks a peer's public keys (e.g. just scanned) before anything is sealed to or verified with them. */
 export function assertConnectionPublicKeys(keys: ConnectionPublicKeys): void {
   assertEd25519PublicKey(keys.signingPublicKey, "connection signing public key");
-  assertKeyLength(keys.encryptionPublicKey, "connection encryption public key");
+  assertX25519PublicKey(keys.encryptionPublicKey, "connection encryption public key");
 }
 
 // ---- shared helpers
@@ -95,6 +95,23 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signat
 export function assertEd25519PublicKey(publicKey: Uint8Array, name: string): void {
   assertKeyLength(publicKey, name);
   if (!ed25519.utils.isValidPublicKey(publicKey, false)) throw new ClientError("invalid-key", `${name} is not a valid Ed25519 point`);
+}
+
+/**
+ * An X25519 key anything can be sealed to: a low-order point (all zeros, one,
+ * the few others) makes every shared secret zero, so sealing to it fails (or
+ * would be readable by anyone). Tried with a throwaway scalar: a usable key gives
+ * a non-zero secret; @noble/curves already refuses the low-order ones.
+ */
+export function assertX25519PublicKey(publicKey: Uint8Array, name: string): void {
+  assertKeyLength(publicKey, name);
+  let shared: Uint8Array;
+  try {
+    shared = x25519.getSharedSecret(cryptoRandom(KEY_LENGTH), publicKey);
+  } catch {
+    throw new ClientError("invalid-key", `${name} is a low-order X25519 point`);
+  }
+  if (shared.every((byte) => byte === 0)) throw new ClientError("invalid-key", `${name} is a low-order X25519 point`);
 }
 
 function assertKeyLength(key: Uint8Array, name: string): void {

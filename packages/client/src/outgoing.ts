@@ -10,6 +10,11 @@ export interface SendReport {
   sent: Array<{ connection: string; label: string; packetIds: number[] }>;
   /** Connections that get no location from me because their last packet said their sharing is off. */
   withheld: Array<{ connection: string; label: string }>;
+  /**
+   * Connections nothing could be queued for (an unusable key from their code,
+   * packetIDs used up): one such connection never stops a send to the others.
+   */
+  failed: Array<{ connection: string; label: string; code: Code; message: string }>;
 }
 
 /** The connections a send goes to: the named ones, or every active one. */
@@ -36,8 +41,10 @@ export function queuePayloads(state: DeviceState, connection: StoredConnection, 
     throw new ConnectError("this connection has used up its packetIDs; make a new connection", Code.ResourceExhausted);
   }
   const senderKeys = ownKeys(connection);
-  return payloads.map((payload) => {
-    const packetId = ++connection.lastPacketId;
+  // Everything is sealed before anything is recorded, so a failure leaves this connection as it was.
+  let lastPacketId = connection.lastPacketId;
+  const packets = payloads.map((payload) => {
+    const packetId = ++lastPacketId;
     const blob = seal({
       senderKeys,
       recipientPublicKeys,
@@ -47,7 +54,9 @@ export function queuePayloads(state: DeviceState, connection: StoredConnection, 
       plaintext: encodeInner(payload),
     });
     if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
-    state.outbox.push({ pairId: connection.peerPairId!, packetId, kind: payloadKind(payload), blob: toBase64(blob), queuedAt: now.toISOString() });
-    return packetId;
+    return { pairId: connection.peerPairId!, packetId, kind: payloadKind(payload), blob: toBase64(blob), queuedAt: now.toISOString() };
   });
+  connection.lastPacketId = lastPacketId;
+  state.outbox.push(...packets);
+  return packets.map((packet) => packet.packetId);
 }

@@ -9,6 +9,7 @@ import { encodeStatus } from "./codec-status.js";
 import { splitText } from "./codec-text.js";
 import { SimpleStatus, TextMessageKind } from "./codes.js";
 import { findConnection, fromBase64, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
+import { ClientError } from "./errors.js";
 import { Emitter } from "./events.js";
 import * as handshake from "./handshake.js";
 import { importAccountKeyPair } from "./keys.js";
@@ -255,14 +256,21 @@ export class SeeMeClient {
     const now = this.now();
     const report = await this.storage.update((state) => {
       const { payloads, location } = build(state);
-      const result: SendReport = { sent: [], withheld: [] };
+      const result: SendReport = { sent: [], withheld: [], failed: [] };
       for (const connection of sendTargets(state, options.to === undefined ? undefined : findConnection(state, options.to))) {
         // "If you can't see me, I can't see you": no location to a peer whose last packet said sharing off.
         if (location && !connection.peerSharing) {
           result.withheld.push({ connection: connection.pairId, label: connection.label });
           continue;
         }
-        result.sent.push({ connection: connection.pairId, label: connection.label, packetIds: queuePayloads(state, connection, payloads, maxBlobBytes, now) });
+        try {
+          result.sent.push({ connection: connection.pairId, label: connection.label, packetIds: queuePayloads(state, connection, payloads, maxBlobBytes, now) });
+        } catch (error) {
+          // A send to one named connection fails as a whole; a broadcast (an SOS above all) still reaches the others.
+          if (options.to !== undefined) throw error;
+          const failure = error instanceof ClientError ? error : ConnectError.from(error);
+          result.failed.push({ connection: connection.pairId, label: connection.label, code: failure.code, message: failure.rawMessage });
+        }
       }
       return result;
     });

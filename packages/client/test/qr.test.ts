@@ -65,6 +65,19 @@ describe("QR payloads", () => {
     offCurve[0] = 2;
     expectClientError(decodeQrOf(await withValidCheck("C", base32nopad.encode(offCurve))), "qr-malformed", /invalid public key/);
   });
+
+  it("refuses a card whose X25519 key is a low-order point (nothing could be sealed to it)", async () => {
+    const pairId = new TextEncoder().encode(card.pairId);
+    const lowOrder = [filled(0, 32), Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0)), base32nopad.decode("4DVXU7B3IG4K4FSW4P5PDH6ENLNATDPLTQZLD7MGMICRMX2JXAAA")];
+    for (const key of lowOrder) {
+      const body = new Uint8Array(104);
+      body.set(card.publicKeys.signingPublicKey, 0);
+      body.set(key, 32);
+      body.set(pairId, 64);
+      expectClientError(decodeQrOf(await withValidCheck("C", base32nopad.encode(body))), "qr-malformed", /invalid public key/);
+    }
+    expectClientError(() => encodeConnectionQr({ ...card, publicKeys: { ...card.publicKeys, encryptionPublicKey: filled(0, 32) } }), "invalid-key", /low-order X25519 point/);
+  });
 });
 
 function decodeQrOf(text: string): () => unknown {
