@@ -74,6 +74,31 @@ describe("Sync between two connected accounts", () => {
     expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
   });
 
+  it("stores a packet that arrives after a higher id (a retry from another process), and reports only what it stored", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    await a.sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("five") }] });
+    const late = await a.sync({ data: [{ pairId: pair.bPair, packetId: 4, blob: blob("four: SOS") }] });
+    expect(late.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [4] })]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(2);
+    const received = (await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair);
+    expect(received.map((p) => [p.packetId, new TextDecoder().decode(p.blob)])).toEqual([[5, "five"], [4, "four: SOS"]]);
+  });
+
+  it("does not store a packet again while its receipt waits for the sender, and reports it received", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+    await a.sync({ skipIncoming: true, data: [{ pairId: pair.bPair, packetId: 2, blob: blob("two") }] });
+    await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [2] }] });
+    // A resend in another process's Sync, before A heard of the delivery.
+    const again = await a.sync({ skipIncoming: true, data: [{ pairId: pair.bPair, packetId: 2, blob: blob("two") }] });
+    expect(again.syncMeta).toEqual([expect.objectContaining({ pairId: pair.bPair, receivedPackets: [2], deliveredPackets: [2] })]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+  });
+
   it("with skip_incoming, sends and acknowledges but returns nothing that waits", async () => {
     const pair = newConnection();
     await h.connect(pair);

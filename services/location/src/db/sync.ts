@@ -43,8 +43,14 @@ interface Row extends InboxRow {
  * - the caller's routes to every recipient pairID are locked (in pairID order,
  *   so concurrent senders cannot deadlock) and every acknowledged pairID must be
  *   the caller's own; if any is missing, nothing below changes anything;
- * - packets above their route's last accepted packet id are stored once each
- *   (a resend after delivery is not stored again), and last_packet_id moves up;
+ * - every outgoing packet not queued now and not waiting as a delivery receipt
+ *   is stored, in any order (a retry of a lower id from another process must
+ *   not be dropped while reported received, SPEC §4). A resend of a packet
+ *   still queued, or delivered but not yet reported to its sender, is stored
+ *   once. A packet whose receipt was already reported is forgotten, so its
+ *   resend is stored again: the recipient SDK's replay guard rejects it, which
+ *   beats remembering every packet id forever. (A concurrent acknowledgement
+ *   committed after this statement's snapshot can cause the same duplicate.)
  * - acknowledged packets are deleted, each leaving a receipt for its sender;
  * - the caller's own receipts are taken;
  * - the inbox is read as it stands after this request: the statement's snapshot
@@ -69,7 +75,7 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
                            ${input.outgoing.map((p) => p.blob)}::bytea[]) WITH ORDINALITY AS o(pair_id, packet_id, blob, ord)
     ), locked AS (
-      SELECT pair_id, account_id, peer_pair_id, packet_life_ms, last_packet_id FROM route
+      SELECT pair_id, account_id, peer_pair_id, packet_life_ms FROM route
        WHERE pair_id = ANY(${input.sendTo}::text[]) AND peer_account_id = ${accountId}
        ORDER BY pair_id FOR UPDATE
     ), verdict AS (
@@ -80,16 +86,13 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       SELECT o.pair_id, o.packet_id, o.blob, o.ord, l.peer_pair_id, l.account_id,
              ${now}::timestamptz + l.packet_life_ms * interval '1 millisecond' AS expires_at
         FROM outgoing o JOIN locked l ON l.pair_id = o.pair_id
-       WHERE o.packet_id > l.last_packet_id AND (SELECT allowed FROM verdict)
+       WHERE (SELECT allowed FROM verdict)
+         AND NOT EXISTS (SELECT 1 FROM delivery_receipt d WHERE d.recipient_pair_id = o.pair_id AND d.packet_id = o.packet_id)
     ), stored AS (
       INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at)
       SELECT pair_id, packet_id, peer_pair_id, blob, ${now}, expires_at FROM fresh ORDER BY ord
       ON CONFLICT DO NOTHING
       RETURNING recipient_pair_id, packet_id, expires_at, seq
-    ), bumped AS (
-      UPDATE route r SET last_packet_id = f.highest
-        FROM (SELECT pair_id, max(packet_id) AS highest FROM fresh GROUP BY pair_id) f
-       WHERE r.pair_id = f.pair_id
     ), acked AS (
       SELECT * FROM unnest(${input.acks.map((a) => a.pairId)}::text[], ${input.acks.map((a) => a.packetId)}::bigint[]) AS a(pair_id, packet_id)
     ), deleted AS (

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "route" DROP COLUMN "last_packet_id";
