@@ -101,14 +101,29 @@ export async function initiate(deps: HandshakeDeps, scanned: string, offer?: str
   return { connection: open.pairId, qr: inviteQr, expireTime: response.expireTime && timestampDate(response.expireTime) };
 }
 
-/** Step 4 (B): A's invite code for the code B showed; the connection is made. */
+/** Failures after which a confirm may still have been committed on the server. */
+const CONFIRM_MAY_HAVE_LANDED = new Set([Code.FailedPrecondition, Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Canceled, Code.Unknown, Code.Internal]);
+
+/**
+ * Step 4 (B): A's invite code for the code B showed; the connection is made.
+ * Scanning the invite again after a confirm whose answer was lost finds the
+ * connection on the server and completes here.
+ */
 export async function confirm(deps: HandshakeDeps, scanned: string): Promise<StoredConnection> {
   const { recipientPairId } = decodeInviteQr(scanned);
   const state = await deps.storage.read();
   const mine = state.connections.find((c) => c.pairId === recipientPairId && c.status === "answered");
   if (!mine?.peerPairId) throw new ClientError("qr-mismatch", "this invite is not for a code you showed");
   const invite = decodeInviteQr(scanned, { senderPairId: mine.peerPairId, recipientPairId: mine.pairId });
-  await deps.api.connection.confirmConnection(invite);
+  try {
+    await deps.api.connection.confirmConnection(invite);
+  } catch (error) {
+    // The confirm may have gone through with only its answer lost; a retry then
+    // hears "already used". Whether the connection exists, the server's list says.
+    if (!CONFIRM_MAY_HAVE_LANDED.has(ConnectError.from(error).code)) throw error;
+    const listed = await deps.api.connection.listConnections({}).catch(() => undefined);
+    if (!listed?.connections.some((c) => c.pairId === mine.pairId && c.peerPairId === mine.peerPairId)) throw error;
+  }
   return deps.storage.update((next) => {
     const connection = findConnection(next, mine.pairId);
     connection.status = "active";
@@ -165,7 +180,8 @@ export async function breakConnection(deps: HandshakeDeps, ref: string): Promise
 /**
  * Aligns local connections with the server's list after it refused one of
  * them: an active connection the server no longer has was broken by the peer
- * (its notice may be still on the way); an invited one it has was confirmed.
+ * (its notice may be still on the way); an invited one it has was confirmed,
+ * and so was an answered one (my confirm went through but its answer was lost).
  */
 export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
   const { connections } = await deps.api.connection.listConnections({});
@@ -173,7 +189,7 @@ export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
   await deps.storage.update((state) => {
     for (const connection of state.connections) {
       if (connection.status === "active" && !live.has(connection.pairId)) retireConnection(state, connection, "broken");
-      if (connection.status === "invited" && live.has(connection.pairId)) connection.status = "active";
+      if ((connection.status === "invited" || connection.status === "answered") && live.has(connection.pairId)) connection.status = "active";
     }
   });
 }

@@ -68,8 +68,10 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
     if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: rejectReason(error) };
     throw error;
   }
-  // An authentic packet from B proves B confirmed, even before the 5/3 notice arrives.
-  if (connection.status === "invited") connection.status = "active";
+  // An authentic packet from the peer proves the connection exists on the server:
+  // to A, that B confirmed (before the 5/3 notice arrives); to B, that its
+  // confirm went through even if the answer was lost.
+  if (connection.status === "invited" || connection.status === "answered") connection.status = "active";
   // The flag of the peer's latest packet by packetID, whatever order packets are processed in.
   if (packet.packetId > (connection.peerSharingPacketId ?? 0)) {
     connection.peerSharing = peerFlag(inner);
