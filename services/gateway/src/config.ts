@@ -12,6 +12,10 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   sessionCacheMs: number;
   /** Deadline for forwarded unary calls (a shorter client deadline wins). */
   upstreamTimeoutMs: number;
+  /** A connection with no open request or stream for this long is closed. */
+  idleTimeoutMs: number;
+  /** Proxies in front of the gateway that append to X-Forwarded-For (0: use the socket address). */
+  trustedProxyHops: number;
 }
 
 export function loadConfig(env: Env): GatewayConfig {
@@ -28,5 +32,7 @@ export function loadConfig(env: Env): GatewayConfig {
     // Deletion and key rotation must take effect within seconds, so the cache stays short.
     sessionCacheMs: read.durationMs("SESSION_CACHE_TTL", "2s", { max: "10s" }),
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),
+    idleTimeoutMs: read.durationMs("IDLE_TIMEOUT", "60s", { min: "1s", max: "1h" }),
+    trustedProxyHops: read.int("TRUSTED_PROXY_HOPS", 0, { min: 0, max: 5 }),
   };
 }

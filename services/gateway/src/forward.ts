@@ -3,7 +3,7 @@ import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl 
 import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
-import { bearerToken } from "./sessions.js";
+import { bearerToken, type Session } from "./sessions.js";
 
 /**
  * "required": every call needs a valid session. "optional": a session is
@@ -42,17 +42,22 @@ class Credentials {
 }
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
-async function upstreamHeaders(context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy): Promise<Record<string, string>> {
+async function upstreamCall(
+  context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy,
+): Promise<{ headers: Record<string, string>; session?: Session }> {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
   const token = bearerToken(ctx.requestHeader);
+  let session: Session | undefined;
   if (token !== undefined) {
-    const accountId = await context.sessions.verify(token);
-    headers[CALLER_HEADER] = credentials.forCaller(accountId, Date.now());
+    session = await context.sessions.verify(token);
+    headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
   } else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
   if (address) headers[CLIENT_ADDRESS_HEADER] = address;
-  return headers;
+  return { headers, session };
 }
+
+const SESSION_ENDED = "session ended (expired, signed out by a key rotation, or account deleted); sign in again";
 
 /**
  * Builds a Connect implementation of `service` that forwards every method to
@@ -74,12 +79,23 @@ export function forwardService<D extends DescService>(
     if (method.methodKind === "unary") {
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
-        return call(request, { headers: await upstreamHeaders(context, credentials, ctx, policy), timeoutMs, signal: ctx.signal });
+        const { headers } = await upstreamCall(context, credentials, ctx, policy);
+        return call(request, { headers, timeoutMs, signal: ctx.signal });
       };
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
-        const headers = await upstreamHeaders(context, credentials, ctx, policy);
-        yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+        const { headers, session } = await upstreamCall(context, credentials, ctx, policy);
+        if (!session) return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+        // A stream is checked once when it opens, so it must end with its session.
+        const hold = context.sessions.hold(session);
+        try {
+          yield* call(request, { headers, signal: AbortSignal.any([ctx.signal, hold.signal]) }) as AsyncIterable<unknown>;
+        } catch (error) {
+          if (!hold.signal.aborted) throw error;
+        } finally {
+          hold.release();
+        }
+        if (hold.signal.aborted && !ctx.signal.aborted) throw new ConnectError(SESSION_ENDED, Code.Unauthenticated);
       };
     }
   }

@@ -11,6 +11,22 @@ export interface HttpOptions {
   unhealthy: () => string[];
   /** False once shutting down (liveness, /livez). */
   alive: () => boolean;
+  /** Proxies in front of us that append to X-Forwarded-For. */
+  trustedProxyHops: number;
+}
+
+/**
+ * The client's address for rate limiting. Each trusted proxy appends the
+ * address it received the request from, so with N of them the client is the
+ * entry just before the last N hops; anything further left is what the client
+ * itself claimed and is ignored.
+ */
+export function clientAddress(req: { headers: http.IncomingHttpHeaders; socket: { remoteAddress?: string } }, trustedProxyHops: number): string {
+  const socketAddress = req.socket.remoteAddress ?? "unknown";
+  if (trustedProxyHops === 0) return socketAddress;
+  const forwarded = String(req.headers["x-forwarded-for"] ?? "").split(",").map((hop) => hop.trim()).filter(Boolean);
+  const chain = [...forwarded, socketAddress];
+  return chain[Math.max(0, chain.length - 1 - trustedProxyHops)];
 }
 
 const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
@@ -26,7 +42,7 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
   const anyOrigin = options.corsOrigins.includes("*");
   return (req, res) => {
     for (const name of Object.keys(req.headers)) if (name.startsWith("x-seeme-")) delete req.headers[name];
-    req.headers[CLIENT_ADDRESS_HEADER] = req.socket.remoteAddress ?? "unknown";
+    req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, options.trustedProxyHops);
 
     const response = res as http.ServerResponse & http2.Http2ServerResponse;
     if (req.url === "/livez" && (req.method === "GET" || req.method === "HEAD")) {

@@ -13,51 +13,101 @@ export interface Listener {
 }
 
 /**
+ * Counts a connection's open requests (HTTP/1.1) or streams (HTTP/2) and calls
+ * `onIdle` once it has had none for `idleMs`: idle and trickling connections
+ * (slowloris) cannot pile up, while a quiet Subscribe stream is never cut.
+ */
+class Activity {
+  open = 0;
+  private timer?: NodeJS.Timeout;
+
+  constructor(private readonly idleMs: number, private readonly onIdle: () => void) {
+    this.arm();
+  }
+
+  begin(): void {
+    this.open += 1;
+    clearTimeout(this.timer);
+  }
+
+  end(): void {
+    this.open -= 1;
+    if (this.open === 0) this.arm();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private arm(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.onIdle, this.idleMs);
+    this.timer.unref();
+  }
+}
+
+/**
  * One plaintext port for HTTP/1.1 (Connect, gRPC-web, browsers) and h2c (gRPC,
  * Connect over HTTP/2). Node's plaintext HTTP/2 server cannot fall back to
  * HTTP/1.1, so we read the first bytes of each connection and hand it to the
- * matching server: the HTTP/2 client preface is unmistakable.
+ * matching server: the HTTP/2 client preface is unmistakable. Neither server
+ * listens itself, so Node's own connection timeouts never run: Activity does
+ * that job.
  */
-export async function listenHttp(handler: RequestHandler, port: number, host: string): Promise<Listener> {
+export async function listenHttp(handler: RequestHandler, port: number, host: string, idleMs: number): Promise<Listener> {
   const h1 = http.createServer(handler as http.RequestListener);
   const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  // The HTTP/1.1 server never listens itself, so Node does not track its
-  // connections; we count open requests per socket to close idle ones at shutdown.
-  const openRequests = new Map<net.Socket, number>();
+  const h1Activity = new Map<net.Socket, Activity>();
+  const h2Activity = new Map<http2.ServerHttp2Session, Activity>();
   let closing = false;
+
   h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const socket = req.socket;
-    openRequests.set(socket, (openRequests.get(socket) ?? 0) + 1);
+    const activity = h1Activity.get(req.socket);
+    activity?.begin();
     res.once("close", () => {
-      const left = (openRequests.get(socket) ?? 1) - 1;
-      openRequests.set(socket, left);
-      if (closing && left === 0) socket.destroy();
+      activity?.end();
+      if (closing && activity?.open === 0) req.socket.destroy();
     });
     if (closing) res.setHeader("connection", "close");
   });
   h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    const activity = new Activity(idleMs, () => session.close());
+    h2Activity.set(session, activity);
+    session.on("stream", (stream) => {
+      activity.begin();
+      stream.once("close", () => activity.end());
+    });
+    session.once("close", () => {
+      activity.stop();
+      h2Activity.delete(session);
+    });
   });
 
   const route = (socket: net.Socket) => {
     let head = Buffer.alloc(0);
+    // A connection that never says which protocol it speaks is dropped.
+    const undecided = setTimeout(() => socket.destroy(), idleMs);
     const onReadable = () => {
       let chunk: Buffer | null;
       while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
       const decided = head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
       if (!decided) return;
+      clearTimeout(undecided);
       socket.off("readable", onReadable);
       socket.unshift(head);
       const isHttp2 = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE);
       if (!isHttp2) {
-        openRequests.set(socket, 0);
-        socket.once("close", () => openRequests.delete(socket));
+        const activity = new Activity(idleMs, () => socket.destroy());
+        h1Activity.set(socket, activity);
+        socket.once("close", () => {
+          activity.stop();
+          h1Activity.delete(socket);
+        });
       }
       (isHttp2 ? h2 : h1).emit("connection", socket);
     };
+    socket.once("close", () => clearTimeout(undecided));
     socket.on("readable", onReadable);
   };
   const server = net.createServer((socket) => {
@@ -77,10 +127,10 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
     async close(graceMs) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const session of sessions) session.close();
-      for (const [socket, open] of openRequests) if (open === 0) socket.destroy();
+      for (const session of h2Activity.keys()) session.close();
+      for (const [socket, activity] of h1Activity) if (activity.open === 0) socket.destroy();
       // Connections still routing (no bytes yet) and requests that outlive the grace period are cut.
-      for (const socket of sockets) if (!openRequests.has(socket) && socket.bytesRead === 0) socket.destroy();
+      for (const socket of sockets) if (!h1Activity.has(socket) && socket.bytesRead === 0) socket.destroy();
       const timer = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
       }, graceMs);

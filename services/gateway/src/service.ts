@@ -27,6 +27,10 @@ export interface GatewayHandle {
   stop(): Promise<void>;
 }
 
+// Per packet: pairID, packetID and protobuf framing; per request: everything else (acks, headers).
+const PACKET_OVERHEAD_BYTES = 64;
+const REQUEST_SLACK_BYTES = 256 * 1024;
+
 const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService];
 
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
@@ -62,6 +66,9 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
   const metrics = createMetrics("gateway");
   const connect = createConnectHandler({
     log,
+    // Bodies are read before any handler (and so before the session check)
+    // runs: cap them at the largest valid Sync, not Connect's 4 GiB default.
+    readMaxBytes: config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES,
     shutdownSignal: shutdown.signal,
     interceptors: [metricsInterceptor(metrics)],
     routes(router) {
@@ -73,8 +80,10 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     },
   });
   const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
-  const handler = createHttpHandler({ connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted });
-  const listener = await listenHttp(handler, config.port, config.host);
+  const handler = createHttpHandler({
+    connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
+  });
+  const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs);
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");

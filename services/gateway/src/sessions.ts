@@ -9,8 +9,24 @@ import type { IdentityInternalService } from "@seeme/contracts/identity";
  * an account's entries are dropped as soon as identity announces its deletion
  * or key rotation (see revocations.ts); the TTL bounds it if that is missed.
  */
+export interface Session {
+  accountId: string;
+  /** When identity ends the session (ms since epoch). */
+  expiresAt: number;
+}
+
+/** A long-lived call's hold on its session: aborted when the session ends. */
+export interface SessionHold {
+  signal: AbortSignal;
+  release(): void;
+}
+
+// setTimeout's largest delay; a session longer than ~24.8 days is re-armed.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class SessionVerifier {
-  private readonly cache = new Map<string, { accountId: string; until: number }>();
+  private readonly cache = new Map<string, Session & { until: number }>();
+  private readonly holds = new Map<string, Set<AbortController>>();
 
   constructor(
     private readonly identity: Client<typeof IdentityInternalService>,
@@ -18,11 +34,11 @@ export class SessionVerifier {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async verify(token: string): Promise<string> {
+  async verify(token: string): Promise<Session> {
     const key = createHash("sha256").update(token).digest("base64url");
     const now = this.now();
     const cached = this.cache.get(key);
-    if (cached && cached.until > now) return cached.accountId;
+    if (cached && cached.until > now) return { accountId: cached.accountId, expiresAt: cached.expiresAt };
     this.cache.delete(key);
     const { accountId, expireTime } = await this.identity.verifySession({ sessionToken: token }).catch((error: unknown) => {
       const connectError = ConnectError.from(error);
@@ -32,15 +48,42 @@ export class SessionVerifier {
       }
       throw connectError;
     });
-    const sessionEnd = expireTime ? Number(expireTime.seconds) * 1000 : now + this.cacheMs;
-    this.cache.set(key, { accountId, until: Math.min(now + this.cacheMs, sessionEnd) });
+    const expiresAt = expireTime ? Number(expireTime.seconds) * 1000 : now + this.cacheMs;
+    this.cache.set(key, { accountId, expiresAt, until: Math.min(now + this.cacheMs, expiresAt) });
     if (this.cache.size > 50_000) this.evictExpired(now);
-    return accountId;
+    return { accountId, expiresAt };
   }
 
-  /** Drops every cached session of an account (it was deleted or its key rotated). */
+  /**
+   * For calls that outlive a single check (Subscribe): the returned signal
+   * aborts when the session expires or the account is deleted or re-keyed, so
+   * a stream never outlives the credential that opened it.
+   */
+  hold(session: Session): SessionHold {
+    const controller = new AbortController();
+    const held = this.holds.get(session.accountId) ?? new Set();
+    this.holds.set(session.accountId, held);
+    held.add(controller);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      const left = session.expiresAt - this.now();
+      if (left <= 0) return controller.abort();
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    arm();
+    const release = () => {
+      clearTimeout(timer);
+      held.delete(controller);
+      if (held.size === 0) this.holds.delete(session.accountId);
+    };
+    controller.signal.addEventListener("abort", release, { once: true });
+    return { signal: controller.signal, release };
+  }
+
+  /** Drops every cached session of an account and ends its held calls (it was deleted or its key rotated). */
   forget(accountId: string): void {
     for (const [key, entry] of this.cache) if (entry.accountId === accountId) this.cache.delete(key);
+    for (const controller of [...(this.holds.get(accountId) ?? [])]) controller.abort();
   }
 
   private evictExpired(now: number): void {

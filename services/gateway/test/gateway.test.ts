@@ -1,3 +1,5 @@
+import net from "node:net";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -13,6 +15,7 @@ import { createMetrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { waitFor } from "@seeme/testkit/health";
 import { loadConfig } from "../src/config.js";
+import { clientAddress } from "../src/http.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
 
 /**
@@ -23,6 +26,8 @@ import { startGatewayService, type GatewayHandle } from "../src/service.js";
  */
 const secret = "gateway-test-secret-".padEnd(40, "x");
 const goodToken = "good-session-token-0123456789";
+/** Its Subscribe stays silent for longer than the gateway's idle timeout before sending. */
+const slowToken = "slow-session-token-0123456789";
 const silent = createLogger("test", "silent");
 
 describe("gateway", () => {
@@ -40,8 +45,10 @@ describe("gateway", () => {
         registration(IdentityInternalService, {
           verifySession(request) {
             verifyCalls += 1;
+            const expireTime = timestampFromMs(Date.now() + 3_600_000);
+            if (request.sessionToken === slowToken) return { accountId: "slow-account", expireTime };
             if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
-            return { accountId: "account-1" };
+            return { accountId: "account-1", expireTime };
           },
           verifySignature: () => ({ valid: false }),
         }, requireService(secret)),
@@ -50,7 +57,12 @@ describe("gateway", () => {
             seen.push({ account: callerOf(ctx), address: ctx.requestHeader.get(CLIENT_ADDRESS_HEADER), forged: ctx.requestHeader.get("x-seeme-forged") });
             return { hasMore: true };
           },
-          async *subscribe() {
+          async *subscribe(_request, ctx) {
+            if (callerOf(ctx) === "slow-account") {
+              await new Promise((resolve) => setTimeout(resolve, 1500));
+              yield { event: { case: "packet", value: { pairId: "p", packetId: 1 } } };
+              return;
+            }
             for (let packetId = 1; packetId <= 3; packetId++) yield { event: { case: "packet", value: { pairId: "p", packetId } } };
           },
         }, requireCaller(secret)),
@@ -60,6 +72,7 @@ describe("gateway", () => {
     gateway = await startGatewayService(loadConfig({
       INTERNAL_AUTH_SECRET: secret, NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
       IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100", SESSION_CACHE_TTL: "1s",
+      IDLE_TIMEOUT: "1s", MAX_PACKETS_PER_SYNC: "10",
     }), { log: silent });
   });
 
@@ -96,7 +109,10 @@ describe("gateway", () => {
   it("passes the verified account upstream and drops identity headers a client sends", async () => {
     seen.length = 0;
     const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
-    await client.sync({}, { headers: { authorization: `Bearer ${goodToken}`, "x-seeme-caller": "account-2.9999999999999.forged", "x-seeme-forged": "1", [CLIENT_ADDRESS_HEADER]: "6.6.6.6" } });
+    await client.sync({}, { headers: {
+      authorization: `Bearer ${goodToken}`, "x-seeme-caller": "account-2.9999999999999.forged", "x-seeme-forged": "1",
+      [CLIENT_ADDRESS_HEADER]: "6.6.6.6", "x-forwarded-for": "7.7.7.7",
+    } });
     expect(seen).toEqual([{ account: "account-1", address: "127.0.0.1", forged: null }]);
   });
 
@@ -139,5 +155,50 @@ describe("gateway", () => {
     upstreamUp = true;
     expect(await waitFor(async () => (await fetch(`${baseUrl()}/healthz`)).status === 200)).toBe(true);
     await expect(health.check({ service: "nope" })).rejects.toMatchObject({ code: Code.NotFound });
+  });
+
+  it("refuses bodies larger than the largest valid Sync before reading them whole", async () => {
+    // MAX_PACKETS_PER_SYNC=10 here: the cap is 10 × (4096 + 64) bytes + 256 KiB.
+    const response = await fetch(`${baseUrl()}/seeme.gateway.v1.GatewayService/GetServerInfo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ padding: "x".repeat(2 * 1024 * 1024) }),
+    });
+    expect(response.status).toBe(429);
+    expect(await response.json()).toMatchObject({ code: "resource_exhausted" });
+  });
+
+  it("closes connections that stay idle or never send a request", async () => {
+    const socket = net.connect(gateway.port, "127.0.0.1");
+    const closedAfter = await new Promise<number>((resolve) => {
+      const opened = Date.now();
+      socket.once("close", () => resolve(Date.now() - opened));
+    });
+    expect(closedAfter).toBeGreaterThanOrEqual(900);
+    expect(closedAfter).toBeLessThan(5000);
+  });
+
+  it("keeps a quiet stream open past the idle timeout", async () => {
+    const ids: number[] = [];
+    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe({ }, auth(slowToken))) {
+      if (event.event.case === "packet") ids.push(event.event.value.packetId);
+    }
+    expect(ids).toEqual([1]);
+  });
+});
+
+describe("clientAddress", () => {
+  const req = (forwardedFor: string | undefined, remoteAddress = "10.0.0.2") =>
+    ({ headers: forwardedFor === undefined ? {} : { "x-forwarded-for": forwardedFor }, socket: { remoteAddress } });
+
+  it("uses the socket address when no proxy is trusted, whatever the client claims", () => {
+    expect(clientAddress(req("1.2.3.4"), 0)).toBe("10.0.0.2");
+  });
+
+  it("takes the address the trusted proxy saw, not what the client wrote before it", () => {
+    expect(clientAddress(req("203.0.113.9"), 1)).toBe("203.0.113.9");
+    expect(clientAddress(req("6.6.6.6, 203.0.113.9"), 1)).toBe("203.0.113.9");
+    expect(clientAddress(req("6.6.6.6, 203.0.113.9, 10.0.0.1"), 2)).toBe("203.0.113.9");
+    expect(clientAddress(req(undefined), 1)).toBe("10.0.0.2");
   });
 });

@@ -27,12 +27,10 @@ export function healthService(context: GatewayContext, servedNames: string[]): S
         changes.push(status());
         wake?.();
       });
+      ctx.signal.addEventListener("abort", () => wake?.(), { once: true });
       try {
         while (!ctx.signal.aborted) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            ctx.signal.addEventListener("abort", () => resolve(), { once: true });
-          });
+          if (changes.length === 0) await new Promise<void>((resolve) => (wake = resolve));
           for (const next of changes.splice(0)) {
             if (next !== last) yield { status: (last = next) };
           }
