@@ -1,5 +1,5 @@
 import { renderQrText, type SeeMeClient } from "@seeme/client";
-import { MOVEMENT_NAMES, STATUS_NAMES, describeConnection, describeMessage, short } from "./format.js";
+import { MOVEMENT_NAMES, STATUS_NAMES, describeConnection, describeMessage, printable, short } from "./format.js";
 
 /** One CLI command: positional arguments and --flags, already split by main.ts. */
 export interface Invocation {
@@ -19,7 +19,7 @@ function showCode(print: Invocation["print"], qr: string, caption: string): void
 
 async function labeller(device: SeeMeClient): Promise<(connection: string) => string> {
   const labels = new Map((await device.connections()).map((c) => [c.connection, c.label]));
-  return (connection) => labels.get(connection) ?? short(connection);
+  return (connection) => printable(labels.get(connection) ?? short(connection));
 }
 
 function printMessages(invocation: Invocation, label: (connection: string) => string): () => void {

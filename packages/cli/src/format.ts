@@ -14,13 +14,23 @@ export function statusName(code: number): string {
   return STATUS_BY_CODE.get(code) ?? `status ${code}`;
 }
 
+/**
+ * What a peer or the server wrote, made safe for a terminal: C0 and C1 control
+ * characters (ESC, CSI, OSC, BEL, …, and DEL) are shown as `\u001b`-style
+ * escapes, so a message cannot move the cursor, rewrite earlier lines, retitle
+ * the window or plant a hyperlink.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 export function short(pairId: string | undefined): string {
   return pairId ? `${pairId.slice(0, 8)}…` : "—";
 }
 
 export function describeConnection(c: ConnectionView): string {
   const sharing = c.status === "active" ? (c.peerSharing ? "peer sharing on" : "peer sharing OFF") : "";
-  return [`${short(c.connection)}  ${c.label.padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing].join("  ").trimEnd();
+  return [`${short(c.connection)}  ${printable(c.label).padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing].join("  ").trimEnd();
 }
 
 export function describeMessage(m: InboxMessage, label: (connection: string) => string = short): string {
@@ -34,11 +44,11 @@ export function describeMessage(m: InboxMessage, label: (connection: string) => 
       const parent = m.parentPacketId ? ` to #${m.parentPacketId}${m.parentIsSender ? " (theirs)" : " (mine)"}` : "";
       if (m.textKind === TextMessageKind.LocationPin) {
         const pin = decodePinBody(m.message);
-        return `${label(m.connection)}: 📌 ${pin.label} at ${pin.latitude.toFixed(6)}, ${pin.longitude.toFixed(6)}`;
+        return `${label(m.connection)}: 📌 ${printable(pin.label)} at ${pin.latitude.toFixed(6)}, ${pin.longitude.toFixed(6)}`;
       }
-      return `${label(m.connection)}: ${kind} #${m.packetId}${parent}: ${m.message === "" ? "(deleted)" : JSON.stringify(m.message)}`;
+      return `${label(m.connection)}: ${kind} #${m.packetId}${parent}: ${m.message === "" ? "(deleted)" : printable(JSON.stringify(m.message))}`;
     }
     case "server":
-      return m.type === 5 ? `server: ${NOTICES[m.subType] ?? `connection notice ${m.subType}`} (${short(m.text)})` : `server message ${m.type}/${m.subType}: ${m.text}`;
+      return m.type === 5 ? `server: ${NOTICES[m.subType] ?? `connection notice ${m.subType}`} (${printable(short(m.text))})` : `server message ${m.type}/${m.subType}: ${printable(m.text)}`;
   }
 }
