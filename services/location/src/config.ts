@@ -19,6 +19,8 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   sweepIntervalMs: number;
   /** How often an open Subscribe stream re-reads the database in case a live hint was lost. */
   subscribeResyncMs: number;
+  /** Concurrent Subscribe streams one account may hold on one replica. */
+  subscribeMaxStreamsPerAccount: number;
 }
 
 export function loadConfig(env: Env): LocationConfig {
@@ -43,5 +45,6 @@ export function loadConfig(env: Env): LocationConfig {
     },
     sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
     subscribeResyncMs: read.durationMs("SUBSCRIBE_RESYNC_INTERVAL", "30s", { min: "10ms", max: "1h" }),
+    subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
   };
 }

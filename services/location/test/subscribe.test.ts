@@ -1,6 +1,10 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { SubscribeResponse } from "@seeme/contracts/location";
+import { LocationService, type SubscribeResponse, type SubscribeResponseSchema } from "@seeme/contracts/location";
+import { inboxUpdated } from "@seeme/contracts/subjects";
+import { callerKey } from "@seeme/runtime/caller";
+import { subscribe } from "../src/rpc/subscribe.js";
 import { blob, countPackets, DAY_MS, newConnection, startHarness, waitUntil, type Harness } from "./helpers.js";
 
 let h: Harness;
@@ -13,6 +17,7 @@ beforeAll(async () => {
     SENDER_PACKETS_PER_SECOND: "1",
     RECIPIENT_PACKET_BURST: "25",
     RECIPIENT_PACKETS_PER_SECOND: "1",
+    SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "2",
   });
 });
 afterAll(() => h.stop());
@@ -78,6 +83,88 @@ describe("Subscribe", () => {
     const { packetId } = await h.admin().queueServerMessage({ subType: 1, text: "Maintenance tonight", accountIds: [pair.b] });
     await waitUntil(() => second.packets().some((p) => p.pairId === "SERVER"), 2000);
     expect(second.packets()[1]).toMatchObject({ pairId: "SERVER", packetId, type: 6, subType: 1, text: "Maintenance tonight" });
+    await second.close();
+  });
+});
+
+describe("Subscribe resource limits", () => {
+  it("a client that stops reading cannot make the stream buffer without limit: past 1,000 hinted packets it re-reads the database", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    // The handler itself, so the test decides when the "client" reads.
+    const abort = new AbortController();
+    const call = createHandlerContext({
+      service: LocationService,
+      method: LocationService.method.subscribe,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: "/seeme.location.v1.LocationService/Subscribe",
+      requestSignal: abort.signal,
+      contextValues: createContextValues().set(callerKey, pair.b),
+    });
+    const stream = subscribe(h.location.context)({}, call);
+    try {
+      expect((await stream.next()).value).toMatchObject({ event: { case: "caughtUp" } });
+
+      // While the stream waits for its client, 17 hints of 64 packets arrive that
+      // are not in the database, then a packet that is stored.
+      let hints = 0;
+      const probe = h.events.subscribeCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, () => void hints++);
+      for (let n = 0; n < 17; n++) {
+        const packets = Array.from({ length: 64 }, (_, i) => ({ pairId: pair.bPair, packetId: 10_000 + n * 64 + i, blob: blob("ghost") }));
+        h.events.publishCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, { accountId: pair.b, packets });
+      }
+      await waitUntil(() => hints === 17);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("stored") }] });
+      await waitUntil(() => hints === 18);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      probe.unsubscribe();
+
+      // The client reads again: it gets what the database holds, not the dropped buffer.
+      const got: MessageInitShape<typeof SubscribeResponseSchema>[] = [];
+      for (;;) {
+        const next = await Promise.race([stream.next(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
+        if (next === null || next.done) break;
+        got.push(next.value);
+        if (got.length > 2000) break;
+      }
+      expect(got).toHaveLength(1);
+      expect(got[0]).toMatchObject({ event: { case: "packet", value: { pairId: pair.bPair, packetId: 1 } } });
+    } finally {
+      abort.abort();
+      await stream.return(undefined);
+    }
+  });
+
+  it("limits concurrent streams per account with ResourceExhausted, and frees the slot when a stream ends", async () => {
+    const [account, other] = [newConnection().a, newConnection().a];
+    const first = open(account);
+    const second = open(account);
+    await waitUntil(() => first.caughtUp() && second.caughtUp());
+    const firstEvent = async (accountId: string, signal: AbortSignal) => {
+      const next = await h.as(accountId).subscribe({}, { signal })[Symbol.asyncIterator]().next();
+      return next.value;
+    };
+    const refused = new AbortController();
+    await expect(firstEvent(account, refused.signal)).rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/2 open Subscribe streams/) });
+    refused.abort();
+
+    const others = new AbortController();
+    expect(await firstEvent(other, others.signal)).toMatchObject({ event: { case: "caughtUp" } });
+    others.abort();
+
+    await first.close();
+    const third = new AbortController();
+    await waitUntil(async () => {
+      try {
+        return (await firstEvent(account, third.signal))?.event.case === "caughtUp";
+      } catch (error) {
+        if (ConnectError.from(error).code === Code.ResourceExhausted) return false;
+        throw error;
+      }
+    });
+    third.abort();
     await second.close();
   });
 });
