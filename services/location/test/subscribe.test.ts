@@ -1,6 +1,6 @@
 import { Code, ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LocationService, type SubscribeResponse, type SubscribeResponseSchema } from "@seeme/contracts/location";
 import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerKey } from "@seeme/runtime/caller";
@@ -188,6 +188,9 @@ describe("QueueServerMessage (admin)", () => {
     ["empty text", { subType: 1, text: "  " }, /text is required/],
     ["a past expiry", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() - 1000) }, /future/],
     ["an expiry beyond seven days", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() + 8 * DAY_MS) }, /seven days/],
+    // Beyond what a JavaScript Date can hold (±8.64e15 ms): timestampDate gives an Invalid Date.
+    ["an expiry past the end of time", { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: 10_000_000_000_000n }) }, /expire_time is out of range/],
+    ["an expiry before the start of time", { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: -10_000_000_000_000n }) }, /expire_time is out of range/],
   ])("refuses %s", async (_name, request, message) => {
     await expect(h.admin().queueServerMessage(request)).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(message) });
   });

@@ -27,6 +27,9 @@ export function queueServerMessage(ctx: LocationContext) {
     const now = ctx.now();
     const latest = now.getTime() + MAX_RETENTION_MS;
     const expiresAt = req.expireTime ? timestampDate(req.expireTime) : new Date(latest);
+    // An int64 Timestamp can lie beyond what a Date holds; the Invalid Date it
+    // gives (NaN) would pass both comparisons below.
+    if (!Number.isFinite(expiresAt.getTime())) throw invalid("expire_time is out of range");
     if (expiresAt.getTime() <= now.getTime()) throw invalid("expire_time must be in the future");
     if (expiresAt.getTime() > latest) throw invalid("expire_time must be at most seven days ahead");
 
