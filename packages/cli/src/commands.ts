@@ -85,17 +85,20 @@ export const commands: Record<string, { usage: string; run: (invocation: Invocat
       } else {
         throw new UsageError(commands.send.usage);
       }
-      for (const sent of report.sent) print(`sent to ${sent.label} (${short(sent.connection)}): packet ${sent.packetIds.join(", ")}`);
+      const verb = report.syncError ? "queued for" : "sent to";
+      for (const sent of report.sent) print(`${verb} ${sent.label} (${short(sent.connection)}): packet ${sent.packetIds.join(", ")}`);
       for (const withheld of report.withheld) print(`not sent to ${withheld.label}: their location sharing is off`);
       for (const failed of report.failed) print(`NOT sent to ${failed.label} (${short(failed.connection)}): ${failed.message}`);
+      if (report.syncError) print(`queued, will be sent on next sync (this sync failed: ${report.syncError.message})`);
     },
   },
   sharing: {
     usage: "sharing on|off                turn my location sharing on or off",
     async run({ device, args, print }) {
       if (args[0] !== "on" && args[0] !== "off") throw new UsageError("sharing on|off");
-      await device.setSharing(args[0] === "on");
+      const report = await device.setSharing(args[0] === "on");
       print(`location sharing is ${args[0]}`);
+      if (report.syncError) print(`telling my connections is queued, will be sent on next sync (this sync failed: ${report.syncError.message})`);
     },
   },
   sync: {

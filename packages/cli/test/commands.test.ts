@@ -1,3 +1,4 @@
+import { Code, ConnectError } from "@connectrpc/connect";
 import { commands } from "../src/commands.js";
 import { clientOn, connectionPair, deviceState, fakeGateway } from "../../client/test/device-fixtures.js";
 import type { SeeMeClient } from "@seeme/client";
@@ -30,4 +31,14 @@ test("send names the connections it could not send to, after the ones it did", a
   const lines = await run(device, "send", ["status", "sos"]);
   expect(lines[0]).toBe(`sent to Mum (${good.pairId.slice(0, 8)}…): packet 1`);
   expect(lines[1]).toMatch(new RegExp(`^NOT sent to Dad \\(${bad.pairId.slice(0, 8)}…\\): .+`));
+});
+
+test("send says the packets are queued for the next sync when the sync fails", async () => {
+  const { a } = connectionPair({ a: "Mum", b: "Kid" });
+  const gateway = fakeGateway();
+  gateway.sync = () => {
+    throw new ConnectError("relay unreachable", Code.Internal);
+  };
+  const lines = await run(clientOn(gateway, deviceState([a])), "send", ["status", "sos"]);
+  expect(lines).toEqual([`queued for Mum (${a.pairId.slice(0, 8)}…): packet 1`, expect.stringMatching(/^queued, will be sent on next sync \(this sync failed: .*relay unreachable/)]);
 });

@@ -15,6 +15,8 @@ export interface SendReport {
    * packetIDs used up): one such connection never stops a send to the others.
    */
   failed: Array<{ connection: string; label: string; code: Code; message: string }>;
+  /** Set when the Sync after queueing failed: the packets stay queued and go out on the next Sync. */
+  syncError?: { code: Code; message: string };
 }
 
 /** The connections a send goes to: the named ones, or every active one. */

@@ -68,14 +68,15 @@ export class SeeMeClient {
   private readonly now: () => Date;
   private readonly retry: RetryPolicy;
   private readonly engine: SyncEngine;
-  private session: string | undefined;
+  /** The session in use; its expiry is checked before each call that needs it. */
+  private session: { token: string; expiresAt: number } | undefined;
   private serverLimits: ServerLimits | undefined;
 
   constructor(options: SeeMeClientOptions) {
     this.storage = options.storage;
     this.now = options.now ?? (() => new Date());
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    const auth = bearerInterceptor(() => this.session);
+    const auth = bearerInterceptor(() => this.session?.token);
     if (!options.transport && !options.gatewayUrl) throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
     const transport = options.transport ? options.transport(auth) : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
     this.api = createGatewayApi(transport);
@@ -86,7 +87,10 @@ export class SeeMeClient {
       now: this.now,
       retry: this.retry,
       events: this.events,
-      reauthenticate: () => this.signIn().then(() => undefined),
+      reauthenticate: () => {
+        this.session = undefined;
+        return this.signIn().then(() => undefined);
+      },
       reconcile: () => handshake.reconcileConnections(this.handshakeDeps()),
     });
   }
@@ -108,14 +112,13 @@ export class SeeMeClient {
     await this.storage.update((state) => {
       state.session = session;
     });
-    this.session = session.token;
+    this.session = { token: session.token, expiresAt: Date.parse(session.expiresAt) };
     return account.accountId;
   }
 
   /** Erases the account on the server (its connections end; peers get 5/5) and forgets it here. */
   async deleteAccount(): Promise<void> {
-    await this.ensureSession();
-    await this.api.identity.deleteAccount({});
+    await this.authenticated(() => this.api.identity.deleteAccount({}));
     this.session = undefined;
     await this.storage.update((state) => {
       delete state.account;
@@ -151,20 +154,17 @@ export class SeeMeClient {
 
   /** Step 3 (A): scan B's code; returns the invite code to show B. */
   async initiate(scanned: string, offer?: string): Promise<handshake.ShownCode & { expireTime?: Date }> {
-    await this.ensureSession();
-    return handshake.initiate(this.handshakeDeps(), scanned, offer);
+    return this.authenticated(() => handshake.initiate(this.handshakeDeps(), scanned, offer));
   }
 
   /** Step 4 (B): scan A's invite code; the connection is made. */
   async confirm(scanned: string): Promise<ConnectionView> {
-    await this.ensureSession();
-    return view(await handshake.confirm(this.handshakeDeps(), scanned));
+    return view(await this.authenticated(() => handshake.confirm(this.handshakeDeps(), scanned)));
   }
 
   /** Any see-me code: answers, initiates or confirms as the code and my open codes call for. */
   async scan(scanned: string, label = "peer"): Promise<{ step: "answered" | "invited"; connection: string; qr: string } | { step: "confirmed"; connection: ConnectionView }> {
-    await this.ensureSession();
-    const result = await handshake.scan(this.handshakeDeps(), scanned, label);
+    const result = await this.authenticated(() => handshake.scan(this.handshakeDeps(), scanned, label));
     return result.step === "confirmed" ? { step: "confirmed", connection: view(result.connection) } : result;
   }
 
@@ -178,8 +178,7 @@ export class SeeMeClient {
 
   /** Breaks the connection `ref` names; says so (`alreadyEnded`) if it had already ended. */
   async breakConnection(ref: string): Promise<handshake.BreakResult> {
-    await this.ensureSession();
-    return handshake.breakConnection(this.handshakeDeps(), ref);
+    return this.authenticated(() => handshake.breakConnection(this.handshakeDeps(), ref));
   }
 
   // ---- sending, under the sharing rule (SPEC §1)
@@ -274,16 +273,40 @@ export class SeeMeClient {
       }
       return result;
     });
-    if (options.sync !== false) await this.sync();
+    if (options.sync !== false) {
+      // The packets are queued with their packetIDs: a failed Sync only delays them.
+      try {
+        await this.sync();
+      } catch (error) {
+        const failure = error instanceof ClientError ? error : ConnectError.from(error);
+        report.syncError = { code: failure.code, message: failure.rawMessage };
+      }
+    }
     return report;
   }
 
-  /** A stored session still valid for a minute is reused; otherwise a new one is made. */
+  /** A session still valid for a minute (held, or stored by another process) is reused; otherwise a new one is made. */
   private async ensureSession(): Promise<void> {
-    if (this.session !== undefined) return;
+    const fresh = (expiresAt: number) => expiresAt - 60_000 > this.now().getTime();
+    if (this.session && fresh(this.session.expiresAt)) return;
+    // A stale token is not sent along with the sign-in.
+    this.session = undefined;
     const { session } = await this.storage.read();
-    if (session && Date.parse(session.expiresAt) - 60_000 > this.now().getTime()) this.session = session.token;
+    if (session && fresh(Date.parse(session.expiresAt))) this.session = { token: session.token, expiresAt: Date.parse(session.expiresAt) };
     else await this.signIn();
+  }
+
+  /** Runs `call` with a session; if the server refuses the session (revoked, expired early), signs in again once and retries. */
+  private async authenticated<T>(call: () => Promise<T>): Promise<T> {
+    await this.ensureSession();
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ClientError || ConnectError.from(error).code !== Code.Unauthenticated) throw error;
+      this.session = undefined;
+      await this.signIn();
+      return call();
+    }
   }
 
   private handshakeDeps(): handshake.HandshakeDeps {
