@@ -165,3 +165,19 @@ test("live delivery over Subscribe, then breaking the connection notifies the pe
   await expect(bob.sendStatus(SimpleStatus.ImOk, { to: ids.b })).rejects.toMatchObject({ code: Code.FailedPrecondition });
   expect((await bob.sync()).rounds).toBeGreaterThan(0);
 });
+
+test("a confirm whose answer was lost: scanning the invite again hears 'already used' from the server and completes from its list", async () => {
+  const carol = await newDevice(stack);
+  const dave = await newDevice(stack);
+  const offer = await carol.createOffer("Dave");
+  const answer = await dave.answerOffer(offer.qr, "Carol");
+  const invite = await carol.initiate(answer.qr, offer.connection);
+  await dave.confirm(invite.qr);
+  // The confirm committed but its answer never reached Dave's device.
+  await dave.storage.update((state) => {
+    state.connections[0].status = "answered";
+  });
+  expect(await dave.confirm(invite.qr)).toMatchObject({ connection: answer.connection, status: "active" });
+  await dave.sendText("made it", { to: "Carol" });
+  await syncUntil(carol, (inbox) => inbox.some((m) => m.kind === "text" && m.message === "made it"));
+});
