@@ -4,6 +4,7 @@ import { SyncTarget, type IncomingPacket, type SyncRequest, type SyncResponseSch
 import { callerOf } from "@seeme/runtime/caller";
 import { NOT_YOUR_CONNECTION, requireRoutes } from "../access.js";
 import type { LocationContext } from "../context.js";
+import { isConflictAbort } from "../db/client.js";
 import { incomingPacket, SERVER_PAIR_ID } from "../db/inbox.js";
 import { ackServerMessages } from "../db/server-messages.js";
 import { applySync, type SyncInput, type SyncOutcome } from "../db/sync.js";
@@ -51,14 +52,24 @@ function syncInput(accountId: string, checked: CheckedSync, skipIncoming: boolea
   };
 }
 
-/** Runs the Sync statement; server message acks join it in one transaction. */
+/**
+ * Runs the Sync statement; server message acks join it in one transaction.
+ * PostgreSQL may cancel it to break a deadlock (or a serialization conflict)
+ * with a concurrent change of the same routes: nothing was applied then, and
+ * the client's retry will go through, so the answer is Unavailable.
+ */
 async function apply(ctx: LocationContext, input: SyncInput): Promise<{ outcome: SyncOutcome; serverAcked: number[] }> {
-  if (input.serverAcks.length === 0) return { outcome: await applySync(ctx.db, input), serverAcked: [] };
-  return ctx.db.$transaction(async (tx) => {
-    const outcome = await applySync(tx, input);
-    const serverAcked = outcome.allowed ? await ackServerMessages(tx, input.accountId, input.serverAcks) : [];
-    return { outcome, serverAcked };
-  });
+  try {
+    if (input.serverAcks.length === 0) return { outcome: await applySync(ctx.db, input), serverAcked: [] };
+    return await ctx.db.$transaction(async (tx) => {
+      const outcome = await applySync(tx, input);
+      const serverAcked = outcome.allowed ? await ackServerMessages(tx, input.accountId, input.serverAcks) : [];
+      return { outcome, serverAcked };
+    });
+  } catch (error) {
+    if (isConflictAbort(error)) throw new ConnectError("a concurrent change to the same connections got in the way; retry", Code.Unavailable);
+    throw error;
+  }
 }
 
 function groupIds(entries: Array<{ pairId: string; packetId: number }>): Map<string, number[]> {
