@@ -57,7 +57,19 @@ export interface EventBus {
   drain(): Promise<void>;
 }
 
-const STREAM_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/**
+ * How long each stream keeps an event. Consumers are expected to catch up
+ * within that window; it bounds how long an outage may last, not normal lag.
+ * CONNECTION events carry account ids together with pairIDs: the outbox rows
+ * that held them are deleted as soon as they are published, so the link must
+ * not live long anywhere else either, and a day covers any outage we plan for.
+ * IDENTITY events carry account ids only.
+ */
+const STREAM_MAX_AGE_MS: Record<StreamName, number> = {
+  IDENTITY: 7 * DAY_MS,
+  CONNECTION: DAY_MS,
+};
 // Must outlast the longest gap between a publish and its outbox mark, or a
 // re-publish after a crash is stored twice.
 const DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
@@ -95,7 +107,7 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
-      max_age: nanos(STREAM_MAX_AGE_MS),
+      max_age: nanos(STREAM_MAX_AGE_MS[name]),
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       num_replicas: opts.replicas ?? 1,
     };

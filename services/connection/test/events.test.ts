@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { BreakReason } from "@seeme/contracts/connection";
-import { events } from "@seeme/contracts/subjects";
+import { connect as connectNats } from "nats";
+import { events, streamName } from "@seeme/contracts/subjects";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { waitFor } from "@seeme/testkit/health";
 import { clientAs, eventWatcher, newPairId, registerAccount, silent, startSuite, testClock, type Account } from "./helpers.js";
@@ -109,4 +110,16 @@ test("an expired invite not yet swept gives way to a new initiate of the pair, a
   expect(expired).toMatchObject({ initiator: a.id, sender: s, recipient: r });
   expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === s)).toHaveLength(1);
   expect(await waitFor(async () => (await suite.tables.count("outbox_events")) === 0)).toBe(true);
+});
+
+test("JetStream keeps connection events (account ids with pairIDs) for a day, identity events for a week", async () => {
+  const nc = await connectNats({ servers: suite.bus.url });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const maxAgeMs = async (stream: "IDENTITY" | "CONNECTION") => (await jsm.streams.info(streamName(suite.bus.prefix, stream))).config.max_age / 1e6;
+    expect(await maxAgeMs("CONNECTION")).toBe(24 * 60 * 60 * 1000);
+    expect(await maxAgeMs("IDENTITY")).toBe(7 * 24 * 60 * 60 * 1000);
+  } finally {
+    await nc.close();
+  }
 });
