@@ -1,9 +1,12 @@
 import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { Code } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { BreakReason } from "@seeme/contracts/connection";
 import { connect as connectNats } from "nats";
 import { events, streamName } from "@seeme/contracts/subjects";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
+import { TEST_DATABASE_URL } from "@seeme/testkit/database";
 import { waitFor } from "@seeme/testkit/health";
 import { clientAs, eventWatcher, newPairId, registerAccount, silent, startSuite, testClock, type Account } from "./helpers.js";
 
@@ -122,4 +125,82 @@ test("JetStream keeps connection events (account ids with pairIDs) for a day, id
   } finally {
     await nc.close();
   }
+});
+
+/** Publishes identity's account.deleted and waits until this service has applied it. */
+async function deleteAccount(account: Account): Promise<void> {
+  const event = { eventId: randomUUID(), accountId: account.id, deleteTime: timestampFromDate(clock.now()) };
+  await publisher.publish(events.accountDeleted, event, { msgId: event.eventId });
+  expect(await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === account.id))).toBe(true);
+}
+
+function initiate(account: Account) {
+  const senderPairId = newPairId();
+  const recipientPairId = newPairId();
+  const request = { senderPairId, recipientPairId, accountSignature: account.signInitiate(senderPairId, recipientPairId) };
+  return { senderPairId, recipientPairId, send: () => client(account).initiateConnection(request) };
+}
+
+const connectionsOf = async (account: Account) =>
+  (await suite.tables.rows("connections")).filter((row) => row.initiator_account_id === account.id || row.recipient_account_id === account.id);
+
+test("a deleted account can neither initiate nor confirm, its invites are gone, and only its id is kept", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const c = registerAccount(suite.identity);
+  const cInvite = initiate(c);
+  const { serverSignature: cSignature } = await cInvite.send();
+  const aInvite = initiate(a);
+  const { serverSignature: aSignature } = await aInvite.send();
+  await deleteAccount(a);
+  expect((await suite.tables.rows("deleted_accounts")).find((row) => row.account_id === a.id)).toEqual({ account_id: a.id });
+
+  // Its session may outlive the deletion for a moment (the gateway evicts it).
+  await expect(client(a).confirmConnection({ senderPairId: cInvite.senderPairId, recipientPairId: cInvite.recipientPairId, serverSignature: cSignature }))
+    .rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: expect.stringMatching(/account no longer exists/) });
+  await expect(initiate(a).send()).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: expect.stringMatching(/account no longer exists/) });
+  await expect(client(b).confirmConnection({ senderPairId: aInvite.senderPairId, recipientPairId: aInvite.recipientPairId, serverSignature: aSignature }))
+    .rejects.toMatchObject({ code: Code.NotFound });
+
+  expect(await connectionsOf(a)).toEqual([]);
+  expect((await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === a.id)).toEqual([]);
+  expect((await suite.tables.rows("invites")).find((row) => row.sender_pair_id === cInvite.senderPairId)).toMatchObject({ used_at: null });
+});
+
+test("a confirm racing the deletion of the invite's initiator leaves no connection owned by the deleted account", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const invite = initiate(a);
+  const { serverSignature } = await invite.send();
+  const options = `-c search_path=${suite.db.schema}`;
+  const holder = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  const observer = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  await holder.connect();
+  await observer.connect();
+  // Backends waiting, directly or through another waiter, for the holder's locks.
+  const waitingBehind = async (pid: number) => (await observer.query<{ n: number }>(`
+    WITH RECURSIVE waiting(pid) AS (
+      SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
+      UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+    SELECT count(*)::int AS n FROM waiting`, [pid])).rows[0].n;
+  try {
+    await holder.query("BEGIN");
+    // Holding the invite row stops B's confirm at its claim, after its checks.
+    await holder.query("SELECT 1 FROM invites WHERE sender_pair_id = $1 FOR UPDATE", [invite.senderPairId]);
+    const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+    const confirming = client(b).confirmConnection({ senderPairId: invite.senderPairId, recipientPairId: invite.recipientPairId, serverSignature });
+    confirming.catch(() => undefined);
+    expect(await waitFor(async () => (await waitingBehind(pid)) === 1)).toBe(true);
+    const event = { eventId: randomUUID(), accountId: a.id, deleteTime: timestampFromDate(clock.now()) };
+    await publisher.publish(events.accountDeleted, event, { msgId: event.eventId });
+    // The deletion runs while the confirm is in flight, and waits too.
+    expect(await waitFor(async () => (await waitingBehind(pid)) === 2)).toBe(true);
+    await holder.query("COMMIT");
+    await confirming.catch(() => undefined);
+  } finally {
+    await holder.end();
+    await observer.end();
+  }
+  expect(await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === a.id))).toBe(true);
+  expect(await waitFor(async () => (await connectionsOf(a)).length === 0, 3000)).toBe(true);
 });

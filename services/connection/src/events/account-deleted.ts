@@ -1,12 +1,16 @@
 import { BreakReason } from "@seeme/contracts/connection";
 import type { AccountDeleted } from "@seeme/contracts/identity";
 import { breakConnection } from "../breaking.js";
+import { lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
 
 /**
  * identity.v1.account.deleted: every connection of the account is broken as if
  * requested (one connection.broken each, so the peers get their notice and the
  * relay purges the queues) and its invites are dropped, in one transaction.
+ * The account id (nothing else) is recorded in deleted_accounts under the
+ * account's lock, so an initiate or confirm racing this cannot leave the
+ * account an invite or a connection (see accounts.ts).
  * Idempotent by construction: a redelivery finds nothing left to remove.
  */
 export function onAccountDeleted(ctx: ConnectionContext) {
@@ -18,6 +22,8 @@ export function onAccountDeleted(ctx: ConnectionContext) {
     }
     const at = ctx.now();
     const broken = await ctx.db.$transaction(async (tx) => {
+      await lockAccounts(tx, [accountId]);
+      await tx.deletedAccount.createMany({ data: [{ accountId }], skipDuplicates: true });
       const connections = await tx.connection.findMany({
         where: { OR: [{ initiatorAccountId: accountId }, { recipientAccountId: accountId }] },
         orderBy: { createdAt: "asc" },

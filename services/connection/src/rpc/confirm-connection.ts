@@ -5,23 +5,26 @@
  * the same transaction (the initiator's type 5 / sub-type 3 notice).
  *
  * Refusals (nothing is written for any of them):
- *   Unauthenticated     no verified caller
+ *   Unauthenticated     no verified caller, or the caller's account was deleted
  *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
  *                       server_signature is not 64 bytes
  *   PermissionDenied    server_signature is not this server's signature over exactly
  *                       "see-me/connection/v1/invite\n" || sender || "\n" || recipient
  *                       (forged, or for another pair); or the caller made the invite
- *   NotFound            no invite for this pair (never made, or expired and swept)
+ *   NotFound            no invite for this pair (never made, expired and swept, or
+ *                       its initiator's account was deleted)
  *   FailedPrecondition  the invite has expired, or was already used
  *   AlreadyExists       a pairID already belongs to another connection (now or in the past)
  *
  * Racing confirms of one invite: the conditional claim of the invite row (and
- * the used_pair_ids primary key behind it) lets exactly one commit.
+ * the used_pair_ids primary key behind it) lets exactly one commit. A confirm
+ * racing the deletion of either account is serialised with it (accounts.ts).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { ConfirmStatus, type ConfirmConnectionRequest, type ConfirmConnectionResponseSchema } from "@seeme/contracts/connection";
 import { callerOf } from "@seeme/runtime/caller";
+import { ACCOUNT_GONE, deletedAmong, lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
 import { isUniqueViolation, type Connection } from "../db/client.js";
 import { recordEvent } from "../db/outbox.js";
@@ -30,6 +33,7 @@ import { invitePayload } from "../signed-payloads.js";
 import { requirePair, requireSignature } from "../validate.js";
 
 const ALREADY_USED = "this invite was already used";
+const NO_INVITE = "no invite for this pair; it may have expired";
 const PAIR_ID_USED = "a pairID in this pair is already used by a connection";
 
 export function confirmConnection(ctx: ConnectionContext) {
@@ -47,7 +51,13 @@ export function confirmConnection(ctx: ConnectionContext) {
     try {
       connection = await ctx.db.$transaction(async (tx) => {
         const invite = await tx.invite.findUnique({ where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } } });
-        if (!invite) throw new ConnectError("no invite for this pair; it may have expired", Code.NotFound);
+        if (!invite) throw new ConnectError(NO_INVITE, Code.NotFound);
+        // Under both accounts' locks: a deletion of either either committed
+        // before (seen here) or waits and then breaks what this makes.
+        await lockAccounts(tx, [accountId, invite.initiatorAccountId]);
+        const deleted = await deletedAmong(tx, [accountId, invite.initiatorAccountId]);
+        if (deleted.has(accountId)) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
+        if (deleted.has(invite.initiatorAccountId)) throw new ConnectError(NO_INVITE, Code.NotFound);
         if (invite.usedAt) throw new ConnectError(ALREADY_USED, Code.FailedPrecondition);
         if (invite.expiresAt <= now) throw new ConnectError("this invite has expired", Code.FailedPrecondition);
         if (invite.initiatorAccountId === accountId) {

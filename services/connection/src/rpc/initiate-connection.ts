@@ -4,7 +4,7 @@
  * goes back for A to show B as a QR code.
  *
  * Refusals (nothing is written for any of them):
- *   Unauthenticated     no verified caller
+ *   Unauthenticated     no verified caller, or the caller's account was deleted
  *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
  *                       account_signature is not 64 bytes, packet_life is not positive
  *   PermissionDenied    account_signature is not the caller's current account key
@@ -23,6 +23,7 @@ import { timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { InitiateConnectionRequest, InitiateConnectionResponseSchema } from "@seeme/contracts/connection";
 import { callerOf } from "@seeme/runtime/caller";
+import { ACCOUNT_GONE, deletedAmong, lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
 import { isUniqueViolation, type Invite } from "../db/client.js";
 import { verifyAccountSignature } from "../identity.js";
@@ -55,6 +56,10 @@ export function initiateConnection(ctx: ConnectionContext) {
     let invite: Invite;
     try {
       invite = await ctx.db.$transaction(async (tx) => {
+        // Under the account's lock: a deletion either committed before (seen
+        // here) or waits and then drops the invite this makes.
+        await lockAccounts(tx, [accountId]);
+        if ((await deletedAmong(tx, [accountId])).size > 0) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
         if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
           throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
         }
