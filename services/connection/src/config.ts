@@ -1,4 +1,5 @@
 import { ConfigError, configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
+import type { RateLimit } from "@seeme/runtime/rate-limit";
 
 export interface ConnectionConfig extends CommonConfig, SharedLimits {
   port: number;
@@ -10,6 +11,10 @@ export interface ConnectionConfig extends CommonConfig, SharedLimits {
   signingKeyFile: string;
   inviteSweepIntervalMs: number;
   outboxIntervalMs: number;
+  /** Initiates per account (each writes an invite and asks identity to verify a signature). */
+  initiateRate: RateLimit;
+  /** Unused, unexpired invites one account may hold at once. */
+  maxPendingInvites: number;
 }
 
 function signingSeed(name: string, text: string): Uint8Array {
@@ -39,5 +44,10 @@ export function loadConfig(env: Env): ConnectionConfig {
     signingKeyFile: read.string("SERVER_SIGNING_KEY_FILE", ".data/server-signing-key"),
     inviteSweepIntervalMs: read.durationMs("INVITE_SWEEP_INTERVAL", "30s", { min: "100ms", max: "1h" }),
     outboxIntervalMs: read.durationMs("OUTBOX_POLL_INTERVAL", "1s", { min: "10ms", max: "1m" }),
+    initiateRate: {
+      capacity: read.int("INITIATE_BURST", 10, { min: 1 }),
+      perSecond: read.int("INITIATE_PER_MINUTE", 10, { min: 1 }) / 60,
+    },
+    maxPendingInvites: read.int("MAX_PENDING_INVITES", 20, { min: 1, max: 10_000 }),
   };
 }

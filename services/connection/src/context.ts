@@ -1,6 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { IdentityInternalService } from "@seeme/contracts/identity";
 import type { Logger } from "@seeme/runtime/logger";
+import type { RateLimiter } from "@seeme/runtime/rate-limit";
 import type { ConnectionConfig } from "./config.js";
 import type { Db } from "./db/client.js";
 import type { ServerSigner } from "./signing-key.js";
@@ -13,6 +14,10 @@ export interface ConnectionContext {
   now: () => Date;
   signer: ServerSigner;
   identity: Pick<Client<typeof IdentityInternalService>, "verifySignature">;
+  limits: {
+    /** Initiates per account. */
+    initiate: RateLimiter;
+  };
   /** Publish committed outbox rows now instead of at the next poll. */
   publishEvents(): void;
 }

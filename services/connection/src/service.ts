@@ -5,6 +5,7 @@ import { requireCaller, requireService, SERVICE_HEADER, signService } from "@see
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
+import { RateLimiter } from "@seeme/runtime/rate-limit";
 import { serve, startServiceBase } from "@seeme/runtime/service";
 import type { ConnectionConfig } from "./config.js";
 import type { ConnectionContext } from "./context.js";
@@ -54,6 +55,7 @@ export async function startConnectionService(config: ConnectionConfig, options: 
     now: options.now ?? (() => new Date()),
     signer,
     identity,
+    limits: { initiate: new RateLimiter(config.initiateRate) },
     publishEvents: () => relay?.kick(),
   };
   const sweeper = startInviteSweeper(context, config.inviteSweepIntervalMs);

@@ -18,6 +18,8 @@ test("defaults follow the configuration table", () => {
     inviteSweepIntervalMs: 30_000,
     outboxIntervalMs: 1000,
     signingKeyFile: ".data/server-signing-key",
+    initiateRate: { capacity: 10, perSecond: 10 / 60 },
+    maxPendingInvites: 20,
   });
   expect(config.serverSigningKey).toBeUndefined();
   expect(loadConfig({ ...base, INVITE_TTL: "2m" }).inviteTtlMs).toBe(120_000);

@@ -159,11 +159,11 @@ export async function eventWatcher(testBus: TestBus, durable: string) {
 }
 
 /** Everything a suite needs: schema, prefix, fake identity, the service, a table reader. */
-export async function startSuite(label: string, options: ConnectionServiceOptions = {}) {
+export async function startSuite(label: string, options: ConnectionServiceOptions = {}, env: Record<string, string> = {}) {
   const db = await createTestDatabase(`connection_${label}`);
   const bus = createTestBus(`conn_${label}`);
   const identity = await startFakeIdentity();
-  const config = testConfig(db, bus, identity.address);
+  const config = testConfig(db, bus, identity.address, env);
   const service: RunningConnectionService = await startConnectionService(config, { log: silent, ...options });
   const tables = tableReader(db);
   return {

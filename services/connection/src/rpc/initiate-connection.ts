@@ -11,6 +11,8 @@
  *                       over "see-me/connection/v1/initiate\n" || sender || "\n" || recipient
  *   AlreadyExists       a pairID already belongs to a connection (now or in the past),
  *                       or another account holds a pending invite for the same pair
+ *   ResourceExhausted   over the account's initiate rate (INITIATE_BURST, INITIATE_PER_MINUTE),
+ *                       or it already holds MAX_PENDING_INVITES unused, unexpired invites
  *   Unavailable         the identity service cannot be reached (retry)
  *
  * Repeating an initiate the caller already holds a pending invite for returns
@@ -49,6 +51,8 @@ export function initiateConnection(ctx: ConnectionContext) {
     requirePair(sender, recipient);
     requireSignature("account_signature", req.accountSignature);
     const lifeSeconds = packetLifeSeconds(req.packetLife);
+    // Before the identity call: a flood must cost neither service anything.
+    ctx.limits.initiate.take(accountId, "connection invites by this account");
     await verifyAccountSignature(ctx, accountId, initiatePayload(sender, recipient), req.accountSignature);
 
     const now = ctx.now();
@@ -67,6 +71,11 @@ export function initiateConnection(ctx: ConnectionContext) {
         if (existing && existing.expiresAt > now) {
           if (existing.initiatorAccountId === accountId && !existing.usedAt) return existing;
           throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
+        }
+        // Counted under the account's lock, so concurrent initiates cannot overshoot.
+        const pending = await tx.invite.count({ where: { initiatorAccountId: accountId, usedAt: null, expiresAt: { gt: now } } });
+        if (pending >= ctx.config.maxPendingInvites) {
+          throw new ConnectError(`this account already holds ${pending} pending invites; at most ${ctx.config.maxPendingInvites}`, Code.ResourceExhausted);
         }
         // An expired invite the sweeper has not reached yet gives way to the new one.
         if (existing) expiredOld = await expireInvite(tx, existing, now);
