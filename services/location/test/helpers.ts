@@ -192,14 +192,9 @@ export async function startHarness(label: string, extraEnv: Record<string, strin
   return harness;
 }
 
-/** Polls until `check` holds; fails the test after `timeoutMs`. */
-export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { waitUntil } from "@seeme/testkit/wait";
+
+export { waitUntil };
 
 export async function countPackets(pool: pg.Pool, pairId: string): Promise<number> {
   const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [pairId]);
