@@ -4,7 +4,7 @@
 # (services/<name>/src/main.ts, or scripts/migrate.ts for migrations).
 # Base image pinned by tag; pin by digest in your registry mirror for production.
 
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY . .
 # Full install (dev deps included) because `npm run generate` needs buf and prisma.
@@ -13,7 +13,7 @@ RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-FROM node:20.20.2-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 # Files stay owned by root: the app user can read but never modify its own code.

@@ -18,7 +18,7 @@ export function createConnectHandler(options: ConnectRouterOptions & { routes(ro
   return (req, res) => {
     const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
     if (!handler) {
-      res.writeHead(404);
+      (res as http.ServerResponse).writeHead(404);
       res.end();
       return;
     }
