@@ -1,30 +1,34 @@
 # syntax=docker/dockerfile:1
-# One image for all four see-me processes: they share packages/ and node_modules,
-# and run TypeScript through tsx, so the Deployment's args choose the entry point
-# (services/<name>/src/main.ts, or scripts/migrate.ts for migrations).
+# One image for all four see-me processes: they share packages/ and node_modules and
+# run compiled JavaScript (each workspace's dist/, made by `npm run build`) with plain
+# node, so the Deployment's args choose the entry point (services/<name>/dist/main.js,
+# or scripts/dist/migrate.js for migrations). No TypeScript sources in the image.
 # Base image pinned by tag; pin by digest in your registry mirror for production.
 
 FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY . .
-# Full install (dev deps included) because `npm run generate` needs buf and prisma.
+# Full install (dev deps included) because the build needs buf, prisma and tsc; then
+# only production dependencies and compiled output stay.
 RUN npm ci --no-audit --no-fund \
- && npm run generate \
+ && npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && npm cache clean --force
+ && npm cache clean --force \
+ && find packages services -mindepth 2 -maxdepth 2 \( -name src -o -name test -o -name "tsconfig*.json" \) -exec rm -rf {} + \
+ && find packages services scripts -name "*.tsbuildinfo" -delete
 
 FROM node:24.21.0-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 # Files stay owned by root: the app user can read but never modify its own code.
-COPY --from=build /app/package.json /app/package-lock.json /app/tsconfig.json ./
+COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/packages ./packages
 COPY --from=build /app/services ./services
 COPY --from=build /app/prisma ./prisma
-COPY --from=build /app/scripts ./scripts
+COPY --from=build /app/scripts/dist ./scripts/dist
 # Numeric UID (the image's "node" user) so Kubernetes can verify runAsNonRoot.
 USER 1000:1000
 EXPOSE 8080 50051 50052 50053
-ENTRYPOINT ["node", "--import", "tsx"]
-CMD ["services/gateway/src/main.ts"]
+ENTRYPOINT ["node"]
+CMD ["services/gateway/dist/main.js"]

@@ -1,7 +1,7 @@
 /**
  * Offline Prisma migrations (no native schema engine needed):
- *   tsx scripts/migrate.ts create <service> <name>   write prisma/<service>/migrations/<ts>_<name>/
- *   tsx scripts/migrate.ts deploy [<service>...]     apply pending migrations to <SERVICE>_DATABASE_URL
+ *   npm run migrate -- create <service> <name>   write prisma/<service>/migrations/<ts>_<name>/
+ *   npm run migrate -- deploy [<service>...]     apply pending migrations to <SERVICE>_DATABASE_URL
  * `create` replays the existing migrations into a scratch schema of SHADOW_DATABASE_URL
  * (default: the local test database) and drops it afterwards.
  */
@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { createMigration, migrate } from "@seeme/runtime/db";
 
-const PRISMA_ROOT = fileURLToPath(new URL("../prisma/", import.meta.url));
+// Runs compiled, from scripts/dist/migrate.js (the image and `npm run migrate`).
+const PRISMA_ROOT = fileURLToPath(new URL("../../prisma/", import.meta.url));
 const log = pino({ name: "migrate" });
 
 function paths(service: string): { schemaPath: string; migrationsDir: string } {
@@ -45,7 +46,7 @@ async function main(args: string[]): Promise<void> {
     }
     return;
   }
-  throw new Error("usage: tsx scripts/migrate.ts create <service> <name> | deploy [<service>...]");
+  throw new Error("usage: node scripts/dist/migrate.js create <service> <name> | deploy [<service>...]");
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

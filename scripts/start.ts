@@ -5,9 +5,13 @@
  *   `nats-server` is installed, a JetStream server is started with data in .data/nats.
  * - Each service's database from <SERVICE>_DATABASE_URL, or, when unset, an
  *   embedded PostgreSQL (PGlite) persisted in .data/pglite/<service>.
- * - identity, connection, location and gateway as child processes with
- *   prefixed, readable logs; ready when all four report SERVING.
- * - Ctrl-C (or SIGTERM) stops everything within 10 s.
+ * - identity, connection, location and gateway as child processes running their
+ *   compiled dist/main.js, each started once its database is up and the services it
+ *   calls at start-up report SERVING (so a healthy start logs no "dependency
+ *   unreachable"); ready when all four report SERVING.
+ * - One log stream: "HH:MM:SS.mmm service | LEVEL message key=value", coloured only
+ *   when stdout is a terminal (and NO_COLOR is unset).
+ * - SIGINT (Ctrl-C or `kill -INT`) or SIGTERM stops everything within 10 s.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -17,20 +21,25 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
+import { clock, formatLine, paint, styleFor } from "./log-stream.js";
 import { startPglite, type EmbeddedDatabase } from "./pglite.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+// Runs compiled, from scripts/dist/start.js: the repository is two levels up.
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 // SEEME_DATA_DIR moves local state (PGlite, dev secrets, NATS store) elsewhere, e.g. for tests.
 const DATA = process.env.SEEME_DATA_DIR ?? join(ROOT, ".data");
+/** `after`: services this one calls while starting (location rebuilds its routes from connection). */
 const SERVICES = [
-  { name: "identity", port: 50051, color: 36 },
-  { name: "connection", port: 50052, color: 35 },
-  { name: "location", port: 50053, color: 33 },
-  { name: "gateway", port: 8080, color: 32 },
+  { name: "identity", port: 50051, color: 36, database: true, after: [] },
+  { name: "connection", port: 50052, color: 35, database: true, after: [] },
+  { name: "location", port: 50053, color: 33, database: true, after: ["connection"] },
+  { name: "gateway", port: 8080, color: 32, database: false, after: ["identity", "connection", "location"] },
 ] as const;
+type Service = (typeof SERVICES)[number];
 const STOP_DEADLINE_MS = 9000;
 
-const say = (line: string) => process.stdout.write(`\x1b[1m[see-me]\x1b[0m ${line}\n`);
+const style = styleFor(process.stdout);
+const say = (line: string) => process.stdout.write(`${clock(Date.now())} ${paint(style, 1, "[see-me]")} ${line}\n`);
 
 function answers(url: string): Promise<boolean> {
   const { hostname, port } = new URL(url);
@@ -47,21 +56,6 @@ function persistentSecret(file: string): string {
   const path = join(DATA, file);
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString("base64url"), { mode: 0o600 });
   return readFileSync(path, "utf8").trim();
-}
-
-const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
-
-/** Turns a pino JSON line into "INFO message key=value"; other lines pass through. */
-function readable(line: string): string {
-  if (!line.startsWith("{")) return line;
-  try {
-    const { level, msg, time, pid, hostname, name, ...rest } = JSON.parse(line) as Record<string, unknown>;
-    void time; void pid; void hostname; void name;
-    const fields = Object.entries(rest).map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`);
-    return [LEVELS[Number(level)] ?? String(level), msg, ...fields].filter(Boolean).join(" ");
-  } catch {
-    return line;
-  }
 }
 
 async function main(): Promise<void> {
@@ -87,19 +81,18 @@ async function main(): Promise<void> {
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? persistentSecret("admin-token"),
     SERVER_SIGNING_KEY_FILE: process.env.SERVER_SIGNING_KEY_FILE ?? join(DATA, "server-signing-key"),
   };
-  const embedded: EmbeddedDatabase[] = [];
-  for (const { name } of SERVICES.slice(0, 3)) {
-    const variable = `${name.toUpperCase()}_DATABASE_URL`;
-    if (process.env[variable]) continue;
-    const database = await startPglite({ dataDir: join(DATA, "pglite", name) });
-    embedded.push(database);
-    env[variable] = database.url;
+  const portOf = ({ name, port }: Service) => Number(process.env[`${name.toUpperCase()}_PORT`] || port);
+  for (const service of SERVICES) {
+    // Callers find the internal services on the ports chosen here unless told otherwise.
+    if (service.name !== "gateway") env[`${service.name.toUpperCase()}_ADDR`] = process.env[`${service.name.toUpperCase()}_ADDR`] ?? `127.0.0.1:${portOf(service)}`;
   }
-  if (embedded.length) say(`using embedded PostgreSQL (PGlite) in ${join(DATA, "pglite")} for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`);
+  // The local run migrates at start; Kubernetes migrates in a Job instead (docs/deploy.md).
+  env.MIGRATE_ON_START = process.env.MIGRATE_ON_START ?? "true";
+
+  const embedded: EmbeddedDatabase[] = [];
   cleanups.push(async () => {
     for (const database of embedded) await database.stop();
   });
-
   const children: ChildProcess[] = [];
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -118,15 +111,18 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stopAll(0));
   process.on("SIGTERM", () => void stopAll(0));
 
-  for (const service of SERVICES) {
-    const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "services", service.name, "src", "main.ts")], {
+  const serving = (service: Service) => checkHealth(`127.0.0.1:${portOf(service)}`).then((state) => state === "SERVING", () => false);
+  const launch = (service: Service, databaseUrl?: string) => {
+    if (stopping) return;
+    const childEnv = { ...process.env, ...env, ...(databaseUrl ? { [`${service.name.toUpperCase()}_DATABASE_URL`]: databaseUrl } : {}) };
+    const child = spawn(process.execPath, [join(ROOT, "services", service.name, "dist", "main.js")], {
       cwd: ROOT,
-      env: { ...process.env, ...env },
+      env: childEnv,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const prefix = `\x1b[${service.color}m${service.name.padEnd(10)}\x1b[0m|`;
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${prefix} ${readable(line)}\n`));
+    const prefix = `${paint(style, service.color, service.name.padEnd(10))}|`;
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${formatLine(line, prefix)}\n`));
     }
     child.once("exit", (code, signal) => {
       if (!stopping) {
@@ -135,13 +131,29 @@ async function main(): Promise<void> {
       }
     });
     children.push(child);
-  }
+  };
 
-  const portOf = ({ name, port }: (typeof SERVICES)[number]) => Number(process.env[`${name.toUpperCase()}_PORT`] || port);
-  const ready = await waitFor(async () => {
-    const states = await Promise.all(SERVICES.map((service) => checkHealth(`127.0.0.1:${portOf(service)}`).catch(() => "DOWN")));
-    return states.every((state) => state === "SERVING");
-  }, 60_000, 250);
+  // Embedded databases open first, one after another: PGlite runs on this thread and
+  // opening one keeps it busy for seconds, long enough for a service already talking
+  // to another embedded database to time out. Then each service starts once what it
+  // calls at start-up reports SERVING.
+  const urls = new Map<string, string>();
+  for (const service of SERVICES.filter((s) => s.database)) {
+    if (process.env[`${service.name.toUpperCase()}_DATABASE_URL`]) continue;
+    const database = await startPglite({ dataDir: join(DATA, "pglite", service.name) });
+    embedded.push(database);
+    urls.set(service.name, database.url);
+  }
+  if (embedded.length) say(`using embedded PostgreSQL (PGlite) in ${join(DATA, "pglite")} for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`);
+  const byName = new Map(SERVICES.map((service) => [service.name as string, service]));
+  const started = SERVICES.map(async (service) => {
+    const dependencies = service.after.map((name) => byName.get(name)!);
+    if (!(await waitFor(async () => (await Promise.all(dependencies.map(serving))).every(Boolean), 60_000, 100))) return false;
+    launch(service, urls.get(service.name));
+    return waitFor(() => serving(service), 60_000, 100);
+  });
+  const ready = (await Promise.all(started)).every(Boolean);
+  if (stopping) return;
   if (!ready) {
     say("not all services reported SERVING within 60 s");
     return stopAll(1);

@@ -128,7 +128,7 @@ function preStopSeconds(container: IIoK8sApiCoreV1Container): number | undefined
 }
 
 function migrateArgs(service: string): string {
-  return `scripts/migrate.ts deploy ${service}`;
+  return `scripts/dist/migrate.js deploy ${service}`;
 }
 
 function runs(container: IIoK8sApiCoreV1Container): string {
@@ -341,7 +341,8 @@ function checkDeployment(
     }
   }
 
-  // Migrations: a Job, and an initContainer so no pod starts on an old schema.
+  // Migrations: one path, the Job. No initContainer migrates, and the service itself
+  // does not migrate at start (MIGRATE_ON_START off), so a schema changes once per rollout.
   if (facts.database) {
     const command = migrateArgs(name);
     const job = named<IIoK8sApiBatchV1Job>(objects, "Job").find((j) => (j.spec?.template.spec?.containers ?? []).some((c) => runs(c) === command));
@@ -349,9 +350,13 @@ function checkDeployment(
     else if (!job.spec?.template.spec?.containers.every((c) => c.image === main.image)) {
       problems.push(`Job/${job.metadata.name}: image differs from Deployment/${name}`);
     }
-    const init = (pod.initContainers ?? []).find((c) => runs(c) === command);
-    if (!init) problems.push(`Deployment/${name}: no migrate initContainer running "${command}"`);
-    else if (init.image !== main.image) problems.push(`Deployment/${name}: migrate initContainer image differs from the service`);
+    for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
+      if (runs(container).includes("migrate")) problems.push(`Deployment/${name}: container ${container.name} migrates; only the Job may`);
+    }
+  }
+  const migrateOnStart = envValue(main, configMaps, "MIGRATE_ON_START");
+  if (facts.database && migrateOnStart !== "false") {
+    problems.push(`Deployment/${name}: MIGRATE_ON_START is "${migrateOnStart ?? "unset"}", must be "false" (the Job migrates)`);
   }
 }
 

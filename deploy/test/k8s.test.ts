@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { validate as lintDockerfile } from "dockerfile-utils";
@@ -154,9 +154,9 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
     /Deployment\/gateway container gateway: readOnlyRootFilesystem is not true/,
   ],
   [
-    "capabilities not dropped on an initContainer",
-    (o) => (delete podOf(o, "Deployment", "connection").initContainers![0].securityContext!.capabilities, o),
-    /Deployment\/connection container migrate: capabilities.drop does not include ALL/,
+    "capabilities not dropped on a migration Job",
+    (o) => (delete podOf(o, "Job", "connection-migrate").containers[0].securityContext!.capabilities, o),
+    /Job\/connection-migrate container migrate: capabilities.drop does not include ALL/,
   ],
   [
     "privilege escalation allowed",
@@ -175,7 +175,24 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
   ],
   ["memory limit removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].resources!.limits!.memory, o), /resources.limits.memory is missing/],
   ["migration Job removed", (o) => remove(o, "Job", "identity-migrate"), /Deployment\/identity: no migration Job/],
-  ["migrate initContainer removed", (o) => (delete podOf(o, "Deployment", "connection").initContainers, o), /Deployment\/connection: no migrate initContainer/],
+  [
+    "a migrate initContainer besides the Job",
+    (o) => {
+      const pod = podOf(o, "Deployment", "connection");
+      pod.initContainers = [{ ...podOf(o, "Job", "connection-migrate").containers[0] }];
+      return o;
+    },
+    /Deployment\/connection: container migrate migrates; only the Job may/,
+  ],
+  [
+    "migrating at service start",
+    (o) => {
+      const config = o.find((c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> };
+      config.data.MIGRATE_ON_START = "true";
+      return o;
+    },
+    /Deployment\/identity: MIGRATE_ON_START is "true", must be "false"/,
+  ],
   [
     "grace period shorter than the drain",
     (o) => ((podOf(o, "Deployment", "location").terminationGracePeriodSeconds = 10), o),
@@ -231,6 +248,26 @@ describe("Dockerfile", () => {
     for (const from of froms) expect(isPinned(from.split(/\s+/)[1])).toBe(true);
     const users = instructions.filter((line) => line.startsWith("USER "));
     expect(users.at(-1)).toMatch(/^USER [1-9]\d*(:[1-9]\d*)?$/);
+  });
+
+  test("runs compiled JavaScript from dist/ with plain node, the entry points the manifests name included", () => {
+    const entrypoint = instructions.filter((line) => line.startsWith("ENTRYPOINT ")).at(-1)!;
+    const cmd = instructions.filter((line) => line.startsWith("CMD ")).at(-1)!;
+    const argv = [...JSON.parse(entrypoint.slice("ENTRYPOINT ".length)), ...JSON.parse(cmd.slice("CMD ".length))] as string[];
+    expect(argv[0]).toBe("node");
+    expect(argv.slice(1).filter((arg) => arg.startsWith("-"))).toEqual([]);
+    expect(dockerfile).not.toMatch(/\btsx\b/);
+    const scripts = [argv[1], ...render("prod").flatMap((o) => {
+      const pod = (o as { spec?: { template?: { spec?: IIoK8sApiCoreV1PodSpec } } }).spec?.template?.spec;
+      return pod ? [...(pod.initContainers ?? []), ...pod.containers].map((c) => c.args?.[0] ?? "") : [];
+    })];
+    expect(scripts.length).toBeGreaterThan(4);
+    for (const script of scripts) {
+      // <workspace>/dist/<file>.js is compiled from <workspace>/src/<file>.ts (scripts/: scripts/<file>.ts).
+      expect(script).toMatch(/^(services\/[a-z-]+|packages\/[a-z-]+|scripts)\/dist\/[a-z-/]+\.js$/);
+      const source = script.replace(/^scripts\/dist\//, "scripts/").replace("/dist/", "/src/").replace(/\.js$/, ".ts");
+      expect(existsSync(join(root, source))).toBe(true);
+    }
   });
 
   test(".dockerignore keeps local state and secrets out of the build context", () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,10 +10,11 @@ import { listServices } from "@seeme/testkit/reflection";
 import { waitFor } from "@seeme/testkit/wait";
 
 /**
- * The README's run command as a newcomer meets it: scripts/start.ts (what
- * `npm start` runs after building) with no database URLs, so each service
- * uses an embedded PostgreSQL, against the machine's NATS. Ports, data folder
- * and subject prefix are this test's own.
+ * The README's run command as a newcomer meets it: `npm start` (build, then the
+ * compiled launcher scripts/dist/start.js) with no database URLs, so each service
+ * uses an embedded PostgreSQL, against the machine's NATS. Ports, data folder and
+ * subject prefix are this test's own. The services run their compiled dist/ (the
+ * build `npm test` ran first).
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -25,21 +26,39 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Local addresses ("127.0.0.1", "0.0.0.0", …) with a listening IPv4 TCP socket on `port`, from /proc/net/tcp. */
+function listeningAddresses(port: number): string[] {
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === "0A" && Number.parseInt(fields[1]?.split(":")[1] ?? "", 16) === port)
+    .map((fields) => {
+      const hex = fields[1].split(":")[0];
+      return [6, 4, 2, 0].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join(".");
+    });
+}
+
+const gatewayEnv = (extra: Record<string, string>) => ({ ...process.env, INTERNAL_AUTH_SECRET: "x".repeat(32), METRICS_PORT: "0", ...extra });
+
 describe("npm start", () => {
-  it("brings up all four processes SERVING with reflection, and stops on SIGINT within 10 s with status 0", async () => {
+  it("brings up all four processes SERVING with a plain, timestamped log and no dependency warnings, and `kill -INT <npm pid>` stops everything within 10 s", async () => {
     const bus = createTestBus("start");
     const dataDir = mkdtempSync(join(tmpdir(), "seeme-start-"));
     const ports = { IDENTITY_PORT: await freePort(), CONNECTION_PORT: await freePort(), LOCATION_PORT: await freePort(), GATEWAY_PORT: await freePort() };
     const env: NodeJS.ProcessEnv = { ...process.env, SEEME_DATA_DIR: dataDir, NATS_SUBJECT_PREFIX: bus.prefix, METRICS_PORT: "0", ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
     for (const name of ["IDENTITY", "CONNECTION", "LOCATION"]) {
       delete env[`${name}_DATABASE_URL`];
-      env[`${name}_ADDR`] = `127.0.0.1:${ports[`${name}_PORT` as keyof typeof ports]}`;
+      delete env[`${name}_ADDR`];
     }
-    const launcher = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    delete env.BIND_HOST;
+    delete env.NODE_ENV;
+    // Its own process group, so the finally block can remove whatever is left.
+    const npm = spawn("npm", ["start"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
     let output = "";
-    launcher.stdout.on("data", (chunk) => (output += chunk));
-    launcher.stderr.on("data", (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => launcher.once("exit", (code) => resolve(code)));
+    npm.stdout.on("data", (chunk) => (output += chunk));
+    npm.stderr.on("data", (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => npm.once("exit", (code) => resolve(code)));
     try {
       const started = Date.now();
       expect(await waitFor(() => output.includes("all four services SERVING"), 60_000, 100)).toBe(true);
@@ -52,26 +71,77 @@ describe("npm start", () => {
       expect(await listServices(addresses[2])).toEqual(expect.arrayContaining(["seeme.location.v1.LocationService", "seeme.location.v1.LocationAdminService"]));
       expect((await fetch(`http://${addresses[3]}/healthz`)).status).toBe(200);
 
+      // Internal gRPC listens on loopback in development; the public gateway on every interface.
+      expect(listeningAddresses(ports.IDENTITY_PORT)).toEqual(["127.0.0.1"]);
+      expect(listeningAddresses(ports.LOCATION_PORT)).toEqual(["127.0.0.1"]);
+      expect(listeningAddresses(ports.GATEWAY_PORT)).toEqual(["0.0.0.0"]);
+
+      // Piped, so no colour codes; every service line starts with a time of day.
+      expect(output).not.toContain("\x1b[");
+      const serviceLines = output.split("\n").filter((line) => /\b(identity|connection|location|gateway)\s*\|/.test(line));
+      expect(serviceLines.length).toBeGreaterThan(8);
+      for (const line of serviceLines) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (identity|connection|location|gateway)\s*\| /);
+      expect(output).not.toContain("dependency unreachable");
+      expect(output).not.toMatch(/\bWARN\b(?! generated a development server signing key)/);
+
       const stopping = Date.now();
-      launcher.kill("SIGINT");
+      process.kill(npm.pid!, "SIGINT");
       expect(await exited).toBe(0);
       expect(Date.now() - stopping).toBeLessThan(10_000);
       expect(output).toContain("stopped");
+      // Nothing of the stack is left listening.
+      for (const port of Object.values(ports)) expect(listeningAddresses(port)).toEqual([]);
     } finally {
-      launcher.kill("SIGKILL");
+      try {
+        process.kill(-npm.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
       rmSync(dataDir, { recursive: true, force: true });
       await bus.cleanup();
     }
   }, 90_000);
 
   it("stops with one line naming the variable on bad configuration", () => {
-    const result = spawnSync(process.execPath, ["--import", "tsx", "services/gateway/src/main.ts"], {
+    const result = spawnSync(process.execPath, ["services/gateway/dist/main.js"], {
       cwd: ROOT,
-      env: { ...process.env, GATEWAY_PORT: "abc", INTERNAL_AUTH_SECRET: "x".repeat(32) },
+      env: gatewayEnv({ GATEWAY_PORT: "abc" }),
       encoding: "utf8",
       timeout: 30_000,
     });
     expect(result.status).toBe(78);
     expect(result.stderr.trim().split("\n")).toEqual(['gateway: invalid configuration: GATEWAY_PORT must be an integer from 0 to 65535, got "abc"']);
+  });
+
+  it("stops with the one-line configuration error (exit 78) on a bad ?schema= in a database URL", () => {
+    const result = spawnSync(process.execPath, ["services/identity/dist/main.js"], {
+      cwd: ROOT,
+      env: { ...gatewayEnv({}), IDENTITY_DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/test?schema=not-valid" },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(78);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      'identity: invalid configuration: IDENTITY_DATABASE_URL has an invalid schema name in ?schema=: "not-valid" (letters, digits and _, not starting with a digit)',
+    ]);
+  });
+
+  it.each(["GATEWAY_PORT", "METRICS_PORT"])("names %s in one line and exits 1 when its port is taken", async (variable) => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const ports = { GATEWAY_PORT: String(await freePort()), METRICS_PORT: String(await freePort()), [variable]: String(port) };
+      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ["services/gateway/dist/main.js"], { cwd: ROOT, env: gatewayEnv(ports), stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.once("exit", (status) => resolve({ status, stderr }));
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim().split("\n")).toEqual([`gateway: ${variable} ${port} is in use: set ${variable} to a free port`]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
   });
 });

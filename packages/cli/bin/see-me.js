@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx, so `npx see-me` needs no build step.
-import { register } from "tsx/esm/api";
+// Runs the compiled CLI (dist/, made by `npm run build`; `npm start` and `npm test` build too).
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/main.ts");
+const main = new URL("../dist/main.js", import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write("see-me: the CLI is not built yet: run `npm run build` in the repository first\n");
+  process.exit(1);
+}
+await import(main.href);

@@ -12,6 +12,21 @@ export class ConfigError extends Error {
   }
 }
 
+/** A listen port is taken: the message names the variable that moves it. */
+export class PortInUseError extends Error {
+  constructor(readonly variable: string, readonly port: number) {
+    super(`${variable} ${port} is in use: set ${variable} to a free port`);
+    this.name = "PortInUseError";
+  }
+}
+
+/** Node's EADDRINUSE, also when grpc-js wraps it in a message. */
+export function isAddressInUse(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return code === "EADDRINUSE" || (typeof message === "string" && /EADDRINUSE|address already in use/i.test(message));
+}
+
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses "500ms", "30s", "15m", "24h", "7d" to milliseconds; null when malformed. */
@@ -29,6 +44,7 @@ export interface ConfigReader {
   secret(name: string, minLength: number, fallback?: string): string;
   url(name: string, fallback: string | undefined, protocols: string[]): string;
   oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T;
+  bool(name: string, fallback: boolean): boolean;
 }
 
 export function configReader(env: Env): ConfigReader {
@@ -90,6 +106,13 @@ export function configReader(env: Env): ConfigReader {
       if (!allowed.includes(text)) throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${text}"`);
       return text;
     },
+    bool(name, fallback) {
+      const text = raw(name)?.toLowerCase();
+      if (text === undefined) return fallback;
+      if (["true", "1", "yes", "on"].includes(text)) return true;
+      if (["false", "0", "no", "off"].includes(text)) return false;
+      throw new ConfigError(name, `must be true or false, got "${raw(name)}"`);
+    },
   };
 }
 
@@ -104,6 +127,18 @@ export interface CommonConfig {
   metricsPort?: number;
   shutdownTimeoutMs: number;
   healthIntervalMs: number;
+  /** Apply pending migrations at start (MIGRATE_ON_START; undefined = true). Off where a Job migrates. */
+  migrateOnStart?: boolean;
+  /**
+   * Address the internal gRPC and metrics servers listen on (BIND_HOST): 127.0.0.1 unless
+   * NODE_ENV=production, so a development machine exposes nothing; undefined = 0.0.0.0.
+   */
+  bindHost?: string;
+}
+
+/** BIND_HOST's default: loopback in development, every interface in production (pods are reached on their IP). */
+export function defaultBindHost(env: Env): string {
+  return env.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1";
 }
 
 export function readCommonConfig(env: Env, metricsPortDefault: number): CommonConfig {
@@ -117,6 +152,8 @@ export function readCommonConfig(env: Env, metricsPortDefault: number): CommonCo
     metricsPort: read.port("METRICS_PORT", metricsPortDefault) || undefined,
     shutdownTimeoutMs: read.int("SHUTDOWN_TIMEOUT_MS", 8000, { min: 0, max: 120_000 }),
     healthIntervalMs: read.int("HEALTH_INTERVAL_MS", 2000, { min: 100, max: 60_000 }),
+    migrateOnStart: read.bool("MIGRATE_ON_START", true),
+    bindHost: read.string("BIND_HOST", defaultBindHost(env)),
   };
 }
 

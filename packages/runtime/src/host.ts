@@ -4,11 +4,15 @@ import { addHealthService, DependencyMonitor, type Probe } from "./health.js";
 import { addReflectionService } from "./reflection.js";
 import { startMetricsServer, type Metrics } from "./metrics.js";
 import type { Logger } from "./logger.js";
+import { isAddressInUse, PortInUseError } from "./config.js";
 
 export interface GrpcHostOptions {
   name: string;
+  /** Listen address of the gRPC and metrics servers (default 0.0.0.0; services pass BIND_HOST). */
   host?: string;
   port: number;
+  /** Named when the port is taken (default <NAME>_PORT). */
+  portVariable?: string;
   registrations: ServiceRegistration[];
   /** Dependencies whose reachability decides SERVING / NOT_SERVING. */
   probes: Record<string, Probe>;
@@ -45,12 +49,21 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
   const endLiveness = addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
   addReflectionService(server, options.registrations.map((r) => r.service));
 
+  const host = options.host ?? "0.0.0.0";
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${options.host ?? "0.0.0.0"}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(new Error(`cannot listen on port ${options.port}: ${error.message}`)) : resolve(bound),
-    ),
+    server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (!error) return resolve(bound);
+      const variable = options.portVariable ?? `${options.name.toUpperCase()}_PORT`;
+      reject(isAddressInUse(error) ? new PortInUseError(variable, options.port) : new Error(`cannot listen on ${host}:${options.port}: ${error.message}`));
+    }),
   );
-  const metricsServer = options.metricsPort === undefined ? undefined : await startMetricsServer(options.metrics.registry, options.metricsPort);
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
+  try {
+    metricsServer = options.metricsPort === undefined ? undefined : await startMetricsServer(options.metrics.registry, options.metricsPort, host);
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
   await monitor.start();
   log.info({ port, metricsPort: metricsServer?.port }, `${options.name} listening`);
 

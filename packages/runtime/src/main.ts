@@ -1,4 +1,4 @@
-import { ConfigError } from "./config.js";
+import { ConfigError, PortInUseError } from "./config.js";
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -7,7 +7,8 @@ export interface Stoppable {
 /**
  * Process entry for every service: start, then stop cleanly on SIGINT/SIGTERM
  * and exit 0. A configuration error prints one line naming the variable and
- * exits 78 (EX_CONFIG); a second signal exits at once.
+ * exits 78 (EX_CONFIG); a taken port prints one line naming the variable to set
+ * and exits 1; a second signal exits at once.
  */
 export function runMain(name: string, start: () => Promise<Stoppable>): void {
   let running: Stoppable | undefined;
@@ -37,6 +38,10 @@ export function runMain(name: string, start: () => Promise<Stoppable>): void {
       if (error instanceof ConfigError) {
         process.stderr.write(`${name}: invalid configuration: ${error.message}\n`);
         process.exit(78);
+      }
+      if (error instanceof PortInUseError) {
+        process.stderr.write(`${name}: ${error.message}\n`);
+        process.exit(1);
       }
       process.stderr.write(`${name}: failed to start: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
       process.exit(1);

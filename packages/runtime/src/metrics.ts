@@ -1,3 +1,4 @@
+import { isAddressInUse, PortInUseError } from "./config.js";
 import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 
@@ -45,7 +46,10 @@ export async function startMetricsServer(registry: Registry, port: number, host 
       () => res.writeHead(500).end(),
     );
   });
-  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error) => reject(isAddressInUse(error) ? new PortInUseError("METRICS_PORT", port) : error));
+    server.listen(port, host, resolve);
+  });
   const address = server.address();
   return {
     port: typeof address === "object" && address ? address.port : port,

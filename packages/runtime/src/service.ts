@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { PrismaPg } from "@prisma/adapter-pg";
-import type { CommonConfig } from "./config.js";
+import { ConfigError, type CommonConfig } from "./config.js";
+import { DatabaseUrlError, parseDatabaseUrl } from "./db/url.js";
 import { checkDatabase, createPrismaAdapter, migrate, type Probeable } from "./db.js";
 import { startGrpcHost, type GrpcHost } from "./host.js";
 import type { ServiceRegistration } from "./grpc.js";
@@ -8,14 +9,24 @@ import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { connectEventBus, type EventBus } from "./nats.js";
 
-/** The repository's `prisma/` folder, where each service keeps schema.prisma and migrations. */
-const PRISMA_ROOT = fileURLToPath(new URL("../../../prisma/", import.meta.url));
+/** Where a service's Prisma schema and its migrations live. */
+export interface SchemaPaths {
+  schemaPath: string;
+  migrationsDir: string;
+}
+
+/** `folder/schema.prisma` and `folder/migrations/`, the layout of prisma/<service>/ (a URL relative to the caller's module). */
+export function prismaSchema(folder: URL): SchemaPaths {
+  return { schemaPath: fileURLToPath(new URL("schema.prisma", folder)), migrationsDir: fileURLToPath(new URL("migrations/", folder)) };
+}
 
 export type PrismaLike = Probeable & { $disconnect(): Promise<void> };
 
 export interface ServiceBaseOptions<DB extends PrismaLike> {
-  name: "identity" | "connection" | "location";
+  name: string;
   common: CommonConfig;
+  /** The service's own schema and migrations, applied at start when MIGRATE_ON_START is on. */
+  schema: SchemaPaths;
   databaseUrl: string;
   createClient: (adapter: PrismaPg) => DB;
   log?: Logger;
@@ -31,16 +42,19 @@ export interface ServiceBase<DB extends PrismaLike> {
   bus: EventBus;
 }
 
-/** Migrates the service's schema, then opens Prisma and NATS (ensuring the JetStream streams). */
+/** Migrates the service's schema (unless MIGRATE_ON_START is off), then opens Prisma and NATS (ensuring the JetStream streams). */
 export async function startServiceBase<DB extends PrismaLike>(options: ServiceBaseOptions<DB>): Promise<ServiceBase<DB>> {
   const { name, common } = options;
   const log = options.log ?? createLogger(name, common.logLevel);
-  await migrate({
-    schemaPath: `${PRISMA_ROOT}${name}/schema.prisma`,
-    migrationsDir: `${PRISMA_ROOT}${name}/migrations`,
-    url: options.databaseUrl,
-    log,
-  });
+  try {
+    parseDatabaseUrl(options.databaseUrl);
+  } catch (error) {
+    // A bad URL is a configuration error: one line naming the variable, exit 78 (runMain).
+    if (error instanceof DatabaseUrlError) throw new ConfigError(`${name.toUpperCase()}_DATABASE_URL`, error.message);
+    throw error;
+  }
+  if (common.migrateOnStart ?? true) await migrate({ ...options.schema, url: options.databaseUrl, log });
+  else log.info("MIGRATE_ON_START is off: not migrating (the deployment's migration Job does)");
   const db = options.createClient(createPrismaAdapter(options.databaseUrl, {
     onPoolError: (error) => log.warn({ err: error.message }, "database connection lost"),
   }));
@@ -61,7 +75,7 @@ export interface ServeOptions {
 export function serve<DB extends PrismaLike>(base: ServiceBase<DB>, options: ServeOptions): Promise<GrpcHost> {
   return startGrpcHost({
     name: base.name,
-    host: options.host,
+    host: options.host ?? base.common.bindHost,
     port: options.port,
     registrations: options.registrations,
     probes: { postgres: () => checkDatabase(base.db), nats: () => base.bus.isConnected() },

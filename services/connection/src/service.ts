@@ -6,7 +6,7 @@ import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
-import { serve, startServiceBase } from "@seeme/runtime/service";
+import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { ConnectionConfig } from "./config.js";
 import type { ConnectionContext } from "./context.js";
 import { createDb } from "./db/client.js";
@@ -41,7 +41,7 @@ export interface RunningConnectionService {
 export async function startConnectionService(config: ConnectionConfig, options: ConnectionServiceOptions = {}): Promise<RunningConnectionService> {
   const log = options.log ?? createLogger("connection", config.logLevel);
   const signer = await loadSigner(config, log);
-  const base = await startServiceBase({ name: "connection", common: config, databaseUrl: config.databaseUrl, createClient: createDb, log });
+  const base = await startServiceBase({ name: "connection", schema: prismaSchema(new URL("../../../prisma/connection/", import.meta.url)), common: config, databaseUrl: config.databaseUrl, createClient: createDb, log });
   const secret = config.internalAuthSecret;
   const identity = createGrpcClient(IdentityInternalService, config.identityAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),

@@ -1,3 +1,4 @@
+import { isAddressInUse, PortInUseError } from "@seeme/runtime/config";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -117,7 +118,7 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
     route(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(new Error(`cannot listen on ${host}:${port}: ${error.message}`)));
+    server.once("error", (error) => reject(isAddressInUse(error) ? new PortInUseError("GATEWAY_PORT", port) : new Error(`cannot listen on ${host}:${port}: ${error.message}`)));
     server.listen(port, host, resolve);
   });
   const address = server.address() as net.AddressInfo;

@@ -84,7 +84,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
   });
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs);
-  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort);
+  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");
 

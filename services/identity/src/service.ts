@@ -4,7 +4,7 @@ import { registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
-import { serve, startServiceBase } from "@seeme/runtime/service";
+import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { IdentityConfig } from "./config.js";
 import type { IdentityContext } from "./context.js";
 import { createIdentityDb } from "./db/client.js";
@@ -32,6 +32,7 @@ export async function startIdentityService(
   const now = options.now ?? (() => new Date());
   const base = await startServiceBase({
     name: "identity",
+    schema: prismaSchema(new URL("../../../prisma/identity/", import.meta.url)),
     common: config,
     databaseUrl: config.databaseUrl,
     createClient: createIdentityDb,

@@ -5,7 +5,7 @@ import { requireAdmin, requireCaller, SERVICE_HEADER, signService } from "@seeme
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
-import { serve, startServiceBase } from "@seeme/runtime/service";
+import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
 import type { LocationContext } from "./context.js";
 import { createLocationDb } from "./db/client.js";
@@ -32,7 +32,7 @@ export interface RunningLocationService {
 
 /** Starts the relay: migrated database, event consumers, projection rebuild, sweeper, then the gRPC server. */
 export async function startLocationService(config: LocationConfig, options: { now?: () => Date; log?: Logger } = {}): Promise<RunningLocationService> {
-  const base = await startServiceBase({ name: "location", common: config, databaseUrl: config.databaseUrl, createClient: createLocationDb, log: options.log });
+  const base = await startServiceBase({ name: "location", schema: prismaSchema(new URL("../../../prisma/location/", import.meta.url)), common: config, databaseUrl: config.databaseUrl, createClient: createLocationDb, log: options.log });
   const connections = createGrpcClient(ConnectionInternalService, config.connectionAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),
     defaultTimeoutMs: 5000,

@@ -10,19 +10,34 @@ export interface DatabaseTarget {
   poolSize: number | undefined;
 }
 
+/** A malformed database URL; the message completes "<VARIABLE> …" (see ConfigError). */
+export class DatabaseUrlError extends Error {
+  constructor(problem: string) {
+    super(problem);
+    this.name = "DatabaseUrlError";
+  }
+}
+
 // Schema names end up in `-c search_path=` and in SQL identifiers; keeping them to
 // plain identifiers avoids having to quote them correctly in both places.
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /** Splits `?schema=` and `?connection_limit=` (Prisma's conventional names) off a URL. */
 export function parseDatabaseUrl(url: string): DatabaseTarget {
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DatabaseUrlError("is not a URL (postgresql://user@host:5432/db?schema=name)");
+  }
   const schema = parsed.searchParams.get("schema") ?? "public";
-  if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid schema name in database URL: ${JSON.stringify(schema)}`);
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new DatabaseUrlError(`has an invalid schema name in ?schema=: ${JSON.stringify(schema)} (letters, digits and _, not starting with a digit)`);
+  }
   const limit = parsed.searchParams.get("connection_limit");
   const poolSize = limit === null ? undefined : Number(limit);
   if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize > 0)) {
-    throw new Error(`invalid connection_limit in database URL: ${JSON.stringify(limit)}`);
+    throw new DatabaseUrlError(`has an invalid connection_limit: ${JSON.stringify(limit)} (a positive integer)`);
   }
   parsed.searchParams.delete("schema");
   parsed.searchParams.delete("connection_limit");
