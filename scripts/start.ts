@@ -88,6 +88,8 @@ async function main(): Promise<void> {
   }
   // The local run migrates at start; Kubernetes migrates in a Job instead (docs/deploy.md).
   env.MIGRATE_ON_START = process.env.MIGRATE_ON_START ?? "true";
+  // Node keeps the services' compiled bytecode here between runs: a quicker restart.
+  env.NODE_COMPILE_CACHE = process.env.NODE_COMPILE_CACHE ?? join(DATA, "compile-cache");
 
   const embedded: EmbeddedDatabase[] = [];
   cleanups.push(async () => {
