@@ -6,7 +6,7 @@ interface Bar {
   color: string;
 }
 
-const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const escapeXml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const COLORS = { seeme: "#d9480f", postgres: "#1971c2", nats: "#2f9e44", handler: "#7048e8", p50: "#f08c00", p99: "#c92a2a" };
 
 /** Horizontal bars on a log scale (throughputs span four orders of magnitude). */
@@ -25,7 +25,7 @@ function throughputPanel(bars: Bar[], top: number, width: number): { svg: string
   }
   bars.forEach((bar, i) => {
     const y = top + 14 + i * (barHeight + 6);
-    parts.push(`<text x="${left - 8}" y="${y + 13}" font-size="12" text-anchor="end">${escape(bar.label)}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 13}" font-size="12" text-anchor="end">${escapeXml(bar.label)}</text>`);
     parts.push(`<rect x="${left}" y="${y}" width="${Math.max(1, x(bar.value)).toFixed(1)}" height="${barHeight}" fill="${bar.color}"/>`);
     parts.push(`<text x="${left + Math.max(1, x(bar.value)) + 5}" y="${y + 13}" font-size="11">${Math.round(bar.value).toLocaleString("en")}</text>`);
   });
@@ -44,7 +44,7 @@ function latencyPanel(results: BenchResults, top: number, width: number): { svg:
   const parts = [`<text x="10" y="${top}" font-size="15" font-weight="bold">see-me send→receive latency (ms): p50 and p99</text>`];
   groups.forEach((group, i) => {
     const y = top + 14 + i * 46;
-    parts.push(`<text x="${left - 8}" y="${y + 22}" font-size="12" text-anchor="end">${escape(group.label)}</text>`);
+    parts.push(`<text x="${left - 8}" y="${y + 22}" font-size="12" text-anchor="end">${escapeXml(group.label)}</text>`);
     for (const [j, key] of (["p50Ms", "p99Ms"] as const).entries()) {
       const w = Math.max(1, (group.latency[key] / max) * plot);
       const color = j === 0 ? COLORS.p50 : COLORS.p99;
@@ -74,7 +74,7 @@ export function renderChart(results: BenchResults): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="24" font-size="16" font-weight="bold">${escape(title)}</text>`,
+    `<text x="10" y="24" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
     first.svg,
     second.svg,
     "</svg>",

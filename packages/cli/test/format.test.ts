@@ -4,6 +4,7 @@ import { describeConnection, describeMessage, printable } from "../src/format.js
 /** What peers and the server write reaches the terminal with no control character left in it. */
 
 const HOSTILE = "x\u001b]8;;https://evil.example\u0007click\u001b]8;;\u0007\u001b[2J\u009b31m\u009d0;title\u0007\u007f\r\n";
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the control characters are what the test looks for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const base = { seq: 1, receivedAt: "2025-04-19T09:41:05.000Z", connection: "A".repeat(40), sharing: true, parentPacketId: 0, parentIsSender: false };
 

@@ -86,7 +86,7 @@ export async function initiate(deps: HandshakeDeps, scanned: string, offer?: str
   const card = decodeConnectionQr(scanned);
   const state = await deps.storage.read();
   const open = offer ? findConnection(state, offer) : state.connections.filter((c) => c.status === "offered").at(-1);
-  if (!open || open.status !== "offered") {
+  if (open?.status !== "offered") {
     throw new ConnectError("no open code of yours to answer: show your code first (createOffer)", Code.FailedPrecondition);
   }
   const signature = signWithAccountKey(await deps.accountSecretKey(), initiatePayload(open.pairId, card.pairId));

@@ -63,10 +63,10 @@ describe("location codec", () => {
 
   it("names the bad field when decoding", () => {
     expectClientError(() => decodeLocation(VECTOR.slice(0, 45)), "invalid-payload", /46 characters, got 45/);
-    expectClientError(() => decodeLocation(VECTOR + "0"), "invalid-payload", /46 characters, got 47/);
-    expectClientError(() => decodeLocation("3" + VECTOR.slice(1)), "invalid-payload", /type at position 0/);
-    expectClientError(() => decodeLocation("171" + VECTOR.slice(3)), "invalid-payload", /movement at position 1/);
-    expectClientError(() => decodeLocation("132" + VECTOR.slice(3)), "invalid-payload", /sharing at position 2/);
+    expectClientError(() => decodeLocation(`${VECTOR}0`), "invalid-payload", /46 characters, got 47/);
+    expectClientError(() => decodeLocation(`3${VECTOR.slice(1)}`), "invalid-payload", /type at position 0/);
+    expectClientError(() => decodeLocation(`171${VECTOR.slice(3)}`), "invalid-payload", /movement at position 1/);
+    expectClientError(() => decodeLocation(`132${VECTOR.slice(3)}`), "invalid-payload", /sharing at position 2/);
     expectClientError(() => decodeLocation("131 033.86760393347335+151.20859451303656000.0"), "invalid-payload", /latitude at position 3/);
     expectClientError(() => decodeLocation("131-033.8676039334733x+151.20859451303656000.0"), "invalid-payload", /latitude/);
     expectClientError(() => decodeLocation("131-091.00000000000000+151.20859451303656000.0"), "invalid-payload", /latitude must be from -90 to 90/);

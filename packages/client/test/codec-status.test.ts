@@ -59,9 +59,9 @@ describe("simple status codec", () => {
 
   it("names the bad field when decoding", () => {
     expectClientError(() => decodeStatus(VECTOR.slice(1)), "invalid-payload", /29 characters, got 28/);
-    expectClientError(() => decodeStatus("1" + VECTOR.slice(1)), "invalid-payload", /type at position 0/);
-    expectClientError(() => decodeStatus("3141" + VECTOR.slice(4)), "invalid-payload", /status at position 1/);
-    expectClientError(() => decodeStatus("3042" + VECTOR.slice(4)), "invalid-payload", /sharing at position 3/);
+    expectClientError(() => decodeStatus(`1${VECTOR.slice(1)}`), "invalid-payload", /type at position 0/);
+    expectClientError(() => decodeStatus(`3141${VECTOR.slice(4)}`), "invalid-payload", /status at position 1/);
+    expectClientError(() => decodeStatus(`3042${VECTOR.slice(4)}`), "invalid-payload", /sharing at position 3/);
     expectClientError(() => decodeStatus("30412025-04-19 19:41:05+10:00"), "invalid-payload", /sent-at at position 4/);
     expectClientError(() => decodeStatus("30412025-02-30T19:41:05+10:00"), "invalid-payload", /not a real date/);
     expectClientError(() => decodeStatus("30412025-04-19T24:41:05+10:00"), "invalid-payload", /not a real date/);

@@ -15,7 +15,7 @@ import { expectClientError, seededRandom } from "./helpers.js";
 
 const MESSAGE = "Ok. We just came back from a walk on Mt Kosciuszko";
 const PADDING = "q8ZkT3mWv0LrB6yNc1XsJ4hGd7PfA2uEo9KwR5tYi0HbV3nMx6CzQ8jSl1Fg"; // 60 chars, as a sender might pad
-const VECTOR = "41100001063200101" + PADDING + "|" + MESSAGE;
+const VECTOR = `41100001063200101${PADDING}|${MESSAGE}`;
 const NEW: TextMeta = { kind: TextMessageKind.New, sharing: true, parentPacketId: 0, parentIsSender: false };
 
 describe("text codec", () => {
@@ -37,7 +37,7 @@ describe("text codec", () => {
     const payload = encodeTextPart(decodeTextPart(VECTOR));
     expect(payload.slice(0, 17)).toBe("41100001063200101");
     expect(payload.slice(17, 77)).toMatch(/^[A-Za-z0-9]{60}$/);
-    expect(payload.slice(77)).toBe("|" + MESSAGE);
+    expect(payload.slice(77)).toBe(`|${MESSAGE}`);
     expect(payload).not.toBe(VECTOR);
   });
 
@@ -62,7 +62,7 @@ describe("text codec", () => {
 
   it("never cuts an emoji, a family emoji or a combining accent between parts", () => {
     const family = "👨‍👩‍👧‍👦"; // 7 code points, 25 bytes
-    const message = "é".repeat(20) + (family + "🙂é").repeat(12);
+    const message = "é".repeat(20) + (`${family}🙂é`).repeat(12);
     const parts = splitText(message, NEW);
     for (const part of parts) {
       const { body } = decodeTextPart(part);
@@ -75,7 +75,7 @@ describe("text codec", () => {
   });
 
   it("falls back to code points for a grapheme larger than a part", () => {
-    const zalgo = "a" + "\u0301".repeat(80); // one grapheme, 161 bytes
+    const zalgo = `a${"\u0301".repeat(80)}`; // one grapheme, 161 bytes
     const parts = splitText(zalgo, NEW);
     expect(parts).toHaveLength(2);
     expect(joinText(parts).message).toBe(zalgo);
@@ -132,13 +132,13 @@ describe("text codec", () => {
 
   it("names the problem when decoding", () => {
     expectClientError(() => decodeTextPart(VECTOR.slice(0, -1)), "invalid-payload", /128 UTF-8 bytes, got 127/);
-    expectClientError(() => decodeTextPart(VECTOR.slice(0, -1) + "é"), "invalid-payload", /got 129/);
-    expectClientError(() => decodeTextPart("1" + VECTOR.slice(1)), "invalid-payload", /type at position 0/);
-    expectClientError(() => decodeTextPart("46" + VECTOR.slice(2)), "invalid-payload", /kind at position 1/);
-    expectClientError(() => decodeTextPart("412" + VECTOR.slice(3)), "invalid-payload", /sharing at position 2/);
-    expectClientError(() => decodeTextPart("41100001063x" + VECTOR.slice(12)), "invalid-payload", /parent packetID at position 3/);
-    expectClientError(() => decodeTextPart("4110000106320020" + VECTOR.slice(16)), "invalid-payload", /part must be from 1 to of/);
-    expectClientError(() => decodeTextPart("41100001063200100" + VECTOR.slice(17)), "invalid-payload", /part must be from 1 to of/);
+    expectClientError(() => decodeTextPart(`${VECTOR.slice(0, -1)}é`), "invalid-payload", /got 129/);
+    expectClientError(() => decodeTextPart(`1${VECTOR.slice(1)}`), "invalid-payload", /type at position 0/);
+    expectClientError(() => decodeTextPart(`46${VECTOR.slice(2)}`), "invalid-payload", /kind at position 1/);
+    expectClientError(() => decodeTextPart(`412${VECTOR.slice(3)}`), "invalid-payload", /sharing at position 2/);
+    expectClientError(() => decodeTextPart(`41100001063x${VECTOR.slice(12)}`), "invalid-payload", /parent packetID at position 3/);
+    expectClientError(() => decodeTextPart(`4110000106320020${VECTOR.slice(16)}`), "invalid-payload", /part must be from 1 to of/);
+    expectClientError(() => decodeTextPart(`41100001063200100${VECTOR.slice(17)}`), "invalid-payload", /part must be from 1 to of/);
     expectClientError(() => decodeTextPart(VECTOR.replace("|", "x")), "invalid-payload", /no \| between padding and body/);
   });
 

@@ -45,8 +45,8 @@ describe("QR payloads", () => {
     expectClientError(() => decodeQr(text.replace("SEEME1", "SEEME2")), "qr-version", /version 2; this app reads version 1/);
     expectClientError(() => decodeQr(text.slice(0, 100)), "qr-truncated", /incomplete/);
     expectClientError(() => decodeQr(text.slice(0, -3)), "qr-truncated", /incomplete/);
-    expectClientError(() => decodeQr(text + "A"), "qr-malformed", /extra characters/);
-    expectClientError(() => decodeQr(text + ":X"), "qr-malformed", /extra characters/);
+    expectClientError(() => decodeQr(`${text}A`), "qr-malformed", /extra characters/);
+    expectClientError(() => decodeQr(`${text}:X`), "qr-malformed", /extra characters/);
     expectClientError(() => decodeQr(text.replace(":C:", ":X:")), "qr-kind", /unknown kind/);
     const body = text.split(":")[2];
     const misread = text.replace(body, (body[0] === "A" ? "B" : "A") + body.slice(1));

@@ -38,7 +38,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   return {
     port: (server.address() as net.AddressInfo).port,
     cut,
-    restore: () => void (up = true),
+    restore: () => {
+      up = true;
+    },
     close() {
       cut();
       return new Promise((resolve) => server.close(() => resolve()));

@@ -1,5 +1,5 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BreakReason } from "@seeme/contracts/connection";
+import type { BreakReason } from "@seeme/contracts/connection";
 import type { Connection, Tx } from "./db/client.js";
 import { recordEvent } from "./db/outbox.js";
 import { toRoute } from "./routes.js";

@@ -90,8 +90,7 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
     // A connection that never says which protocol it speaks is dropped.
     const undecided = setTimeout(() => socket.destroy(), idleMs);
     const onReadable = () => {
-      let chunk: Buffer | null;
-      while ((chunk = socket.read() as Buffer | null) !== null) head = Buffer.concat([head, chunk]);
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) head = Buffer.concat([head, chunk]);
       const decided = head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
       if (!decided) return;
       clearTimeout(undecided);

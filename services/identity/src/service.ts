@@ -19,6 +19,7 @@ import { verifySession } from "./rpc/verify-session.js";
 import { verifySignature } from "./rpc/verify-signature.js";
 import { startSweeper } from "./sweeper.js";
 
+// biome-ignore lint/suspicious/noRedeclare: the type of a started service, merged with the imported gRPC descriptor of the same name
 export interface IdentityService {
   port: number;
   context: IdentityContext;

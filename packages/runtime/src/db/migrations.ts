@@ -178,7 +178,7 @@ export async function createMigration(options: CreateMigrationOptions): Promise<
 
     const dir = join(resolve(options.migrationsDir), `${timestamp(new Date())}_${slug}`);
     await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, "migration.sql"), script.trimEnd() + "\n");
+    await writeFile(join(dir, "migration.sql"), `${script.trimEnd()}\n`);
     await writeFile(join(resolve(options.migrationsDir), LOCKFILE), LOCKFILE_CONTENT);
     return dir;
   } finally {
