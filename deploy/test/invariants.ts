@@ -49,7 +49,7 @@ export const SERVICES: Record<string, ServiceFacts> = {
   },
 };
 /** Carry per-device traffic, so they autoscale. */
-export const HOT_SERVICES = ["gateway", "location"];
+const HOT_SERVICES = ["gateway", "location"];
 const NAME_LABEL = "app.kubernetes.io/name";
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 8000;
 /** Time after the service's own drain for NATS to drain and the process to exit. */
@@ -73,7 +73,7 @@ function podLabelsOf(obj: Manifest): Record<string, string> {
 }
 
 /** Kubernetes label-selector semantics (an empty selector matches everything). */
-export function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
   if (!selector) return false;
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) if (labels[key] !== value) return false;
   for (const expr of selector.matchExpressions ?? []) {

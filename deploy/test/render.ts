@@ -3,8 +3,8 @@ import { parseAllDocuments } from "yaml";
 import type { Manifest } from "./invariants.js";
 
 /** The oldest tools the manifests are written for (kustomize `labels`, native gRPC probes GA in 1.27). */
-export const MIN_KUBECTL_MINOR = 27;
-export const MIN_KUSTOMIZE_MAJOR = 5;
+const MIN_KUBECTL_MINOR = 27;
+const MIN_KUSTOMIZE_MAJOR = 5;
 
 export interface ToolVersions {
   kubectl: string;

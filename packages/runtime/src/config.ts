@@ -137,7 +137,7 @@ export interface CommonConfig {
 }
 
 /** BIND_HOST's default: loopback in development, every interface in production (pods are reached on their IP). */
-export function defaultBindHost(env: Env): string {
+function defaultBindHost(env: Env): string {
   return env.NODE_ENV === "production" ? "0.0.0.0" : "127.0.0.1";
 }
 

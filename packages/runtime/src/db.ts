@@ -14,7 +14,6 @@ export { parseDatabaseUrl, type DatabaseTarget } from "./db/url.js";
 export {
   createMigration,
   migrate,
-  readMigrations,
   type CreateMigrationOptions,
   type MigrateOptions,
   type MigrationLogger,

@@ -39,7 +39,7 @@ const LOCKFILE_CONTENT =
 const NO_FILTER: SchemaFilter = { externalTables: [], externalEnums: [] };
 
 /** Reads a migrations folder the way Prisma lays it out: `<name>/migration.sql`, in name order. */
-export async function readMigrations(migrationsDir: string): Promise<MigrationList> {
+async function readMigrations(migrationsDir: string): Promise<MigrationList> {
   const baseDir = resolve(migrationsDir);
   const lockPath = join(baseDir, LOCKFILE);
   const entries = existsSync(baseDir) ? await readdir(baseDir, { withFileTypes: true }) : [];
