@@ -126,6 +126,31 @@ describe("npm start", () => {
     ]);
   });
 
+  it("names IDENTITY_PORT in one line (no grpc-js log) and exits 1 when an internal gRPC port is taken", async () => {
+    const bus = createTestBus("port-taken");
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const env = {
+        ...gatewayEnv({ IDENTITY_PORT: String(port), NATS_SUBJECT_PREFIX: bus.prefix, MIGRATE_ON_START: "false" }),
+        // Never migrated (MIGRATE_ON_START=false) and never queried: the bind fails first.
+        IDENTITY_DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/test?schema=port_taken_probe",
+      };
+      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ["services/identity/dist/main.js"], { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+        let stderr = "";
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.once("exit", (status) => resolve({ status, stderr }));
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim().split("\n")).toEqual([`identity: IDENTITY_PORT ${port} is in use: set IDENTITY_PORT to a free port`]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await bus.cleanup();
+    }
+  });
+
   it.each(["GATEWAY_PORT", "METRICS_PORT"])("names %s in one line and exits 1 when its port is taken", async (variable) => {
     const taken = net.createServer();
     await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));

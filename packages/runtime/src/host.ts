@@ -49,6 +49,10 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
   const endLiveness = addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
   addReflectionService(server, options.registrations.map((r) => r.service));
 
+  // grpc-js also prints bind failures itself ("E No address added…"); they reach the caller
+  // as errors (a taken port becomes one line naming the variable), so its own log stays
+  // quiet unless GRPC_VERBOSITY asks for it.
+  if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const host = options.host ?? "0.0.0.0";
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
