@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -100,6 +100,23 @@ function factoryFor(pool: pg.Pool, schema: string): SqlMigrationAwareDriverAdapt
 }
 
 /**
+ * Whether `_prisma_migrations` already records every committed migration as finished,
+ * with the checksum (SHA-256 of migration.sql) Prisma stored. Anything else (no table,
+ * a missing, failed, rolled-back or edited migration) is left to the schema engine.
+ */
+async function allApplied(pool: pg.Pool, schema: string, migrations: MigrationList): Promise<boolean> {
+  const table = await pool.query<{ exists: boolean }>("SELECT to_regclass($1) IS NOT NULL AS exists", [`"${schema}"._prisma_migrations`]);
+  if (!table.rows[0]?.exists) return false;
+  const { rows } = await pool.query<{ migration_name: string; checksum: string }>(
+    `SELECT migration_name, checksum FROM "${schema}"._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+  );
+  const applied = new Map(rows.map((row) => [row.migration_name, row.checksum]));
+  return migrations.migrationDirectories.every(({ path, migrationFile: { content } }) =>
+    content.tag === "ok" && applied.get(path) === createHash("sha256").update(content.value).digest("hex"),
+  );
+}
+
+/**
  * Applies the committed migrations that the database has not seen yet, recording them in
  * `_prisma_migrations` (Prisma's own table and format, so `prisma migrate status` agrees).
  * Returns the names applied. Idempotent; concurrent callers on the same schema serialise
@@ -115,6 +132,15 @@ export async function migrate(options: MigrateOptions): Promise<string[]> {
     // Lock first: two concurrent CREATE SCHEMA IF NOT EXISTS can still collide.
     await pool.query("SELECT pg_advisory_lock(hashtext($1))", [`seeme-migrate:${target.schema}`]);
     await pool.query(`CREATE SCHEMA IF NOT EXISTS "${target.schema}"`);
+    if (await allApplied(pool, target.schema, migrations)) {
+      // The common restart: nothing to do, so the schema engine (a large WebAssembly
+      // module) is not even loaded.
+      options.log.info(
+        { schema: target.schema, applied: 0, total: migrations.migrationDirectories.length },
+        "database schema up to date",
+      );
+      return [];
+    }
     const engine = await openSchemaEngine(factoryFor(pool, target.schema), await readSchema(options.schemaPath));
     try {
       const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList: migrations, filters: NO_FILTER });
