@@ -13,6 +13,5 @@ export default {
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   testMatch: ["<rootDir>/{packages,services,test,deploy,bench}/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
-  modulePathIgnorePatterns: ["<rootDir>/.*/dist/"],
   testTimeout: 30000,
 };

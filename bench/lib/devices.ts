@@ -46,7 +46,7 @@ async function createDevice(gatewayUrl: string): Promise<Device> {
 }
 
 /** Runs `task` for 0..n-1, at most `concurrency` at a time. */
-export async function inParallel<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+async function inParallel<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array(n);
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(n, concurrency) }, async () => {

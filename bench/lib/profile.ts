@@ -14,7 +14,7 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
-export interface ProfileEntry {
+interface ProfileEntry {
   name: string;
   /** Share of the busy (non-idle) samples in the window, in percent. */
   percent: number;
@@ -32,7 +32,7 @@ export interface ProfileSummary {
 const IDLE = new Set(["(idle)", "(program)"]);
 
 /** Which package or part of the code a frame belongs to. */
-export function moduleOf(url: string, functionName: string): string {
+function moduleOf(url: string, functionName: string): string {
   if (functionName === "(garbage collector)") return "V8 garbage collector";
   if (url === "") return functionName.startsWith("(") ? functionName : "native (V8 builtins)";
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);

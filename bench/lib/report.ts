@@ -7,7 +7,7 @@ export interface Ratio {
   of: string;
 }
 
-export interface Target {
+interface Target {
   goal: string;
   measured: string;
   met: boolean;
@@ -28,7 +28,7 @@ export function ratios(results: BenchResults): Ratio[] {
   ];
 }
 
-export function targets(results: BenchResults): Target[] {
+function targets(results: BenchResults): Target[] {
   const peak = Math.max(...results.seeme.saturation.map((flow) => flow.ackedPerSecond));
   const half = results.seeme.openLoop.find((flow) => flow.fraction === 0.5);
   const list = ratios(results);

@@ -9,7 +9,7 @@ import { createStackResources, startStack } from "@seeme/testkit/stack";
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export type ServiceName = "identity" | "connection" | "location" | "gateway";
-export const SERVICE_NAMES: ServiceName[] = ["identity", "connection", "location", "gateway"];
+const SERVICE_NAMES: ServiceName[] = ["identity", "connection", "location", "gateway"];
 
 /** What the scenarios need from a running see-me, however it runs. */
 export interface BenchStack {

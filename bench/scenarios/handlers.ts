@@ -9,7 +9,7 @@ import type { Progress } from "../lib/progress.js";
 import { ROOT } from "../lib/stack.js";
 import { blobFor, closedLoop, type LatencySummary } from "../lib/stats.js";
 
-export interface HandlerPoint {
+interface HandlerPoint {
   /** Sync calls per second; each carries one 128-byte packet, so also packets per second. */
   requestsPerSecond: number;
   latency: LatencySummary;

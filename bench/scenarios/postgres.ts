@@ -6,9 +6,9 @@ import { ROOT } from "../lib/stack.js";
 import { blobFor, closedLoop, type LatencySummary } from "../lib/stats.js";
 import type { Progress } from "../lib/progress.js";
 
-export const BATCH_SIZES = [1, 10, 100] as const;
+const BATCH_SIZES = [1, 10, 100] as const;
 
-export interface PostgresPoint {
+interface PostgresPoint {
   batch: number;
   /** Rows inserted and then deleted per second (one row = one packet). */
   rowsPerSecond: number;

@@ -10,14 +10,8 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { parseDatabaseUrl, poolConfig } from "./db/url.js";
 
-export { parseDatabaseUrl, type DatabaseTarget } from "./db/url.js";
-export {
-  createMigration,
-  migrate,
-  type CreateMigrationOptions,
-  type MigrateOptions,
-  type MigrationLogger,
-} from "./db/migrations.js";
+export { parseDatabaseUrl } from "./db/url.js";
+export { createMigration, migrate } from "./db/migrations.js";
 
 export interface PrismaAdapterOptions {
   /** Overrides `?connection_limit=`. */
