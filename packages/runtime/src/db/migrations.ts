@@ -10,7 +10,7 @@ import { openSchemaEngine } from "./schema-engine.js";
 import { parseDatabaseUrl, poolConfig, type DatabaseTarget } from "./url.js";
 
 /** The pino subset migrations log through. */
-export interface MigrationLogger {
+interface MigrationLogger {
   info(obj: object, msg: string): void;
 }
 
