@@ -4,11 +4,13 @@
  *      their inputs hash to the last run's stamp);
  *   2. `tsc -b tsconfig.build.json`: every compiled workspace's dist/, incremental;
  *   3. `npm run build` in each workspace that has its own build script (for example a
- *      web app built by Vite, which the TypeScript build does not include).
+ *      web app built by Vite, which the TypeScript build does not include), skipped when
+ *      none of its files changed since its last successful build and its dist/ exists.
  * Plain JavaScript with no dependencies, so it runs before anything is compiled.
  */
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,10 +35,34 @@ function workspacesWithBuildScript() {
     .map((file) => relative(root, dirname(file)));
 }
 
+/** Content hash of a workspace's own files (not dist/ or node_modules/). */
+function hashOf(dir) {
+  const hash = createHash("sha256");
+  const walk = (current) => {
+    for (const entry of readdirSync(current, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (["dist", "node_modules", ".tmp"].includes(entry.name)) continue;
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else hash.update(relative(dir, path)).update("\0").update(readFileSync(path)).update("\0");
+    }
+  };
+  walk(dir);
+  return hash.digest("hex");
+}
+
+async function buildWorkspace(workspace) {
+  const stamp = join(root, ".tmp", "build", `${workspace.replaceAll("/", "_")}.sha256`);
+  const hash = hashOf(join(root, workspace));
+  if (existsSync(join(root, workspace, "dist")) && existsSync(stamp) && readFileSync(stamp, "utf8") === hash) return;
+  await run("npm", ["run", "build", "--workspace", workspace]);
+  mkdirSync(dirname(stamp), { recursive: true });
+  writeFileSync(stamp, hash);
+}
+
 try {
   await run(process.execPath, [join(root, "scripts/generate.mjs"), "--if-changed"]);
   await run(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-b", "tsconfig.build.json"]);
-  for (const workspace of workspacesWithBuildScript()) await run("npm", ["run", "build", "--workspace", workspace]);
+  for (const workspace of workspacesWithBuildScript()) await buildWorkspace(workspace);
 } catch (error) {
   process.stderr.write(`build failed: ${error.message}\n`);
   process.exit(1);
