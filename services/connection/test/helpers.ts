@@ -13,7 +13,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
 import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
-import { initiatePayload } from "../src/signed-payloads.js";
+import { initiatePayload } from "@seeme/contracts/protocol";
 import { startConnectionService, type ConnectionServiceOptions, type RunningConnectionService } from "../src/service.js";
 
 export const SECRET = "connection-test-secret-".padEnd(48, "x");

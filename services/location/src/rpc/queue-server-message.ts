@@ -1,19 +1,16 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { QueueServerMessageRequest, QueueServerMessageResponseSchema } from "@seeme/contracts/location";
 import type { LocationContext } from "../context.js";
-import { incomingPacket, SERVER_PAIR_ID } from "../db/inbox.js";
+import { SERVER_PAIR_ID } from "@seeme/contracts/protocol";
+import { invalid } from "@seeme/runtime/errors";
+import { incomingPacket } from "../db/inbox.js";
 import { MAX_RETENTION_MS } from "../db/retention.js";
 import { insertServerMessage, SERVER_MESSAGE } from "../db/server-messages.js";
 import { notifyInbox } from "../notify.js";
 
 const MAX_TEXT_CHARS = 1000;
 const MAX_ACCOUNTS = 10_000;
-
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
 
 /** QueueServerMessage: an operator's type 6 message for every account or the listed ones (SPEC §6). */
 export function queueServerMessage(ctx: LocationContext) {
