@@ -5,12 +5,12 @@ import { IdentityInternalService } from "@seeme/contracts/identity";
 import { events } from "@seeme/contracts/subjects";
 import { CALLER_HEADER, requireService, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
-import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
+import { testClock as sharedTestClock } from "@seeme/testkit/clock";
+import { startFakeService } from "@seeme/testkit/fake-service";
 import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
 import { initiatePayload } from "@seeme/contracts/protocol";
@@ -33,29 +33,18 @@ export function newPairId(): string {
  */
 export async function startFakeIdentity(): Promise<{ address: string; keys: Map<string, KeyObject>; stop(): Promise<void> }> {
   const keys = new Map<string, KeyObject>();
-  const host: GrpcHost = await startGrpcHost({
-    name: "identity-fake",
-    host: "127.0.0.1",
-    port: 0,
-    log: silent,
-    metrics: createMetrics("identity-fake"),
-    healthIntervalMs: 60_000,
-    shutdownTimeoutMs: 1000,
-    probes: {},
-    cleanup: [],
-    registrations: [
-      registration(IdentityInternalService, {
-        verifySession: () => {
-          throw new ConnectError("not used by the connection service", Code.Unimplemented);
-        },
-        verifySignature: (req) => {
-          const key = keys.get(req.accountId);
-          return { valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature) };
-        },
-      }, requireService(SECRET)),
-    ],
-  });
-  return { address: `127.0.0.1:${host.port}`, keys, stop: host.stop };
+  const fake = await startFakeService("identity-fake", [
+    registration(IdentityInternalService, {
+      verifySession: () => {
+        throw new ConnectError("not used by the connection service", Code.Unimplemented);
+      },
+      verifySignature: (req) => {
+        const key = keys.get(req.accountId);
+        return { valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature) };
+      },
+    }, requireService(SECRET)),
+  ]);
+  return { address: fake.address, keys, stop: fake.stop };
 }
 
 export interface Account {
@@ -85,10 +74,9 @@ export function internalClient(address: string) {
   });
 }
 
-/** A settable clock for `now()`. */
+/** A settable clock for `now()`, frozen between advances. */
 export function testClock(start = Date.now()) {
-  let ms = start;
-  return { now: () => new Date(ms), advance: (by: number) => void (ms += by) };
+  return sharedTestClock({ frozen: true, start });
 }
 
 export const SEED = randomBytes(32);
