@@ -1,3 +1,5 @@
+import { outsideTrace } from "./tracing.js";
+
 /**
  * The one way a service runs work on a period (sweepers, retry loops, relays):
  * a chained setTimeout, so a slow tick never overlaps the next and a tick that
@@ -40,7 +42,7 @@ export function startPeriodic(tick: () => Promise<unknown> | unknown, options: P
     }
     clearTimeout(timer);
     running = Promise.resolve()
-      .then(tick)
+      .then(() => outsideTrace(tick))
       .then(
         () => undefined,
         (error: unknown) => onError(error),

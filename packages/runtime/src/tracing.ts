@@ -103,7 +103,13 @@ const recordGetter: TextMapGetter<Record<string, string>> = {
   keys: (carrier) => Object.keys(carrier),
 };
 
-async function inSpan<T>(name: string, kind: SpanKind, attributes: Attributes, parent: Context, fn: (handle: SpanHandle) => Promise<T>) {
+async function inSpan<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  parent: Context,
+  fn: (handle: SpanHandle) => Promise<T>,
+): Promise<T> {
   return tracer().startActiveSpan(name, { kind, attributes }, parent, async (span: Span) => {
     const handle: SpanHandle = {
       failed(code) {
@@ -138,7 +144,12 @@ export function withServerSpan<T>(
   const parent = incoming ? propagation.extract(ROOT_CONTEXT, incoming, recordGetter) : ROOT_CONTEXT;
   const name = method.startsWith("/") ? method.slice(1) : method;
   const [service = "", rpcMethod = ""] = name.split("/");
-  const attributes = { "rpc.system": component === "gateway" ? "connect_rpc" : "grpc", "rpc.service": service, "rpc.method": rpcMethod, "seeme.component": component };
+  const attributes = {
+    "rpc.system": component === "gateway" ? "connect_rpc" : "grpc",
+    "rpc.service": service,
+    "rpc.method": rpcMethod,
+    "seeme.component": component,
+  };
   return inSpan(name, SpanKind.SERVER, attributes, parent, fn);
 }
 
@@ -171,18 +182,38 @@ const natsGetter: TextMapGetter<MsgHdrs> = {
  * Publishes in a PRODUCER span whose context travels in the message headers.
  * `name` is a subject without ids or a message type name.
  */
-export function withPublishSpan<T>(name: string, publish: (headers: MsgHdrs | undefined) => Promise<T> | T): Promise<T> {
-  if (!enabled) return Promise.resolve(publish(undefined));
-  return inSpan(`publish ${name}`, SpanKind.PRODUCER, { "messaging.system": "nats", "messaging.operation.type": "send" }, context.active(), async () => {
+export function withPublishSpan<T>(name: string, publish: (headers: MsgHdrs | undefined) => Promise<T> | T): Promise<T> | T {
+  if (!enabled) return publish(undefined);
+  const attributes = { "messaging.system": "nats", "messaging.operation.type": "send" };
+  return inSpan(`publish ${name}`, SpanKind.PRODUCER, attributes, context.active(), async () => {
     const headers = natsHeaders();
     propagation.inject(context.active(), headers, { set: (carrier, key, value) => carrier.set(key, value) });
     return publish(headers);
   });
 }
 
+/** Same as withPublishSpan for a synchronous publish (core NATS), which throws instead of rejecting. */
+export function withPublishSpanSync<T>(name: string, publish: (headers: MsgHdrs | undefined) => T): T {
+  if (!enabled) return publish(undefined);
+  const attributes = { "messaging.system": "nats", "messaging.operation.type": "send" };
+  return tracer().startActiveSpan(`publish ${name}`, { kind: SpanKind.PRODUCER, attributes }, (span) => {
+    try {
+      const headers = natsHeaders();
+      propagation.inject(context.active(), headers, { set: (carrier, key, value) => carrier.set(key, value) });
+      return publish(headers);
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
+}
+
 /** Handles a received message in a CONSUMER span continuing the publisher's trace. */
-export function withConsumeSpan<T>(name: string, headers: MsgHdrs | undefined, handle: () => Promise<T>): Promise<T> {
+export function withConsumeSpan<T>(name: string, headers: MsgHdrs | undefined, handle: () => Promise<T> | T): Promise<T> | T {
   if (!enabled) return handle();
   const parent = headers ? propagation.extract(ROOT_CONTEXT, headers, natsGetter) : ROOT_CONTEXT;
-  return inSpan(`process ${name}`, SpanKind.CONSUMER, { "messaging.system": "nats", "messaging.operation.type": "process" }, parent, handle);
+  const attributes = { "messaging.system": "nats", "messaging.operation.type": "process" };
+  return inSpan(`process ${name}`, SpanKind.CONSUMER, attributes, parent, async () => handle());
 }
