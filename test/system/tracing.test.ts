@@ -150,3 +150,11 @@ it("no span names or attributes carry account ids, pairIDs, tokens or blobs", ()
     expect(text).not.toMatch(/(^|[^A-Za-z0-9])[A-Za-z0-9]{40}($|[^A-Za-z0-9])/);
   }
 });
+
+it("health probes and outbox polls are not traced (they would bury the traces worth reading)", async () => {
+  // Long enough for several probes (every 200 ms here) and at least one relay poll (every second).
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const spans = exporter.getFinishedSpans();
+  expect(spans.filter((s) => s.attributes["db.query.text"] === "SELECT 1")).toEqual([]);
+  expect(spans.filter((s) => s.attributes.model === "OutboxEvent" && s.attributes.method === "findMany")).toEqual([]);
+});

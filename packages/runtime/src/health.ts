@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { untraced } from "./tracing.js";
 import type { Logger } from "./logger.js";
 
 /** A dependency probe: resolves true when the dependency answers. */
@@ -11,7 +12,8 @@ async function runProbe(probe: Probe): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
   try {
-    return await Promise.race([Promise.resolve().then(probe), timeout]);
+    // Untraced: a probe every few seconds would bury the traces worth reading.
+    return await Promise.race([Promise.resolve().then(() => untraced(probe)), timeout]);
   } catch {
     return false;
   } finally {

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { events } from "@seeme/contracts/subjects";
 import type { EventBus } from "./nats.js";
 import { startPeriodic } from "./periodic.js";
+import { untraced } from "./tracing.js";
 
 /** Key into the `events` catalogue, stored in the outbox row's subject column. */
 export type EventKey = keyof typeof events;
@@ -91,7 +92,8 @@ export function startOutboxRelay({ store, bus, log, intervalMs = 1000, batchSize
 
   async function pass(): Promise<void> {
     while (!stopped) {
-      const rows = await store.fetchUnpublished(batchSize);
+      // The polls stay out of traces; each publish below starts its event's trace.
+      const rows = await untraced(() => store.fetchUnpublished(batchSize));
       if (rows.length === 0) return;
       const acked: string[] = [];
       try {
@@ -103,7 +105,7 @@ export function startOutboxRelay({ store, bus, log, intervalMs = 1000, batchSize
         }
       } finally {
         // Mark what made it even when a later row failed, so it is not resent.
-        if (acked.length > 0) await store.markPublished(acked);
+        if (acked.length > 0) await untraced(() => store.markPublished(acked));
       }
       if (rows.length < batchSize) return;
     }

@@ -19,6 +19,8 @@ import { headers as natsHeaders, type MsgHdrs } from "nats";
  */
 
 let enabled = false;
+// @opentelemetry/core's suppressTracing, loaded with the SDK.
+let suppress: ((context: Context) => Context) | undefined;
 const tracer = () => trace.getTracer("see-me");
 
 export interface TracingOptions {
@@ -52,12 +54,14 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (env.OTEL_SDK_DISABLED === "true" || (!endpoint && !options.spanProcessors)) return OFF;
   if (enabled) throw new Error("tracing is already started in this process");
-  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }, { PrismaInstrumentation }] = await Promise.all([
+  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }, { PrismaInstrumentation }, core] = await Promise.all([
     import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/resources"),
     import("@prisma/instrumentation"),
+    import("@opentelemetry/core"),
   ]);
+  suppress = core.suppressTracing;
   let processors = options.spanProcessors;
   if (!processors) {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
@@ -162,6 +166,11 @@ export function injectTraceContext(set: (key: string, value: string) => void): v
 /** A Connect interceptor giving every public call a SERVER span (the root of its trace). */
 export function tracingInterceptor(): Interceptor {
   return (next) => (req) => withServerSpan(`${req.service.typeName}/${req.method.name}`, undefined, () => next(req), "gateway");
+}
+
+/** Runs `fn` with tracing suppressed (health probes, outbox polls): no span of it is recorded. */
+export function untraced<T>(fn: () => T): T {
+  return enabled && suppress ? context.with(suppress(ROOT_CONTEXT), fn) : fn();
 }
 
 /** Runs `fn` outside any trace: periodic work must not join the trace of whatever call last kicked it. */
