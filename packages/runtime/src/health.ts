@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { startPeriodic, type Periodic } from "./periodic.js";
 import { untraced } from "./tracing.js";
 import type { Logger } from "./logger.js";
 
@@ -27,7 +28,7 @@ async function runProbe(probe: Probe): Promise<boolean> {
  * without a restart. Once shut down it stays NOT_SERVING.
  */
 export class DependencyMonitor {
-  private timer?: NodeJS.Timeout;
+  private loop?: Periodic;
   private serving = false;
   private stopped = false;
   private readonly listeners: Array<(serving: boolean) => void> = [];
@@ -51,11 +52,12 @@ export class DependencyMonitor {
   /** Probes once now, then keeps probing until stop(). */
   async start(): Promise<boolean> {
     await this.check();
-    const loop = () => {
-      this.timer = setTimeout(() => void this.check().finally(() => !this.stopped && loop()), this.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    if (!this.stopped) {
+      this.loop = startPeriodic(() => this.check(), {
+        intervalMs: this.intervalMs,
+        onError: (err) => this.log.warn({ err }, "dependency check failed"),
+      });
+    }
     return this.serving;
   }
 
@@ -73,7 +75,7 @@ export class DependencyMonitor {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    void this.loop?.stop();
     this.set(false);
   }
 
