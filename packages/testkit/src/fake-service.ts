@@ -1,4 +1,5 @@
 import type { ServiceRegistration } from "@seeme/runtime/grpc";
+import type { Probe } from "@seeme/runtime/health";
 import { startGrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
 import { createMetrics } from "@seeme/runtime/metrics";
@@ -14,16 +15,21 @@ export interface FakeService {
  * port, serving the registrations a test gives (with their real guards), so the
  * service under test meets real transport, metadata and status codes.
  */
-export async function startFakeService(name: string, registrations: ServiceRegistration[]): Promise<FakeService> {
+export async function startFakeService(
+  name: string,
+  registrations: ServiceRegistration[],
+  options: { probes?: Record<string, Probe>; healthIntervalMs?: number } = {},
+): Promise<FakeService> {
   const host = await startGrpcHost({
     name,
     host: "127.0.0.1",
     port: 0,
     log: createLogger(name, process.env.TEST_LOG_LEVEL ?? "silent"),
     metrics: createMetrics(name),
-    healthIntervalMs: 60_000,
+    healthIntervalMs: options.healthIntervalMs ?? 60_000,
     shutdownTimeoutMs: 1000,
-    probes: {},
+    // What its gRPC health reports follows these (a test can make the fake "unhealthy").
+    probes: options.probes ?? {},
     cleanup: [],
     registrations,
   });
