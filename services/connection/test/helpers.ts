@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, randomInt, randomUUID, sign, verify, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from "node:crypto";
 import pg from "pg";
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { IdentityInternalService } from "@seeme/contracts/identity";
@@ -19,12 +19,7 @@ import { startConnectionService, type ConnectionServiceOptions, type RunningConn
 export const SECRET = "connection-test-secret-".padEnd(48, "x");
 export const silent = createLogger("connection-test", "silent");
 
-const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** A fresh random pairID, as a device would make one. */
-export function newPairId(): string {
-  return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
-}
+export { newPairId } from "@seeme/testkit/pairing";
 
 /**
  * Stands in for the identity service's database only: a real gRPC server with

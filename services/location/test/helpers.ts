@@ -1,4 +1,4 @@
-import { randomInt, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -12,6 +12,7 @@ import { events } from "@seeme/contracts/subjects";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
 import { testClock } from "@seeme/testkit/clock";
 import { startFakeService } from "@seeme/testkit/fake-service";
+import { newPairId } from "@seeme/testkit/pairing";
 import { createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
 import { startLocationService, type RunningLocationService as RunningLocation } from "../src/service.js";
@@ -21,11 +22,7 @@ export const ADMIN_TOKEN = "location-test-admin-token-".padEnd(48, "a");
 export const silent = createLogger("location-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
-const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-export function newPairId(): string {
-  return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
-}
+export { newPairId };
 
 export function blob(text: string): Uint8Array {
   return new TextEncoder().encode(text);

@@ -2,7 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { QueueServerMessageRequest, QueueServerMessageResponseSchema } from "@seeme/contracts/location";
 import type { LocationContext } from "../context.js";
-import { SERVER_PAIR_ID } from "@seeme/contracts/protocol";
+import { isCodeOf, SERVER_PAIR_ID, ServerMessage } from "@seeme/contracts/protocol";
 import { invalid } from "@seeme/runtime/errors";
 import { incomingPacket } from "../db/inbox.js";
 import { MAX_RETENTION_MS } from "../db/retention.js";
@@ -15,7 +15,7 @@ const MAX_ACCOUNTS = 10_000;
 /** QueueServerMessage: an operator's type 6 message for every account or the listed ones (SPEC §6). */
 export function queueServerMessage(ctx: LocationContext) {
   return async (req: QueueServerMessageRequest): Promise<MessageInitShape<typeof QueueServerMessageResponseSchema>> => {
-    if (req.subType < 1 || req.subType > 8) throw invalid("sub_type must be a server message sub-type from 1 to 8");
+    if (!isCodeOf(ServerMessage, req.subType)) throw invalid("sub_type must be a server message sub-type from 1 to 8");
     const text = req.text.trim();
     if (text === "") throw invalid("text is required");
     if (text.length > MAX_TEXT_CHARS) throw invalid(`text is longer than ${MAX_TEXT_CHARS} characters`);
