@@ -13,8 +13,9 @@ describe("protocol", () => {
     expect(PAIR_ID_LENGTH).toBe(40);
     expect(isPairId(A)).toBe(true);
     expect(isPairId(B)).toBe(true);
-    for (const bad of ["A".repeat(39), "A".repeat(41), `${"A".repeat(39)}-`, `${"A".repeat(39)}é`, SERVER_PAIR_ID, 40, null]) {
-      expect(isPairId(bad)).toBe(false);
+    const bad = ["A".repeat(39), "A".repeat(41), `${"A".repeat(39)}-`, `${"A".repeat(39)}é`, SERVER_PAIR_ID, 40, null];
+    for (const value of bad) {
+      expect(isPairId(value)).toBe(false);
     }
     expect(SERVER_PAIR_ID).toBe("SERVER");
     expect([MAX_ACKS_PER_SYNC, MAX_ACK_ENTRIES]).toEqual([5000, 1000]);
@@ -27,7 +28,8 @@ describe("protocol", () => {
 
     const nonce = new Uint8Array([1, 2, 3]);
     const signIn = challengePayload(ChallengePurpose.SIGN_IN, nonce, "acct");
-    expect([...signIn]).toEqual([...new TextEncoder().encode("see-me/identity/v1/sign-in\n"), 1, 2, 3, ...new TextEncoder().encode("acct")]);
+    const utf8 = (text: string) => [...new TextEncoder().encode(text)];
+    expect([...signIn]).toEqual([...utf8("see-me/identity/v1/sign-in\n"), 1, 2, 3, ...utf8("acct")]);
     const key = new Uint8Array([9, 9]);
     const prefix = (purpose: ChallengeKind) => decode(challengePayload(purpose, nonce, key).slice(0, -5));
     expect(prefix(ChallengePurpose.REGISTER)).toBe("see-me/identity/v1/register\n");

@@ -29,7 +29,9 @@ function metadataFor(options: GrpcClientOptions, call: CallOptions | undefined):
   const headers = call?.headers;
   if (headers === undefined) return metadata;
   // Callers pass plain records (the gateway on every call): no Headers object needed for those.
-  if (headers instanceof Headers || Array.isArray(headers)) new Headers(headers).forEach((value, key) => metadata.set(key, value));
+  if (headers instanceof Headers || Array.isArray(headers)) {
+    new Headers(headers).forEach((value, key) => metadata.set(key, value));
+  }
   else for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
   return metadata;
 }
@@ -61,25 +63,26 @@ function startCall<C extends grpc.Call>(
 
 function unaryMethod(channel: grpc.Client, method: DescMethod, options: GrpcClientOptions) {
   const path = methodPath(method);
+  const [serialize, deserialize] = [serializer(method.input), deserializer(method.output)];
   return (request: unknown, call?: CallOptions) =>
     new Promise((resolve, reject) => {
       const { release } = startCall(options, call, options.defaultTimeoutMs ?? 10_000, (metadata, callOptions) =>
-        channel.makeUnaryRequest(path, serializer(method.input), deserializer(method.output), request, metadata, callOptions,
-          (error, response) => {
-            release();
-            if (error) reject(toConnectError(error));
-            else resolve(response);
-          }),
+        channel.makeUnaryRequest(path, serialize, deserialize, request, metadata, callOptions, (error, response) => {
+          release();
+          if (error) reject(toConnectError(error));
+          else resolve(response);
+        }),
       );
     });
 }
 
 function serverStreamingMethod(channel: grpc.Client, method: DescMethod, options: GrpcClientOptions) {
   const path = methodPath(method);
+  const [serialize, deserialize] = [serializer(method.input), deserializer(method.output)];
   return (request: unknown, call?: CallOptions) =>
     (async function* () {
       const { call: stream, release } = startCall(options, call, undefined, (metadata, callOptions) =>
-        channel.makeServerStreamRequest(path, serializer(method.input), deserializer(method.output), request, metadata, callOptions),
+        channel.makeServerStreamRequest(path, serialize, deserialize, request, metadata, callOptions),
       );
       try {
         for await (const message of stream) yield message;
@@ -93,7 +96,11 @@ function serverStreamingMethod(channel: grpc.Client, method: DescMethod, options
 }
 
 /** A typed client for `service` over one grpc-js channel to `address` (host:port). */
-export function createGrpcClient<D extends DescService>(service: D, address: string, options: GrpcClientOptions = {}): Client<D> & { close(): void } {
+export function createGrpcClient<D extends DescService>(
+  service: D,
+  address: string,
+  options: GrpcClientOptions = {},
+): Client<D> & { close(): void } {
   const channel = new grpc.Client(address, grpc.credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
@@ -101,7 +108,9 @@ export function createGrpcClient<D extends DescService>(service: D, address: str
   const client: Record<string, unknown> = { close: () => channel.close() };
   for (const method of service.methods) {
     if (method.methodKind === "unary") client[method.localName] = unaryMethod(channel, method, options);
-    else if (method.methodKind === "server_streaming") client[method.localName] = serverStreamingMethod(channel, method, options);
+    else if (method.methodKind === "server_streaming") {
+      client[method.localName] = serverStreamingMethod(channel, method, options);
+    }
   }
   return client as Client<D> & { close(): void };
 }

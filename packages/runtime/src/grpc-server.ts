@@ -21,7 +21,11 @@ export interface ServiceRegistration {
 }
 
 /** Pairs a descriptor with its implementation, type-checked against each other. */
-export function registration<D extends DescService>(service: D, impl: ServiceImpl<D>, guard: Guard): ServiceRegistration {
+export function registration<D extends DescService>(
+  service: D,
+  impl: ServiceImpl<D>,
+  guard: Guard,
+): ServiceRegistration {
   return { service, impl: impl as unknown as Partial<ServiceImpl<DescService>>, guard };
 }
 
@@ -55,7 +59,12 @@ function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc
   return { code: grpc.status.INTERNAL, details: "internal error" };
 }
 
-function contextFor(method: DescMethod, call: ServerCall, headers: Record<string, string>, shutdownSignal: AbortSignal) {
+function contextFor(
+  method: DescMethod,
+  call: ServerCall,
+  headers: Record<string, string>,
+  shutdownSignal: AbortSignal,
+) {
   const requestAbort = new AbortController();
   call.on("cancelled", () => requestAbort.abort(new ConnectError("call cancelled by client", Code.Canceled)));
   const deadline = call.getDeadline();
@@ -138,7 +147,8 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
       };
       const target = { method, path, fn: impl[method.localName] as Handler | undefined, guard, options };
       if (method.methodKind === "unary") {
-        handlers[method.name] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        type UnaryCall = grpc.ServerUnaryCall<unknown, unknown>;
+        handlers[method.name] = (call: UnaryCall, callback: grpc.sendUnaryData<unknown>) => {
           void serveCall(target, call, {
             produce: async (output) => output,
             succeed: (response) => callback(null, response),

@@ -157,7 +157,8 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
           if (err) return log.error({ err, subject }, "core subscription failed");
           void (async () => {
             try {
-              await withConsumeSpan(schema.typeName, m.headers, () => handler(fromBinary(schema, m.data), m.subject.slice(strip)));
+              const handle = () => handler(fromBinary(schema, m.data), m.subject.slice(strip));
+              await withConsumeSpan(schema.typeName, m.headers, handle);
             } catch (e) {
               // Hints are best effort: clients resync anyway, so log and drop.
               log.warn({ err: e, subject }, "core message handler failed");

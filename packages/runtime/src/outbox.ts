@@ -47,7 +47,10 @@ export function encodeEvent<K extends EventKey>(key: K, message: MessageInitShap
 }
 
 /** An event's fields; recordEvent sets its event_id. */
-export type EventInit<K extends EventKey> = Omit<MessageInitShape<(typeof events)[K]["schema"]>, "eventId" | "$typeName">;
+export type EventInit<K extends EventKey> = Omit<
+  MessageInitShape<(typeof events)[K]["schema"]>,
+  "eventId" | "$typeName"
+>;
 
 /** The columns recordEvent fills in every outbox table. */
 export interface OutboxInsert {

@@ -54,13 +54,14 @@ export async function startTracing(options: TracingOptions): Promise<Tracing> {
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT;
   if (env.OTEL_SDK_DISABLED === "true" || (!endpoint && !options.spanProcessors)) return OFF;
   if (enabled) throw new Error("tracing is already started in this process");
-  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }, { PrismaInstrumentation }, core] = await Promise.all([
-    import("@opentelemetry/sdk-trace-node"),
-    import("@opentelemetry/sdk-trace-base"),
-    import("@opentelemetry/resources"),
-    import("@prisma/instrumentation"),
-    import("@opentelemetry/core"),
-  ]);
+  const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }, { PrismaInstrumentation }, core] =
+    await Promise.all([
+      import("@opentelemetry/sdk-trace-node"),
+      import("@opentelemetry/sdk-trace-base"),
+      import("@opentelemetry/resources"),
+      import("@prisma/instrumentation"),
+      import("@opentelemetry/core"),
+    ]);
   suppress = core.suppressTracing;
   let processors = options.spanProcessors;
   if (!processors) {
@@ -165,7 +166,8 @@ export function injectTraceContext(set: (key: string, value: string) => void): v
 
 /** A Connect interceptor giving every public call a SERVER span (the root of its trace). */
 export function tracingInterceptor(): Interceptor {
-  return (next) => (req) => withServerSpan(`${req.service.typeName}/${req.method.name}`, undefined, () => next(req), "gateway");
+  return (next) => (req) =>
+    withServerSpan(`${req.service.typeName}/${req.method.name}`, undefined, () => next(req), "gateway");
 }
 
 /** Runs `fn` with tracing suppressed (health probes, outbox polls): no span of it is recorded. */
@@ -191,7 +193,10 @@ const natsGetter: TextMapGetter<MsgHdrs> = {
  * Publishes in a PRODUCER span whose context travels in the message headers.
  * `name` is a subject without ids or a message type name.
  */
-export function withPublishSpan<T>(name: string, publish: (headers: MsgHdrs | undefined) => Promise<T> | T): Promise<T> | T {
+export function withPublishSpan<T>(
+  name: string,
+  publish: (headers: MsgHdrs | undefined) => Promise<T> | T,
+): Promise<T> | T {
   if (!enabled) return publish(undefined);
   const attributes = { "messaging.system": "nats", "messaging.operation.type": "send" };
   return inSpan(`publish ${name}`, SpanKind.PRODUCER, attributes, context.active(), async () => {
@@ -220,7 +225,11 @@ export function withPublishSpanSync<T>(name: string, publish: (headers: MsgHdrs 
 }
 
 /** Handles a received message in a CONSUMER span continuing the publisher's trace. */
-export function withConsumeSpan<T>(name: string, headers: MsgHdrs | undefined, handle: () => Promise<T> | T): Promise<T> | T {
+export function withConsumeSpan<T>(
+  name: string,
+  headers: MsgHdrs | undefined,
+  handle: () => Promise<T> | T,
+): Promise<T> | T {
   if (!enabled) return handle();
   const parent = headers ? propagation.extract(ROOT_CONTEXT, headers, natsGetter) : ROOT_CONTEXT;
   const attributes = { "messaging.system": "nats", "messaging.operation.type": "process" };

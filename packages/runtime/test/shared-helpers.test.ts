@@ -37,7 +37,11 @@ describe("startPeriodic", () => {
   it("waits one period before the first tick unless immediate, and trigger() runs one at once", async () => {
     const calls: string[] = [];
     const slow = startPeriodic(() => void calls.push("slow"), { intervalMs: 60_000, onError: () => undefined });
-    const now = startPeriodic(() => void calls.push("now"), { intervalMs: 60_000, immediate: true, onError: () => undefined });
+    const now = startPeriodic(() => void calls.push("now"), {
+      intervalMs: 60_000,
+      immediate: true,
+      onError: () => undefined,
+    });
     await sleep(20);
     expect(calls).toEqual(["now"]);
     slow.trigger();

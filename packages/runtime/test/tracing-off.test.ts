@@ -1,5 +1,7 @@
 import { trace } from "@opentelemetry/api";
-import { injectTraceContext, startTracing, tracingEnabled, withPublishSpanSync, withServerSpan } from "@seeme/runtime/tracing";
+import {
+  injectTraceContext, startTracing, tracingEnabled, withPublishSpanSync, withServerSpan,
+} from "@seeme/runtime/tracing";
 
 describe("tracing when OTEL_EXPORTER_OTLP_ENDPOINT is not set", () => {
   it("stays off: no provider is registered and the helpers only run what they wrap", async () => {
@@ -12,8 +14,8 @@ describe("tracing when OTEL_EXPORTER_OTLP_ENDPOINT is not set", () => {
     const metadata: Record<string, string> = {};
     injectTraceContext((key, value) => (metadata[key] = value));
     expect(metadata).toEqual({});
-    await expect(withServerSpan("/a.B/C", { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" }, async () => 7))
-      .resolves.toBe(7);
+    const incoming = { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" };
+    await expect(withServerSpan("/a.B/C", incoming, async () => 7)).resolves.toBe(7);
     expect(withPublishSpanSync("x", (headers) => headers)).toBeUndefined();
     await tracing.shutdown();
   });

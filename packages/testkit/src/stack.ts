@@ -38,7 +38,10 @@ export interface StackServiceOptions {
 }
 
 /** Starts one service from the stack's environment (its loadConfig(env) and start function). */
-export type StackServiceStarter = (env: Record<string, string>, options: StackServiceOptions) => Promise<RunningService>;
+export type StackServiceStarter = (
+  env: Record<string, string>,
+  options: StackServiceOptions,
+) => Promise<RunningService>;
 export type StackServices = Record<ServiceName, StackServiceStarter>;
 
 export interface Stack {

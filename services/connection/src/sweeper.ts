@@ -32,6 +32,9 @@ export function startInviteSweeper(ctx: ConnectionContext, intervalMs: number): 
     return expired;
   }
 
-  const loop = startPeriodic(sweep, { intervalMs, onError: (err) => ctx.log.error({ err }, "invite sweep failed, will retry") });
+  const loop = startPeriodic(sweep, {
+    intervalMs,
+    onError: (err) => ctx.log.error({ err }, "invite sweep failed, will retry"),
+  });
   return { sweep, stop: loop.stop };
 }

@@ -40,7 +40,8 @@ export function rotateKey(ctx: IdentityContext) {
         });
         if (count !== 1) throw new ConnectError("the account key changed meanwhile; sign in again", Code.Unauthenticated);
         await tx.session.deleteMany({ where: { accountId: account.id } });
-        await recordEvent(tx, "accountKeyRotated", { accountId: account.id, rotateTime: timestampFromDate(now) }, { createdAt: now });
+        const keyRotated = { accountId: account.id, rotateTime: timestampFromDate(now) };
+        await recordEvent(tx, "accountKeyRotated", keyRotated, { createdAt: now });
         const updated = await tx.account.findUnique({ where: { id: account.id } });
         if (!updated) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
         return updated;
