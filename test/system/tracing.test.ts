@@ -130,6 +130,16 @@ it("a Sync is one trace: gateway → location → PostgreSQL, and across NATS to
   expect(delivery?.kind).toBe(SpanKind.CONSUMER);
   expect(ancestors(publish!)).toContain(service);
   expect(delivery!.parentSpanContext?.spanId).toBe(publish!.spanContext().spanId);
+
+  // B's Subscribe stream (ended by the abort above) is a trace of its own: gateway → location.
+  const subscribeSpan = (component: string) => (s: ReadableSpan) =>
+    s.attributes["seeme.component"] === component && s.attributes["rpc.method"] === "Subscribe";
+  const subscribeSpans = () => exporter.getFinishedSpans().filter((s) => s.attributes["rpc.method"] === "Subscribe");
+  await waitUntil(() => subscribeSpans().length === 2);
+  const gatewayStream = exporter.getFinishedSpans().find(subscribeSpan("gateway"));
+  const serviceStream = exporter.getFinishedSpans().find(subscribeSpan("service"));
+  expect(serviceStream!.parentSpanContext?.spanId).toBe(gatewayStream!.spanContext().spanId);
+  expect(serviceStream!.spanContext().traceId).not.toBe(traceId);
 });
 
 it("no span names or attributes carry account ids, pairIDs, tokens or blobs", () => {

@@ -2,7 +2,7 @@ import {
   context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace,
   type Attributes, type Context, type Span, type TextMapGetter,
 } from "@opentelemetry/api";
-import type { Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { headers as natsHeaders, type MsgHdrs } from "nats";
 
@@ -164,10 +164,65 @@ export function injectTraceContext(set: (key: string, value: string) => void): v
   propagation.inject(context.active(), undefined, { set: (_carrier, key, value) => set(key, value) });
 }
 
-/** A Connect interceptor giving every public call a SERVER span (the root of its trace). */
+/**
+ * A Connect interceptor giving every public call a SERVER span, the root of its
+ * trace (a device cannot choose our trace ids). A streaming response is read
+ * inside the span, so the upstream call it opens continues the trace; the span
+ * ends with the stream.
+ */
 export function tracingInterceptor(): Interceptor {
-  return (next) => (req) =>
-    withServerSpan(`${req.service.typeName}/${req.method.name}`, undefined, () => next(req), "gateway");
+  return (next) => async (req) => {
+    if (!enabled) return next(req);
+    const attributes = {
+      "rpc.system": "connect_rpc",
+      "rpc.service": req.service.typeName,
+      "rpc.method": req.method.name,
+      "seeme.component": "gateway",
+    };
+    const name = `${req.service.typeName}/${req.method.name}`;
+    const span = tracer().startSpan(name, { kind: SpanKind.SERVER, attributes }, ROOT_CONTEXT);
+    const spanContext = trace.setSpan(ROOT_CONTEXT, span);
+    let response: Awaited<ReturnType<typeof next>>;
+    try {
+      response = await context.with(spanContext, () => next(req));
+    } catch (error) {
+      endFailed(span, error);
+      throw error;
+    }
+    if (!response.stream) {
+      span.end();
+      return response;
+    }
+    return { ...response, message: readInContext(response.message, spanContext, span) };
+  };
+}
+
+function endFailed(span: Span, error: unknown): void {
+  // The code only: the error's message may name what the caller sent.
+  const code = ConnectError.from(error).code as number;
+  span.setAttribute("rpc.grpc.status_code", code);
+  if (SERVER_FAULTS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
+}
+
+async function* readInContext<T>(source: AsyncIterable<T>, spanContext: Context, span: Span): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let failed = false;
+  try {
+    for (;;) {
+      const next = await context.with(spanContext, () => iterator.next());
+      if (next.done) return;
+      yield next.value;
+    }
+  } catch (error) {
+    failed = true;
+    endFailed(span, error);
+    throw error;
+  } finally {
+    // Ends the upstream call when the client went away early.
+    await iterator.return?.();
+    if (!failed) span.end();
+  }
 }
 
 /** Runs `fn` with tracing suppressed (health probes, outbox polls): no span of it is recorded. */
