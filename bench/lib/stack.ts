@@ -4,7 +4,8 @@ import { closeSync, openSync } from "node:fs";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
-import { createStackResources, startStack } from "@seeme/testkit/stack";
+import { createStackResources } from "@seeme/testkit/stack";
+import { startStack } from "../../test/stack.js";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

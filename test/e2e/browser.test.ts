@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { Movement, type InboxMessage, type SeeMeClient } from "@seeme/client";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { newDevice, syncUntil } from "./helpers.js";
 
 /**

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { commands } from "@seeme/cli/commands";
 import { runDemo } from "@seeme/cli/demo";
 import { openDevice } from "@seeme/cli/device";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 
 /** The see-me CLI against the real stack: the narrated demo, and the commands a person types. */
 let stack: Stack;

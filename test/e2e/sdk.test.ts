@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import type pg from "pg";
 import { Movement, SimpleStatus, decodePinBody, type InboxMessage, type SeeMeClient } from "@seeme/client";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { locationDatabase, newDevice, pair, syncUntil } from "./helpers.js";
 
 /**

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { Movement, type RejectReason, type SeeMeClient } from "@seeme/client";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { locationDatabase, newDevice, pair, syncUntil } from "./helpers.js";
 
 /**

@@ -1,5 +1,5 @@
 import { checkHealth } from "@seeme/testkit/health";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { TEST_DATABASE_URL } from "@seeme/testkit/database";
 import { startTcpProxy, type TcpProxy } from "@seeme/testkit/tcp-proxy";
 import { waitFor } from "@seeme/testkit/wait";

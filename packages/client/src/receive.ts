@@ -1,4 +1,5 @@
 import type { IncomingPacket } from "@seeme/contracts/location";
+import { SERVER_PAIR_ID } from "@seeme/contracts/protocol";
 import { ConnectionManagement, PrimaryType, SimpleStatus } from "./codes.js";
 import { joinText } from "./codec-text.js";
 import { addAck, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
@@ -9,7 +10,7 @@ import { ReplayGuard } from "./replay-guard.js";
 import type { DeviceState, InboxMessage, StoredConnection } from "./storage.js";
 
 /** The pair_id server messages arrive under (SPEC §4). */
-export const SERVER_PAIR_ID = "SERVER";
+export { SERVER_PAIR_ID };
 /** Server message ids remembered to skip a second delivery of one not yet acknowledged. */
 const REMEMBERED_SERVER_IDS = 200;
 

@@ -1,5 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { startPeriodic, type Periodic } from "./periodic.js";
+import { untraced } from "./tracing.js";
 import type { Logger } from "./logger.js";
 
 /** A dependency probe: resolves true when the dependency answers. */
@@ -11,7 +13,8 @@ async function runProbe(probe: Probe): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), PROBE_TIMEOUT_MS)));
   try {
-    return await Promise.race([Promise.resolve().then(probe), timeout]);
+    // Untraced: a probe every few seconds would bury the traces worth reading.
+    return await Promise.race([Promise.resolve().then(() => untraced(probe)), timeout]);
   } catch {
     return false;
   } finally {
@@ -25,7 +28,7 @@ async function runProbe(probe: Probe): Promise<boolean> {
  * without a restart. Once shut down it stays NOT_SERVING.
  */
 export class DependencyMonitor {
-  private timer?: NodeJS.Timeout;
+  private loop?: Periodic;
   private serving = false;
   private stopped = false;
   private readonly listeners: Array<(serving: boolean) => void> = [];
@@ -49,11 +52,12 @@ export class DependencyMonitor {
   /** Probes once now, then keeps probing until stop(). */
   async start(): Promise<boolean> {
     await this.check();
-    const loop = () => {
-      this.timer = setTimeout(() => void this.check().finally(() => !this.stopped && loop()), this.intervalMs);
-      this.timer.unref();
-    };
-    loop();
+    if (!this.stopped) {
+      this.loop = startPeriodic(() => this.check(), {
+        intervalMs: this.intervalMs,
+        onError: (err) => this.log.warn({ err }, "dependency check failed"),
+      });
+    }
     return this.serving;
   }
 
@@ -71,7 +75,7 @@ export class DependencyMonitor {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    void this.loop?.stop();
     this.set(false);
   }
 

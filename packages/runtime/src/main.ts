@@ -1,4 +1,5 @@
 import { ConfigError, PortInUseError } from "./config.js";
+import { startTracing, type Tracing } from "./tracing.js";
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -12,12 +13,16 @@ export interface Stoppable {
  */
 export function runMain(name: string, start: () => Promise<Stoppable>): void {
   let running: Stoppable | undefined;
+  // Off (and nothing of the SDK loaded) unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+  const tracing: Promise<Tracing> = startTracing({ serviceName: name });
   let signalled = false;
   const onSignal = (signal: string) => {
     if (signalled) process.exit(1);
     signalled = true;
     process.stderr.write(`${name}: ${signal} received, stopping\n`);
-    Promise.resolve(running?.stop()).then(
+    Promise.resolve(running?.stop())
+      .then(() => tracing.then((started) => started.shutdown()))
+      .then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`${name}: error while stopping: ${String(error)}\n`);
@@ -29,7 +34,7 @@ export function runMain(name: string, start: () => Promise<Stoppable>): void {
   process.on("SIGTERM", onSignal);
   // Through a promise so that a ConfigError thrown synchronously by loadConfig
   // (inside `start`) gets the one-line message and exit 78 too.
-  Promise.resolve().then(start).then(
+  tracing.then(() => start()).then(
     (started) => {
       running = started;
       if (signalled) void started.stop().then(() => process.exit(0));

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { streamName, streams, subjectName } from "@seeme/contracts/subjects";
 import type { EventDef, StreamName } from "@seeme/contracts/subjects";
 import { startConsumer } from "./nats/consumer.js";
+import { withConsumeSpan, withPublishSpan, withPublishSpanSync } from "./tracing.js";
 import type { ConsumeOptions, ConsumerHandle } from "./nats/consumer.js";
 
 export { consumerName } from "./nats/consumer.js";
@@ -117,11 +118,12 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
   }
 
   async function publishEncoded(def: EventDef, payload: Uint8Array, { msgId }: { msgId: string }): Promise<PublishResult> {
-    const ack = await js.publish(subjectName(prefix, def.subject), payload, {
+    const ack = await withPublishSpan(def.subject, (headers) => js.publish(subjectName(prefix, def.subject), payload, {
       msgID: msgId,
       // Fails loudly instead of silently landing in the wrong stream.
       expect: { streamName: streamName(prefix, def.stream) },
-    });
+      headers,
+    }));
     return { streamSeq: ack.seq, duplicate: ack.duplicate };
   }
 
@@ -144,7 +146,9 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       };
     },
     publishCore(subject, schema, message) {
-      nc.publish(subjectName(prefix, subject), toBinary(schema, create(schema, message)));
+      // Named after the message type: a core subject may end in an account id.
+      const data = toBinary(schema, create(schema, message));
+      withPublishSpanSync(schema.typeName, (headers) => nc.publish(subjectName(prefix, subject), data, { headers }));
     },
     subscribeCore(subject, schema, handler) {
       const strip = prefix ? prefix.length + 1 : 0;
@@ -153,7 +157,8 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
           if (err) return log.error({ err, subject }, "core subscription failed");
           void (async () => {
             try {
-              await handler(fromBinary(schema, m.data), m.subject.slice(strip));
+              const handle = () => handler(fromBinary(schema, m.data), m.subject.slice(strip));
+              await withConsumeSpan(schema.typeName, m.headers, handle);
             } catch (e) {
               // Hints are best effort: clients resync anyway, so log and drop.
               log.warn({ err: e, subject }, "core message handler failed");

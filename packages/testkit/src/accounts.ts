@@ -1,7 +1,7 @@
 import type { CallOptions, Client } from "@connectrpc/connect";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ChallengePurpose, type IdentityService } from "@seeme/contracts/identity";
-import { challengePayload } from "@seeme/identity/challenge-payload";
+import { challengePayload } from "@seeme/contracts/protocol";
 
 /**
  * Drives the PUBLIC identity API the way a device does, so the same helpers work

@@ -1,7 +1,7 @@
+import { randomInt } from "node:crypto";
 import type { CallOptions, Client } from "@connectrpc/connect";
 import type { ConnectionService } from "@seeme/contracts/connection";
-import { initiatePayload } from "@seeme/client/signed-payloads";
-import { newPairId } from "@seeme/client/pair-id";
+import { initiatePayload, PAIR_ID_LENGTH } from "@seeme/contracts/protocol";
 import { signPayload } from "./accounts.js";
 
 /** An account that can act on the public API: its key signs the initiate packet, its session authorizes calls. */
@@ -15,6 +15,13 @@ export interface Pairing {
   initiatorPairId: string;
   /** Where the recipient receives (the initiator sends here). */
   recipientPairId: string;
+}
+
+const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/** A fresh random pairID, as a device would make one (SPEC §2). */
+export function newPairId(): string {
+  return Array.from({ length: PAIR_ID_LENGTH }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
 }
 
 const bearer = (token: string): CallOptions => ({ headers: { authorization: `Bearer ${token}` } });

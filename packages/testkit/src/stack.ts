@@ -7,10 +7,13 @@ import { createTestBus } from "./nats.js";
 /**
  * The whole see-me system in this process, on free ports, with a fresh
  * PostgreSQL schema per service and a fresh NATS prefix: what a suite needs to
- * test through the real gateway. Services are imported lazily so a package
- * that does not need the stack never loads them.
+ * test through the real gateway. The testkit imports no service (services'
+ * tests import the testkit): the caller passes how to start each one, as
+ * test/stack.ts does for the real services.
  */
 export interface StackOptions {
+  /** How to start each service from the stack's environment. */
+  services: StackServices;
   /** Extra environment for every service (e.g. INVITE_TTL). */
   env?: Record<string, string>;
   /** Clock for the services (expiry tests advance it instead of sleeping). */
@@ -22,11 +25,24 @@ export interface StackOptions {
   natsUrl?: string;
 }
 
-type ServiceName = "identity" | "connection" | "location" | "gateway";
-interface Running {
+export type ServiceName = "identity" | "connection" | "location" | "gateway";
+export interface RunningService {
   port: number;
   stop(): Promise<void>;
 }
+
+/** What a starter gets: the stack's clock (for the services that take one) and a logger named after the service. */
+export interface StackServiceOptions {
+  now?: () => Date;
+  log: Logger;
+}
+
+/** Starts one service from the stack's environment (its loadConfig(env) and start function). */
+export type StackServiceStarter = (
+  env: Record<string, string>,
+  options: StackServiceOptions,
+) => Promise<RunningService>;
+export type StackServices = Record<ServiceName, StackServiceStarter>;
 
 export interface Stack {
   gatewayUrl: string;
@@ -88,7 +104,7 @@ export async function createStackResources(label: string): Promise<StackResource
   };
 }
 
-export async function startStack(label: string, options: StackOptions = {}): Promise<Stack> {
+export async function startStack(label: string, options: StackOptions): Promise<Stack> {
   const resources = await createStackResources(label);
   const { databases } = resources;
   const serviceUrl = options.databaseUrl ?? ((url: string) => url);
@@ -111,32 +127,9 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     IDENTITY_RATE_LIMIT_ADDRESS_PER_MINUTE: "10000",
     ...options.env,
   };
-  const serviceOptions = { now: options.now, log };
-  const starters: Record<ServiceName, () => Promise<Running>> = {
-    identity: async () => {
-      const { loadConfig } = await import("@seeme/identity/config");
-      const { startIdentityService } = await import("@seeme/identity/service");
-      return startIdentityService(loadConfig(env), { ...serviceOptions, log: log.child({ service: "identity" }) });
-    },
-    connection: async () => {
-      const { loadConfig } = await import("@seeme/connection/config");
-      const { startConnectionService } = await import("@seeme/connection/service");
-      return startConnectionService(loadConfig(env), { ...serviceOptions, log: log.child({ service: "connection" }) });
-    },
-    location: async () => {
-      const { loadConfig } = await import("@seeme/location/config");
-      const { startLocationService } = await import("@seeme/location/service");
-      return startLocationService(loadConfig(env), { ...serviceOptions, log: log.child({ service: "location" }) });
-    },
-    gateway: async () => {
-      const { loadConfig } = await import("@seeme/gateway/config");
-      const { startGatewayService } = await import("@seeme/gateway/service");
-      return startGatewayService(loadConfig(env), { log: log.child({ service: "gateway" }) });
-    },
-  };
-  const running = new Map<ServiceName, Running>();
+  const running = new Map<ServiceName, RunningService>();
   const start = async (name: ServiceName) => {
-    const service = await starters[name]();
+    const service = await options.services[name](env, { now: options.now, log: log.child({ service: name }) });
     running.set(name, service);
     // Later starts (restarts) reuse the port so callers reconnect to the same address.
     env[`${name.toUpperCase()}_PORT`] = String(service.port);

@@ -1,7 +1,7 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { BreakReason } from "@seeme/contracts/connection";
 import type { Connection, Tx } from "./db/client.js";
-import { recordEvent } from "./db/outbox.js";
+import { recordEvent } from "@seeme/runtime/outbox";
 import { toRoute } from "./routes.js";
 
 /**

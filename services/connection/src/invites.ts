@@ -1,6 +1,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Invite, Tx } from "./db/client.js";
-import { recordEvent } from "./db/outbox.js";
+import { recordEvent } from "@seeme/runtime/outbox";
 
 /**
  * Removes an invite past its expiry. An unused one also records

@@ -1,3 +1,4 @@
+import { startPeriodic } from "@seeme/runtime/periodic";
 import type { ConnectionContext } from "./context.js";
 import { expireInvite } from "./invites.js";
 
@@ -11,10 +12,6 @@ export interface InviteSweeper {
 
 /** Periodically removes expired invites (see expireInvite), one transaction per batch. */
 export function startInviteSweeper(ctx: ConnectionContext, intervalMs: number): InviteSweeper {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-
   async function sweep(): Promise<number> {
     const now = ctx.now();
     let expired = 0;
@@ -35,21 +32,9 @@ export function startInviteSweeper(ctx: ConnectionContext, intervalMs: number): 
     return expired;
   }
 
-  function tick(): void {
-    running = sweep()
-      .catch((err: unknown) => ctx.log.error({ err }, "invite sweep failed, will retry"))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, intervalMs);
-      });
-  }
-
-  timer = setTimeout(tick, intervalMs);
-  return {
-    sweep,
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  const loop = startPeriodic(sweep, {
+    intervalMs,
+    onError: (err) => ctx.log.error({ err }, "invite sweep failed, will retry"),
+  });
+  return { sweep, stop: loop.stop };
 }

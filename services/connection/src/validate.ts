@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { isPairId } from "./signed-payloads.js";
+import { isPairId } from "@seeme/contracts/protocol";
 
 /** Refuses anything but a 40-character [A-Za-z0-9] pairID, naming the field. */
 export function requirePairId(field: string, value: string): string {

@@ -1,7 +1,7 @@
 import { ConfigError } from "@seeme/runtime/config";
 import { loadConfig } from "../src/config.js";
 import { createSigner } from "../src/signing-key.js";
-import { INITIATE_PREFIX, initiatePayload, invitePayload, isPairId } from "../src/signed-payloads.js";
+import { INITIATE_PREFIX, initiatePayload, invitePayload, isPairId } from "@seeme/contracts/protocol";
 
 const base = {
   INTERNAL_AUTH_SECRET: "x".repeat(32),

@@ -8,11 +8,11 @@ import { LocationService, type IncomingPacket } from "@seeme/contracts/location"
 import { parseDatabaseUrl } from "@seeme/runtime/db";
 import { registerAndSignIn, signPayload, type TestAccount } from "@seeme/testkit/accounts";
 import { waitFor } from "@seeme/testkit/health";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../../../test/stack.js";
 import { loadConfig } from "../src/config.js";
 import { startConnectionService } from "../src/service.js";
 import { createSigner } from "../src/signing-key.js";
-import { initiatePayload, invitePayload } from "../src/signed-payloads.js";
+import { initiatePayload, invitePayload } from "@seeme/contracts/protocol";
 import { eventWatcher, newPairId, silent } from "./helpers.js";
 
 /**

@@ -3,7 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { ConfirmStatus } from "@seeme/contracts/connection";
 import { waitFor } from "@seeme/testkit/health";
 import { createSigner } from "../src/signing-key.js";
-import { invitePayload } from "../src/signed-payloads.js";
+import { invitePayload } from "@seeme/contracts/protocol";
 import { clientAs, eventWatcher, newPairId, registerAccount, SEED, startSuite, testClock, type Account } from "./helpers.js";
 
 const clock = testClock();

@@ -1,30 +1,25 @@
-import { generateKeyPairSync, randomBytes, randomInt, randomUUID, sign, verify, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from "node:crypto";
 import pg from "pg";
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { IdentityInternalService } from "@seeme/contracts/identity";
 import { events } from "@seeme/contracts/subjects";
 import { CALLER_HEADER, requireService, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
-import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
+import { testClock as sharedTestClock } from "@seeme/testkit/clock";
+import { startFakeService } from "@seeme/testkit/fake-service";
 import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
-import { initiatePayload } from "../src/signed-payloads.js";
+import { initiatePayload } from "@seeme/contracts/protocol";
 import { startConnectionService, type ConnectionServiceOptions, type RunningConnectionService } from "../src/service.js";
 
 export const SECRET = "connection-test-secret-".padEnd(48, "x");
 export const silent = createLogger("connection-test", "silent");
 
-const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** A fresh random pairID, as a device would make one. */
-export function newPairId(): string {
-  return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
-}
+export { newPairId } from "@seeme/testkit/pairing";
 
 /**
  * Stands in for the identity service's database only: a real gRPC server with
@@ -33,29 +28,18 @@ export function newPairId(): string {
  */
 export async function startFakeIdentity(): Promise<{ address: string; keys: Map<string, KeyObject>; stop(): Promise<void> }> {
   const keys = new Map<string, KeyObject>();
-  const host: GrpcHost = await startGrpcHost({
-    name: "identity-fake",
-    host: "127.0.0.1",
-    port: 0,
-    log: silent,
-    metrics: createMetrics("identity-fake"),
-    healthIntervalMs: 60_000,
-    shutdownTimeoutMs: 1000,
-    probes: {},
-    cleanup: [],
-    registrations: [
-      registration(IdentityInternalService, {
-        verifySession: () => {
-          throw new ConnectError("not used by the connection service", Code.Unimplemented);
-        },
-        verifySignature: (req) => {
-          const key = keys.get(req.accountId);
-          return { valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature) };
-        },
-      }, requireService(SECRET)),
-    ],
-  });
-  return { address: `127.0.0.1:${host.port}`, keys, stop: host.stop };
+  const fake = await startFakeService("identity-fake", [
+    registration(IdentityInternalService, {
+      verifySession: () => {
+        throw new ConnectError("not used by the connection service", Code.Unimplemented);
+      },
+      verifySignature: (req) => {
+        const key = keys.get(req.accountId);
+        return { valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature) };
+      },
+    }, requireService(SECRET)),
+  ]);
+  return { address: fake.address, keys, stop: fake.stop };
 }
 
 export interface Account {
@@ -85,10 +69,9 @@ export function internalClient(address: string) {
   });
 }
 
-/** A settable clock for `now()`. */
+/** A settable clock for `now()`, frozen between advances. */
 export function testClock(start = Date.now()) {
-  let ms = start;
-  return { now: () => new Date(ms), advance: (by: number) => void (ms += by) };
+  return sharedTestClock({ frozen: true, start });
 }
 
 export const SEED = randomBytes(32);

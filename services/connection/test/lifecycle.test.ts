@@ -7,7 +7,7 @@ import { waitFor } from "@seeme/testkit/health";
 import { createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { startConnectionService } from "../src/service.js";
 import { createSigner } from "../src/signing-key.js";
-import { invitePayload } from "../src/signed-payloads.js";
+import { invitePayload } from "@seeme/contracts/protocol";
 import { clientAs, eventWatcher, newPairId, registerAccount, silent, startFakeIdentity, tableReader, testConfig } from "./helpers.js";
 
 let db: TestDatabase;

@@ -9,6 +9,7 @@ import { DependencyMonitor } from "@seeme/runtime/health";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
 import { connectEventBus } from "@seeme/runtime/nats";
+import { tracingInterceptor } from "@seeme/runtime/tracing";
 import { metricsInterceptor } from "./metrics-interceptor.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
@@ -70,7 +71,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     // runs: cap them at the largest valid Sync, not Connect's 4 GiB default.
     readMaxBytes: config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES,
     shutdownSignal: shutdown.signal,
-    interceptors: [metricsInterceptor(metrics)],
+    interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));

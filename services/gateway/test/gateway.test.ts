@@ -9,10 +9,9 @@ import { IdentityInternalService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { callerOf, requireCaller, requireService } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
-import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 import { waitFor } from "@seeme/testkit/health";
 import { loadConfig } from "../src/config.js";
 import { clientAddress } from "../src/http.js";
@@ -31,17 +30,14 @@ const slowToken = "slow-session-token-0123456789";
 const silent = createLogger("test", "silent");
 
 describe("gateway", () => {
-  let upstream: GrpcHost;
+  let upstream: FakeService;
   let gateway: GatewayHandle;
   let upstreamUp = true;
   let verifyCalls = 0;
   const seen: Array<{ account: string; address: string | null; forged: string | null }> = [];
 
   beforeAll(async () => {
-    upstream = await startGrpcHost({
-      name: "upstream", port: 0, host: "127.0.0.1", log: silent, metrics: createMetrics("upstream"),
-      healthIntervalMs: 50, shutdownTimeoutMs: 500, cleanup: [], probes: { fake: () => upstreamUp },
-      registrations: [
+    upstream = await startFakeService("upstream", [
         registration(IdentityInternalService, {
           verifySession(request) {
             verifyCalls += 1;
@@ -66,9 +62,8 @@ describe("gateway", () => {
             for (let packetId = 1; packetId <= 3; packetId++) yield { event: { case: "packet", value: { pairId: "p", packetId } } };
           },
         }, requireCaller(secret)),
-      ],
-    });
-    const address = `127.0.0.1:${upstream.port}`;
+    ], { probes: { fake: () => upstreamUp }, healthIntervalMs: 50 });
+    const address = upstream.address;
     gateway = await startGatewayService(loadConfig({
       INTERNAL_AUTH_SECRET: secret, NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
       IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100", SESSION_CACHE_TTL: "1s",

@@ -3,7 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { registerAndSignIn, rotateAccountKey } from "@seeme/testkit/accounts";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../../../test/stack.js";
 import { waitFor } from "@seeme/testkit/wait";
 import { SessionVerifier } from "../src/sessions.js";
 

@@ -11,7 +11,7 @@ export interface IdentityContext {
   /** Wall clock, injectable so expiry is testable without sleeping. */
   now: () => Date;
   /** Publish committed outbox rows now rather than at the next poll. */
-  kickOutbox: () => void;
+  publishEvents: () => void;
   limits: {
     /** Keyed by `<method>:<client address>`. */
     address: RateLimiter;

@@ -46,7 +46,7 @@ export async function startIdentityService(
     log: base.log,
     db: base.db,
     now,
-    kickOutbox: () => relay.kick(),
+    publishEvents: () => relay.kick(),
     limits: { address: new RateLimiter(config.addressLimit, clockMs), account: new RateLimiter(config.accountLimit, clockMs) },
   };
   const sweeper = startSweeper(context, config.sweepIntervalMs);

@@ -1,3 +1,4 @@
+import { startPeriodic } from "@seeme/runtime/periodic";
 import type { IdentityContext } from "./context.js";
 import { PUBLISHED_OUTBOX_RETENTION_MS } from "./db/outbox.js";
 
@@ -12,27 +13,10 @@ export async function sweepExpired(ctx: IdentityContext): Promise<{ challenges: 
   return { challenges: challenges.count, sessions: sessions.count, events: events.count };
 }
 
-/** Runs sweepExpired every `intervalMs` (skipping a tick while one runs); stop() waits for it. */
+/** Runs sweepExpired every `intervalMs` (never two at once); stop() waits for the pass in flight. */
 export function startSweeper(ctx: IdentityContext, intervalMs: number): { stop(): Promise<void> } {
-  let running: Promise<void> | null = null;
-  const sweep = async () => {
-    try {
-      const swept = await sweepExpired(ctx);
-      if (swept.challenges + swept.sessions + swept.events > 0) ctx.log.debug(swept, "expired rows deleted");
-    } catch (err) {
-      ctx.log.warn({ err }, "sweep failed, will retry");
-    }
-  };
-  const timer = setInterval(() => {
-    running ??= sweep().finally(() => {
-      running = null;
-    });
-  }, intervalMs);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(async () => {
+    const swept = await sweepExpired(ctx);
+    if (swept.challenges + swept.sessions + swept.events > 0) ctx.log.debug(swept, "expired rows deleted");
+  }, { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") });
 }

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { invalid } from "@seeme/runtime/errors";
 
 /**
  * Input checks shared by the RPCs. Each throws InvalidArgument naming the field,
@@ -12,10 +13,6 @@ export const NONCE_BYTES = 32;
 export const MAX_SIGNED_PAYLOAD_BYTES = 4096;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
 
 /** A raw 32-byte Ed25519 key that decodes canonically to a point outside the small-order subgroup. */
 export function requirePublicKey(field: string, key: Uint8Array): Uint8Array {

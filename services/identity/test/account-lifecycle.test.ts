@@ -132,7 +132,7 @@ describe("account deletion", () => {
 
     // The relay publishes the same row again, as after a crash before marking it.
     await h.db.outboxEvent.update({ where: { id: event.eventId }, data: { publishedAt: null } });
-    h.context.kickOutbox();
+    h.context.publishEvents();
     expect(await waitFor(async () => (await h.db.outboxEvent.findUnique({ where: { id: event.eventId } }))?.publishedAt != null)).toBe(true);
 
     // Two racing deletes of another account: one wins, one event.

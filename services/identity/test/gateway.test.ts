@@ -11,7 +11,7 @@ import {
   generateAccountKey, registerAccount, registerAndSignIn, requestChallenge, rotateAccountKey, signIn, signPayload,
 } from "@seeme/testkit/accounts";
 import { collector } from "@seeme/testkit/nats";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../../../test/stack.js";
 
 /**
  * The issue's "must show" through the real gateway (Connect and gRPC), as a

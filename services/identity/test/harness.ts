@@ -4,6 +4,7 @@ import type { Env } from "@seeme/runtime/config";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import { testClock } from "@seeme/testkit/clock";
 import { createTestDatabase } from "@seeme/testkit/database";
 import { createTestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
@@ -19,8 +20,8 @@ export const SECRET = "identity-test-secret-".padEnd(48, "x");
 export async function startHarness(label: string, env: Env = {}, options: { log?: Logger } = {}) {
   const database = await createTestDatabase(label);
   const testBus = createTestBus(label);
-  let offsetMs = 0;
-  const now = () => new Date(Date.now() + offsetMs);
+  const clock = testClock();
+  const now = clock.now;
   const config = loadConfig({
     IDENTITY_DATABASE_URL: database.url,
     NATS_URL: testBus.url,
@@ -51,9 +52,7 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     context: service.context,
     db,
     testBus,
-    advance(ms: number) {
-      offsetMs += ms;
-    },
+    advance: clock.advance,
     /** Public IdentityService as the gateway forwards it for a signed-out client. */
     publicClient(clientAddress = "203.0.113.1") {
       return track(createGrpcClient(IdentityService, address, { headers: () => gatewayHeaders(clientAddress) }));

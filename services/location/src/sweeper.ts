@@ -1,3 +1,4 @@
+import { startPeriodic } from "@seeme/runtime/periodic";
 import type { LocationContext } from "./context.js";
 import { MAX_RETENTION_MS, oldestVisible } from "./db/retention.js";
 import { deleteOrphanedMessages } from "./db/server-messages.js";
@@ -18,23 +19,10 @@ export async function sweepOnce(ctx: LocationContext): Promise<number> {
   return count;
 }
 
-/** Runs sweepOnce every `intervalMs`, skipping a tick while a pass still runs; stop() waits for it. */
+/** Runs sweepOnce every `intervalMs` (never two at once); stop() waits for the pass in flight. */
 export function startSweeper(ctx: LocationContext, intervalMs: number): { stop(): Promise<void> } {
-  let running: Promise<void> | undefined;
-  const timer = setInterval(() => {
-    running ??= sweepOnce(ctx)
-      .then((count) => {
-        if (count > 0) ctx.log.info({ packets: count }, "expired packets deleted");
-      })
-      .catch((err: unknown) => ctx.log.warn({ err }, "sweep failed, will retry"))
-      .finally(() => {
-        running = undefined;
-      });
-  }, intervalMs);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return startPeriodic(async () => {
+    const count = await sweepOnce(ctx);
+    if (count > 0) ctx.log.info({ packets: count }, "expired packets deleted");
+  }, { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") });
 }

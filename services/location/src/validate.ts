@@ -1,19 +1,7 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import type { SyncRequest } from "@seeme/contracts/location";
+import { isPairId, MAX_ACK_ENTRIES, MAX_ACKS_PER_SYNC, SERVER_PAIR_ID } from "@seeme/contracts/protocol";
+import { invalid } from "@seeme/runtime/errors";
 import type { LocationConfig } from "./config.js";
-import { SERVER_PAIR_ID } from "./db/inbox.js";
-
-/** SPEC §2: 40 characters of [A-Za-z0-9]. */
-const PAIR_ID = /^[A-Za-z0-9]{40}$/;
-// A client acknowledges what it was sent, at most a few pages per sync.
-const MAX_ACKS_PER_SYNC = 5000;
-// One entry per own pairID (and "SERVER") is all a client needs; the cap keeps
-// a request of many tiny entries from costing more to check than to refuse.
-const MAX_ACK_ENTRIES = 1000;
-
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
 
 export interface OutgoingBatch {
   pairId: string;
@@ -40,7 +28,7 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig): Chec
   const batches = new Map<string, OutgoingBatch>();
   const seen = new Set<string>();
   req.data.forEach((packet, i) => {
-    if (!PAIR_ID.test(packet.pairId)) throw invalid(`data[${i}].pair_id must be 40 characters of [A-Za-z0-9]`);
+    if (!isPairId(packet.pairId)) throw invalid(`data[${i}].pair_id must be 40 characters of [A-Za-z0-9]`);
     if (packet.blob.length === 0) throw invalid(`data[${i}].blob is empty`);
     if (packet.blob.length > config.maxBlobBytes) {
       throw invalid(`data[${i}].blob is ${packet.blob.length} bytes; at most ${config.maxBlobBytes}`);
@@ -65,7 +53,7 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig): Chec
 
   const merged = new Map<string, Set<number>>();
   entries.forEach((received, i) => {
-    if (received.pairId !== SERVER_PAIR_ID && !PAIR_ID.test(received.pairId)) {
+    if (received.pairId !== SERVER_PAIR_ID && !isPairId(received.pairId)) {
       throw invalid(`last_packets_received[${i}].pair_id must be "SERVER" or 40 characters of [A-Za-z0-9]`);
     }
     const ids = merged.get(received.pairId) ?? new Set<number>();

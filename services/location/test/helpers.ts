@@ -1,4 +1,4 @@
-import { randomInt, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
@@ -6,12 +6,13 @@ import { ConnectionInternalService, RouteSchema, type Route } from "@seeme/contr
 import { LocationAdminService, LocationService } from "@seeme/contracts/location";
 import { CALLER_HEADER, requireService, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
-import { startGrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { events } from "@seeme/contracts/subjects";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
+import { testClock } from "@seeme/testkit/clock";
+import { startFakeService } from "@seeme/testkit/fake-service";
+import { newPairId } from "@seeme/testkit/pairing";
 import { createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
 import { startLocationService, type RunningLocationService as RunningLocation } from "../src/service.js";
@@ -21,11 +22,7 @@ export const ADMIN_TOKEN = "location-test-admin-token-".padEnd(48, "a");
 export const silent = createLogger("location-test", process.env.TEST_LOG_LEVEL ?? "silent");
 export const DAY_MS = 24 * 60 * 60 * 1000;
 
-const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-export function newPairId(): string {
-  return Array.from({ length: 40 }, () => ALPHANUMERIC[randomInt(ALPHANUMERIC.length)]).join("");
-}
+export { newPairId };
 
 export function blob(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -65,48 +62,28 @@ export function newConnection(packetLifeMs?: number): Pair {
 export async function startFakeConnections() {
   const routes = new Map<string, Route>();
   const calls = { listAccountRoutes: 0, listRoutes: 0 };
-  const host = await startGrpcHost({
-    name: "connection-fake",
-    host: "127.0.0.1",
-    port: 0,
-    log: silent,
-    metrics: createMetrics("connection-fake"),
-    healthIntervalMs: 60_000,
-    shutdownTimeoutMs: 1000,
-    probes: {},
-    cleanup: [],
-    registrations: [
-      registration(ConnectionInternalService, {
-        listAccountRoutes: (req) => {
-          calls.listAccountRoutes++;
-          return {
-            routes: [...routes.values()].filter((r) => r.initiatorAccountId === req.accountId || r.recipientAccountId === req.accountId),
-          };
-        },
-        listRoutes: (req) => {
-          calls.listRoutes++;
-          const all = [...routes.values()];
-          const start = req.pageToken === "" ? 0 : Number(req.pageToken);
-          const size = req.pageSize || 100;
-          const end = start + size;
-          return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
-        },
-      }, requireService(SECRET)),
-    ],
-  });
-  return { address: `127.0.0.1:${host.port}`, routes, calls, stop: host.stop };
+  const fake = await startFakeService("connection-fake", [
+    registration(ConnectionInternalService, {
+      listAccountRoutes: (req) => {
+        calls.listAccountRoutes++;
+        return {
+          routes: [...routes.values()].filter((r) => r.initiatorAccountId === req.accountId || r.recipientAccountId === req.accountId),
+        };
+      },
+      listRoutes: (req) => {
+        calls.listRoutes++;
+        const all = [...routes.values()];
+        const start = req.pageToken === "" ? 0 : Number(req.pageToken);
+        const size = req.pageSize || 100;
+        const end = start + size;
+        return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
+      },
+    }, requireService(SECRET)),
+  ]);
+  return { address: fake.address, routes, calls, stop: fake.stop };
 }
 
-/** A controllable clock: tests move it instead of waiting. */
-export function testClock() {
-  let offsetMs = 0;
-  return {
-    now: () => new Date(Date.now() + offsetMs),
-    advance(ms: number) {
-      offsetMs += ms;
-    },
-  };
-}
+export { testClock };
 
 export interface Harness {
   db: TestDatabase;

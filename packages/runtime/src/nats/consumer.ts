@@ -4,6 +4,7 @@ import { AckPolicy, DeliverPolicy, millis, nanos } from "nats";
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, JsMsg } from "nats";
 import type { Logger } from "pino";
 import { streamName, subjectName } from "@seeme/contracts/subjects";
+import { withConsumeSpan } from "../tracing.js";
 import type { EventDef } from "@seeme/contracts/subjects";
 
 export interface EventMeta {
@@ -109,7 +110,7 @@ export async function startConsumer<M extends DescMessage>(
       return;
     }
     try {
-      await opts.handler(message, meta);
+      await withConsumeSpan(def.subject, m.headers, () => opts.handler(message, meta));
       m.ack();
     } catch (err) {
       if (maxDeliver > 0 && meta.deliveryCount >= maxDeliver) {

@@ -26,10 +26,11 @@ import { ConfirmStatus, type ConfirmConnectionRequest, type ConfirmConnectionRes
 import { callerOf } from "@seeme/runtime/caller";
 import { ACCOUNT_GONE, deletedAmong, lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
-import { isUniqueViolation, type Connection } from "../db/client.js";
-import { recordEvent } from "../db/outbox.js";
+import { isUniqueViolation } from "@seeme/runtime/errors";
+import type { Connection } from "../db/client.js";
+import { recordEvent } from "@seeme/runtime/outbox";
 import { toConnectionView, toRoute } from "../routes.js";
-import { invitePayload } from "../signed-payloads.js";
+import { invitePayload } from "@seeme/contracts/protocol";
 import { requirePair, requireSignature } from "../validate.js";
 
 const ALREADY_USED = "this invite was already used";

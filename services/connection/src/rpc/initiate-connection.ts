@@ -27,11 +27,12 @@ import type { InitiateConnectionRequest, InitiateConnectionResponseSchema } from
 import { callerOf } from "@seeme/runtime/caller";
 import { ACCOUNT_GONE, deletedAmong, lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
-import { isUniqueViolation, type Invite } from "../db/client.js";
+import { isUniqueViolation } from "@seeme/runtime/errors";
+import type { Invite } from "../db/client.js";
 import { verifyAccountSignature } from "../identity.js";
 import { expireInvite } from "../invites.js";
 import { MAX_PACKET_LIFE_SECONDS } from "../routes.js";
-import { initiatePayload, invitePayload } from "../signed-payloads.js";
+import { initiatePayload, invitePayload } from "@seeme/contracts/protocol";
 import { requirePair, requireSignature } from "../validate.js";
 
 /** Unset or longer than seven days means seven days; whole seconds, rounded up. */

@@ -1,8 +1,6 @@
-import { randomUUID } from "node:crypto";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { events } from "@seeme/contracts/subjects";
-import { encodeEvent, type EventKey, type OutboxStore } from "@seeme/runtime/outbox";
-import type { IdentityDb, IdentityTx } from "./client.js";
+import type { EventKey, OutboxStore } from "@seeme/runtime/outbox";
+import type { IdentityDb } from "./client.js";
 
 /** Published rows are kept past JetStream's 10-minute duplicate window, then erased with the ids they carry. */
 export const PUBLISHED_OUTBOX_RETENTION_MS = 60 * 60 * 1000;
@@ -25,18 +23,4 @@ export function outboxStore(db: IdentityDb, now: () => Date): OutboxStore {
       await db.outboxEvent.updateMany({ where: { id: { in: ids } }, data: { publishedAt: now() } });
     },
   };
-}
-
-/**
- * Writes an event in the caller's transaction, so it exists exactly when the change
- * commits. The row id is the event_id and the JetStream msgId.
- */
-export async function appendEvent<K extends EventKey>(
-  tx: IdentityTx,
-  key: K,
-  build: (eventId: string) => MessageInitShape<(typeof events)[K]["schema"]>,
-  createdAt: Date,
-): Promise<void> {
-  const id = randomUUID();
-  await tx.outboxEvent.create({ data: { id, event: key, payload: new Uint8Array(encodeEvent(key, build(id))), createdAt } });
 }

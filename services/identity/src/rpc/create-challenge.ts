@@ -5,17 +5,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChallengePurpose, type CreateChallengeRequest, type CreateChallengeResponseSchema } from "@seeme/contracts/identity";
 import { callerKey } from "@seeme/runtime/caller";
 import { limitAddress, limitSubject } from "../abuse-limits.js";
-import { challengePayload, type ChallengeKind } from "../challenge-payload.js";
+import { challengePayload, type ChallengeKind } from "@seeme/contracts/protocol";
 import type { IdentityContext } from "../context.js";
-import { isForeignKeyViolation } from "../db/client.js";
+import { invalid, isForeignKeyViolation } from "@seeme/runtime/errors";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { NONCE_BYTES, requireAccountId, requirePublicKey } from "../validate.js";
 
 type Issued = { kind: ChallengeKind; purpose: DbPurpose; accountId: string | null; publicKey: Uint8Array | null; subject: Uint8Array | string };
-
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
 
 /** Checks the request for its purpose and decides what the challenge binds to. */
 async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hctx: HandlerContext): Promise<Issued> {

@@ -4,7 +4,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { DeleteAccountRequest, DeleteAccountResponseSchema } from "@seeme/contracts/identity";
 import { ACCOUNT_GONE, callerId } from "../caller-account.js";
 import type { IdentityContext } from "../context.js";
-import { appendEvent } from "../db/outbox.js";
+import { recordEvent } from "@seeme/runtime/outbox";
 
 export function deleteAccount(ctx: IdentityContext) {
   return async (_req: DeleteAccountRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof DeleteAccountResponseSchema>> => {
@@ -15,9 +15,9 @@ export function deleteAccount(ctx: IdentityContext) {
       // transaction that actually removed the row writes the event: exactly once.
       const { count } = await tx.account.deleteMany({ where: { id: accountId } });
       if (count !== 1) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
-      await appendEvent(tx, "accountDeleted", (eventId) => ({ eventId, accountId, deleteTime: timestampFromDate(now) }), now);
+      await recordEvent(tx, "accountDeleted", { accountId, deleteTime: timestampFromDate(now) }, { createdAt: now });
     });
-    ctx.kickOutbox();
+    ctx.publishEvents();
     ctx.log.info({ accountId }, "account deleted");
     return { deleteTime: timestampFromDate(now) };
   };

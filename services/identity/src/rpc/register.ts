@@ -4,10 +4,10 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChallengePurpose, type RegisterRequest, type RegisterResponseSchema } from "@seeme/contracts/identity";
 import { limitAddress, limitSubject } from "../abuse-limits.js";
 import { accountMessage } from "../account-message.js";
-import { challengePayload } from "../challenge-payload.js";
+import { challengePayload } from "@seeme/contracts/protocol";
 import { consumeChallenge, findChallenge } from "../challenges.js";
 import type { IdentityContext } from "../context.js";
-import { isUniqueViolation } from "../db/client.js";
+import { isUniqueViolation } from "@seeme/runtime/errors";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { requireNonce, requirePublicKey, requireSignature, verifySignature } from "../validate.js";
 

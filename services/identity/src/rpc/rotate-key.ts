@@ -4,12 +4,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose, type RotateKeyRequest, type RotateKeyResponseSchema } from "@seeme/contracts/identity";
 import { accountMessage } from "../account-message.js";
 import { ACCOUNT_GONE, callerAccount } from "../caller-account.js";
-import { challengePayload } from "../challenge-payload.js";
+import { challengePayload } from "@seeme/contracts/protocol";
 import { consumeChallenge, findChallenge } from "../challenges.js";
 import type { IdentityContext } from "../context.js";
-import { isUniqueViolation } from "../db/client.js";
+import { isUniqueViolation } from "@seeme/runtime/errors";
+import { recordEvent } from "@seeme/runtime/outbox";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
-import { appendEvent } from "../db/outbox.js";
 import { requireNonce, requirePublicKey, requireSignature, verifySignature } from "../validate.js";
 
 export function rotateKey(ctx: IdentityContext) {
@@ -40,12 +40,13 @@ export function rotateKey(ctx: IdentityContext) {
         });
         if (count !== 1) throw new ConnectError("the account key changed meanwhile; sign in again", Code.Unauthenticated);
         await tx.session.deleteMany({ where: { accountId: account.id } });
-        await appendEvent(tx, "accountKeyRotated", (eventId) => ({ eventId, accountId: account.id, rotateTime: timestampFromDate(now) }), now);
+        const keyRotated = { accountId: account.id, rotateTime: timestampFromDate(now) };
+        await recordEvent(tx, "accountKeyRotated", keyRotated, { createdAt: now });
         const updated = await tx.account.findUnique({ where: { id: account.id } });
         if (!updated) throw new ConnectError(ACCOUNT_GONE, Code.Unauthenticated);
         return updated;
       });
-      ctx.kickOutbox();
+      ctx.publishEvents();
       ctx.log.info({ accountId: account.id }, "account key rotated, sessions ended");
       return { account: accountMessage(rotated) };
     } catch (error) {

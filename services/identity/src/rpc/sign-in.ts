@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose, type SignInRequest, type SignInResponseSchema } from "@seeme/contracts/identity";
 import { limitAddress, limitSubject } from "../abuse-limits.js";
-import { challengePayload } from "../challenge-payload.js";
+import { challengePayload } from "@seeme/contracts/protocol";
 import { consumeChallenge, findChallenge } from "../challenges.js";
 import type { IdentityContext } from "../context.js";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";

@@ -1,5 +1,6 @@
 import type { Queryable } from "../db/client.js";
-import { incomingPacket, SERVER_PAIR_ID } from "../db/inbox.js";
+import { SERVER_PAIR_ID } from "@seeme/contracts/protocol";
+import { incomingPacket } from "../db/inbox.js";
 import { MAX_RETENTION_MS } from "../db/retention.js";
 import { CONNECTION_MANAGEMENT, insertServerMessage } from "../db/server-messages.js";
 import type { Notices } from "./apply-once.js";

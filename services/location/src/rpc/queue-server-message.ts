@@ -1,9 +1,10 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { QueueServerMessageRequest, QueueServerMessageResponseSchema } from "@seeme/contracts/location";
 import type { LocationContext } from "../context.js";
-import { incomingPacket, SERVER_PAIR_ID } from "../db/inbox.js";
+import { isCodeOf, SERVER_PAIR_ID, ServerMessage } from "@seeme/contracts/protocol";
+import { invalid } from "@seeme/runtime/errors";
+import { incomingPacket } from "../db/inbox.js";
 import { MAX_RETENTION_MS } from "../db/retention.js";
 import { insertServerMessage, SERVER_MESSAGE } from "../db/server-messages.js";
 import { notifyInbox } from "../notify.js";
@@ -11,14 +12,10 @@ import { notifyInbox } from "../notify.js";
 const MAX_TEXT_CHARS = 1000;
 const MAX_ACCOUNTS = 10_000;
 
-function invalid(message: string): ConnectError {
-  return new ConnectError(message, Code.InvalidArgument);
-}
-
 /** QueueServerMessage: an operator's type 6 message for every account or the listed ones (SPEC §6). */
 export function queueServerMessage(ctx: LocationContext) {
   return async (req: QueueServerMessageRequest): Promise<MessageInitShape<typeof QueueServerMessageResponseSchema>> => {
-    if (req.subType < 1 || req.subType > 8) throw invalid("sub_type must be a server message sub-type from 1 to 8");
+    if (!isCodeOf(ServerMessage, req.subType)) throw invalid("sub_type must be a server message sub-type from 1 to 8");
     const text = req.text.trim();
     if (text === "") throw invalid("text is required");
     if (text.length > MAX_TEXT_CHARS) throw invalid(`text is longer than ${MAX_TEXT_CHARS} characters`);

@@ -2,6 +2,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { InboxUpdatedSchema, type IncomingPacket, type SubscribeResponseSchema } from "@seeme/contracts/location";
 import { inboxUpdated } from "@seeme/contracts/subjects";
+import { BoundedSet } from "@seeme/runtime/bounded-set";
 import { callerOf } from "@seeme/runtime/caller";
 import type { LocationContext } from "../context.js";
 import { readInbox, type InboxCursor } from "../db/inbox.js";
@@ -14,18 +15,6 @@ const MAX_BUFFERED_PACKETS = 1000;
 const REMEMBERED_KEYS = 20_000;
 
 const keyOf = (packet: IncomingPacket) => `${packet.pairId}/${packet.packetId}`;
-
-/** Keys of packets this stream already sent, bounded so a long stream stays small. */
-class SentKeys {
-  private readonly keys = new Set<string>();
-  /** True the first time a key is offered. */
-  add(key: string): boolean {
-    if (this.keys.has(key)) return false;
-    this.keys.add(key);
-    if (this.keys.size > REMEMBERED_KEYS) this.keys.delete(this.keys.values().next().value!);
-    return true;
-  }
-}
 
 /**
  * Subscribe: the queued backlog oldest first, `caught_up`, then live packets as
@@ -65,7 +54,8 @@ export function subscribe(ctx: LocationContext) {
       ctx.bus.subscribeCore(inboxUpdated.forAccount(accountId), InboxUpdatedSchema, onHint),
       ctx.bus.subscribeCore(inboxUpdated.broadcast, InboxUpdatedSchema, onHint),
     ];
-    const sent = new SentKeys();
+    // Keys of packets this stream already sent, bounded so a long stream stays small.
+    const sent = new BoundedSet<string>(REMEMBERED_KEYS);
     const onAbort = () => wake?.();
     call.signal.addEventListener("abort", onAbort);
 
