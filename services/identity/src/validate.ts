@@ -1,4 +1,3 @@
-import { Code, ConnectError } from "@connectrpc/connect";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { invalid } from "@seeme/runtime/errors";
 
