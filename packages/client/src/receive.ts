@@ -1,8 +1,8 @@
 import type { IncomingPacket } from "@seeme/contracts/location";
-import { ConnectionManagement, PrimaryType, SimpleStatus } from "./codes.js";
+import { ConnectionManagement, DANGER_STATUSES, PrimaryType, SimpleStatus, TextMessageKind } from "./codes.js";
 import { joinText } from "./codec-text.js";
 import { addAck, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
-import { open } from "./envelope.js";
+import { open, type OpenedEnvelope } from "./envelope.js";
 import { ClientError } from "./errors.js";
 import { decodeInner, type InnerPacket } from "./inner-packet.js";
 import { ReplayGuard } from "./replay-guard.js";
@@ -12,6 +12,8 @@ import type { DeviceState, InboxMessage, StoredConnection } from "./storage.js";
 export const SERVER_PAIR_ID = "SERVER";
 /** Server message ids remembered to skip a second delivery of one not yet acknowledged. */
 const REMEMBERED_SERVER_IDS = 200;
+/** A send time further ahead of my clock than this is flagged (`sentInFuture`): one of the two clocks is wrong. */
+export const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 export type RejectReason =
   | "unknown-connection"
@@ -27,20 +29,59 @@ export type ReceiveOutcome =
   | { kind: "message"; message: InboxMessage }
   /** A text part stored until the other parts arrive. */
   | { kind: "text-part"; connection: string }
-  /** "If you can't see me, I can't see you": a location that arrived while my sharing is off. */
-  | { kind: "dropped"; connection: string; reason: "sharing-off" }
+  /**
+   * "If you can't see me, I can't see you": a location that arrived while my sharing is off
+   * (`sharing-off`), or a status or text this connection's `statusesWhileHidden` keeps out (`hidden`).
+   */
+  | { kind: "dropped"; connection: string; reason: "sharing-off" | "hidden" }
+  /** An update or delete from the peer, applied to the text it names (`message` is the text after an update). */
+  | { kind: "edited"; connection: string; packetId: number; action: "updated" | "deleted"; found: boolean; message?: InboxMessage }
   | { kind: "rejected"; connection?: string; reason: RejectReason }
   /** Already received (a second delivery of a server message not yet acknowledged). */
   | { kind: "skipped" };
 
+/** What opening a packet gave, before anything is changed: opening is async (WebCrypto), storage updates are not. */
+export type OpenAttempt =
+  | { kind: "opened"; envelope: OpenedEnvelope }
+  | { kind: "failed"; error: ClientError }
+  /** A server message, or no usable connection: `applyIncoming` decides. */
+  | { kind: "none" };
+
+/** Opens `packet` with the keys `state` holds for its connection; changes nothing. */
+export async function openIncoming(state: DeviceState, packet: IncomingPacket): Promise<OpenAttempt> {
+  if (packet.pairId === SERVER_PAIR_ID) return { kind: "none" };
+  const connection = state.connections.find((c) => c.pairId === packet.pairId);
+  const senderKeys = connection && peerKeys(connection);
+  if (!connection?.peerPairId || !senderKeys) return { kind: "none" };
+  try {
+    const envelope = await open({
+      recipientKeys: ownKeys(connection),
+      senderPublicKeys: senderKeys,
+      expectedSenderPairId: connection.peerPairId,
+      recipientPairId: connection.pairId,
+      packetId: packet.packetId,
+      blob: packet.blob,
+    });
+    return { kind: "opened", envelope };
+  } catch (error) {
+    if (error instanceof ClientError) return { kind: "failed", error };
+    throw error;
+  }
+}
+
+/** `openIncoming` then `applyIncoming` on one state (tests, single-threaded tools). */
+export async function receiveInto(state: DeviceState, packet: IncomingPacket, now: Date): Promise<ReceiveOutcome> {
+  return applyIncoming(state, packet, now, await openIncoming(state, packet));
+}
+
 /**
- * Applies one incoming packet to the state: opens and checks it, updates the
+ * Applies one incoming packet to the state, given what `openIncoming` made of it: checks it, updates the
  * connection (replay window, peer's sharing flag, status) and stores what it
  * carries, and records the acknowledgement to send. The caller persists the
  * state before the acknowledgement leaves the device. Rejected packets are
  * acknowledged too, so a forged or replayed packet is purged from the server.
  */
-export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date): ReceiveOutcome {
+export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date, opened: OpenAttempt): ReceiveOutcome {
   if (packet.pairId === SERVER_PAIR_ID) return applyServerMessage(state, packet, now);
   const connection = state.connections.find((c) => c.pairId === packet.pairId);
   // A connection ended here is no longer ours on the server either: do not acknowledge under it.
@@ -49,16 +90,11 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   const senderKeys = connection && peerKeys(connection);
   if (!connection?.peerPairId || !senderKeys) return { kind: "rejected", reason: "unknown-connection" };
 
+  if (opened.kind === "none") return { kind: "rejected", reason: "unknown-connection" };
   let inner: InnerPacket;
   try {
-    const plaintext = open({
-      recipientKeys: ownKeys(connection),
-      senderPublicKeys: senderKeys,
-      expectedSenderPairId: connection.peerPairId,
-      recipientPairId: connection.pairId,
-      packetId: packet.packetId,
-      blob: packet.blob,
-    });
+    if (opened.kind === "failed") throw opened.error;
+    const plaintext = opened.envelope.payload;
     const guard = ReplayGuard.restore(connection.replay);
     // Only after `open`: the packetID is authenticated, so a forgery cannot burn a real one.
     guard.accept(connection.peerPairId, packet.packetId);
@@ -79,7 +115,18 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   }
   // Their sharing is off: the locations still queued for them must not go out either.
   if (!connection.peerSharing) withdrawQueuedLocations(state, connection.peerPairId);
-  return storeInner(state, connection, packet.packetId, inner, now);
+  return storeInner(state, connection, packet.packetId, inner, opened.envelope, now);
+}
+
+/** Whether `inner` from this connection reaches me while my location is hidden (SPEC §8, "statuses while hidden"). */
+function passesWhileHidden(connection: StoredConnection, inner: InnerPacket): boolean {
+  const setting = connection.statusesWhileHidden ?? "urgent";
+  if (setting === "all") return true;
+  if (inner.type !== "status") return false;
+  const status = inner.status.status;
+  // The sharing and notification notices are state, not chatter: they always pass.
+  if (status <= SimpleStatus.NotificationsOn) return true;
+  return setting === "urgent" && DANGER_STATUSES.includes(status);
 }
 
 /** The peer's sharing flag as this packet states it; the explicit on/off statuses say it outright. */
@@ -89,13 +136,34 @@ function peerFlag(inner: InnerPacket): boolean {
   return inner.sharing;
 }
 
-function storeInner(state: DeviceState, connection: StoredConnection, packetId: number, inner: InnerPacket, now: Date): ReceiveOutcome {
-  const base = { seq: 0, receivedAt: now.toISOString(), connection: connection.pairId, packetId, sharing: inner.sharing };
+function storeInner(
+  state: DeviceState,
+  connection: StoredConnection,
+  packetId: number,
+  inner: InnerPacket,
+  envelope: OpenedEnvelope,
+  now: Date,
+): ReceiveOutcome {
+  const sentAtMs = envelope.sentAt * 1000;
+  const base = {
+    seq: 0,
+    receivedAt: now.toISOString(),
+    sentAt: new Date(sentAtMs).toISOString(),
+    ...(sentAtMs - now.getTime() > FUTURE_TOLERANCE_MS ? { sentInFuture: true } : {}),
+    connection: connection.pairId,
+    packetId,
+    sharing: inner.sharing,
+  };
+  if (inner.type !== "location" && !state.sharing && !passesWhileHidden(connection, inner)) {
+    return { kind: "dropped", connection: connection.pairId, reason: "hidden" };
+  }
   switch (inner.type) {
     case "location": {
       if (!state.sharing) return { kind: "dropped", connection: connection.pairId, reason: "sharing-off" };
       const { movement, latitude, longitude, speedKmh } = inner.location;
-      return { kind: "message", message: pushInbox(state, { ...base, kind: "location", movement, latitude, longitude, speedKmh }) };
+      const { accuracyM, batteryPercent } = envelope;
+      const extra = { ...(accuracyM === undefined ? {} : { accuracyM }), ...(batteryPercent === undefined ? {} : { batteryPercent }) };
+      return { kind: "message", message: pushInbox(state, { ...base, kind: "location", movement, latitude, longitude, speedKmh, ...extra }) };
     }
     case "status": {
       const { status, sentAt, utcOffsetMinutes } = inner.status;
@@ -111,7 +179,7 @@ function storeTextPart(
   connection: StoredConnection,
   packetId: number,
   inner: Extract<InnerPacket, { type: "text" }>,
-  base: { seq: number; receivedAt: string; connection: string; sharing: boolean },
+  base: { seq: number; receivedAt: string; sentAt: string; connection: string; sharing: boolean },
 ): ReceiveOutcome {
   const { part } = inner;
   // The sender gives the parts of one message consecutive packetIDs, so part 1's id names the message.
@@ -126,6 +194,9 @@ function storeTextPart(
   state.partialTexts = state.partialTexts.filter((p) => p !== partial);
   try {
     const text = joinText(Object.values(partial.parts));
+    if (text.kind === TextMessageKind.Update || text.kind === TextMessageKind.Delete) {
+      return applyEdit(state, connection, firstPacketId, text.kind === TextMessageKind.Update ? "updated" : "deleted", text);
+    }
     return {
       kind: "message",
       message: pushInbox(state, {
@@ -143,6 +214,33 @@ function storeTextPart(
     if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
     throw error;
   }
+}
+
+/**
+ * An update replaces, a delete removes, the text it names; a peer may only edit its own texts
+ * (parent-is-sender set). The edit itself is not kept as a message. A parent not (or no longer)
+ * here — pruned, deleted, never received — leaves nothing to change (`found: false`).
+ */
+function applyEdit(
+  state: DeviceState,
+  connection: StoredConnection,
+  editPacketId: number,
+  action: "updated" | "deleted",
+  text: { parentPacketId: number; parentIsSender: boolean; message: string },
+): ReceiveOutcome {
+  if (!text.parentIsSender || text.parentPacketId === 0) return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
+  const index = state.inbox.findIndex((m) => m.kind === "text" && m.connection === connection.pairId && m.packetId === text.parentPacketId);
+  const outcome = { kind: "edited" as const, connection: connection.pairId, packetId: text.parentPacketId, action, found: index >= 0 };
+  if (index < 0) return outcome;
+  if (action === "deleted") {
+    state.inbox.splice(index, 1);
+    return outcome;
+  }
+  const target = state.inbox[index];
+  if (target.kind !== "text") return outcome;
+  target.message = text.message;
+  target.updatedBy = editPacketId;
+  return { ...outcome, message: structuredClone(target) };
 }
 
 function applyServerMessage(state: DeviceState, packet: IncomingPacket, now: Date): ReceiveOutcome {

@@ -4,8 +4,8 @@ import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
 import type { Emitter } from "./events.js";
-import { applyIncoming, type ReceiveOutcome } from "./receive.js";
-import { SerialQueue, type DeviceState, type DeviceStorage } from "./storage.js";
+import { applyIncoming, openIncoming, type ReceiveOutcome } from "./receive.js";
+import { SerialQueue, type DeviceState, type DeviceStorage, type InboxMessage } from "./storage.js";
 
 /** Server limits from GatewayService.GetServerInfo. */
 export interface ServerLimits {
@@ -24,6 +24,8 @@ export interface SyncEngineDeps {
   reauthenticate: () => Promise<void>;
   /** Learns which connections ended server-side after a PermissionDenied; the round is then retried once. */
   reconcile: () => Promise<void>;
+  /** Fills in `age` and `stale` of a message as it is handed out. */
+  present?: (message: InboxMessage, now: Date) => InboxMessage;
 }
 
 export interface SyncReport {
@@ -91,17 +93,24 @@ export class SyncEngine {
   /** Persists incoming packets (from Sync or Subscribe) and reports each outcome. */
   async receive(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
     if (packets.length === 0) return [];
+    // Opening is async (WebCrypto): done on a snapshot, then applied in one synchronous update.
+    const snapshot = await this.deps.storage.read();
+    const opened = await Promise.all(packets.map((packet) => openIncoming(snapshot, packet)));
     const now = this.deps.now();
     const { outcomes, changed } = await this.deps.storage.update((state) => {
       const before = new Map(state.connections.map((c) => [c.pairId, c.status]));
-      const outcomes = packets.map((packet) => applyIncoming(state, packet, now));
+      const outcomes = packets.map((packet, i) => applyIncoming(state, packet, now, opened[i]));
       const changed = state.connections.filter((c) => before.get(c.pairId) !== c.status);
       return { outcomes, changed };
     });
     const { events } = this.deps;
     outcomes.forEach((outcome, i) => {
       const packetId = packets[i].packetId;
-      if (outcome.kind === "message") events.emit("message", outcome.message);
+      if (outcome.kind === "message") events.emit("message", this.deps.present?.(outcome.message, now) ?? outcome.message);
+      if (outcome.kind === "edited") {
+        const { connection, packetId: parent, action, found, message } = outcome;
+        events.emit("edited", { connection, packetId: parent, action, found, ...(message ? { message } : {}) });
+      }
       if (outcome.kind === "rejected") events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
       if (outcome.kind === "dropped") events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
     });
