@@ -80,13 +80,13 @@ test("a location, an SOS and a 300-character text (3 parts) arrive intact; the r
 test("a reply, an update, a delete and a location pin arrive with their parent packetID", async () => {
   const [original] = (await bob.inbox()).filter(isKind("text"));
   await bob.sendText("Sounds good!", { parentPacketId: original.packetId });
-  await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, label: "Opera House steps" });
+  await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, radiusM: 30, label: "Opera House steps" });
   const replies = await syncUntil(alice, (inbox) => inbox.filter(isKind("text")).length >= 2);
   const [reply, pin] = replies.filter(isKind("text"));
   expect(reply).toMatchObject({ textKind: 2, message: "Sounds good!", parentPacketId: original.packetId, parentIsSender: false });
   expect(pin.textKind).toBe(5);
   const place = decodePinBody(pin.message);
-  expect(place.label).toBe("Opera House steps");
+  expect(place).toMatchObject({ label: "Opera House steps", radiusM: 30 });
   expect(place.latitude).toBeCloseTo(-33.85678, 9);
   expect(place.longitude).toBeCloseTo(151.21529, 9);
 
