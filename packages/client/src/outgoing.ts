@@ -3,6 +3,7 @@ import { ownKeys, peerKeys, toBase64 } from "./connection-state.js";
 import { seal } from "./envelope.js";
 import { ClientError } from "./errors.js";
 import { encodeInner, payloadKind } from "./inner-packet.js";
+import type { ConnectionKeyPairs } from "./keys.js";
 import { MAX_PACKET_ID } from "./packet-id.js";
 import type { DeviceState, DeviceStorage, OutboxPacket, StoredConnection } from "./storage.js";
 
@@ -53,6 +54,8 @@ export async function sealPayloads(
   maxBlobBytes: number,
   now: Date,
   meta: FixMeta = {},
+  /** Signs with these instead of the connection's current keys (a rotation confirm: the old ones). */
+  signWith?: ConnectionKeyPairs,
 ): Promise<OutboxPacket[]> {
   const recipientPublicKeys = peerKeys(connection);
   if (connection.status !== "active" || !connection.peerPairId || !recipientPublicKeys) {
@@ -61,7 +64,7 @@ export async function sealPayloads(
   if (connection.lastPacketId + payloads.length > MAX_PACKET_ID) {
     throw new ConnectError("this connection has used up its packetIDs; make a new connection", Code.ResourceExhausted);
   }
-  const senderKeys = ownKeys(connection);
+  const senderKeys = signWith ?? ownKeys(connection);
   const sentAt = Math.floor(now.getTime() / 1000);
   const packets: OutboxPacket[] = [];
   let packetId = connection.lastPacketId;

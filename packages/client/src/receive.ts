@@ -1,8 +1,10 @@
 import type { IncomingPacket } from "@seeme/contracts/location";
 import { ConnectionManagement, DANGER_STATUSES, PrimaryType, SimpleStatus, TextMessageKind } from "./codes.js";
 import { joinText } from "./codec-text.js";
-import { addAck, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
+import { addAck, fromBase64, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
 import { open, type OpenedEnvelope } from "./envelope.js";
+import { encodeRekey, newKeySet, publicKeysOf, sameKeys, switchKeys, type RekeyMessage } from "./key-rotation.js";
+import { connectionPublicKeys, importConnectionKeyPairs, type ConnectionKeyPairs, type ConnectionPublicKeys } from "./keys.js";
 import { ClientError } from "./errors.js";
 import { decodeInner, type InnerPacket } from "./inner-packet.js";
 import { ReplayGuard } from "./replay-guard.js";
@@ -14,6 +16,12 @@ export const SERVER_PAIR_ID = "SERVER";
 const REMEMBERED_SERVER_IDS = 200;
 /** A send time further ahead of my clock than this is flagged (`sentInFuture`): one of the two clocks is wrong. */
 export const FUTURE_TOLERANCE_MS = 5 * 60_000;
+/** How long old keys keep opening packets after a rotation (about a relay packet's life), then they are erased. */
+export const DEFAULT_ROTATION_GRACE_MS = 7 * 86_400_000;
+
+export interface ReceiveOptions {
+  rotationGraceMs?: number;
+}
 
 export type RejectReason =
   | "unknown-connection"
@@ -22,7 +30,13 @@ export type RejectReason =
   | "envelope-unauthentic"
   | "envelope-sender-mismatch"
   | "replay"
-  | "invalid-payload";
+  | "invalid-payload"
+  /** A key-rotation confirm with no rotation of mine waiting (a replay of an old one). */
+  | "rotation-unexpected"
+  /** A key-rotation confirm for keys I did not offer. */
+  | "rotation-mismatch"
+  /** Both sides offered new keys at once: the initiator's offer wins, the recipient's is refused. */
+  | "rotation-conflict";
 
 /** What became of one incoming packet. Every outcome except `skipped` is acknowledged afterwards. */
 export type ReceiveOutcome =
@@ -38,40 +52,76 @@ export type ReceiveOutcome =
   | { kind: "edited"; connection: string; packetId: number; action: "updated" | "deleted"; found: boolean; message?: InboxMessage }
   | { kind: "rejected"; connection?: string; reason: RejectReason }
   /** Already received (a second delivery of a server message not yet acknowledged). */
-  | { kind: "skipped" };
+  | { kind: "skipped" }
+  /**
+   * A key rotation step applied: `answered` (the peer offered new keys; I switched and owe a
+   * confirm) or `completed` (the peer confirmed mine; both sides switched).
+   */
+  | { kind: "rekeyed"; connection: string; step: "answered" | "completed" }
+  /**
+   * Did not open while keys are changing (a packet signed with the peer's new key can overtake
+   * the confirm that announces it): not acknowledged, so the relay delivers it again.
+   */
+  | { kind: "deferred"; connection: string };
 
 /** What opening a packet gave, before anything is changed: opening is async (WebCrypto), storage updates are not. */
 export type OpenAttempt =
   | { kind: "opened"; envelope: OpenedEnvelope }
-  | { kind: "failed"; error: ClientError }
+  | { kind: "failed"; error: ClientError; /** The connection's keys when it failed to authenticate. */ keys?: string }
   /** A server message, or no usable connection: `applyIncoming` decides. */
   | { kind: "none" };
 
-/** Opens `packet` with the keys `state` holds for its connection; changes nothing. */
+/**
+ * Opens `packet` with the keys `state` holds for its connection; changes nothing. Around a key
+ * rotation several keys are live: mine (current, previous, the pending new ones) and the peer's
+ * (current, previous); each pair is tried, the current ones first.
+ */
 export async function openIncoming(state: DeviceState, packet: IncomingPacket): Promise<OpenAttempt> {
   if (packet.pairId === SERVER_PAIR_ID) return { kind: "none" };
   const connection = state.connections.find((c) => c.pairId === packet.pairId);
   const senderKeys = connection && peerKeys(connection);
   if (!connection?.peerPairId || !senderKeys) return { kind: "none" };
-  try {
-    const envelope = await open({
-      recipientKeys: ownKeys(connection),
-      senderPublicKeys: senderKeys,
-      expectedSenderPairId: connection.peerPairId,
-      recipientPairId: connection.pairId,
-      packetId: packet.packetId,
-      blob: packet.blob,
-    });
-    return { kind: "opened", envelope };
-  } catch (error) {
-    if (error instanceof ClientError) return { kind: "failed", error };
-    throw error;
+  const mine: ConnectionKeyPairs[] = [ownKeys(connection)];
+  if (connection.previousKeys) mine.push(secretsToKeys(connection.previousKeys));
+  if (connection.pendingRotation) mine.push(secretsToKeys(connection.pendingRotation));
+  const theirs: ConnectionPublicKeys[] = [senderKeys];
+  if (connection.previousPeerKeys) theirs.push(publicKeysOf(connection.previousPeerKeys));
+  let first: ClientError | undefined;
+  for (const recipientKeys of mine) {
+    for (const senderPublicKeys of theirs) {
+      try {
+        const envelope = await open({
+          recipientKeys,
+          senderPublicKeys,
+          expectedSenderPairId: connection.peerPairId,
+          recipientPairId: connection.pairId,
+          packetId: packet.packetId,
+          blob: packet.blob,
+        });
+        return { kind: "opened", envelope };
+      } catch (error) {
+        if (!(error instanceof ClientError)) throw error;
+        first ??= error;
+        // Only authentication depends on the keys; any other refusal is the same for all of them.
+        if (error.reason !== "envelope-unauthentic") return { kind: "failed", error };
+      }
+    }
   }
+  return { kind: "failed", error: first!, keys: keyFingerprint(connection) };
+}
+
+function secretsToKeys(secrets: { signingSecretKey: string; encryptionSecretKey: string }): ConnectionKeyPairs {
+  return importConnectionKeyPairs({ signingSecretKey: fromBase64(secrets.signingSecretKey), encryptionSecretKey: fromBase64(secrets.encryptionSecretKey) });
+}
+
+/** Which keys a connection holds, to tell whether they changed between opening and applying. */
+function keyFingerprint(connection: StoredConnection): string {
+  return [connection.encryptionSecretKey, connection.peerSigningPublicKey, connection.pendingRotation?.encryptionSecretKey].join("/");
 }
 
 /** `openIncoming` then `applyIncoming` on one state (tests, single-threaded tools). */
-export async function receiveInto(state: DeviceState, packet: IncomingPacket, now: Date): Promise<ReceiveOutcome> {
-  return applyIncoming(state, packet, now, await openIncoming(state, packet));
+export async function receiveInto(state: DeviceState, packet: IncomingPacket, now: Date, options: ReceiveOptions = {}): Promise<ReceiveOutcome> {
+  return applyIncoming(state, packet, now, await openIncoming(state, packet), options);
 }
 
 /**
@@ -81,11 +131,16 @@ export async function receiveInto(state: DeviceState, packet: IncomingPacket, no
  * state before the acknowledgement leaves the device. Rejected packets are
  * acknowledged too, so a forged or replayed packet is purged from the server.
  */
-export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date, opened: OpenAttempt): ReceiveOutcome {
+export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date, opened: OpenAttempt, options: ReceiveOptions = {}): ReceiveOutcome {
   if (packet.pairId === SERVER_PAIR_ID) return applyServerMessage(state, packet, now);
   const connection = state.connections.find((c) => c.pairId === packet.pairId);
   // A connection ended here is no longer ours on the server either: do not acknowledge under it.
   if (connection && (connection.status === "broken" || connection.status === "expired")) return { kind: "rejected", connection: connection.pairId, reason: "unknown-connection" };
+  // While keys change (a rotation of mine waits for its confirm, or they changed since this packet
+  // was tried), an unauthentic packet may be one signed with keys I learn a moment later.
+  if (connection && opened.kind === "failed" && opened.keys !== undefined && (connection.pendingRotation || opened.keys !== keyFingerprint(connection))) {
+    return { kind: "deferred", connection: connection.pairId };
+  }
   addAck(state, packet.pairId, packet.packetId);
   const senderKeys = connection && peerKeys(connection);
   if (!connection?.peerPairId || !senderKeys) return { kind: "rejected", reason: "unknown-connection" };
@@ -108,6 +163,7 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   // to A, that B confirmed (before the 5/3 notice arrives); to B, that its
   // confirm went through even if the answer was lost.
   if (connection.status === "invited" || connection.status === "answered") connection.status = "active";
+  if (inner.type === "rekey") return applyRekey(connection, inner.rekey, now, options.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS);
   // The flag of the peer's latest packet by packetID, whatever order packets are processed in.
   if (packet.packetId > (connection.peerSharingPacketId ?? 0)) {
     connection.peerSharing = peerFlag(inner);
@@ -116,6 +172,28 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
   // Their sharing is off: the locations still queued for them must not go out either.
   if (!connection.peerSharing) withdrawQueuedLocations(state, connection.peerPairId);
   return storeInner(state, connection, packet.packetId, inner, opened.envelope, now);
+}
+
+/** Applies a key-rotation offer or confirm that opened under this connection's keys (key-rotation.ts). */
+function applyRekey(connection: StoredConnection, message: RekeyMessage, now: Date, graceMs: number): ReceiveOutcome {
+  const graceUntil = new Date(now.getTime() + graceMs);
+  if (message.kind === "offer") {
+    if (connection.pendingRotation) {
+      // Both sides offered at once: the initiator's offer wins, so exactly one rotation happens.
+      if (connection.role === "initiator") return { kind: "rejected", connection: connection.pairId, reason: "rotation-conflict" };
+      delete connection.pendingRotation;
+    }
+    const mine = newKeySet();
+    connection.owedRekeyConfirm = encodeRekey({ kind: "confirm", offered: message.keys, keys: mine.publicKeys });
+    switchKeys(connection, mine.secrets, message.keys, graceUntil, now);
+    return { kind: "rekeyed", connection: connection.pairId, step: "answered" };
+  }
+  const pending = connection.pendingRotation;
+  if (!pending) return { kind: "rejected", connection: connection.pairId, reason: "rotation-unexpected" };
+  if (!sameKeys(message.offered, connectionPublicKeys(secretsToKeys(pending)))) return { kind: "rejected", connection: connection.pairId, reason: "rotation-mismatch" };
+  switchKeys(connection, pending, message.keys, graceUntil, now);
+  delete connection.pendingRotation;
+  return { kind: "rekeyed", connection: connection.pairId, step: "completed" };
 }
 
 /** Whether `inner` from this connection reaches me while my location is hidden (SPEC §8, "statuses while hidden"). */
@@ -154,6 +232,7 @@ function storeInner(
     packetId,
     sharing: inner.sharing,
   };
+  if (inner.type === "rekey") return { kind: "skipped" };
   if (inner.type !== "location" && !state.sharing && !passesWhileHidden(connection, inner)) {
     return { kind: "dropped", connection: connection.pairId, reason: "hidden" };
   }

@@ -1,3 +1,4 @@
+import { eraseExpiredKeys } from "./key-rotation.js";
 import type { DeviceState } from "./storage.js";
 
 /**
@@ -21,5 +22,7 @@ export function pruneState(state: DeviceState, now: Date, policy: RetentionPolic
   const before = state.inbox.length + (state.sentTexts?.length ?? 0);
   state.inbox = state.inbox.filter((message) => Date.parse(message.receivedAt) >= (message.kind === "location" ? locationsFrom : messagesFrom));
   if (state.sentTexts) state.sentTexts = state.sentTexts.filter((text) => Date.parse(text.sentAt) >= messagesFrom);
+  // Old connection keys whose grace window after a rotation has passed are erased too.
+  for (const connection of state.connections) eraseExpiredKeys(connection, now);
   return before - state.inbox.length - (state.sentTexts?.length ?? 0);
 }

@@ -14,6 +14,7 @@ import { Emitter } from "./events.js";
 import * as handshake from "./handshake.js";
 import { importAccountKeyPair } from "./keys.js";
 import { MAX_COMMIT_ATTEMPTS, commitPackets, sealPayloads, sendTargets, type FixMeta, type SendReport } from "./outgoing.js";
+import { encodeRekey, newKeySet } from "./key-rotation.js";
 import { DEFAULT_RETENTION, pruneState, type RetentionPolicy } from "./retention.js";
 import type { DeviceState, DeviceStorage, InboxMessage, OutboxPacket, StatusesWhileHidden, StoredConnection } from "./storage.js";
 import { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
@@ -31,11 +32,16 @@ export interface SeeMeClientOptions {
   retention?: Partial<RetentionPolicy>;
   /** A location older than this is marked `stale` when handed out (default 15 minutes). */
   staleAfterMs?: number;
+  /** Old keys keep opening packets this long after a key rotation, then are erased (default 7 days). */
+  rotationGraceMs?: number;
+  /** Connection keys are rotated once this old (default 80 days: before the server's 90-day `rekey_due`). */
+  rekeyAfterDays?: number;
 }
 
 /** What a send checks against before the server was ever asked (README: MAX_BLOB_BYTES, MAX_PACKETS_PER_SYNC). */
 export const DEFAULT_SERVER_LIMITS: ServerLimits = { maxBlobBytes: 4096, maxPacketsPerSync: 500 };
 export const DEFAULT_STALE_AFTER_MS = 15 * 60_000;
+export const DEFAULT_REKEY_AFTER_DAYS = 80;
 const DAY_MS = 86_400_000;
 
 /** What one send queues, worked out from the state it is sealed against. */
@@ -103,6 +109,7 @@ export class SeeMeClient {
   private serverLimits: ServerLimits | undefined;
   private readonly retention: RetentionPolicy;
   private readonly staleAfterMs: number;
+  private readonly rekeyAfterDays: number;
   private opened: Promise<void> | undefined;
   private pruneTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -112,6 +119,7 @@ export class SeeMeClient {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.rekeyAfterDays = options.rekeyAfterDays ?? DEFAULT_REKEY_AFTER_DAYS;
     const auth = bearerInterceptor(() => this.session?.token);
     if (!options.transport && !options.gatewayUrl) throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
     const transport = options.transport ? options.transport(auth) : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
@@ -129,6 +137,7 @@ export class SeeMeClient {
       },
       reconcile: () => handshake.reconcileConnections(this.handshakeDeps()),
       present: (message, now) => this.present(message, now),
+      receive: { rotationGraceMs: options.rotationGraceMs },
     });
   }
 
@@ -140,8 +149,8 @@ export class SeeMeClient {
    */
   open(): Promise<void> {
     this.opened ??= (async () => {
-      await this.prune();
-      const timer = setInterval(() => void this.prune().catch((error: unknown) => this.events.emit("error", ConnectError.from(error))), DAY_MS);
+      await this.daily();
+      const timer = setInterval(() => void this.daily().catch((error: unknown) => this.events.emit("error", ConnectError.from(error))), DAY_MS);
       // A CLI process must not stay alive for the pruning timer (browsers have no unref).
       (timer as { unref?: () => void }).unref?.();
       this.pruneTimer = timer;
@@ -154,6 +163,49 @@ export class SeeMeClient {
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pruneTimer = undefined;
     this.opened = undefined;
+  }
+
+  /** What runs on open and then daily: retention, and key rotations that are due. */
+  private async daily(): Promise<void> {
+    await this.prune();
+    await this.rotateDueKeys();
+  }
+
+  /**
+   * Starts a key rotation (SPEC §8, docs/client.md "Key rotation") on every active connection whose
+   * keys are `rekeyAfterDays` (80) old — before the server's `rekey_due` at 90 days — and none is
+   * waiting. Queued only (offline first); the next Sync sends the offers. Runs on open and daily.
+   */
+  async rotateDueKeys(): Promise<string[]> {
+    const state = await this.storage.read();
+    const due = state.connections.filter(
+      (c) => c.status === "active" && !c.pendingRotation && this.now().getTime() - Date.parse(c.keysCreatedAt ?? c.createdAt) >= this.rekeyAfterDays * DAY_MS,
+    );
+    for (const connection of due) await this.rotateKeys(connection.pairId, { sync: false });
+    return due.map((c) => c.pairId);
+  }
+
+  /**
+   * Offers new connection keys to the peer, sealed and signed under the current ones; no QR scan.
+   * The peer switches and answers with its own new keys; when that confirm arrives both sides use
+   * the new keys, packets sealed to the old ones still open for the grace window (7 days), then the
+   * old secrets are erased. Refused (FailedPrecondition) while a rotation of this connection waits.
+   */
+  async rotateKeys(ref: string, options: Omit<SendOptions, "to"> = {}): Promise<SendReport> {
+    const fresh = newKeySet();
+    const pairId = findConnection(await this.storage.read(), ref).pairId;
+    return this.send({ ...options, to: pairId }, (state) => {
+      if (findConnection(state, pairId).pendingRotation) {
+        throw new ConnectError("a key rotation of this connection is already waiting for the peer's confirm", Code.FailedPrecondition);
+      }
+      return {
+        payloads: [encodeRekey({ kind: "offer", keys: fresh.publicKeys })],
+        location: false,
+        apply: (next) => {
+          next.connections.find((c) => c.pairId === pairId)!.pendingRotation = { ...fresh.secrets, startedAt: this.now().toISOString() };
+        },
+      };
+    });
   }
 
   /** Erases received locations and messages older than the retention policy keeps; returns how many went. */
@@ -434,6 +486,11 @@ export class SeeMeClient {
         report = await this.storage.update((next) => {
           // Every payload carries my sharing flag as read: if it changed meanwhile, seal again.
           if (!plan.apply && next.sharing !== state.sharing) throw new QueueConflict();
+          // Sealed under keys a rotation has since replaced: seal again under the new ones.
+          for (const { connection } of sealed) {
+            const now = next.connections.find((c) => c.pairId === connection.pairId);
+            if (now && (now.signingSecretKey !== connection.signingSecretKey || now.peerEncryptionPublicKey !== connection.peerEncryptionPublicKey)) throw new QueueConflict();
+          }
           for (const { connection, packets } of sealed) {
             if (!commitPackets(next, connection.pairId, connection.lastPacketId, packets)) throw new QueueConflict();
             const ids = packets.map((packet) => packet.packetId);

@@ -62,10 +62,26 @@ export interface StoredConnection {
    * help, SOS) and the sharing/notification notices; `all` everything; `none` only those notices.
    */
   statusesWhileHidden?: StatusesWhileHidden;
+  /** When my current keys were made (missing: at `createdAt`); key rotation is due 80 days after. */
+  keysCreatedAt?: string;
+  /** My keys before the last rotation, kept until `until` so packets sealed to them still open, then erased. */
+  previousKeys?: StoredKeySecrets & { until: string };
+  /** The peer's public keys before the last rotation, kept as long. */
+  previousPeerKeys?: { signingPublicKey: string; encryptionPublicKey: string; until: string };
+  /** A rotation I started: my new secrets, waiting for the peer's confirm. */
+  pendingRotation?: StoredKeySecrets & { startedAt: string };
+  /** A confirm I owe the peer for its offer (sealed and queued right after the offer was applied). */
+  owedRekeyConfirm?: string;
   createdAt: string;
 }
 
 export type StatusesWhileHidden = "urgent" | "all" | "none";
+
+/** Connection secret keys (Ed25519 signing seed, X25519 secret), base64. */
+export interface StoredKeySecrets {
+  signingSecretKey: string;
+  encryptionSecretKey: string;
+}
 
 /** A packet sealed and waiting for the server to confirm it stored it. */
 export interface OutboxPacket {
@@ -82,7 +98,7 @@ export interface OutboxPacket {
   queuedAt: string;
 }
 
-export type PayloadKind = "location" | "status" | "text";
+export type PayloadKind = "location" | "status" | "text" | "rekey";
 
 /** Parts of a multi-part text seen so far, keyed by the packetID of part 1. */
 export interface PartialText {

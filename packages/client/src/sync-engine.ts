@@ -4,7 +4,10 @@ import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
 import type { Emitter } from "./events.js";
-import { applyIncoming, openIncoming, type ReceiveOutcome } from "./receive.js";
+import { fromBase64 as decodeBase64 } from "./connection-state.js";
+import { importConnectionKeyPairs } from "./keys.js";
+import { commitPackets, sealPayloads } from "./outgoing.js";
+import { applyIncoming, openIncoming, type ReceiveOptions, type ReceiveOutcome } from "./receive.js";
 import { SerialQueue, type DeviceState, type DeviceStorage, type InboxMessage } from "./storage.js";
 
 /** Server limits from GatewayService.GetServerInfo. */
@@ -26,6 +29,7 @@ export interface SyncEngineDeps {
   reconcile: () => Promise<void>;
   /** Fills in `age` and `stale` of a message as it is handed out. */
   present?: (message: InboxMessage, now: Date) => InboxMessage;
+  receive?: ReceiveOptions;
 }
 
 export interface SyncReport {
@@ -93,13 +97,27 @@ export class SyncEngine {
   /** Persists incoming packets (from Sync or Subscribe) and reports each outcome. */
   async receive(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
     if (packets.length === 0) return [];
+    const outcomes = await this.receiveBatch(packets);
+    // A confirm in this batch may have brought the keys the later packets were signed with:
+    // those are tried again at once (and left for the relay to redeliver if they still fail).
+    for (let round = 0; round < 2 && outcomes.some((o) => o.kind === "rekeyed") && outcomes.some((o) => o.kind === "deferred"); round++) {
+      const again = outcomes.flatMap((outcome, i) => (outcome.kind === "deferred" ? [i] : []));
+      const retried = await this.receiveBatch(again.map((i) => packets[i]));
+      again.forEach((index, j) => (outcomes[index] = retried[j]));
+      if (!retried.some((o) => o.kind === "rekeyed")) break;
+    }
+    await this.queueOwedConfirms();
+    return outcomes;
+  }
+
+  private async receiveBatch(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
     // Opening is async (WebCrypto): done on a snapshot, then applied in one synchronous update.
     const snapshot = await this.deps.storage.read();
     const opened = await Promise.all(packets.map((packet) => openIncoming(snapshot, packet)));
     const now = this.deps.now();
     const { outcomes, changed } = await this.deps.storage.update((state) => {
       const before = new Map(state.connections.map((c) => [c.pairId, c.status]));
-      const outcomes = packets.map((packet, i) => applyIncoming(state, packet, now, opened[i]));
+      const outcomes = packets.map((packet, i) => applyIncoming(state, packet, now, opened[i], this.deps.receive));
       const changed = state.connections.filter((c) => before.get(c.pairId) !== c.status);
       return { outcomes, changed };
     });
@@ -111,11 +129,43 @@ export class SyncEngine {
         const { connection, packetId: parent, action, found, message } = outcome;
         events.emit("edited", { connection, packetId: parent, action, found, ...(message ? { message } : {}) });
       }
+      if (outcome.kind === "rekeyed") events.emit("rekeyed", { connection: outcome.connection, step: outcome.step });
       if (outcome.kind === "rejected") events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
       if (outcome.kind === "dropped") events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
     });
     for (const c of changed) events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
     return outcomes;
+  }
+
+  /**
+   * Seals and queues the key-rotation confirms owed for offers just applied: signed with my old
+   * signing key (the only one the peer knows yet) and sealed to the peer's new encryption key.
+   */
+  private async queueOwedConfirms(): Promise<void> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const state = await this.deps.storage.read();
+      const owed = state.connections.filter((c) => c.owedRekeyConfirm && c.previousKeys && c.status === "active");
+      if (owed.length === 0) return;
+      const sealed = await Promise.all(
+        owed.map(async (connection) => {
+          const old = importConnectionKeyPairs({
+            signingSecretKey: decodeBase64(connection.previousKeys!.signingSecretKey),
+            encryptionSecretKey: decodeBase64(connection.previousKeys!.encryptionSecretKey),
+          });
+          return { connection, packets: await sealPayloads(connection, [connection.owedRekeyConfirm!], Number.MAX_SAFE_INTEGER, this.deps.now(), {}, old) };
+        }),
+      );
+      const done = await this.deps.storage.update((next) => {
+        for (const { connection, packets } of sealed) {
+          const current = next.connections.find((c) => c.pairId === connection.pairId);
+          if (!current || current.owedRekeyConfirm !== connection.owedRekeyConfirm) return false;
+          if (!commitPackets(next, connection.pairId, connection.lastPacketId, packets)) return false;
+          delete current.owedRekeyConfirm;
+        }
+        return true;
+      });
+      if (done) return;
+    }
   }
 
   startLive(): LiveHandle {
@@ -226,7 +276,7 @@ export class SyncEngine {
         }
       });
       const outcomes = await this.receive(response.data);
-      report.received += outcomes.filter((outcome) => outcome.kind !== "skipped").length;
+      report.received += outcomes.filter((outcome) => outcome.kind !== "skipped" && outcome.kind !== "deferred").length;
       hasMore = response.hasMore;
     }
     return report;

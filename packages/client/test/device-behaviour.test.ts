@@ -3,6 +3,8 @@ import { encodeLocation } from "../src/codec-location.js";
 import { encodeStatus } from "../src/codec-status.js";
 import { splitText } from "../src/codec-text.js";
 import { Movement, SimpleStatus, TextMessageKind } from "../src/codes.js";
+import { encodeRekey, newKeySet } from "../src/key-rotation.js";
+import { connectionPublicKeys, generateConnectionKeyPairs } from "../src/keys.js";
 import { LocationPolicy } from "../src/location-policy.js";
 import { receiveInto } from "../src/receive.js";
 import type { InboxMessage, StatusesWhileHidden } from "../src/storage.js";
@@ -200,5 +202,45 @@ describe("location policy", () => {
     expect(at(601_000, Movement.Walking)).toBe(true);
     expect(at(700_000, Movement.Stationary)).toBe(true);
     expect(() => new LocationPolicy({ maxPerMinute: 0 })).toThrow(RangeError);
+  });
+});
+
+describe("key rotation messages", () => {
+  const keys = () => connectionPublicKeys(generateConnectionKeyPairs());
+
+  test("a confirm with no rotation of mine waiting, or for keys I did not offer, is refused and changes nothing", async () => {
+    const { a, b } = connectionPair();
+    const state = deviceState([a]);
+    const before = structuredClone(state.connections[0]);
+    const unexpected = await receiveInto(state, await packetFrom(b, a, 1, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })), NOW);
+    expect(unexpected).toMatchObject({ kind: "rejected", reason: "rotation-unexpected" });
+
+    const pending = newKeySet();
+    state.connections[0].pendingRotation = { ...pending.secrets, startedAt: NOW.toISOString() };
+    const mismatch = await receiveInto(state, await packetFrom(b, a, 2, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })), NOW);
+    expect(mismatch).toMatchObject({ kind: "rejected", reason: "rotation-mismatch" });
+    const { replay: _r1, pendingRotation: _p, ...kept } = state.connections[0];
+    const { replay: _r2, ...was } = before;
+    expect(kept).toEqual(was);
+
+    const confirmed = await receiveInto(state, await packetFrom(b, a, 3, encodeRekey({ kind: "confirm", offered: pending.publicKeys, keys: keys() })), NOW);
+    expect(confirmed).toMatchObject({ kind: "rekeyed", step: "completed" });
+    expect(state.connections[0]).toMatchObject({ signingSecretKey: pending.secrets.signingSecretKey, previousKeys: { signingSecretKey: a.signingSecretKey } });
+  });
+
+  test("offers crossing: the initiator's wins", async () => {
+    const { a, b } = connectionPair();
+    const initiator = deviceState([{ ...a, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } }]);
+    expect(await receiveInto(initiator, await packetFrom(b, a, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW)).toMatchObject({ reason: "rotation-conflict" });
+    const recipient = deviceState([{ ...b, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } }]);
+    expect(await receiveInto(recipient, await packetFrom(a, b, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW)).toMatchObject({ kind: "rekeyed", step: "answered" });
+    expect(recipient.connections[0].pendingRotation).toBeUndefined();
+    expect(recipient.connections[0].owedRekeyConfirm).toMatch(/^57[0-9a-f]{256}$/);
+  });
+
+  test("a malformed rotation payload is refused", async () => {
+    const { a, b } = connectionPair();
+    const state = deviceState([a]);
+    expect(await receiveInto(state, await packetFrom(b, a, 1, "56abc"), NOW)).toMatchObject({ kind: "rejected", reason: "invalid-payload" });
   });
 });

@@ -40,7 +40,8 @@ export function connectionPair(labels = { a: "B", b: "A" }): { a: StoredConnecti
       lastPacketId: 0,
       replay: new ReplayGuard().snapshot(),
       peerSharing: true,
-      createdAt: new Date(0).toISOString(),
+      // Made now: keys older than 80 days start a rotation when a client opens.
+      createdAt: new Date().toISOString(),
     };
   };
   return { a: side(labels.a, "initiator", pairA, pairB, keysA, keysB), b: side(labels.b, "recipient", pairB, pairA, keysB, keysA) };
