@@ -111,6 +111,8 @@ export class SeeMeClient {
   private readonly staleAfterMs: number;
   private readonly rekeyAfterDays: number;
   private opened: Promise<void> | undefined;
+  /** Set while the open/daily work runs: the sends it makes (due rotations) must not wait for it. */
+  private inDaily = false;
   private pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SeeMeClientOptions) {
@@ -167,8 +169,13 @@ export class SeeMeClient {
 
   /** What runs on open and then daily: retention, and key rotations that are due. */
   private async daily(): Promise<void> {
-    await this.prune();
-    await this.rotateDueKeys();
+    this.inDaily = true;
+    try {
+      await this.prune();
+      await this.rotateDueKeys();
+    } finally {
+      this.inDaily = false;
+    }
   }
 
   /**
@@ -456,7 +463,7 @@ export class SeeMeClient {
    * network is down: the report says `queued` and the next Sync takes the packets.
    */
   private async send(options: SendOptions, build: (state: DeviceState) => SendPlan): Promise<SendReport> {
-    await this.open();
+    if (!this.inDaily) await this.open();
     const { maxBlobBytes } = await this.knownLimits();
     let report: SendReport | undefined;
     for (let attempt = 0; !report; attempt++) {

@@ -244,3 +244,19 @@ describe("key rotation messages", () => {
     expect(await receiveInto(state, await packetFrom(b, a, 1, "56abc"), NOW)).toMatchObject({ kind: "rejected", reason: "invalid-payload" });
   });
 });
+
+test("a connection whose keys are 80 days old starts a rotation when the client opens (queued, offline first)", async () => {
+  const { a } = connectionPair();
+  const old = { ...a, createdAt: new Date(NOW.getTime() - 80 * 86_400_000).toISOString() };
+  const young = { ...connectionPair({ a: "Young", b: "A" }).a, createdAt: new Date(NOW.getTime() - 79 * 86_400_000).toISOString() };
+  const device = clientOn(fakeGateway(), deviceState([old, young]), () => NOW);
+  await device.open();
+  const state = await device.storage.read();
+  expect(state.outbox.map((p) => [p.pairId, p.packetId, p.kind])).toEqual([[a.peerPairId, 1, "rekey"]]);
+  expect(state.connections.map((c) => c.pendingRotation !== undefined)).toEqual([true, false]);
+  // Opening again (or the daily run) does not start a second one while the first waits.
+  device.close();
+  await device.open();
+  expect((await device.storage.read()).outbox).toHaveLength(1);
+  device.close();
+});
