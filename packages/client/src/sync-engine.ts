@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
-import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
+import { backoffDelay, sleep, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
 import type { Emitter } from "./events.js";
@@ -190,7 +190,8 @@ export class SyncEngine {
           }
         } catch (error) {
           if (signal.aborted) break;
-          const failure = ConnectError.from(error);
+          // With its cause ("gateway unreachable: … ECONNREFUSED"), so an app can say why it is reconnecting.
+          const failure = withCause(error);
           if (failure.code === Code.Unauthenticated) await this.deps.reauthenticate().catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
           else this.deps.events.emit("error", failure);
         }
