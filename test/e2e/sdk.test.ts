@@ -53,12 +53,19 @@ test("a location, an SOS and a 300-character text (3 parts) arrive intact; the r
   for (const row of rows) {
     const latin1 = row.blob.toString("latin1");
     for (const needle of ["033.867", "151.208", "-033", "word00001", "word00029", "131-033", "30712", "Mt Kos"]) expect(latin1).not.toContain(needle);
-    expect([223, 206, 305]).toContain(row.blob.length);
+    // Envelope v2: location 46 + 162, status 29 + 162, text part 128 + 162 bytes.
+    expect([208, 191, 290]).toContain(row.blob.length);
   }
 
   const inbox = await syncUntil(bob, (messages) => messages.some(isKind("text")));
   const got = inbox.filter((m) => m.kind !== "server");
   expect(got.find(isKind("location"))).toMatchObject({ connection: ids.b, movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5, sharing: true });
+  // The send time travels sealed in the envelope; the SDK hands out the age and marks stale locations.
+  const fix = got.find(isKind("location"))!;
+  expect(Date.parse(fix.sentAt!)).toBeLessThanOrEqual(Date.parse(fix.receivedAt));
+  expect(Date.now() - Date.parse(fix.sentAt!)).toBeLessThan(60_000);
+  expect(fix).toMatchObject({ age: expect.any(Number), stale: false });
+  expect(fix.sentInFuture).toBeUndefined();
   expect(got.find(isKind("status"))).toMatchObject({ status: SimpleStatus.Sos, sharing: true });
   expect(got.find(isKind("text"))).toMatchObject({ message: LONG_TEXT, textKind: 1, packetId: text.sent[0].packetIds[0] });
   // Bob acknowledged only after persisting: the relay deleted them and tells Alice.
@@ -73,26 +80,41 @@ test("a location, an SOS and a 300-character text (3 parts) arrive intact; the r
 test("a reply, an update, a delete and a location pin arrive with their parent packetID", async () => {
   const [original] = (await bob.inbox()).filter(isKind("text"));
   await bob.sendText("Sounds good!", { parentPacketId: original.packetId });
-  await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, label: "Opera House steps" });
+  await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, radiusM: 30, label: "Opera House steps" });
   const replies = await syncUntil(alice, (inbox) => inbox.filter(isKind("text")).length >= 2);
   const [reply, pin] = replies.filter(isKind("text"));
   expect(reply).toMatchObject({ textKind: 2, message: "Sounds good!", parentPacketId: original.packetId, parentIsSender: false });
   expect(pin.textKind).toBe(5);
   const place = decodePinBody(pin.message);
-  expect(place.label).toBe("Opera House steps");
+  expect(place).toMatchObject({ label: "Opera House steps", radiusM: 30 });
   expect(place.latitude).toBeCloseTo(-33.85678, 9);
   expect(place.longitude).toBeCloseTo(151.21529, 9);
 
   const sent = await alice.sendText("See you at six", {});
   const [messageId] = sent.sent[0].packetIds;
-  await alice.sendText("See you at seven", { kind: 3, parentPacketId: messageId, parentIsSender: true });
-  await alice.sendText("", { kind: 4, parentPacketId: messageId, parentIsSender: true });
-  const texts = (await syncUntil(bob, (inbox) => inbox.filter(isKind("text")).length >= 4)).filter(isKind("text"));
-  expect(texts.slice(1).map((t) => [t.textKind, t.message, t.parentPacketId, t.parentIsSender])).toEqual([
-    [1, "See you at six", 0, false],
-    [3, "See you at seven", messageId, true],
-    [4, "", messageId, true],
-  ]);
+  const sixOnBob = async () => (await bob.inbox()).filter(isKind("text")).find((t) => t.packetId === messageId);
+  await syncUntil(bob, async () => (await sixOnBob()) !== undefined);
+  expect(await sixOnBob()).toMatchObject({ textKind: 1, message: "See you at six" });
+
+  // An update replaces the text it names; the update is not a message of its own.
+  const edits: Array<{ action: string; found: boolean }> = [];
+  const off = bob.events.on("edited", (event) => edits.push({ action: event.action, found: event.found }));
+  const textCount = (await bob.inbox()).filter(isKind("text")).length;
+  await alice.sendText("See you at seven", { kind: 3, parentPacketId: messageId });
+  await syncUntil(bob, async () => (await sixOnBob())?.message === "See you at seven");
+  expect((await bob.inbox()).filter(isKind("text"))).toHaveLength(textCount);
+  // A delete removes it.
+  await alice.sendText("", { kind: 4, parentPacketId: messageId });
+  await syncUntil(bob, async () => (await sixOnBob()) === undefined);
+  off();
+  expect(edits).toEqual([{ action: "updated", found: true }, { action: "deleted", found: true }]);
+
+  // Refused on the device, nothing queued: a reply to a message that does not exist, an empty text,
+  // an update of the deleted message.
+  await expect(bob.sendText("what?", { parentPacketId: 4242 })).rejects.toMatchObject({ name: "ClientError", reason: "unknown-parent" });
+  await expect(alice.sendText("   ")).rejects.toMatchObject({ name: "ClientError", reason: "empty-text" });
+  await expect(alice.sendText("again", { kind: 3, parentPacketId: messageId })).rejects.toMatchObject({ reason: "unknown-parent" });
+  expect((await alice.storage.read()).outbox).toEqual([]);
 });
 
 test("the sharing rule works in both directions; status and text keep flowing", async () => {
@@ -119,7 +141,16 @@ test("the sharing rule works in both directions; status and text keep flowing", 
   const withheld = await bob.sendLocation(here);
   expect(withheld).toMatchObject({ sent: [], withheld: [{ connection: ids.b }] });
 
-  // Status and text still flow both ways.
+  // While Alice is hidden, Bob's SOS reaches her but (by default) not his "I'm OK" (SPEC §8, statuses while hidden).
+  expect((await alice.connection(ids.a)).statusesWhileHidden).toBe("urgent");
+  dropped.length = 0;
+  await bob.sendStatus(SimpleStatus.ImOk);
+  await bob.sendStatus(SimpleStatus.Sos);
+  await syncUntil(alice, (inbox) => inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.Sos));
+  expect(dropped).toEqual(["hidden"]);
+  expect((await alice.inbox(aliceInboxStart)).some((m) => m.kind === "status" && m.status === SimpleStatus.ImOk)).toBe(false);
+  // She lets everything from Bob through: status and text flow both ways.
+  await alice.setStatusesWhileHidden(ids.a, "all");
   await bob.sendStatus(SimpleStatus.ImOk);
   await alice.sendText("still here", {});
   await syncUntil(alice, (inbox) => inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.ImOk));

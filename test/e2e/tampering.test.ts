@@ -39,20 +39,23 @@ const queued = async (pairId: string) =>
   (await db.query<{ packet_id: string; blob: Buffer }>("SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [pairId])).rows;
 
 test("a flipped bit anywhere in a blob is rejected", async () => {
-  // Header (version, ephemeral key, nonce), ciphertext (sender pairID, signature, payload) and tag.
-  const offsets = [0, 1, 40, 57, 100, 160, 200, 222];
+  // Version, HPKE enc, ciphertext (sender pairID, signature, inner header with the send time, payload) and tag:
+  // a 46-character location seals to 208 bytes. The first packet is turned into a version 1 blob.
+  const offsets = [0, 1, 33, 40, 140, 150, 180, 207];
   for (let i = 0; i < offsets.length; i++) await alice.sendLocation(here, { to: first.a, sync: false });
   await alice.sync();
   const rows = await queued(first.b);
   expect(rows).toHaveLength(offsets.length);
   for (const [i, row] of rows.entries()) {
     const blob = Buffer.from(row.blob);
-    blob[offsets[i]] ^= 1 << i % 8;
+    if (i === 0) blob[0] = 1;
+    else blob[offsets[i]] ^= 1 << i % 8;
     await db.query("UPDATE packet SET blob = $1 WHERE recipient_pair_id = $2 AND packet_id = $3", [blob, first.b, row.packet_id]);
   }
   rejected.length = 0;
   await bob.sync();
   expect(rejected.map((r) => r.packetId)).toEqual(rows.map((row) => Number(row.packet_id)));
+  expect(rows[0].blob).toHaveLength(208);
   expect(rejected[0].reason).toBe("envelope-version");
   expect(new Set(rejected.slice(1).map((r) => r.reason))).toEqual(new Set(["envelope-unauthentic"]));
   expect((await bob.inbox()).filter((m) => m.kind === "location")).toEqual([]);

@@ -70,7 +70,7 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     await nextMessage(alice, (m) => m.kind === "server" && m.subType === 3);
     print(`Alice: connection ${short(offer.connection)} is ${(await alice.connection(offer.connection)).status}`);
 
-    step(6, "Alice sends her location (46-character payload, sealed into a 223-byte blob)");
+    step(6, "Alice sends her location (46-character payload, sealed into a 208-byte blob)");
     let arrived = nextMessage(bob, (m) => m.kind === "location");
     await alice.sendLocation({ movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.8 });
     await arrived;
@@ -93,10 +93,10 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     const withheld = await bob.sendLocation({ movement: Movement.Stationary, latitude: -33.87, longitude: 151.21, speedKmh: 0 });
     print(`   Bob's location: sent to ${withheld.sent.length}, withheld from ${withheld.withheld.map((w) => w.label).join(", ")} (her sharing is off)`);
     await alice.sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 }).catch((error: ConnectError) => print(`   Alice's location: refused — ${error.rawMessage}`));
-    arrived = nextMessage(alice, (m) => m.kind === "status" && m.status === SimpleStatus.ImOk);
-    await bob.sendStatus(SimpleStatus.ImOk);
+    arrived = nextMessage(alice, (m) => m.kind === "status" && m.status === SimpleStatus.ImLost);
+    await bob.sendStatus(SimpleStatus.ImLost);
     await arrived;
-    print("   status messages still flow both ways");
+    print("   urgent statuses (I'm lost, SOS) still reach her while she is hidden");
 
     step(10, "Alice turns sharing back on; Bob's location reaches her again");
     arrived = nextMessage(bob, (m) => m.kind === "status" && m.status === SimpleStatus.LocationSharingOn);

@@ -14,6 +14,8 @@ export type ClientErrorReason =
   | "envelope-unauthentic"
   | "envelope-sender-mismatch"
   | "replay"
+  | "empty-text"
+  | "unknown-parent"
   | "qr-foreign"
   | "qr-version"
   | "qr-kind"

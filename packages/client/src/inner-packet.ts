@@ -3,6 +3,7 @@ import { decodeLocation, type LocationUpdate } from "./codec-location.js";
 import { decodeStatus, type SimpleStatusUpdate } from "./codec-status.js";
 import { decodeTextPart, type TextPart } from "./codec-text.js";
 import { invalidPayload } from "./fixed-width.js";
+import { decodeRekey, type RekeyMessage } from "./key-rotation.js";
 import type { PayloadKind } from "./storage.js";
 
 /*
@@ -15,7 +16,9 @@ import type { PayloadKind } from "./storage.js";
 export type InnerPacket =
   | { type: "location"; sharing: boolean; location: LocationUpdate }
   | { type: "status"; sharing: boolean; status: SimpleStatusUpdate }
-  | { type: "text"; sharing: boolean; part: TextPart; /** The payload as received, for `joinText`. */ raw: string };
+  | { type: "text"; sharing: boolean; part: TextPart; /** The payload as received, for `joinText`. */ raw: string }
+  /** Key rotation (docs/client.md): carries no sharing flag; `sharing` is unused. */
+  | { type: "rekey"; sharing: boolean; rekey: RekeyMessage };
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -29,8 +32,10 @@ export function payloadKind(payload: string): PayloadKind {
       return "status";
     case PrimaryType.TextMessage:
       return "text";
+    case PrimaryType.ConnectionManagement:
+      return "rekey";
     default:
-      throw invalidPayload("packet: payload type must be 1 (location), 3 (status) or 4 (text)");
+      throw invalidPayload("packet: payload type must be 1 (location), 3 (status), 4 (text) or 5 (key rotation)");
   }
 }
 
@@ -59,6 +64,8 @@ export function decodeInner(plaintext: Uint8Array): InnerPacket {
       const part = decodeTextPart(text);
       return { type: "text", sharing: part.sharing, part, raw: text };
     }
+    case PrimaryType.ConnectionManagement:
+      return { type: "rekey", sharing: true, rekey: decodeRekey(text) };
     default:
       throw invalidPayload("packet: payload type must be 1 (location), 3 (status) or 4 (text)");
   }

@@ -56,7 +56,31 @@ export interface StoredConnection {
    * packet may change the flag. Missing until the first packet from the peer.
    */
   peerSharingPacketId?: number;
+  /**
+   * Which of this peer's statuses and texts reach me while my location is hidden (my sharing off):
+   * `urgent` (default when missing) only the danger statuses (I'm lost, I feel unsafe, I need urgent
+   * help, SOS) and the sharing/notification notices; `all` everything; `none` only those notices.
+   */
+  statusesWhileHidden?: StatusesWhileHidden;
+  /** When my current keys were made (missing: at `createdAt`); key rotation is due 80 days after. */
+  keysCreatedAt?: string;
+  /** My keys before the last rotation, kept until `until` so packets sealed to them still open, then erased. */
+  previousKeys?: StoredKeySecrets & { until: string };
+  /** The peer's public keys before the last rotation, kept as long. */
+  previousPeerKeys?: { signingPublicKey: string; encryptionPublicKey: string; until: string };
+  /** A rotation I started: my new secrets, waiting for the peer's confirm. */
+  pendingRotation?: StoredKeySecrets & { startedAt: string };
+  /** A confirm I owe the peer for its offer (sealed and queued right after the offer was applied). */
+  owedRekeyConfirm?: string;
   createdAt: string;
+}
+
+export type StatusesWhileHidden = "urgent" | "all" | "none";
+
+/** Connection secret keys (Ed25519 signing seed, X25519 secret), base64. */
+export interface StoredKeySecrets {
+  signingSecretKey: string;
+  encryptionSecretKey: string;
 }
 
 /** A packet sealed and waiting for the server to confirm it stored it. */
@@ -74,7 +98,7 @@ export interface OutboxPacket {
   queuedAt: string;
 }
 
-export type PayloadKind = "location" | "status" | "text";
+export type PayloadKind = "location" | "status" | "text" | "rekey";
 
 /** Parts of a multi-part text seen so far, keyed by the packetID of part 1. */
 export interface PartialText {
@@ -83,6 +107,22 @@ export interface PartialText {
   of: number;
   /** part number → the decoded 128-byte payload. */
   parts: Record<string, string>;
+}
+
+/** A text I sent (part 1's packetID), so replies, updates and deletes can name it and be checked. */
+export interface SentText {
+  connection: string;
+  packetId: number;
+  textKind: number;
+  message: string;
+  sentAt: string;
+}
+
+/** The server's limits as last fetched (GetServerInfo), so a send offline checks against them. */
+export interface KnownServerLimits {
+  maxBlobBytes: number;
+  maxPacketsPerSync: number;
+  fetchedAt: string;
 }
 
 export interface DeviceState {
@@ -105,11 +145,26 @@ export interface DeviceState {
   inbox: InboxMessage[];
   /** Numbers inbox messages, so a reader can ask for what is new. */
   nextInboxSeq: number;
+  /** Texts I sent (missing in states written before it was recorded). */
+  sentTexts?: SentText[];
+  /** Missing until the first GetServerInfo answered. */
+  serverLimits?: KnownServerLimits;
 }
 
 interface InboxBase {
   seq: number;
   receivedAt: string;
+  /**
+   * When the sender sealed it (ISO 8601, from the envelope's authenticated header; for a status
+   * the payload's own send time). Missing on server messages.
+   */
+  sentAt?: string;
+  /** Seconds from `sentAt` to now, filled in when the message is handed out (event, `inbox()`). */
+  age?: number;
+  /** A location older than the client's stale threshold (default 15 min) when handed out. */
+  stale?: boolean;
+  /** The send time was more than 5 minutes ahead of this device's clock on receipt: a wrong clock. */
+  sentInFuture?: boolean;
 }
 
 /** A decoded message from a peer, or a server message. Dates are ISO 8601. */
@@ -123,6 +178,10 @@ export type InboxMessage =
       latitude: number;
       longitude: number;
       speedKmh: number;
+      /** The fix's accuracy radius in metres, when the sender gave it. */
+      accuracyM?: number;
+      /** The sender's battery level (%), when given. */
+      batteryPercent?: number;
     })
   | (InboxBase & { kind: "status"; connection: string; packetId: number; status: number; sharing: boolean; sentAt: string; utcOffsetMinutes: number })
   | (InboxBase & {
@@ -135,6 +194,8 @@ export type InboxMessage =
       parentPacketId: number;
       parentIsSender: boolean;
       message: string;
+      /** Set when an update packet replaced the text: the packetID of the latest update. */
+      updatedBy?: number;
     })
   | (InboxBase & { kind: "server"; packetId: number; type: number; subType: number; text: string });
 

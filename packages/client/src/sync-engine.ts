@@ -1,11 +1,14 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import { SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
-import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
+import { backoffDelay, sleep, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
 import type { Emitter } from "./events.js";
-import { applyIncoming, type ReceiveOutcome } from "./receive.js";
-import { SerialQueue, type DeviceState, type DeviceStorage } from "./storage.js";
+import { fromBase64 as decodeBase64 } from "./connection-state.js";
+import { importConnectionKeyPairs } from "./keys.js";
+import { commitPackets, sealPayloads } from "./outgoing.js";
+import { applyIncoming, openIncoming, type ReceiveOptions, type ReceiveOutcome } from "./receive.js";
+import { SerialQueue, type DeviceState, type DeviceStorage, type InboxMessage } from "./storage.js";
 
 /** Server limits from GatewayService.GetServerInfo. */
 export interface ServerLimits {
@@ -24,6 +27,9 @@ export interface SyncEngineDeps {
   reauthenticate: () => Promise<void>;
   /** Learns which connections ended server-side after a PermissionDenied; the round is then retried once. */
   reconcile: () => Promise<void>;
+  /** Fills in `age` and `stale` of a message as it is handed out. */
+  present?: (message: InboxMessage, now: Date) => InboxMessage;
+  receive?: ReceiveOptions;
 }
 
 export interface SyncReport {
@@ -91,22 +97,75 @@ export class SyncEngine {
   /** Persists incoming packets (from Sync or Subscribe) and reports each outcome. */
   async receive(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
     if (packets.length === 0) return [];
+    const outcomes = await this.receiveBatch(packets);
+    // A confirm in this batch may have brought the keys the later packets were signed with:
+    // those are tried again at once (and left for the relay to redeliver if they still fail).
+    for (let round = 0; round < 2 && outcomes.some((o) => o.kind === "rekeyed") && outcomes.some((o) => o.kind === "deferred"); round++) {
+      const again = outcomes.flatMap((outcome, i) => (outcome.kind === "deferred" ? [i] : []));
+      const retried = await this.receiveBatch(again.map((i) => packets[i]));
+      again.forEach((index, j) => (outcomes[index] = retried[j]));
+      if (!retried.some((o) => o.kind === "rekeyed")) break;
+    }
+    await this.queueOwedConfirms();
+    return outcomes;
+  }
+
+  private async receiveBatch(packets: IncomingPacket[]): Promise<ReceiveOutcome[]> {
+    // Opening is async (WebCrypto): done on a snapshot, then applied in one synchronous update.
+    const snapshot = await this.deps.storage.read();
+    const opened = await Promise.all(packets.map((packet) => openIncoming(snapshot, packet)));
     const now = this.deps.now();
     const { outcomes, changed } = await this.deps.storage.update((state) => {
       const before = new Map(state.connections.map((c) => [c.pairId, c.status]));
-      const outcomes = packets.map((packet) => applyIncoming(state, packet, now));
+      const outcomes = packets.map((packet, i) => applyIncoming(state, packet, now, opened[i], this.deps.receive));
       const changed = state.connections.filter((c) => before.get(c.pairId) !== c.status);
       return { outcomes, changed };
     });
     const { events } = this.deps;
     outcomes.forEach((outcome, i) => {
       const packetId = packets[i].packetId;
-      if (outcome.kind === "message") events.emit("message", outcome.message);
+      if (outcome.kind === "message") events.emit("message", this.deps.present?.(outcome.message, now) ?? outcome.message);
+      if (outcome.kind === "edited") {
+        const { connection, packetId: parent, action, found, message } = outcome;
+        events.emit("edited", { connection, packetId: parent, action, found, ...(message ? { message } : {}) });
+      }
+      if (outcome.kind === "rekeyed") events.emit("rekeyed", { connection: outcome.connection, step: outcome.step });
       if (outcome.kind === "rejected") events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
       if (outcome.kind === "dropped") events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
     });
     for (const c of changed) events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
     return outcomes;
+  }
+
+  /**
+   * Seals and queues the key-rotation confirms owed for offers just applied: signed with my old
+   * signing key (the only one the peer knows yet) and sealed to the peer's new encryption key.
+   */
+  private async queueOwedConfirms(): Promise<void> {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const state = await this.deps.storage.read();
+      const owed = state.connections.filter((c) => c.owedRekeyConfirm && c.previousKeys && c.status === "active");
+      if (owed.length === 0) return;
+      const sealed = await Promise.all(
+        owed.map(async (connection) => {
+          const old = importConnectionKeyPairs({
+            signingSecretKey: decodeBase64(connection.previousKeys!.signingSecretKey),
+            encryptionSecretKey: decodeBase64(connection.previousKeys!.encryptionSecretKey),
+          });
+          return { connection, packets: await sealPayloads(connection, [connection.owedRekeyConfirm!], Number.MAX_SAFE_INTEGER, this.deps.now(), {}, old) };
+        }),
+      );
+      const done = await this.deps.storage.update((next) => {
+        for (const { connection, packets } of sealed) {
+          const current = next.connections.find((c) => c.pairId === connection.pairId);
+          if (!current || current.owedRekeyConfirm !== connection.owedRekeyConfirm) return false;
+          if (!commitPackets(next, connection.pairId, connection.lastPacketId, packets)) return false;
+          delete current.owedRekeyConfirm;
+        }
+        return true;
+      });
+      if (done) return;
+    }
   }
 
   startLive(): LiveHandle {
@@ -131,7 +190,8 @@ export class SyncEngine {
           }
         } catch (error) {
           if (signal.aborted) break;
-          const failure = ConnectError.from(error);
+          // With its cause ("gateway unreachable: … ECONNREFUSED"), so an app can say why it is reconnecting.
+          const failure = withCause(error);
           if (failure.code === Code.Unauthenticated) await this.deps.reauthenticate().catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
           else this.deps.events.emit("error", failure);
         }
@@ -217,7 +277,7 @@ export class SyncEngine {
         }
       });
       const outcomes = await this.receive(response.data);
-      report.received += outcomes.filter((outcome) => outcome.kind !== "skipped").length;
+      report.received += outcomes.filter((outcome) => outcome.kind !== "skipped" && outcome.kind !== "deferred").length;
       hasMore = response.hasMore;
     }
     return report;

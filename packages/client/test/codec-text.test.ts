@@ -110,11 +110,15 @@ describe("text codec", () => {
     expect(joinText(splitText("", remove))).toEqual({ ...remove, message: "" });
     expectClientError(() => splitText("gone", remove), "invalid-payload", /delete carries no body/);
 
-    const body = encodePinBody({ latitude: -33.85678, longitude: 151.25, label: "Opera House steps" });
-    expect(body).toBe("-033.85678000000000+151.25000000000000Opera House steps");
+    const body = encodePinBody({ latitude: -33.85678, longitude: 151.25, radiusM: 50, label: "Opera House steps" });
+    expect(body).toBe("-033.85678000000000+151.2500000000000000050Opera House steps");
     const pin = { ...NEW, kind: TextMessageKind.LocationPin };
     const joined = joinText(splitText(body, pin));
-    expect(decodePinBody(joined.message)).toEqual({ latitude: -33.85678, longitude: 151.25, label: "Opera House steps" });
+    expect(decodePinBody(joined.message)).toEqual({ latitude: -33.85678, longitude: 151.25, radiusM: 50, label: "Opera House steps" });
+    // No radius given: an exact point.
+    expect(decodePinBody(encodePinBody({ latitude: 1, longitude: 2, label: "" })).radiusM).toBe(0);
+    expectClientError(() => encodePinBody({ latitude: 1, longitude: 2, radiusM: 100_000, label: "" }), "invalid-payload", /radius/);
+    expectClientError(() => decodePinBody("-033.85678000000000+151.250000000000000005xOpera"), "invalid-payload", /radius/);
     expectClientError(() => splitText("meet here", pin), "invalid-payload", /pin/);
   });
 

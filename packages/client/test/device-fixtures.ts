@@ -8,6 +8,7 @@ import { IncomingPacketSchema, LocationService, SyncTarget, type IncomingPacket,
 import { fromBase64, toBase64 } from "../src/connection-state.js";
 import { seal } from "../src/envelope.js";
 import { encodeInner } from "../src/inner-packet.js";
+import { commitPackets, sealPayloads } from "../src/outgoing.js";
 import { connectionPublicKeys, exportConnectionSecretKeys, generateAccountKeyPair, generateConnectionKeyPairs, importConnectionKeyPairs } from "../src/keys.js";
 import { newPairId } from "../src/pair-id.js";
 import { ReplayGuard } from "../src/replay-guard.js";
@@ -39,7 +40,8 @@ export function connectionPair(labels = { a: "B", b: "A" }): { a: StoredConnecti
       lastPacketId: 0,
       replay: new ReplayGuard().snapshot(),
       peerSharing: true,
-      createdAt: new Date(0).toISOString(),
+      // Made now: keys older than 80 days start a rotation when a client opens.
+      createdAt: new Date().toISOString(),
     };
   };
   return { a: side(labels.a, "initiator", pairA, pairB, keysA, keysB), b: side(labels.b, "recipient", pairB, pairA, keysB, keysA) };
@@ -52,11 +54,32 @@ export function deviceState(connections: StoredConnection[], session = { token: 
 }
 
 /** A packet `from` sends to `to` (its peer), as the relay would deliver it. */
-export function packetFrom(from: StoredConnection, to: StoredConnection, packetId: number, payload: string): IncomingPacket {
+export async function packetFrom(
+  from: StoredConnection,
+  to: StoredConnection,
+  packetId: number,
+  payload: string,
+  meta: { sentAt?: number; accuracyM?: number; batteryPercent?: number } = {},
+): Promise<IncomingPacket> {
   const senderKeys = importConnectionKeyPairs({ signingSecretKey: fromBase64(from.signingSecretKey), encryptionSecretKey: fromBase64(from.encryptionSecretKey) });
   const recipientKeys = importConnectionKeyPairs({ signingSecretKey: fromBase64(to.signingSecretKey), encryptionSecretKey: fromBase64(to.encryptionSecretKey) });
-  const blob = seal({ senderKeys, recipientPublicKeys: connectionPublicKeys(recipientKeys), senderPairId: from.pairId, recipientPairId: to.pairId, packetId, plaintext: encodeInner(payload) });
+  const blob = await seal({
+    senderKeys,
+    recipientPublicKeys: connectionPublicKeys(recipientKeys),
+    senderPairId: from.pairId,
+    recipientPairId: to.pairId,
+    packetId,
+    plaintext: encodeInner(payload),
+    ...meta,
+  });
   return create(IncomingPacketSchema, { pairId: to.pairId, packetId, blob });
+}
+
+/** Seals `payloads` for `connection` (one of `state.connections`) and queues them in `state`, as a send would. */
+export async function queueInto(state: DeviceState, connection: StoredConnection, payloads: string[]): Promise<number[]> {
+  const packets = await sealPayloads(connection, payloads, 4096, new Date());
+  if (!commitPackets(state, connection.pairId, connection.lastPacketId, packets)) throw new Error("connection moved while queueing");
+  return packets.map((packet) => packet.packetId);
 }
 
 export interface FakeGateway {

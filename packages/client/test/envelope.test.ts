@@ -1,123 +1,194 @@
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION, open, seal, type OpenInput } from "../src/envelope.js";
+import { readFileSync } from "node:fs";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION, open, seal, type OpenInput, type SealInput } from "../src/envelope.js";
+import type { ClientErrorReason } from "../src/errors.js";
 import { connectionPublicKeys, generateConnectionKeyPairs } from "../src/keys.js";
 import { newPairId } from "../src/pair-id.js";
 import { VECTOR_INPUT } from "./envelope-fixtures.js";
-import { expectClientError, filled } from "./helpers.js";
+import { filled } from "./helpers.js";
 
-/** docs/envelope.md, "Test vector": if this changes, the wire format changed. */
-const VECTOR_BLOB =
-  "0150a61409b1ddd0325e9b16b700e719e9772c07000b1bd7786e907c653d20495d060606060606060606060606060606060606060606060606" +
-  "2a9ac59fb3cf42632aab50a10a89e9c3a2f9afd3a4ca11baf1bbd61bc40d87fd3d1430f9b290b9cafe184818373a5d2bd1c1e52299fab1507c" +
-  "4a0965ed22d7b5d4f8c97caa84a69531c87c9cdd086047aced9959c91c035f403a28f268baf54d6028cf1d21b9d50a59bb7136fdca80d5b2c5" +
-  "0e4d58d69d6333cff7db932cf72716e41c2da65d44184674e035402ae29a3064c19b30a9bdbbcf5e3200e9d822101587dd9db15f";
+/** docs/envelope.md, "Test vectors": read from the document itself, so the doc and the code cannot drift apart. */
+const DOC = readFileSync(new URL("../../../docs/envelope.md", import.meta.url), "utf8");
+
+interface VectorInput {
+  packetId: number;
+  sentAt: number;
+  accuracyM?: number;
+  batteryPercent?: number;
+  payload: string;
+}
+
+function docBlock(kind: "json" | "hex", name: string): string {
+  const match = new RegExp("```" + kind + " " + name + "\\n([\\s\\S]*?)```").exec(DOC);
+  if (!match) throw new Error(`docs/envelope.md has no ${kind} block "${name}"`);
+  return match[1];
+}
+
+function docVectors(): Array<{ name: string; input: VectorInput; blob: string }> {
+  const names = [...DOC.matchAll(/```json (vector-\d+)-input\n/g)].map((m) => m[1]);
+  return names.map((name) => ({
+    name,
+    input: JSON.parse(docBlock("json", `${name}-input`)) as VectorInput,
+    blob: docBlock("hex", name).replace(/\s+/g, ""),
+  }));
+}
 
 function connection() {
   const sender = generateConnectionKeyPairs();
   const recipient = generateConnectionKeyPairs();
   const senderPairId = newPairId();
   const recipientPairId = newPairId();
-  const plaintext = new TextEncoder().encode("30412025-04-19T19:41:05+10:00");
-  const blob = seal({ senderKeys: sender, recipientPublicKeys: connectionPublicKeys(recipient), senderPairId, recipientPairId, packetId: 7, plaintext });
-  const openInput: OpenInput = {
-    recipientKeys: recipient,
-    senderPublicKeys: connectionPublicKeys(sender),
-    expectedSenderPairId: senderPairId,
+  const plaintext = new TextEncoder().encode("131-033.86760393347335+151.20859451303656000.0");
+  const sealInput: SealInput = {
+    senderKeys: sender,
+    recipientPublicKeys: connectionPublicKeys(recipient),
+    senderPairId,
     recipientPairId,
+    packetId: 7,
+    plaintext,
+    sentAt: 1_764_547_200,
+    accuracyM: 12,
+    batteryPercent: 87,
+  };
+  return { sender, recipient, senderPairId, recipientPairId, plaintext, sealInput };
+}
+
+async function sealed() {
+  const c = connection();
+  const blob = await seal(c.sealInput);
+  const openInput: OpenInput = {
+    recipientKeys: c.recipient,
+    senderPublicKeys: connectionPublicKeys(c.sender),
+    expectedSenderPairId: c.senderPairId,
+    recipientPairId: c.recipientPairId,
     packetId: 7,
     blob,
   };
-  return { sender, recipient, senderPairId, recipientPairId, plaintext, blob, openInput };
+  return { ...c, blob, openInput };
 }
 
-describe("envelope", () => {
-  it("matches the documented test vector byte for byte, and opens it", () => {
+async function expectRefused(promise: Promise<unknown>, reason: ClientErrorReason, message?: RegExp): Promise<void> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toMatchObject({ name: "ClientError", reason });
+  if (message) expect((error as Error).message).toMatch(message);
+}
+
+describe("envelope v2", () => {
+  const vectors = docVectors();
+
+  it("docs/envelope.md has the vectors", () => {
+    expect(vectors.map((v) => v.name)).toEqual(["vector-1", "vector-2"]);
+  });
+
+  it.each(vectors.map((v) => [v.name, v] as const))("%s matches byte for byte and opens to its inputs", async (_name, vector) => {
     const v = VECTOR_INPUT;
-    const blob = seal({
+    const plaintext = new TextEncoder().encode(vector.input.payload);
+    const { payload: _payload, ...meta } = vector.input;
+    const blob = await seal({
       senderKeys: v.senderKeys,
       recipientPublicKeys: connectionPublicKeys(v.recipientKeys),
       senderPairId: v.senderPairId,
       recipientPairId: v.recipientPairId,
-      packetId: v.packetId,
-      plaintext: v.plaintext,
+      plaintext,
       random: v.random(),
+      ...meta,
     });
-    expect(bytesToHex(blob)).toBe(VECTOR_BLOB);
-    expect(blob).toHaveLength(v.plaintext.length + ENVELOPE_OVERHEAD);
-    const opened = open({
+    expect(bytesToHex(blob)).toBe(vector.blob);
+    const opened = await open({
       recipientKeys: v.recipientKeys,
       senderPublicKeys: connectionPublicKeys(v.senderKeys),
       expectedSenderPairId: v.senderPairId,
       recipientPairId: v.recipientPairId,
-      packetId: v.packetId,
-      blob,
+      packetId: vector.input.packetId,
+      blob: hexToBytes(vector.blob),
     });
-    expect(opened).toEqual(v.plaintext);
+    const { packetId: _packetId, ...header } = meta;
+    expect(opened).toEqual({ payload: plaintext, ...header });
   });
 
-  it("round-trips payloads of any size, including empty", () => {
-    const { sender, recipient, senderPairId, recipientPairId } = connection();
-    for (const size of [0, 1, 46, 128, 3919]) {
+  it("round-trips payloads of any size, with and without the optional fields", async () => {
+    const { sealInput, recipient, sender } = connection();
+    for (const size of [0, 1, 46, 128, 3900]) {
       const plaintext = crypto.getRandomValues(new Uint8Array(size));
-      const blob = seal({ senderKeys: sender, recipientPublicKeys: connectionPublicKeys(recipient), senderPairId, recipientPairId, packetId: size, plaintext });
-      expect(blob[0]).toBe(ENVELOPE_VERSION);
-      expect(blob).toHaveLength(size + ENVELOPE_OVERHEAD);
-      const opened = open({ recipientKeys: recipient, senderPublicKeys: connectionPublicKeys(sender), expectedSenderPairId: senderPairId, recipientPairId, packetId: size, blob });
-      expect(opened).toEqual(plaintext);
+      for (const extra of [{}, { accuracyM: 65_535, batteryPercent: 0 }]) {
+        const blob = await seal({ ...sealInput, accuracyM: undefined, batteryPercent: undefined, packetId: size, plaintext, ...extra });
+        expect(blob[0]).toBe(ENVELOPE_VERSION);
+        expect(blob).toHaveLength(size + ENVELOPE_OVERHEAD + ("accuracyM" in extra ? 3 : 0));
+        const opened = await open({
+          recipientKeys: recipient,
+          senderPublicKeys: connectionPublicKeys(sender),
+          expectedSenderPairId: sealInput.senderPairId,
+          recipientPairId: sealInput.recipientPairId,
+          packetId: size,
+          blob,
+        });
+        expect(opened).toEqual({ payload: plaintext, sentAt: sealInput.sentAt, ...extra });
+      }
     }
   });
 
-  it("seals the same payload differently every time", () => {
-    const { sender, recipient, senderPairId, recipientPairId, plaintext, blob } = connection();
-    const again = seal({ senderKeys: sender, recipientPublicKeys: connectionPublicKeys(recipient), senderPairId, recipientPairId, packetId: 7, plaintext });
-    expect(bytesToHex(again)).not.toBe(bytesToHex(blob));
+  it("seals the same payload differently every time", async () => {
+    const { sealInput } = connection();
+    expect(bytesToHex(await seal(sealInput))).not.toBe(bytesToHex(await seal(sealInput)));
   });
 
-  it("refuses a blob with any single bit flipped", () => {
-    const { blob, openInput } = connection();
-    let refused = 0;
+  it("refuses a blob with any single bit flipped", async () => {
+    const { blob, openInput } = await sealed();
+    const reasons = new Set<string>();
     for (let bit = 0; bit < blob.length * 8; bit++) {
       const tampered = blob.slice();
       tampered[bit >> 3] ^= 1 << (bit & 7);
-      expect(() => open({ ...openInput, blob: tampered })).toThrow();
-      refused++;
+      const error = await open({ ...openInput, blob: tampered }).then(
+        () => undefined,
+        (e: unknown) => e as { reason?: string },
+      );
+      expect(error).toMatchObject({ name: "ClientError" });
+      reasons.add(error!.reason!);
     }
-    expect(refused).toBe(blob.length * 8);
-    expect(open(openInput)).toBeInstanceOf(Uint8Array);
+    // The version byte names itself; every other bit fails authentication.
+    expect([...reasons].sort()).toEqual(["envelope-unauthentic", "envelope-version"]);
+    expect((await open(openInput)).sentAt).toBe(1_764_547_200);
   });
 
-  it("refuses a blob re-addressed to another pairID or replayed under another packetID", () => {
-    const { openInput } = connection();
-    expectClientError(() => open({ ...openInput, recipientPairId: newPairId() }), "envelope-unauthentic");
-    expectClientError(() => open({ ...openInput, packetId: 8 }), "envelope-unauthentic");
+  it("refuses a blob re-addressed to another recipient pairID or replayed under another packetID", async () => {
+    const { openInput } = await sealed();
+    await expectRefused(open({ ...openInput, recipientPairId: newPairId() }), "envelope-unauthentic");
+    await expectRefused(open({ ...openInput, packetId: 8 }), "envelope-unauthentic");
   });
 
-  it("refuses the wrong sender pairID, sender keys or recipient keys", () => {
-    const { openInput } = connection();
-    expectClientError(() => open({ ...openInput, expectedSenderPairId: newPairId() }), "envelope-sender-mismatch");
-    expectClientError(() => open({ ...openInput, senderPublicKeys: connectionPublicKeys(generateConnectionKeyPairs()) }), "envelope-unauthentic");
-    expectClientError(() => open({ ...openInput, recipientKeys: generateConnectionKeyPairs() }), "envelope-unauthentic");
+  it("refuses the wrong sender pairID, sender keys or recipient keys", async () => {
+    const { openInput } = await sealed();
+    await expectRefused(open({ ...openInput, expectedSenderPairId: newPairId() }), "envelope-sender-mismatch");
+    await expectRefused(open({ ...openInput, senderPublicKeys: connectionPublicKeys(generateConnectionKeyPairs()) }), "envelope-unauthentic");
+    await expectRefused(open({ ...openInput, recipientKeys: generateConnectionKeyPairs() }), "envelope-unauthentic");
   });
 
-  it("refuses a payload signed by someone other than the expected sender", () => {
+  it("refuses a payload signed by someone other than the expected sender", async () => {
     // A third party who knows the recipient's public keys can encrypt to them, but cannot sign as the sender.
-    const { recipient, senderPairId, recipientPairId, openInput } = connection();
-    const forger = generateConnectionKeyPairs();
-    const forged = seal({ senderKeys: forger, recipientPublicKeys: connectionPublicKeys(recipient), senderPairId, recipientPairId, packetId: 7, plaintext: filled(1, 5) });
-    expectClientError(() => open({ ...openInput, blob: forged }), "envelope-unauthentic");
+    const { sealInput, openInput } = await sealed();
+    const forged = await seal({ ...sealInput, senderKeys: generateConnectionKeyPairs() });
+    await expectRefused(open({ ...openInput, blob: forged }), "envelope-unauthentic");
   });
 
-  it("names truncated blobs, unknown versions and bad arguments", () => {
-    const { blob, openInput, sender, recipient, senderPairId, recipientPairId } = connection();
-    expectClientError(() => open({ ...openInput, blob: blob.subarray(0, ENVELOPE_OVERHEAD - 1) }), "envelope-malformed", /at least 177/);
-    const future = blob.slice();
-    future[0] = 2;
-    expectClientError(() => open({ ...openInput, blob: future }), "envelope-version", /version 2/);
-    expectClientError(() => open({ ...openInput, packetId: 2 ** 32 }), "invalid-packet-id");
-    const base = { senderKeys: sender, recipientPublicKeys: connectionPublicKeys(recipient), senderPairId, recipientPairId, packetId: 1, plaintext: filled(0, 1) };
-    expectClientError(() => seal({ ...base, recipientPairId: "short" }), "invalid-pair-id");
-    expectClientError(() => seal({ ...base, packetId: -1 }), "invalid-packet-id");
+  it("refuses a version 1 blob with its reason, and names truncated blobs and bad arguments", async () => {
+    const { blob, openInput, sealInput } = await sealed();
+    await expectRefused(open({ ...openInput, blob: blob.subarray(0, ENVELOPE_OVERHEAD - 1) }), "envelope-malformed", /at least 162/);
+    const v1 = blob.slice();
+    v1[0] = 1;
+    await expectRefused(open({ ...openInput, blob: v1 }), "envelope-version", /version 1 .*no longer accepted/);
+    const v3 = blob.slice();
+    v3[0] = 3;
+    await expectRefused(open({ ...openInput, blob: v3 }), "envelope-version", /version 3 is not supported/);
+    await expectRefused(open({ ...openInput, packetId: 2 ** 32 }), "invalid-packet-id");
+    await expectRefused(seal({ ...sealInput, recipientPairId: "short" }), "invalid-pair-id");
+    await expectRefused(seal({ ...sealInput, packetId: -1 }), "invalid-packet-id");
+    await expectRefused(seal({ ...sealInput, batteryPercent: 101 }), "invalid-payload", /battery/);
+    await expectRefused(seal({ ...sealInput, accuracyM: -1 }), "invalid-payload", /accuracy/);
+    await expectRefused(seal({ ...sealInput, sentAt: 1.5 }), "invalid-payload", /sentAt/);
     // A low-order X25519 point would give an all-zero shared secret.
-    expectClientError(() => seal({ ...base, recipientPublicKeys: { ...base.recipientPublicKeys, encryptionPublicKey: filled(0, 32) } }), "invalid-key");
+    await expectRefused(seal({ ...sealInput, recipientPublicKeys: { ...sealInput.recipientPublicKeys, encryptionPublicKey: filled(0, 32) } }), "invalid-key");
   });
 });

@@ -4,7 +4,7 @@ import { ConnectionSchema } from "@seeme/contracts/connection";
 import { encodeStatus } from "../src/codec-status.js";
 import { SimpleStatus } from "../src/codes.js";
 import { encodeInviteQr } from "../src/qr.js";
-import { applyIncoming } from "../src/receive.js";
+import { receiveInto } from "../src/receive.js";
 import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom } from "./device-fixtures.js";
 import { filled } from "./helpers.js";
 
@@ -59,10 +59,10 @@ test("an answered connection the server lists becomes active when connections ar
   expect((await device.connections()).map((c) => c.status)).toEqual(["active", "active"]);
 });
 
-test("the peer's first authentic packet makes an answered connection active", () => {
+test("the peer's first authentic packet makes an answered connection active", async () => {
   const { a, b } = answered();
   const state = deviceState([b]);
-  const outcome = applyIncoming(state, packetFrom(a, b, 1, encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: new Date() })), new Date());
+  const outcome = await receiveInto(state, await packetFrom(a, b, 1, encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: new Date() })), new Date());
   expect(outcome.kind).toBe("message");
   expect(state.connections[0].status).toBe("active");
 });

@@ -42,7 +42,7 @@ test("a send whose Sync fails returns the report with the error: the packets sta
   };
   const device = clientOn(gateway, deviceState([a]));
   const report = await device.sendStatus(SimpleStatus.Sos);
-  expect(report).toEqual({ sent: [{ connection: a.pairId, label: a.label, packetIds: [1] }], withheld: [], failed: [], syncError: { code: Code.Internal, message: "relay refused" } });
+  expect(report).toEqual({ sent: [{ connection: a.pairId, label: a.label, packetIds: [1] }], withheld: [], failed: [], outcome: "queued", syncError: { code: Code.Internal, message: "relay refused" } });
   expect((await device.storage.read()).outbox.map((p) => p.packetId)).toEqual([1]);
   down = false;
   expect((await device.sync()).sent).toBe(1);

@@ -1,9 +1,8 @@
 import { encodeLocation } from "../src/codec-location.js";
 import { encodeStatus } from "../src/codec-status.js";
 import { Movement, SimpleStatus } from "../src/codes.js";
-import { queuePayloads } from "../src/outgoing.js";
-import { applyIncoming } from "../src/receive.js";
-import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom } from "./device-fixtures.js";
+import { receiveInto } from "../src/receive.js";
+import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom, queueInto } from "./device-fixtures.js";
 
 /** SPEC §1 "If you can't see me, I can't see you", for packets already queued as well as new ones. */
 
@@ -27,7 +26,7 @@ test("turning my sharing off withdraws the locations still queued; status and te
 test("queued packets record what they carry", async () => {
   const { a } = connectionPair();
   const state = deviceState([a]);
-  queuePayloads(state, state.connections[0], [location(true), status(SimpleStatus.Sos, true)], 4096, new Date());
+  await queueInto(state, state.connections[0], [location(true), status(SimpleStatus.Sos, true)]);
   expect(state.outbox.map((packet) => [packet.packetId, packet.kind])).toEqual([[1, "location"], [2, "status"]]);
 });
 
@@ -36,10 +35,10 @@ test("when a peer's flag turns off, the locations queued for that peer are withd
   const carol = connectionPair({ a: "C", b: "A" });
   const state = deviceState([bob.a, carol.a]);
   const [toBob, toCarol] = state.connections;
-  queuePayloads(state, toBob, [location(true), status(SimpleStatus.Sos, true)], 4096, new Date());
-  queuePayloads(state, toCarol, [location(true)], 4096, new Date());
+  await queueInto(state, toBob, [location(true), status(SimpleStatus.Sos, true)]);
+  await queueInto(state, toCarol, [location(true)]);
 
-  const outcome = applyIncoming(state, packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, false)), new Date());
+  const outcome = await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, false)), new Date());
   expect(outcome.kind).toBe("message");
   expect(toBob.peerSharing).toBe(false);
   expect(state.outbox.map((packet) => [packet.pairId === toBob.peerPairId ? "bob" : "carol", packet.kind])).toEqual([
@@ -51,8 +50,8 @@ test("when a peer's flag turns off, the locations queued for that peer are withd
 test("a peer packet whose flag is off (not only status 0) withdraws that peer's queued locations", async () => {
   const bob = connectionPair();
   const state = deviceState([bob.a]);
-  queuePayloads(state, state.connections[0], [location(true)], 4096, new Date());
-  applyIncoming(state, packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, false)), new Date());
+  await queueInto(state, state.connections[0], [location(true)]);
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, false)), new Date());
   expect(state.outbox).toEqual([]);
 });
 
@@ -61,12 +60,12 @@ test("the peer's flag follows packetID order, not processing order", async () =>
   const state = deviceState([bob.a]);
   const connection = state.connections[0];
   // #8 (sharing off) is processed before #7 (a location sent while still on).
-  applyIncoming(state, packetFrom(bob.b, bob.a, 8, status(SimpleStatus.LocationSharingOff, false)), new Date());
-  expect(applyIncoming(state, packetFrom(bob.b, bob.a, 7, location(true)), new Date()).kind).toBe("message");
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 8, status(SimpleStatus.LocationSharingOff, false)), new Date());
+  expect((await receiveInto(state, await packetFrom(bob.b, bob.a, 7, location(true)), new Date())).kind).toBe("message");
   expect(connection.peerSharing).toBe(false);
   expect(connection.peerSharingPacketId).toBe(8);
   // A newer packet turns it back on.
-  applyIncoming(state, packetFrom(bob.b, bob.a, 9, status(SimpleStatus.LocationSharingOn, true)), new Date());
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 9, status(SimpleStatus.LocationSharingOn, true)), new Date());
   expect(connection.peerSharing).toBe(true);
   expect(connection.peerSharingPacketId).toBe(9);
 });

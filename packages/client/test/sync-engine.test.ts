@@ -46,13 +46,13 @@ function connection(): StoredConnection {
   };
 }
 
-function fromPeer(packetId: number) {
-  const blob = seal({ senderKeys: theirs, recipientPublicKeys: connectionPublicKeys(mine), senderPairId: theirPairId, recipientPairId: myPairId, packetId, plaintext: encodeInner(LOCATION) });
+async function fromPeer(packetId: number) {
+  const blob = await seal({ senderKeys: theirs, recipientPublicKeys: connectionPublicKeys(mine), senderPairId: theirPairId, recipientPairId: myPairId, packetId, plaintext: encodeInner(LOCATION) });
   return create(IncomingPacketSchema, { pairId: myPairId, packetId, blob });
 }
 
 /** A relay that records requests; `respond` decides each answer (or throws). */
-function relay(respond: (request: SyncRequest, call: number) => { data?: ReturnType<typeof fromPeer>[] } | Error) {
+function relay(respond: (request: SyncRequest, call: number) => { data?: Awaited<ReturnType<typeof fromPeer>>[] } | Error) {
   const requests: SyncRequest[] = [];
   const transport = createRouterTransport((router) =>
     router.service(LocationService, {
@@ -88,7 +88,7 @@ function engine(storage: DeviceStorage, location: ReturnType<typeof relay>["loca
 
 async function withQueued(count: number): Promise<MemoryStorage> {
   const storage = new MemoryStorage({ ...emptyState(), connections: [connection()] });
-  await storage.update((state) => queuePayloads(state, state.connections[0], Array(count).fill(LOCATION), 4096, new Date()));
+  await queuePayloads(storage, (await storage.read()).connections[0].pairId, Array(count).fill(LOCATION), 4096, new Date());
   return storage;
 }
 
@@ -128,13 +128,14 @@ test("received packets are acknowledged only after they are persisted", async ()
       if (failPersist && state.inbox.length > 0) throw new Error("disk full");
       return result;
     });
-  const server = relay((_, call) => ({ data: call === 1 ? [fromPeer(1)] : [] }));
+  const first = await fromPeer(1);
+  const server = relay((_, call) => ({ data: call === 1 ? [first] : [] }));
   await expect(engine(failing, server.location).sync()).rejects.toThrow("disk full");
   expect(server.requests).toHaveLength(1);
   expect((await failing.read()).acks).toEqual({});
 
   failPersist = false;
-  const retry = relay((_, call) => ({ data: call === 1 ? [fromPeer(1)] : [] }));
+  const retry = relay((_, call) => ({ data: call === 1 ? [first] : [] }));
   const report = await engine(failing, retry.location).sync();
   expect(report.received).toBe(1);
   expect(retry.requests[0].lastPacketsReceived).toEqual([]);
@@ -178,7 +179,7 @@ test("while the Subscribe stream is caught up, Syncs skip the inbox; the first a
         push = (packetId) => (pushed.push(packetId), wake?.());
         while (!ctx.signal.aborted) {
           await new Promise<void>((resolve) => (wake = resolve));
-          for (const packetId of pushed.splice(0)) yield { event: { case: "packet", value: fromPeer(packetId) } };
+          for (const packetId of pushed.splice(0)) yield { event: { case: "packet", value: await fromPeer(packetId) } };
         }
       },
     }),
