@@ -23,7 +23,7 @@ afterAll(async () => {
 /** Runs one command as `see-me <name> ...args --home <home>` would, returning what it printed. */
 async function run(home: string, name: string, args: string[] = [], flags: Record<string, string> = {}): Promise<string[]> {
   const lines: string[] = [];
-  await commands[name].run({ device: openDevice({ home, gateway: stack.gatewayUrl }), args, flags: new Map(Object.entries(flags)), print: (line) => lines.push(line) });
+  await commands[name].run({ device: openDevice({ home, gateway: stack.gatewayUrl }), args, flags: new Map(Object.entries(flags)), print: (line) => lines.push(line), gateway: stack.gatewayUrl, home });
   return lines;
 }
 

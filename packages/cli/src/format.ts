@@ -1,17 +1,43 @@
-import { Movement, SimpleStatus, TextMessageKind, decodePinBody, type ConnectionView, type InboxMessage } from "@seeme/client";
+import { SimpleStatus, TextMessageKind, decodePinBody, type ConnectionView, type InboxMessage } from "@seeme/client";
+import { MOVEMENT_BY_CODE, TEXT_KIND_BY_CODE, statusName } from "./names.js";
 
-/** Human-readable names for the codes of SPEC §6, as typed on the command line. */
-const kebab = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1-$2").replace(/([A-Z])([A-Z][a-z])/g, "$1-$2").toLowerCase();
+export { MOVEMENT_NAMES, STATUS_NAMES, statusName } from "./names.js";
 
-export const STATUS_NAMES = new Map(Object.entries(SimpleStatus).map(([name, code]) => [kebab(name), code]));
-const STATUS_BY_CODE = new Map([...STATUS_NAMES].map(([name, code]) => [code as number, name]));
-const MOVEMENT_BY_CODE = new Map(Object.entries(Movement).map(([name, code]) => [code as number, kebab(name)]));
-export const MOVEMENT_NAMES = new Map(Object.entries(Movement).map(([name, code]) => [kebab(name), code]));
-const TEXT_KIND_BY_CODE = new Map(Object.entries(TextMessageKind).map(([name, code]) => [code as number, kebab(name)]));
 const NOTICES: Record<number, string> = { 3: "connection confirmed", 4: "invite expired", 5: "connection broken by the peer" };
 
-export function statusName(code: number): string {
-  return STATUS_BY_CODE.get(code) ?? `status ${code}`;
+/** Statuses a family must not miss: `watch` rings the bell and highlights them. */
+export const ALARM_STATUSES: ReadonlySet<number> = new Set([SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe]);
+
+export function isAlarm(m: InboxMessage): boolean {
+  return m.kind === "status" && ALARM_STATUSES.has(m.status);
+}
+
+/**
+ * When a message happened, as the SDK knows it. Today that is when this device
+ * received it; once the envelope carries the send time this is the one line to
+ * switch to `m.sentAt` (the SDK's `age` / `stale` then follow from it).
+ */
+export function messageTime(m: InboxMessage): Date {
+  return new Date(m.receivedAt);
+}
+
+/** "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86_400)} d ago`;
+}
+
+/** "at 09:41:05 (2 min ago)" in local time; the date is added when it is not today. */
+export function describeTime(m: InboxMessage, now: Date = new Date()): string {
+  const at = messageTime(m);
+  const sameDay = at.toDateString() === now.toDateString();
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const clock = `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+  const day = sameDay ? "" : `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} `;
+  return `at ${day}${clock} (${formatAge(now.getTime() - at.getTime())})`;
 }
 
 /**
@@ -33,10 +59,12 @@ export function describeConnection(c: ConnectionView): string {
   return [`${short(c.connection)}  ${printable(c.label).padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing].join("  ").trimEnd();
 }
 
-export function describeMessage(m: InboxMessage, label: (connection: string) => string = short): string {
+export function describeMessage(m: InboxMessage, label: (connection: string) => string = short, now: Date = new Date()): string {
   switch (m.kind) {
-    case "location":
-      return `${label(m.connection)}: 📍 ${m.latitude.toFixed(6)}, ${m.longitude.toFixed(6)} ${MOVEMENT_BY_CODE.get(m.movement)} ${m.speedKmh} km/h`;
+    case "location": {
+      const where = `${m.latitude.toFixed(6)}, ${m.longitude.toFixed(6)} ${MOVEMENT_BY_CODE.get(m.movement)} ${m.speedKmh} km/h`;
+      return `${label(m.connection)}: 📍 ${where} ${describeTime(m, now)}`;
+    }
     case "status":
       return `${label(m.connection)}: status "${statusName(m.status)}" (sharing ${m.sharing ? "on" : "off"}, sent ${m.sentAt})`;
     case "text": {

@@ -7,7 +7,7 @@ import type { SeeMeClient } from "@seeme/client";
 
 async function run(device: SeeMeClient, name: string, args: string[] = [], flags: Record<string, string> = {}): Promise<string[]> {
   const lines: string[] = [];
-  await commands[name].run({ device, args, flags: new Map(Object.entries(flags)), print: (line) => lines.push(line) });
+  await commands[name].run({ device, args, flags: new Map(Object.entries(flags)), print: (line) => lines.push(line), gateway: "http://127.0.0.1:9", home: "/nonexistent" });
   return lines;
 }
 
