@@ -81,7 +81,7 @@ test("init, qr, accept (three times), send, sync, list and break, each a see-me 
   expect((await seeMe(["list", ...at(alice)])).stdout).toMatch(/bob\s+active\s+initiator\s+peer sharing on/);
   expect((await seeMe(["break", "bob", ...at(alice)])).stdout).toMatch(/^connection bob \(.*\) broken\n$/);
   expect((await seeMe(["list", ...at(alice)])).stdout).toMatch(/bob\s+broken/);
-}, 60_000);
+}, 120_000);
 
 test("--home=DIR before the command works like --home DIR (it printed the help and exited 0)", async () => {
   const { a } = await pairedHomes({ a: "bob", b: "alice" });
@@ -213,7 +213,7 @@ test("watch rings the bell and highlights an SOS, and prints the time and age of
     watch.child.kill("SIGINT");
     await watch.exited;
   }
-}, 60_000);
+}, 120_000);
 
 test("see-me --help loads none of the SDK, Connect or crypto modules (startup time)", async () => {
   const dir = await folder("imports");

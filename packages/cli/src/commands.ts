@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { renderQrText, type ConnectionView, type InboxMessage, type Movement, type SeeMeClient, type SendReport, type SimpleStatus } from "@seeme/client";
 import { UsageError } from "./args.js";
 import { CliError, describeFailure, isUnreachable, unreachable } from "./errors.js";
-import { MOVEMENT_NAMES, STATUS_NAMES, describeConnection, describeMessage, isAlarm, printable, short, statusName } from "./format.js";
+import { MOVEMENT_NAMES, STATUS_NAMES, alarmTitle, describeConnection, describeMessage, isAlarm, printable, short } from "./format.js";
 import { nameList } from "./names.js";
 
 /** One CLI command: its arguments and options, already parsed and checked against command-spec.ts. */
@@ -155,7 +155,7 @@ async function send({ device, args, flags, print, gateway }: Invocation): Promis
 
 /** Shown loudly in `watch`: the bell, then the line highlighted (or framed in "!!!" when the output is not a terminal). */
 export function alarmLine(m: InboxMessage, label: (connection: string) => string, color: boolean): string {
-  const what = m.kind === "status" ? statusName(m.status).toUpperCase() : "ALERT";
+  const what = alarmTitle(m) ?? "ALERT";
   const banner = `!!! ${what} from ${m.kind === "server" ? "the server" : label(m.connection)} !!!`;
   const line = describeMessage(m, label);
   return `\u0007${color ? `\u001b[1;97;41m ${banner} \u001b[0m ${line}` : `${banner} ${line}`}`;

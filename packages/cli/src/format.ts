@@ -6,10 +6,20 @@ export { MOVEMENT_NAMES, STATUS_NAMES, statusName } from "./names.js";
 const NOTICES: Record<number, string> = { 3: "connection confirmed", 4: "invite expired", 5: "connection broken by the peer" };
 
 /** Statuses a family must not miss: `watch` rings the bell and highlights them. */
-export const ALARM_STATUSES: ReadonlySet<number> = new Set([SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe]);
+const ALARMS = new Map<number, string>([
+  [SimpleStatus.Sos, "SOS"],
+  [SimpleStatus.ImLost, "I'M LOST"],
+  [SimpleStatus.INeedUrgentHelp, "I NEED URGENT HELP"],
+  [SimpleStatus.IFeelUnsafe, "I FEEL UNSAFE"],
+]);
+
+/** The banner title of an alarm, or undefined for any other message. */
+export function alarmTitle(m: InboxMessage): string | undefined {
+  return m.kind === "status" ? ALARMS.get(m.status) : undefined;
+}
 
 export function isAlarm(m: InboxMessage): boolean {
-  return m.kind === "status" && ALARM_STATUSES.has(m.status);
+  return alarmTitle(m) !== undefined;
 }
 
 /**
