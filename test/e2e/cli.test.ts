@@ -52,8 +52,11 @@ afterAll(async () => {
 
 test("see-me demo narrates every step and completes", async () => {
   const lines: string[] = [];
-  expect(await runDemo({ gateway: stack.gatewayUrl, print: (line) => lines.push(line) })).toBe(0);
+  const code = await runDemo({ gateway: stack.gatewayUrl, print: (line) => lines.push(line) });
   const text = lines.join("\n");
+  // The narration first: on a failure it shows the step that failed.
+  expect(text.slice(-300)).toMatch(/demo complete$/);
+  expect(code).toBe(0);
   for (const step of ["1. Two devices create accounts", "4. Alice scans Bob's code", "9. Alice turns her location sharing off", "11. Bob breaks the connection"]) expect(text).toContain(step);
   expect(text).toContain('Bob received  Alice: new #2: "Hi Bob!');
   expect(text).toContain("withheld from Alice");

@@ -23,12 +23,13 @@ export function isAlarm(m: InboxMessage): boolean {
 }
 
 /**
- * When a message happened, as the SDK knows it. Today that is when this device
- * received it; once the envelope carries the send time this is the one line to
- * switch to `m.sentAt` (the SDK's `age` / `stale` then follow from it).
+ * When a message happened: its send time where the packet carries one (envelope v2
+ * gives every packet `sentAt`; v1 only statuses), else when this device received it.
+ * Written with `in` so it compiles against the SDK with and without `sentAt`.
  */
 export function messageTime(m: InboxMessage): Date {
-  return new Date(m.receivedAt);
+  const sentAt = "sentAt" in m && typeof m.sentAt === "string" ? m.sentAt : undefined;
+  return new Date(sentAt ?? m.receivedAt);
 }
 
 /** "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
@@ -47,7 +48,9 @@ export function describeTime(m: InboxMessage, now: Date = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   const clock = `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
   const day = sameDay ? "" : `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} `;
-  return `at ${day}${clock} (${formatAge(now.getTime() - at.getTime())})`;
+  // The SDK marks a location older than its threshold (default 15 min) as stale.
+  const stale = "stale" in m && m.stale === true ? ", stale" : "";
+  return `at ${day}${clock} (${formatAge(now.getTime() - at.getTime())}${stale})`;
 }
 
 /**
@@ -76,7 +79,7 @@ export function describeMessage(m: InboxMessage, label: (connection: string) => 
       return `${label(m.connection)}: 📍 ${where} ${describeTime(m, now)}`;
     }
     case "status":
-      return `${label(m.connection)}: status "${statusName(m.status)}" (sharing ${m.sharing ? "on" : "off"}, sent ${m.sentAt})`;
+      return `${label(m.connection)}: status "${statusName(m.status)}" (sharing ${m.sharing ? "on" : "off"}) ${describeTime(m, now)}`;
     case "text": {
       const kind = TEXT_KIND_BY_CODE.get(m.textKind) ?? "text";
       const parent = m.parentPacketId ? ` to #${m.parentPacketId}${m.parentIsSender ? " (theirs)" : " (mine)"}` : "";
