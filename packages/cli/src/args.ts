@@ -44,13 +44,19 @@ function parseOptions(argv: string[], options: Record<string, OptionSpec>) {
  */
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
   // First pass, knowing every option of every command, only to find the command name.
-  const every = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options)) as Record<string, OptionSpec>;
+  const every: Record<string, OptionSpec> = Object.assign(
+    {},
+    GLOBAL_OPTIONS,
+    ...Object.values(COMMANDS).map((c) => c.options),
+  );
   const first = parseOptions(argv, every);
   const name = first.positionals[0];
   // An unknown option before the command may have swallowed its name: name the option, not a wrong command.
   for (const token of first.tokens) {
     if (token.kind === "positional") break;
-    if (token.kind === "option" && !(token.name in every)) throw new UsageError(`unknown option ${token.rawName} (see-me --help lists them)`);
+    if (token.kind === "option" && !(token.name in every)) {
+      throw new UsageError(`unknown option ${token.rawName} (see-me --help lists them)`);
+    }
   }
   if (name !== undefined && !(name in COMMANDS)) {
     throw new UsageError(`unknown command "${name}"; the commands are: ${Object.keys(COMMANDS).join(", ")}`);
@@ -74,7 +80,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
     }
     const value = token.value === undefined ? undefined : restore(token.value);
     // A separate value that looks like an option means the value was forgotten: `init --home --gateway x`.
-    if (value === undefined || value === "" || (!token.inlineValue && value.startsWith("-") && !NEGATIVE_NUMBER.test(value))) {
+    const looksLikeOption = !token.inlineValue && value?.startsWith("-") === true && !NEGATIVE_NUMBER.test(value);
+    if (value === undefined || value === "" || looksLikeOption) {
       throw new UsageError(`${flag} needs a value: ${flag} ${option.value}`, name);
     }
     if (values.has(token.name)) throw new UsageError(`${flag} is given twice`, name);
@@ -82,7 +89,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   const args = positionals.slice(1);
   if (spec && !values.has("help") && (args.length < spec.positionals.min || args.length > spec.positionals.max)) {
-    const problem = args.length < spec.positionals.min ? "is missing an argument" : `does not take "${args[spec.positionals.max]}"`;
+    const problem =
+      args.length < spec.positionals.min ? "is missing an argument" : `does not take "${args[spec.positionals.max]}"`;
     throw new UsageError(`${name} ${problem}`, name);
   }
   const flags = new Map<string, string>();
@@ -95,7 +103,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
         ? normalizeGateway(env.SEEME_GATEWAY, "SEEME_GATEWAY", name)
         : DEFAULT_GATEWAY;
   const home = values.get("home");
-  return { command: name, args, flags, help: values.has("help"), home: typeof home === "string" ? home : undefined, gateway };
+  const help = values.has("help");
+  return { command: name, args, flags, help, home: typeof home === "string" ? home : undefined, gateway };
 }
 
 /** `127.0.0.1:8080`, `localhost:8080` or a full http(s) URL; a bare host:port means http. */
@@ -108,8 +117,11 @@ export function normalizeGateway(raw: string, source = "--gateway", command?: st
   } catch {
     url = undefined;
   }
-  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "" || url.search || url.hash) {
-    throw new UsageError(`${source} "${raw}" is not a gateway address: give host:port (127.0.0.1:8080) or a URL (https://see-me.example)`, command);
+  const web = url?.protocol === "http:" || url?.protocol === "https:";
+  const usable = url && web && url.hostname !== "" && !url.search && !url.hash;
+  if (!url || !usable) {
+    const hint = "give host:port (127.0.0.1:8080) or a URL (https://see-me.example)";
+    throw new UsageError(`${source} "${raw}" is not a gateway address: ${hint}`, command);
   }
   return url.href.replace(/\/+$/, "");
 }

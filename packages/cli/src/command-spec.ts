@@ -32,8 +32,16 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: "boolean", short: "h", help: "show help (of a command: see-me <command> --help)" },
 };
 
-const TO: OptionSpec = { type: "string", value: "CONNECTION", help: "send only to this connection (its name or pairID prefix)" };
-const NAME: OptionSpec = { type: "string", value: "NAME", help: "what to call this connection on this device (default peer)" };
+const TO: OptionSpec = {
+  type: "string",
+  value: "CONNECTION",
+  help: "send only to this connection (its name or pairID prefix)",
+};
+const NAME: OptionSpec = {
+  type: "string",
+  value: "NAME",
+  help: "what to call this connection on this device (default peer)",
+};
 
 export const COMMANDS: Record<string, CommandSpec> = {
   init: {
@@ -137,7 +145,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, spec]) => {
-    const flag = spec.type === "string" ? `--${name} ${spec.value}` : `${spec.short ? `-${spec.short}, ` : ""}--${name}`;
+    const short = spec.type === "boolean" && spec.short ? `-${spec.short}, ` : "";
+    const flag = spec.type === "string" ? `--${name} ${spec.value}` : `${short}--${name}`;
     return `  ${flag.padEnd(22)} ${spec.help}`;
   });
 }

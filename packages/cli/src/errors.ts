@@ -12,7 +12,8 @@ export function describeFailure(error: unknown, gateway: string): string {
   if (error instanceof CliError) return error.message;
   const failure = ConnectError.from(error);
   if (isUnreachable(failure)) {
-    return `${unreachable(gateway, failure)}: is the stack running (npm start)? Use --gateway or SEEME_GATEWAY for another address`;
+    const hint = "is the stack running (npm start)? Use --gateway or SEEME_GATEWAY for another address";
+    return `${unreachable(gateway, failure)}: ${hint}`;
   }
   return failure.rawMessage;
 }
@@ -24,7 +25,8 @@ export function unreachable(gateway: string, failure: ConnectError): string {
 }
 
 export function isUnreachable(failure: ConnectError): boolean {
-  return failure.code === Code.Unavailable || /fetch failed|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket/i.test(failure.rawMessage);
+  const network = /fetch failed|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|socket/i;
+  return failure.code === Code.Unavailable || network.test(failure.rawMessage);
 }
 
 function rootCause(error: unknown): string | undefined {

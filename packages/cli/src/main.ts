@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     err(`see-me${error.command ? ` ${error.command}` : ""}: ${error.message}`);
-    err(error.command ? commandUsage(error.command) : "usage: see-me <command> [arguments] [--home DIR] [--gateway URL]   (see-me --help)");
+    err(error.command ? commandUsage(error.command) : "usage: see-me <command> [arguments] [options]  (see-me --help)");
     return 2;
   }
   if (line.command === undefined || line.help) {

@@ -22,9 +22,11 @@ export async function runCommand(line: CommandLine, io: Output): Promise<number>
     commands[name].check?.(line.args, line.flags);
     const device = openDevice({ home, gateway: line.gateway });
     if (COMMANDS[name].needsAccount && !(await device.accountId())) {
-      throw new CliError(`this device has no account yet (in ${home}): run \`see-me init\` first, or pass --home to use another device`);
+      const what = "run `see-me init` first, or pass --home to use another device";
+      throw new CliError(`this device has no account yet (in ${home}): ${what}`);
     }
-    return (await commands[name].run({ device, args: line.args, flags: line.flags, print: io.out, gateway: line.gateway, home })) ?? 0;
+    const { args, flags, gateway } = line;
+    return (await commands[name].run({ device, args, flags, print: io.out, gateway, home })) ?? 0;
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`see-me ${name}: ${error.message}`);
