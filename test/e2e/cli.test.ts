@@ -233,6 +233,7 @@ test("see-me --help loads none of the SDK, Connect or crypto modules (startup ti
   expect(result.code).toBe(0);
   expect(result.stdout).toContain("usage: see-me <command>");
   const resolved = await readFile(log, "utf8");
-  expect(resolved).toContain("/packages/cli/src/main");
-  expect(resolved).not.toMatch(/@seeme\/client|packages\/client|@connectrpc|@noble|@bufbuild|packages\/cli\/src\/(commands|run|device|demo)/);
+  // src/ while the bin runs the TypeScript through tsx, dist/ once it runs compiled JavaScript.
+  expect(resolved).toMatch(/\/packages\/cli\/(src|dist)\/main\./);
+  expect(resolved).not.toMatch(/@seeme\/client|packages\/client|@connectrpc|@noble|@bufbuild|packages\/cli\/(src|dist)\/(commands|run|device|demo)\./);
 });
