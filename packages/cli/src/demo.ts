@@ -93,10 +93,11 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     const withheld = await bob.sendLocation({ movement: Movement.Stationary, latitude: -33.87, longitude: 151.21, speedKmh: 0 });
     print(`   Bob's location: sent to ${withheld.sent.length}, withheld from ${withheld.withheld.map((w) => w.label).join(", ")} (her sharing is off)`);
     await alice.sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 }).catch((error: ConnectError) => print(`   Alice's location: refused — ${error.rawMessage}`));
+    // While her location is hidden, what she must never miss still reaches her: "I'm lost" and SOS.
     arrived = nextMessage(alice, (m) => m.kind === "status" && m.status === SimpleStatus.ImLost);
     await bob.sendStatus(SimpleStatus.ImLost);
     await arrived;
-    print("   urgent statuses (I'm lost, SOS) still reach her while she is hidden");
+    print("   Bob's \"I'm lost\" still reaches her: sharing off never hides an alarm");
 
     step(10, "Alice turns sharing back on; Bob's location reaches her again");
     arrived = nextMessage(bob, (m) => m.kind === "status" && m.status === SimpleStatus.LocationSharingOn);

@@ -1,17 +1,56 @@
-import { Movement, SimpleStatus, TextMessageKind, decodePinBody, type ConnectionView, type InboxMessage } from "@seeme/client";
+import { SimpleStatus, TextMessageKind, decodePinBody, type ConnectionView, type InboxMessage } from "@seeme/client";
+import { MOVEMENT_BY_CODE, TEXT_KIND_BY_CODE, statusName } from "./names.js";
 
-/** Human-readable names for the codes of SPEC §6, as typed on the command line. */
-const kebab = (name: string) => name.replace(/([a-z])([A-Z])/g, "$1-$2").replace(/([A-Z])([A-Z][a-z])/g, "$1-$2").toLowerCase();
+export { MOVEMENT_NAMES, STATUS_NAMES, statusName } from "./names.js";
 
-export const STATUS_NAMES = new Map(Object.entries(SimpleStatus).map(([name, code]) => [kebab(name), code]));
-const STATUS_BY_CODE = new Map([...STATUS_NAMES].map(([name, code]) => [code as number, name]));
-const MOVEMENT_BY_CODE = new Map(Object.entries(Movement).map(([name, code]) => [code as number, kebab(name)]));
-export const MOVEMENT_NAMES = new Map(Object.entries(Movement).map(([name, code]) => [kebab(name), code]));
-const TEXT_KIND_BY_CODE = new Map(Object.entries(TextMessageKind).map(([name, code]) => [code as number, kebab(name)]));
 const NOTICES: Record<number, string> = { 3: "connection confirmed", 4: "invite expired", 5: "connection broken by the peer" };
 
-export function statusName(code: number): string {
-  return STATUS_BY_CODE.get(code) ?? `status ${code}`;
+/** Statuses a family must not miss: `watch` rings the bell and highlights them. */
+const ALARMS = new Map<number, string>([
+  [SimpleStatus.Sos, "SOS"],
+  [SimpleStatus.ImLost, "I'M LOST"],
+  [SimpleStatus.INeedUrgentHelp, "I NEED URGENT HELP"],
+  [SimpleStatus.IFeelUnsafe, "I FEEL UNSAFE"],
+]);
+
+/** The banner title of an alarm, or undefined for any other message. */
+export function alarmTitle(m: InboxMessage): string | undefined {
+  return m.kind === "status" ? ALARMS.get(m.status) : undefined;
+}
+
+export function isAlarm(m: InboxMessage): boolean {
+  return alarmTitle(m) !== undefined;
+}
+
+/**
+ * When a message happened: its send time where the packet carries one (envelope v2
+ * gives every packet `sentAt`; v1 only statuses), else when this device received it.
+ * Written with `in` so it compiles against the SDK with and without `sentAt`.
+ */
+export function messageTime(m: InboxMessage): Date {
+  const sentAt = "sentAt" in m && typeof m.sentAt === "string" ? m.sentAt : undefined;
+  return new Date(sentAt ?? m.receivedAt);
+}
+
+/** "42 s ago", "5 min ago", "3 h ago", "2 d ago". */
+export function formatAge(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86_400)} d ago`;
+}
+
+/** "at 09:41:05 (2 min ago)" in local time; the date is added when it is not today. */
+export function describeTime(m: InboxMessage, now: Date = new Date()): string {
+  const at = messageTime(m);
+  const sameDay = at.toDateString() === now.toDateString();
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const clock = `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+  const day = sameDay ? "" : `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())} `;
+  // The SDK marks a location older than its threshold (default 15 min) as stale.
+  const stale = "stale" in m && m.stale === true ? ", stale" : "";
+  return `at ${day}${clock} (${formatAge(now.getTime() - at.getTime())}${stale})`;
 }
 
 /**
@@ -34,12 +73,14 @@ export function describeConnection(c: ConnectionView): string {
   return [`${short(c.connection)}  ${printable(c.label).padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing].join("  ").trimEnd();
 }
 
-export function describeMessage(m: InboxMessage, label: (connection: string) => string = short): string {
+export function describeMessage(m: InboxMessage, label: (connection: string) => string = short, now: Date = new Date()): string {
   switch (m.kind) {
-    case "location":
-      return `${label(m.connection)}: 📍 ${m.latitude.toFixed(6)}, ${m.longitude.toFixed(6)} ${MOVEMENT_BY_CODE.get(m.movement)} ${m.speedKmh} km/h`;
+    case "location": {
+      const where = `${m.latitude.toFixed(6)}, ${m.longitude.toFixed(6)} ${MOVEMENT_BY_CODE.get(m.movement)} ${m.speedKmh} km/h`;
+      return `${label(m.connection)}: 📍 ${where} ${describeTime(m, now)}`;
+    }
     case "status":
-      return `${label(m.connection)}: status "${statusName(m.status)}" (sharing ${m.sharing ? "on" : "off"}, sent ${m.sentAt})`;
+      return `${label(m.connection)}: status "${statusName(m.status)}" (sharing ${m.sharing ? "on" : "off"}) ${describeTime(m, now)}`;
     case "text": {
       const kind = TEXT_KIND_BY_CODE.get(m.textKind) ?? "text";
       const parent = m.parentPacketId ? ` to #${m.parentPacketId}${m.parentIsSender ? " (theirs)" : " (mine)"}` : "";

@@ -1,55 +1,50 @@
-import { ConnectError } from "@connectrpc/connect";
-import { ClientError } from "@seeme/client";
-import { UsageError, commands } from "./commands.js";
-import { runDemo } from "./demo.js";
-import { DEFAULT_GATEWAY, defaultHome, openDevice } from "./device.js";
+import { UsageError, parseCommandLine } from "./args.js";
+import { COMMANDS, commandHelp, commandUsage, generalHelp } from "./command-spec.js";
 
-const HELP = `see-me — a see-me device on the command line
+/**
+ * The `see-me` entry point. It parses the command line with nothing but node:util and
+ * the command table, so `--help` and usage errors need no SDK; a command's modules
+ * are imported only when it runs.
+ */
 
-usage: see-me <command> [--home DIR] [--gateway URL]
-  state in --home (default ~/.see-me); gateway from --gateway or SEEME_GATEWAY (default ${DEFAULT_GATEWAY})
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const err = (text: string) => process.stderr.write(`${text}\n`);
 
-commands:
-${Object.values(commands)
-  .map((command) => `  ${command.usage}`)
-  .join("\n")}
-  demo                          two temporary devices against the running stack, narrated`;
-
-/** Splits argv into positional arguments and `--flag value` pairs. */
-function parse(argv: string[]): { args: string[]; flags: Map<string, string> } {
-  const args: string[] = [];
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith("--")) flags.set(argv[i].slice(2), argv[++i] ?? "");
-    else args.push(argv[i]);
-  }
-  return { args, flags };
+async function help(name: string | undefined): Promise<string> {
+  if (name === undefined || name === "help") return generalHelp();
+  if (name !== "send") return commandHelp(name);
+  // The lists of valid names come from the SDK's small codes module, loaded only here.
+  const { MOVEMENT_NAMES, STATUS_NAMES, nameList } = await import("./names.js");
+  return commandHelp(name, [`statuses: ${nameList(STATUS_NAMES)}`, `movements: ${nameList(MOVEMENT_NAMES)}`]);
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { args, flags } = parse(argv);
-  const [name, ...rest] = args;
-  const gateway = flags.get("gateway") ?? process.env.SEEME_GATEWAY ?? DEFAULT_GATEWAY;
-  const print = (line: string) => process.stdout.write(`${line}\n`);
-  if (name === "demo") return runDemo({ gateway, print });
-  const command = name === undefined ? undefined : commands[name];
-  if (!command) {
-    print(HELP);
-    return name === undefined || name === "help" ? 0 : 2;
-  }
+  let line;
   try {
-    await command.run({ device: openDevice({ home: flags.get("home") ?? defaultHome(), gateway }), args: rest, flags, print });
-    return 0;
+    line = parseCommandLine(argv);
   } catch (error) {
-    if (error instanceof UsageError) {
-      print(`usage: see-me ${error.message}`);
+    if (!(error instanceof UsageError)) throw error;
+    err(`see-me${error.command ? ` ${error.command}` : ""}: ${error.message}`);
+    err(error.command ? commandUsage(error.command) : "usage: see-me <command> [arguments] [options]  (see-me --help)");
+    return 2;
+  }
+  if (line.command === undefined || line.help) {
+    out(await help(line.command));
+    return 0;
+  }
+  if (line.command === "help") {
+    const topic = line.args[0];
+    if (topic !== undefined && !(topic in COMMANDS)) {
+      err(`see-me help: unknown command "${topic}"; the commands are: ${Object.keys(COMMANDS).join(", ")}`);
       return 2;
     }
-    // ClientErrors are ConnectErrors too, but ConnectError.from does not recognise the subclass.
-    const message = error instanceof ClientError || error instanceof ConnectError ? error.rawMessage : String(error);
-    process.stderr.write(`see-me ${name}: ${message}\n`);
-    return 1;
+    out(await help(topic));
+    return 0;
   }
+  const { runCommand } = await import("./run.js");
+  return runCommand(line, { out, err });
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit as soon as the command is done: an idle keep-alive connection to the gateway must not hold the prompt.
+process.stdout.write("", () => process.exit(code));
