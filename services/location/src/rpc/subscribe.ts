@@ -1,7 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { InboxUpdatedSchema, type IncomingPacket, type SubscribeResponseSchema } from "@seeme/contracts/location";
-import { inboxUpdated } from "@seeme/contracts/subjects";
+import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
 import { callerOf } from "@seeme/runtime/caller";
 import type { LocationContext } from "../context.js";
 import { readInbox, type InboxCursor } from "../db/inbox.js";
@@ -64,6 +64,8 @@ export function subscribe(ctx: LocationContext) {
     const subscriptions = [
       ctx.bus.subscribeCore(inboxUpdated.forAccount(accountId), InboxUpdatedSchema, onHint),
       ctx.bus.subscribeCore(inboxUpdated.broadcast, InboxUpdatedSchema, onHint),
+      // Tells the Web Push notifier (push/) on any replica that this account needs no wake-up.
+      ctx.bus.answerProbes(liveStream.forAccount(accountId)),
     ];
     const sent = new SentKeys();
     const onAbort = () => wake?.();
