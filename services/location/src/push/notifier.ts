@@ -3,7 +3,7 @@ import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
 import type { LocationContext } from "../context.js";
 import type { PushConfig } from "./config.js";
 import { sendWakeUp, type Urgency } from "./sender.js";
-import { claimDue, claimNormal, claimUrgent, removeExpiredSubscriptions, removeSubscriptionById, type PushTarget } from "./store.js";
+import { claimDue, claimNormal, claimUrgent, hasSubscription, removeExpiredSubscriptions, removeSubscriptionById, type PushTarget } from "./store.js";
 
 // Every replica's notifier shares the hints: each is handled once.
 const QUEUE_GROUP = "location-push";
@@ -60,8 +60,10 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
 
   async function onHint(accountId: string, urgent: boolean): Promise<void> {
     // Broadcast server messages reach everyone on their next sync; waking every device at once is not worth it.
-    if (accountId === "" || (await hasLiveStream(accountId))) return;
+    if (accountId === "") return;
     const now = ctx.now();
+    // Most accounts (CLI, SDK, apps that never registered) have no subscription: skip the probe for them.
+    if (!(await hasSubscription(ctx.db, accountId, now)) || (await hasLiveStream(accountId))) return;
     if (urgent) await send(await claimUrgent(ctx.db, accountId, now), "high");
     else await send(await claimNormal(ctx.db, accountId, now, config.coalesceMs), "normal");
   }

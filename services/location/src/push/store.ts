@@ -50,6 +50,10 @@ export async function removeExpiredSubscriptions(db: Queryable, now: Date): Prom
   return (await db.pushSubscription.deleteMany({ where: { expiresAt: { lte: now } } })).count;
 }
 
+export async function hasSubscription(db: Queryable, accountId: string, now: Date): Promise<boolean> {
+  return (await db.pushSubscription.findFirst({ where: { accountId, expiresAt: { gt: now } }, select: { id: true } })) !== null;
+}
+
 interface TargetRow {
   id: string;
   account_id: string;
