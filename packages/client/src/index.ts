@@ -23,3 +23,5 @@ export { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from 
 export type { BreakResult, ShownCode, ScanResult } from "./handshake.js";
 export type { SendReport } from "./outgoing.js";
 export * from "./see-me-client.js";
+export { isUrgent, isUrgentPayload } from "./urgency.js";
+export * from "./push-handler.js";

@@ -4,6 +4,7 @@ import { seal } from "./envelope.js";
 import { encodeInner, payloadKind } from "./inner-packet.js";
 import { MAX_PACKET_ID } from "./packet-id.js";
 import type { DeviceState, StoredConnection } from "./storage.js";
+import { isUrgentPayload } from "./urgency.js";
 
 /** Where a send went: the packetIDs queued per connection, and who was skipped and why. */
 export interface SendReport {
@@ -56,7 +57,7 @@ export function queuePayloads(state: DeviceState, connection: StoredConnection, 
       plaintext: encodeInner(payload),
     });
     if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
-    return { pairId: connection.peerPairId!, packetId, kind: payloadKind(payload), blob: toBase64(blob), queuedAt: now.toISOString() };
+    return { pairId: connection.peerPairId!, packetId, kind: payloadKind(payload), blob: toBase64(blob), queuedAt: now.toISOString(), urgent: isUrgentPayload(payload) };
   });
   connection.lastPacketId = lastPacketId;
   state.outbox.push(...packets);

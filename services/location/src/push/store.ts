@@ -21,15 +21,16 @@ export interface NewSubscription {
 /**
  * Stores a subscription; an endpoint registered again (a new session, fresh
  * keys, even another account on a shared browser) is taken over by the caller,
- * since only the browser holding it could have handed it over.
+ * since only the browser holding it could have handed it over. Its coalescing
+ * window carries on: registering again (each app start, each wake-up) must not
+ * let a second normal wake-up through within the minute.
  */
 export async function saveSubscription(db: Queryable, sub: NewSubscription, now: Date): Promise<void> {
   await db.$executeRaw`
     INSERT INTO push_subscription (id, account_id, session_id, endpoint, p256dh, auth, created_at, expires_at)
     VALUES (gen_random_uuid(), ${sub.accountId}, ${sub.sessionId}, ${sub.endpoint}, ${sub.p256dh}, ${sub.auth}, ${now}, ${sub.expiresAt})
     ON CONFLICT (endpoint) DO UPDATE SET account_id = EXCLUDED.account_id, session_id = EXCLUDED.session_id,
-      p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
-      last_push_at = NULL, pending = false`;
+      p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`;
 }
 
 export async function removeSubscription(db: Queryable, accountId: string, endpoint: string): Promise<void> {
