@@ -16,6 +16,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import webpush from "web-push";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { startPglite, type EmbeddedDatabase } from "./pglite.js";
 
@@ -47,6 +48,14 @@ function persistentSecret(file: string): string {
   const path = join(DATA, file);
   if (!existsSync(path)) writeFileSync(path, randomBytes(32).toString("base64url"), { mode: 0o600 });
   return readFileSync(path, "utf8").trim();
+}
+
+/** The VAPID key pair for Web Push, kept in .data so browsers' subscriptions stay valid across restarts. */
+function persistentVapidKeys(): Record<string, string> {
+  const path = join(DATA, "vapid.json");
+  if (!existsSync(path)) writeFileSync(path, JSON.stringify(webpush.generateVAPIDKeys()), { mode: 0o600 });
+  const { publicKey, privateKey } = JSON.parse(readFileSync(path, "utf8")) as { publicKey: string; privateKey: string };
+  return { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: "mailto:admin@localhost" };
 }
 
 const LEVELS: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
@@ -86,6 +95,7 @@ async function main(): Promise<void> {
     INTERNAL_AUTH_SECRET: process.env.INTERNAL_AUTH_SECRET ?? randomBytes(32).toString("base64url"),
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? persistentSecret("admin-token"),
     SERVER_SIGNING_KEY_FILE: process.env.SERVER_SIGNING_KEY_FILE ?? join(DATA, "server-signing-key"),
+    ...(process.env.VAPID_PUBLIC_KEY ? {} : persistentVapidKeys()),
   };
   const embedded: EmbeddedDatabase[] = [];
   for (const { name } of SERVICES.slice(0, 3)) {
