@@ -10,7 +10,8 @@ import type { PushTarget } from "./store.js";
 export const WAKE_UP_PAYLOAD = JSON.stringify({ seeme: "new-packets" });
 // One topic: a push service replaces an undelivered wake-up with the next (RFC 8030 §5.4).
 const TOPIC = "seeme-new-packets";
-const SEND_TIMEOUT_MS = 10_000;
+// Well inside the shutdown budget (SHUTDOWN_TIMEOUT_MS), which waits for sends in flight.
+const SEND_TIMEOUT_MS = 5_000;
 
 export type Urgency = "high" | "normal";
 /** "gone": the push service says the subscription no longer exists (404/410), so it is removed. */
