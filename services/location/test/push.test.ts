@@ -249,6 +249,19 @@ it("sign-out: Unregister removes only the caller's own subscription", async () =
   expect(await subscriptionRows(recipient.accountId)).toBe(0);
 });
 
+it("keeps at most five subscriptions per account, dropping the oldest", async () => {
+  const owner = await device();
+  const endpoints: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const subscription = push.subscribe();
+    endpoints.push(subscription.endpoint);
+    await owner.push.registerPushSubscription(subscription);
+    clock.advance(1);
+  }
+  const { rows } = await pool.query("SELECT endpoint FROM push_subscription WHERE account_id = $1 ORDER BY created_at", [owner.accountId]);
+  expect(rows.map((row: { endpoint: string }) => row.endpoint)).toEqual(endpoints.slice(1));
+});
+
 it("refuses bad registrations with InvalidArgument without echoing the endpoint, and anonymous calls", async () => {
   const owner = await device();
   const good = push.subscribe();

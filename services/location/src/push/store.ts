@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/client.js";
+import type { LocationDb, Queryable } from "../db/client.js";
 
 /** What sending a wake-up needs; the endpoint and keys are secrets and never logged. */
 export interface PushTarget {
@@ -8,6 +8,9 @@ export interface PushTarget {
   p256dh: string;
   auth: string;
 }
+
+/** Browsers (or profiles) one account may have registered at once. */
+export const MAX_SUBSCRIPTIONS_PER_ACCOUNT = 5;
 
 export interface NewSubscription {
   accountId: string;
@@ -25,12 +28,17 @@ export interface NewSubscription {
  * window carries on: registering again (each app start, each wake-up) must not
  * let a second normal wake-up through within the minute.
  */
-export async function saveSubscription(db: Queryable, sub: NewSubscription, now: Date): Promise<void> {
-  await db.$executeRaw`
+export async function saveSubscription(db: LocationDb, sub: NewSubscription, now: Date): Promise<void> {
+  await db.$transaction([db.$executeRaw`
     INSERT INTO push_subscription (id, account_id, session_id, endpoint, p256dh, auth, created_at, expires_at)
     VALUES (gen_random_uuid(), ${sub.accountId}, ${sub.sessionId}, ${sub.endpoint}, ${sub.p256dh}, ${sub.auth}, ${now}, ${sub.expiresAt})
     ON CONFLICT (endpoint) DO UPDATE SET account_id = EXCLUDED.account_id, session_id = EXCLUDED.session_id,
-      p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`;
+      p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
+  // Browsers drop and renew subscriptions; the stale ones an account leaves behind go, oldest first.
+  db.$executeRaw`
+    DELETE FROM push_subscription WHERE account_id = ${sub.accountId} AND id NOT IN (
+      SELECT id FROM push_subscription WHERE account_id = ${sub.accountId} ORDER BY created_at DESC, id LIMIT ${MAX_SUBSCRIPTIONS_PER_ACCOUNT})`,
+  ]);
 }
 
 export async function removeSubscription(db: Queryable, accountId: string, endpoint: string): Promise<void> {
