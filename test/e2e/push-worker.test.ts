@@ -19,7 +19,16 @@ import { newDevice, pair, syncUntil } from "./helpers.js";
  * shows the SOS as a system notification that requires interaction.
  */
 const CHROMIUM = "/usr/bin/chromium";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 let stack: Stack;
 let server: http.Server;
@@ -41,7 +50,8 @@ async function serve(workerScript: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
   stack = await startStack("e2e_push_worker");
   alice = await newDevice(stack);
   // Bob pairs in Node; the worker then runs as Bob, from his stored state.
@@ -57,7 +67,9 @@ beforeAll(async () => {
     target: "es2022",
     write: false,
     logLevel: "silent",
-    banner: { js: `const __SEEME__ = ${JSON.stringify({ state: await bob.storage.read(), gatewayUrl: stack.gatewayUrl })};` },
+    banner: {
+      js: `const __SEEME__ = ${JSON.stringify({ state: await bob.storage.read(), gatewayUrl: stack.gatewayUrl })};`,
+    },
   });
   origin = await serve(bundle.outputFiles[0].text);
   profile = await mkdtemp(join(tmpdir(), "see-me-chromium-"));
@@ -77,10 +89,17 @@ afterAll(async () => {
 test("a push delivered to the service worker makes it sync, decrypt and show Alice's SOS", async () => {
   const cdp = await context.newCDPSession(page);
   const registered = new Promise<string>((resolve) => {
-    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }: { registrations: Array<{ registrationId: string; scopeURL: string; isDeleted: boolean }> }) => {
-      const found = registrations.find((r) => r.scopeURL.startsWith(origin) && !r.isDeleted);
-      if (found) resolve(found.registrationId);
-    });
+    cdp.on(
+      "ServiceWorker.workerRegistrationUpdated",
+      ({
+        registrations,
+      }: {
+        registrations: Array<{ registrationId: string; scopeURL: string; isDeleted: boolean }>;
+      }) => {
+        const found = registrations.find((r) => r.scopeURL.startsWith(origin) && !r.isDeleted);
+        if (found) resolve(found.registrationId);
+      },
+    );
   });
   await cdp.send("ServiceWorker.enable");
   await page.evaluate(async () => {
@@ -90,23 +109,35 @@ test("a push delivered to the service worker makes it sync, decrypt and show Ali
   const registrationId = await registered;
 
   await alice.sendStatus(SimpleStatus.Sos);
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin, registrationId, data: JSON.stringify({ seeme: "new-packets" }) });
-
-  const shownNotifications = () => page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    return (await registration.getNotifications())
-      .map((n) => ({ title: n.title, body: n.body, requireInteraction: n.requireInteraction, tag: n.tag, data: n.data as unknown }));
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin,
+    registrationId,
+    data: JSON.stringify({ seeme: "new-packets" }),
   });
+
+  const shownNotifications = () =>
+    page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.ready;
+      return (await registration.getNotifications()).map((n) => ({
+        title: n.title,
+        body: n.body,
+        requireInteraction: n.requireInteraction,
+        tag: n.tag,
+        data: n.data as unknown,
+      }));
+    });
   let shown: Awaited<ReturnType<typeof shownNotifications>> = [];
   for (let i = 0; i < 75 && shown.length === 0; i++) {
     shown = await shownNotifications();
     if (shown.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  expect(shown).toEqual([{
-    title: "SOS — Alice",
-    body: "Alice: SOS. Tap to see where they are.",
-    requireInteraction: true,
-    tag: expect.stringContaining(bobConnection),
-    data: { url: `${origin}/#/connection/${bobConnection}`, connection: bobConnection },
-  }]);
+  expect(shown).toEqual([
+    {
+      title: "SOS — Alice",
+      body: "Alice: SOS. Tap to see where they are.",
+      requireInteraction: true,
+      tag: expect.stringContaining(bobConnection),
+      data: { url: `${origin}/#/connection/${bobConnection}`, connection: bobConnection },
+    },
+  ]);
 });

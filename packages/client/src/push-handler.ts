@@ -86,7 +86,12 @@ const CONNECTION_TEXT: Record<number, string> = {
 };
 
 function notification(
-  title: string, body: string, tag: string, url: string, connection?: string, urgent = false,
+  title: string,
+  body: string,
+  tag: string,
+  url: string,
+  connection?: string,
+  urgent = false,
 ): PushNotification {
   return {
     title,
@@ -103,7 +108,11 @@ function notification(
 }
 
 /** The notification one inbox message deserves, or undefined (locations, deleted texts). */
-function toNotification(message: InboxMessage, labels: Map<string, string>, openUrl: PushHandlingOptions["openUrl"]): PushNotification | undefined {
+function toNotification(
+  message: InboxMessage,
+  labels: Map<string, string>,
+  openUrl: PushHandlingOptions["openUrl"],
+): PushNotification | undefined {
   if (message.kind === "server") {
     const text = message.type === PrimaryType.ConnectionManagement ? CONNECTION_TEXT[message.subType] : message.text;
     return text ? notification("see-me", text, `seeme-server-${message.packetId}`, openUrl()) : undefined;
@@ -116,13 +125,27 @@ function toNotification(message: InboxMessage, labels: Map<string, string>, open
       const urgent = isUrgent(PrimaryType.SimpleStatus, message.status);
       const text = STATUS_TEXT[message.status] ?? "sent a status";
       return urgent
-        ? notification(`${text} — ${label}`, `${label}: ${text}. Tap to see where they are.`, tag, url, message.connection, true)
+        ? notification(
+            `${text} — ${label}`,
+            `${label}: ${text}. Tap to see where they are.`,
+            tag,
+            url,
+            message.connection,
+            true,
+          )
         : notification(label, text, tag, url, message.connection);
     }
     case "text":
       if (message.textKind === TextMessageKind.Delete) return undefined;
-      if (message.textKind === TextMessageKind.LocationPin) return notification(label, "shared a place", tag, url, message.connection);
-      return notification(label, message.textKind === TextMessageKind.Update ? `(edited) ${message.message}` : message.message, tag, url, message.connection);
+      if (message.textKind === TextMessageKind.LocationPin)
+        return notification(label, "shared a place", tag, url, message.connection);
+      return notification(
+        label,
+        message.textKind === TextMessageKind.Update ? `(edited) ${message.message}` : message.message,
+        tag,
+        url,
+        message.connection,
+      );
     case "location":
       return undefined;
   }
@@ -139,7 +162,9 @@ export async function handlePush(client: PushClient, options: PushHandlingOption
   const messages = await client.inbox(options.after);
   const labels = new Map((await client.connections()).map((connection) => [connection.connection, connection.label]));
   const lastSeq = messages.reduce((max, message) => Math.max(max, message.seq), options.after);
-  const shown = messages.map((message) => toNotification(message, labels, options.openUrl)).filter((n): n is PushNotification => n !== undefined);
+  const shown = messages
+    .map((message) => toNotification(message, labels, options.openUrl))
+    .filter((n): n is PushNotification => n !== undefined);
   // Danger first, so a cap never hides an SOS.
   shown.sort((a, b) => Number(b.options.requireInteraction) - Number(a.options.requireInteraction));
   const notifications = shown.slice(0, MAX_NOTIFICATIONS);

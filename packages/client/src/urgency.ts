@@ -1,7 +1,12 @@
 import { PrimaryType, SimpleStatus } from "./codes.js";
 
 // The statuses that mean "someone may be in danger now": their wake-up must not wait.
-const URGENT_STATUSES: ReadonlySet<number> = new Set([SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp]);
+const URGENT_STATUSES: ReadonlySet<number> = new Set([
+  SimpleStatus.Sos,
+  SimpleStatus.ImLost,
+  SimpleStatus.IFeelUnsafe,
+  SimpleStatus.INeedUrgentHelp,
+]);
 
 /**
  * Whether a packet of SPEC §6 `type`/`subType` is sent marked urgent, so a
@@ -14,5 +19,8 @@ export function isUrgent(type: number, subType: number): boolean {
 
 /** isUrgent for an inner payload in its fixed-width text form (a status has a 2-digit sub-type). */
 export function isUrgentPayload(payload: string): boolean {
-  return isUrgent(Number(payload[0]), Number(payload.slice(1, Number(payload[0]) === PrimaryType.SimpleStatus ? 3 : 2)));
+  return isUrgent(
+    Number(payload[0]),
+    Number(payload.slice(1, Number(payload[0]) === PrimaryType.SimpleStatus ? 3 : 2)),
+  );
 }

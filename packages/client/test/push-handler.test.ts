@@ -1,4 +1,13 @@
-import { MemoryStorage, SeeMeClient, SimpleStatus, encodeStatus, handlePush, isUrgent, isUrgentPayload, notificationUrl } from "@seeme/client";
+import {
+  MemoryStorage,
+  SeeMeClient,
+  SimpleStatus,
+  encodeStatus,
+  handlePush,
+  isUrgent,
+  isUrgentPayload,
+  notificationUrl,
+} from "@seeme/client";
 import { startTestPushService, type TestPushService } from "@seeme/testkit/push-service";
 import { startStack, type Stack } from "@seeme/testkit/stack";
 import { waitUntil } from "@seeme/testkit/wait";
@@ -16,17 +25,25 @@ let bob: SeeMeClient;
 let bobConnection: string;
 let offset = 0;
 const now = () => new Date(Date.now() + offset);
-const openUrl = (connection?: string) => (connection ? `https://app.test/#/connection/${connection}` : "https://app.test/");
+const openUrl = (connection?: string) =>
+  connection ? `https://app.test/#/connection/${connection}` : "https://app.test/";
 
 async function device(): Promise<SeeMeClient> {
-  const client = new SeeMeClient({ storage: new MemoryStorage(), gatewayUrl: stack.gatewayUrl, retry: { baseDelayMs: 50 } });
+  const client = new SeeMeClient({
+    storage: new MemoryStorage(),
+    gatewayUrl: stack.gatewayUrl,
+    retry: { baseDelayMs: 50 },
+  });
   await client.register();
   return client;
 }
 
 beforeAll(async () => {
   push = await startTestPushService();
-  stack = await startStack("client_push", { now, env: { PUSH_ALLOWED_ORIGINS: "http://127.0.0.1", PUSH_FLUSH_INTERVAL: "50ms" } });
+  stack = await startStack("client_push", {
+    now,
+    env: { PUSH_ALLOWED_ORIGINS: "http://127.0.0.1", PUSH_FLUSH_INTERVAL: "50ms" },
+  });
   alice = await device();
   bob = await device();
   const offer = await alice.createOffer("Bob");
@@ -47,37 +64,51 @@ afterAll(async () => {
 
 test("isUrgent marks SOS, I'm lost, I feel unsafe and I need urgent help — nothing else", () => {
   const urgent = Object.values(SimpleStatus).filter((status) => isUrgent(3, status));
-  expect(urgent.sort()).toEqual([SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp, SimpleStatus.Sos].sort());
+  expect(urgent.sort()).toEqual(
+    [SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp, SimpleStatus.Sos].sort(),
+  );
   for (const type of [1, 2, 4, 5, 6]) expect(isUrgent(type, SimpleStatus.Sos)).toBe(false);
   const at = new Date("2026-12-01T01:00:00+10:00");
-  expect(isUrgentPayload(encodeStatus({ status: SimpleStatus.Sos, sharing: true, sentAt: at, utcOffsetMinutes: 600 }))).toBe(true);
-  expect(isUrgentPayload(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: at, utcOffsetMinutes: 600 }))).toBe(false);
+  expect(
+    isUrgentPayload(encodeStatus({ status: SimpleStatus.Sos, sharing: true, sentAt: at, utcOffsetMinutes: 600 })),
+  ).toBe(true);
+  expect(
+    isUrgentPayload(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: at, utcOffsetMinutes: 600 })),
+  ).toBe(false);
   expect(isUrgentPayload("131-033.86760393347335+151.20859451303656000.0")).toBe(false);
 });
 
 test("an SOS wakes Bob's browser at once; the worker syncs, decrypts and shows it, requiring interaction", async () => {
   expect(Buffer.from(await bob.pushPublicKey(), "base64url")).toHaveLength(65);
   const subscription = push.subscribe();
-  const browserSubscription = { endpoint: subscription.endpoint, keys: { p256dh: subscription.p256dh, auth: subscription.auth } };
+  const browserSubscription = {
+    endpoint: subscription.endpoint,
+    keys: { p256dh: subscription.p256dh, auth: subscription.auth },
+  };
   const expires = await bob.registerPush(browserSubscription);
   expect(expires!.getTime()).toBeGreaterThan(Date.now() + 3_600_000);
 
   await alice.sendStatus(SimpleStatus.Sos);
   await waitUntil(() => push.pushesTo(subscription.endpoint).length === 1);
-  expect(push.pushesTo(subscription.endpoint)[0]).toMatchObject({ urgency: "high", payload: JSON.stringify({ seeme: "new-packets" }) });
+  expect(push.pushesTo(subscription.endpoint)[0]).toMatchObject({
+    urgency: "high",
+    payload: JSON.stringify({ seeme: "new-packets" }),
+  });
   expect(push.refused).toEqual([]);
 
   const { notifications, lastSeq } = await handlePush(bob, { after: 0, openUrl, subscription: browserSubscription });
-  expect(notifications).toEqual([{
-    title: "SOS — Alice",
-    options: expect.objectContaining({
-      body: "Alice: SOS. Tap to see where they are.",
-      requireInteraction: true,
-      renotify: true,
-      vibrate: [500, 200, 500, 200, 500],
-      data: { url: `https://app.test/#/connection/${bobConnection}`, connection: bobConnection },
-    }),
-  }]);
+  expect(notifications).toEqual([
+    {
+      title: "SOS — Alice",
+      options: expect.objectContaining({
+        body: "Alice: SOS. Tap to see where they are.",
+        requireInteraction: true,
+        renotify: true,
+        vibrate: [500, 200, 500, 200, 500],
+        data: { url: `https://app.test/#/connection/${bobConnection}`, connection: bobConnection },
+      }),
+    },
+  ]);
   expect(notificationUrl(notifications[0].options.data)).toBe(`https://app.test/#/connection/${bobConnection}`);
   expect(lastSeq).toBeGreaterThan(0);
 
@@ -92,7 +123,9 @@ test("an SOS wakes Bob's browser at once; the worker syncs, decrypts and shows i
   expect(push.pushesTo(subscription.endpoint)[1].urgency).toBe("normal");
 
   const next = await handlePush(bob, { after: lastSeq, openUrl });
-  expect(next.notifications.map((n) => [n.title, n.options.body, n.options.requireInteraction, n.options.vibrate])).toEqual([
+  expect(
+    next.notifications.map((n) => [n.title, n.options.body, n.options.requireInteraction, n.options.vibrate]),
+  ).toEqual([
     ["Alice", "On my way home", false, undefined],
     ["Alice", "Home in ten, put the kettle on", false, undefined],
   ]);
@@ -100,7 +133,12 @@ test("an SOS wakes Bob's browser at once; the worker syncs, decrypts and shows i
 
   // A repeat wake-up with nothing new still shows something (browsers insist), quietly.
   const quiet = await handlePush(bob, { after: next.lastSeq, openUrl });
-  expect(quiet.notifications).toEqual([expect.objectContaining({ title: "see-me", options: expect.objectContaining({ silent: true, tag: "seeme-updates" }) })]);
+  expect(quiet.notifications).toEqual([
+    expect.objectContaining({
+      title: "see-me",
+      options: expect.objectContaining({ silent: true, tag: "seeme-updates" }),
+    }),
+  ]);
   expect(quiet.lastSeq).toBe(next.lastSeq);
 
   await bob.unregisterPush(subscription.endpoint);

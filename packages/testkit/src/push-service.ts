@@ -83,7 +83,11 @@ export function decryptAes128gcm(body: Buffer, ecdh: ReturnType<typeof createECD
 }
 
 /** RFC 8292 §2-3: `vapid t=<jwt>, k=<key>`, ES256 over header.claims by k. */
-function verifyVapid(authorization: string | undefined, origin: string, nowSeconds: number): { claims: ReceivedPush["claims"]; key: string } {
+function verifyVapid(
+  authorization: string | undefined,
+  origin: string,
+  nowSeconds: number,
+): { claims: ReceivedPush["claims"]; key: string } {
   const match = /^vapid t=([A-Za-z0-9_.-]+),\s*k=([A-Za-z0-9_-]+)$/.exec(authorization ?? "");
   if (!match) throw new Error("Authorization is not 'vapid t=…, k=…'");
   const [, jwt, key] = match;
@@ -92,7 +96,12 @@ function verifyVapid(authorization: string | undefined, origin: string, nowSecon
   const point = Buffer.from(key, "base64url");
   if (point.length !== 65 || point[0] !== 4) throw new Error("k is not an uncompressed P-256 point");
   const publicKey = createPublicKey({
-    key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
+    key: {
+      kty: "EC",
+      crv: "P-256",
+      x: point.subarray(1, 33).toString("base64url"),
+      y: point.subarray(33).toString("base64url"),
+    },
     format: "jwk",
   });
   const signed = Buffer.from(`${header}.${payload}`);
@@ -101,8 +110,10 @@ function verifyVapid(authorization: string | undefined, origin: string, nowSecon
   }
   const claims = JSON.parse(Buffer.from(payload, "base64url").toString()) as ReceivedPush["claims"];
   if (claims.aud !== origin) throw new Error(`aud ${claims.aud} is not ${origin}`);
-  if (typeof claims.exp !== "number" || claims.exp <= nowSeconds || claims.exp > nowSeconds + 24 * 3600) throw new Error("exp not within 24 h");
-  if (typeof claims.sub !== "string" || !/^(mailto:|https:)/.test(claims.sub)) throw new Error("sub is not a mailto: or https: contact");
+  if (typeof claims.exp !== "number" || claims.exp <= nowSeconds || claims.exp > nowSeconds + 24 * 3600)
+    throw new Error("exp not within 24 h");
+  if (typeof claims.sub !== "string" || !/^(mailto:|https:)/.test(claims.sub))
+    throw new Error("sub is not a mailto: or https: contact");
   return { claims, key };
 }
 
@@ -130,7 +141,11 @@ export async function startTestPushService(): Promise<TestPushService> {
         const payload = decryptAes128gcm(body, subscriber.ecdh, subscriber.auth);
         if (subscriber.status < 300) {
           received.push({
-            subscription: id, payload, claims, vapidKey: key, bodyBytes: body.length,
+            subscription: id,
+            payload,
+            claims,
+            vapidKey: key,
+            bodyBytes: body.length,
             urgency: request.headers.urgency as string | undefined,
             ttl: request.headers.ttl as string | undefined,
             topic: request.headers.topic as string | undefined,
@@ -156,15 +171,20 @@ export async function startTestPushService(): Promise<TestPushService> {
       ecdh.generateKeys();
       const auth = randomBytes(16);
       subscribers.set(id, { ecdh, auth, status: 201 });
-      return { endpoint: `${origin}/push/v1/${id}`, p256dh: ecdh.getPublicKey().toString("base64url"), auth: auth.toString("base64url") };
+      return {
+        endpoint: `${origin}/push/v1/${id}`,
+        p256dh: ecdh.getPublicKey().toString("base64url"),
+        auth: auth.toString("base64url"),
+      };
     },
     answer(endpoint, status) {
       subscribers.get(idOf(endpoint))!.status = status;
     },
     pushesTo: (endpoint) => received.filter((push) => push.subscription === idOf(endpoint)),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -53,7 +53,8 @@ async function device(): Promise<Device> {
         location.subscribe(req, { ...auth(account.sessionToken), signal: opts.signal }),
     } as Client<typeof LocationService>,
     push: {
-      getPushConfig: (req: Parameters<typeof pushClient.getPushConfig>[0]) => pushClient.getPushConfig(req, auth(account.sessionToken)),
+      getPushConfig: (req: Parameters<typeof pushClient.getPushConfig>[0]) =>
+        pushClient.getPushConfig(req, auth(account.sessionToken)),
       registerPushSubscription: (req: Parameters<typeof pushClient.registerPushSubscription>[0]) =>
         pushClient.registerPushSubscription(req, auth(account.sessionToken)),
       unregisterPushSubscription: (req: Parameters<typeof pushClient.unregisterPushSubscription>[0]) =>
@@ -77,22 +78,31 @@ async function pairWithPush(): Promise<{ sender: Device; recipient: Device; subs
 let nextPacketId = 1;
 async function send(from: Device, to: Device, text: string, urgent = false): Promise<number> {
   const packetId = nextPacketId++;
-  const response = await from.location.sync({ data: [{ pairId: to.pairId, packetId, blob: blob(text), urgent }], skipIncoming: true });
+  const response = await from.location.sync({
+    data: [{ pairId: to.pairId, packetId, blob: blob(text), urgent }],
+    skipIncoming: true,
+  });
   expect(response.syncMeta[0].receivedPackets).toEqual([packetId]);
   return packetId;
 }
 
 const subscriptionRows = async (accountId: string) =>
-  Number((await pool.query("SELECT count(*) AS n FROM push_subscription WHERE account_id = $1", [accountId])).rows[0].n);
+  Number(
+    (await pool.query("SELECT count(*) AS n FROM push_subscription WHERE account_id = $1", [accountId])).rows[0].n,
+  );
 
 beforeAll(async () => {
   push = await startTestPushService();
-  const log = createLogger("push-test", "trace", new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      logLines.push(chunk.toString());
-      callback();
-    },
-  }));
+  const log = createLogger(
+    "push-test",
+    "trace",
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logLines.push(chunk.toString());
+        callback();
+      },
+    }),
+  );
   stack = await startStack("location-push", {
     now: clock.now,
     log,
@@ -138,7 +148,11 @@ it("a packet to a device without a live stream → exactly one push, whose paylo
   expect(received.payload).not.toContain(text);
   expect(received.payload).not.toMatch(new RegExp(`\\b${packetId}\\b`));
   expect(received.payload).not.toMatch(/\d/); // no id, size or count of any kind
-  expect(received).toMatchObject({ urgency: "normal", topic: "seeme-new-packets", claims: { aud: push.origin, sub: "mailto:ops@see-me.test" } });
+  expect(received).toMatchObject({
+    urgency: "normal",
+    topic: "seeme-new-packets",
+    claims: { aud: push.origin, sub: "mailto:ops@see-me.test" },
+  });
   // A longer packet gives the same wake-up: its size does not leak through the push either.
   const other = await pairWithPush();
   await send(other.sender, other.recipient, "x".repeat(2000));
@@ -176,7 +190,9 @@ it("an urgent packet is pushed at once with Urgency: high, even while a normal o
   await waitUntil(() => push.pushesTo(subscription.endpoint).length === 2);
   expect(push.pushesTo(subscription.endpoint).map((p) => p.urgency)).toEqual(["normal", "high"]);
   expect(push.pushesTo(subscription.endpoint)[1].payload).toBe(WAKE_UP_PAYLOAD);
-  const stored = await pool.query("SELECT urgent FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [recipient.pairId]);
+  const stored = await pool.query("SELECT urgent FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [
+    recipient.pairId,
+  ]);
   expect(stored.rows.map((row: { urgent: boolean }) => row.urgent)).toEqual([false, false, true]);
 
   // The urgent wake-up covered the waiting one: nothing more when the window ends.
@@ -194,7 +210,8 @@ it("a device with a live Subscribe stream gets its packets there and no push", a
     try {
       for await (const event of recipient.location.subscribe({}, { signal: abort.signal })) {
         if (event.event.case === "caughtUp") caughtUp = true;
-        else if (event.event.case === "packet" && event.event.value.pairId === recipient.pairId) packets.push(event.event.value.packetId);
+        else if (event.event.case === "packet" && event.event.value.pairId === recipient.pairId)
+          packets.push(event.event.value.packetId);
       }
     } catch {
       // aborted by the test
@@ -258,7 +275,10 @@ it("keeps at most five subscriptions per account, dropping the oldest", async ()
     await owner.push.registerPushSubscription(subscription);
     clock.advance(1);
   }
-  const { rows } = await pool.query("SELECT endpoint FROM push_subscription WHERE account_id = $1 ORDER BY created_at", [owner.accountId]);
+  const { rows } = await pool.query(
+    "SELECT endpoint FROM push_subscription WHERE account_id = $1 ORDER BY created_at",
+    [owner.accountId],
+  );
   expect(rows.map((row: { endpoint: string }) => row.endpoint)).toEqual(endpoints.slice(1));
 });
 
@@ -276,13 +296,18 @@ it("refuses bad registrations with InvalidArgument without echoing the endpoint,
     expect(error).toMatchObject({ code: Code.InvalidArgument });
     expect(String((error as Error).message)).not.toContain(request.endpoint);
   }
-  await expect(createClient(PushService, transport).registerPushSubscription(good)).rejects.toMatchObject({ code: Code.Unauthenticated });
+  await expect(createClient(PushService, transport).registerPushSubscription(good)).rejects.toMatchObject({
+    code: Code.Unauthenticated,
+  });
   expect(await subscriptionRows(owner.accountId)).toBe(0);
 });
 
 it("a push service that cannot be reached is logged as such, by subscription id only", async () => {
   const { sender, recipient } = await pairWithPush();
-  const unreachable = { ...push.subscribe(), endpoint: "http://127.0.0.1:9/push/v1/unreachable-subscription-0123456789" };
+  const unreachable = {
+    ...push.subscribe(),
+    endpoint: "http://127.0.0.1:9/push/v1/unreachable-subscription-0123456789",
+  };
   await recipient.push.registerPushSubscription(unreachable);
   await send(sender, recipient, "anyone?", true);
   await waitUntil(() => logLines.some((line) => line.includes("wake-up not delivered")));

@@ -22,17 +22,25 @@ interface WorkerScope {
 }
 const worker = self as unknown as WorkerScope;
 
-const client = new SeeMeClient({ storage: new MemoryStorage(__SEEME__.state), gatewayUrl: __SEEME__.gatewayUrl, retry: { baseDelayMs: 50 } });
+const client = new SeeMeClient({
+  storage: new MemoryStorage(__SEEME__.state),
+  gatewayUrl: __SEEME__.gatewayUrl,
+  retry: { baseDelayMs: 50 },
+});
 let lastSeq = 0;
-const openUrl = (connection?: string) => new URL(connection ? `/#/connection/${connection}` : "/", location.origin).href;
+const openUrl = (connection?: string) =>
+  new URL(connection ? `/#/connection/${connection}` : "/", location.origin).href;
 
 worker.addEventListener("install", () => void worker.skipWaiting());
 worker.addEventListener("push", (event) => {
-  (event as PushEventLike).waitUntil((async () => {
-    const handled = await handlePush(client, { after: lastSeq, openUrl });
-    lastSeq = handled.lastSeq;
-    for (const notification of handled.notifications) await worker.registration.showNotification(notification.title, notification.options);
-  })());
+  (event as PushEventLike).waitUntil(
+    (async () => {
+      const handled = await handlePush(client, { after: lastSeq, openUrl });
+      lastSeq = handled.lastSeq;
+      for (const notification of handled.notifications)
+        await worker.registration.showNotification(notification.title, notification.options);
+    })(),
+  );
 });
 worker.addEventListener("notificationclick", (event) => {
   const click = event as NotificationEventLike;

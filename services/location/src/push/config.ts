@@ -22,7 +22,8 @@ export interface PushConfig {
 }
 
 // The push services of Chrome/Edge (FCM), Firefox (Mozilla autopush), Safari (Apple) and Windows (WNS).
-const DEFAULT_ORIGINS = "https://fcm.googleapis.com,https://*.push.services.mozilla.com,https://*.push.apple.com,https://*.notify.windows.com";
+const DEFAULT_ORIGINS =
+  "https://fcm.googleapis.com,https://*.push.services.mozilla.com,https://*.push.apple.com,https://*.notify.windows.com";
 
 function base64urlBytes(name: string, value: string, length: number, what: string): string {
   if (!/^[A-Za-z0-9_-]+$/.test(value) || Buffer.from(value, "base64url").length !== length) {
@@ -37,13 +38,22 @@ export function readPushConfig(env: Env): PushConfig | undefined {
   const names = ["VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY", "VAPID_SUBJECT"] as const;
   if (names.every((name) => read.optional(name) === undefined)) return undefined;
   const publicKey = base64urlBytes(names[0], read.string(names[0]), 65, "an uncompressed P-256 public key");
-  if (Buffer.from(publicKey, "base64url")[0] !== 4) throw new ConfigError(names[0], "must be an uncompressed P-256 point (starting with 0x04)");
+  if (Buffer.from(publicKey, "base64url")[0] !== 4)
+    throw new ConfigError(names[0], "must be an uncompressed P-256 point (starting with 0x04)");
   const subject = read.string(names[2]);
-  if (!/^(mailto:.+|https:\/\/.+)$/.test(subject)) throw new ConfigError(names[2], `must be a mailto: or https: URL, got "${subject}"`);
-  const allowedOrigins = read.string("PUSH_ALLOWED_ORIGINS", DEFAULT_ORIGINS).split(",").map((origin) => origin.trim()).filter(Boolean);
+  if (!/^(mailto:.+|https:\/\/.+)$/.test(subject))
+    throw new ConfigError(names[2], `must be a mailto: or https: URL, got "${subject}"`);
+  const allowedOrigins = read
+    .string("PUSH_ALLOWED_ORIGINS", DEFAULT_ORIGINS)
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
   for (const origin of allowedOrigins) {
     if (!/^https?:\/\/(\*\.)?[A-Za-z0-9.-]+$/.test(origin)) {
-      throw new ConfigError("PUSH_ALLOWED_ORIGINS", `entries must look like https://host or https://*.domain, got "${origin}"`);
+      throw new ConfigError(
+        "PUSH_ALLOWED_ORIGINS",
+        `entries must look like https://host or https://*.domain, got "${origin}"`,
+      );
     }
   }
   return {

@@ -4,5 +4,7 @@ import type { LocationContext } from "../context.js";
 
 /** GetPushConfig: the VAPID public key browsers subscribe with (empty when push is off). */
 export function getPushConfig(ctx: LocationContext) {
-  return (): MessageInitShape<typeof GetPushConfigResponseSchema> => ({ vapidPublicKey: ctx.config.push?.vapidPublicKey ?? "" });
+  return (): MessageInitShape<typeof GetPushConfigResponseSchema> => ({
+    vapidPublicKey: ctx.config.push?.vapidPublicKey ?? "",
+  });
 }

@@ -3,7 +3,15 @@ import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
 import type { LocationContext } from "../context.js";
 import type { PushConfig } from "./config.js";
 import { sendWakeUp, type Urgency } from "./sender.js";
-import { claimDue, claimNormal, claimUrgent, hasSubscription, removeExpiredSubscriptions, removeSubscriptionById, type PushTarget } from "./store.js";
+import {
+  claimDue,
+  claimNormal,
+  claimUrgent,
+  hasSubscription,
+  removeExpiredSubscriptions,
+  removeSubscriptionById,
+  type PushTarget,
+} from "./store.js";
 
 // Every replica's notifier shares the hints: each is handled once.
 const QUEUE_GROUP = "location-push";
@@ -47,15 +55,20 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
   }
 
   async function send(targets: PushTarget[], urgency: Urgency): Promise<void> {
-    await Promise.all(targets.map(async (target) => {
-      const outcome = await sendWakeUp(config, target, urgency);
-      if (outcome.kind === "gone") {
-        await removeSubscriptionById(ctx.db, target.id);
-        log.info({ subscription: target.id, status: outcome.status }, "push subscription gone; removed");
-      } else if (outcome.kind === "failed") {
-        log.warn({ subscription: target.id, status: outcome.status, reason: outcome.reason }, "wake-up not delivered");
-      }
-    }));
+    await Promise.all(
+      targets.map(async (target) => {
+        const outcome = await sendWakeUp(config, target, urgency);
+        if (outcome.kind === "gone") {
+          await removeSubscriptionById(ctx.db, target.id);
+          log.info({ subscription: target.id, status: outcome.status }, "push subscription gone; removed");
+        } else if (outcome.kind === "failed") {
+          log.warn(
+            { subscription: target.id, status: outcome.status, reason: outcome.reason },
+            "wake-up not delivered",
+          );
+        }
+      }),
+    );
   }
 
   async function onHint(accountId: string, urgent: boolean): Promise<void> {
@@ -77,19 +90,28 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
 
   let flushing: Promise<void> | undefined;
   const flush = () =>
-    (flushing ??= track((async () => {
-      try {
-        const now = ctx.now();
-        await removeExpiredSubscriptions(ctx.db, now);
-        const due = await claimDue(ctx.db, now, config.coalesceMs);
-        const live = new Map<string, boolean>();
-        for (const accountId of new Set(due.map((target) => target.accountId))) live.set(accountId, await hasLiveStream(accountId));
-        await send(due.filter((target) => !live.get(target.accountId)), "normal");
-      } finally {
-        flushing = undefined;
-      }
-    })()));
-  const timer = setInterval(() => void flush().catch((err: unknown) => log.warn({ err }, "push flush failed")), config.flushIntervalMs);
+    (flushing ??= track(
+      (async () => {
+        try {
+          const now = ctx.now();
+          await removeExpiredSubscriptions(ctx.db, now);
+          const due = await claimDue(ctx.db, now, config.coalesceMs);
+          const live = new Map<string, boolean>();
+          for (const accountId of new Set(due.map((target) => target.accountId)))
+            live.set(accountId, await hasLiveStream(accountId));
+          await send(
+            due.filter((target) => !live.get(target.accountId)),
+            "normal",
+          );
+        } finally {
+          flushing = undefined;
+        }
+      })(),
+    ));
+  const timer = setInterval(
+    () => void flush().catch((err: unknown) => log.warn({ err }, "push flush failed")),
+    config.flushIntervalMs,
+  );
   timer.unref();
 
   return {

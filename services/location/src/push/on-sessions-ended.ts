@@ -11,6 +11,10 @@ import { removeAccountSubscriptions } from "./store.js";
  */
 export function onAccountKeyRotated(ctx: LocationContext) {
   return async (event: AccountKeyRotated) => {
-    await removeAccountSubscriptions(ctx.db, event.accountId, event.rotateTime ? timestampDate(event.rotateTime) : ctx.now());
+    await removeAccountSubscriptions(
+      ctx.db,
+      event.accountId,
+      event.rotateTime ? timestampDate(event.rotateTime) : ctx.now(),
+    );
   };
 }

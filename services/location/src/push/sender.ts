@@ -15,7 +15,10 @@ const SEND_TIMEOUT_MS = 5_000;
 
 export type Urgency = "high" | "normal";
 /** "gone": the push service says the subscription no longer exists (404/410), so it is removed. */
-export type SendOutcome = { kind: "sent" } | { kind: "gone"; status: number } | { kind: "failed"; status?: number; reason: string };
+export type SendOutcome =
+  | { kind: "sent" }
+  | { kind: "gone"; status: number }
+  | { kind: "failed"; status?: number; reason: string };
 
 /**
  * Sends one wake-up: web-push encrypts it (RFC 8291, aes128gcm) and signs the
@@ -26,13 +29,21 @@ export type SendOutcome = { kind: "sent" } | { kind: "gone"; status: number } | 
 export async function sendWakeUp(config: PushConfig, target: PushTarget, urgency: Urgency): Promise<SendOutcome> {
   let details: ReturnType<typeof webpush.generateRequestDetails>;
   try {
-    details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, WAKE_UP_PAYLOAD, {
-      vapidDetails: { subject: config.vapidSubject, publicKey: config.vapidPublicKey, privateKey: config.vapidPrivateKey },
-      TTL: config.ttlSeconds,
-      urgency,
-      topic: TOPIC,
-      contentEncoding: "aes128gcm",
-    });
+    details = webpush.generateRequestDetails(
+      { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } },
+      WAKE_UP_PAYLOAD,
+      {
+        vapidDetails: {
+          subject: config.vapidSubject,
+          publicKey: config.vapidPublicKey,
+          privateKey: config.vapidPrivateKey,
+        },
+        TTL: config.ttlSeconds,
+        urgency,
+        topic: TOPIC,
+        contentEncoding: "aes128gcm",
+      },
+    );
   } catch {
     // Keys no browser could have made (registration checks them): never deliverable.
     return { kind: "gone", status: 0 };
@@ -50,6 +61,10 @@ export async function sendWakeUp(config: PushConfig, target: PushTarget, urgency
     if (response.status >= 200 && response.status < 300) return { kind: "sent" };
     return { kind: "failed", status: response.status, reason: "push service refused the wake-up" };
   } catch (error) {
-    return { kind: "failed", reason: error instanceof Error && error.name === "TimeoutError" ? "push service timed out" : "push service unreachable" };
+    return {
+      kind: "failed",
+      reason:
+        error instanceof Error && error.name === "TimeoutError" ? "push service timed out" : "push service unreachable",
+    };
   }
 }

@@ -29,13 +29,14 @@ export interface NewSubscription {
  * let a second normal wake-up through within the minute.
  */
 export async function saveSubscription(db: LocationDb, sub: NewSubscription, now: Date): Promise<void> {
-  await db.$transaction([db.$executeRaw`
+  await db.$transaction([
+    db.$executeRaw`
     INSERT INTO push_subscription (id, account_id, session_id, endpoint, p256dh, auth, created_at, expires_at)
     VALUES (gen_random_uuid(), ${sub.accountId}, ${sub.sessionId}, ${sub.endpoint}, ${sub.p256dh}, ${sub.auth}, ${now}, ${sub.expiresAt})
     ON CONFLICT (endpoint) DO UPDATE SET account_id = EXCLUDED.account_id, session_id = EXCLUDED.session_id,
       p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`,
-  // Browsers drop and renew subscriptions; the stale ones an account leaves behind go, oldest first.
-  db.$executeRaw`
+    // Browsers drop and renew subscriptions; the stale ones an account leaves behind go, oldest first.
+    db.$executeRaw`
     DELETE FROM push_subscription WHERE account_id = ${sub.accountId} AND id NOT IN (
       SELECT id FROM push_subscription WHERE account_id = ${sub.accountId} ORDER BY created_at DESC, id LIMIT ${MAX_SUBSCRIPTIONS_PER_ACCOUNT})`,
   ]);
@@ -52,7 +53,9 @@ export async function removeSubscriptionById(db: Queryable, id: string): Promise
 
 /** Subscriptions of an account end (deleted, or re-keyed: its sessions are over); `before` spares later registrations. */
 export async function removeAccountSubscriptions(db: Queryable, accountId: string, before?: Date): Promise<number> {
-  return (await db.pushSubscription.deleteMany({ where: { accountId, ...(before ? { createdAt: { lt: before } } : {}) } })).count;
+  return (
+    await db.pushSubscription.deleteMany({ where: { accountId, ...(before ? { createdAt: { lt: before } } : {}) } })
+  ).count;
 }
 
 export async function removeExpiredSubscriptions(db: Queryable, now: Date): Promise<number> {
@@ -60,7 +63,10 @@ export async function removeExpiredSubscriptions(db: Queryable, now: Date): Prom
 }
 
 export async function hasSubscription(db: Queryable, accountId: string, now: Date): Promise<boolean> {
-  return (await db.pushSubscription.findFirst({ where: { accountId, expiresAt: { gt: now } }, select: { id: true } })) !== null;
+  return (
+    (await db.pushSubscription.findFirst({ where: { accountId, expiresAt: { gt: now } }, select: { id: true } })) !==
+    null
+  );
 }
 
 interface TargetRow {
@@ -71,7 +77,13 @@ interface TargetRow {
   auth: string;
 }
 
-const target = (row: TargetRow): PushTarget => ({ id: row.id, accountId: row.account_id, endpoint: row.endpoint, p256dh: row.p256dh, auth: row.auth });
+const target = (row: TargetRow): PushTarget => ({
+  id: row.id,
+  accountId: row.account_id,
+  endpoint: row.endpoint,
+  p256dh: row.p256dh,
+  auth: row.auth,
+});
 
 /**
  * An urgent packet: every live subscription of the account is claimed for a
@@ -91,7 +103,12 @@ export async function claimUrgent(db: Queryable, accountId: string, now: Date): 
  * The row locks taken by the UPDATE make concurrent hints (any replica) agree:
  * the second one sees the first's last_push_at and only marks pending.
  */
-export async function claimNormal(db: Queryable, accountId: string, now: Date, windowMs: number): Promise<PushTarget[]> {
+export async function claimNormal(
+  db: Queryable,
+  accountId: string,
+  now: Date,
+  windowMs: number,
+): Promise<PushTarget[]> {
   const since = new Date(now.getTime() - windowMs);
   const rows = await db.$queryRaw<Array<TargetRow & { due: boolean }>>`
     UPDATE push_subscription
