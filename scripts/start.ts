@@ -20,6 +20,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import webpush from "web-push";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { clock, formatLine, paint, styleFor } from "./log-stream.js";
 import { startPglite, type EmbeddedDatabase } from "./pglite.js";
@@ -58,6 +59,14 @@ function persistentSecret(file: string): string {
   return readFileSync(path, "utf8").trim();
 }
 
+/** The VAPID key pair for Web Push, kept in .data so browsers' subscriptions stay valid across restarts. */
+function persistentVapidKeys(): Record<string, string> {
+  const path = join(DATA, "vapid.json");
+  if (!existsSync(path)) writeFileSync(path, JSON.stringify(webpush.generateVAPIDKeys()), { mode: 0o600 });
+  const { publicKey, privateKey } = JSON.parse(readFileSync(path, "utf8")) as { publicKey: string; privateKey: string };
+  return { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: "mailto:admin@localhost" };
+}
+
 async function main(): Promise<void> {
   mkdirSync(DATA, { recursive: true });
   const cleanups: Array<() => Promise<void> | void> = [];
@@ -80,6 +89,7 @@ async function main(): Promise<void> {
     INTERNAL_AUTH_SECRET: process.env.INTERNAL_AUTH_SECRET ?? randomBytes(32).toString("base64url"),
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? persistentSecret("admin-token"),
     SERVER_SIGNING_KEY_FILE: process.env.SERVER_SIGNING_KEY_FILE ?? join(DATA, "server-signing-key"),
+    ...(process.env.VAPID_PUBLIC_KEY ? {} : persistentVapidKeys()),
   };
   const portOf = ({ name, port }: Service) => Number(process.env[`${name.toUpperCase()}_PORT`] || port);
   for (const service of SERVICES) {

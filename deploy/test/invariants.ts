@@ -45,7 +45,7 @@ export const SERVICES: Record<string, ServiceFacts> = {
     port: 50053,
     metricsPort: 9103,
     database: true,
-    secrets: ["INTERNAL_AUTH_SECRET", "LOCATION_DATABASE_URL", "ADMIN_TOKEN"],
+    secrets: ["INTERNAL_AUTH_SECRET", "LOCATION_DATABASE_URL", "ADMIN_TOKEN", "VAPID_PUBLIC_KEY", "VAPID_PRIVATE_KEY"],
   },
 };
 /** Carry per-device traffic, so they autoscale. */

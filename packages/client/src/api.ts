@@ -3,7 +3,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { IdentityService } from "@seeme/contracts/identity";
-import { LocationService } from "@seeme/contracts/location";
+import { LocationService, PushService } from "@seeme/contracts/location";
 
 /**
  * The gateway's public services. The transports come from `@connectrpc/connect-web`,
@@ -15,6 +15,7 @@ export interface GatewayApi {
   identity: Client<typeof IdentityService>;
   connection: Client<typeof ConnectionService>;
   location: Client<typeof LocationService>;
+  push: Client<typeof PushService>;
 }
 
 export type GatewayProtocol = "connect" | "grpc-web";
@@ -46,5 +47,6 @@ export function createGatewayApi(transport: Transport): GatewayApi {
     identity: createClient(IdentityService, transport),
     connection: createClient(ConnectionService, transport),
     location: createClient(LocationService, transport),
+    push: createClient(PushService, transport),
   };
 }

@@ -26,3 +26,5 @@ export { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from 
 export type { BreakResult, ShownCode, ScanResult } from "./handshake.js";
 export { commitPackets, queuePayloads, sealPayloads, type FixMeta, type SendReport } from "./outgoing.js";
 export * from "./see-me-client.js";
+export { isUrgent, isUrgentPayload } from "./urgency.js";
+export * from "./push-handler.js";

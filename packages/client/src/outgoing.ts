@@ -6,6 +6,7 @@ import { encodeInner, payloadKind } from "./inner-packet.js";
 import type { ConnectionKeyPairs } from "./keys.js";
 import { MAX_PACKET_ID } from "./packet-id.js";
 import type { DeviceState, DeviceStorage, OutboxPacket, StoredConnection } from "./storage.js";
+import { isUrgentPayload } from "./urgency.js";
 
 /** Where a send went: the packetIDs queued per connection, and who was skipped and why. */
 export interface SendReport {
@@ -82,7 +83,7 @@ export async function sealPayloads(
       ...(kind === "location" ? meta : {}),
     });
     if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
-    packets.push({ pairId: connection.peerPairId, packetId, kind, blob: toBase64(blob), queuedAt: now.toISOString() });
+    packets.push({ pairId: connection.peerPairId, packetId, kind, blob: toBase64(blob), queuedAt: now.toISOString(), urgent: isUrgentPayload(payload) });
   }
   return packets;
 }

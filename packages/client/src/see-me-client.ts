@@ -449,6 +449,29 @@ export class SeeMeClient {
     return (await this.storage.read()).inbox.filter((message) => message.seq > after).map((message) => this.present(message, now));
   }
 
+  // ---- Web Push (browsers; the service worker side is push-handler.ts)
+
+  /** The server's VAPID key for `pushManager.subscribe({ applicationServerKey })`; empty when the server has no push. */
+  async pushPublicKey(): Promise<string> {
+    return (await this.authenticated(() => this.api.push.getPushConfig({}))).vapidPublicKey;
+  }
+
+  /**
+   * Registers this browser's push subscription (`subscription.toJSON()`) for the
+   * current session; it ends with the session, so call it again whenever the app
+   * starts (push-handler.ts also does after each wake-up).
+   */
+  async registerPush(subscription: { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<Date | undefined> {
+    const { endpoint, keys } = subscription;
+    const { expireTime } = await this.authenticated(() => this.api.push.registerPushSubscription({ endpoint, p256dh: keys.p256dh, auth: keys.auth }));
+    return expireTime ? new Date(Number(expireTime.seconds) * 1000) : undefined;
+  }
+
+  /** Removes this browser's push subscription (on sign-out). */
+  async unregisterPush(endpoint: string): Promise<void> {
+    await this.authenticated(() => this.api.push.unregisterPushSubscription({ endpoint }));
+  }
+
   /** `message` with its `age` and `stale` as of `now`. */
   present(message: InboxMessage, now: Date = this.now()): InboxMessage {
     if (message.sentAt === undefined) return message;

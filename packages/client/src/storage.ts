@@ -95,6 +95,8 @@ export interface OutboxPacket {
   kind?: PayloadKind;
   /** The sealed blob, base64. */
   blob: string;
+  /** Sent marked urgent (SOS and the other danger statuses of urgency.ts): the recipient is woken at once. */
+  urgent?: boolean;
   queuedAt: string;
 }
 

@@ -61,7 +61,7 @@ interface Acks {
 
 interface SyncRound {
   lastPacketsReceived: Acks[];
-  data: Array<{ pairId: string; packetId: number; blob: Uint8Array }>;
+  data: Array<{ pairId: string; packetId: number; blob: Uint8Array; urgent: boolean }>;
 }
 
 /**
@@ -295,6 +295,6 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
   }
   const data = state.outbox
     .slice(0, limits.maxPacketsPerSync)
-    .map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob) }));
+    .map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob), urgent: packet.urgent ?? false }));
   return { lastPacketsReceived, data };
 }

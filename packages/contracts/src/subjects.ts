@@ -43,6 +43,15 @@ export const inboxUpdated = {
   broadcast: "location.v1.inbox.updated.all",
 } as const;
 
+/**
+ * Live-stream presence: every open Subscribe stream answers core requests on
+ * `location.v1.stream.probed.<accountId>`, so any replica learns whether the
+ * account has a stream open anywhere (NATS reports "no responders" at once).
+ */
+export const liveStream = {
+  forAccount: (accountId: string) => `location.v1.stream.probed.${accountId}`,
+} as const;
+
 /** Applies a deployment/test prefix ("" in production) to a subject or stream. */
 export function subjectName(prefix: string, subject: string): string {
   return prefix ? `${prefix}.${subject}` : subject;

@@ -9,6 +9,7 @@ import { Code, ConnectError, createContextKey, type HandlerContext } from "@conn
  */
 export const CALLER_HEADER = "x-seeme-caller";
 export const SERVICE_HEADER = "x-seeme-service";
+export const SESSION_HEADER = "x-seeme-session";
 const LIFETIME_MS = 60_000;
 
 function mac(secret: string, text: string): string {
@@ -34,6 +35,21 @@ function verify(secret: string, kind: string, value: string | null, now: number)
 /** Header value asserting that a call acts for `accountId` (set by the gateway). */
 export function signCaller(secret: string, accountId: string, now = Date.now()): string {
   return sign(secret, "caller", accountId, now);
+}
+
+/**
+ * Header value describing the caller's session (set by the gateway on calls that
+ * need it, e.g. push registration): a stable id and when the session ends.
+ */
+export function signSession(secret: string, sessionId: string, expiresAtMs: number, now = Date.now()): string {
+  return sign(secret, "session", `${sessionId}~${expiresAtMs}`, now);
+}
+
+/** The session the gateway vouched for on this call, or undefined when it sent none (or a bad one). */
+export function sessionOf(secret: string, ctx: HandlerContext): { id: string; expiresAt: Date } | undefined {
+  const subject = verify(secret, "session", ctx.requestHeader.get(SESSION_HEADER), Date.now());
+  const match = subject === null ? null : /^([A-Za-z0-9_-]+)~(\d+)$/.exec(subject);
+  return match ? { id: match[1], expiresAt: new Date(Number(match[2])) } : undefined;
 }
 
 /** Header value asserting that a call comes from see-me service `service`. */

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
@@ -9,8 +9,11 @@ export type { Logger };
 const REDACTED = [
   "token", "sessionToken", "authorization", "signature", "accountSignature", "serverSignature",
   "oldSignature", "newSignature", "nonce", "publicKey", "newPublicKey", "blob", "payload", "secret",
+  // Web Push subscriptions: whoever knows the endpoint (and keys) can wake the device.
+  "endpoint", "p256dh", "auth",
 ].flatMap((key) => [key, `*.${key}`]);
 
-export function createLogger(service: string, level = "info"): Logger {
-  return pino({ name: service, level, redact: { paths: REDACTED, censor: "[redacted]" } });
+/** `destination` (default stdout) lets tests read what would be logged. */
+export function createLogger(service: string, level = "info", destination?: DestinationStream): Logger {
+  return pino({ name: service, level, redact: { paths: REDACTED, censor: "[redacted]" } }, destination);
 }

@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { DiscardPolicy, Events, RetentionPolicy, StorageType, connect, nanos } from "nats";
+import { DiscardPolicy, ErrorCode, Events, NatsError, RetentionPolicy, StorageType, connect, nanos } from "nats";
 import type { NatsConnection, StreamConfig } from "nats";
 import type { Logger } from "pino";
 import { streamName, streams, subjectName } from "@seeme/contracts/subjects";
@@ -46,12 +46,21 @@ export interface EventBus {
   consume<M extends DescMessage>(def: EventDef<M>, opts: ConsumeOptions<M>): Promise<ConsumerHandle>;
   /** Fire-and-forget core NATS publish (live hints, nothing stored). */
   publishCore<M extends DescMessage>(subject: string, schema: M, message: MessageInitShape<M>): void;
-  /** Handler gets the subject without the prefix. Wildcards are allowed. */
+  /** Handler gets the subject without the prefix. Wildcards are allowed; a queue group shares the messages among its members. */
   subscribeCore<M extends DescMessage>(
     subject: string,
     schema: M,
     handler: (message: MessageShape<M>, subject: string) => void | Promise<void>,
+    opts?: { queue?: string },
   ): CoreSubscription;
+  /**
+   * Core request with an empty body on `subject`: "answered" when a subscriber of
+   * `answerProbes` replied, "none" when nobody listens (NATS says so at once);
+   * rejects when NATS is unreachable or the answer takes longer than `timeoutMs`.
+   */
+  probe(subject: string, timeoutMs: number): Promise<"answered" | "none">;
+  /** Answers every probe on `subject` (no wildcards needed) until unsubscribed. */
+  answerProbes(subject: string): CoreSubscription;
   isConnected(): boolean;
   status(): BusStatus;
   /** Stops consumers, then drains subscriptions and pending publishes and closes. */
@@ -150,9 +159,10 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       const data = toBinary(schema, create(schema, message));
       withPublishSpanSync(schema.typeName, (headers) => nc.publish(subjectName(prefix, subject), data, { headers }));
     },
-    subscribeCore(subject, schema, handler) {
+    subscribeCore(subject, schema, handler, subOpts) {
       const strip = prefix ? prefix.length + 1 : 0;
       const sub = nc.subscribe(subjectName(prefix, subject), {
+        queue: subOpts?.queue,
         callback: (err, m) => {
           if (err) return log.error({ err, subject }, "core subscription failed");
           void (async () => {
@@ -166,6 +176,19 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
           })();
         },
       });
+      return { unsubscribe: () => sub.unsubscribe() };
+    },
+    async probe(subject, timeoutMs) {
+      try {
+        await nc.request(subjectName(prefix, subject), undefined, { timeout: timeoutMs });
+        return "answered";
+      } catch (err) {
+        if (err instanceof NatsError && err.code === ErrorCode.NoResponders) return "none";
+        throw err;
+      }
+    },
+    answerProbes(subject) {
+      const sub = nc.subscribe(subjectName(prefix, subject), { callback: (err, m) => void (err || m.respond()) });
       return { unsubscribe: () => sub.unsubscribe() };
     },
     isConnected: () => state === "connected" && !nc.isClosed(),

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import webpush from "web-push";
 import type { Logger } from "@seeme/runtime/logger";
 import { createLogger } from "@seeme/runtime/logger";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -76,6 +77,7 @@ export interface StackResources {
 /** Fresh schemas, NATS prefix and secrets for a stack, whether in-process (startStack) or in child processes (bench). */
 export async function createStackResources(label: string): Promise<StackResources> {
   const bus = createTestBus(label);
+  const vapid = webpush.generateVAPIDKeys();
   const databases: Record<DatabaseName, TestDatabase> = {
     identity: await createTestDatabase(`${label}_identity`),
     connection: await createTestDatabase(`${label}_connection`),
@@ -91,6 +93,9 @@ export async function createStackResources(label: string): Promise<StackResource
       INTERNAL_AUTH_SECRET: randomBytes(32).toString("base64url"),
       ADMIN_TOKEN: randomBytes(32).toString("base64url"),
       SERVER_SIGNING_KEY: randomBytes(32).toString("base64"),
+      VAPID_PUBLIC_KEY: vapid.publicKey,
+      VAPID_PRIVATE_KEY: vapid.privateKey,
+      VAPID_SUBJECT: "mailto:ops@see-me.test",
       METRICS_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       IDENTITY_DATABASE_URL: databases.identity.url,

@@ -1,7 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { ConnectionService } from "@seeme/contracts/connection";
 import type { IdentityService } from "@seeme/contracts/identity";
-import type { LocationService } from "@seeme/contracts/location";
+import type { LocationService, PushService } from "@seeme/contracts/location";
 import type { DependencyMonitor } from "@seeme/runtime/health";
 import type { Logger } from "@seeme/runtime/logger";
 import type { GatewayConfig } from "./config.js";
@@ -16,5 +16,6 @@ export interface GatewayContext {
     identity: Client<typeof IdentityService>;
     connection: Client<typeof ConnectionService>;
     location: Client<typeof LocationService>;
+    push: Client<typeof PushService>;
   };
 }

@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
+import { createHash } from "node:crypto";
+import { CALLER_HEADER, SERVICE_HEADER, SESSION_HEADER, signCaller, signService, signSession } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
 import { bearerToken, type Session } from "./sessions.js";
@@ -43,7 +44,7 @@ class Credentials {
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
 async function upstreamCall(
-  context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy,
+  context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy, withSession = false,
 ): Promise<{ headers: Record<string, string>; session?: Session }> {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
   const token = bearerToken(ctx.requestHeader);
@@ -51,11 +52,15 @@ async function upstreamCall(
   if (token !== undefined) {
     session = await context.sessions.verify(token);
     headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
+    if (withSession) headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, sessionId(token), session.expiresAt);
   } else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
   if (address) headers[CLIENT_ADDRESS_HEADER] = address;
   return { headers, session };
 }
+
+/** A stable id for a session that is not the hash identity stores (domain-separated). */
+const sessionId = (token: string) => createHash("sha256").update(`seeme-session-id:${token}`).digest("base64url");
 
 const SESSION_ENDED = "session ended (expired, signed out by a key rotation, or account deleted); sign in again";
 
@@ -70,6 +75,8 @@ export function forwardService<D extends DescService>(
   upstream: Client<D>,
   context: GatewayContext,
   policy: SessionPolicy,
+  /** Also vouch for the caller's session (id and end) to the upstream service. */
+  withSession = false,
 ): ServiceImpl<D> {
   const impl: Record<string, unknown> = {};
   const credentials = new Credentials(context.config.internalAuthSecret);
@@ -79,7 +86,7 @@ export function forwardService<D extends DescService>(
     if (method.methodKind === "unary") {
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
-        const { headers } = await upstreamCall(context, credentials, ctx, policy);
+        const { headers } = await upstreamCall(context, credentials, ctx, policy, withSession);
         return call(request, { headers, timeoutMs, signal: ctx.signal });
       };
     } else if (method.methodKind === "server_streaming") {

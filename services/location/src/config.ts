@@ -1,5 +1,6 @@
 import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
 import type { RateLimit } from "@seeme/runtime/rate-limit";
+import { readPushConfig, type PushConfig } from "./push/config.js";
 
 export interface LocationConfig extends CommonConfig, SharedLimits {
   port: number;
@@ -21,6 +22,8 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   subscribeResyncMs: number;
   /** Concurrent Subscribe streams one account may hold on one replica. */
   subscribeMaxStreamsPerAccount: number;
+  /** Web Push wake-ups; undefined when no VAPID key is configured (push off). */
+  push: PushConfig | undefined;
 }
 
 export function loadConfig(env: Env): LocationConfig {
@@ -46,5 +49,6 @@ export function loadConfig(env: Env): LocationConfig {
     sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
     subscribeResyncMs: read.durationMs("SUBSCRIBE_RESYNC_INTERVAL", "30s", { min: "10ms", max: "1h" }),
     subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
+    push: readPushConfig(env),
   };
 }

@@ -1,5 +1,5 @@
 import { ConnectionInternalService } from "@seeme/contracts/connection";
-import { LocationAdminService, LocationService } from "@seeme/contracts/location";
+import { LocationAdminService, LocationService, PushService } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
@@ -14,6 +14,11 @@ import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
 import { onInviteExpired } from "./events/invite-expired.js";
 import { startProjectionRebuild } from "./projection.js";
+import { getPushConfig } from "./push/get-push-config.js";
+import { startPushNotifier, type PushNotifier } from "./push/notifier.js";
+import { onAccountKeyRotated } from "./push/on-sessions-ended.js";
+import { registerPushSubscription } from "./push/register-push-subscription.js";
+import { unregisterPushSubscription } from "./push/unregister-push-subscription.js";
 import { queueServerMessage } from "./rpc/queue-server-message.js";
 import { subscribe } from "./rpc/subscribe.js";
 import { sync } from "./rpc/sync.js";
@@ -27,6 +32,8 @@ export interface RunningLocationService {
   context: LocationContext;
   /** Resolves once the route projection is complete (immediately when it already was). */
   projectionReady: Promise<void>;
+  /** Web Push wake-ups (absent when no VAPID key is configured); tests call flush() after moving the clock. */
+  pushNotifier?: PushNotifier;
   stop(): Promise<void>;
 }
 
@@ -57,15 +64,22 @@ export async function startLocationService(config: LocationConfig, options: { no
   await base.bus.consume(events.accountDeleted, { durable: DURABLE, handler: onAccountDeleted(context) });
   const projection = startProjectionRebuild(context);
   const sweeper = startSweeper(context, config.sweepIntervalMs);
+  await base.bus.consume(events.accountKeyRotated, { durable: DURABLE, handler: onAccountKeyRotated(context) });
+  const pushNotifier = config.push ? startPushNotifier(context, config.push) : undefined;
 
   const host = await serve(base, {
     port: config.port,
     registrations: [
       registration(LocationService, { sync: sync(context), subscribe: subscribe(context) }, requireCaller(config.internalAuthSecret)),
+      registration(PushService, {
+        getPushConfig: getPushConfig(context),
+        registerPushSubscription: registerPushSubscription(context),
+        unregisterPushSubscription: unregisterPushSubscription(context),
+      }, requireCaller(config.internalAuthSecret)),
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, { stop: () => connections.close() }],
+    workers: [projection, sweeper, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }],
   });
-  return { port: host.port, context, projectionReady: projection.done, stop: host.stop };
+  return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
 }

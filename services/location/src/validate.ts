@@ -5,7 +5,7 @@ import type { LocationConfig } from "./config.js";
 
 export interface OutgoingBatch {
   pairId: string;
-  packets: Array<{ packetId: number; blob: Uint8Array }>;
+  packets: Array<{ packetId: number; blob: Uint8Array; urgent: boolean }>;
 }
 
 export interface CheckedSync {
@@ -37,7 +37,7 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig): Chec
     if (seen.has(key)) throw invalid(`data[${i}] repeats the pair_id and packet_id of an earlier packet in this request`);
     seen.add(key);
     const batch = batches.get(packet.pairId) ?? { pairId: packet.pairId, packets: [] };
-    batch.packets.push({ packetId: packet.packetId, blob: packet.blob });
+    batch.packets.push({ packetId: packet.packetId, blob: packet.blob, urgent: packet.urgent });
     batches.set(packet.pairId, batch);
   });
 

@@ -6,7 +6,7 @@ export interface SyncInput {
   accountId: string;
   now: Date;
   /** Outgoing packets in request order; pairIDs are recipients' (the caller's peers'). */
-  outgoing: Array<{ pairId: string; packetId: number; blob: Uint8Array }>;
+  outgoing: Array<{ pairId: string; packetId: number; blob: Uint8Array; urgent: boolean }>;
   /** Distinct recipient pairIDs of `outgoing`. */
   sendTo: string[];
   /** Acknowledged packets under the caller's own pairIDs (not "SERVER"). */
@@ -73,7 +73,8 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
   const rows = await db.$queryRaw<Row[]>`
     WITH outgoing AS (
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
-                           ${input.outgoing.map((p) => p.blob)}::bytea[]) WITH ORDINALITY AS o(pair_id, packet_id, blob, ord)
+                           ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.urgent)}::boolean[])
+                    WITH ORDINALITY AS o(pair_id, packet_id, blob, urgent, ord)
     ), locked AS (
       SELECT pair_id, account_id, peer_pair_id, packet_life_ms FROM route
        WHERE pair_id = ANY(${input.sendTo}::text[]) AND peer_account_id = ${accountId}
@@ -83,14 +84,14 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
          AND (SELECT count(*) FROM route WHERE pair_id = ANY(${input.receiveUnder}::text[]) AND account_id = ${accountId}) = ${input.receiveUnder.length}
          AS allowed
     ), fresh AS (
-      SELECT o.pair_id, o.packet_id, o.blob, o.ord, l.peer_pair_id, l.account_id,
+      SELECT o.pair_id, o.packet_id, o.blob, o.urgent, o.ord, l.peer_pair_id, l.account_id,
              ${now}::timestamptz + l.packet_life_ms * interval '1 millisecond' AS expires_at
         FROM outgoing o JOIN locked l ON l.pair_id = o.pair_id
        WHERE (SELECT allowed FROM verdict)
          AND NOT EXISTS (SELECT 1 FROM delivery_receipt d WHERE d.recipient_pair_id = o.pair_id AND d.packet_id = o.packet_id)
     ), stored AS (
-      INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at)
-      SELECT pair_id, packet_id, peer_pair_id, blob, ${now}, expires_at FROM fresh ORDER BY ord
+      INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at, urgent)
+      SELECT pair_id, packet_id, peer_pair_id, blob, ${now}, expires_at, urgent FROM fresh ORDER BY ord
       ON CONFLICT DO NOTHING
       RETURNING recipient_pair_id, packet_id, expires_at, seq
     ), acked AS (

@@ -7,7 +7,8 @@ import { applyOnce } from "./apply-once.js";
 
 /**
  * An erased account: its connections stop routing and their queues are purged
- * (both sides, as a break would), and its server messages go. The connection
+ * (both sides, as a break would), and its server messages and Web Push
+ * subscriptions go. The connection
  * service's break events, which notify the peers, follow separately.
  *
  * Lock order: the connections' projection locks (by connection id, as each
@@ -28,6 +29,7 @@ export function onAccountDeleted(ctx: LocationContext) {
       }
       await tx.serverMessageRecipient.deleteMany({ where: { accountId: event.accountId } });
       await tx.serverMessageAck.deleteMany({ where: { accountId: event.accountId } });
+      await tx.pushSubscription.deleteMany({ where: { accountId: event.accountId } });
       await deleteOrphanedMessages(tx);
       return [];
     });

@@ -1,7 +1,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { InboxUpdatedSchema, type IncomingPacket, type SubscribeResponseSchema } from "@seeme/contracts/location";
-import { inboxUpdated } from "@seeme/contracts/subjects";
+import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
 import { BoundedSet } from "@seeme/runtime/bounded-set";
 import { callerOf } from "@seeme/runtime/caller";
 import type { LocationContext } from "../context.js";
@@ -53,6 +53,8 @@ export function subscribe(ctx: LocationContext) {
     const subscriptions = [
       ctx.bus.subscribeCore(inboxUpdated.forAccount(accountId), InboxUpdatedSchema, onHint),
       ctx.bus.subscribeCore(inboxUpdated.broadcast, InboxUpdatedSchema, onHint),
+      // Tells the Web Push notifier (push/) on any replica that this account needs no wake-up.
+      ctx.bus.answerProbes(liveStream.forAccount(accountId)),
     ];
     // Keys of packets this stream already sent, bounded so a long stream stays small.
     const sent = new BoundedSet<string>(REMEMBERED_KEYS);

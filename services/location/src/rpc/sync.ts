@@ -114,13 +114,16 @@ export function sync(ctx: LocationContext) {
     knownSenders.add(accountId, input.sendTo);
 
     const blobs = new Map(input.outgoing.map((packet) => [`${packet.pairId}/${packet.packetId}`, packet.blob]));
+    const urgent = new Set(input.outgoing.filter((packet) => packet.urgent).map((packet) => `${packet.pairId}/${packet.packetId}`));
     const fresh = new Map<string, IncomingPacket[]>();
+    const urgentFor = new Set<string>();
     for (const packet of outcome.stored) {
       const list = fresh.get(packet.accountId) ?? [];
       list.push(incomingPacket({ ...packet, blob: blobs.get(`${packet.pairId}/${packet.packetId}`), storedAt: input.now }));
       fresh.set(packet.accountId, list);
+      if (urgent.has(`${packet.pairId}/${packet.packetId}`)) urgentFor.add(packet.accountId);
     }
-    for (const [recipient, packets] of fresh) notifyInbox(ctx, recipient, packets);
+    for (const [recipient, packets] of fresh) notifyInbox(ctx, recipient, packets, urgentFor.has(recipient));
 
     const received = new Map(checked.outgoing.map((batch) => [batch.pairId, batch.packets.map((packet) => packet.packetId)]));
     const delivered = groupIds(outcome.delivered);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seeme/location/v1/events.proto.
  */
 export const file_seeme_location_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zZWVtZS9sb2NhdGlvbi92MS9ldmVudHMucHJvdG8SEXNlZW1lLmxvY2F0aW9uLnYxIlYKDEluYm94VXBkYXRlZBISCgphY2NvdW50X2lkGAEgASgJEjIKB3BhY2tldHMYAiADKAsyIS5zZWVtZS5sb2NhdGlvbi52MS5JbmNvbWluZ1BhY2tldGIGcHJvdG8z", [file_seeme_location_v1_location]);
+  fileDesc("Ch5zZWVtZS9sb2NhdGlvbi92MS9ldmVudHMucHJvdG8SEXNlZW1lLmxvY2F0aW9uLnYxImYKDEluYm94VXBkYXRlZBISCgphY2NvdW50X2lkGAEgASgJEjIKB3BhY2tldHMYAiADKAsyIS5zZWVtZS5sb2NhdGlvbi52MS5JbmNvbWluZ1BhY2tldBIOCgZ1cmdlbnQYAyABKAhiBnByb3RvMw", [file_seeme_location_v1_location]);
 
 /**
  * InboxUpdated is published on core NATS subject
@@ -37,6 +37,14 @@ export type InboxUpdated = Message<"seeme.location.v1.InboxUpdated"> & {
    * @generated from field: repeated seeme.location.v1.IncomingPacket packets = 2;
    */
   packets: IncomingPacket[];
+
+  /**
+   * urgent is true when a sender marked one of the packets urgent: a closed
+   * app is woken at once instead of within the coalescing window.
+   *
+   * @generated from field: bool urgent = 3;
+   */
+  urgent: boolean;
 };
 
 /**
