@@ -141,6 +141,8 @@ export class SeeMe {
 
   private async ready(): Promise<void> {
     this.set({ phase: "ready" });
+    // The server limits are needed to queue a packet: fetched now, an SOS can be queued offline later.
+    void this.client.limits().catch(() => undefined);
     addEventListener("online", () => {
       this.set({ online: true });
       // Whatever was queued while offline goes out now; the live stream reconnects on its own.
@@ -253,7 +255,8 @@ export class SeeMe {
     const carriesLocation = ALERT_STATUSES.includes(status);
     const fix = this.state.myFix;
     if (carriesLocation && fix) {
-      if (this.state.sharing) await this.sendFix(fix, { force: true });
+      // Queued only: the status's own Sync takes both, so an offline SOS queues at once.
+      if (this.state.sharing) await this.sendFix(fix, { force: true, sync: false });
       else await this.client.sendPin({ latitude: fix.latitude, longitude: fix.longitude, label: "My last location" }, { sync: false });
     }
     const report = await this.client.sendStatus(status as SimpleStatus);
@@ -329,7 +332,7 @@ export class SeeMe {
     await this.sendFix(fix, { force: false });
   }
 
-  private async sendFix(fix: Fix, options: { force: boolean }): Promise<void> {
+  private async sendFix(fix: Fix, options: { force: boolean; sync?: boolean }): Promise<void> {
     const decision = this.policy.decide(fix);
     if (!options.force && !decision.send) {
       // A move held back by the rate limit goes out when the next slot opens.
@@ -343,7 +346,7 @@ export class SeeMe {
     }
     if (!this.state.sharing) return;
     try {
-      await this.client.sendLocation({ movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh });
+      await this.client.sendLocation({ movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh }, { sync: options.sync });
       this.policy.sentFix(fix);
     } catch (error) {
       this.set({ notice: `Your location could not be queued: ${describe(error)}` });
