@@ -50,7 +50,8 @@ export function contentSecurityPolicy(tileUrl: string): string {
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
-    `img-src 'self' ${tileOrigin(tileUrl)}`.trim(),
+    // Leaflet cancels tile loads by pointing them at a data: GIF.
+    `img-src 'self' data: ${tileOrigin(tileUrl)}`.trim(),
     "connect-src 'self'",
     "media-src 'self' blob: mediastream:",
     "worker-src 'self'",
