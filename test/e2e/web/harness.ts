@@ -104,10 +104,42 @@ export async function goTo(phone: Phone, screen: "Map" | "Status" | "Messages" |
   await phone.page.getByRole("navigation", { name: "Screens" }).getByRole("button", { name: screen }).click();
 }
 
+/** The three-step pairing with the codes pasted as text (no camera); `a` shows first. */
+export async function pairByPasting(a: Phone, b: Phone, names: { a: string; b: string }): Promise<void> {
+  const paste = async (from: Phone, to: Phone) => {
+    await from.page.getByText("Show the code as text").click();
+    const code = await from.page.getByLabel("Code to paste on the other phone").inputValue();
+    await to.page.getByLabel("Or paste their code").fill(code);
+    await to.page.getByRole("button", { name: "Use this code" }).click();
+  };
+  await goTo(a, "People");
+  await goTo(b, "People");
+  await a.page.getByRole("button", { name: "Add someone" }).click();
+  await a.page.getByLabel("Their name (only you see it)").fill(names.b);
+  await a.page.getByRole("button", { name: "Show my code" }).click();
+  await b.page.getByRole("button", { name: "Add someone" }).click();
+  await b.page.getByLabel("Their name (only you see it)").fill(names.a);
+  await b.page.getByRole("button", { name: "Scan their code" }).click();
+  await paste(a, b);
+  await b.page.getByText("Step 2 of 3").waitFor();
+  await a.page.getByRole("button", { name: `Next: scan ${names.b}'s code` }).click();
+  await paste(b, a);
+  await a.page.getByText("Step 3 of 3").waitFor();
+  await b.page.getByRole("button", { name: `Next: scan ${names.a}'s last code` }).click();
+  await paste(a, b);
+  await b.page.getByText(`You and ${names.a} are connected.`).waitFor();
+  await a.page.getByText(`You and ${names.b} are connected.`).waitFor({ timeout: 10_000 });
+}
+
 /** Puts the QR code `shower` displays in front of `viewer`'s camera (a Y4M frame from a screenshot of it). */
 export async function showToCamera(shower: Phone, viewer: Phone): Promise<void> {
   const png = await shower.page.getByRole("img", { name: /QR code/ }).screenshot();
   writeFileSync(viewer.cameraFile, y4mFrame(pngToFrame(png)));
+}
+
+/** Points the camera at nothing (a grey frame). */
+export function blankCamera(phone: Phone): void {
+  writeFileSync(phone.cameraFile, y4mFrame(blankFrame()));
 }
 
 // ---- Y4M: the camera file Chromium plays

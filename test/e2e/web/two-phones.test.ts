@@ -1,7 +1,7 @@
 import { AxeBuilder } from "@axe-core/playwright";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { SCREENSHOTS, createDevice, goTo, openPhone, showToCamera, startWebStack, type Phone, type WebStack } from "./harness.js";
+import { SCREENSHOTS, blankCamera, createDevice, goTo, openPhone, showToCamera, startWebStack, type Phone, type WebStack } from "./harness.js";
 
 /**
  * Two phones (one Chromium each, 390×844) against the real stack, served by
@@ -168,13 +168,15 @@ test("Alice ends the connection: both phones show it ended", async () => {
 
 test("they pair again by pasting codes, then message each other with delivery ticks", async () => {
   const paste = async (from: Phone, to: Phone) => {
-    await from.page.screenshot({ path: "/tmp/web-paste-from.png" });
     await from.page.getByText("Show the code as text").click();
     const code = await from.page.getByLabel("Code to paste on the other phone").inputValue();
     expect(code).toMatch(/^SEEME1:/);
     await to.page.getByLabel("Or paste their code").fill(code);
     await to.page.getByRole("button", { name: "Use this code" }).click();
   };
+  // Both cameras look at nothing now: the codes travel as text.
+  blankCamera(alice);
+  blankCamera(bob);
   await goTo(alice, "People");
   await goTo(bob, "People");
   await alice.page.getByRole("button", { name: "Add someone" }).click();
