@@ -37,7 +37,8 @@ export class LocationPolicy {
     const seconds = previous ? Math.max(1, (fix.time - previous.time) / 1000) : 1;
     const speedKmh = fix.speed !== null && fix.speed >= 0 ? fix.speed * 3.6 : previous ? (metres / seconds) * 3.6 : 0;
     const still = previous !== undefined && metres < Math.max(STILL_METRES, Math.min(fix.accuracy, 50));
-    const movement = still ? Movement.Stationary : movementFor(speedKmh);
+    // A first fix with no measured speed says nothing about moving: shown as still.
+    const movement = still || (!previous && speedKmh < 1) ? Movement.Stationary : movementFor(speedKmh);
     this.sent = this.sent.filter((time) => fix.time - time < WINDOW_MS);
     const send = !still && this.sent.length < MAX_PER_WINDOW;
     return { send, movement, speedKmh: Math.min(999.9, Math.round(speedKmh * 10) / 10) };

@@ -71,6 +71,8 @@ const DEFAULT_CONFIG: AppConfig = {
 
 type Listener = (state: AppState) => void;
 
+const NOTICE_MS = 8000;
+
 export class SeeMe {
   state: AppState = {
     phase: "loading",
@@ -171,7 +173,7 @@ export class SeeMe {
     events.on("message", () => void this.refresh());
     events.on("connection", (change) => {
       void this.refresh().then(() => this.updateWatch());
-      if (change.status === "broken") this.set({ notice: `${change.label}: the connection has ended.` });
+      if (change.status === "broken") this.notify(`${change.label}: the connection has ended.`);
     });
     events.on("live", (up) => this.set({ live: up ? "live" : "reconnecting" }));
     events.on("stored", ({ peerPairId, packetIds }) => void this.markSent(peerPairId, packetIds, "stored"));
@@ -300,8 +302,10 @@ export class SeeMe {
     await this.app.set("bannersDismissedThrough", through);
   }
 
+  /** A short notice; it goes away by itself after a while. */
   notify(notice: string | undefined): void {
     this.set({ notice });
+    if (notice) setTimeout(() => this.state.notice === notice && this.set({ notice: undefined }), NOTICE_MS);
   }
 
   // ---- my location
@@ -318,7 +322,7 @@ export class SeeMe {
           speed: position.coords.speed,
           time: position.timestamp || Date.now(),
         }),
-        (error) => this.set({ notice: `Location unavailable: ${error.message}` }),
+        (error) => this.notify(`Location unavailable: ${error.message}`),
         { enableHighAccuracy: true, maximumAge: 10_000 },
       );
     } else if (!wanted && this.watchId !== undefined) {
@@ -349,7 +353,7 @@ export class SeeMe {
       await this.client.sendLocation({ movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh }, { sync: options.sync });
       this.policy.sentFix(fix);
     } catch (error) {
-      this.set({ notice: `Your location could not be queued: ${describe(error)}` });
+      this.notify(`Your location could not be queued: ${describe(error)}`);
     }
   }
 

@@ -49,6 +49,7 @@ afterAll(async () => {
 test("first run: each phone creates its device and names itself", async () => {
   await expect(alice.page.getByRole("heading", { name: "Welcome to see-me" }).isVisible()).resolves.toBe(true);
   await scanAccessibility(alice, "first run");
+  await alice.page.getByLabel("Your name").fill("Alice");
   await screenshot(alice.page, "1-first-run");
   await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
   await expect(alice.page.getByRole("heading", { name: "Map" }).isVisible()).resolves.toBe(true);
