@@ -10,6 +10,7 @@ import {
   type LiveHandle,
   type LocationPin,
 } from "@seeme/client";
+import { STATUS_NAMES } from "./names.js";
 import { AppStore, IndexedDbStorage, openDatabase } from "./idb-storage.js";
 import { LocationPolicy, type Fix } from "./location-policy.js";
 
@@ -170,7 +171,14 @@ export class SeeMe {
 
   private wireEvents(): void {
     const events = this.client.events;
-    events.on("message", () => void this.refresh());
+    events.on("message", (message) => {
+      void this.refresh();
+      // Everyday statuses ("on my way home") show as a notice; the alarming ones take the screen (AlertOverlay).
+      if (message.kind === "status" && message.status >= SimpleStatus.ImOk) {
+        const name = this.state.connections.find((c) => c.connection === message.connection)?.label ?? "Someone";
+        this.notify(`${name}: ${STATUS_NAMES[message.status]}`);
+      }
+    });
     events.on("connection", (change) => {
       void this.refresh().then(() => this.updateWatch());
       if (change.status === "broken") this.notify(`${change.label}: the connection has ended.`);

@@ -36,4 +36,22 @@ test("an SOS pressed offline is queued and reaches Bob when Alice is back online
   const alert = bob.page.getByRole("alertdialog", { name: "SOS from Alice" });
   await alert.waitFor({ timeout: 15_000 });
   await expect(alert.getByText("Last location: -33.85680, 151.21530.").isVisible()).resolves.toBe(true);
+  await alert.getByRole("button", { name: "I've seen it" }).click();
+}, 60_000);
+
+test("when the live stream drops, the header says Reconnecting… until it is back, and nothing is lost", async () => {
+  const header = (phone: Phone) => phone.page.getByRole("banner").getByRole("status");
+  await header(bob).filter({ hasText: "Live" }).waitFor();
+  await web.stack.stopService("gateway");
+  await header(bob).filter({ hasText: "Reconnecting…" }).waitFor({ timeout: 10_000 });
+  await web.stack.startService("gateway");
+  await header(bob).filter({ hasText: "Live" }).waitFor({ timeout: 20_000 });
+  await header(alice).filter({ hasText: "Live" }).waitFor({ timeout: 20_000 });
+
+  // Alice's "on my way home" after the reconnect reaches Bob live, shown as a notice and in the thread.
+  await alice.page.getByRole("button", { name: "On my way home" }).click();
+  await alice.page.getByText("On my way home: Sent to Bob.").waitFor({ timeout: 10_000 });
+  await bob.page.getByRole("status").filter({ hasText: "Alice: On my way home" }).waitFor({ timeout: 5000 });
+  await goTo(bob, "Messages");
+  await bob.page.getByRole("listitem").filter({ hasText: "Status: On my way home" }).waitFor();
 }, 60_000);

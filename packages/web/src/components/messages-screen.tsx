@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { TextMessageKind, type InboxMessage } from "@seeme/client";
+import { STATUS_NAMES } from "../names.js";
 import { formatPosition } from "../people.js";
 import { describe, pinOf, seeMe, useAppState, type SentText } from "../store.js";
 
@@ -12,6 +13,8 @@ interface ThreadItem {
   at: number;
   text: string;
   pin?: Point & { label: string };
+  /** A status ("I'm OK", "SOS"): shown in the thread, not answerable. */
+  status?: boolean;
   replyTo?: string;
   edited?: boolean;
   deleted?: boolean;
@@ -75,7 +78,7 @@ function Thread({ connection, label, ended, onShowOnMap }: { connection: string;
       <ol class="bubbles">
         {items.length === 0 && <li class="empty">No messages with {label} yet.</li>}
         {items.map((item) => (
-          <li key={item.key} class={item.mine ? "bubble mine" : "bubble theirs"}>
+          <li key={item.key} class={item.status ? "bubble status-line" : item.mine ? "bubble mine" : "bubble theirs"}>
             <span class="sender">{item.mine ? "You" : label}</span>
             {item.replyTo && <blockquote>↩ {item.replyTo}</blockquote>}
             {item.deleted ? <em>Message deleted</em> : item.pin ? (
@@ -88,7 +91,7 @@ function Thread({ connection, label, ended, onShowOnMap }: { connection: string;
             </span>
             <span class="bubble-actions">
               {item.pin && <button type="button" class="link" onClick={() => onShowOnMap(item.pin!)}>Show on map</button>}
-              {!ended && !item.deleted && <button type="button" class="link" onClick={() => setReplyTo(item)} aria-label={`Reply to: ${item.text.slice(0, 40)}`}>Reply</button>}
+              {!ended && !item.deleted && !item.status && <button type="button" class="link" onClick={() => setReplyTo(item)} aria-label={`Reply to: ${item.text.slice(0, 40)}`}>Reply</button>}
             </span>
           </li>
         ))}
@@ -122,6 +125,10 @@ function threadItems(received: InboxMessage[], sent: SentText[]): ThreadItem[] {
   }
   const later: Array<Extract<InboxMessage, { kind: "text" }>> = [];
   for (const message of received) {
+    if (message.kind === "status") {
+      items.push({ key: `r${message.seq}`, mine: false, packetId: message.packetId, at: Date.parse(message.receivedAt), text: `Status: ${STATUS_NAMES[message.status] ?? message.status}`, status: true });
+      continue;
+    }
     if (message.kind !== "text") continue;
     if (message.textKind === TextMessageKind.Update || message.textKind === TextMessageKind.Delete) {
       later.push(message);
