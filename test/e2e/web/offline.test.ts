@@ -55,3 +55,14 @@ test("when the live stream drops, the header says Reconnecting… until it is ba
   await goTo(bob, "Messages");
   await bob.page.getByRole("listitem").filter({ hasText: "Status: On my way home" }).waitFor();
 }, 60_000);
+
+test("the service worker keeps the app: it opens again with no network at all", async () => {
+  await alice.page.waitForFunction(async () => Boolean(await navigator.serviceWorker.getRegistration()?.then((r) => r?.active)));
+  await alice.context.setOffline(true);
+  await alice.page.reload();
+  await alice.page.getByRole("navigation", { name: "Screens" }).waitFor({ timeout: 10_000 });
+  await alice.page.getByRole("banner").getByRole("status").filter({ hasText: "Offline" }).waitFor();
+  await goTo(alice, "People");
+  await alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Connected").waitFor();
+  await alice.context.setOffline(false);
+}, 30_000);

@@ -213,7 +213,24 @@ test("they pair again by pasting codes, then message each other with delivery ti
   await alice.page.getByRole("listitem").filter({ hasText: long }).getByText("✓ Delivered").waitFor({ timeout: 5000 });
   await scanAccessibility(alice, "messages");
   await screenshot(alice.page, "5-messages");
+
+  // A pin: Alice shares her place; Bob sees it in the thread and on his map.
+  await alice.page.getByRole("button", { name: "Share my place" }).click();
+  const pin = bob.page.getByRole("listitem").filter({ hasText: "📍 I'm here (48.86010, 2.30110)" });
+  await pin.waitFor({ timeout: 5000 });
+  await pin.getByRole("button", { name: "Show on map" }).click();
+  await bob.page.getByRole("img", { name: "Pin from Mum: I'm here" }).waitFor();
 }, 60_000);
+
+test("Bob renames the connection; the new name is used everywhere", async () => {
+  await goTo(bob, "People");
+  await bob.page.getByRole("button", { name: "Rename Mum" }).click();
+  await bob.page.getByLabel("New name for Mum").fill("Alice");
+  await bob.page.getByRole("button", { name: "Save" }).click();
+  await bob.page.getByRole("listitem").filter({ hasText: "Alice" }).getByText("Connected").waitFor();
+  await goTo(bob, "Map");
+  await people(bob).getByRole("listitem").filter({ hasText: "Alice" }).waitFor();
+}, 30_000);
 
 test("no serious or critical accessibility violations on any screen, and nothing the CSP refused", () => {
   expect(violations).toEqual([]);
