@@ -66,3 +66,17 @@ test("the service worker keeps the app: it opens again with no network at all", 
   await alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Connected").waitFor();
   await alice.context.setOffline(false);
 }, 30_000);
+
+test("a position older than 15 minutes is faded and says how old it is", async () => {
+  await bob.page.clock.install();
+  await bob.page.reload();
+  await goTo(bob, "Map");
+  const alice = bob.page.getByRole("region", { name: "People" }).getByRole("listitem").filter({ hasText: "Alice" });
+  await alice.getByText("just now").waitFor({ timeout: 10_000 });
+  await bob.page.clock.fastForward("16:00");
+  await alice.getByText("16 min ago (stale)").waitFor({ timeout: 5000 });
+  await bob.page.getByRole("img", { name: /^Alice, .*16 min ago \(stale\)$/ }).waitFor();
+  // Faded, not only labelled: the marker is drawn at half opacity.
+  const opacity = await bob.page.getByRole("img", { name: /^Alice, / }).evaluate((element) => getComputedStyle(element).opacity);
+  expect(Number(opacity)).toBeLessThan(1);
+}, 30_000);
