@@ -330,7 +330,10 @@ export class SeeMe {
           speed: position.coords.speed,
           time: position.timestamp || Date.now(),
         }),
-        (error) => this.notify(`Location unavailable: ${error.message}`),
+        (error) => {
+          // A fix that is late or briefly unavailable comes later by itself; only a refusal needs the person.
+          if (error.code === error.PERMISSION_DENIED) this.notify("see-me may not use your location: allow it in the browser's site settings.");
+        },
         { enableHighAccuracy: true, maximumAge: 10_000 },
       );
     } else if (!wanted && this.watchId !== undefined) {

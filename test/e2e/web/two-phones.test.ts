@@ -92,6 +92,7 @@ test("they pair in three steps by scanning each other's QR with the camera", asy
   await bob.page.getByRole("button", { name: "Done" }).click();
   await expect(alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Connected").isVisible()).resolves.toBe(true);
   await scanAccessibility(alice, "people");
+  await screenshot(alice.page, "7-people");
 }, 60_000);
 
 test("Bob's map shows Alice and follows her within 3 s when she moves", async () => {
@@ -119,6 +120,7 @@ test("Bob's map shows Alice and follows her within 3 s when she moves", async ()
 test("Alice's SOS takes Bob's whole screen until he acknowledges it", async () => {
   await goTo(alice, "Status");
   await scanAccessibility(alice, "status");
+  await screenshot(alice.page, "6-status");
   await alice.page.getByRole("button", { name: "SOS", exact: true }).click();
   const dialog = alice.page.getByRole("dialog", { name: "Send SOS?" });
   await dialog.waitFor();

@@ -31,7 +31,7 @@ export function StatusScreen() {
       <h2>Need help</h2>
       <div class="status-grid">
         {DANGER.map((status) => (
-          <button type="button" key={status} class={status === SimpleStatus.Sos ? "status sos" : "status danger"} onClick={() => setAsking(status)}>
+          <button type="button" key={status} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"} onClick={() => setAsking(status)}>
             {STATUS_NAMES[status]}
           </button>
         ))}
