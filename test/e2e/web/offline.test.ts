@@ -1,3 +1,5 @@
+import { LocationAdminService } from "@seeme/contracts/location";
+import { createGrpcClient } from "@seeme/runtime/grpc";
 import { createDevice, goTo, openPhone, pairByPasting, startWebStack, type Phone, type WebStack } from "./harness.js";
 
 /**
@@ -79,4 +81,20 @@ test("a position older than 15 minutes is faded and says how old it is", async (
   // Faded, not only labelled: the marker is drawn at half opacity.
   const opacity = await bob.page.getByRole("img", { name: /^Alice, / }).evaluate((element) => getComputedStyle(element).opacity);
   expect(Number(opacity)).toBeLessThan(1);
+}, 30_000);
+
+test("a server message (type 6) shows as a banner until dismissed", async () => {
+  const admin = createGrpcClient(LocationAdminService, web.stack.address("location"), { headers: () => ({ authorization: `Bearer ${web.stack.adminToken}` }) });
+  try {
+    await admin.queueServerMessage({ subType: 1, text: "Maintenance tonight from 22:00 to 22:15." });
+  } finally {
+    admin.close();
+  }
+  const banner = alice.page.getByRole("complementary", { name: "Messages from see-me" });
+  await banner.getByText("Planned maintenance: Maintenance tonight from 22:00 to 22:15.").waitFor({ timeout: 10_000 });
+  await banner.getByRole("button", { name: "Dismiss" }).click();
+  await banner.waitFor({ state: "hidden" });
+  await alice.page.reload();
+  await alice.page.getByRole("navigation", { name: "Screens" }).waitFor();
+  await expect(alice.page.getByRole("complementary", { name: "Messages from see-me" }).count()).resolves.toBe(0);
 }, 30_000);
