@@ -218,12 +218,12 @@ export class SeeMe {
   }
 
   /** Any scanned or pasted code: answers, initiates or confirms as the step calls for. */
-  async useCode(code: string, label: string): Promise<{ step: "answered" | "invited" | "confirmed"; qr?: string; label: string }> {
+  async useCode(code: string, label: string): Promise<{ step: "answered" | "invited" | "confirmed"; connection: string; qr?: string }> {
     const result = await this.client.scan(code, label);
     await this.refresh();
     this.updateWatch();
-    if (result.step === "confirmed") return { step: "confirmed", label: result.connection.label };
-    return { step: result.step, qr: result.qr, label };
+    if (result.step === "confirmed") return { step: "confirmed", connection: result.connection.connection };
+    return { step: result.step, connection: result.connection, qr: result.qr };
   }
 
   /** Connections still being made are dropped when the person starts over. */

@@ -5,7 +5,7 @@ import { QrCode } from "./qr-code.js";
 
 type Step =
   | { mode: "start" }
-  | { mode: "show"; step: 1 | 2 | 3; qr: string }
+  | { mode: "show"; step: 1 | 2 | 3; qr: string; connection?: string }
   | { mode: "scan"; step: 1 | 2 | 3 }
   | { mode: "done" };
 
@@ -23,10 +23,11 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
   const who = name.trim() || "them";
 
   // A learns that B confirmed from the server (5/3) or B's first packet.
-  const made = state.connections.find((c) => c.label === name.trim() && c.status === "active" && c.role === "initiator");
+  const waitingFor = step.mode === "show" && step.step === 3 ? step.connection : undefined;
+  const made = waitingFor !== undefined && state.connections.some((c) => c.connection === waitingFor && c.status === "active");
   useEffect(() => {
-    if (step.mode === "show" && step.step === 3 && made) setStep({ mode: "done" });
-  }, [made, step]);
+    if (made) setStep({ mode: "done" });
+  }, [made]);
 
   const showMine = async () => {
     setBusy(true);
@@ -45,7 +46,7 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
     try {
       const result = await seeMe.useCode(code, name.trim());
       if (result.step === "answered") setStep({ mode: "show", step: 2, qr: result.qr! });
-      else if (result.step === "invited") setStep({ mode: "show", step: 3, qr: result.qr! });
+      else if (result.step === "invited") setStep({ mode: "show", step: 3, qr: result.qr!, connection: result.connection });
       else setStep({ mode: "done" });
     } catch (failure) {
       setError(`That code did not work: ${describe(failure)}`);
