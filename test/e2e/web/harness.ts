@@ -65,7 +65,7 @@ export interface Phone {
   close(): Promise<void>;
 }
 
-export async function openPhone(url: string, name: string, geolocation?: { latitude: number; longitude: number }): Promise<Phone> {
+export async function openPhone(url: string, name: string, geolocation?: { latitude: number; longitude: number }, permissions: string[] = []): Promise<Phone> {
   const dir = join(tmpdir(), `see-me-web-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const cameraFile = join(dir, `${name}-camera.y4m`);
@@ -79,7 +79,7 @@ export async function openPhone(url: string, name: string, geolocation?: { latit
     viewport: PHONE,
     deviceScaleFactor: 1,
     geolocation: geolocation && { ...geolocation, accuracy: 10 },
-    permissions: geolocation ? ["geolocation"] : [],
+    permissions: [...(geolocation ? ["geolocation"] : []), ...permissions],
     locale: "en-GB",
   });
   const page = await context.newPage();

@@ -37,7 +37,7 @@ function people(phone: Phone) {
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_phones");
-  [alice, bob] = await Promise.all([openPhone(web.url, "alice", START), openPhone(web.url, "bob", { latitude: 48.853, longitude: 2.3499 })]);
+  [alice, bob] = await Promise.all([openPhone(web.url, "alice", START), openPhone(web.url, "bob", { latitude: 48.853, longitude: 2.3499 }, ["notifications"])]);
 }, 60_000);
 
 afterAll(async () => {
@@ -133,6 +133,12 @@ test("Alice's SOS takes Bob's whole screen until he acknowledges it", async () =
   const box = (await alert.boundingBox())!;
   expect(box.width).toBe(390);
   expect(box.height).toBe(844);
+  // A system notification too, for when the app is in the background.
+  const notifications = await bob.page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.getRegistration();
+    return (await registration?.getNotifications())?.map((n) => n.title) ?? [];
+  });
+  expect(notifications).toEqual(["SOS from Alice"]);
   await scanAccessibility(bob, "SOS alert");
   await screenshot(bob.page, "4-sos-alert");
   await alert.getByRole("button", { name: "I've seen it" }).click();
