@@ -172,6 +172,7 @@ async function main(): Promise<void> {
   }
   const [identity, connection, location, gateway] = SERVICES.map(portOf);
   say("all four services SERVING:");
+  say(`  web app    http://127.0.0.1:${gateway}/  (open it in a browser; on a phone, serve it over HTTPS for camera and location)`);
   say(`  gateway    http://127.0.0.1:${gateway}  (Connect, gRPC, gRPC-web; GET /healthz)`);
   say(`  identity   127.0.0.1:${identity}   connection 127.0.0.1:${connection}   location 127.0.0.1:${location}  (gRPC, health, reflection)`);
   say(`  admin token for LocationAdminService: ${join(DATA, "admin-token")}   ·   Ctrl-C stops everything`);

@@ -70,6 +70,9 @@ describe("npm start", () => {
       expect(await listServices(addresses[1])).toEqual(expect.arrayContaining(["seeme.connection.v1.ConnectionService", "seeme.connection.v1.ConnectionInternalService"]));
       expect(await listServices(addresses[2])).toEqual(expect.arrayContaining(["seeme.location.v1.LocationService", "seeme.location.v1.LocationAdminService"]));
       expect((await fetch(`http://${addresses[3]}/healthz`)).status).toBe(200);
+      // The web app at / (built by `npm run build`, which npm start and npm test run first).
+      expect(output).toContain(`web app    http://127.0.0.1:${ports.GATEWAY_PORT}/`);
+      expect(await (await fetch(`http://${addresses[3]}/`)).text()).toContain("<title>see-me</title>");
 
       // Internal gRPC listens on loopback in development; the public gateway on every interface.
       expect(listeningAddresses(ports.IDENTITY_PORT)).toEqual(["127.0.0.1"]);

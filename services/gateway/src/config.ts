@@ -1,3 +1,4 @@
+import { DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, DEFAULT_WEB_ROOT } from "./static.js";
 import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
 
 export interface GatewayConfig extends CommonConfig, SharedLimits {
@@ -16,6 +17,10 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   idleTimeoutMs: number;
   /** Proxies in front of the gateway that append to X-Forwarded-For (0: use the socket address). */
   trustedProxyHops: number;
+  /** The built web app served at `/`, its map tiles and their attribution. */
+  webRoot: string;
+  tileUrl: string;
+  tileAttribution: string;
 }
 
 export function loadConfig(env: Env): GatewayConfig {
@@ -34,5 +39,8 @@ export function loadConfig(env: Env): GatewayConfig {
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),
     idleTimeoutMs: read.durationMs("IDLE_TIMEOUT", "60s", { min: "1s", max: "1h" }),
     trustedProxyHops: read.int("TRUSTED_PROXY_HOPS", 0, { min: 0, max: 5 }),
+    webRoot: read.string("WEB_ROOT", DEFAULT_WEB_ROOT),
+    tileUrl: read.string("TILE_URL", DEFAULT_TILE_URL),
+    tileAttribution: read.string("TILE_ATTRIBUTION", DEFAULT_TILE_ATTRIBUTION),
   };
 }

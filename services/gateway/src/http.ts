@@ -13,6 +13,8 @@ export interface HttpOptions {
   alive: () => boolean;
   /** Proxies in front of us that append to X-Forwarded-For. */
   trustedProxyHops: number;
+  /** The web app's files (static.ts); answers false for what is not one of them. */
+  web?: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse & http2.Http2ServerResponse) => boolean;
 }
 
 /**
@@ -55,6 +57,7 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
       response.end(JSON.stringify(failing.length ? { status: "NOT_SERVING", failing } : { status: "SERVING" }));
       return;
     }
+    if (options.web?.(req, response)) return;
 
     const origin = req.headers.origin;
     if (typeof origin === "string" && (anyOrigin || options.corsOrigins.includes(origin))) {

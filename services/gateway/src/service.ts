@@ -16,6 +16,7 @@ import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
 import { createHttpHandler } from "./http.js";
+import { createStaticHandler } from "./static.js";
 import { listenHttp } from "./listener.js";
 import { getServerInfo } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
@@ -85,6 +86,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
   const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
   const handler = createHttpHandler({
     connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
+    web: createStaticHandler({ root: config.webRoot, tileUrl: config.tileUrl, tileAttribution: config.tileAttribution }),
   });
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs);
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
