@@ -14,6 +14,7 @@ import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme
 import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
 import { initiatePayload } from "../src/signed-payloads.js";
+import { startFakeLocation } from "@seeme/testkit/fake-location";
 import { startConnectionService, type ConnectionServiceOptions, type RunningConnectionService } from "../src/service.js";
 
 export const SECRET = "connection-test-secret-".padEnd(48, "x");
@@ -85,6 +86,16 @@ export function internalClient(address: string) {
   });
 }
 
+// The relay's internal API as a fake; testConfig points LOCATION_ADDR at the latest one started.
+let fakeLocationAddress = "127.0.0.1:1";
+
+/** Starts the fake relay (BreakConnection revokes pairIDs there before answering). */
+export async function useFakeLocation() {
+  const location = await startFakeLocation(SECRET);
+  fakeLocationAddress = location.address;
+  return location;
+}
+
 /** A settable clock for `now()`. */
 export function testClock(start = Date.now()) {
   let ms = start;
@@ -95,6 +106,7 @@ export const SEED = randomBytes(32);
 
 export function testConfig(db: TestDatabase, bus: TestBus, identityAddr: string, env: Record<string, string> = {}): ConnectionConfig {
   return loadConfig({
+    LOCATION_ADDR: fakeLocationAddress,
     INTERNAL_AUTH_SECRET: SECRET,
     CONNECTION_DATABASE_URL: db.url,
     NATS_URL: bus.url,
@@ -163,15 +175,17 @@ export async function startSuite(label: string, options: ConnectionServiceOption
   const db = await createTestDatabase(`connection_${label}`);
   const bus = createTestBus(`conn_${label}`);
   const identity = await startFakeIdentity();
+  const location = await useFakeLocation();
   const config = testConfig(db, bus, identity.address, env);
   const service: RunningConnectionService = await startConnectionService(config, { log: silent, ...options });
   const tables = tableReader(db);
   return {
-    db, bus, identity, config, service, tables,
+    db, bus, identity, location, config, service, tables,
     address: `127.0.0.1:${service.port}`,
     async stop() {
       await service.stop();
       await identity.stop();
+      await location.stop();
       await tables.close();
       await db.drop();
       await bus.cleanup();

@@ -2,7 +2,7 @@ import { ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
 import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
-import { LocationService } from "@seeme/contracts/location";
+import { HeldPacketService, LocationService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import { DependencyMonitor } from "@seeme/runtime/health";
@@ -31,7 +31,7 @@ export interface GatewayHandle {
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
 
-const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService];
+const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService, HeldPacketService];
 
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
 export async function startGatewayService(config: GatewayConfig, options: { log?: Logger } = {}): Promise<GatewayHandle> {
@@ -42,6 +42,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     identityInternal: createGrpcClient(IdentityInternalService, config.identityAddr, { headers: serviceHeaders }),
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
+    heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
   };
   const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
     .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
@@ -76,6 +77,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
       router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
       router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));
+      router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
       router.service(Health, healthService(context, PUBLIC_SERVICES.map((service) => service.typeName)));
     },
   });

@@ -5,6 +5,7 @@ import { createGrpcClient } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { createTestDatabase } from "@seeme/testkit/database";
+import { startFakeLocation } from "@seeme/testkit/fake-location";
 import { createTestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
 import { startIdentityService, type IdentityService as StartedIdentity } from "../src/service.js";
@@ -21,7 +22,9 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
   const testBus = createTestBus(label);
   let offsetMs = 0;
   const now = () => new Date(Date.now() + offsetMs);
+  const location = await startFakeLocation(SECRET);
   const config = loadConfig({
+    LOCATION_ADDR: location.address,
     IDENTITY_DATABASE_URL: database.url,
     NATS_URL: testBus.url,
     NATS_SUBJECT_PREFIX: testBus.prefix,
@@ -51,6 +54,8 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     context: service.context,
     db,
     testBus,
+    /** The relay's internal API as a fake: what DeleteAccount revoked there. */
+    location,
     advance(ms: number) {
       offsetMs += ms;
     },
@@ -76,6 +81,7 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     async stop() {
       clients.forEach((c) => c.close());
       await service.stop();
+      await location.stop();
       await database.drop();
       await testBus.cleanup();
     },

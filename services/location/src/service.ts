@@ -1,7 +1,7 @@
 import { ConnectionInternalService } from "@seeme/contracts/connection";
-import { LocationAdminService, LocationService } from "@seeme/contracts/location";
+import { LocationAdminService, LocationInternalService, LocationService } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
-import { requireAdmin, requireCaller, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
@@ -15,6 +15,7 @@ import { onConnectionConfirmed } from "./events/connection-confirmed.js";
 import { onInviteExpired } from "./events/invite-expired.js";
 import { startProjectionRebuild } from "./projection.js";
 import { queueServerMessage } from "./rpc/queue-server-message.js";
+import { revokeAccount, revokePairs } from "./rpc/revoke.js";
 import { subscribe } from "./rpc/subscribe.js";
 import { sync } from "./rpc/sync.js";
 import { startSweeper } from "./sweeper.js";
@@ -62,6 +63,7 @@ export async function startLocationService(config: LocationConfig, options: { no
     port: config.port,
     registrations: [
       registration(LocationService, { sync: sync(context), subscribe: subscribe(context) }, requireCaller(config.internalAuthSecret)),
+      registration(LocationInternalService, { revokePairs: revokePairs(context), revokeAccount: revokeAccount(context) }, requireService(config.internalAuthSecret)),
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.

@@ -4,7 +4,7 @@ import type { LocationConfig } from "./config.js";
 import { SERVER_PAIR_ID } from "./db/inbox.js";
 
 /** SPEC §2: 40 characters of [A-Za-z0-9]. */
-const PAIR_ID = /^[A-Za-z0-9]{40}$/;
+export const PAIR_ID = /^[A-Za-z0-9]{40}$/;
 // A client acknowledges what it was sent, at most a few pages per sync.
 const MAX_ACKS_PER_SYNC = 5000;
 // One entry per own pairID (and "SERVER") is all a client needs; the cap keeps
