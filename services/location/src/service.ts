@@ -1,5 +1,5 @@
 import { ConnectionInternalService } from "@seeme/contracts/connection";
-import { LocationAdminService, LocationInternalService, LocationService } from "@seeme/contracts/location";
+import { HeldPacketService, LocationAdminService, LocationInternalService, LocationService } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
@@ -18,6 +18,8 @@ import { queueServerMessage } from "./rpc/queue-server-message.js";
 import { revokeAccount, revokePairs } from "./rpc/revoke.js";
 import { subscribe } from "./rpc/subscribe.js";
 import { sync } from "./rpc/sync.js";
+import { startReleaser } from "./release.js";
+import { cancelHeldPacket, rescheduleHeldPacket } from "./rpc/held-packets.js";
 import { startSweeper } from "./sweeper.js";
 
 /** JetStream durable consumer name (one consumer per event). */
@@ -58,16 +60,21 @@ export async function startLocationService(config: LocationConfig, options: { no
   await base.bus.consume(events.accountDeleted, { durable: DURABLE, handler: onAccountDeleted(context) });
   const projection = startProjectionRebuild(context);
   const sweeper = startSweeper(context, config.sweepIntervalMs);
+  const releaser = startReleaser(context, config.releaseIntervalMs);
 
   const host = await serve(base, {
     port: config.port,
     registrations: [
       registration(LocationService, { sync: sync(context), subscribe: subscribe(context) }, requireCaller(config.internalAuthSecret)),
+      registration(HeldPacketService, {
+        cancelHeldPacket: cancelHeldPacket(context),
+        rescheduleHeldPacket: rescheduleHeldPacket(context),
+      }, requireCaller(config.internalAuthSecret)),
       registration(LocationInternalService, { revokePairs: revokePairs(context), revokeAccount: revokeAccount(context) }, requireService(config.internalAuthSecret)),
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, { stop: () => connections.close() }],
+    workers: [projection, sweeper, releaser, { stop: () => connections.close() }],
   });
   return { port: host.port, context, projectionReady: projection.done, stop: host.stop };
 }
