@@ -107,7 +107,9 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       SELECT pair_id, slot, max(packet_id) AS top FROM (
         SELECT pair_id, slot, packet_id FROM candidate WHERE slot <> 0
         UNION ALL
-        SELECT p.recipient_pair_id, p.slot, p.packet_id FROM packet p JOIN locked l ON l.pair_id = p.recipient_pair_id WHERE p.slot <> 0
+        SELECT p.recipient_pair_id, p.slot, p.packet_id
+          FROM packet p JOIN (SELECT DISTINCT pair_id, slot FROM candidate WHERE slot <> 0) cs
+            ON cs.pair_id = p.recipient_pair_id AND cs.slot = p.slot
       ) slotted GROUP BY pair_id, slot
     ), fresh AS (
       SELECT c.* FROM candidate c

@@ -37,3 +37,6 @@ CREATE INDEX "seen_range_touched_at_idx" ON "seen_range"("touched_at");
 
 -- CreateIndex
 CREATE INDEX "packet_held_stored_at_idx" ON "packet"("held", "stored_at");
+
+-- CreateIndex
+CREATE INDEX "packet_recipient_pair_id_slot_idx" ON "packet"("recipient_pair_id", "slot");
