@@ -79,6 +79,7 @@ export async function startConnectionService(config: ConnectionConfig, options: 
         registration(ConnectionInternalService, {
           listAccountRoutes: listAccountRoutes(context),
           listRoutes: listRoutes(context),
+          getInviteSigningKey: () => ({ publicKey: signer.publicKey }),
         }, requireService(secret)),
       ],
       // Producers of outbox rows stop first, then the relay publishes what they left.

@@ -1,4 +1,4 @@
-import { ConnectionService } from "@seeme/contracts/connection";
+import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
 import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
@@ -16,7 +16,7 @@ import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
 import { createHttpHandler } from "./http.js";
 import { listenHttp } from "./listener.js";
-import { getServerInfo } from "./rpc/get-server-info.js";
+import { getServerInfo, inviteKeySource } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
 import { watchRevocations } from "./revocations.js";
 import { SessionVerifier } from "./sessions.js";
@@ -43,6 +43,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
     heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
+    connectionInternal: createGrpcClient(ConnectionInternalService, config.connectionAddr, { headers: serviceHeaders }),
   };
   const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
     .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
@@ -63,6 +64,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     upstream: { identity: clients.identity, connection: clients.connection, location: clients.location },
   };
 
+  const inviteKey = inviteKeySource(clients.connectionInternal, log);
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
   const connect = createConnectHandler({
@@ -73,7 +75,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     shutdownSignal: shutdown.signal,
     interceptors: [metricsInterceptor(metrics)],
     routes(router) {
-      router.service(GatewayService, { getServerInfo: () => getServerInfo(context) });
+      router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
       router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
       router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));

@@ -91,6 +91,7 @@ export async function startFakeConnections() {
           const end = start + size;
           return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
         },
+        getInviteSigningKey: () => ({ publicKey: new Uint8Array(32) }),
       }, requireService(SECRET)),
     ],
   });
