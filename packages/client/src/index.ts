@@ -22,4 +22,5 @@ export { SERVER_PAIR_ID, applyIncoming, type ReceiveOutcome, type RejectReason }
 export { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
 export type { BreakResult, ShownCode, ScanResult } from "./handshake.js";
 export type { SendReport } from "./outgoing.js";
+export { MAX_CHECK_IN_MS, type CheckIn, type CheckInOptions } from "./check-in.js";
 export * from "./see-me-client.js";

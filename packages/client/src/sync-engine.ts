@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
+import { Slot, SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
 import { backoffDelay, sleep, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
@@ -235,6 +235,12 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
   }
   const data = state.outbox
     .slice(0, limits.maxPacketsPerSync)
-    .map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob) }));
+    // Locations go in the latest-value slot: the relay keeps only the newest undelivered one (SPEC §8).
+    .map((packet) => ({
+      pairId: packet.pairId,
+      packetId: packet.packetId,
+      blob: fromBase64(packet.blob),
+      slot: packet.kind === "location" ? Slot.LOCATION : Slot.UNSPECIFIED,
+    }));
   return { lastPacketsReceived, data };
 }
