@@ -32,7 +32,14 @@ async function lockAccounts(tx: Queryable, accountIds: string[]): Promise<void> 
  * transaction.
  */
 export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Promise<void> {
+  // Both sides are always added together: a known initiator side means a known
+  // connection, so a lookup of an account with many connections locks only the new ones.
+  const known = new Set((await tx.route.findMany({
+    where: { pairId: { in: routes.map((route) => route.initiatorPairId) } },
+    select: { pairId: true },
+  })).map((route) => route.pairId));
   for (const route of routes) {
+    if (known.has(route.initiatorPairId)) continue;
     const accountIds = [route.initiatorAccountId, route.recipientAccountId];
     await lockAccounts(tx, accountIds);
     await lockConnection(tx, route.connectionId);
