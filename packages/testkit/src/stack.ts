@@ -160,10 +160,8 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   // Identity and connection call location's internal API (a break or deletion
   // is applied at the relay before they answer) but start before it: its port
   // is chosen now so their LOCATION_ADDR is right from the start.
-  if (env.LOCATION_PORT === "0") {
-    env.LOCATION_PORT = String(await freePort());
-    env.LOCATION_ADDR = `127.0.0.1:${env.LOCATION_PORT}`;
-  }
+  if (env.LOCATION_PORT === "0") env.LOCATION_PORT = String(await freePort());
+  env.LOCATION_ADDR ??= `127.0.0.1:${env.LOCATION_PORT}`;
   try {
     for (const name of ["identity", "connection", "location", "gateway"] as const) await start(name);
   } catch (error) {
