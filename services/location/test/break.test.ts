@@ -69,11 +69,11 @@ async function connectOnly(a: Device, b: Device): Promise<{ aPair: string; bPair
 const routed = async (pairIds: string[]) =>
   Number((await pool.query("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [pairIds])).rows[0].n) === pairIds.length;
 
-/** `count` connections made 20 at a time, all routed at the relay. */
+/** `count` connections made 4 at a time (within the connection service's database pool), all routed at the relay. */
 async function connectMany(a: Device, b: Device, count: number): Promise<Array<{ aPair: string; bPair: string }>> {
   const made: Array<{ aPair: string; bPair: string }> = [];
   while (made.length < count) {
-    made.push(...(await Promise.all(Array.from({ length: Math.min(20, count - made.length) }, () => connectOnly(a, b)))));
+    made.push(...(await Promise.all(Array.from({ length: Math.min(4, count - made.length) }, () => connectOnly(a, b)))));
   }
   await waitUntil(() => routed(made.flatMap((pair) => [pair.aPair, pair.bPair])), 30_000);
   return made;
