@@ -1,9 +1,13 @@
 import { Code } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Slot, SyncTarget, type IncomingPacket, type SyncResponse } from "@seeme/contracts/location";
+import { randomUUID } from "node:crypto";
+import { LocationInternalService, Slot, SyncTarget, type IncomingPacket, type SyncResponse } from "@seeme/contracts/location";
+import { events } from "@seeme/contracts/subjects";
+import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { createGrpcClient } from "@seeme/runtime/grpc";
 import { NO_HELD_PACKET } from "../src/rpc/held-packets.js";
 import { sweepOnce } from "../src/sweeper.js";
-import { blob, countPackets, DAY_MS, newConnection, startHarness, waitUntil, type Harness, type Pair } from "./helpers.js";
+import { blob, countPackets, DAY_MS, newConnection, SECRET, startHarness, waitUntil, type Harness, type Pair } from "./helpers.js";
 
 /**
  * SPEC §8 relay guarantees through the real location service (PostgreSQL,
@@ -244,6 +248,43 @@ describe("latest-value slot", () => {
     const { data } = await h.as(pair.b).sync({});
     expect(data.filter((p) => p.pairId === pair.bPair).map((p) => [p.packetId, new TextDecoder().decode(p.blob)]))
       .toEqual([[10, "new"], [8, "status"]]);
+  });
+});
+
+describe("revocation (LocationInternalService)", () => {
+  const opened: Array<{ close(): void }> = [];
+  afterAll(() => opened.forEach((client) => client.close()));
+  const internal = (secret = SECRET) => {
+    const client = createGrpcClient(LocationInternalService, h.address(), { headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }) });
+    opened.push(client);
+    return client;
+  };
+
+  it("RevokePairs refuses both pairIDs at once and empties their queues; a stranger service credential is refused", async () => {
+    const pair = await connected();
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("queued") }] });
+    await expect(internal("another-secret-".padEnd(48, "y")).revokePairs({ pairIds: [pair.aPair, pair.bPair] }))
+      .rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(internal().revokePairs({ pairIds: ["short"] })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await internal().revokePairs({ pairIds: [pair.aPair, pair.bPair] });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    for (const [who, to] of [[pair.a, pair.bPair], [pair.b, pair.aPair]]) {
+      await expect(h.as(who).sync({ data: [{ pairId: to, packetId: 2, blob: blob("after") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    }
+  });
+
+  it("after RevokeAccount no connection of the account is added again, not even by a late confirmation event or a fallback lookup", async () => {
+    const pair = await connected();
+    await internal().revokeAccount({ accountId: pair.a });
+    await expect(h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    // A connection of the deleted account the relay had not heard of yet.
+    const late = newConnection();
+    const route = { ...late.route, initiatorAccountId: pair.a, recipientAccountId: late.b };
+    h.connections.routes.set(route.connectionId, route);
+    await h.events.publish(events.connectionConfirmed, { eventId: randomUUID(), route }, { msgId: randomUUID() });
+    await expect(h.as(late.b).sync({ data: [{ pairId: late.aPair, packetId: 1, blob: blob("x") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[late.aPair, late.bPair]])).toBe(0);
   });
 });
 
