@@ -25,6 +25,7 @@ export { DEFAULT_RETENTION, pruneState, type RetentionPolicy } from "./retention
 export { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
 export type { BreakResult, ShownCode, ScanResult } from "./handshake.js";
 export { commitPackets, queuePayloads, sealPayloads, type FixMeta, type SendReport } from "./outgoing.js";
+export { MAX_CHECK_IN_MS, type CheckIn, type CheckInOptions } from "./check-in.js";
 export * from "./see-me-client.js";
 export { isUrgent, isUrgentPayload } from "./urgency.js";
 export * from "./push-handler.js";

@@ -3,6 +3,7 @@ import { registerAccount, signInAccount } from "./account.js";
 import { bearerInterceptor, createGatewayApi, createGatewayTransport, type GatewayApi, type GatewayProtocol } from "./api.js";
 import { DEFAULT_RETRY, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
+import { cancelCheckIn, checkIn, extendCheckIn, heldPacketClient, type CheckIn, type CheckInDeps, type CheckInOptions } from "./check-in.js";
 import { encodeLocation, type LocationUpdate } from "./codec-location.js";
 import { encodePinBody, type LocationPin } from "./codec-pin.js";
 import { encodeStatus } from "./codec-status.js";
@@ -114,6 +115,8 @@ export class SeeMeClient {
   /** Set while the open/daily work runs: the sends it makes (due rotations) must not wait for it. */
   private inDaily = false;
   private pruneTimer: ReturnType<typeof setInterval> | undefined;
+  /** Check-ins: HeldPacketService, and the last location sent (includeLastLocation). */
+  private readonly checkIns: { held: CheckInDeps["held"]; lastLocation?: Omit<LocationUpdate, "sharing"> };
 
   constructor(options: SeeMeClientOptions) {
     this.storage = options.storage;
@@ -126,6 +129,7 @@ export class SeeMeClient {
     if (!options.transport && !options.gatewayUrl) throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
     const transport = options.transport ? options.transport(auth) : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
     this.api = createGatewayApi(transport);
+    this.checkIns = { held: heldPacketClient(transport) };
     this.engine = new SyncEngine({
       storage: this.storage,
       location: this.api.location,
@@ -365,6 +369,7 @@ export class SeeMeClient {
     const { accuracyM, batteryPercent, ...sendOptions } = options;
     return this.send(sendOptions, (state) => {
       if (!state.sharing) throw new ConnectError("location sharing is off: turn it on to send your location", Code.FailedPrecondition);
+      this.checkIns.lastLocation = update;
       return { payloads: [encodeLocation({ ...update, sharing: true })], location: true, meta: { accuracyM, batteryPercent } };
     });
   }
@@ -421,6 +426,36 @@ export class SeeMeClient {
   /** Shares a place as a text (sub-type 5); it is a text, so it flows whatever either side's sharing. */
   async sendPin(pin: LocationPin, options: SendOptions = {}): Promise<SendReport> {
     return this.sendText(encodePinBody(pin), { ...options, kind: TextMessageKind.LocationPin });
+  }
+
+  // ---- check-in (check-in.ts)
+
+  /** Seals a message (and a location) now; the relay releases it to `to` at `until` unless cancelled or extended. */
+  async checkIn(options: CheckInOptions): Promise<CheckIn> {
+    return checkIn(this.checkInDeps(), options);
+  }
+
+  /** Moves a check-in's release time, before it passed. */
+  async extendCheckIn(handle: CheckIn, until: Date): Promise<CheckIn> {
+    return extendCheckIn(this.checkInDeps(), handle, until);
+  }
+
+  /** Cancels a check-in before its release: the recipient never sees it. */
+  async cancelCheckIn(handle: CheckIn): Promise<void> {
+    return cancelCheckIn(this.checkInDeps(), handle);
+  }
+
+  private checkInDeps(): CheckInDeps {
+    return {
+      storage: this.storage,
+      location: this.api.location,
+      held: this.checkIns.held,
+      maxBlobBytes: async () => (await this.limits()).maxBlobBytes,
+      authenticated: (call) => this.authenticated(call),
+      retry: this.retry,
+      now: this.now,
+      lastLocation: this.checkIns.lastLocation,
+    };
   }
 
   // ---- receiving

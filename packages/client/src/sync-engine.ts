@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
+import { Slot, SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
 import { backoffDelay, sleep, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
@@ -295,6 +295,13 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
   }
   const data = state.outbox
     .slice(0, limits.maxPacketsPerSync)
-    .map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob), urgent: packet.urgent ?? false }));
+    // Locations go in the latest-value slot: the relay keeps only the newest undelivered one (SPEC §8).
+    .map((packet) => ({
+      pairId: packet.pairId,
+      packetId: packet.packetId,
+      blob: fromBase64(packet.blob),
+      urgent: packet.urgent ?? false,
+      slot: packet.kind === "location" ? Slot.LOCATION : Slot.UNSPECIFIED,
+    }));
   return { lastPacketsReceived, data };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import webpush from "web-push";
+import { createServer } from "node:net";
 import type { Logger } from "@seeme/runtime/logger";
 import { createLogger } from "@seeme/runtime/logger";
 import { createTestDatabase, type TestDatabase } from "./database.js";
@@ -109,6 +110,15 @@ export async function createStackResources(label: string): Promise<StackResource
   };
 }
 
+/** A port the OS just handed out and released: free unless someone takes it in the next moment. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 export async function startStack(label: string, options: StackOptions): Promise<Stack> {
   const resources = await createStackResources(label);
   const { databases } = resources;
@@ -145,6 +155,11 @@ export async function startStack(label: string, options: StackOptions): Promise<
     running.delete(name);
   };
 
+  // Identity and connection call location's internal API (a break or deletion
+  // is applied at the relay before they answer) but start before it: its port
+  // is chosen now so their LOCATION_ADDR is right from the start.
+  if (env.LOCATION_PORT === "0") env.LOCATION_PORT = String(await freePort());
+  env.LOCATION_ADDR ??= `127.0.0.1:${env.LOCATION_PORT}`;
   try {
     for (const name of ["identity", "connection", "location", "gateway"] as const) await start(name);
   } catch (error) {

@@ -5,6 +5,8 @@ export interface ConnectionConfig extends CommonConfig, SharedLimits {
   port: number;
   databaseUrl: string;
   identityAddr: string;
+  /** host:port of location's internal API: a break is applied at the relay before BreakConnection answers. */
+  locationAddr: string;
   /** Ed25519 seed from SERVER_SIGNING_KEY; undefined in development means "use signingKeyFile". */
   serverSigningKey?: Uint8Array;
   /** Where a development key is generated once and reused. */
@@ -40,6 +42,7 @@ export function loadConfig(env: Env): ConnectionConfig {
     port: read.port("CONNECTION_PORT", 50052),
     databaseUrl: read.url("CONNECTION_DATABASE_URL", undefined, ["postgresql", "postgres"]),
     identityAddr: read.string("IDENTITY_ADDR", "127.0.0.1:50051"),
+    locationAddr: read.string("LOCATION_ADDR", "127.0.0.1:50053"),
     serverSigningKey: keyText === undefined ? undefined : signingSeed("SERVER_SIGNING_KEY", keyText),
     signingKeyFile: read.string("SERVER_SIGNING_KEY_FILE", ".data/server-signing-key"),
     inviteSweepIntervalMs: read.durationMs("INVITE_SWEEP_INTERVAL", "30s", { min: "100ms", max: "1h" }),

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { IdentityInternalService } from "@seeme/contracts/identity";
+import type { LocationInternalService } from "@seeme/contracts/location";
 import type { Logger } from "@seeme/runtime/logger";
 import type { RateLimiter } from "@seeme/runtime/rate-limit";
 import type { ConnectionConfig } from "./config.js";
@@ -14,6 +15,8 @@ export interface ConnectionContext {
   now: () => Date;
   signer: ServerSigner;
   identity: Pick<Client<typeof IdentityInternalService>, "verifySignature">;
+  /** The relay's internal API: BreakConnection revokes both pairIDs there before it answers. */
+  location: Pick<Client<typeof LocationInternalService>, "revokePairs">;
   limits: {
     /** Initiates per account. */
     initiate: RateLimiter;

@@ -1,5 +1,6 @@
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { IdentityInternalService } from "@seeme/contracts/identity";
+import { LocationInternalService } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
 import { requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
@@ -47,6 +48,10 @@ export async function startConnectionService(config: ConnectionConfig, options: 
     headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),
     defaultTimeoutMs: 5000,
   });
+  const location = createGrpcClient(LocationInternalService, config.locationAddr, {
+    headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),
+    defaultTimeoutMs: 5000,
+  });
   const relay = options.holdEvents ? undefined : startOutboxRelay({ store: outboxStore(base.db), bus: base.bus, log, intervalMs: config.outboxIntervalMs });
   const context: ConnectionContext = {
     config,
@@ -55,6 +60,7 @@ export async function startConnectionService(config: ConnectionConfig, options: 
     now: options.now ?? (() => new Date()),
     signer,
     identity,
+    location,
     limits: { initiate: new RateLimiter(config.initiateRate) },
     publishEvents: () => relay?.kick(),
   };
@@ -73,16 +79,18 @@ export async function startConnectionService(config: ConnectionConfig, options: 
         registration(ConnectionInternalService, {
           listAccountRoutes: listAccountRoutes(context),
           listRoutes: listRoutes(context),
+          getInviteSigningKey: () => ({ publicKey: signer.publicKey }),
         }, requireService(secret)),
       ],
       // Producers of outbox rows stop first, then the relay publishes what they left.
-      workers: [sweeper, consumer, ...(relay ? [relay] : []), { stop: () => identity.close() }],
+      workers: [sweeper, consumer, ...(relay ? [relay] : []), { stop: () => identity.close() }, { stop: () => location.close() }],
     });
     return { port: host.port, context, sweeper, stop: host.stop };
   } catch (error) {
     await sweeper.stop();
     await relay?.stop();
     identity.close();
+    location.close();
     await base.bus.drain();
     await base.db.$disconnect();
     throw error;

@@ -14,6 +14,7 @@ import { startFakeService } from "@seeme/testkit/fake-service";
 import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
 import { initiatePayload } from "@seeme/contracts/protocol";
+import { startFakeLocation } from "@seeme/testkit/fake-location";
 import { startConnectionService, type ConnectionServiceOptions, type RunningConnectionService } from "../src/service.js";
 
 export const SECRET = "connection-test-secret-".padEnd(48, "x");
@@ -69,7 +70,17 @@ export function internalClient(address: string) {
   });
 }
 
-/** A settable clock for `now()`, frozen between advances. */
+// The relay's internal API as a fake; testConfig points LOCATION_ADDR at the latest one started.
+let fakeLocationAddress = "127.0.0.1:1";
+
+/** Starts the fake relay (BreakConnection revokes pairIDs there before answering). */
+export async function useFakeLocation() {
+  const location = await startFakeLocation(SECRET);
+  fakeLocationAddress = location.address;
+  return location;
+}
+
+/** A settable clock for `now()`. */
 export function testClock(start = Date.now()) {
   return sharedTestClock({ frozen: true, start });
 }
@@ -78,6 +89,7 @@ export const SEED = randomBytes(32);
 
 export function testConfig(db: TestDatabase, bus: TestBus, identityAddr: string, env: Record<string, string> = {}): ConnectionConfig {
   return loadConfig({
+    LOCATION_ADDR: fakeLocationAddress,
     INTERNAL_AUTH_SECRET: SECRET,
     CONNECTION_DATABASE_URL: db.url,
     NATS_URL: bus.url,
@@ -146,15 +158,17 @@ export async function startSuite(label: string, options: ConnectionServiceOption
   const db = await createTestDatabase(`connection_${label}`);
   const bus = createTestBus(`conn_${label}`);
   const identity = await startFakeIdentity();
+  const location = await useFakeLocation();
   const config = testConfig(db, bus, identity.address, env);
   const service: RunningConnectionService = await startConnectionService(config, { log: silent, ...options });
   const tables = tableReader(db);
   return {
-    db, bus, identity, config, service, tables,
+    db, bus, identity, location, config, service, tables,
     address: `127.0.0.1:${service.port}`,
     async stop() {
       await service.stop();
       await identity.stop();
+      await location.stop();
       await tables.close();
       await db.drop();
       await bus.cleanup();

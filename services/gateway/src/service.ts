@@ -1,8 +1,8 @@
-import { ConnectionService } from "@seeme/contracts/connection";
+import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
 import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
-import { LocationService, PushService } from "@seeme/contracts/location";
+import { HeldPacketService, LocationService, PushService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import { DependencyMonitor } from "@seeme/runtime/health";
@@ -18,7 +18,7 @@ import { forwardService } from "./forward.js";
 import { createHttpHandler } from "./http.js";
 import { createStaticHandler } from "./static.js";
 import { listenHttp } from "./listener.js";
-import { getServerInfo } from "./rpc/get-server-info.js";
+import { getServerInfo, inviteKeySource } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
 import { watchRevocations } from "./revocations.js";
 import { SessionVerifier } from "./sessions.js";
@@ -33,7 +33,7 @@ export interface GatewayHandle {
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
 
-const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService, PushService];
+const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService, PushService, HeldPacketService];
 
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
 export async function startGatewayService(config: GatewayConfig, options: { log?: Logger } = {}): Promise<GatewayHandle> {
@@ -45,6 +45,8 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
     push: createGrpcClient(PushService, config.locationAddr),
+    heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
+    connectionInternal: createGrpcClient(ConnectionInternalService, config.connectionAddr, { headers: serviceHeaders }),
   };
   const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
     .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
@@ -65,6 +67,7 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     upstream: { identity: clients.identity, connection: clients.connection, location: clients.location, push: clients.push },
   };
 
+  const inviteKey = inviteKeySource(clients.connectionInternal, log);
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
   const connect = createConnectHandler({
@@ -75,11 +78,12 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     shutdownSignal: shutdown.signal,
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
     routes(router) {
-      router.service(GatewayService, { getServerInfo: () => getServerInfo(context) });
+      router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
       router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
       router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
+      router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
       router.service(Health, healthService(context, PUBLIC_SERVICES.map((service) => service.typeName)));
     },
   });

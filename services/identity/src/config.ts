@@ -4,6 +4,8 @@ import type { RateLimit } from "@seeme/runtime/rate-limit";
 export interface IdentityConfig extends CommonConfig {
   port: number;
   databaseUrl: string;
+  /** host:port of location's internal API: DeleteAccount revokes the account at the relay before answering. */
+  locationAddr: string;
   sessionTtlMs: number;
   /** How long a challenge may be answered; never more than five minutes. */
   challengeTtlMs: number;
@@ -28,6 +30,7 @@ export function loadConfig(env: Env): IdentityConfig {
     ...readCommonConfig(env, 9101),
     port: read.port("IDENTITY_PORT", 50051),
     databaseUrl: read.url("IDENTITY_DATABASE_URL", undefined, ["postgresql", "postgres"]),
+    locationAddr: read.string("LOCATION_ADDR", "127.0.0.1:50053"),
     sessionTtlMs: read.durationMs("SESSION_TTL", "24h", { min: "1m", max: "30d" }),
     challengeTtlMs: read.durationMs("CHALLENGE_TTL", "5m", { min: "10s", max: "5m" }),
     sweepIntervalMs: read.durationMs("IDENTITY_SWEEP_INTERVAL", "1m", { min: "1s", max: "1h" }),

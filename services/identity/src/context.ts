@@ -1,3 +1,5 @@
+import type { Client } from "@connectrpc/connect";
+import type { LocationInternalService } from "@seeme/contracts/location";
 import type { Logger } from "@seeme/runtime/logger";
 import type { RateLimiter } from "@seeme/runtime/rate-limit";
 import type { IdentityConfig } from "./config.js";
@@ -10,6 +12,8 @@ export interface IdentityContext {
   db: IdentityDb;
   /** Wall clock, injectable so expiry is testable without sleeping. */
   now: () => Date;
+  /** The relay's internal API: DeleteAccount revokes the account there before it answers. */
+  location: Pick<Client<typeof LocationInternalService>, "revokeAccount">;
   /** Publish committed outbox rows now rather than at the next poll. */
   publishEvents: () => void;
   limits: {

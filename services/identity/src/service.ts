@@ -1,6 +1,7 @@
 import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
-import { optionalCaller, requireService } from "@seeme/runtime/caller";
-import { registration } from "@seeme/runtime/grpc";
+import { LocationInternalService } from "@seeme/contracts/location";
+import { optionalCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
@@ -41,11 +42,16 @@ export async function startIdentityService(
   });
   const relay = startOutboxRelay({ store: outboxStore(base.db, now), bus: base.bus, log: base.log });
   const clockMs = () => now().getTime();
+  const location = createGrpcClient(LocationInternalService, config.locationAddr, {
+    headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "identity") }),
+    defaultTimeoutMs: 5000,
+  });
   const context: IdentityContext = {
     config,
     log: base.log,
     db: base.db,
     now,
+    location,
     publishEvents: () => relay.kick(),
     limits: { address: new RateLimiter(config.addressLimit, clockMs), account: new RateLimiter(config.accountLimit, clockMs) },
   };
@@ -69,7 +75,7 @@ export async function startIdentityService(
         verifySignature: verifySignature(context),
       }, requireService(config.internalAuthSecret)),
     ],
-    workers: [sweeper, relay],
+    workers: [sweeper, relay, { stop: () => location.close() }],
   });
   return { port: host.port, context, stop: host.stop };
 }

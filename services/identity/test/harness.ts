@@ -6,6 +6,7 @@ import type { Logger } from "@seeme/runtime/logger";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { testClock } from "@seeme/testkit/clock";
 import { createTestDatabase } from "@seeme/testkit/database";
+import { startFakeLocation } from "@seeme/testkit/fake-location";
 import { createTestBus } from "@seeme/testkit/nats";
 import { loadConfig } from "../src/config.js";
 import { startIdentityService, type IdentityService as StartedIdentity } from "../src/service.js";
@@ -22,7 +23,9 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
   const testBus = createTestBus(label);
   const clock = testClock();
   const now = clock.now;
+  const location = await startFakeLocation(SECRET);
   const config = loadConfig({
+    LOCATION_ADDR: location.address,
     IDENTITY_DATABASE_URL: database.url,
     NATS_URL: testBus.url,
     NATS_SUBJECT_PREFIX: testBus.prefix,
@@ -53,6 +56,8 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     db,
     testBus,
     advance: clock.advance,
+    /** The relay's internal API as a fake: what DeleteAccount revoked there. */
+    location,
     /** Public IdentityService as the gateway forwards it for a signed-out client. */
     publicClient(clientAddress = "203.0.113.1") {
       return track(createGrpcClient(IdentityService, address, { headers: () => gatewayHeaders(clientAddress) }));
@@ -75,6 +80,7 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     async stop() {
       clients.forEach((c) => c.close());
       await service.stop();
+      await location.stop();
       await database.drop();
       await testBus.cleanup();
     },

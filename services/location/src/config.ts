@@ -18,6 +18,8 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   /** Incoming packets per recipient pairID. */
   recipientRate: RateLimit;
   sweepIntervalMs: number;
+  /** How often held packets (check-in) that fell due are pushed to Subscribe streams. */
+  releaseIntervalMs: number;
   /** How often an open Subscribe stream re-reads the database in case a live hint was lost. */
   subscribeResyncMs: number;
   /** Concurrent Subscribe streams one account may hold on one replica. */
@@ -47,6 +49,7 @@ export function loadConfig(env: Env): LocationConfig {
       perSecond: read.int("RECIPIENT_PACKETS_PER_SECOND", 20, { min: 1 }),
     },
     sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
+    releaseIntervalMs: read.durationMs("RELEASE_INTERVAL", "1s", { min: "10ms", max: "1m" }),
     subscribeResyncMs: read.durationMs("SUBSCRIBE_RESYNC_INTERVAL", "30s", { min: "10ms", max: "1h" }),
     subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
     push: readPushConfig(env),

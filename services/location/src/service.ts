@@ -1,7 +1,7 @@
 import { ConnectionInternalService } from "@seeme/contracts/connection";
-import { LocationAdminService, LocationService, PushService } from "@seeme/contracts/location";
+import { HeldPacketService, LocationAdminService, LocationInternalService, LocationService, PushService } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
-import { requireAdmin, requireCaller, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
+import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { RateLimiter } from "@seeme/runtime/rate-limit";
@@ -20,8 +20,11 @@ import { onAccountKeyRotated } from "./push/on-sessions-ended.js";
 import { registerPushSubscription } from "./push/register-push-subscription.js";
 import { unregisterPushSubscription } from "./push/unregister-push-subscription.js";
 import { queueServerMessage } from "./rpc/queue-server-message.js";
+import { revokeAccount, revokePairs } from "./rpc/revoke.js";
 import { subscribe } from "./rpc/subscribe.js";
 import { sync } from "./rpc/sync.js";
+import { startReleaser } from "./release.js";
+import { cancelHeldPacket, rescheduleHeldPacket } from "./rpc/held-packets.js";
 import { startSweeper } from "./sweeper.js";
 
 /** JetStream durable consumer name (one consumer per event). */
@@ -66,6 +69,7 @@ export async function startLocationService(config: LocationConfig, options: { no
   const sweeper = startSweeper(context, config.sweepIntervalMs);
   await base.bus.consume(events.accountKeyRotated, { durable: DURABLE, handler: onAccountKeyRotated(context) });
   const pushNotifier = config.push ? startPushNotifier(context, config.push) : undefined;
+  const releaser = startReleaser(context, config.releaseIntervalMs);
 
   const host = await serve(base, {
     port: config.port,
@@ -76,10 +80,15 @@ export async function startLocationService(config: LocationConfig, options: { no
         registerPushSubscription: registerPushSubscription(context),
         unregisterPushSubscription: unregisterPushSubscription(context),
       }, requireCaller(config.internalAuthSecret)),
+      registration(HeldPacketService, {
+        cancelHeldPacket: cancelHeldPacket(context),
+        rescheduleHeldPacket: rescheduleHeldPacket(context),
+      }, requireCaller(config.internalAuthSecret)),
+      registration(LocationInternalService, { revokePairs: revokePairs(context), revokeAccount: revokeAccount(context) }, requireService(config.internalAuthSecret)),
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }],
+    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
 }

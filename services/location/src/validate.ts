@@ -1,11 +1,30 @@
-import type { SyncRequest } from "@seeme/contracts/location";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { Slot, type SyncRequest } from "@seeme/contracts/location";
 import { isPairId, MAX_ACK_ENTRIES, MAX_ACKS_PER_SYNC, SERVER_PAIR_ID } from "@seeme/contracts/protocol";
 import { invalid } from "@seeme/runtime/errors";
 import type { LocationConfig } from "./config.js";
+import { MAX_RETENTION_MS } from "./db/retention.js";
 
 export interface OutgoingBatch {
   pairId: string;
-  packets: Array<{ packetId: number; blob: Uint8Array; urgent: boolean }>;
+  /** releaseAt is set only when it lies in the future (a held packet); slot 0 is none. */
+  packets: Array<{ packetId: number; blob: Uint8Array; releaseAt: Date | null; slot: number; urgent: boolean }>;
+}
+
+const SLOTS = new Set<number>(Object.values(Slot).filter((value): value is number => typeof value === "number"));
+
+/**
+ * A release time as a Date: unset (or not after `now`) is null, which means
+ * deliver now; more than seven days ahead, or beyond what a Date holds, is
+ * refused.
+ */
+export function releaseTime(field: string, timestamp: Timestamp | undefined, now: Date): Date | null {
+  if (timestamp === undefined) return null;
+  const at = timestampDate(timestamp);
+  // An int64 Timestamp can lie beyond what a Date holds (NaN passes comparisons).
+  if (!Number.isFinite(at.getTime())) throw invalid(`${field} is out of range`);
+  if (at.getTime() > now.getTime() + MAX_RETENTION_MS) throw invalid(`${field} must be at most seven days ahead`);
+  return at.getTime() > now.getTime() ? at : null;
 }
 
 export interface CheckedSync {
@@ -21,7 +40,7 @@ export interface CheckedSync {
  * Checks a whole SyncRequest before anything is touched, so a refused request
  * stores nothing. packet_id is uint32 on the wire, so it cannot be negative.
  */
-export function checkSyncRequest(req: SyncRequest, config: LocationConfig): CheckedSync {
+export function checkSyncRequest(req: SyncRequest, config: LocationConfig, now: Date): CheckedSync {
   if (req.data.length > config.maxPacketsPerSync) {
     throw invalid(`data holds ${req.data.length} packets; at most ${config.maxPacketsPerSync} per request`);
   }
@@ -33,11 +52,16 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig): Chec
     if (packet.blob.length > config.maxBlobBytes) {
       throw invalid(`data[${i}].blob is ${packet.blob.length} bytes; at most ${config.maxBlobBytes}`);
     }
+    if (!SLOTS.has(packet.slot)) throw invalid(`data[${i}].slot is not a known slot`);
+    const releaseAt = releaseTime(`data[${i}].release_at`, packet.releaseAt, now);
+    if (packet.releaseAt !== undefined && packet.slot !== Slot.UNSPECIFIED) {
+      throw invalid(`data[${i}] names both release_at and a slot; a held packet is never slotted`);
+    }
     const key = `${packet.pairId}/${packet.packetId}`;
     if (seen.has(key)) throw invalid(`data[${i}] repeats the pair_id and packet_id of an earlier packet in this request`);
     seen.add(key);
     const batch = batches.get(packet.pairId) ?? { pairId: packet.pairId, packets: [] };
-    batch.packets.push({ packetId: packet.packetId, blob: packet.blob, urgent: packet.urgent });
+    batch.packets.push({ packetId: packet.packetId, blob: packet.blob, releaseAt, slot: packet.slot, urgent: packet.urgent });
     batches.set(packet.pairId, batch);
   });
 

@@ -3,7 +3,7 @@ import pg from "pg";
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { ConnectionInternalService, RouteSchema, type Route } from "@seeme/contracts/connection";
-import { LocationAdminService, LocationService } from "@seeme/contracts/location";
+import { HeldPacketService, LocationAdminService, LocationService } from "@seeme/contracts/location";
 import { CALLER_HEADER, requireService, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import { createLogger } from "@seeme/runtime/logger";
@@ -78,6 +78,7 @@ export async function startFakeConnections() {
         const end = start + size;
         return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
       },
+      getInviteSigningKey: () => ({ publicKey: new Uint8Array(32) }),
     }, requireService(SECRET)),
   ]);
   return { address: fake.address, routes, calls, stop: fake.stop };
@@ -99,6 +100,8 @@ export interface Harness {
   /** A LocationService client acting as `accountId`. */
   as(accountId: string): ReturnType<typeof createGrpcClient<typeof LocationService>>;
   admin(token?: string): ReturnType<typeof createGrpcClient<typeof LocationAdminService>>;
+  /** A HeldPacketService client acting as `accountId`. */
+  held(accountId: string): ReturnType<typeof createGrpcClient<typeof HeldPacketService>>;
   /** Publishes connection confirmed and waits until the relay routes it. */
   connect(pair: Pair): Promise<void>;
   restart(): Promise<void>;
@@ -146,6 +149,7 @@ export async function startHarness(label: string, extraEnv: Record<string, strin
     pool,
     address: () => `127.0.0.1:${location.port}`,
     as: (accountId) => track(createGrpcClient(LocationService, harness.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }) })),
+    held: (accountId) => track(createGrpcClient(HeldPacketService, harness.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }) })),
     admin: (token = ADMIN_TOKEN) => track(createGrpcClient(LocationAdminService, harness.address(), { headers: () => ({ authorization: `Bearer ${token}` }) })),
     async connect(pair) {
       await eventBus.publish(events.connectionConfirmed, { eventId: randomUUID(), route: pair.route }, { msgId: randomUUID() });

@@ -39,7 +39,8 @@ const START: InboxCursor = { storedAt: new Date(0), kind: 0, seq: -1n };
  * The rows waiting for an account after `after`, unordered and unlimited:
  * packets queued for the pairIDs it receives under and the server messages
  * addressed or broadcast to it. Expired packets, and anything older than seven
- * days, are never included even before the sweeper has deleted them.
+ * days, are never included even before the sweeper has deleted them; nor is a
+ * held packet before its release (its stored_at is the release time).
  */
 export function inboxRows(accountId: string, now: Date, after: InboxCursor = START): Prisma.Sql {
   const oldest = oldestVisible(now);
@@ -48,7 +49,7 @@ export function inboxRows(accountId: string, now: Date, after: InboxCursor = STA
       SELECT p.recipient_pair_id AS pair_id, p.packet_id, p.blob, 0 AS type, 0 AS sub_type, '' AS text,
              p.stored_at, p.expires_at, 1 AS kind, p.seq
         FROM packet p JOIN route r ON r.pair_id = p.recipient_pair_id
-       WHERE r.account_id = ${accountId} AND p.expires_at > ${now} AND p.stored_at > ${oldest}
+       WHERE r.account_id = ${accountId} AND p.expires_at > ${now} AND p.stored_at > ${oldest} AND p.stored_at <= ${now}
       UNION ALL
       SELECT ${SERVER_PAIR_ID}, m.id::bigint, NULL::bytea, m.type, m.sub_type, m.text,
              m.stored_at, m.expires_at, 0 AS kind, m.id::bigint

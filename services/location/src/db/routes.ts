@@ -16,15 +16,37 @@ export async function lockConnection(tx: Queryable, connectionId: string): Promi
 }
 
 /**
- * Adds connections to the projection, both sides, unless already known or
- * broken (retired pairIDs never come back). Must run inside a transaction.
+ * Serialises adding an account's routes with revoking the account: a lookup
+ * that read a connection before the account was deleted must not add it after.
+ * Taken before any connection lock, in account id order.
+ */
+async function lockAccounts(tx: Queryable, accountIds: string[]): Promise<void> {
+  for (const accountId of [...new Set(accountIds)].sort()) {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`location-account:${accountId}`}))`;
+  }
+}
+
+/**
+ * Adds connections to the projection, both sides, unless already known, broken
+ * (retired pairIDs never come back) or of a revoked account. Must run inside a
+ * transaction.
  */
 export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Promise<void> {
+  // Both sides are always added together: a known initiator side means a known
+  // connection, so a lookup of an account with many connections locks only the new ones.
+  const known = new Set((await tx.route.findMany({
+    where: { pairId: { in: routes.map((route) => route.initiatorPairId) } },
+    select: { pairId: true },
+  })).map((route) => route.pairId));
   for (const route of routes) {
+    if (known.has(route.initiatorPairId)) continue;
+    const accountIds = [route.initiatorAccountId, route.recipientAccountId];
+    await lockAccounts(tx, accountIds);
     await lockConnection(tx, route.connectionId);
     const pairIds = [route.initiatorPairId, route.recipientPairId];
     const retired = await tx.retiredPair.count({ where: { pairId: { in: pairIds } } });
     if (retired > 0) continue;
+    if ((await tx.retiredAccount.count({ where: { accountId: { in: accountIds } } })) > 0) continue;
     const lifeMs = packetLifeMs(durationMs(route.packetLife));
     await tx.route.createMany({
       skipDuplicates: true,
@@ -55,4 +77,36 @@ export async function retirePairs(tx: Queryable, pairIds: string[], now: Date): 
   await tx.deliveryReceipt.deleteMany({
     where: { OR: [{ recipientPairId: { in: pairIds } }, { senderPairId: { in: pairIds } }] },
   });
+  // A retired pairID refuses every send, so its idempotence record has no use left.
+  await tx.seenPacket.deleteMany({ where: { recipientPairId: { in: pairIds } } });
+  await tx.seenRange.deleteMany({ where: { recipientPairId: { in: pairIds } } });
+}
+
+/**
+ * Retires pairIDs with the locks Sync and the projection expect: the
+ * connections' projection locks (by connection id), then their route rows in
+ * pairID order, as Sync locks them, so a Sync holding one route cannot deadlock
+ * with this. A Sync that locked a route first commits first, and what it stored
+ * is deleted here; a Sync after this finds no route. Pairs unknown to the
+ * projection (an event not yet consumed) are retired all the same.
+ */
+export async function revokePairs(tx: Queryable, pairIds: string[], now: Date): Promise<void> {
+  const routes = await tx.route.findMany({ where: { pairId: { in: pairIds } }, select: { connectionId: true, pairId: true, peerPairId: true } });
+  for (const connectionId of [...new Set(routes.map((route) => route.connectionId))].sort()) await lockConnection(tx, connectionId);
+  const all = [...new Set([...pairIds, ...routes.flatMap((route) => [route.pairId, route.peerPairId])])];
+  await tx.$queryRaw`SELECT pair_id FROM route WHERE pair_id = ANY(${all}::text[]) ORDER BY pair_id FOR UPDATE`;
+  await retirePairs(tx, all, now);
+}
+
+/**
+ * An erased account: every connection it has a side of stops routing and is
+ * purged (both sides, as a break would), and no connection of it is added
+ * later (a fallback lookup or a confirmation event that raced the deletion).
+ */
+export async function revokeAccount(tx: Queryable, accountId: string, now: Date): Promise<void> {
+  await lockAccounts(tx, [accountId]);
+  await tx.retiredAccount.createMany({ data: [{ accountId, retiredAt: now }], skipDuplicates: true });
+  const routes = await tx.route.findMany({ where: { accountId }, select: { pairId: true, peerPairId: true } });
+  const pairIds = routes.flatMap((route) => [route.pairId, route.peerPairId]);
+  if (pairIds.length > 0) await revokePairs(tx, pairIds, now);
 }

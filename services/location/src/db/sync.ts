@@ -5,8 +5,12 @@ import { inboxEntry, inboxRows, type InboxEntry, type InboxRow } from "./inbox.j
 export interface SyncInput {
   accountId: string;
   now: Date;
-  /** Outgoing packets in request order; pairIDs are recipients' (the caller's peers'). */
-  outgoing: Array<{ pairId: string; packetId: number; blob: Uint8Array; urgent: boolean }>;
+  /**
+   * Outgoing packets in request order; pairIDs are recipients' (the caller's peers').
+   * releaseAt (in the future) holds a packet until then; slot 0 is none; urgent is
+   * the sender's Web Push urgency bit.
+   */
+  outgoing: Array<{ pairId: string; packetId: number; blob: Uint8Array; releaseAt: Date | null; slot: number; urgent: boolean }>;
   /** Distinct recipient pairIDs of `outgoing`. */
   sendTo: string[];
   /** Acknowledged packets under the caller's own pairIDs (not "SERVER"). */
@@ -22,18 +26,20 @@ export interface SyncInput {
 export interface SyncOutcome {
   /** False when a pairID is not (or no longer) the caller's to use: nothing was changed then. */
   allowed: boolean;
-  /** Newly stored packets, in insertion order, with their recipient account. */
-  stored: Array<{ pairId: string; packetId: number; accountId: string; expiresAt: Date }>;
+  /** Newly stored packets, in insertion order, with their recipient account; held ones are not announced. */
+  stored: Array<{ pairId: string; packetId: number; accountId: string; expiresAt: Date; held: boolean }>;
   /** Acknowledged packets that were deleted now. */
   deleted: Array<{ pairId: string; packetId: number }>;
   /** Receipts for packets the caller sent, reported once and then dropped. */
   delivered: Array<{ pairId: string; packetId: number }>;
+  /** Receipts for packets the caller sent that a newer one in their slot replaced, reported once. */
+  superseded: Array<{ pairId: string; packetId: number }>;
   /** Inbox entries, oldest first. */
   inbox: InboxEntry[];
 }
 
 interface Row extends InboxRow {
-  tag: "allowed" | "stored" | "deleted" | "delivered" | "inbox";
+  tag: "allowed" | "stored" | "deleted" | "delivered" | "superseded" | "inbox";
   account_id: string | null;
 }
 
@@ -43,15 +49,20 @@ interface Row extends InboxRow {
  * - the caller's routes to every recipient pairID are locked (in pairID order,
  *   so concurrent senders cannot deadlock) and every acknowledged pairID must be
  *   the caller's own; if any is missing, nothing below changes anything;
- * - every outgoing packet not queued now and not waiting as a delivery receipt
- *   is stored, in any order (a retry of a lower id from another process must
- *   not be dropped while reported received, SPEC §4). A resend of a packet
- *   still queued, or delivered but not yet reported to its sender, is stored
- *   once. A packet whose receipt was already reported is forgotten, so its
- *   resend is stored again: the recipient SDK's replay guard rejects it, which
- *   beats remembering every packet id forever. (A concurrent acknowledgement
- *   committed after this statement's snapshot can cause the same duplicate.)
- * - acknowledged packets are deleted, each leaving a receipt for its sender;
+ * - every outgoing packet whose (pairID, packetID) was never stored within the
+ *   last seven days is a candidate, in any order (a retry of a lower id from
+ *   another process must not be dropped while reported received, SPEC §4).
+ *   What was stored is remembered in seen_packet (folded into seen_range by the
+ *   sweeper, see seen.ts) whatever happens to it later (delivered, receipt
+ *   reported, expired, superseded, cancelled), so a resend is never stored, nor
+ *   delivered, twice (SPEC §8). (A concurrent store committed after this
+ *   statement's snapshot is caught by the packet's primary key.)
+ * - latest-value slots: per (pairID, slot) only the highest packet id among the
+ *   candidates and the queued packets stays; the others are dropped (queued
+ *   ones deleted) and leave a "superseded" receipt for their sender;
+ * - a held packet (release_at) is stored with stored_at = its release time, so
+ *   no inbox read, acknowledgement or hint sees it before then;
+ * - acknowledged (visible) packets are deleted, each leaving a receipt;
  * - the caller's own receipts are taken;
  * - the inbox is read as it stands after this request: the statement's snapshot
  *   still holds the packets and server messages acknowledged here, so they are
@@ -73,8 +84,9 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
   const rows = await db.$queryRaw<Row[]>`
     WITH outgoing AS (
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
-                           ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.urgent)}::boolean[])
-                    WITH ORDINALITY AS o(pair_id, packet_id, blob, urgent, ord)
+                           ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.releaseAt)}::timestamptz[],
+                           ${input.outgoing.map((p) => p.slot)}::smallint[], ${input.outgoing.map((p) => p.urgent)}::boolean[])
+             WITH ORDINALITY AS o(pair_id, packet_id, blob, release_at, slot, urgent, ord)
     ), locked AS (
       SELECT pair_id, account_id, peer_pair_id, packet_life_ms FROM route
        WHERE pair_id = ANY(${input.sendTo}::text[]) AND peer_account_id = ${accountId}
@@ -83,45 +95,77 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       SELECT (SELECT count(*) FROM locked) = ${input.sendTo.length}
          AND (SELECT count(*) FROM route WHERE pair_id = ANY(${input.receiveUnder}::text[]) AND account_id = ${accountId}) = ${input.receiveUnder.length}
          AS allowed
-    ), fresh AS (
-      SELECT o.pair_id, o.packet_id, o.blob, o.urgent, o.ord, l.peer_pair_id, l.account_id,
-             ${now}::timestamptz + l.packet_life_ms * interval '1 millisecond' AS expires_at
+    ), candidate AS (
+      SELECT o.pair_id, o.packet_id, o.blob, o.urgent, o.ord, o.slot, o.release_at IS NOT NULL AS held, l.peer_pair_id, l.account_id,
+             coalesce(o.release_at, ${now}::timestamptz) AS visible_at,
+             coalesce(o.release_at, ${now}::timestamptz) + l.packet_life_ms * interval '1 millisecond' AS expires_at
         FROM outgoing o JOIN locked l ON l.pair_id = o.pair_id
        WHERE (SELECT allowed FROM verdict)
+         AND NOT EXISTS (SELECT 1 FROM seen_packet s WHERE s.recipient_pair_id = o.pair_id AND s.packet_id = o.packet_id)
+         AND NOT EXISTS (SELECT 1 FROM seen_range r WHERE r.recipient_pair_id = o.pair_id AND o.packet_id BETWEEN r.first AND r.last)
          AND NOT EXISTS (SELECT 1 FROM delivery_receipt d WHERE d.recipient_pair_id = o.pair_id AND d.packet_id = o.packet_id)
+    ), slot_top AS (
+      SELECT pair_id, slot, max(packet_id) AS top FROM (
+        SELECT pair_id, slot, packet_id FROM candidate WHERE slot <> 0
+        UNION ALL
+        SELECT p.recipient_pair_id, p.slot, p.packet_id
+          FROM packet p JOIN (SELECT DISTINCT pair_id, slot FROM candidate WHERE slot <> 0) cs
+            ON cs.pair_id = p.recipient_pair_id AND cs.slot = p.slot
+      ) slotted GROUP BY pair_id, slot
+    ), fresh AS (
+      SELECT c.* FROM candidate c
+       WHERE c.slot = 0 OR c.packet_id = (SELECT t.top FROM slot_top t WHERE t.pair_id = c.pair_id AND t.slot = c.slot)
+    ), stillborn AS (
+      SELECT c.pair_id, c.packet_id, c.peer_pair_id FROM candidate c
+       WHERE c.slot <> 0 AND c.packet_id < (SELECT t.top FROM slot_top t WHERE t.pair_id = c.pair_id AND t.slot = c.slot)
+    ), replaced AS (
+      DELETE FROM packet p USING slot_top t
+       WHERE (SELECT allowed FROM verdict) AND p.recipient_pair_id = t.pair_id AND p.slot = t.slot AND p.packet_id < t.top
+      RETURNING p.recipient_pair_id, p.packet_id, p.sender_pair_id
     ), stored AS (
-      INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at, urgent)
-      SELECT pair_id, packet_id, peer_pair_id, blob, ${now}, expires_at, urgent FROM fresh ORDER BY ord
+      INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at, held, slot, urgent)
+      SELECT pair_id, packet_id, peer_pair_id, blob, visible_at, expires_at, held, slot, urgent FROM fresh ORDER BY ord
       ON CONFLICT DO NOTHING
-      RETURNING recipient_pair_id, packet_id, expires_at, seq
+      RETURNING recipient_pair_id, packet_id, expires_at, seq, held
+    ), seen AS (
+      INSERT INTO seen_packet (recipient_pair_id, packet_id, seen_at)
+      SELECT pair_id, packet_id, visible_at FROM candidate
+      ON CONFLICT DO NOTHING
     ), acked AS (
       SELECT * FROM unnest(${input.acks.map((a) => a.pairId)}::text[], ${input.acks.map((a) => a.packetId)}::bigint[]) AS a(pair_id, packet_id)
     ), deleted AS (
+      -- A held packet cannot be acknowledged (so neither revealed nor cancelled) by guessing its id.
       DELETE FROM packet p USING acked a
        WHERE (SELECT allowed FROM verdict) AND p.recipient_pair_id = a.pair_id AND p.packet_id = a.packet_id
+         AND p.stored_at <= ${now}
       RETURNING p.recipient_pair_id, p.packet_id, p.sender_pair_id
     ), receipts AS (
-      INSERT INTO delivery_receipt (recipient_pair_id, packet_id, sender_pair_id, acked_at)
-      SELECT recipient_pair_id, packet_id, sender_pair_id, ${now} FROM deleted
+      INSERT INTO delivery_receipt (recipient_pair_id, packet_id, sender_pair_id, acked_at, superseded)
+      SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, false FROM deleted
+      UNION ALL
+      SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, true FROM replaced
+      UNION ALL
+      SELECT pair_id, packet_id, peer_pair_id, ${now}::timestamptz, true FROM stillborn
       ON CONFLICT DO NOTHING
     ), delivered AS (
       DELETE FROM delivery_receipt d USING route r
        WHERE (SELECT allowed FROM verdict) AND r.pair_id = d.sender_pair_id AND r.account_id = ${accountId}
-      RETURNING d.recipient_pair_id, d.packet_id
+      RETURNING d.recipient_pair_id, d.packet_id, d.superseded
     )
     SELECT 'allowed' AS tag, NULL::text AS pair_id, NULL::bigint AS packet_id, NULL::text AS account_id, NULL::bytea AS blob,
            0 AS type, 0 AS sub_type, '' AS text, NULL::timestamptz AS stored_at, NULL::timestamptz AS expires_at,
            (SELECT allowed FROM verdict)::int AS kind, NULL::bigint AS seq
     UNION ALL
-    SELECT 'stored', s.recipient_pair_id, s.packet_id, l.account_id, NULL, 0, 0, '', NULL, s.expires_at, 0, s.seq
+    SELECT 'stored', s.recipient_pair_id, s.packet_id, l.account_id, NULL, 0, 0, '', NULL, s.expires_at, s.held::int, s.seq
       FROM stored s JOIN locked l ON l.pair_id = s.recipient_pair_id
     UNION ALL
     SELECT 'deleted', recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL FROM deleted
     UNION ALL
-    SELECT 'delivered', recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL FROM delivered
+    SELECT CASE WHEN superseded THEN 'superseded' ELSE 'delivered' END, recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL
+      FROM delivered
     ${inbox}`;
 
-  const outcome: SyncOutcome = { allowed: false, stored: [], deleted: [], delivered: [], inbox: [] };
+  const outcome: SyncOutcome = { allowed: false, stored: [], deleted: [], delivered: [], superseded: [], inbox: [] };
   const stored: Array<{ seq: bigint; packet: SyncOutcome["stored"][number] }> = [];
   for (const row of rows) {
     switch (row.tag) {
@@ -129,13 +173,19 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
         outcome.allowed = row.kind === 1;
         break;
       case "stored":
-        stored.push({ seq: row.seq, packet: { pairId: row.pair_id, packetId: Number(row.packet_id), accountId: row.account_id!, expiresAt: row.expires_at } });
+        stored.push({
+          seq: row.seq,
+          packet: { pairId: row.pair_id, packetId: Number(row.packet_id), accountId: row.account_id!, expiresAt: row.expires_at, held: row.kind === 1 },
+        });
         break;
       case "deleted":
         outcome.deleted.push({ pairId: row.pair_id, packetId: Number(row.packet_id) });
         break;
       case "delivered":
         outcome.delivered.push({ pairId: row.pair_id, packetId: Number(row.packet_id) });
+        break;
+      case "superseded":
+        outcome.superseded.push({ pairId: row.pair_id, packetId: Number(row.packet_id) });
         break;
       case "inbox":
         outcome.inbox.push(inboxEntry(row));

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seeme/connection/v1/connection.proto.
  */
 export const file_seeme_connection_v1_connection: GenFile = /*@__PURE__*/
-  fileDesc("CiRzZWVtZS9jb25uZWN0aW9uL3YxL2Nvbm5lY3Rpb24ucHJvdG8SE3NlZW1lLmNvbm5lY3Rpb24udjEimQEKGUluaXRpYXRlQ29ubmVjdGlvblJlcXVlc3QSFgoOc2VuZGVyX3BhaXJfaWQYASABKAkSGQoRcmVjaXBpZW50X3BhaXJfaWQYAiABKAkSGQoRYWNjb3VudF9zaWduYXR1cmUYAyABKAwSLgoLcGFja2V0X2xpZmUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZwoaSW5pdGlhdGVDb25uZWN0aW9uUmVzcG9uc2USGAoQc2VydmVyX3NpZ25hdHVyZRgBIAEoDBIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZwoYQ29uZmlybUNvbm5lY3Rpb25SZXF1ZXN0EhYKDnNlbmRlcl9wYWlyX2lkGAEgASgJEhkKEXJlY2lwaWVudF9wYWlyX2lkGAIgASgJEhgKEHNlcnZlcl9zaWduYXR1cmUYAyABKAwihAEKGUNvbmZpcm1Db25uZWN0aW9uUmVzcG9uc2USMgoGc3RhdHVzGAEgASgOMiIuc2VlbWUuY29ubmVjdGlvbi52MS5Db25maXJtU3RhdHVzEjMKCmNvbm5lY3Rpb24YAiABKAsyHy5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbm5lY3Rpb24iKQoWQnJlYWtDb25uZWN0aW9uUmVxdWVzdBIPCgdwYWlyX2lkGAEgASgJIkkKF0JyZWFrQ29ubmVjdGlvblJlc3BvbnNlEi4KCmJyZWFrX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QiTwoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USNAoLY29ubmVjdGlvbnMYASADKAsyHy5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbm5lY3Rpb24ipwEKCkNvbm5lY3Rpb24SDwoHcGFpcl9pZBgBIAEoCRIUCgxwZWVyX3BhaXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJla2V5X2R1ZRgEIAEoCBIuCgtwYWNrZXRfbGlmZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIuChhMaXN0QWNjb3VudFJvdXRlc1JlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSJHChlMaXN0QWNjb3VudFJvdXRlc1Jlc3BvbnNlEioKBnJvdXRlcxgBIAMoCzIaLnNlZW1lLmNvbm5lY3Rpb24udjEuUm91dGUiOgoRTGlzdFJvdXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiWQoSTGlzdFJvdXRlc1Jlc3BvbnNlEioKBnJvdXRlcxgBIAMoCzIaLnNlZW1lLmNvbm5lY3Rpb24udjEuUm91dGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIvEBCgVSb3V0ZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhwKFGluaXRpYXRvcl9hY2NvdW50X2lkGAIgASgJEhkKEWluaXRpYXRvcl9wYWlyX2lkGAMgASgJEhwKFHJlY2lwaWVudF9hY2NvdW50X2lkGAQgASgJEhkKEXJlY2lwaWVudF9wYWlyX2lkGAUgASgJEi4KC3BhY2tldF9saWZlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpNCg1Db25maXJtU3RhdHVzEh4KGkNPTkZJUk1fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ09ORklSTV9TVEFUVVNfQ09ORklSTUVEEAEy2gMKEUNvbm5lY3Rpb25TZXJ2aWNlEnUKEkluaXRpYXRlQ29ubmVjdGlvbhIuLnNlZW1lLmNvbm5lY3Rpb24udjEuSW5pdGlhdGVDb25uZWN0aW9uUmVxdWVzdBovLnNlZW1lLmNvbm5lY3Rpb24udjEuSW5pdGlhdGVDb25uZWN0aW9uUmVzcG9uc2UScgoRQ29uZmlybUNvbm5lY3Rpb24SLS5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbmZpcm1Db25uZWN0aW9uUmVxdWVzdBouLnNlZW1lLmNvbm5lY3Rpb24udjEuQ29uZmlybUNvbm5lY3Rpb25SZXNwb25zZRJsCg9CcmVha0Nvbm5lY3Rpb24SKy5zZWVtZS5jb25uZWN0aW9uLnYxLkJyZWFrQ29ubmVjdGlvblJlcXVlc3QaLC5zZWVtZS5jb25uZWN0aW9uLnYxLkJyZWFrQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2Uy7gEKGUNvbm5lY3Rpb25JbnRlcm5hbFNlcnZpY2UScgoRTGlzdEFjY291bnRSb3V0ZXMSLS5zZWVtZS5jb25uZWN0aW9uLnYxLkxpc3RBY2NvdW50Um91dGVzUmVxdWVzdBouLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdEFjY291bnRSb3V0ZXNSZXNwb25zZRJdCgpMaXN0Um91dGVzEiYuc2VlbWUuY29ubmVjdGlvbi52MS5MaXN0Um91dGVzUmVxdWVzdBonLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdFJvdXRlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("CiRzZWVtZS9jb25uZWN0aW9uL3YxL2Nvbm5lY3Rpb24ucHJvdG8SE3NlZW1lLmNvbm5lY3Rpb24udjEimQEKGUluaXRpYXRlQ29ubmVjdGlvblJlcXVlc3QSFgoOc2VuZGVyX3BhaXJfaWQYASABKAkSGQoRcmVjaXBpZW50X3BhaXJfaWQYAiABKAkSGQoRYWNjb3VudF9zaWduYXR1cmUYAyABKAwSLgoLcGFja2V0X2xpZmUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZwoaSW5pdGlhdGVDb25uZWN0aW9uUmVzcG9uc2USGAoQc2VydmVyX3NpZ25hdHVyZRgBIAEoDBIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZwoYQ29uZmlybUNvbm5lY3Rpb25SZXF1ZXN0EhYKDnNlbmRlcl9wYWlyX2lkGAEgASgJEhkKEXJlY2lwaWVudF9wYWlyX2lkGAIgASgJEhgKEHNlcnZlcl9zaWduYXR1cmUYAyABKAwihAEKGUNvbmZpcm1Db25uZWN0aW9uUmVzcG9uc2USMgoGc3RhdHVzGAEgASgOMiIuc2VlbWUuY29ubmVjdGlvbi52MS5Db25maXJtU3RhdHVzEjMKCmNvbm5lY3Rpb24YAiABKAsyHy5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbm5lY3Rpb24iKQoWQnJlYWtDb25uZWN0aW9uUmVxdWVzdBIPCgdwYWlyX2lkGAEgASgJIkkKF0JyZWFrQ29ubmVjdGlvblJlc3BvbnNlEi4KCmJyZWFrX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIhgKFkxpc3RDb25uZWN0aW9uc1JlcXVlc3QiTwoXTGlzdENvbm5lY3Rpb25zUmVzcG9uc2USNAoLY29ubmVjdGlvbnMYASADKAsyHy5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbm5lY3Rpb24ipwEKCkNvbm5lY3Rpb24SDwoHcGFpcl9pZBgBIAEoCRIUCgxwZWVyX3BhaXJfaWQYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXJla2V5X2R1ZRgEIAEoCBIuCgtwYWNrZXRfbGlmZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIuChhMaXN0QWNjb3VudFJvdXRlc1JlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSJHChlMaXN0QWNjb3VudFJvdXRlc1Jlc3BvbnNlEioKBnJvdXRlcxgBIAMoCzIaLnNlZW1lLmNvbm5lY3Rpb24udjEuUm91dGUiOgoRTGlzdFJvdXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgNEhIKCnBhZ2VfdG9rZW4YAiABKAkiWQoSTGlzdFJvdXRlc1Jlc3BvbnNlEioKBnJvdXRlcxgBIAMoCzIaLnNlZW1lLmNvbm5lY3Rpb24udjEuUm91dGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIhwKGkdldEludml0ZVNpZ25pbmdLZXlSZXF1ZXN0IjEKG0dldEludml0ZVNpZ25pbmdLZXlSZXNwb25zZRISCgpwdWJsaWNfa2V5GAEgASgMIvEBCgVSb3V0ZRIVCg1jb25uZWN0aW9uX2lkGAEgASgJEhwKFGluaXRpYXRvcl9hY2NvdW50X2lkGAIgASgJEhkKEWluaXRpYXRvcl9wYWlyX2lkGAMgASgJEhwKFHJlY2lwaWVudF9hY2NvdW50X2lkGAQgASgJEhkKEXJlY2lwaWVudF9wYWlyX2lkGAUgASgJEi4KC3BhY2tldF9saWZlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCpNCg1Db25maXJtU3RhdHVzEh4KGkNPTkZJUk1fU1RBVFVTX1VOU1BFQ0lGSUVEEAASHAoYQ09ORklSTV9TVEFUVVNfQ09ORklSTUVEEAEy2gMKEUNvbm5lY3Rpb25TZXJ2aWNlEnUKEkluaXRpYXRlQ29ubmVjdGlvbhIuLnNlZW1lLmNvbm5lY3Rpb24udjEuSW5pdGlhdGVDb25uZWN0aW9uUmVxdWVzdBovLnNlZW1lLmNvbm5lY3Rpb24udjEuSW5pdGlhdGVDb25uZWN0aW9uUmVzcG9uc2UScgoRQ29uZmlybUNvbm5lY3Rpb24SLS5zZWVtZS5jb25uZWN0aW9uLnYxLkNvbmZpcm1Db25uZWN0aW9uUmVxdWVzdBouLnNlZW1lLmNvbm5lY3Rpb24udjEuQ29uZmlybUNvbm5lY3Rpb25SZXNwb25zZRJsCg9CcmVha0Nvbm5lY3Rpb24SKy5zZWVtZS5jb25uZWN0aW9uLnYxLkJyZWFrQ29ubmVjdGlvblJlcXVlc3QaLC5zZWVtZS5jb25uZWN0aW9uLnYxLkJyZWFrQ29ubmVjdGlvblJlc3BvbnNlEmwKD0xpc3RDb25uZWN0aW9ucxIrLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdENvbm5lY3Rpb25zUmVxdWVzdBosLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdENvbm5lY3Rpb25zUmVzcG9uc2Uy6AIKGUNvbm5lY3Rpb25JbnRlcm5hbFNlcnZpY2UScgoRTGlzdEFjY291bnRSb3V0ZXMSLS5zZWVtZS5jb25uZWN0aW9uLnYxLkxpc3RBY2NvdW50Um91dGVzUmVxdWVzdBouLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdEFjY291bnRSb3V0ZXNSZXNwb25zZRJdCgpMaXN0Um91dGVzEiYuc2VlbWUuY29ubmVjdGlvbi52MS5MaXN0Um91dGVzUmVxdWVzdBonLnNlZW1lLmNvbm5lY3Rpb24udjEuTGlzdFJvdXRlc1Jlc3BvbnNlEngKE0dldEludml0ZVNpZ25pbmdLZXkSLy5zZWVtZS5jb25uZWN0aW9uLnYxLkdldEludml0ZVNpZ25pbmdLZXlSZXF1ZXN0GjAuc2VlbWUuY29ubmVjdGlvbi52MS5HZXRJbnZpdGVTaWduaW5nS2V5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * InitiateConnectionRequest is A's signed initiate packet.
@@ -376,6 +376,43 @@ export const ListRoutesResponseSchema: GenMessage<ListRoutesResponse> = /*@__PUR
   messageDesc(file_seeme_connection_v1_connection, 12);
 
 /**
+ * GetInviteSigningKeyRequest is empty.
+ *
+ * @generated from message seeme.connection.v1.GetInviteSigningKeyRequest
+ */
+export type GetInviteSigningKeyRequest = Message<"seeme.connection.v1.GetInviteSigningKeyRequest"> & {
+};
+
+/**
+ * Describes the message seeme.connection.v1.GetInviteSigningKeyRequest.
+ * Use `create(GetInviteSigningKeyRequestSchema)` to create a new message.
+ */
+export const GetInviteSigningKeyRequestSchema: GenMessage<GetInviteSigningKeyRequest> = /*@__PURE__*/
+  messageDesc(file_seeme_connection_v1_connection, 13);
+
+/**
+ * GetInviteSigningKeyResponse carries the invite signing public key.
+ *
+ * @generated from message seeme.connection.v1.GetInviteSigningKeyResponse
+ */
+export type GetInviteSigningKeyResponse = Message<"seeme.connection.v1.GetInviteSigningKeyResponse"> & {
+  /**
+   * public_key is the raw 32-byte Ed25519 public key that verifies
+   * InitiateConnectionResponse.server_signature.
+   *
+   * @generated from field: bytes public_key = 1;
+   */
+  publicKey: Uint8Array;
+};
+
+/**
+ * Describes the message seeme.connection.v1.GetInviteSigningKeyResponse.
+ * Use `create(GetInviteSigningKeyResponseSchema)` to create a new message.
+ */
+export const GetInviteSigningKeyResponseSchema: GenMessage<GetInviteSigningKeyResponse> = /*@__PURE__*/
+  messageDesc(file_seeme_connection_v1_connection, 14);
+
+/**
  * Route is a connection as the relay needs it: who receives under which
  * pair_id, and for how long packets live.
  *
@@ -437,7 +474,7 @@ export type Route = Message<"seeme.connection.v1.Route"> & {
  * Use `create(RouteSchema)` to create a new message.
  */
 export const RouteSchema: GenMessage<Route> = /*@__PURE__*/
-  messageDesc(file_seeme_connection_v1_connection, 13);
+  messageDesc(file_seeme_connection_v1_connection, 15);
 
 /**
  * ConfirmStatus is the outcome of a confirm.
@@ -479,6 +516,16 @@ export const ConnectionService: GenService<{
   /**
    * InitiateConnection records a pending invite for the caller and returns the
    * server's signature over the pair, which the initiator shows as a QR code.
+   * Repeating an initiate the caller already holds returns that invite.
+   *
+   * Refusals (nothing is written): Unauthenticated (no session, or the account
+   * was deleted); InvalidArgument (a malformed or repeated pair_id, a signature
+   * that is not 64 bytes, packet_life not positive); PermissionDenied
+   * (account_signature is not the caller's current key over the documented
+   * payload); AlreadyExists (a pair_id belongs to a connection now or in the
+   * past, or another account holds a pending invite for the pair);
+   * ResourceExhausted (over the initiate rate, or too many pending invites);
+   * Unavailable (the identity service cannot be reached; retry).
    *
    * @generated from rpc seeme.connection.v1.ConnectionService.InitiateConnection
    */
@@ -491,6 +538,14 @@ export const ConnectionService: GenService<{
    * ConfirmConnection turns a pending invite into a connection. The caller must
    * be another account than the initiator.
    *
+   * Refusals (nothing is written): Unauthenticated (no session, or the account
+   * was deleted); InvalidArgument (a malformed or repeated pair_id, a signature
+   * that is not 64 bytes); PermissionDenied (server_signature is not this
+   * server's invite signature for this pair, or the caller made the invite);
+   * NotFound (no invite for this pair, or its initiator was deleted);
+   * FailedPrecondition (the invite expired or was already used); AlreadyExists
+   * (a pair_id belongs to another connection now or in the past).
+   *
    * @generated from rpc seeme.connection.v1.ConnectionService.ConfirmConnection
    */
   confirmConnection: {
@@ -500,6 +555,14 @@ export const ConnectionService: GenService<{
   },
   /**
    * BreakConnection removes the connection in which the caller owns pair_id.
+   * When it answers, the relay already refuses both pair_ids for sending and
+   * receiving and everything queued under them is deleted; the peer gets its
+   * notice (5/5) shortly after.
+   *
+   * Refusals (nothing is written): Unauthenticated (no session); InvalidArgument
+   * (malformed pair_id); NotFound (no connection in which the caller receives
+   * under pair_id: the same answer whether it does not exist or is someone
+   * else's); Unavailable (the relay could not apply the break; retry).
    *
    * @generated from rpc seeme.connection.v1.ConnectionService.BreakConnection
    */
@@ -510,6 +573,8 @@ export const ConnectionService: GenService<{
   },
   /**
    * ListConnections lists the caller's connections.
+   *
+   * Refusals: Unauthenticated (no session).
    *
    * @generated from rpc seeme.connection.v1.ConnectionService.ListConnections
    */
@@ -523,12 +588,15 @@ export const ConnectionService: GenService<{
 
 /**
  * ConnectionInternalService is called by other see-me services, never by clients.
+ * Every method refuses a caller without the service credential (PermissionDenied).
  *
  * @generated from service seeme.connection.v1.ConnectionInternalService
  */
 export const ConnectionInternalService: GenService<{
   /**
    * ListAccountRoutes lists the pair_ids one account receives under and may send to.
+   *
+   * Refusals: InvalidArgument (empty account_id).
    *
    * @generated from rpc seeme.connection.v1.ConnectionInternalService.ListAccountRoutes
    */
@@ -540,12 +608,27 @@ export const ConnectionInternalService: GenService<{
   /**
    * ListRoutes pages through every connection, to rebuild a projection.
    *
+   * Refusals: InvalidArgument (a page_token that no ListRoutes returned).
+   *
    * @generated from rpc seeme.connection.v1.ConnectionInternalService.ListRoutes
    */
   listRoutes: {
     methodKind: "unary";
     input: typeof ListRoutesRequestSchema;
     output: typeof ListRoutesResponseSchema;
+  },
+  /**
+   * GetInviteSigningKey returns the public half of the server signing key, so
+   * the gateway can publish it (GetServerInfo) and clients verify invites.
+   *
+   * Refusals: none beyond the service credential.
+   *
+   * @generated from rpc seeme.connection.v1.ConnectionInternalService.GetInviteSigningKey
+   */
+  getInviteSigningKey: {
+    methodKind: "unary";
+    input: typeof GetInviteSigningKeyRequestSchema;
+    output: typeof GetInviteSigningKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_seeme_connection_v1_connection, 1);

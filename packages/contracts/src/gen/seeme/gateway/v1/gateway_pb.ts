@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seeme/gateway/v1/gateway.proto.
  */
 export const file_seeme_gateway_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zZWVtZS9nYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SEHNlZW1lLmdhdGV3YXkudjEiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QixgEKFUdldFNlcnZlckluZm9SZXNwb25zZRITCgthcGlfdmVyc2lvbhgBIAEoCRIWCg5tYXhfYmxvYl9ieXRlcxgCIAEoDRIcChRtYXhfcGFja2V0c19wZXJfc3luYxgDIAEoDRIyCg9tYXhfcGFja2V0X2xpZmUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLaW52aXRlX2xpZmUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24ycgoOR2F0ZXdheVNlcnZpY2USYAoNR2V0U2VydmVySW5mbxImLnNlZW1lLmdhdGV3YXkudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaJy5zZWVtZS5nYXRld2F5LnYxLkdldFNlcnZlckluZm9SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration]);
+  fileDesc("Ch5zZWVtZS9nYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SEHNlZW1lLmdhdGV3YXkudjEiFgoUR2V0U2VydmVySW5mb1JlcXVlc3Qi6QEKFUdldFNlcnZlckluZm9SZXNwb25zZRITCgthcGlfdmVyc2lvbhgBIAEoCRIWCg5tYXhfYmxvYl9ieXRlcxgCIAEoDRIcChRtYXhfcGFja2V0c19wZXJfc3luYxgDIAEoDRIyCg9tYXhfcGFja2V0X2xpZmUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLgoLaW52aXRlX2xpZmUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIQoZaW52aXRlX3NpZ25pbmdfcHVibGljX2tleRgGIAEoDDJyCg5HYXRld2F5U2VydmljZRJgCg1HZXRTZXJ2ZXJJbmZvEiYuc2VlbWUuZ2F0ZXdheS52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBonLnNlZW1lLmdhdGV3YXkudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration]);
 
 /**
  * GetServerInfoRequest is empty.
@@ -69,6 +69,17 @@ export type GetServerInfoResponse = Message<"seeme.gateway.v1.GetServerInfoRespo
    * @generated from field: google.protobuf.Duration invite_life = 5;
    */
   inviteLife?: Duration | undefined;
+
+  /**
+   * invite_signing_public_key is the raw 32-byte Ed25519 public key of the
+   * server signing key: a client verifies an invite's server_signature over
+   * "see-me/connection/v1/invite\n" || sender_pair_id || "\n" || recipient_pair_id
+   * with it, without asking the server. Empty when the connection service could
+   * not be asked just now; ask again.
+   *
+   * @generated from field: bytes invite_signing_public_key = 6;
+   */
+  inviteSigningPublicKey: Uint8Array;
 };
 
 /**
@@ -82,14 +93,22 @@ export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*
  * GatewayService describes the public API the gateway serves. The gateway also
  * serves seeme.identity.v1.IdentityService, seeme.connection.v1.ConnectionService
  * and seeme.location.v1.LocationService, forwarding each call to its service
- * with the verified caller attached. Clients authenticate with
- * "Authorization: Bearer <session_token>".
+ * with the verified caller attached, and seeme.location.v1.HeldPacketService.
+ * Clients authenticate with "Authorization: Bearer <session_token>".
+ *
+ * Refusals the gateway itself adds to every forwarded method: Unauthenticated
+ * (no, malformed, expired or revoked session where one is required);
+ * Unavailable (the service behind it is down or not ready; retry);
+ * DeadlineExceeded (the service did not answer within UPSTREAM_TIMEOUT);
+ * ResourceExhausted (a request larger than the biggest valid one). Each
+ * service's own refusals are documented on its methods.
  *
  * @generated from service seeme.gateway.v1.GatewayService
  */
 export const GatewayService: GenService<{
   /**
-   * GetServerInfo returns the limits a client must respect. No session needed.
+   * GetServerInfo returns the limits a client must respect and the key that
+   * verifies invites. No session needed. It does not refuse.
    *
    * @generated from rpc seeme.gateway.v1.GatewayService.GetServerInfo
    */

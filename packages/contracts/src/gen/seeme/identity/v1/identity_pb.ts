@@ -553,6 +553,12 @@ export const IdentityService: GenService<{
    * CreateChallenge issues a single-use nonce, valid for at most five minutes,
    * that the caller signs to register, sign in or rotate its key.
    *
+   * Refusals: InvalidArgument (unknown purpose, a field the purpose forbids or a
+   * malformed public_key); AlreadyExists (REGISTER or ROTATE_KEY for a public
+   * key that is already registered); Unauthenticated (SIGN_IN for an unknown
+   * account, ROTATE_KEY without a session); ResourceExhausted (over the per
+   * address or per account rate; retry later).
+   *
    * @generated from rpc seeme.identity.v1.IdentityService.CreateChallenge
    */
   createChallenge: {
@@ -562,6 +568,11 @@ export const IdentityService: GenService<{
   },
   /**
    * Register creates an account for a public key that signed a register challenge.
+   *
+   * Refusals: InvalidArgument (malformed public_key, nonce or signature);
+   * Unauthenticated (unknown, used or expired challenge, or a signature that
+   * does not verify); AlreadyExists (the public key is already registered);
+   * ResourceExhausted (over the per address or per key rate).
    *
    * @generated from rpc seeme.identity.v1.IdentityService.Register
    */
@@ -573,6 +584,10 @@ export const IdentityService: GenService<{
   /**
    * SignIn exchanges a signed sign-in challenge for a session token.
    *
+   * Refusals: InvalidArgument (malformed fields); Unauthenticated (unknown
+   * account, unknown, used or expired challenge, or a bad signature: one
+   * answer); ResourceExhausted (over the per address or per account rate).
+   *
    * @generated from rpc seeme.identity.v1.IdentityService.SignIn
    */
   signIn: {
@@ -582,6 +597,8 @@ export const IdentityService: GenService<{
   },
   /**
    * GetAccount returns the authenticated caller's account.
+   *
+   * Refusals: Unauthenticated (no session, or the account was deleted).
    *
    * @generated from rpc seeme.identity.v1.IdentityService.GetAccount
    */
@@ -594,6 +611,11 @@ export const IdentityService: GenService<{
    * RotateKey replaces the authenticated caller's key. Both the old and the new
    * key sign the same rotate challenge; every existing session ends.
    *
+   * Refusals: InvalidArgument (malformed fields); Unauthenticated (no session,
+   * the account is gone, a bad or used challenge, a signature by either key
+   * that does not verify, or the key changed meanwhile); AlreadyExists (the new
+   * key is already registered).
+   *
    * @generated from rpc seeme.identity.v1.IdentityService.RotateKey
    */
   rotateKey: {
@@ -603,7 +625,12 @@ export const IdentityService: GenService<{
   },
   /**
    * DeleteAccount erases the authenticated caller's account: sessions end at
-   * once and the other services erase their data on the deletion event.
+   * once, the relay refuses every pair_id of the account's connections (both
+   * sides) and their queues are empty by the time it answers, and the other
+   * services erase their data on the deletion event.
+   *
+   * Refusals: Unauthenticated (no session, or the account is already gone);
+   * Unavailable (the relay could not apply the deletion; nothing changed, retry).
    *
    * @generated from rpc seeme.identity.v1.IdentityService.DeleteAccount
    */
@@ -617,12 +644,15 @@ export const IdentityService: GenService<{
 
 /**
  * IdentityInternalService is called by other see-me services, never by clients.
+ * Every method refuses a caller without the service credential (PermissionDenied).
  *
  * @generated from service seeme.identity.v1.IdentityInternalService
  */
 export const IdentityInternalService: GenService<{
   /**
    * VerifySession resolves a bearer session token to its account.
+   *
+   * Refusals: Unauthenticated (malformed, unknown or expired token).
    *
    * @generated from rpc seeme.identity.v1.IdentityInternalService.VerifySession
    */
@@ -633,6 +663,9 @@ export const IdentityInternalService: GenService<{
   },
   /**
    * VerifySignature checks a payload signed by an account's current key.
+   *
+   * Refusals: InvalidArgument (payload too large). An unknown account or a bad
+   * signature is not a refusal: valid is false.
    *
    * @generated from rpc seeme.identity.v1.IdentityInternalService.VerifySignature
    */

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seeme/location/v1/location.proto.
  */
 export const file_seeme_location_v1_location: GenFile = /*@__PURE__*/
-  fileDesc("CiBzZWVtZS9sb2NhdGlvbi92MS9sb2NhdGlvbi5wcm90bxIRc2VlbWUubG9jYXRpb24udjEiqwEKC1N5bmNSZXF1ZXN0EkEKFWxhc3RfcGFja2V0c19yZWNlaXZlZBgBIAMoCzIiLnNlZW1lLmxvY2F0aW9uLnYxLlJlY2VpdmVkUGFja2V0cxIvCgRkYXRhGAIgAygLMiEuc2VlbWUubG9jYXRpb24udjEuT3V0Z29pbmdQYWNrZXQSEQoJcGFnZV9zaXplGAMgASgNEhUKDXNraXBfaW5jb21pbmcYBCABKAgiNgoPUmVjZWl2ZWRQYWNrZXRzEg8KB3BhaXJfaWQYASABKAkSEgoKcGFja2V0X2lkcxgCIAMoDSJSCg5PdXRnb2luZ1BhY2tldBIPCgdwYWlyX2lkGAEgASgJEhEKCXBhY2tldF9pZBgCIAEoDRIMCgRibG9iGAMgASgMEg4KBnVyZ2VudBgKIAEoCCKBAQoMU3luY1Jlc3BvbnNlEi4KCXN5bmNfbWV0YRgBIAMoCzIbLnNlZW1lLmxvY2F0aW9uLnYxLlN5bmNNZXRhEi8KBGRhdGEYAiADKAsyIS5zZWVtZS5sb2NhdGlvbi52MS5JbmNvbWluZ1BhY2tldBIQCghoYXNfbW9yZRgDIAEoCCKYAQoIU3luY01ldGESLQoGdGFyZ2V0GAEgASgOMh0uc2VlbWUubG9jYXRpb24udjEuU3luY1RhcmdldBIPCgdwYWlyX2lkGAIgASgJEhgKEHJlY2VpdmVkX3BhY2tldHMYAyADKA0SGQoRZGVsaXZlcmVkX3BhY2tldHMYBCADKA0SFwoPZGVsZXRlZF9wYWNrZXRzGAUgAygNItEBCg5JbmNvbWluZ1BhY2tldBIPCgdwYWlyX2lkGAEgASgJEhEKCXBhY2tldF9pZBgCIAEoDRIMCgRibG9iGAMgASgMEgwKBHR5cGUYBCABKA0SEAoIc3ViX3R5cGUYBSABKA0SDAoEdGV4dBgGIAEoCRIuCgpzdG9yZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEgoQU3Vic2NyaWJlUmVxdWVzdCJmChFTdWJzY3JpYmVSZXNwb25zZRIzCgZwYWNrZXQYASABKAsyIS5zZWVtZS5sb2NhdGlvbi52MS5JbmNvbWluZ1BhY2tldEgAEhMKCWNhdWdodF91cBgCIAEoCEgAQgcKBWV2ZW50IoEBChlRdWV1ZVNlcnZlck1lc3NhZ2VSZXF1ZXN0EhAKCHN1Yl90eXBlGAEgASgNEgwKBHRleHQYAiABKAkSEwoLYWNjb3VudF9pZHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIi8KGlF1ZXVlU2VydmVyTWVzc2FnZVJlc3BvbnNlEhEKCXBhY2tldF9pZBgBIAEoDSpcCgpTeW5jVGFyZ2V0EhsKF1NZTkNfVEFSR0VUX1VOU1BFQ0lGSUVEEAASFgoSU1lOQ19UQVJHRVRfU0VOREVSEAESGQoVU1lOQ19UQVJHRVRfUkVDSVBJRU5UEAIytAEKD0xvY2F0aW9uU2VydmljZRJHCgRTeW5jEh4uc2VlbWUubG9jYXRpb24udjEuU3luY1JlcXVlc3QaHy5zZWVtZS5sb2NhdGlvbi52MS5TeW5jUmVzcG9uc2USWAoJU3Vic2NyaWJlEiMuc2VlbWUubG9jYXRpb24udjEuU3Vic2NyaWJlUmVxdWVzdBokLnNlZW1lLmxvY2F0aW9uLnYxLlN1YnNjcmliZVJlc3BvbnNlMAEyiQEKFExvY2F0aW9uQWRtaW5TZXJ2aWNlEnEKElF1ZXVlU2VydmVyTWVzc2FnZRIsLnNlZW1lLmxvY2F0aW9uLnYxLlF1ZXVlU2VydmVyTWVzc2FnZVJlcXVlc3QaLS5zZWVtZS5sb2NhdGlvbi52MS5RdWV1ZVNlcnZlck1lc3NhZ2VSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiBzZWVtZS9sb2NhdGlvbi92MS9sb2NhdGlvbi5wcm90bxIRc2VlbWUubG9jYXRpb24udjEiqwEKC1N5bmNSZXF1ZXN0EkEKFWxhc3RfcGFja2V0c19yZWNlaXZlZBgBIAMoCzIiLnNlZW1lLmxvY2F0aW9uLnYxLlJlY2VpdmVkUGFja2V0cxIvCgRkYXRhGAIgAygLMiEuc2VlbWUubG9jYXRpb24udjEuT3V0Z29pbmdQYWNrZXQSEQoJcGFnZV9zaXplGAMgASgNEhUKDXNraXBfaW5jb21pbmcYBCABKAgiNgoPUmVjZWl2ZWRQYWNrZXRzEg8KB3BhaXJfaWQYASABKAkSEgoKcGFja2V0X2lkcxgCIAMoDSKpAQoOT3V0Z29pbmdQYWNrZXQSDwoHcGFpcl9pZBgBIAEoCRIRCglwYWNrZXRfaWQYAiABKA0SDAoEYmxvYhgDIAEoDBIuCgpyZWxlYXNlX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIlCgRzbG90GAUgASgOMhcuc2VlbWUubG9jYXRpb24udjEuU2xvdBIOCgZ1cmdlbnQYCiABKAgigQEKDFN5bmNSZXNwb25zZRIuCglzeW5jX21ldGEYASADKAsyGy5zZWVtZS5sb2NhdGlvbi52MS5TeW5jTWV0YRIvCgRkYXRhGAIgAygLMiEuc2VlbWUubG9jYXRpb24udjEuSW5jb21pbmdQYWNrZXQSEAoIaGFzX21vcmUYAyABKAgitAEKCFN5bmNNZXRhEi0KBnRhcmdldBgBIAEoDjIdLnNlZW1lLmxvY2F0aW9uLnYxLlN5bmNUYXJnZXQSDwoHcGFpcl9pZBgCIAEoCRIYChByZWNlaXZlZF9wYWNrZXRzGAMgAygNEhkKEWRlbGl2ZXJlZF9wYWNrZXRzGAQgAygNEhcKD2RlbGV0ZWRfcGFja2V0cxgFIAMoDRIaChJzdXBlcnNlZGVkX3BhY2tldHMYBiADKA0i0QEKDkluY29taW5nUGFja2V0Eg8KB3BhaXJfaWQYASABKAkSEQoJcGFja2V0X2lkGAIgASgNEgwKBGJsb2IYAyABKAwSDAoEdHlwZRgEIAEoDRIQCghzdWJfdHlwZRgFIAEoDRIMCgR0ZXh0GAYgASgJEi4KCnN0b3JlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2V4cGlyZV90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI9ChdDYW5jZWxIZWxkUGFja2V0UmVxdWVzdBIPCgdwYWlyX2lkGAEgASgJEhEKCXBhY2tldF9pZBgCIAEoDSIaChhDYW5jZWxIZWxkUGFja2V0UmVzcG9uc2UicQobUmVzY2hlZHVsZUhlbGRQYWNrZXRSZXF1ZXN0Eg8KB3BhaXJfaWQYASABKAkSEQoJcGFja2V0X2lkGAIgASgNEi4KCnJlbGVhc2VfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn8KHFJlc2NoZWR1bGVIZWxkUGFja2V0UmVzcG9uc2USLgoKcmVsZWFzZV9hdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiYKElJldm9rZVBhaXJzUmVxdWVzdBIQCghwYWlyX2lkcxgBIAMoCSIVChNSZXZva2VQYWlyc1Jlc3BvbnNlIioKFFJldm9rZUFjY291bnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkiFwoVUmV2b2tlQWNjb3VudFJlc3BvbnNlIhIKEFN1YnNjcmliZVJlcXVlc3QiZgoRU3Vic2NyaWJlUmVzcG9uc2USMwoGcGFja2V0GAEgASgLMiEuc2VlbWUubG9jYXRpb24udjEuSW5jb21pbmdQYWNrZXRIABITCgljYXVnaHRfdXAYAiABKAhIAEIHCgVldmVudCKBAQoZUXVldWVTZXJ2ZXJNZXNzYWdlUmVxdWVzdBIQCghzdWJfdHlwZRgBIAEoDRIMCgR0ZXh0GAIgASgJEhMKC2FjY291bnRfaWRzGAMgAygJEi8KC2V4cGlyZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIvChpRdWV1ZVNlcnZlck1lc3NhZ2VSZXNwb25zZRIRCglwYWNrZXRfaWQYASABKA0qLwoEU2xvdBIUChBTTE9UX1VOU1BFQ0lGSUVEEAASEQoNU0xPVF9MT0NBVElPThABKlwKClN5bmNUYXJnZXQSGwoXU1lOQ19UQVJHRVRfVU5TUEVDSUZJRUQQABIWChJTWU5DX1RBUkdFVF9TRU5ERVIQARIZChVTWU5DX1RBUkdFVF9SRUNJUElFTlQQAjK0AQoPTG9jYXRpb25TZXJ2aWNlEkcKBFN5bmMSHi5zZWVtZS5sb2NhdGlvbi52MS5TeW5jUmVxdWVzdBofLnNlZW1lLmxvY2F0aW9uLnYxLlN5bmNSZXNwb25zZRJYCglTdWJzY3JpYmUSIy5zZWVtZS5sb2NhdGlvbi52MS5TdWJzY3JpYmVSZXF1ZXN0GiQuc2VlbWUubG9jYXRpb24udjEuU3Vic2NyaWJlUmVzcG9uc2UwATL5AQoRSGVsZFBhY2tldFNlcnZpY2USawoQQ2FuY2VsSGVsZFBhY2tldBIqLnNlZW1lLmxvY2F0aW9uLnYxLkNhbmNlbEhlbGRQYWNrZXRSZXF1ZXN0Gisuc2VlbWUubG9jYXRpb24udjEuQ2FuY2VsSGVsZFBhY2tldFJlc3BvbnNlEncKFFJlc2NoZWR1bGVIZWxkUGFja2V0Ei4uc2VlbWUubG9jYXRpb24udjEuUmVzY2hlZHVsZUhlbGRQYWNrZXRSZXF1ZXN0Gi8uc2VlbWUubG9jYXRpb24udjEuUmVzY2hlZHVsZUhlbGRQYWNrZXRSZXNwb25zZTLbAQoXTG9jYXRpb25JbnRlcm5hbFNlcnZpY2USXAoLUmV2b2tlUGFpcnMSJS5zZWVtZS5sb2NhdGlvbi52MS5SZXZva2VQYWlyc1JlcXVlc3QaJi5zZWVtZS5sb2NhdGlvbi52MS5SZXZva2VQYWlyc1Jlc3BvbnNlEmIKDVJldm9rZUFjY291bnQSJy5zZWVtZS5sb2NhdGlvbi52MS5SZXZva2VBY2NvdW50UmVxdWVzdBooLnNlZW1lLmxvY2F0aW9uLnYxLlJldm9rZUFjY291bnRSZXNwb25zZTKJAQoUTG9jYXRpb25BZG1pblNlcnZpY2UScQoSUXVldWVTZXJ2ZXJNZXNzYWdlEiwuc2VlbWUubG9jYXRpb24udjEuUXVldWVTZXJ2ZXJNZXNzYWdlUmVxdWVzdBotLnNlZW1lLmxvY2F0aW9uLnYxLlF1ZXVlU2VydmVyTWVzc2FnZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * SyncRequest both acknowledges and sends.
@@ -116,6 +116,26 @@ export type OutgoingPacket = Message<"seeme.location.v1.OutgoingPacket"> & {
   blob: Uint8Array;
 
   /**
+   * release_at, when set and in the future (at most seven days ahead), holds
+   * the packet: it is stored but neither delivered nor revealed to the
+   * recipient until then, and its sender may cancel it or move the time before
+   * (check-in). Its life (packet_life) counts from release_at. Unset or past
+   * means deliver now.
+   *
+   * @generated from field: google.protobuf.Timestamp release_at = 4;
+   */
+  releaseAt?: Timestamp | undefined;
+
+  /**
+   * slot names a latest-value slot: a newer packet (higher packet_id) in the
+   * same slot on the same pair_id replaces the undelivered earlier one, whose
+   * receipt then says superseded. Statuses and texts are never slotted.
+   *
+   * @generated from field: seeme.location.v1.Slot slot = 5;
+   */
+  slot: Slot;
+
+  /**
    * urgent asks for an immediate high-urgency Web Push wake-up of a recipient
    * whose app is closed (the SDK sets it for SOS, "I'm lost", "I feel unsafe"
    * and "I need urgent help"). The server stores only this bit; others are
@@ -210,6 +230,14 @@ export type SyncMeta = Message<"seeme.location.v1.SyncMeta"> & {
    * @generated from field: repeated uint32 deleted_packets = 5;
    */
   deletedPackets: number[];
+
+  /**
+   * superseded_packets (SENDER) were replaced, undelivered, by a newer packet
+   * in the same slot since the caller last synced; they will never be delivered.
+   *
+   * @generated from field: repeated uint32 superseded_packets = 6;
+   */
+  supersededPackets: number[];
 };
 
 /**
@@ -290,6 +318,184 @@ export const IncomingPacketSchema: GenMessage<IncomingPacket> = /*@__PURE__*/
   messageDesc(file_seeme_location_v1_location, 5);
 
 /**
+ * CancelHeldPacketRequest names a held packet the caller sent.
+ *
+ * @generated from message seeme.location.v1.CancelHeldPacketRequest
+ */
+export type CancelHeldPacketRequest = Message<"seeme.location.v1.CancelHeldPacketRequest"> & {
+  /**
+   * pair_id is the recipient's pair_id the packet was sent to.
+   *
+   * @generated from field: string pair_id = 1;
+   */
+  pairId: string;
+
+  /**
+   * packet_id is the held packet's id.
+   *
+   * @generated from field: uint32 packet_id = 2;
+   */
+  packetId: number;
+};
+
+/**
+ * Describes the message seeme.location.v1.CancelHeldPacketRequest.
+ * Use `create(CancelHeldPacketRequestSchema)` to create a new message.
+ */
+export const CancelHeldPacketRequestSchema: GenMessage<CancelHeldPacketRequest> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 6);
+
+/**
+ * CancelHeldPacketResponse is empty: the packet is gone.
+ *
+ * @generated from message seeme.location.v1.CancelHeldPacketResponse
+ */
+export type CancelHeldPacketResponse = Message<"seeme.location.v1.CancelHeldPacketResponse"> & {
+};
+
+/**
+ * Describes the message seeme.location.v1.CancelHeldPacketResponse.
+ * Use `create(CancelHeldPacketResponseSchema)` to create a new message.
+ */
+export const CancelHeldPacketResponseSchema: GenMessage<CancelHeldPacketResponse> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 7);
+
+/**
+ * RescheduleHeldPacketRequest moves a held packet's release time.
+ *
+ * @generated from message seeme.location.v1.RescheduleHeldPacketRequest
+ */
+export type RescheduleHeldPacketRequest = Message<"seeme.location.v1.RescheduleHeldPacketRequest"> & {
+  /**
+   * pair_id is the recipient's pair_id the packet was sent to.
+   *
+   * @generated from field: string pair_id = 1;
+   */
+  pairId: string;
+
+  /**
+   * packet_id is the held packet's id.
+   *
+   * @generated from field: uint32 packet_id = 2;
+   */
+  packetId: number;
+
+  /**
+   * release_at is the new release time: in the future, at most seven days ahead.
+   *
+   * @generated from field: google.protobuf.Timestamp release_at = 3;
+   */
+  releaseAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message seeme.location.v1.RescheduleHeldPacketRequest.
+ * Use `create(RescheduleHeldPacketRequestSchema)` to create a new message.
+ */
+export const RescheduleHeldPacketRequestSchema: GenMessage<RescheduleHeldPacketRequest> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 8);
+
+/**
+ * RescheduleHeldPacketResponse confirms the new times.
+ *
+ * @generated from message seeme.location.v1.RescheduleHeldPacketResponse
+ */
+export type RescheduleHeldPacketResponse = Message<"seeme.location.v1.RescheduleHeldPacketResponse"> & {
+  /**
+   * release_at is the new release time.
+   *
+   * @generated from field: google.protobuf.Timestamp release_at = 1;
+   */
+  releaseAt?: Timestamp | undefined;
+
+  /**
+   * expire_time is when the packet will be deleted if unacknowledged after release.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message seeme.location.v1.RescheduleHeldPacketResponse.
+ * Use `create(RescheduleHeldPacketResponseSchema)` to create a new message.
+ */
+export const RescheduleHeldPacketResponseSchema: GenMessage<RescheduleHeldPacketResponse> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 9);
+
+/**
+ * RevokePairsRequest names the pair_ids of a broken connection.
+ *
+ * @generated from message seeme.location.v1.RevokePairsRequest
+ */
+export type RevokePairsRequest = Message<"seeme.location.v1.RevokePairsRequest"> & {
+  /**
+   * pair_ids are both sides of the connection.
+   *
+   * @generated from field: repeated string pair_ids = 1;
+   */
+  pairIds: string[];
+};
+
+/**
+ * Describes the message seeme.location.v1.RevokePairsRequest.
+ * Use `create(RevokePairsRequestSchema)` to create a new message.
+ */
+export const RevokePairsRequestSchema: GenMessage<RevokePairsRequest> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 10);
+
+/**
+ * RevokePairsResponse is empty: the pair_ids are refused from now on.
+ *
+ * @generated from message seeme.location.v1.RevokePairsResponse
+ */
+export type RevokePairsResponse = Message<"seeme.location.v1.RevokePairsResponse"> & {
+};
+
+/**
+ * Describes the message seeme.location.v1.RevokePairsResponse.
+ * Use `create(RevokePairsResponseSchema)` to create a new message.
+ */
+export const RevokePairsResponseSchema: GenMessage<RevokePairsResponse> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 11);
+
+/**
+ * RevokeAccountRequest names a deleted account.
+ *
+ * @generated from message seeme.location.v1.RevokeAccountRequest
+ */
+export type RevokeAccountRequest = Message<"seeme.location.v1.RevokeAccountRequest"> & {
+  /**
+   * account_id is the deleted account.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+};
+
+/**
+ * Describes the message seeme.location.v1.RevokeAccountRequest.
+ * Use `create(RevokeAccountRequestSchema)` to create a new message.
+ */
+export const RevokeAccountRequestSchema: GenMessage<RevokeAccountRequest> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 12);
+
+/**
+ * RevokeAccountResponse is empty: the account's pair_ids are refused from now on.
+ *
+ * @generated from message seeme.location.v1.RevokeAccountResponse
+ */
+export type RevokeAccountResponse = Message<"seeme.location.v1.RevokeAccountResponse"> & {
+};
+
+/**
+ * Describes the message seeme.location.v1.RevokeAccountResponse.
+ * Use `create(RevokeAccountResponseSchema)` to create a new message.
+ */
+export const RevokeAccountResponseSchema: GenMessage<RevokeAccountResponse> = /*@__PURE__*/
+  messageDesc(file_seeme_location_v1_location, 13);
+
+/**
  * SubscribeRequest is empty: the stream carries the caller's packets.
  *
  * @generated from message seeme.location.v1.SubscribeRequest
@@ -302,7 +508,7 @@ export type SubscribeRequest = Message<"seeme.location.v1.SubscribeRequest"> & {
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_seeme_location_v1_location, 6);
+  messageDesc(file_seeme_location_v1_location, 14);
 
 /**
  * SubscribeResponse is one event on the stream.
@@ -339,7 +545,7 @@ export type SubscribeResponse = Message<"seeme.location.v1.SubscribeResponse"> &
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_seeme_location_v1_location, 7);
+  messageDesc(file_seeme_location_v1_location, 15);
 
 /**
  * QueueServerMessageRequest describes a server message.
@@ -382,7 +588,7 @@ export type QueueServerMessageRequest = Message<"seeme.location.v1.QueueServerMe
  * Use `create(QueueServerMessageRequestSchema)` to create a new message.
  */
 export const QueueServerMessageRequestSchema: GenMessage<QueueServerMessageRequest> = /*@__PURE__*/
-  messageDesc(file_seeme_location_v1_location, 8);
+  messageDesc(file_seeme_location_v1_location, 16);
 
 /**
  * QueueServerMessageResponse identifies the queued message.
@@ -403,7 +609,34 @@ export type QueueServerMessageResponse = Message<"seeme.location.v1.QueueServerM
  * Use `create(QueueServerMessageResponseSchema)` to create a new message.
  */
 export const QueueServerMessageResponseSchema: GenMessage<QueueServerMessageResponse> = /*@__PURE__*/
-  messageDesc(file_seeme_location_v1_location, 9);
+  messageDesc(file_seeme_location_v1_location, 17);
+
+/**
+ * Slot is a latest-value slot of a pair_id.
+ *
+ * @generated from enum seeme.location.v1.Slot
+ */
+export enum Slot {
+  /**
+   * SLOT_UNSPECIFIED is no slot: the packet is always queued.
+   *
+   * @generated from enum value: SLOT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * SLOT_LOCATION holds the sender's latest location.
+   *
+   * @generated from enum value: SLOT_LOCATION = 1;
+   */
+  LOCATION = 1,
+}
+
+/**
+ * Describes the enum seeme.location.v1.Slot.
+ */
+export const SlotSchema: GenEnum<Slot> = /*@__PURE__*/
+  enumDesc(file_seeme_location_v1_location, 0);
 
 /**
  * SyncTarget says from whose side a SyncMeta entry is written.
@@ -437,12 +670,17 @@ export enum SyncTarget {
  * Describes the enum seeme.location.v1.SyncTarget.
  */
 export const SyncTargetSchema: GenEnum<SyncTarget> = /*@__PURE__*/
-  enumDesc(file_seeme_location_v1_location, 0);
+  enumDesc(file_seeme_location_v1_location, 1);
 
 /**
  * LocationService is the client-facing relay (SPEC §4), served through the
  * gateway. It stores and forwards opaque packets addressed to pair_ids and
  * never sees what is inside them. Every call acts as the authenticated account.
+ *
+ * Refusals common to every method: Unauthenticated (no valid session, or the
+ * account was deleted), Unavailable (a dependency is down or a concurrent change
+ * got in the way; nothing was applied, retry), ResourceExhausted (a rate limit;
+ * nothing was applied, retry later).
  *
  * @generated from service seeme.location.v1.LocationService
  */
@@ -450,6 +688,20 @@ export const LocationService: GenService<{
   /**
    * Sync acknowledges received packets, sends outgoing packets and returns
    * what waits for the caller, oldest first, in one round trip.
+   *
+   * Refusals (nothing is applied for any of them):
+   *   InvalidArgument    malformed pair_id, empty or oversized blob, too many
+   *                      packets or acknowledgements, a repeated (pair_id,
+   *                      packet_id), release_at more than seven days ahead, or
+   *                      release_at together with a slot
+   *   PermissionDenied   a pair_id in data is not the peer side of one of the
+   *                      caller's connections, or an acknowledged pair_id is not
+   *                      the caller's own: one fixed message whether the pair_id
+   *                      exists or not, and from the moment BreakConnection or
+   *                      DeleteAccount returned
+   *   ResourceExhausted  the caller's sending rate or the recipient's rate is spent
+   *   Unavailable        the connection service could not be asked, or a
+   *                      concurrent change to the same connections got in the way
    *
    * @generated from rpc seeme.location.v1.LocationService.Sync
    */
@@ -460,7 +712,11 @@ export const LocationService: GenService<{
   },
   /**
    * Subscribe streams what is queued for the caller, then each new packet or
-   * server message as soon as it is stored. Acknowledge through Sync.
+   * server message as soon as it is stored (a held packet when it is released).
+   * Acknowledge through Sync.
+   *
+   * Refusals: ResourceExhausted when the account already holds the most open
+   * streams one replica allows; Unauthenticated as for every method.
    *
    * @generated from rpc seeme.location.v1.LocationService.Subscribe
    */
@@ -473,6 +729,90 @@ export const LocationService: GenService<{
   serviceDesc(file_seeme_location_v1_location, 0);
 
 /**
+ * HeldPacketService lets the sender of a held packet (Sync with release_at:
+ * a check-in) cancel it or move its release, before it is released. Served
+ * through the gateway like LocationService; every call acts as the
+ * authenticated account (Unauthenticated without one).
+ *
+ * @generated from service seeme.location.v1.HeldPacketService
+ */
+export const HeldPacketService: GenService<{
+  /**
+   * CancelHeldPacket deletes a held packet (one sent with release_at) before its
+   * release, so its recipient never learns it existed. Only its sender may.
+   *
+   * Refusals:
+   *   InvalidArgument    malformed pair_id
+   *   NotFound           no held, unreleased packet the caller sent under this
+   *                      (pair_id, packet_id): the same answer whether it never
+   *                      existed, was already released or cancelled, or another
+   *                      account sent it, so a stranger learns nothing
+   *
+   * @generated from rpc seeme.location.v1.HeldPacketService.CancelHeldPacket
+   */
+  cancelHeldPacket: {
+    methodKind: "unary";
+    input: typeof CancelHeldPacketRequestSchema;
+    output: typeof CancelHeldPacketResponseSchema;
+  },
+  /**
+   * RescheduleHeldPacket moves a held packet's release time, before its release.
+   * Only its sender may.
+   *
+   * Refusals:
+   *   InvalidArgument    malformed pair_id, release_at unset, not in the future or
+   *                      more than seven days ahead
+   *   NotFound           as for CancelHeldPacket
+   *
+   * @generated from rpc seeme.location.v1.HeldPacketService.RescheduleHeldPacket
+   */
+  rescheduleHeldPacket: {
+    methodKind: "unary";
+    input: typeof RescheduleHeldPacketRequestSchema;
+    output: typeof RescheduleHeldPacketResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_seeme_location_v1_location, 1);
+
+/**
+ * LocationInternalService is called by other see-me services, never by clients
+ * (it is not served through the gateway and requires the service credential).
+ * Its methods apply a break or an account deletion at the relay before the
+ * calling service answers its own client; the NATS events stay the durable path.
+ *
+ * Refusals: PermissionDenied without a valid service credential; InvalidArgument
+ * for a malformed pair_id or an empty account_id; Unavailable when the database
+ * could not apply the change (nothing was applied, retry).
+ *
+ * @generated from service seeme.location.v1.LocationInternalService
+ */
+export const LocationInternalService: GenService<{
+  /**
+   * RevokePairs stops routing the pair_ids for good, in both directions, and
+   * deletes everything queued under them. Idempotent.
+   *
+   * @generated from rpc seeme.location.v1.LocationInternalService.RevokePairs
+   */
+  revokePairs: {
+    methodKind: "unary";
+    input: typeof RevokePairsRequestSchema;
+    output: typeof RevokePairsResponseSchema;
+  },
+  /**
+   * RevokeAccount revokes every pair_id of the account's connections (both
+   * sides) and refuses any connection of it that arrives later. Idempotent.
+   *
+   * @generated from rpc seeme.location.v1.LocationInternalService.RevokeAccount
+   */
+  revokeAccount: {
+    methodKind: "unary";
+    input: typeof RevokeAccountRequestSchema;
+    output: typeof RevokeAccountResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_seeme_location_v1_location, 2);
+
+/**
  * LocationAdminService is for operators. It is served only on the location
  * service's internal port and requires the admin credential.
  *
@@ -483,6 +823,10 @@ export const LocationAdminService: GenService<{
    * QueueServerMessage queues a server message (type 6) for all accounts or
    * for the listed ones.
    *
+   * Refusals: Unauthenticated without the admin credential; InvalidArgument for
+   * a sub_type outside 1..8, an empty or oversized text, a malformed account id
+   * or an expire_time in the past or more than seven days ahead.
+   *
    * @generated from rpc seeme.location.v1.LocationAdminService.QueueServerMessage
    */
   queueServerMessage: {
@@ -491,5 +835,5 @@ export const LocationAdminService: GenService<{
     output: typeof QueueServerMessageResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_seeme_location_v1_location, 1);
+  serviceDesc(file_seeme_location_v1_location, 3);
 

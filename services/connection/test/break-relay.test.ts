@@ -1,0 +1,57 @@
+import { Code } from "@connectrpc/connect";
+import { waitFor } from "@seeme/testkit/health";
+import { clientAs, newPairId, registerAccount, startSuite } from "./helpers.js";
+
+/**
+ * BreakConnection applies the break at the relay (location's RevokePairs)
+ * before it answers, and answers OK only then (SPEC §8 "Break is immediate").
+ * The relay here is a fake that records calls and can be made to fail.
+ */
+let suite: Awaited<ReturnType<typeof startSuite>>;
+const clients: Array<{ close(): void }> = [];
+
+beforeAll(async () => {
+  suite = await startSuite("break_relay");
+});
+afterAll(async () => {
+  clients.forEach((c) => c.close());
+  await suite.stop();
+});
+
+async function connectedPair() {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const [aClient, bClient] = [clientAs(suite.address, a.id), clientAs(suite.address, b.id)];
+  clients.push(aClient, bClient);
+  const sender = newPairId();
+  const recipient = newPairId();
+  const { serverSignature } = await aClient.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: a.signInitiate(sender, recipient) });
+  await bClient.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
+  return { aClient, bClient, sender, recipient };
+}
+
+test("a break revokes both pairIDs at the relay before it answers OK", async () => {
+  const { bClient, sender, recipient } = await connectedPair();
+  const calls = suite.location.revokedPairs.length;
+  await bClient.breakConnection({ pairId: recipient });
+  expect(suite.location.revokedPairs.slice(calls)).toEqual([[sender, recipient]]);
+  expect((await bClient.listConnections({})).connections).toEqual([]);
+});
+
+test("when the relay cannot apply the break, BreakConnection answers Unavailable and the connection stays; a retry then breaks it", async () => {
+  const { aClient, sender, recipient } = await connectedPair();
+  expect(await waitFor(async () => (await suite.tables.count("outbox_events")) === 0)).toBe(true);
+  const before = await suite.tables.snapshot();
+  suite.location.state.fail = true;
+  try {
+    await expect(aClient.breakConnection({ pairId: sender })).rejects.toMatchObject({ code: Code.Unavailable });
+  } finally {
+    suite.location.state.fail = false;
+  }
+  expect(await suite.tables.snapshot()).toBe(before);
+  expect((await aClient.listConnections({})).connections).toEqual([expect.objectContaining({ pairId: sender })]);
+
+  await aClient.breakConnection({ pairId: sender });
+  expect(suite.location.revokedPairs.at(-1)).toEqual([sender, recipient]);
+  expect((await aClient.listConnections({})).connections).toEqual([]);
+});
