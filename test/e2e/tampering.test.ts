@@ -40,10 +40,10 @@ const queued = async (pairId: string) =>
 
 test("a flipped bit anywhere in a blob is rejected", async () => {
   // Version, HPKE enc, ciphertext (sender pairID, signature, inner header with the send time, payload) and tag:
-  // a 46-character location seals to 208 bytes. The first packet is turned into a version 1 blob.
-  const offsets = [0, 1, 33, 40, 140, 150, 180, 207];
+  // a short text seals to 290 bytes. The first packet is turned into a version 1 blob. Texts, not locations:
+  // locations share one latest-value slot at the relay, so only the newest would stay queued.
+  const offsets = [0, 1, 33, 40, 140, 150, 220, 289];
   for (let i = 0; i < offsets.length; i++) await alice.sendText(`flip ${i}`, { to: first.a, sync: false });
-  // Texts: locations share one latest-value slot at the relay, so only the newest would stay queued.
   await alice.sync();
   const rows = await queued(first.b);
   expect(rows).toHaveLength(offsets.length);
@@ -56,7 +56,7 @@ test("a flipped bit anywhere in a blob is rejected", async () => {
   rejected.length = 0;
   await bob.sync();
   expect(rejected.map((r) => r.packetId)).toEqual(rows.map((row) => Number(row.packet_id)));
-  expect(rows[0].blob).toHaveLength(208);
+  expect(rows[0].blob).toHaveLength(290);
   expect(rejected[0].reason).toBe("envelope-version");
   expect(new Set(rejected.slice(1).map((r) => r.reason))).toEqual(new Set(["envelope-unauthentic"]));
   expect((await bob.inbox()).filter((m) => m.kind === "text")).toEqual([]);
