@@ -1,12 +1,19 @@
 import { ChallengePurpose } from "@seeme/contracts/identity";
 import {
-  challengePayload, initiatePayload, invitePayload, isPairId, MAX_ACK_ENTRIES, MAX_ACKS_PER_SYNC, PAIR_ID_LENGTH,
-  SERVER_PAIR_ID, type ChallengeKind,
+  challengePayload,
+  initiatePayload,
+  invitePayload,
+  isPairId,
+  MAX_ACK_ENTRIES,
+  MAX_ACKS_PER_SYNC,
+  PAIR_ID_LENGTH,
+  SERVER_PAIR_ID,
+  type ChallengeKind,
 } from "@seeme/contracts/protocol";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const A = "A".repeat(40);
-const B = "b".repeat(39) + "9";
+const B = `${"b".repeat(39)}9`;
 
 describe("protocol", () => {
   it("pairIDs are exactly 40 characters of [A-Za-z0-9]; SERVER is not one", () => {

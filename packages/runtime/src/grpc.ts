@@ -4,6 +4,5 @@
  * `ServiceImpl` on a grpc-js server) and the client (grpc-client.ts: a typed
  * Connect-style client over a grpc-js channel); this module re-exports both.
  */
-export { methodPath } from "./grpc-codec.js";
-export { addServices, registration, type AdapterOptions, type ServiceRegistration } from "./grpc-server.js";
-export { createGrpcClient, type GrpcClientOptions } from "./grpc-client.js";
+export { addServices, registration, type ServiceRegistration } from "./grpc-server.js";
+export { createGrpcClient } from "./grpc-client.js";
