@@ -8,6 +8,7 @@ import {
 import type { Logger } from "./logger.js";
 import type { Guard } from "./caller.js";
 import type { Metrics } from "./metrics.js";
+import { isDependencyOutage } from "./outage.js";
 
 /**
  * protobuf-es v2 generates descriptors, not grpc-js definitions. This module is
@@ -31,6 +32,20 @@ export function registration<D extends DescService>(service: D, impl: ServiceImp
 const serializer = (schema: DescMessage) => (message: unknown) =>
   Buffer.from(toBinary(schema, create(schema, message as never)));
 const deserializer = (schema: DescMessage) => (bytes: Buffer) => fromBinary(schema, bytes);
+/** A request body that is not valid protobuf: the client's fault (InvalidArgument), not grpc-js's INTERNAL. */
+class Malformed {
+  constructor(readonly reason: string) {}
+}
+const serverDeserializer = (schema: DescMessage) => (bytes: Buffer) => {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (error) {
+    return new Malformed(error instanceof Error ? error.message : String(error));
+  }
+};
+function rejectMalformed(request: unknown): void {
+  if (request instanceof Malformed) throw new ConnectError(`malformed request: ${request.reason}`, Code.InvalidArgument);
+}
 
 export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
@@ -58,6 +73,11 @@ const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 
 function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc.StatusObject> {
   if (error instanceof ConnectError) return { code: error.code as number, details: error.rawMessage };
+  if (isDependencyOutage(error)) {
+    // Retryable and not the caller's fault; the driver's message names hosts and ports, so it stays in the log.
+    log.warn({ err: error, path }, "dependency unavailable");
+    return { code: grpc.status.UNAVAILABLE, details: "a dependency is unavailable; retry later" };
+  }
   // Unexpected failures are logged with their stack but never shown to callers.
   log.error({ err: error, path }, "unhandled error in RPC handler");
   return { code: grpc.status.INTERNAL, details: "internal error" };
@@ -94,7 +114,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
         requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
         responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
         requestSerialize: serializer(method.input),
-        requestDeserialize: deserializer(method.input),
+        requestDeserialize: serverDeserializer(method.input),
         responseSerialize: serializer(method.output),
         responseDeserialize: deserializer(method.output),
         originalName: method.localName,
@@ -112,6 +132,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
             .then(() => {
               if (!fn) throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
               guard(ctx);
+              rejectMalformed(call.request);
               return fn(call.request, ctx);
             })
             .then(
@@ -135,6 +156,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
           try {
             if (!fn) throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
             guard(ctx);
+            rejectMalformed(call.request);
             for await (const message of fn(call.request, ctx) as AsyncIterable<unknown>) {
               if (call.cancelled) break;
               // Respect backpressure so a slow client cannot make us buffer without bound.

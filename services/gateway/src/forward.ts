@@ -3,6 +3,7 @@ import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl 
 import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
+import { publicError } from "./public-errors.js";
 import { bearerToken, type Session } from "./sessions.js";
 
 /**
@@ -49,7 +50,9 @@ async function upstreamCall(
   const token = bearerToken(ctx.requestHeader);
   let session: Session | undefined;
   if (token !== undefined) {
-    session = await context.sessions.verify(token);
+    session = await context.sessions.verify(token).catch((error: unknown) => {
+      throw publicError(error);
+    });
     headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
   } else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
@@ -80,18 +83,26 @@ export function forwardService<D extends DescService>(
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
         const { headers } = await upstreamCall(context, credentials, ctx, policy);
-        return call(request, { headers, timeoutMs, signal: ctx.signal });
+        return (call(request, { headers, timeoutMs, signal: ctx.signal }) as Promise<unknown>).catch((error: unknown) => {
+          throw publicError(error);
+        });
       };
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
         const { headers, session } = await upstreamCall(context, credentials, ctx, policy);
-        if (!session) return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+        if (!session) {
+          try {
+            return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+          } catch (error) {
+            throw publicError(error);
+          }
+        }
         // A stream is checked once when it opens, so it must end with its session.
         const hold = context.sessions.hold(session);
         try {
           yield* call(request, { headers, signal: AbortSignal.any([ctx.signal, hold.signal]) }) as AsyncIterable<unknown>;
         } catch (error) {
-          if (!hold.signal.aborted) throw error;
+          if (!hold.signal.aborted) throw publicError(error);
         } finally {
           hold.release();
         }
