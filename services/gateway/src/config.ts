@@ -16,6 +16,15 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   idleTimeoutMs: number;
   /** Proxies in front of the gateway that append to X-Forwarded-For (0: use the socket address). */
   trustedProxyHops: number;
+  /** Body cap of every method but Sync (which is sized from the relay limits). */
+  maxRequestBytes: number;
+  /** A request whose body has not fully arrived this long after its headers is cut (slow-body senders). */
+  bodyTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to every client. */
+  h2MaxConcurrentStreams: number;
+  /** Unauthenticated streams (grpc.health.v1 Watch) one connection / one address may hold open. */
+  publicStreamsPerConnection: number;
+  publicStreamsPerAddress: number;
 }
 
 export function loadConfig(env: Env): GatewayConfig {
@@ -34,5 +43,10 @@ export function loadConfig(env: Env): GatewayConfig {
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),
     idleTimeoutMs: read.durationMs("IDLE_TIMEOUT", "60s", { min: "1s", max: "1h" }),
     trustedProxyHops: read.int("TRUSTED_PROXY_HOPS", 0, { min: 0, max: 5 }),
+    maxRequestBytes: read.int("MAX_REQUEST_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+    bodyTimeoutMs: read.durationMs("BODY_TIMEOUT", "10s", { min: "100ms", max: "5m" }),
+    h2MaxConcurrentStreams: read.int("H2_MAX_CONCURRENT_STREAMS", 100, { min: 1, max: 10_000 }),
+    publicStreamsPerConnection: read.int("PUBLIC_STREAMS_PER_CONNECTION", 4, { min: 1, max: 1000 }),
+    publicStreamsPerAddress: read.int("PUBLIC_STREAMS_PER_ADDRESS", 32, { min: 1, max: 100_000 }),
   };
 }

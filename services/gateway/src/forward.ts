@@ -3,15 +3,9 @@ import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl 
 import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
+import { sessionKey, type SessionPolicy } from "./gate.js";
 import { publicError } from "./public-errors.js";
-import { bearerToken, type Session } from "./sessions.js";
-
-/**
- * "required": every call needs a valid session. "optional": a session is
- * verified if presented (identity decides per method what needs one, e.g.
- * Register does not, DeleteAccount does).
- */
-export type SessionPolicy = "required" | "optional";
+import type { Session } from "./sessions.js";
 
 // A signed value is valid for a minute (caller.ts); reused for a few seconds it
 // still arrives well within its life, and the gateway skips an HMAC or two per call.
@@ -43,18 +37,14 @@ class Credentials {
 }
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
-async function upstreamCall(
+function upstreamCall(
   context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy,
-): Promise<{ headers: Record<string, string>; session?: Session }> {
+): { headers: Record<string, string>; session?: Session } {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
-  const token = bearerToken(ctx.requestHeader);
-  let session: Session | undefined;
-  if (token !== undefined) {
-    session = await context.sessions.verify(token).catch((error: unknown) => {
-      throw publicError(error);
-    });
-    headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
-  } else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
+  // Verified by the request gate (gate.ts) before the body was read.
+  const session = ctx.values.get(sessionKey);
+  if (session) headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
+  else if (policy === "required") throw new ConnectError("authentication required", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
   if (address) headers[CLIENT_ADDRESS_HEADER] = address;
   return { headers, session };
@@ -82,14 +72,14 @@ export function forwardService<D extends DescService>(
     if (method.methodKind === "unary") {
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
-        const { headers } = await upstreamCall(context, credentials, ctx, policy);
+        const { headers } = upstreamCall(context, credentials, ctx, policy);
         return (call(request, { headers, timeoutMs, signal: ctx.signal }) as Promise<unknown>).catch((error: unknown) => {
           throw publicError(error);
         });
       };
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
-        const { headers, session } = await upstreamCall(context, credentials, ctx, policy);
+        const { headers, session } = upstreamCall(context, credentials, ctx, policy);
         if (!session) {
           try {
             return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;

@@ -54,9 +54,13 @@ class Activity {
  * listens itself, so Node's own connection timeouts never run: Activity does
  * that job.
  */
-export async function listenHttp(handler: RequestHandler, port: number, host: string, idleMs: number): Promise<Listener> {
+export async function listenHttp(
+  handler: RequestHandler, port: number, host: string, idleMs: number, options: { h2MaxConcurrentStreams?: number } = {},
+): Promise<Listener> {
   const h1 = http.createServer(handler as http.RequestListener);
-  const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  // Bounds what one HTTP/2 connection may open at once (Node's default is unlimited).
+  const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 100 };
+  const h2 = http2.createServer({ settings }, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const sockets = new Set<net.Socket>();
   const h1Activity = new Map<net.Socket, Activity>();
   const h2Activity = new Map<http2.ServerHttp2Session, Activity>();
