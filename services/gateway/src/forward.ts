@@ -1,6 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
+import { CALLER_HEADER, SERVICE_HEADER, signCaller, signClientAddress, signService } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
 import { sessionKey, type SessionPolicy } from "./gate.js";
@@ -16,6 +16,7 @@ const REUSED_CALLERS = 50_000;
 class Credentials {
   private service = { value: "", until: 0 };
   private readonly callers = new Map<string, { value: string; until: number }>();
+  private readonly addresses = new Map<string, { value: string; until: number }>();
 
   constructor(private readonly secret: string) {}
 
@@ -25,15 +26,24 @@ class Credentials {
   }
 
   forCaller(accountId: string, now: number): string {
-    const cached = this.callers.get(accountId);
-    if (cached && cached.until > now) return cached.value;
-    const value = signCaller(this.secret, accountId, now);
-    this.callers.set(accountId, { value, until: now + REUSE_MS });
-    if (this.callers.size > REUSED_CALLERS) {
-      for (const [key, entry] of this.callers) if (entry.until <= now) this.callers.delete(key);
-    }
-    return value;
+    return reused(this.callers, accountId, now, () => signCaller(this.secret, accountId, now));
   }
+
+  /** Services rate limit on the client address and trust it only when signed (spoofed headers are ignored). */
+  forAddress(address: string, now: number): string {
+    return reused(this.addresses, address, now, () => signClientAddress(this.secret, address, now));
+  }
+}
+
+function reused(cache: Map<string, { value: string; until: number }>, key: string, now: number, sign: () => string): string {
+  const cached = cache.get(key);
+  if (cached && cached.until > now) return cached.value;
+  const value = sign();
+  cache.set(key, { value, until: now + REUSE_MS });
+  if (cache.size > REUSED_CALLERS) {
+    for (const [stale, entry] of cache) if (entry.until <= now) cache.delete(stale);
+  }
+  return value;
 }
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
@@ -46,7 +56,7 @@ function upstreamCall(
   if (session) headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
   else if (policy === "required") throw new ConnectError("authentication required", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
-  if (address) headers[CLIENT_ADDRESS_HEADER] = address;
+  if (address) headers[CLIENT_ADDRESS_HEADER] = credentials.forAddress(address, Date.now());
   return { headers, session };
 }
 
