@@ -94,28 +94,39 @@ async function readBody(body: ReadableStream<Uint8Array> | null, waitMs: number)
   }
 }
 
-async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, body: Uint8Array, options: RawCallOptions): Promise<RawResult> {
-  const stream = options.stream ?? false;
-  const controller = new AbortController();
-  const response = await fetch(baseUrl + path, {
-    method: "POST",
-    headers: { "content-type": options.contentType ?? contentTypeOf(protocol, stream), "connect-protocol-version": "1", ...options.headers },
-    body: body as Uint8Array<ArrayBuffer>,
-    signal: controller.signal,
-  });
-  const { bytes, open } = await readBody(response.body, options.waitMs ?? 5_000);
-  controller.abort();
-  const httpStatus = response.status;
-  const text = (data: Uint8Array) => Buffer.from(data).toString("utf8");
-  if (protocol === "grpc-web") {
+interface Answer {
+  httpStatus: number;
+  header: (name: string) => string | undefined;
+  /** HTTP trailers, when the transport exposes them (HTTP/2). */
+  trailer?: (name: string) => string | undefined;
+  bytes: Uint8Array;
+  /** Still streaming when we stopped reading. */
+  open: boolean;
+}
+
+const text = (data: Uint8Array) => Buffer.from(data).toString("utf8");
+
+/** Reads the status out of an answer in whichever protocol the server chose (the one the request's content type named). */
+function interpret(answer: Answer): RawResult {
+  const { httpStatus, header, bytes, open } = answer;
+  // A stream the server accepted and has not answered yet (Connect sends headers with the first message).
+  if (open && httpStatus === 0) return { code: "OPEN", message: "", httpStatus };
+  const answered = header("content-type") ?? "";
+  if (/^application\/grpc(\+|;|$)/.test(answered)) {
+    const status = answer.trailer?.("grpc-status") ?? header("grpc-status");
+    // gRPC over HTTP/1.1 keeps its status in trailers, which fetch cannot read.
+    if (status === undefined) return { code: open ? "OPEN" : answer.trailer ? "Unknown" : "GrpcTrailers", message: "", httpStatus };
+    return { code: codeName(status), message: decodeURIComponent(answer.trailer?.("grpc-message") ?? header("grpc-message") ?? ""), httpStatus };
+  }
+  if (answered.startsWith("application/grpc-web")) {
     const trailer = frames(bytes).find((frame) => frame.flags & 0x80);
     const source = trailer ? text(trailer.data) : "";
     const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "mi").exec(source)?.[1]?.trim();
-    const status = field("grpc-status") ?? response.headers.get("grpc-status") ?? undefined;
+    const status = field("grpc-status") ?? header("grpc-status");
     if (status === undefined) return { code: open ? "OPEN" : `HTTP_${httpStatus}`, message: "", httpStatus };
-    return { code: codeName(status), message: decodeURIComponent(field("grpc-message") ?? response.headers.get("grpc-message") ?? ""), httpStatus };
+    return { code: codeName(status), message: decodeURIComponent(field("grpc-message") ?? header("grpc-message") ?? ""), httpStatus };
   }
-  if (stream && httpStatus === 200) {
+  if (answered.startsWith("application/connect+")) {
     const end = frames(bytes).find((frame) => frame.flags & 0x02);
     if (!end) return { code: open ? "OPEN" : "Unknown", message: "", httpStatus };
     const parsed = JSON.parse(text(end.data)) as { error?: { code?: string; message?: string } };
@@ -130,38 +141,65 @@ async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, 
   }
 }
 
+async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, body: Uint8Array, options: RawCallOptions): Promise<RawResult> {
+  const stream = options.stream ?? false;
+  const controller = new AbortController();
+  const waitMs = options.waitMs ?? 5_000;
+  const headersTimer = setTimeout(() => controller.abort(), waitMs);
+  let response: Response;
+  try {
+    response = await fetch(baseUrl + path, {
+      method: "POST",
+      headers: { "content-type": options.contentType ?? contentTypeOf(protocol, stream), "connect-protocol-version": "1", ...options.headers },
+      body: body as Uint8Array<ArrayBuffer>,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return { code: "OPEN", message: "", httpStatus: 0 };
+    throw error;
+  } finally {
+    clearTimeout(headersTimer);
+  }
+  const { bytes, open } = await readBody(response.body, waitMs);
+  controller.abort();
+  return interpret({ httpStatus: response.status, header: (name) => response.headers.get(name) ?? undefined, bytes, open });
+}
+
 async function overHttp2(baseUrl: string, path: string, body: Uint8Array, options: RawCallOptions): Promise<RawResult> {
-  const session = options.session ?? http2.connect(baseUrl);
-  session.on("error", () => undefined);
+  const session = options.session ?? http2.connect(baseUrl).on("error", () => undefined);
   try {
     return await new Promise<RawResult>((resolve, reject) => {
       const request = session.request({
-        ":method": "POST", ":path": path, "content-type": options.contentType ?? "application/grpc", te: "trailers", ...options.headers,
+        ":method": "POST", ":path": path, "content-type": options.contentType ?? "application/grpc", te: "trailers",
+        "connect-protocol-version": "1", ...options.headers,
       });
       let headers: http2.IncomingHttpHeaders = {};
+      let trailers: http2.IncomingHttpHeaders | undefined;
+      const chunks: Buffer[] = [];
       let settled = false;
-      const finish = (result: RawResult) => {
+      const field = (fields: http2.IncomingHttpHeaders | undefined, name: string) => (fields?.[name] === undefined ? undefined : String(fields[name]));
+      const finish = (open: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         if (!request.closed) request.close(http2.constants.NGHTTP2_CANCEL);
-        resolve(result);
+        resolve(interpret({
+          httpStatus: Number(headers[":status"] ?? 0), header: (name) => field(headers, name), trailer: (name) => field(trailers, name),
+          bytes: Buffer.concat(chunks), open,
+        }));
       };
-      const fromFields = (fields: http2.IncomingHttpHeaders) => {
-        const status = fields["grpc-status"];
-        return status === undefined
-          ? undefined
-          : { code: codeName(String(status)), message: decodeURIComponent(String(fields["grpc-message"] ?? "")), httpStatus: Number(headers[":status"] ?? 0) };
-      };
-      const timer = setTimeout(() => finish({ code: "OPEN", message: "", httpStatus: Number(headers[":status"] ?? 0) }), options.waitMs ?? 5_000);
+      const timer = setTimeout(() => finish(true), options.waitMs ?? 5_000);
       request.on("response", (fields) => {
         headers = fields;
-        const trailersOnly = fromFields(fields);
-        if (trailersOnly) finish(trailersOnly);
+        // Trailers-only: the status came with the headers.
+        if (fields["grpc-status"] !== undefined) finish(false);
       });
-      request.on("trailers", (fields) => finish(fromFields(fields) ?? { code: "Unknown", message: "no grpc-status", httpStatus: 0 }));
-      request.on("data", () => undefined);
-      request.on("end", () => finish({ code: `HTTP_${headers[":status"] ?? 0}`, message: "", httpStatus: Number(headers[":status"] ?? 0) }));
+      request.on("trailers", (fields) => {
+        trailers = fields;
+        finish(false);
+      });
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => finish(false));
       request.on("error", (error) => (settled ? undefined : reject(error)));
       request.end(body);
     });
@@ -172,5 +210,7 @@ async function overHttp2(baseUrl: string, path: string, body: Uint8Array, option
 
 /** Calls `path` with `body` already framed for `protocol` (see frameFor). */
 export function rawCall(baseUrl: string, path: string, protocol: WireProtocol, body: Uint8Array, options: RawCallOptions = {}): Promise<RawResult> {
-  return protocol === "grpc" ? overHttp2(baseUrl, path, body, options) : overHttp1(baseUrl, path, protocol, body, options);
+  // gRPC needs HTTP/2 (its status travels in trailers); so does any request labelled as gRPC.
+  const h2 = protocol === "grpc" || /^application\/grpc(\+|;|$)/.test(options.contentType ?? "");
+  return h2 ? overHttp2(baseUrl, path, body, options) : overHttp1(baseUrl, path, protocol, body, options);
 }

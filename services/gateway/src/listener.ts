@@ -58,6 +58,9 @@ export async function listenHttp(
   handler: RequestHandler, port: number, host: string, idleMs: number, options: { h2MaxConcurrentStreams?: number } = {},
 ): Promise<Listener> {
   const h1 = http.createServer(handler as http.RequestListener);
+  // Node closes idle keep-alive sockets after 5 s by default, racing clients that
+  // reuse them (a "fetch failed" on a healthy gateway); idleness is ours to judge (Activity).
+  h1.keepAliveTimeout = idleMs;
   // Bounds what one HTTP/2 connection may open at once (Node's default is unlimited).
   const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 100 };
   const h2 = http2.createServer({ settings }, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
