@@ -97,7 +97,9 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
-  const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, { h2MaxConcurrentStreams: config.h2MaxConcurrentStreams });
+  const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
+    h2MaxConcurrentStreams: config.h2MaxConcurrentStreams, keepaliveMs: config.keepaliveMs, keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+  });
   const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");

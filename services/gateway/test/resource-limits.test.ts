@@ -85,6 +85,7 @@ describe("gateway resource limits", () => {
       IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100",
       IDLE_TIMEOUT: "30s", BODY_TIMEOUT: "700ms", MAX_REQUEST_BYTES: "16384", MAX_PACKETS_PER_SYNC: "100", MAX_BLOB_BYTES: "4096",
       H2_MAX_CONCURRENT_STREAMS: "7", PUBLIC_STREAMS_PER_CONNECTION: "2", PUBLIC_STREAMS_PER_ADDRESS: "3",
+      KEEPALIVE_INTERVAL: "300ms", KEEPALIVE_TIMEOUT: "300ms",
     }), { log: silent });
     base = `http://127.0.0.1:${gateway.port}`;
   });
@@ -191,6 +192,48 @@ describe("gateway resource limits", () => {
     } finally {
       first.destroy();
       second.destroy();
+    }
+  });
+
+  it("ends the streams of a client that vanished without closing (HTTP/2 PING unanswered)", async () => {
+    // A proxy that can freeze: the TCP connection stays up but nothing comes back, like a phone gone off the network.
+    let upstreamClosed = false;
+    const frozen = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(gateway.port, "127.0.0.1");
+      upstream.on("close", () => (upstreamClosed = true));
+      for (const socket of [client, upstream]) socket.on("error", () => undefined);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      frozen.add(client);
+      (client as net.Socket & { freeze?: () => void }).freeze = () => {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        // Whatever the gateway sends is dropped (read, so its closing is still seen).
+        upstream.resume();
+      };
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const session = http2.connect(`http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+    session.on("error", () => undefined);
+    const direct = http2.connect(base);
+    try {
+      // Two streams through the proxy plus one direct use up the address's three public streams.
+      expect([(await watch(session)).outcome, (await watch(session)).outcome, (await watch(direct)).outcome]).toEqual(["OPEN", "OPEN", "OPEN"]);
+      expect((await watch(direct)).outcome).toBe(String(Code.ResourceExhausted));
+      for (const client of frozen) (client as net.Socket & { freeze: () => void }).freeze();
+      const started = Date.now();
+      while (!upstreamClosed && Date.now() - started < 5000) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(upstreamClosed).toBe(true);
+      // The vanished client's streams were ended and their slots given back.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect((await watch(direct)).outcome).toBe("OPEN");
+    } finally {
+      session.destroy();
+      direct.destroy();
+      for (const client of frozen) client.destroy();
+      proxy.close();
     }
   });
 
