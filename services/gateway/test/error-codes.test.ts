@@ -62,6 +62,15 @@ describe("error codes at the gateway and the internal services", () => {
     }
   });
 
+  it("answers JSON whose parse error cuts a surrogate pair (gRPC trailers) instead of hanging", async () => {
+    // "\n(" then emoji: JSON.parse's message quotes half of one, which gRPC's trailer encoding cannot carry.
+    const json = Buffer.concat([Buffer.from("0a28", "hex"), Buffer.from("💥".repeat(10))]);
+    for (const [protocol, contentType] of [["grpc", "application/grpc+json"], ["grpc-web", "application/grpc-web+json"]] as const) {
+      const result = await rawCall(stack.gatewayUrl, "/grpc.health.v1.Health/Check", protocol, frameFor(protocol, false, json), { contentType, waitMs: 3000 });
+      expect({ protocol, code: result.code }).toEqual({ protocol, code: "InvalidArgument" });
+    }
+  });
+
   it("an internal service called directly answers a malformed body with InvalidArgument", async () => {
     const result = await rawCall(`http://${stack.address("identity")}`, "/seeme.identity.v1.IdentityService/CreateChallenge", "grpc", frameFor("grpc", false, GARBAGE));
     expect(result.code).toBe("InvalidArgument");
