@@ -44,7 +44,10 @@ export interface FuzzReport {
   byCode: Record<string, number>;
   byKind: Record<string, number>;
   methods: number;
+  /** Answered as a server fault (Internal, Unknown, bare 5xx) or dropped connections. */
   failures: number;
+  /** Unary calls with no answer within 15 s (see docs/reliability.md, "open findings"). */
+  unanswered: number;
   /** Slowest answer (ms) per "code protocol". */
   slowest: Record<string, number>;
   /** The first few failures, for the log. */
@@ -83,18 +86,21 @@ class SessionPool {
   }
 }
 
-export function isFailure(result: RawResult, stream: boolean): boolean {
+export function isFailure(result: RawResult): boolean {
   if (FAILING.has(result.code)) return true;
   // A 5xx without a status, or no HTTP answer at all.
-  if (/^HTTP_(5\d\d|0)$/.test(result.code)) return true;
-  // A unary call must answer; an open stream is an accepted stream.
+  return /^HTTP_(5\d\d|0)$/.test(result.code);
+}
+
+/** A unary call that got no answer in time (an open stream is an accepted stream). */
+export function isUnanswered(result: RawResult, stream: boolean): boolean {
   return result.code === "OPEN" && !stream;
 }
 
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const methods = PUBLIC_SERVICES.flatMap((service) => service.methods);
   const pool = new SessionPool(options.gatewayUrl, 4);
-  const report: FuzzReport = { requests: 0, elapsedMs: 0, byCode: {}, byKind: {}, methods: methods.length, failures: 0, examples: [], slowest: {} };
+  const report: FuzzReport = { requests: 0, elapsedMs: 0, byCode: {}, byKind: {}, methods: methods.length, failures: 0, unanswered: 0, examples: [], slowest: {} };
   const started = Date.now();
   let issued = 0;
 
@@ -128,8 +134,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (took > slow) report.slowest[`${result.code} ${protocol}`] = took;
     report.byCode[result.code] = (report.byCode[result.code] ?? 0) + 1;
     report.byKind[fuzz.kind] = (report.byKind[fuzz.kind] ?? 0) + 1;
-    if (isFailure(result, stream) || result.code === "TransportError") {
-      report.failures += 1;
+    const unanswered = isUnanswered(result, stream);
+    if (unanswered) report.unanswered += 1;
+    if (isFailure(result) || result.code === "TransportError" || unanswered) {
+      if (!unanswered) report.failures += 1;
       if (report.examples.length < 20) {
         report.examples.push({ method: path, protocol, kind: fuzz.kind, code: result.code, message: `#${index}: ${result.message.slice(0, 200)} after ${took} ms` });
       }

@@ -47,6 +47,7 @@ export async function fuzzStack(stack: Stack, requests: number, seed: number, lo
 export function verdict(run: FuzzRun): string[] {
   const problems: string[] = [];
   if (run.report.failures > 0) problems.push(`${run.report.failures} requests answered as a server fault or dropped`);
+  if (run.report.unanswered > 0) problems.push(`${run.report.unanswered} unary calls got no answer within 15 s`);
   if (run.serving.some((status) => status !== "SERVING")) problems.push(`services after the run: ${run.serving.join(", ")}`);
   if (run.rssAfterMb > run.rssBeforeMb * 1.1) problems.push(`RSS grew from ${run.rssBeforeMb} MB to ${run.rssAfterMb} MB (> 10%)`);
   return problems;
