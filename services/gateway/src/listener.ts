@@ -70,13 +70,20 @@ export interface ListenOptions {
  */
 function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs: number): void {
   const timer = setInterval(() => {
+    // A session can be destroyed before its "close" event stops this timer; ping() would throw.
+    if (session.destroyed || session.closed) return clearInterval(timer);
     const deadline = setTimeout(() => session.destroy(), timeoutMs);
     deadline.unref();
-    const sent = session.ping((error) => {
+    try {
+      const sent = session.ping((error) => {
+        clearTimeout(deadline);
+        if (error) session.destroy();
+      });
+      if (!sent) clearTimeout(deadline);
+    } catch {
       clearTimeout(deadline);
-      if (error) session.destroy();
-    });
-    if (!sent) clearTimeout(deadline);
+      session.destroy();
+    }
   }, everyMs);
   timer.unref();
   session.once("close", () => clearInterval(timer));
