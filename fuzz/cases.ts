@@ -30,7 +30,16 @@ function randomBytes(random: Random, length: number): Uint8Array {
   return out;
 }
 
-const STRINGS = ["", "a", "00000000-0000-0000-0000-000000000000", "not-a-uuid", "\u0000", "💥".repeat(10), "' OR 1=1 --", "../../etc/passwd"];
+const STRINGS = [
+  "",
+  "a",
+  "00000000-0000-0000-0000-000000000000",
+  "not-a-uuid",
+  "\u0000",
+  "💥".repeat(10),
+  "' OR 1=1 --",
+  "../../etc/passwd",
+];
 
 function randomString(random: Random, huge: boolean): string {
   const roll = random();
@@ -46,7 +55,10 @@ function randomScalar(random: Random, type: ScalarType, huge: boolean): unknown 
     case ScalarType.STRING:
       return randomString(random, huge);
     case ScalarType.BYTES:
-      return randomBytes(random, huge && random() < 0.3 ? 1000 + int(random, 100_000) : pick(random, [0, 1, 16, 32, 33, 64, int(random, 300)]));
+      return randomBytes(
+        random,
+        huge && random() < 0.3 ? 1000 + int(random, 100_000) : pick(random, [0, 1, 16, 32, 33, 64, int(random, 300)]),
+      );
     case ScalarType.BOOL:
       return random() < 0.5;
     case ScalarType.DOUBLE:
@@ -86,8 +98,12 @@ function randomValue(random: Random, field: DescField, depth: number, huge: bool
     case "map": {
       const entries: Record<string, unknown> = {};
       for (let i = int(random, 3); i > 0; i--) {
-        const value = field.mapKind === "scalar" ? randomScalar(random, field.scalar, false)
-          : field.mapKind === "enum" ? pick(random, field.enum.values).number : randomInit(random, field.message, depth + 1, false);
+        const value =
+          field.mapKind === "scalar"
+            ? randomScalar(random, field.scalar, false)
+            : field.mapKind === "enum"
+              ? pick(random, field.enum.values).number
+              : randomInit(random, field.message, depth + 1, false);
         entries[randomString(random, false)] = value;
       }
       return entries;
@@ -128,18 +144,31 @@ function mutate(random: Random, bytes: Uint8Array): Uint8Array {
     if (roll < 0.35 && out.length) out[Math.min(at, out.length - 1)] ^= 1 << int(random, 8);
     else if (roll < 0.55) out.splice(at, 0, ...randomBytes(random, 1 + int(random, 8)));
     else if (roll < 0.75) out.length = Math.min(out.length, at);
-    else if (roll < 0.9) out.splice(at, 0, pick(random, [0x0a, 0x12, 0x08, 0xff, 0x80, 0x7a]), 0xff, 0xff, 0xff, 0xff, 0x0f);
+    else if (roll < 0.9)
+      out.splice(at, 0, pick(random, [0x0a, 0x12, 0x08, 0xff, 0x80, 0x7a]), 0xff, 0xff, 0xff, 0xff, 0x0f);
     else out.splice(at, 0, ...out.slice(0, 16));
   }
   return Uint8Array.from(out);
 }
 
-const WRONG_JSON_VALUES = ["[]", "{}", "\"x\"", "1e309", "true", "null", "-1", "\"\\u0000\"", "[1,2,3]", "{\"a\":{\"b\":{}}}", "99999999999999999999999"];
+const WRONG_JSON_VALUES = [
+  "[]",
+  "{}",
+  '"x"',
+  "1e309",
+  "true",
+  "null",
+  "-1",
+  '"\\u0000"',
+  "[1,2,3]",
+  '{"a":{"b":{}}}',
+  "99999999999999999999999",
+];
 
 function jsonBody(random: Random, desc: DescMessage, huge: boolean): string {
   const roll = random();
   if (roll < 0.2) return Buffer.from(randomBytes(random, int(random, 64))).toString("latin1");
-  if (roll < 0.35) return pick(random, ["{", "{\"", "[", "null", "", "{}}", "{\"a\":}", "\"just a string\"", "1"]);
+  if (roll < 0.35) return pick(random, ["{", '{"', "[", "null", "", "{}}", '{"a":}', '"just a string"', "1"]);
   let text: string;
   try {
     text = toJsonString(desc, create(desc, randomInit(random, desc, 0, huge) as never));
@@ -153,12 +182,18 @@ function jsonBody(random: Random, desc: DescMessage, huge: boolean): string {
   }
   if (roll < 0.75 && text.length > 2) {
     const at = int(random, text.length);
-    return text.slice(0, at) + pick(random, ["\"", "}", ",", "\\", "\u0000", ":"]) + text.slice(at + 1);
+    return text.slice(0, at) + pick(random, ['"', "}", ",", "\\", "\u0000", ":"]) + text.slice(at + 1);
   }
   return text;
 }
 
-export type CaseKind = "random-bytes" | "mutated-proto" | "valid-proto" | "huge-values" | "bad-json" | "wrong-content-type";
+export type CaseKind =
+  | "random-bytes"
+  | "mutated-proto"
+  | "valid-proto"
+  | "huge-values"
+  | "bad-json"
+  | "wrong-content-type";
 
 export interface FuzzCase {
   kind: CaseKind;
@@ -167,14 +202,23 @@ export interface FuzzCase {
   contentType?: string;
 }
 
-const WRONG_CONTENT_TYPES = ["text/plain", "application/xml", "application/grpc+json", "application/json; charset=utf-16", "multipart/form-data", "application/connect+json", "application/grpc-web-text"];
+const WRONG_CONTENT_TYPES = [
+  "text/plain",
+  "application/xml",
+  "application/grpc+json",
+  "application/json; charset=utf-16",
+  "multipart/form-data",
+  "application/connect+json",
+  "application/grpc-web-text",
+];
 
 /** One request for `method` over `protocol`. */
 export function fuzzCase(random: Random, method: DescMethod, protocol: WireProtocol): FuzzCase {
   const stream = method.methodKind === "server_streaming";
-  const kinds: CaseKind[] = protocol === "connect-json"
-    ? ["bad-json", "bad-json", "huge-values", "valid-proto", "wrong-content-type"]
-    : ["random-bytes", "mutated-proto", "mutated-proto", "valid-proto", "huge-values", "wrong-content-type"];
+  const kinds: CaseKind[] =
+    protocol === "connect-json"
+      ? ["bad-json", "bad-json", "huge-values", "valid-proto", "wrong-content-type"]
+      : ["random-bytes", "mutated-proto", "mutated-proto", "valid-proto", "huge-values", "wrong-content-type"];
   const kind = pick(random, kinds);
   const frame = (message: Uint8Array) => frameFor(protocol, stream, message);
   switch (kind) {
@@ -194,7 +238,8 @@ export function fuzzCase(random: Random, method: DescMethod, protocol: WireProto
         : { kind, protocol, body: frame(validBinary(random, method.input, false)) };
     case "wrong-content-type": {
       // Random bytes or a frame for another protocol, labelled with a type that does not match.
-      const body = random() < 0.5 ? randomBytes(random, int(random, 256)) : frame(validBinary(random, method.input, false));
+      const body =
+        random() < 0.5 ? randomBytes(random, int(random, 256)) : frame(validBinary(random, method.input, false));
       return { kind, protocol, body, contentType: pick(random, WRONG_CONTENT_TYPES) };
     }
   }

@@ -16,7 +16,13 @@ export { fuzzCase, seeded };
  * without a status, a unary call that never answers, or a dropped connection
  * are failures.
  */
-export const PUBLIC_SERVICES: DescService[] = [GatewayService, IdentityService, ConnectionService, LocationService, Health];
+export const PUBLIC_SERVICES: DescService[] = [
+  GatewayService,
+  IdentityService,
+  ConnectionService,
+  LocationService,
+  Health,
+];
 const FAILING = new Set(["Internal", "Unknown", "DataLoss"]);
 
 export interface FuzzOptions {
@@ -58,17 +64,25 @@ function authorization(random: Random, method: DescMethod, tokens: string[]): Re
   if (method.parent.typeName === GatewayService.typeName || method.parent.typeName === Health.typeName) return {};
   const roll = random();
   // DeleteAccount needs nothing but a session: a valid token would just end the run's accounts.
-  if (roll < 0.5 && tokens.length && method.name !== "DeleteAccount") return { authorization: `Bearer ${tokens[Math.floor(random() * tokens.length)]}` };
+  if (roll < 0.5 && tokens.length && method.name !== "DeleteAccount")
+    return { authorization: `Bearer ${tokens[Math.floor(random() * tokens.length)]}` };
   if (roll < 0.7) return {};
   if (roll < 0.85) return { authorization: "Bearer " + "A".repeat(43) };
-  return { authorization: ["Basic abc", "Bearer", "Bearer !!!!!!!!!!!!!!!!!!!!", `Bearer ${"x".repeat(600)}`][Math.floor(random() * 4)] };
+  return {
+    authorization: ["Basic abc", "Bearer", "Bearer !!!!!!!!!!!!!!!!!!!!", `Bearer ${"x".repeat(600)}`][
+      Math.floor(random() * 4)
+    ],
+  };
 }
 
 /** A few shared HTTP/2 sessions for gRPC cases, replaced when the server closes one. */
 class SessionPool {
   private readonly sessions: http2.ClientHttp2Session[] = [];
 
-  constructor(private readonly url: string, private readonly size: number) {}
+  constructor(
+    private readonly url: string,
+    private readonly size: number,
+  ) {}
 
   get(index: number): http2.ClientHttp2Session {
     const slot = index % this.size;
@@ -100,7 +114,17 @@ export function isUnanswered(result: RawResult, stream: boolean): boolean {
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const methods = PUBLIC_SERVICES.flatMap((service) => service.methods);
   const pool = new SessionPool(options.gatewayUrl, 4);
-  const report: FuzzReport = { requests: 0, elapsedMs: 0, byCode: {}, byKind: {}, methods: methods.length, failures: 0, unanswered: 0, examples: [], slowest: {} };
+  const report: FuzzReport = {
+    requests: 0,
+    elapsedMs: 0,
+    byCode: {},
+    byKind: {},
+    methods: methods.length,
+    failures: 0,
+    unanswered: 0,
+    examples: [],
+    slowest: {},
+  };
   const started = Date.now();
   let issued = 0;
 
@@ -139,7 +163,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     if (isFailure(result) || result.code === "TransportError" || unanswered) {
       if (!unanswered) report.failures += 1;
       if (report.examples.length < 20) {
-        report.examples.push({ method: path, protocol, kind: fuzz.kind, code: result.code, message: `#${index}: ${result.message.slice(0, 200)} after ${took} ms` });
+        report.examples.push({
+          method: path,
+          protocol,
+          kind: fuzz.kind,
+          code: result.code,
+          message: `#${index}: ${result.message.slice(0, 200)} after ${took} ms`,
+        });
       }
     }
     if (report.requests % 1000 === 0) options.onProgress?.(report.requests);

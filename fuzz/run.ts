@@ -31,16 +31,37 @@ async function settledRss(): Promise<number> {
   return process.memoryUsage().rss;
 }
 
-export async function fuzzStack(stack: Stack, requests: number, seed: number, log: (line: string) => void = () => undefined): Promise<FuzzRun> {
-  const identity = createClient(IdentityService, createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" }));
+export async function fuzzStack(
+  stack: Stack,
+  requests: number,
+  seed: number,
+  log: (line: string) => void = () => undefined,
+): Promise<FuzzRun> {
+  const identity = createClient(
+    IdentityService,
+    createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" }),
+  );
   const accounts = await Promise.all([0, 1, 2].map(() => registerAndSignIn(identity)));
-  const options = { gatewayUrl: stack.gatewayUrl, concurrency: 16, seed, sessionTokens: accounts.map((account) => account.sessionToken) };
+  const options = {
+    gatewayUrl: stack.gatewayUrl,
+    concurrency: 16,
+    seed,
+    sessionTokens: accounts.map((account) => account.sessionToken),
+  };
   // Warm-up: code paths loaded, pools and caches filled, so the RSS baseline is honest.
   await runFuzz({ ...options, requests: Math.min(2_000, Math.ceil(requests / 10)), seed: seed + 1 });
   const rssBefore = await settledRss();
-  const report = await runFuzz({ ...options, requests, onProgress: (done) => done % 10_000 === 0 && log(`  ${done} requests`) });
+  const report = await runFuzz({
+    ...options,
+    requests,
+    onProgress: (done) => done % 10_000 === 0 && log(`  ${done} requests`),
+  });
   const rssAfter = await settledRss();
-  const serving = await Promise.all((["identity", "connection", "location", "gateway"] as const).map((name) => checkHealth(stack.address(name)).catch(() => "DOWN")));
+  const serving = await Promise.all(
+    (["identity", "connection", "location", "gateway"] as const).map((name) =>
+      checkHealth(stack.address(name)).catch(() => "DOWN"),
+    ),
+  );
   return { report, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), serving };
 }
 
@@ -48,8 +69,10 @@ export function verdict(run: FuzzRun): string[] {
   const problems: string[] = [];
   if (run.report.failures > 0) problems.push(`${run.report.failures} requests answered as a server fault or dropped`);
   if (run.report.unanswered > 0) problems.push(`${run.report.unanswered} unary calls got no answer within 15 s`);
-  if (run.serving.some((status) => status !== "SERVING")) problems.push(`services after the run: ${run.serving.join(", ")}`);
-  if (run.rssAfterMb > run.rssBeforeMb * 1.1) problems.push(`RSS grew from ${run.rssBeforeMb} MB to ${run.rssAfterMb} MB (> 10%)`);
+  if (run.serving.some((status) => status !== "SERVING"))
+    problems.push(`services after the run: ${run.serving.join(", ")}`);
+  if (run.rssAfterMb > run.rssBeforeMb * 1.1)
+    problems.push(`RSS grew from ${run.rssBeforeMb} MB to ${run.rssAfterMb} MB (> 10%)`);
   return problems;
 }
 
@@ -61,16 +84,25 @@ async function main(): Promise<void> {
   try {
     const run = await fuzzStack(stack, requests, seed, console.log);
     const { report } = run;
-    console.log(`\n${report.requests} requests over ${report.methods} RPCs × 4 protocols in ${(report.elapsedMs / 1000).toFixed(1)} s`);
+    console.log(
+      `\n${report.requests} requests over ${report.methods} RPCs × 4 protocols in ${(report.elapsedMs / 1000).toFixed(1)} s`,
+    );
     console.log("\ncode                 count");
-    for (const [code, count] of Object.entries(report.byCode).sort((a, b) => b[1] - a[1])) console.log(`${code.padEnd(20)} ${count}`);
+    for (const [code, count] of Object.entries(report.byCode).sort((a, b) => b[1] - a[1]))
+      console.log(`${code.padEnd(20)} ${count}`);
     console.log("\ncase kind            count");
-    for (const [kind, count] of Object.entries(report.byKind).sort((a, b) => b[1] - a[1])) console.log(`${kind.padEnd(20)} ${count}`);
+    for (const [kind, count] of Object.entries(report.byKind).sort((a, b) => b[1] - a[1]))
+      console.log(`${kind.padEnd(20)} ${count}`);
     console.log(`\nslowest answer (ms) by code and protocol: ${JSON.stringify(report.slowest)}`);
     console.log(`\nRSS before ${run.rssBeforeMb} MB, after ${run.rssAfterMb} MB; services: ${run.serving.join(", ")}`);
-    for (const example of report.examples) console.log(`  FAIL ${example.method} ${example.protocol} ${example.kind}: ${example.code} ${example.message}`);
+    for (const example of report.examples)
+      console.log(`  FAIL ${example.method} ${example.protocol} ${example.kind}: ${example.code} ${example.message}`);
     const problems = verdict(run);
-    console.log(problems.length ? `\nFAILED: ${problems.join("; ")}` : "\nPASSED: 0 Internal/Unknown, 0 dropped, all SERVING, RSS within 10%");
+    console.log(
+      problems.length
+        ? `\nFAILED: ${problems.join("; ")}`
+        : "\nPASSED: 0 Internal/Unknown, 0 dropped, all SERVING, RSS within 10%",
+    );
     process.exitCode = problems.length ? 1 : 0;
   } finally {
     await stack.stop();

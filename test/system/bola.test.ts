@@ -32,46 +32,119 @@ describe("a stranger cannot act on someone else's identifiers", () => {
 
   beforeAll(async () => {
     stack = await startStack("bola");
-    [a, b, stranger] = [await registerAndSignIn(identity()), await registerAndSignIn(identity()), await registerAndSignIn(identity())];
+    [a, b, stranger] = [
+      await registerAndSignIn(identity()),
+      await registerAndSignIn(identity()),
+      await registerAndSignIn(identity()),
+    ];
     pairing = await pairAccounts(connections(), a, b);
     // A's packet 1 waits in B's inbox; A holds a pending invite.
-    await location().sync({ data: [{ pairId: pairing.recipientPairId, packetId: 1, blob: new Uint8Array([1, 2, 3]) }], skipIncoming: true }, as(a));
+    await location().sync(
+      { data: [{ pairId: pairing.recipientPairId, packetId: 1, blob: new Uint8Array([1, 2, 3]) }], skipIncoming: true },
+      as(a),
+    );
     const senderPairId = newPairId();
     const recipientPairId = newPairId();
-    const { serverSignature } = await connections().initiateConnection({
-      senderPairId, recipientPairId, accountSignature: signPayload(a.privateKey, initiatePayload(senderPairId, recipientPairId)),
-    }, as(a));
+    const { serverSignature } = await connections().initiateConnection(
+      {
+        senderPairId,
+        recipientPairId,
+        accountSignature: signPayload(a.privateKey, initiatePayload(senderPairId, recipientPairId)),
+      },
+      as(a),
+    );
     invite = { senderPairId, recipientPairId, serverSignature };
   });
 
   afterAll(() => stack?.stop());
 
-  const refusal = (call: () => Promise<unknown>) => call().then(() => "accepted", (error: unknown) => Code[ConnectError.from(error).code]);
+  const refusal = (call: () => Promise<unknown>) =>
+    call().then(
+      () => "accepted",
+      (error: unknown) => Code[ConnectError.from(error).code],
+    );
 
   it.each([
-    ["ConnectionService.BreakConnection, A's pairID", "NotFound", () => connections().breakConnection({ pairId: pairing.initiatorPairId }, as(stranger))],
-    ["ConnectionService.BreakConnection, B's pairID", "NotFound", () => connections().breakConnection({ pairId: pairing.recipientPairId }, as(stranger))],
-    ["ConnectionService.InitiateConnection, A's pairID as sender", "AlreadyExists", () => {
-      const fresh = newPairId();
-      return connections().initiateConnection({
-        senderPairId: pairing.initiatorPairId, recipientPairId: fresh, accountSignature: signPayload(stranger.privateKey, initiatePayload(pairing.initiatorPairId, fresh)),
-      }, as(stranger));
-    }],
-    ["ConnectionService.InitiateConnection, the pending invite's pairIDs", "AlreadyExists", () => connections().initiateConnection({
-      senderPairId: invite.senderPairId, recipientPairId: invite.recipientPairId,
-      accountSignature: signPayload(stranger.privateKey, initiatePayload(invite.senderPairId, invite.recipientPairId)),
-    }, as(stranger))],
-    ["LocationService.Sync, sending into B's inbox", "PermissionDenied", () =>
-      location().sync({ data: [{ pairId: pairing.recipientPairId, packetId: 7, blob: new Uint8Array([9]) }], skipIncoming: true }, as(stranger))],
-    ["LocationService.Sync, sending into A's inbox", "PermissionDenied", () =>
-      location().sync({ data: [{ pairId: pairing.initiatorPairId, packetId: 7, blob: new Uint8Array([9]) }], skipIncoming: true }, as(stranger))],
-    ["LocationService.Sync, acknowledging A's packet id under B's pairID", "PermissionDenied", () =>
-      location().sync({ lastPacketsReceived: [{ pairId: pairing.recipientPairId, packetIds: [1] }], skipIncoming: true }, as(stranger))],
-    ["IdentityService.SignIn, A's account id with the stranger's signature", "Unauthenticated", async () => {
-      const client = identity();
-      const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: a.accountId });
-      return client.signIn({ accountId: a.accountId, nonce, signature: signPayload(stranger.privateKey, payload) });
-    }],
+    [
+      "ConnectionService.BreakConnection, A's pairID",
+      "NotFound",
+      () => connections().breakConnection({ pairId: pairing.initiatorPairId }, as(stranger)),
+    ],
+    [
+      "ConnectionService.BreakConnection, B's pairID",
+      "NotFound",
+      () => connections().breakConnection({ pairId: pairing.recipientPairId }, as(stranger)),
+    ],
+    [
+      "ConnectionService.InitiateConnection, A's pairID as sender",
+      "AlreadyExists",
+      () => {
+        const fresh = newPairId();
+        return connections().initiateConnection(
+          {
+            senderPairId: pairing.initiatorPairId,
+            recipientPairId: fresh,
+            accountSignature: signPayload(stranger.privateKey, initiatePayload(pairing.initiatorPairId, fresh)),
+          },
+          as(stranger),
+        );
+      },
+    ],
+    [
+      "ConnectionService.InitiateConnection, the pending invite's pairIDs",
+      "AlreadyExists",
+      () =>
+        connections().initiateConnection(
+          {
+            senderPairId: invite.senderPairId,
+            recipientPairId: invite.recipientPairId,
+            accountSignature: signPayload(
+              stranger.privateKey,
+              initiatePayload(invite.senderPairId, invite.recipientPairId),
+            ),
+          },
+          as(stranger),
+        ),
+    ],
+    [
+      "LocationService.Sync, sending into B's inbox",
+      "PermissionDenied",
+      () =>
+        location().sync(
+          { data: [{ pairId: pairing.recipientPairId, packetId: 7, blob: new Uint8Array([9]) }], skipIncoming: true },
+          as(stranger),
+        ),
+    ],
+    [
+      "LocationService.Sync, sending into A's inbox",
+      "PermissionDenied",
+      () =>
+        location().sync(
+          { data: [{ pairId: pairing.initiatorPairId, packetId: 7, blob: new Uint8Array([9]) }], skipIncoming: true },
+          as(stranger),
+        ),
+    ],
+    [
+      "LocationService.Sync, acknowledging A's packet id under B's pairID",
+      "PermissionDenied",
+      () =>
+        location().sync(
+          { lastPacketsReceived: [{ pairId: pairing.recipientPairId, packetIds: [1] }], skipIncoming: true },
+          as(stranger),
+        ),
+    ],
+    [
+      "IdentityService.SignIn, A's account id with the stranger's signature",
+      "Unauthenticated",
+      async () => {
+        const client = identity();
+        const { nonce, payload } = await requestChallenge(client, {
+          purpose: ChallengePurpose.SIGN_IN,
+          accountId: a.accountId,
+        });
+        return client.signIn({ accountId: a.accountId, nonce, signature: signPayload(stranger.privateKey, payload) });
+      },
+    ],
   ])("%s → %s", async (_name, code, call) => {
     expect(await refusal(call as () => Promise<unknown>)).toBe(code);
   });
@@ -82,12 +155,23 @@ describe("a stranger cannot act on someone else's identifiers", () => {
     expect((await connections().listConnections({}, as(stranger))).connections).toEqual([]);
     // B still gets A's packet 1 (not acknowledged away, nothing added by the stranger).
     const inbox = await location().sync({}, as(b));
-    expect(inbox.data.filter((packet) => packet.pairId === pairing.recipientPairId).map((packet) => [packet.packetId, [...packet.blob]]))
-      .toEqual([[1, [1, 2, 3]]]);
-    expect((await location().sync({}, as(a))).data.filter((packet) => packet.pairId === pairing.initiatorPairId)).toEqual([]);
+    expect(
+      inbox.data
+        .filter((packet) => packet.pairId === pairing.recipientPairId)
+        .map((packet) => [packet.packetId, [...packet.blob]]),
+    ).toEqual([[1, [1, 2, 3]]]);
+    expect(
+      (await location().sync({}, as(a))).data.filter((packet) => packet.pairId === pairing.initiatorPairId),
+    ).toEqual([]);
     // No session was started for A by the stranger's attempt: A's own sign-in still works and is A's.
-    const { nonce, payload } = await requestChallenge(identity(), { purpose: ChallengePurpose.SIGN_IN, accountId: a.accountId });
-    expect((await identity().signIn({ accountId: a.accountId, nonce, signature: signPayload(a.privateKey, payload) })).accountId).toBe(a.accountId);
+    const { nonce, payload } = await requestChallenge(identity(), {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: a.accountId,
+    });
+    expect(
+      (await identity().signIn({ accountId: a.accountId, nonce, signature: signPayload(a.privateKey, payload) }))
+        .accountId,
+    ).toBe(a.accountId);
   });
 
   // Defect 7 (second half, not built yet): an invite is a bearer token, so a

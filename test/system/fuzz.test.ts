@@ -24,7 +24,8 @@ describe("fuzz (short)", () => {
     // Open finding (docs/reliability.md): a few keep-alive HTTP/1.1 calls after large
     // multi-message bodies get no answer (~0.03% in the full run). Bounded here, not hidden.
     expect(run.report.unanswered).toBeLessThanOrEqual(10);
-    for (const code of ["Internal", "Unknown", "DataLoss", "TransportError"]) expect(run.report.byCode[code] ?? 0).toBe(0);
+    for (const code of ["Internal", "Unknown", "DataLoss", "TransportError"])
+      expect(run.report.byCode[code] ?? 0).toBe(0);
   });
 
   it("exercised the refusals it is meant to", () => {

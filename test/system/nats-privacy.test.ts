@@ -34,7 +34,8 @@ describe("privacy at rest in NATS", () => {
     await stack?.stop();
   });
 
-  const state = async () => (await (await nc.jetstreamManager()).streams.info(streamName(stack.natsPrefix, "CONNECTION"))).state;
+  const state = async () =>
+    (await (await nc.jetstreamManager()).streams.info(streamName(stack.natsPrefix, "CONNECTION"))).state;
 
   it("keeps no connection.confirmed, connection.broken or invite.expired event once location has processed it", async () => {
     const transport = createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" });
@@ -48,9 +49,14 @@ describe("privacy at rest in NATS", () => {
     // An invite nobody confirms expires and is announced.
     const sender = newPairId();
     const recipient = newPairId();
-    await connections.initiateConnection({
-      senderPairId: sender, recipientPairId: recipient, accountSignature: signPayload(a.privateKey, initiatePayload(sender, recipient)),
-    }, bearer(a.sessionToken));
+    await connections.initiateConnection(
+      {
+        senderPairId: sender,
+        recipientPairId: recipient,
+        accountSignature: signPayload(a.privateKey, initiatePayload(sender, recipient)),
+      },
+      bearer(a.sessionToken),
+    );
     offsetMs += 60_000;
 
     // Three events were stored (confirmed, broken, expired)...

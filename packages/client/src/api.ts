@@ -29,7 +29,12 @@ export interface GatewayTransportOptions {
 }
 
 export function createGatewayTransport(baseUrl: string, options: GatewayTransportOptions = {}): Transport {
-  const common = { baseUrl, useBinaryFormat: true, interceptors: options.interceptors, fetch: abortableFetch(options.fetch) };
+  const common = {
+    baseUrl,
+    useBinaryFormat: true,
+    interceptors: options.interceptors,
+    fetch: abortableFetch(options.fetch),
+  };
   return options.protocol === "grpc-web" ? createGrpcWebTransport(common) : createConnectTransport(common);
 }
 

@@ -23,7 +23,9 @@ describe("aborting a live Subscribe through the SDK transport", () => {
 
   beforeAll(async () => {
     stack = await startStack("live_stop", { env: { SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "2" } });
-    account = await registerAndSignIn(createClient(IdentityService, createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" })));
+    account = await registerAndSignIn(
+      createClient(IdentityService, createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" })),
+    );
   });
 
   afterAll(() => stack?.stop());
@@ -51,7 +53,10 @@ describe("aborting a live Subscribe through the SDK transport", () => {
   }
 
   it("ends the stream at once, and the server frees its slot, cycle after cycle", async () => {
-    const location = createClient(LocationService, createGatewayTransport(stack.gatewayUrl, { interceptors: [bearerInterceptor(() => account.sessionToken)] }));
+    const location = createClient(
+      LocationService,
+      createGatewayTransport(stack.gatewayUrl, { interceptors: [bearerInterceptor(() => account.sessionToken)] }),
+    );
     // Twice the account's Subscribe limit: a stream the server kept would make the later ones fail.
     const outcomes: string[] = [];
     for (let cycle = 0; cycle < 4; cycle++) {

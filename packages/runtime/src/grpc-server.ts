@@ -65,7 +65,8 @@ const serverDeserializer = (schema: DescMessage) => (bytes: Buffer) => {
   }
 };
 function rejectMalformed(request: unknown): void {
-  if (request instanceof Malformed) throw new ConnectError(`malformed request: ${request.reason}`, Code.InvalidArgument);
+  if (request instanceof Malformed)
+    throw new ConnectError(`malformed request: ${request.reason}`, Code.InvalidArgument);
 }
 
 function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc.StatusObject> & { code: number } {

@@ -43,7 +43,10 @@ function codeName(code: number | string | undefined): string {
     return n === 0 ? "OK" : (Code[n] ?? `Code${n}`);
   }
   // Connect's JSON names: "invalid_argument" → "InvalidArgument".
-  return code.split("_").map((word) => word.charAt(0).toUpperCase() + word.slice(1)).join("");
+  return code
+    .split("_")
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join("");
 }
 
 function frames(bytes: Uint8Array): Array<{ flags: number; data: Uint8Array }> {
@@ -75,14 +78,19 @@ export function frameFor(protocol: WireProtocol, stream: boolean, message: Uint8
   return protocol.startsWith("connect") && !stream ? message : envelope(message);
 }
 
-async function readBody(body: ReadableStream<Uint8Array> | null, waitMs: number): Promise<{ bytes: Uint8Array; open: boolean }> {
+async function readBody(
+  body: ReadableStream<Uint8Array> | null,
+  waitMs: number,
+): Promise<{ bytes: Uint8Array; open: boolean }> {
   if (!body) return { bytes: new Uint8Array(), open: false };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   const deadline = Date.now() + waitMs;
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))));
+    const timeout = new Promise<"timeout">(
+      (resolve) => (timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()))),
+    );
     const next = await Promise.race([reader.read(), timeout]);
     clearTimeout(timer);
     if (next === "timeout") {
@@ -115,8 +123,13 @@ function interpret(answer: Answer): RawResult {
   if (/^application\/grpc(\+|;|$)/.test(answered)) {
     const status = answer.trailer?.("grpc-status") ?? header("grpc-status");
     // gRPC over HTTP/1.1 keeps its status in trailers, which fetch cannot read.
-    if (status === undefined) return { code: open ? "OPEN" : answer.trailer ? "Unknown" : "GrpcTrailers", message: "", httpStatus };
-    return { code: codeName(status), message: decodeURIComponent(answer.trailer?.("grpc-message") ?? header("grpc-message") ?? ""), httpStatus };
+    if (status === undefined)
+      return { code: open ? "OPEN" : answer.trailer ? "Unknown" : "GrpcTrailers", message: "", httpStatus };
+    return {
+      code: codeName(status),
+      message: decodeURIComponent(answer.trailer?.("grpc-message") ?? header("grpc-message") ?? ""),
+      httpStatus,
+    };
   }
   if (answered.startsWith("application/grpc-web")) {
     const trailer = frames(bytes).find((frame) => frame.flags & 0x80);
@@ -124,13 +137,19 @@ function interpret(answer: Answer): RawResult {
     const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "mi").exec(source)?.[1]?.trim();
     const status = field("grpc-status") ?? header("grpc-status");
     if (status === undefined) return { code: open ? "OPEN" : `HTTP_${httpStatus}`, message: "", httpStatus };
-    return { code: codeName(status), message: decodeURIComponent(field("grpc-message") ?? header("grpc-message") ?? ""), httpStatus };
+    return {
+      code: codeName(status),
+      message: decodeURIComponent(field("grpc-message") ?? header("grpc-message") ?? ""),
+      httpStatus,
+    };
   }
   if (answered.startsWith("application/connect+")) {
     const end = frames(bytes).find((frame) => frame.flags & 0x02);
     if (!end) return { code: open ? "OPEN" : "Unknown", message: "", httpStatus };
     const parsed = JSON.parse(text(end.data)) as { error?: { code?: string; message?: string } };
-    return parsed.error ? { code: codeName(parsed.error.code), message: parsed.error.message ?? "", httpStatus } : { code: "OK", message: "", httpStatus };
+    return parsed.error
+      ? { code: codeName(parsed.error.code), message: parsed.error.message ?? "", httpStatus }
+      : { code: "OK", message: "", httpStatus };
   }
   if (httpStatus === 200) return { code: "OK", message: "", httpStatus };
   try {
@@ -141,7 +160,13 @@ function interpret(answer: Answer): RawResult {
   }
 }
 
-async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, body: Uint8Array, options: RawCallOptions): Promise<RawResult> {
+async function overHttp1(
+  baseUrl: string,
+  path: string,
+  protocol: WireProtocol,
+  body: Uint8Array,
+  options: RawCallOptions,
+): Promise<RawResult> {
   const stream = options.stream ?? false;
   const controller = new AbortController();
   const waitMs = options.waitMs ?? 5_000;
@@ -150,7 +175,11 @@ async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, 
   try {
     response = await fetch(baseUrl + path, {
       method: "POST",
-      headers: { "content-type": options.contentType ?? contentTypeOf(protocol, stream), "connect-protocol-version": "1", ...options.headers },
+      headers: {
+        "content-type": options.contentType ?? contentTypeOf(protocol, stream),
+        "connect-protocol-version": "1",
+        ...options.headers,
+      },
       body: body as Uint8Array<ArrayBuffer>,
       signal: controller.signal,
     });
@@ -162,7 +191,12 @@ async function overHttp1(baseUrl: string, path: string, protocol: WireProtocol, 
   }
   const { bytes, open } = await readBody(response.body, waitMs);
   controller.abort();
-  return interpret({ httpStatus: response.status, header: (name) => response.headers.get(name) ?? undefined, bytes, open });
+  return interpret({
+    httpStatus: response.status,
+    header: (name) => response.headers.get(name) ?? undefined,
+    bytes,
+    open,
+  });
 }
 
 async function overHttp2(baseUrl: string, path: string, body: Uint8Array, options: RawCallOptions): Promise<RawResult> {
@@ -170,23 +204,33 @@ async function overHttp2(baseUrl: string, path: string, body: Uint8Array, option
   try {
     return await new Promise<RawResult>((resolve, reject) => {
       const request = session.request({
-        ":method": "POST", ":path": path, "content-type": options.contentType ?? "application/grpc", te: "trailers",
-        "connect-protocol-version": "1", ...options.headers,
+        ":method": "POST",
+        ":path": path,
+        "content-type": options.contentType ?? "application/grpc",
+        te: "trailers",
+        "connect-protocol-version": "1",
+        ...options.headers,
       });
       let headers: http2.IncomingHttpHeaders = {};
       let trailers: http2.IncomingHttpHeaders | undefined;
       const chunks: Buffer[] = [];
       let settled = false;
-      const field = (fields: http2.IncomingHttpHeaders | undefined, name: string) => (fields?.[name] === undefined ? undefined : String(fields[name]));
+      const field = (fields: http2.IncomingHttpHeaders | undefined, name: string) =>
+        fields?.[name] === undefined ? undefined : String(fields[name]);
       const finish = (open: boolean) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         if (!request.closed) request.close(http2.constants.NGHTTP2_CANCEL);
-        resolve(interpret({
-          httpStatus: Number(headers[":status"] ?? 0), header: (name) => field(headers, name), trailer: (name) => field(trailers, name),
-          bytes: Buffer.concat(chunks), open,
-        }));
+        resolve(
+          interpret({
+            httpStatus: Number(headers[":status"] ?? 0),
+            header: (name) => field(headers, name),
+            trailer: (name) => field(trailers, name),
+            bytes: Buffer.concat(chunks),
+            open,
+          }),
+        );
       };
       const timer = setTimeout(() => finish(true), options.waitMs ?? 5_000);
       request.on("response", (fields) => {
@@ -209,7 +253,13 @@ async function overHttp2(baseUrl: string, path: string, body: Uint8Array, option
 }
 
 /** Calls `path` with `body` already framed for `protocol` (see frameFor). */
-export function rawCall(baseUrl: string, path: string, protocol: WireProtocol, body: Uint8Array, options: RawCallOptions = {}): Promise<RawResult> {
+export function rawCall(
+  baseUrl: string,
+  path: string,
+  protocol: WireProtocol,
+  body: Uint8Array,
+  options: RawCallOptions = {},
+): Promise<RawResult> {
   // gRPC needs HTTP/2 (its status travels in trailers); so does any request labelled as gRPC.
   const h2 = protocol === "grpc" || /^application\/grpc(\+|;|$)/.test(options.contentType ?? "");
   return h2 ? overHttp2(baseUrl, path, body, options) : overHttp1(baseUrl, path, protocol, body, options);

@@ -30,7 +30,8 @@ class Credentials {
   constructor(private readonly secret: string) {}
 
   forService(now: number): string {
-    if (this.service.until <= now) this.service = { value: signService(this.secret, "gateway", now), until: now + REUSE_MS };
+    if (this.service.until <= now)
+      this.service = { value: signService(this.secret, "gateway", now), until: now + REUSE_MS };
     return this.service.value;
   }
 
@@ -44,7 +45,12 @@ class Credentials {
   }
 }
 
-function reused(cache: Map<string, { value: string; until: number }>, key: string, now: number, sign: () => string): string {
+function reused(
+  cache: Map<string, { value: string; until: number }>,
+  key: string,
+  now: number,
+  sign: () => string,
+): string {
   const cached = cache.get(key);
   if (cached && cached.until > now) return cached.value;
   const value = sign();
@@ -57,7 +63,11 @@ function reused(cache: Map<string, { value: string; until: number }>, key: strin
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
 function upstreamCall(
-  context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy, withSession = false,
+  context: GatewayContext,
+  credentials: Credentials,
+  ctx: HandlerContext,
+  policy: SessionPolicy,
+  withSession = false,
 ): { headers: Record<string, string>; session?: Session } {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
   // Verified by the request gate (gate.ts) before the body was read.
@@ -102,9 +112,11 @@ export function forwardService<D extends DescService>(
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
         const { headers } = upstreamCall(context, credentials, ctx, policy, withSession);
-        return (call(request, { headers, timeoutMs, signal: ctx.signal }) as Promise<unknown>).catch((error: unknown) => {
-          throw publicError(error);
-        });
+        return (call(request, { headers, timeoutMs, signal: ctx.signal }) as Promise<unknown>).catch(
+          (error: unknown) => {
+            throw publicError(error);
+          },
+        );
       };
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
@@ -119,7 +131,10 @@ export function forwardService<D extends DescService>(
         // A stream is checked once when it opens, so it must end with its session.
         const hold = context.sessions.hold(session);
         try {
-          yield* call(request, { headers, signal: AbortSignal.any([ctx.signal, hold.signal]) }) as AsyncIterable<unknown>;
+          yield* call(request, {
+            headers,
+            signal: AbortSignal.any([ctx.signal, hold.signal]),
+          }) as AsyncIterable<unknown>;
         } catch (error) {
           if (!hold.signal.aborted) throw publicError(error);
         } finally {

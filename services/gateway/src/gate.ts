@@ -18,13 +18,20 @@ export const sessionKey = createContextKey<Session | undefined>(undefined, { des
  * the body is read, so a call without a valid session costs a header parse
  * and a (cached) session check, never a body read or a protobuf parse.
  */
-export function sessionGate(context: GatewayContext, policies: Map<string, SessionPolicy>): (ctx: HandlerContext) => Promise<void> {
+export function sessionGate(
+  context: GatewayContext,
+  policies: Map<string, SessionPolicy>,
+): (ctx: HandlerContext) => Promise<void> {
   return async (ctx) => {
     const policy = policies.get(ctx.service.typeName) ?? "required";
     if (policy === "none") return;
     const token = bearerToken(ctx.requestHeader);
     if (token === undefined) {
-      if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
+      if (policy === "required")
+        throw new ConnectError(
+          'authentication required: send "Authorization: Bearer <session token>"',
+          Code.Unauthenticated,
+        );
       return;
     }
     const session = await context.sessions.verify(token).catch((error: unknown) => {

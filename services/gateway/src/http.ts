@@ -14,7 +14,10 @@ export interface HttpOptions {
   /** Proxies in front of us that append to X-Forwarded-For. */
   trustedProxyHops: number;
   /** The web app's files (static.ts); answers false for what is not one of them. */
-  web?: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse & http2.Http2ServerResponse) => boolean;
+  web?: (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse & http2.Http2ServerResponse,
+  ) => boolean;
   /** A request body must have fully arrived this long after its headers. */
   bodyTimeoutMs: number;
 }
@@ -26,7 +29,7 @@ const connectionIds = new WeakMap<object, string>();
 let nextConnectionId = 0;
 
 function connectionId(req: http.IncomingMessage | http2.Http2ServerRequest): string {
-  const connection: object = "stream" in req ? req.stream.session ?? req.socket : req.socket;
+  const connection: object = "stream" in req ? (req.stream.session ?? req.socket) : req.socket;
   let id = connectionIds.get(connection);
   if (id === undefined) connectionIds.set(connection, (id = String(++nextConnectionId)));
   return id;
@@ -37,7 +40,11 @@ function connectionId(req: http.IncomingMessage | http2.Http2ServerRequest): str
  * sender that trickles a byte now and then would otherwise hold the request,
  * its buffers and its connection for ever (the idle timer sees an open request).
  */
-function reapSlowBody(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse, timeoutMs: number): void {
+function reapSlowBody(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  timeoutMs: number,
+): void {
   if (req.complete) return;
   const timer = setTimeout(() => {
     if (req.complete) return;
@@ -58,10 +65,16 @@ function reapSlowBody(req: http.IncomingMessage | http2.Http2ServerRequest, res:
  * entry just before the last N hops; anything further left is what the client
  * itself claimed and is ignored.
  */
-export function clientAddress(req: { headers: http.IncomingHttpHeaders; socket: { remoteAddress?: string } }, trustedProxyHops: number): string {
+export function clientAddress(
+  req: { headers: http.IncomingHttpHeaders; socket: { remoteAddress?: string } },
+  trustedProxyHops: number,
+): string {
   const socketAddress = req.socket.remoteAddress ?? "unknown";
   if (trustedProxyHops === 0) return socketAddress;
-  const forwarded = String(req.headers["x-forwarded-for"] ?? "").split(",").map((hop) => hop.trim()).filter(Boolean);
+  const forwarded = String(req.headers["x-forwarded-for"] ?? "")
+    .split(",")
+    .map((hop) => hop.trim())
+    .filter(Boolean);
   const chain = [...forwarded, socketAddress];
   return chain[Math.max(0, chain.length - 1 - trustedProxyHops)];
 }

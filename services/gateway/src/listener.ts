@@ -3,7 +3,10 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 
-export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
@@ -22,7 +25,10 @@ class Activity {
   open = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly idleMs: number, private readonly onIdle: () => void) {
+  constructor(
+    private readonly idleMs: number,
+    private readonly onIdle: () => void,
+  ) {
     this.arm();
   }
 
@@ -91,7 +97,11 @@ function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs
 }
 
 export async function listenHttp(
-  handler: RequestHandler, port: number, host: string, idleMs: number, options: ListenOptions = {},
+  handler: RequestHandler,
+  port: number,
+  host: string,
+  idleMs: number,
+  options: ListenOptions = {},
 ): Promise<Listener> {
   const keepaliveMs = options.keepaliveMs ?? 30_000;
   const keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
@@ -101,7 +111,10 @@ export async function listenHttp(
   h1.keepAliveTimeout = idleMs;
   // Bounds what one HTTP/2 connection may open at once (Node's default is unlimited).
   const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 100 };
-  const h2 = http2.createServer({ settings }, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const h2 = http2.createServer(
+    { settings },
+    handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
   const sockets = new Set<net.Socket>();
   const h1Activity = new Map<net.Socket, Activity>();
   const h2Activity = new Map<http2.ServerHttp2Session, Activity>();
@@ -135,7 +148,8 @@ export async function listenHttp(
     // A connection that never says which protocol it speaks is dropped.
     const undecided = setTimeout(() => socket.destroy(), idleMs);
     const onReadable = () => {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) head = Buffer.concat([head, chunk]);
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+        head = Buffer.concat([head, chunk]);
       const decided = head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
       if (!decided) return;
       clearTimeout(undecided);
@@ -164,7 +178,13 @@ export async function listenHttp(
     route(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(isAddressInUse(error) ? new PortInUseError("GATEWAY_PORT", port) : new Error(`cannot listen on ${host}:${port}: ${error.message}`)));
+    server.once("error", (error) =>
+      reject(
+        isAddressInUse(error)
+          ? new PortInUseError("GATEWAY_PORT", port)
+          : new Error(`cannot listen on ${host}:${port}: ${error.message}`),
+      ),
+    );
     server.listen(port, host, resolve);
   });
   const address = server.address() as net.AddressInfo;

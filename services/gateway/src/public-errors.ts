@@ -40,16 +40,20 @@ export function isClientParseError(error: unknown): error is ConnectError {
 }
 
 export function reportParseErrorsAsInvalid(ctx: HandlerContext): void {
-  ctx.signal.addEventListener("abort", () => {
-    const reason: unknown = ctx.signal.reason;
-    if (isClientParseError(reason)) (reason as { code: Code }).code = Code.InvalidArgument;
-    // JSON.parse quotes the offending text and may cut a surrogate pair in half. gRPC and
-    // gRPC-web percent-encode the message into a trailer, where encodeURIComponent then
-    // throws and the call is never answered: found by the fuzz suite (a hung call).
-    if (reason instanceof ConnectError && LONE_SURROGATE.test(reason.rawMessage)) {
-      (reason as { rawMessage: string }).rawMessage = reason.rawMessage.replace(LONE_SURROGATE_ALL, "\uFFFD");
-    }
-  }, { once: true });
+  ctx.signal.addEventListener(
+    "abort",
+    () => {
+      const reason: unknown = ctx.signal.reason;
+      if (isClientParseError(reason)) (reason as { code: Code }).code = Code.InvalidArgument;
+      // JSON.parse quotes the offending text and may cut a surrogate pair in half. gRPC and
+      // gRPC-web percent-encode the message into a trailer, where encodeURIComponent then
+      // throws and the call is never answered: found by the fuzz suite (a hung call).
+      if (reason instanceof ConnectError && LONE_SURROGATE.test(reason.rawMessage)) {
+        (reason as { rawMessage: string }).rawMessage = reason.rawMessage.replace(LONE_SURROGATE_ALL, "\uFFFD");
+      }
+    },
+    { once: true },
+  );
 }
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;

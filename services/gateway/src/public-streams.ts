@@ -10,14 +10,20 @@ export class PublicStreams {
   private readonly byConnection = new Map<string, number>();
   private readonly byAddress = new Map<string, number>();
 
-  constructor(private readonly perConnection: number, private readonly perAddress: number) {}
+  constructor(
+    private readonly perConnection: number,
+    private readonly perAddress: number,
+  ) {}
 
   /** Takes a slot or throws ResourceExhausted; the returned function gives it back (idempotent). */
   acquire(connection: string, address: string): () => void {
     const onConnection = this.byConnection.get(connection) ?? 0;
     const onAddress = this.byAddress.get(address) ?? 0;
     if (onConnection >= this.perConnection || onAddress >= this.perAddress) {
-      throw new ConnectError("too many open unauthenticated streams from this client; close some and retry", Code.ResourceExhausted);
+      throw new ConnectError(
+        "too many open unauthenticated streams from this client; close some and retry",
+        Code.ResourceExhausted,
+      );
     }
     this.byConnection.set(connection, onConnection + 1);
     this.byAddress.set(address, onAddress + 1);

@@ -35,10 +35,20 @@ export interface GatewayHandle {
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
 
-const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService, PushService, HeldPacketService];
+const PUBLIC_SERVICES = [
+  GatewayService,
+  IdentityService,
+  ConnectionService,
+  LocationService,
+  PushService,
+  HeldPacketService,
+];
 
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
-export async function startGatewayService(config: GatewayConfig, options: { log?: Logger } = {}): Promise<GatewayHandle> {
+export async function startGatewayService(
+  config: GatewayConfig,
+  options: { log?: Logger } = {},
+): Promise<GatewayHandle> {
   const log = options.log ?? createLogger("gateway", config.logLevel);
   const serviceHeaders = () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "gateway") });
   const clients = {
@@ -50,10 +60,15 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
     connectionInternal: createGrpcClient(ConnectionInternalService, config.connectionAddr, { headers: serviceHeaders }),
   };
-  const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
-    .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
+  const upstreamHealth = Object.entries({
+    identity: config.identityAddr,
+    connection: config.connectionAddr,
+    location: config.locationAddr,
+  }).map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
   const monitor = new DependencyMonitor(
-    Object.fromEntries(upstreamHealth.map(([name, client]) => [name, async () => (await client.check({})).status === 1])),
+    Object.fromEntries(
+      upstreamHealth.map(([name, client]) => [name, async () => (await client.check({})).status === 1]),
+    ),
     config.healthIntervalMs,
     log,
   );
@@ -67,7 +82,12 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     monitor,
     sessions,
     publicStreams: new PublicStreams(config.publicStreamsPerConnection, config.publicStreamsPerAddress),
-    upstream: { identity: clients.identity, connection: clients.connection, location: clients.location, push: clients.push },
+    upstream: {
+      identity: clients.identity,
+      connection: clients.connection,
+      location: clients.location,
+      push: clients.push,
+    },
   };
 
   const inviteKey = inviteKeySource(clients.connectionInternal, log);
@@ -77,9 +97,13 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
   // body is a few identifiers and keys, so a 2 MB body there is abuse, not use.
   const syncMaxBytes = config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES;
   const policies = new Map<string, SessionPolicy>([
-    [GatewayService.typeName, "none"], [Health.typeName, "none"], [IdentityService.typeName, "optional"],
-    [ConnectionService.typeName, "required"], [LocationService.typeName, "required"],
-    [PushService.typeName, "required"], [HeldPacketService.typeName, "required"],
+    [GatewayService.typeName, "none"],
+    [Health.typeName, "none"],
+    [IdentityService.typeName, "optional"],
+    [ConnectionService.typeName, "required"],
+    [LocationService.typeName, "required"],
+    [PushService.typeName, "required"],
+    [HeldPacketService.typeName, "required"],
   ]);
   const connect = createConnectHandler({
     log,
@@ -90,7 +114,10 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
-      router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
+      router.service(
+        ConnectionService,
+        forwardService(ConnectionService, context.upstream.connection, context, "required"),
+      );
       const location = forwardService(LocationService, context.upstream.location, context, "required");
       for (const method of LocationService.methods) {
         const impl = location[method.localName as keyof typeof location] as never;
@@ -98,19 +125,38 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
       }
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
       router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
-      router.service(Health, healthService(context, PUBLIC_SERVICES.map((service) => service.typeName)));
+      router.service(
+        Health,
+        healthService(
+          context,
+          PUBLIC_SERVICES.map((service) => service.typeName),
+        ),
+      );
     },
   });
   const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
   const handler = createHttpHandler({
-    connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
-    web: createStaticHandler({ root: config.webRoot, tileUrl: config.tileUrl, tileAttribution: config.tileAttribution }),
+    connect,
+    corsOrigins: config.corsOrigins,
+    unhealthy,
+    alive: () => !shutdown.signal.aborted,
+    trustedProxyHops: config.trustedProxyHops,
+    web: createStaticHandler({
+      root: config.webRoot,
+      tileUrl: config.tileUrl,
+      tileAttribution: config.tileAttribution,
+    }),
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
-    h2MaxConcurrentStreams: config.h2MaxConcurrentStreams, keepaliveMs: config.keepaliveMs, keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+    h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
   });
-  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
+  const metricsServer =
+    config.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");
 

@@ -62,31 +62,63 @@ describe("gateway resource limits", () => {
 
   beforeAll(async () => {
     upstream = await startGrpcHost({
-      name: "upstream", port: 0, host: "127.0.0.1", log: silent, metrics: createMetrics("upstream"),
-      healthIntervalMs: 50, shutdownTimeoutMs: 500, cleanup: [], probes: { fake: () => true },
+      name: "upstream",
+      port: 0,
+      host: "127.0.0.1",
+      log: silent,
+      metrics: createMetrics("upstream"),
+      healthIntervalMs: 50,
+      shutdownTimeoutMs: 500,
+      cleanup: [],
+      probes: { fake: () => true },
       registrations: [
-        registration(IdentityInternalService, {
-          verifySession(request) {
-            verifyCalls += 1;
-            if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
-            return { accountId: "account-1", expireTime: timestampFromMs(Date.now() + 3_600_000) };
+        registration(
+          IdentityInternalService,
+          {
+            verifySession(request) {
+              verifyCalls += 1;
+              if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
+              return { accountId: "account-1", expireTime: timestampFromMs(Date.now() + 3_600_000) };
+            },
+            verifySignature: () => ({ valid: false }),
           },
-          verifySignature: () => ({ valid: false }),
-        }, requireService(secret)),
-        registration(LocationService, {
-          sync: () => ({ hasMore: false }),
-          async *subscribe() {},
-        }, requireCaller(secret)),
+          requireService(secret),
+        ),
+        registration(
+          LocationService,
+          {
+            sync: () => ({ hasMore: false }),
+            async *subscribe() {},
+          },
+          requireCaller(secret),
+        ),
       ],
     });
     const address = `127.0.0.1:${upstream.port}`;
-    gateway = await startGatewayService(loadConfig({
-      INTERNAL_AUTH_SECRET: secret, NATS_SUBJECT_PREFIX: `t_limits_${process.pid}`, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
-      IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100",
-      IDLE_TIMEOUT: "30s", BODY_TIMEOUT: "700ms", MAX_REQUEST_BYTES: "16384", MAX_PACKETS_PER_SYNC: "100", MAX_BLOB_BYTES: "4096",
-      H2_MAX_CONCURRENT_STREAMS: "7", PUBLIC_STREAMS_PER_CONNECTION: "2", PUBLIC_STREAMS_PER_ADDRESS: "3",
-      KEEPALIVE_INTERVAL: "300ms", KEEPALIVE_TIMEOUT: "300ms",
-    }), { log: silent });
+    gateway = await startGatewayService(
+      loadConfig({
+        INTERNAL_AUTH_SECRET: secret,
+        NATS_SUBJECT_PREFIX: `t_limits_${process.pid}`,
+        GATEWAY_PORT: "0",
+        GATEWAY_HOST: "127.0.0.1",
+        METRICS_PORT: "0",
+        IDENTITY_ADDR: address,
+        CONNECTION_ADDR: address,
+        LOCATION_ADDR: address,
+        HEALTH_INTERVAL_MS: "100",
+        IDLE_TIMEOUT: "30s",
+        BODY_TIMEOUT: "700ms",
+        MAX_REQUEST_BYTES: "16384",
+        MAX_PACKETS_PER_SYNC: "100",
+        MAX_BLOB_BYTES: "4096",
+        H2_MAX_CONCURRENT_STREAMS: "7",
+        PUBLIC_STREAMS_PER_CONNECTION: "2",
+        PUBLIC_STREAMS_PER_ADDRESS: "3",
+        KEEPALIVE_INTERVAL: "300ms",
+        KEEPALIVE_TIMEOUT: "300ms",
+      }),
+      { log: silent },
+    );
     base = `http://127.0.0.1:${gateway.port}`;
   });
 
@@ -104,7 +136,9 @@ describe("gateway resource limits", () => {
     // The same 100 kB is a normal Sync (100 packets of 4 KiB fit).
     const auth = { authorization: `Bearer ${goodToken}` };
     expect((await rawCall(base, SYNC, "connect-proto", big, { headers: auth })).code).toBe("OK");
-    expect((await rawCall(base, SYNC, "connect-proto", unknownField(1_000_000), { headers: auth })).code).toBe("ResourceExhausted");
+    expect((await rawCall(base, SYNC, "connect-proto", unknownField(1_000_000), { headers: auth })).code).toBe(
+      "ResourceExhausted",
+    );
   });
 
   it("refuses a call without a valid session before reading its body", async () => {
@@ -114,7 +148,8 @@ describe("gateway resource limits", () => {
       // Announces a 1 MB body and sends none of it: only a gate that runs before the body can answer.
       socket.write(
         `POST ${SYNC} HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: 1000000\r\n` +
-        (authorization ? `authorization: ${authorization}\r\n` : "") + "\r\n",
+          (authorization ? `authorization: ${authorization}\r\n` : "") +
+          "\r\n",
       );
       await new Promise<void>((resolve, reject) => {
         const poll = setInterval(() => {
@@ -135,9 +170,14 @@ describe("gateway resource limits", () => {
 
   it("cuts an HTTP/1.1 request whose body trickles in", async () => {
     const { socket, closed } = rawSocket(gateway.port);
-    socket.write(`POST ${SERVER_INFO} HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: 1000\r\n\r\n`);
+    socket.write(
+      `POST ${SERVER_INFO} HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: 1000\r\n\r\n`,
+    );
     const trickle = setInterval(() => socket.write("\u0000"), 100);
-    const closedAfter = await Promise.race([closed, new Promise<number>((resolve) => setTimeout(() => resolve(-1), 4000))]);
+    const closedAfter = await Promise.race([
+      closed,
+      new Promise<number>((resolve) => setTimeout(() => resolve(-1), 4000)),
+    ]);
     clearInterval(trickle);
     socket.destroy();
     expect(closedAfter).toBeGreaterThan(500);
@@ -147,7 +187,12 @@ describe("gateway resource limits", () => {
   it("cuts an HTTP/2 stream whose body trickles in", async () => {
     const session = http2.connect(base);
     session.on("error", () => undefined);
-    const stream = session.request({ ":method": "POST", ":path": SERVER_INFO, "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": SERVER_INFO,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
     stream.on("error", () => undefined);
     stream.on("data", () => undefined);
     const started = Date.now();
@@ -164,7 +209,12 @@ describe("gateway resource limits", () => {
 
   /** Opens a Health/Watch stream on `session`; resolves "OPEN" once the first status arrives, else the refusal's code. */
   function watch(session: http2.ClientHttp2Session): Promise<{ outcome: string; stream: http2.ClientHttp2Stream }> {
-    const stream = session.request({ ":method": "POST", ":path": WATCH, "content-type": "application/grpc", te: "trailers" });
+    const stream = session.request({
+      ":method": "POST",
+      ":path": WATCH,
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
     stream.on("error", () => undefined);
     return new Promise((resolve) => {
       stream.once("data", () => resolve({ outcome: "OPEN", stream }));
@@ -220,7 +270,11 @@ describe("gateway resource limits", () => {
     const direct = http2.connect(base);
     try {
       // Two streams through the proxy plus one direct use up the address's three public streams.
-      expect([(await watch(session)).outcome, (await watch(session)).outcome, (await watch(direct)).outcome]).toEqual(["OPEN", "OPEN", "OPEN"]);
+      expect([(await watch(session)).outcome, (await watch(session)).outcome, (await watch(direct)).outcome]).toEqual([
+        "OPEN",
+        "OPEN",
+        "OPEN",
+      ]);
       expect((await watch(direct)).outcome).toBe(String(Code.ResourceExhausted));
       for (const client of frozen) (client as net.Socket & { freeze: () => void }).freeze();
       const started = Date.now();

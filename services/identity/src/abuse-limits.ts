@@ -9,7 +9,9 @@ import type { IdentityContext } from "./context.js";
  * header buys nothing.
  */
 function clientAddress(ctx: IdentityContext, hctx: HandlerContext): string {
-  return verifiedClientAddress(ctx.config.internalAuthSecret, hctx.requestHeader.get(CLIENT_ADDRESS_HEADER)) ?? "unverified";
+  return (
+    verifiedClientAddress(ctx.config.internalAuthSecret, hctx.requestHeader.get(CLIENT_ADDRESS_HEADER)) ?? "unverified"
+  );
 }
 
 /** ResourceExhausted once this client address has used up `method`'s budget. */
@@ -30,7 +32,8 @@ const EXHAUSTED = "rate limit exceeded for this account from this network addres
 
 /** ResourceExhausted once this source has used up `method`'s budget for `subject`. */
 export function limitSubject(ctx: IdentityContext, hctx: HandlerContext, method: string, subject: string): void {
-  if (!ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject))) throw new ConnectError(EXHAUSTED, Code.ResourceExhausted);
+  if (!ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject)))
+    throw new ConnectError(EXHAUSTED, Code.ResourceExhausted);
 }
 
 /**
@@ -38,6 +41,14 @@ export function limitSubject(ctx: IdentityContext, hctx: HandlerContext, method:
  * owner's valid signature is never refused by it; once a source has failed
  * too often for `subject`, its further failures say ResourceExhausted.
  */
-export function failedProof(ctx: IdentityContext, hctx: HandlerContext, method: string, subject: string, refusal: ConnectError): ConnectError {
-  return ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject)) ? refusal : new ConnectError(EXHAUSTED, Code.ResourceExhausted);
+export function failedProof(
+  ctx: IdentityContext,
+  hctx: HandlerContext,
+  method: string,
+  subject: string,
+  refusal: ConnectError,
+): ConnectError {
+  return ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject))
+    ? refusal
+    : new ConnectError(EXHAUSTED, Code.ResourceExhausted);
 }

@@ -19,17 +19,23 @@ afterAll(() => h.stop());
 
 async function exhaustedWithoutChange(fn: () => Promise<unknown>, what: string): Promise<void> {
   const before = await h.counts();
-  await expect(fn()).rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: `rate limit exceeded for ${what}; retry later` });
+  await expect(fn()).rejects.toMatchObject({
+    code: Code.ResourceExhausted,
+    rawMessage: `rate limit exceeded for ${what}; retry later`,
+  });
   expect(await h.counts()).toEqual(before);
 }
 
 test("challenges are limited per source address, and the budget refills over time", async () => {
   const crowded = h.publicClient("198.51.100.7");
-  const challenge = () => crowded.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  const challenge = () =>
+    crowded.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
   for (let i = 0; i < 4; i++) await challenge();
   await exhaustedWithoutChange(challenge, "this network address");
   // Another address is not affected.
-  await h.publicClient("198.51.100.8").createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  await h
+    .publicClient("198.51.100.8")
+    .createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
   h.advance(30_000);
   await challenge();
   await exhaustedWithoutChange(challenge, "this network address");
@@ -42,7 +48,10 @@ test("register is limited per source address", async () => {
     const key = generateAccountKey();
     // Challenges come from other addresses so only Register's own budget is tested.
     const helper = h.publicClient(`198.51.100.${100 + helpers++}`);
-    const { nonce, payload } = await requestChallenge(helper, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey });
+    const { nonce, payload } = await requestChallenge(helper, {
+      purpose: ChallengePurpose.REGISTER,
+      publicKey: key.publicKey,
+    });
     return () => client.register({ publicKey: key.publicKey, nonce, signature: signPayload(key.privateKey, payload) });
   };
   for (let i = 0; i < 4; i++) await (await attempt())();
@@ -56,9 +65,12 @@ test("sign-in challenges and failed sign-ins are limited per source and account"
   const issued = [await challenge(), await challenge()];
   await exhaustedWithoutChange(challenge, "this account from this network address");
 
-  const guess = (i: number) => stranger.signIn({
-    accountId: account.accountId, nonce: issued[i].nonce, signature: signPayload(generateAccountKey().privateKey, issued[i].payload),
-  });
+  const guess = (i: number) =>
+    stranger.signIn({
+      accountId: account.accountId,
+      nonce: issued[i].nonce,
+      signature: signPayload(generateAccountKey().privateKey, issued[i].payload),
+    });
   // Wrong signatures use up this source's budget for the account: guessing is bounded.
   await expect(guess(0)).rejects.toMatchObject({ code: Code.Unauthenticated });
   await expect(guess(0)).rejects.toMatchObject({ code: Code.Unauthenticated });
@@ -71,7 +83,12 @@ test("a stranger cannot lock an account out of sign-in: the owner's own proofs s
   // The stranger spends everything they can on the owner's account id.
   const outcomes: number[] = [];
   for (let i = 0; i < 6; i++) {
-    outcomes.push(await strangerAt.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: owner.accountId }).then(() => 0, (e: { code: number }) => e.code));
+    outcomes.push(
+      await strangerAt.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: owner.accountId }).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      ),
+    );
   }
   expect(outcomes.slice(-1)).toEqual([Code.ResourceExhausted]);
   // The owner, from their own address, signs in as usual...
@@ -79,23 +96,40 @@ test("a stranger cannot lock an account out of sign-in: the owner's own proofs s
   expect((await signIn(ownerClient, owner)).length).toBeGreaterThan(16);
   // ...and a valid proof is never refused by the per-account budget, even once failures from its address used it up.
   const fromSameAddress = h.publicClient("198.51.100.52");
-  const { nonce, payload } = await requestChallenge(fromSameAddress, { purpose: ChallengePurpose.SIGN_IN, accountId: owner.accountId });
+  const { nonce, payload } = await requestChallenge(fromSameAddress, {
+    purpose: ChallengePurpose.SIGN_IN,
+    accountId: owner.accountId,
+  });
   for (let i = 0; i < 2; i++) {
-    await expect(fromSameAddress.signIn({ accountId: owner.accountId, nonce, signature: signPayload(generateAccountKey().privateKey, payload) }))
-      .rejects.toMatchObject({ code: Code.Unauthenticated });
+    await expect(
+      fromSameAddress.signIn({
+        accountId: owner.accountId,
+        nonce,
+        signature: signPayload(generateAccountKey().privateKey, payload),
+      }),
+    ).rejects.toMatchObject({ code: Code.Unauthenticated });
   }
-  const session = await fromSameAddress.signIn({ accountId: owner.accountId, nonce, signature: signPayload(owner.privateKey, payload) });
+  const session = await fromSameAddress.signIn({
+    accountId: owner.accountId,
+    nonce,
+    signature: signPayload(owner.privateKey, payload),
+  });
   expect(session.accountId).toBe(owner.accountId);
 });
 
 test("a client address that the gateway did not sign is ignored", async () => {
   // Calling identity directly and claiming a fresh address per call buys no fresh budget: all unsigned calls share one.
   let n = 0;
-  const spoofed = () => h.spoofingClient(`192.0.2.${n++}`).createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  const spoofed = () =>
+    h
+      .spoofingClient(`192.0.2.${n++}`)
+      .createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
   for (let i = 0; i < 4; i++) await spoofed();
   await exhaustedWithoutChange(spoofed, "this network address");
   // A forged signature is no better.
-  const forged = h.spoofingClient("x.9999999999999.forgedtag").createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  const forged = h
+    .spoofingClient("x.9999999999999.forgedtag")
+    .createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
   await expect(forged).rejects.toMatchObject({ code: Code.ResourceExhausted });
 });
 
@@ -109,6 +143,8 @@ test("limits are configured by environment, with documented defaults and bounds"
   expect(defaults.port).toBe(50051);
   expect(loadConfig({ ...base, SESSION_TTL: "2h" }).sessionTtlMs).toBe(7_200_000);
   expect(() => loadConfig({ ...base, CHALLENGE_TTL: "6m" })).toThrow("CHALLENGE_TTL must be between 10s and 5m");
-  expect(() => loadConfig({ ...base, IDENTITY_RATE_LIMIT_ACCOUNT_BURST: "0" })).toThrow("IDENTITY_RATE_LIMIT_ACCOUNT_BURST");
+  expect(() => loadConfig({ ...base, IDENTITY_RATE_LIMIT_ACCOUNT_BURST: "0" })).toThrow(
+    "IDENTITY_RATE_LIMIT_ACCOUNT_BURST",
+  );
   expect(() => loadConfig({ INTERNAL_AUTH_SECRET: "s".repeat(32) })).toThrow("IDENTITY_DATABASE_URL is required");
 });

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "@seeme/contracts/health";
+import { type Health, HealthCheckResponse_ServingStatus as Status } from "@seeme/contracts/health";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "../context.js";
 import { CONNECTION_ID_HEADER } from "../http.js";
@@ -36,9 +36,10 @@ export function healthService(context: GatewayContext, servedNames: string[]): S
       ctx.signal.addEventListener("abort", () => wake?.(), { once: true });
       try {
         while (!ctx.signal.aborted) {
-          if (changes.length === 0) await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
+          if (changes.length === 0)
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
           for (const next of changes.splice(0)) {
             if (next !== last) {
               last = next;

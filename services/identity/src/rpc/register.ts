@@ -12,7 +12,10 @@ import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { requireNonce, requirePublicKey, requireSignature, verifySignature } from "../validate.js";
 
 export function register(ctx: IdentityContext) {
-  return async (req: RegisterRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
+  return async (
+    req: RegisterRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
     limitAddress(ctx, hctx, "Register");
     const publicKey = requirePublicKey("public_key", req.publicKey);
     const nonce = requireNonce(req.nonce);
@@ -33,7 +36,9 @@ export function register(ctx: IdentityContext) {
         await consumeChallenge(tx, nonce);
         const found = await tx.account.findUnique({ where: { publicKey: new Uint8Array(publicKey) } });
         if (found) return { account: found, created: false };
-        const fresh = await tx.account.create({ data: { id: randomUUID(), publicKey: new Uint8Array(publicKey), createdAt: now, keyRotatedAt: now } });
+        const fresh = await tx.account.create({
+          data: { id: randomUUID(), publicKey: new Uint8Array(publicKey), createdAt: now, keyRotatedAt: now },
+        });
         return { account: fresh, created: true };
       });
       if (created) ctx.log.info({ accountId: account.id }, "account registered");
