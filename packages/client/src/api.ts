@@ -4,6 +4,7 @@ import { ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService, PushService } from "@seeme/contracts/location";
+import { abortableFetch } from "./abortable-fetch.js";
 
 /**
  * The gateway's public services. The transports come from `@connectrpc/connect-web`,
@@ -28,7 +29,12 @@ export interface GatewayTransportOptions {
 }
 
 export function createGatewayTransport(baseUrl: string, options: GatewayTransportOptions = {}): Transport {
-  const common = { baseUrl, useBinaryFormat: true, interceptors: options.interceptors, fetch: options.fetch };
+  const common = {
+    baseUrl,
+    useBinaryFormat: true,
+    interceptors: options.interceptors,
+    fetch: abortableFetch(options.fetch),
+  };
   return options.protocol === "grpc-web" ? createGrpcWebTransport(common) : createConnectTransport(common);
 }
 

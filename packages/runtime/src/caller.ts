@@ -108,3 +108,19 @@ export function callerOf(ctx: HandlerContext): string {
   if (!accountId) throw new ConnectError("authentication required", Code.Unauthenticated);
   return accountId;
 }
+
+/**
+ * Header value vouching for the client's network address, which services rate
+ * limit on. Only the gateway knows it, so services ignore a value it did not
+ * sign (a caller reaching a service directly cannot pick its own bucket).
+ * Base64url because addresses contain the separator ".".
+ */
+export function signClientAddress(secret: string, address: string, now = Date.now()): string {
+  return sign(secret, "address", Buffer.from(address).toString("base64url"), now);
+}
+
+/** The address in a value signClientAddress made, or undefined when absent, forged or expired. */
+export function verifiedClientAddress(secret: string, value: string | null, now = Date.now()): string | undefined {
+  const subject = verify(secret, "address", value, now);
+  return subject === null ? undefined : Buffer.from(subject, "base64url").toString();
+}

@@ -1,11 +1,12 @@
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { fromBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { Guard } from "./caller.js";
 import { deserializer, methodPath, serializer } from "./grpc-codec.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import { isDependencyOutage } from "./outage.js";
 import { withServerSpan } from "./tracing.js";
 
 /**
@@ -52,8 +53,29 @@ function headersOf(metadata: grpc.Metadata): Record<string, string> {
 // would build a DOMException (and capture its stack) just to end its signal.
 const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
 
+/** A request body that is not valid protobuf: the client's fault (InvalidArgument), not grpc-js's INTERNAL. */
+class Malformed {
+  constructor(readonly reason: string) {}
+}
+const serverDeserializer = (schema: DescMessage) => (bytes: Buffer) => {
+  try {
+    return fromBinary(schema, bytes);
+  } catch (error) {
+    return new Malformed(error instanceof Error ? error.message : String(error));
+  }
+};
+function rejectMalformed(request: unknown): void {
+  if (request instanceof Malformed)
+    throw new ConnectError(`malformed request: ${request.reason}`, Code.InvalidArgument);
+}
+
 function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc.StatusObject> & { code: number } {
   if (error instanceof ConnectError) return { code: error.code as number, details: error.rawMessage };
+  if (isDependencyOutage(error)) {
+    // Retryable and not the caller's fault; the driver's message names hosts and ports, so it stays in the log.
+    log.warn({ err: error, path }, "dependency unavailable");
+    return { code: grpc.status.UNAVAILABLE, details: "a dependency is unavailable; retry later" };
+  }
   // Unexpected failures are logged with their stack but never shown to callers.
   log.error({ err: error, path }, "unhandled error in RPC handler");
   return { code: grpc.status.INTERNAL, details: "internal error" };
@@ -113,6 +135,7 @@ function serveCall<R>(
     try {
       if (!fn) throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
       guard(ctx);
+      rejectMalformed(call.request);
       const result = await shape.produce(fn(call.request, ctx), ctx);
       observe(grpc.status.OK);
       shape.succeed(result);
@@ -140,7 +163,7 @@ export function addServices(server: grpc.Server, registrations: ServiceRegistrat
         requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
         responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
         requestSerialize: serializer(method.input),
-        requestDeserialize: deserializer(method.input),
+        requestDeserialize: serverDeserializer(method.input),
         responseSerialize: serializer(method.output),
         responseDeserialize: deserializer(method.output),
         originalName: method.localName,

@@ -84,6 +84,19 @@ const STREAM_MAX_AGE_MS: Record<StreamName, number> = {
   IDENTITY: 7 * DAY_MS,
   CONNECTION: DAY_MS,
 };
+/**
+ * CONNECTION uses interest retention: an event is deleted as soon as every
+ * durable consumer of its subject has acknowledged it, so the account↔pairID
+ * link it carries lives in NATS only while a consumer still needs it (the
+ * max age above remains the bound for a consumer that is down). Work-queue
+ * retention would allow one consumer per subject only; a plain short max age
+ * would delete events a consumer has not seen yet during an outage.
+ * IDENTITY events name accounts only and keep limits retention.
+ */
+const STREAM_RETENTION: Record<StreamName, RetentionPolicy> = {
+  IDENTITY: RetentionPolicy.Limits,
+  CONNECTION: RetentionPolicy.Interest,
+};
 // Must outlast the longest gap between a publish and its outbox mark, or a
 // re-publish after a crash is stored twice.
 const DUPLICATE_WINDOW_MS = 10 * 60 * 1000;
@@ -119,17 +132,27 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       name: full,
       subjects: [subjectName(prefix, streams[name].subjects)],
       storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
+      retention: STREAM_RETENTION[name],
       discard: DiscardPolicy.Old,
       max_age: nanos(STREAM_MAX_AGE_MS[name]),
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       num_replicas: opts.replicas ?? 1,
     };
-    const exists = await jsm.streams.info(full).then(
-      () => true,
-      () => false,
-    );
-    if (exists) await jsm.streams.update(full, cfg);
+    const existing = await jsm.streams.info(full).catch(() => undefined);
+    if (existing && existing.config.retention !== cfg.retention) {
+      // NATS cannot change a stream's retention in place. An empty stream is
+      // recreated (its consumers are recreated by their services at start);
+      // one still holding events is left alone until it drains.
+      if (existing.state.messages > 0) {
+        log.error(
+          { stream: full, messages: existing.state.messages },
+          "stream has the old retention policy and still holds events; recreate it once empty",
+        );
+        return;
+      }
+      await jsm.streams.delete(full);
+      await jsm.streams.add(cfg);
+    } else if (existing) await jsm.streams.update(full, cfg);
     else await jsm.streams.add(cfg);
   }
 

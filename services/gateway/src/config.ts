@@ -28,6 +28,19 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   webRoot: string;
   tileUrl: string;
   tileAttribution: string;
+  /** Body cap of every method but Sync (which is sized from the relay limits). */
+  maxRequestBytes: number;
+  /** A request whose body has not fully arrived this long after its headers is cut (slow-body senders). */
+  bodyTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS announced to every client. */
+  h2MaxConcurrentStreams: number;
+  /** Unauthenticated streams (grpc.health.v1 Watch) one connection / one address may hold open. */
+  publicStreamsPerConnection: number;
+  publicStreamsPerAddress: number;
+  /** How often quiet connections are probed (HTTP/2 PING, TCP keepalive). */
+  keepaliveMs: number;
+  /** An unanswered HTTP/2 PING ends the connection after this long. */
+  keepaliveTimeoutMs: number;
 }
 
 export function loadConfig(env: Env): GatewayConfig {
@@ -53,5 +66,12 @@ export function loadConfig(env: Env): GatewayConfig {
     webRoot: read.string("WEB_ROOT", DEFAULT_WEB_ROOT),
     tileUrl: read.string("TILE_URL", DEFAULT_TILE_URL),
     tileAttribution: read.string("TILE_ATTRIBUTION", DEFAULT_TILE_ATTRIBUTION),
+    maxRequestBytes: read.int("MAX_REQUEST_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+    bodyTimeoutMs: read.durationMs("BODY_TIMEOUT", "10s", { min: "100ms", max: "5m" }),
+    h2MaxConcurrentStreams: read.int("H2_MAX_CONCURRENT_STREAMS", 100, { min: 1, max: 10_000 }),
+    publicStreamsPerConnection: read.int("PUBLIC_STREAMS_PER_CONNECTION", 4, { min: 1, max: 1000 }),
+    publicStreamsPerAddress: read.int("PUBLIC_STREAMS_PER_ADDRESS", 32, { min: 1, max: 100_000 }),
+    keepaliveMs: read.durationMs("KEEPALIVE_INTERVAL", "30s", { min: "100ms", max: "10m" }),
+    keepaliveTimeoutMs: read.durationMs("KEEPALIVE_TIMEOUT", "10s", { min: "100ms", max: "5m" }),
   };
 }

@@ -15,6 +15,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "@seeme/runtime/logger";
 import type { RequestHandler } from "./listener.js";
+import { reportParseErrorsAsInvalid } from "./public-errors.js";
 
 /**
  * connectNodeAdapter, with one difference: a client that hangs up during a
@@ -25,7 +26,16 @@ import type { RequestHandler } from "./listener.js";
 export function createConnectHandler(
   options: ConnectRouterOptions & { routes(router: ConnectRouter): void; log: Logger },
 ): RequestHandler {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const gate = options.requestGate;
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    ...options,
+    // Runs for every call before its body is read (whatever the protocol).
+    requestGate: (ctx) => {
+      reportParseErrorsAsInvalid(ctx);
+      return gate?.(ctx);
+    },
+  });
   options.routes(router);
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
   return (req, res) => {

@@ -5,6 +5,7 @@ import type { LocationService, PushService } from "@seeme/contracts/location";
 import type { DependencyMonitor } from "@seeme/runtime/health";
 import type { Logger } from "@seeme/runtime/logger";
 import type { GatewayConfig } from "./config.js";
+import type { PublicStreams } from "./public-streams.js";
 import type { SessionVerifier } from "./sessions.js";
 
 export interface GatewayContext {
@@ -12,6 +13,7 @@ export interface GatewayContext {
   log: Logger;
   sessions: SessionVerifier;
   monitor: DependencyMonitor;
+  publicStreams: PublicStreams;
   upstream: {
     identity: Client<typeof IdentityService>;
     connection: Client<typeof ConnectionService>;

@@ -6,19 +6,15 @@ import {
   SERVICE_HEADER,
   SESSION_HEADER,
   signCaller,
+  signClientAddress,
   signService,
   signSession,
 } from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
+import { sessionKey, type SessionPolicy } from "./gate.js";
+import { publicError } from "./public-errors.js";
 import { bearerToken, type Session } from "./sessions.js";
-
-/**
- * "required": every call needs a valid session. "optional": a session is
- * verified if presented (identity decides per method what needs one, e.g.
- * Register does not, DeleteAccount does).
- */
-export type SessionPolicy = "required" | "optional";
 
 // A signed value is valid for a minute (caller.ts); reused for a few seconds it
 // still arrives well within its life, and the gateway skips an HMAC or two per call.
@@ -29,6 +25,7 @@ const REUSED_CALLERS = 50_000;
 class Credentials {
   private service = { value: "", until: 0 };
   private readonly callers = new Map<string, { value: string; until: number }>();
+  private readonly addresses = new Map<string, { value: string; until: number }>();
 
   constructor(private readonly secret: string) {}
 
@@ -39,40 +36,51 @@ class Credentials {
   }
 
   forCaller(accountId: string, now: number): string {
-    const cached = this.callers.get(accountId);
-    if (cached && cached.until > now) return cached.value;
-    const value = signCaller(this.secret, accountId, now);
-    this.callers.set(accountId, { value, until: now + REUSE_MS });
-    if (this.callers.size > REUSED_CALLERS) {
-      for (const [key, entry] of this.callers) if (entry.until <= now) this.callers.delete(key);
-    }
-    return value;
+    return reused(this.callers, accountId, now, () => signCaller(this.secret, accountId, now));
+  }
+
+  /** Services rate limit on the client address and trust it only when signed (spoofed headers are ignored). */
+  forAddress(address: string, now: number): string {
+    return reused(this.addresses, address, now, () => signClientAddress(this.secret, address, now));
   }
 }
 
+function reused(
+  cache: Map<string, { value: string; until: number }>,
+  key: string,
+  now: number,
+  sign: () => string,
+): string {
+  const cached = cache.get(key);
+  if (cached && cached.until > now) return cached.value;
+  const value = sign();
+  cache.set(key, { value, until: now + REUSE_MS });
+  if (cache.size > REUSED_CALLERS) {
+    for (const [stale, entry] of cache) if (entry.until <= now) cache.delete(stale);
+  }
+  return value;
+}
+
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
-async function upstreamCall(
+function upstreamCall(
   context: GatewayContext,
   credentials: Credentials,
   ctx: HandlerContext,
   policy: SessionPolicy,
   withSession = false,
-): Promise<{ headers: Record<string, string>; session?: Session }> {
+): { headers: Record<string, string>; session?: Session } {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
-  const token = bearerToken(ctx.requestHeader);
-  let session: Session | undefined;
-  if (token !== undefined) {
-    session = await context.sessions.verify(token);
+  // Verified by the request gate (gate.ts) before the body was read.
+  const session = ctx.values.get(sessionKey);
+  if (session) {
     headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
-    if (withSession)
+    const token = bearerToken(ctx.requestHeader);
+    if (withSession && token !== undefined) {
       headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, sessionId(token), session.expiresAt);
-  } else if (policy === "required")
-    throw new ConnectError(
-      'authentication required: send "Authorization: Bearer <session token>"',
-      Code.Unauthenticated,
-    );
+    }
+  } else if (policy === "required") throw new ConnectError("authentication required", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
-  if (address) headers[CLIENT_ADDRESS_HEADER] = address;
+  if (address) headers[CLIENT_ADDRESS_HEADER] = credentials.forAddress(address, Date.now());
   return { headers, session };
 }
 
@@ -103,13 +111,23 @@ export function forwardService<D extends DescService>(
     if (method.methodKind === "unary") {
       impl[method.localName] = async (request: unknown, ctx: HandlerContext) => {
         const timeoutMs = Math.min(ctx.timeoutMs() ?? Infinity, context.config.upstreamTimeoutMs);
-        const { headers } = await upstreamCall(context, credentials, ctx, policy, withSession);
-        return call(request, { headers, timeoutMs, signal: ctx.signal });
+        const { headers } = upstreamCall(context, credentials, ctx, policy, withSession);
+        return (call(request, { headers, timeoutMs, signal: ctx.signal }) as Promise<unknown>).catch(
+          (error: unknown) => {
+            throw publicError(error);
+          },
+        );
       };
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (request: unknown, ctx: HandlerContext) {
-        const { headers, session } = await upstreamCall(context, credentials, ctx, policy);
-        if (!session) return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+        const { headers, session } = upstreamCall(context, credentials, ctx, policy);
+        if (!session) {
+          try {
+            return yield* call(request, { headers, signal: ctx.signal }) as AsyncIterable<unknown>;
+          } catch (error) {
+            throw publicError(error);
+          }
+        }
         // A stream is checked once when it opens, so it must end with its session.
         const hold = context.sessions.hold(session);
         try {
@@ -118,7 +136,7 @@ export function forwardService<D extends DescService>(
             signal: AbortSignal.any([ctx.signal, hold.signal]),
           }) as AsyncIterable<unknown>;
         } catch (error) {
-          if (!hold.signal.aborted) throw error;
+          if (!hold.signal.aborted) throw publicError(error);
         } finally {
           hold.release();
         }

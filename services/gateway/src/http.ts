@@ -1,5 +1,5 @@
 import type http from "node:http";
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { cors } from "@connectrpc/connect";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { RequestHandler } from "./listener.js";
@@ -18,6 +18,45 @@ export interface HttpOptions {
     req: http.IncomingMessage | http2.Http2ServerRequest,
     res: http.ServerResponse & http2.Http2ServerResponse,
   ) => boolean;
+  /** A request body must have fully arrived this long after its headers. */
+  bodyTimeoutMs: number;
+}
+
+/** Names the client's connection (HTTP/1.1 socket or HTTP/2 session) for per-connection limits; set here only. */
+export const CONNECTION_ID_HEADER = "x-seeme-connection-id";
+
+const connectionIds = new WeakMap<object, string>();
+let nextConnectionId = 0;
+
+function connectionId(req: http.IncomingMessage | http2.Http2ServerRequest): string {
+  const connection: object = "stream" in req ? (req.stream.session ?? req.socket) : req.socket;
+  let id = connectionIds.get(connection);
+  if (id === undefined) connectionIds.set(connection, (id = String(++nextConnectionId)));
+  return id;
+}
+
+/**
+ * Cuts a request whose body is still arriving `timeoutMs` after its headers: a
+ * sender that trickles a byte now and then would otherwise hold the request,
+ * its buffers and its connection for ever (the idle timer sees an open request).
+ */
+function reapSlowBody(
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  timeoutMs: number,
+): void {
+  if (req.complete) return;
+  const timer = setTimeout(() => {
+    if (req.complete) return;
+    // Http2ServerRequest.destroy() leaves the stream open: reset the stream itself.
+    if ("stream" in req) req.stream.close(http2.constants.NGHTTP2_CANCEL);
+    else req.socket.destroy();
+  }, timeoutMs);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  req.once("end", clear);
+  req.once("close", clear);
+  res.once("close", clear);
 }
 
 /**
@@ -54,6 +93,7 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
   return (req, res) => {
     for (const name of Object.keys(req.headers)) if (name.startsWith("x-seeme-")) delete req.headers[name];
     req.headers[CLIENT_ADDRESS_HEADER] = clientAddress(req, options.trustedProxyHops);
+    req.headers[CONNECTION_ID_HEADER] = connectionId(req);
 
     const response = res as http.ServerResponse & http2.Http2ServerResponse;
     if (req.url === "/livez" && (req.method === "GET" || req.method === "HEAD")) {
@@ -83,6 +123,7 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
         return;
       }
     }
+    reapSlowBody(req, res, options.bodyTimeoutMs);
     options.connect(req, res);
   };
 }

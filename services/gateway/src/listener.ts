@@ -61,14 +61,60 @@ class Activity {
  * listens itself, so Node's own connection timeouts never run: Activity does
  * that job.
  */
+export interface ListenOptions {
+  h2MaxConcurrentStreams?: number;
+  /** How often a quiet connection is probed (HTTP/2 PING, TCP keepalive for HTTP/1.1). */
+  keepaliveMs?: number;
+  /** An HTTP/2 PING unanswered this long ends the connection and its streams. */
+  keepaliveTimeoutMs?: number;
+}
+
+/**
+ * Ends HTTP/2 sessions whose peer stopped answering PINGs. A client that
+ * vanished without closing (phone off the network, process frozen) leaves
+ * its streams open for ever otherwise: nothing is written to a quiet
+ * Subscribe, so nothing ever fails.
+ */
+function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs: number): void {
+  const timer = setInterval(() => {
+    // A session can be destroyed before its "close" event stops this timer; ping() would throw.
+    if (session.destroyed || session.closed) return clearInterval(timer);
+    const deadline = setTimeout(() => session.destroy(), timeoutMs);
+    deadline.unref();
+    try {
+      const sent = session.ping((error) => {
+        clearTimeout(deadline);
+        if (error) session.destroy();
+      });
+      if (!sent) clearTimeout(deadline);
+    } catch {
+      clearTimeout(deadline);
+      session.destroy();
+    }
+  }, everyMs);
+  timer.unref();
+  session.once("close", () => clearInterval(timer));
+}
+
 export async function listenHttp(
   handler: RequestHandler,
   port: number,
   host: string,
   idleMs: number,
+  options: ListenOptions = {},
 ): Promise<Listener> {
+  const keepaliveMs = options.keepaliveMs ?? 30_000;
+  const keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
   const h1 = http.createServer(handler as http.RequestListener);
-  const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  // Node closes idle keep-alive sockets after 5 s by default, racing clients that
+  // reuse them (a "fetch failed" on a healthy gateway); idleness is ours to judge (Activity).
+  h1.keepAliveTimeout = idleMs;
+  // Bounds what one HTTP/2 connection may open at once (Node's default is unlimited).
+  const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 100 };
+  const h2 = http2.createServer(
+    { settings },
+    handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
   const sockets = new Set<net.Socket>();
   const h1Activity = new Map<net.Socket, Activity>();
   const h2Activity = new Map<http2.ServerHttp2Session, Activity>();
@@ -84,6 +130,7 @@ export async function listenHttp(
     if (closing) res.setHeader("connection", "close");
   });
   h2.on("session", (session) => {
+    keepAlive(session, keepaliveMs, keepaliveTimeoutMs);
     const activity = new Activity(idleMs, () => session.close());
     h2Activity.set(session, activity);
     session.on("stream", (stream) => {
@@ -123,6 +170,8 @@ export async function listenHttp(
     socket.on("readable", onReadable);
   };
   const server = net.createServer((socket) => {
+    // HTTP/1.1 has no PING: the kernel probes a quiet connection and fails it if the peer is gone.
+    socket.setKeepAlive(true, keepaliveMs);
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());

@@ -1,5 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Metrics } from "@seeme/runtime/metrics";
+import { isClientParseError } from "./public-errors.js";
 
 /** Counts and times every public call, with the same metric names the internal services use. */
 export function metricsInterceptor(metrics: Metrics): Interceptor {
@@ -17,7 +18,8 @@ export function metricsInterceptor(metrics: Metrics): Interceptor {
       return response;
     } catch (error) {
       // Same label values as the grpc-js services ("INVALID_ARGUMENT"), so dashboards can join them.
-      record(Code[ConnectError.from(error).code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase());
+      const code = isClientParseError(error) ? Code.InvalidArgument : ConnectError.from(error).code;
+      record(Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase());
       throw error;
     }
   };

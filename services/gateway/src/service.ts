@@ -15,11 +15,13 @@ import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
+import { sessionGate, type SessionPolicy } from "./gate.js";
 import { createHttpHandler } from "./http.js";
 import { createStaticHandler } from "./static.js";
 import { listenHttp } from "./listener.js";
 import { getServerInfo, inviteKeySource } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
+import { PublicStreams } from "./public-streams.js";
 import { watchRevocations } from "./revocations.js";
 import { SessionVerifier } from "./sessions.js";
 
@@ -79,6 +81,7 @@ export async function startGatewayService(
     log,
     monitor,
     sessions,
+    publicStreams: new PublicStreams(config.publicStreamsPerConnection, config.publicStreamsPerAddress),
     upstream: {
       identity: clients.identity,
       connection: clients.connection,
@@ -90,13 +93,24 @@ export async function startGatewayService(
   const inviteKey = inviteKeySource(clients.connectionInternal, log);
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
+  // Only Sync carries packets: its cap is the largest valid Sync; every other
+  // body is a few identifiers and keys, so a 2 MB body there is abuse, not use.
+  const syncMaxBytes = config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES;
+  const policies = new Map<string, SessionPolicy>([
+    [GatewayService.typeName, "none"],
+    [Health.typeName, "none"],
+    [IdentityService.typeName, "optional"],
+    [ConnectionService.typeName, "required"],
+    [LocationService.typeName, "required"],
+    [PushService.typeName, "required"],
+    [HeldPacketService.typeName, "required"],
+  ]);
   const connect = createConnectHandler({
     log,
-    // Bodies are read before any handler (and so before the session check)
-    // runs: cap them at the largest valid Sync, not Connect's 4 GiB default.
-    readMaxBytes: config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES,
+    readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
+    requestGate: sessionGate(context, policies),
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
@@ -104,7 +118,11 @@ export async function startGatewayService(
         ConnectionService,
         forwardService(ConnectionService, context.upstream.connection, context, "required"),
       );
-      router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));
+      const location = forwardService(LocationService, context.upstream.location, context, "required");
+      for (const method of LocationService.methods) {
+        const impl = location[method.localName as keyof typeof location] as never;
+        router.rpc(method, impl, method === LocationService.method.sync ? { readMaxBytes: syncMaxBytes } : {});
+      }
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
       router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
       router.service(
@@ -128,8 +146,13 @@ export async function startGatewayService(
       tileUrl: config.tileUrl,
       tileAttribution: config.tileAttribution,
     }),
+    bodyTimeoutMs: config.bodyTimeoutMs,
   });
-  const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs);
+  const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
+    h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
+    keepaliveMs: config.keepaliveMs,
+    keepaliveTimeoutMs: config.keepaliveTimeoutMs,
+  });
   const metricsServer =
     config.metricsPort === undefined
       ? undefined

@@ -7,7 +7,7 @@ import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
 import { IdentityInternalService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
-import { callerOf, requireCaller, requireService } from "@seeme/runtime/caller";
+import { callerOf, requireCaller, requireService, verifiedClientAddress } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
 import { createLogger } from "@seeme/runtime/logger";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
@@ -60,7 +60,7 @@ describe("gateway", () => {
             sync(_request, ctx) {
               seen.push({
                 account: callerOf(ctx),
-                address: ctx.requestHeader.get(CLIENT_ADDRESS_HEADER),
+                address: verifiedClientAddress(secret, ctx.requestHeader.get(CLIENT_ADDRESS_HEADER)) ?? null,
                 forged: ctx.requestHeader.get("x-seeme-forged"),
               });
               return { hasMore: true };

@@ -1,7 +1,7 @@
 import { Code } from "@connectrpc/connect";
 import { ChallengePurpose } from "@seeme/contracts/identity";
 import { loadConfig } from "../src/config.js";
-import { generateAccountKey, registerAccount, requestChallenge, signPayload } from "@seeme/testkit/accounts";
+import { generateAccountKey, registerAccount, requestChallenge, signIn, signPayload } from "@seeme/testkit/accounts";
 import { startHarness, type Harness } from "./harness.js";
 
 let h: Harness;
@@ -58,32 +58,79 @@ test("register is limited per source address", async () => {
   await exhaustedWithoutChange(await attempt(), "this network address");
 });
 
-test("sign-in challenges and sign-ins are limited per account, whatever the address", async () => {
+test("sign-in challenges and failed sign-ins are limited per source and account", async () => {
   const account = await registerAccount(h.publicClient("198.51.100.30"));
-  const from = (n: number) => h.publicClient(`198.51.100.${40 + n}`);
-  const challenge = (n: number) =>
-    from(n).createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
-  const issued = [await challenge(1), await challenge(2)];
-  await exhaustedWithoutChange(() => challenge(3), "this account");
+  const stranger = h.publicClient("198.51.100.41");
+  const challenge = () => stranger.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+  const issued = [await challenge(), await challenge()];
+  await exhaustedWithoutChange(challenge, "this account from this network address");
 
-  const signInFrom = (n: number, i: number) =>
-    from(n).signIn({
+  const guess = (i: number) =>
+    stranger.signIn({
       accountId: account.accountId,
       nonce: issued[i].nonce,
       signature: signPayload(generateAccountKey().privateKey, issued[i].payload),
     });
-  // Wrong signatures still use up the account's budget: guessing is bounded.
-  await expect(signInFrom(4, 0)).rejects.toMatchObject({ code: Code.Unauthenticated });
-  await expect(signInFrom(5, 0)).rejects.toMatchObject({ code: Code.Unauthenticated });
-  await exhaustedWithoutChange(
-    () =>
-      from(6).signIn({
-        accountId: account.accountId,
-        nonce: issued[1].nonce,
-        signature: signPayload(account.privateKey, issued[1].payload),
+  // Wrong signatures use up this source's budget for the account: guessing is bounded.
+  await expect(guess(0)).rejects.toMatchObject({ code: Code.Unauthenticated });
+  await expect(guess(0)).rejects.toMatchObject({ code: Code.Unauthenticated });
+  await exhaustedWithoutChange(() => guess(1), "this account from this network address");
+});
+
+test("a stranger cannot lock an account out of sign-in: the owner's own proofs still work", async () => {
+  const owner = await registerAccount(h.publicClient("198.51.100.50"));
+  const strangerAt = h.publicClient("198.51.100.51");
+  // The stranger spends everything they can on the owner's account id.
+  const outcomes: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    outcomes.push(
+      await strangerAt.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: owner.accountId }).then(
+        () => 0,
+        (e: { code: number }) => e.code,
+      ),
+    );
+  }
+  expect(outcomes.slice(-1)).toEqual([Code.ResourceExhausted]);
+  // The owner, from their own address, signs in as usual...
+  const ownerClient = h.publicClient("198.51.100.52");
+  expect((await signIn(ownerClient, owner)).length).toBeGreaterThan(16);
+  // ...and a valid proof is never refused by the per-account budget, even once failures from its address used it up.
+  const fromSameAddress = h.publicClient("198.51.100.52");
+  const { nonce, payload } = await requestChallenge(fromSameAddress, {
+    purpose: ChallengePurpose.SIGN_IN,
+    accountId: owner.accountId,
+  });
+  for (let i = 0; i < 2; i++) {
+    await expect(
+      fromSameAddress.signIn({
+        accountId: owner.accountId,
+        nonce,
+        signature: signPayload(generateAccountKey().privateKey, payload),
       }),
-    "this account",
-  );
+    ).rejects.toMatchObject({ code: Code.Unauthenticated });
+  }
+  const session = await fromSameAddress.signIn({
+    accountId: owner.accountId,
+    nonce,
+    signature: signPayload(owner.privateKey, payload),
+  });
+  expect(session.accountId).toBe(owner.accountId);
+});
+
+test("a client address that the gateway did not sign is ignored", async () => {
+  // Calling identity directly and claiming a fresh address per call buys no fresh budget: all unsigned calls share one.
+  let n = 0;
+  const spoofed = () =>
+    h
+      .spoofingClient(`192.0.2.${n++}`)
+      .createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  for (let i = 0; i < 4; i++) await spoofed();
+  await exhaustedWithoutChange(spoofed, "this network address");
+  // A forged signature is no better.
+  const forged = h
+    .spoofingClient("x.9999999999999.forgedtag")
+    .createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: generateAccountKey().publicKey });
+  await expect(forged).rejects.toMatchObject({ code: Code.ResourceExhausted });
 });
 
 test("limits are configured by environment, with documented defaults and bounds", () => {

@@ -141,8 +141,15 @@ describe("key rotation", () => {
     await refusedWithoutChange(Code.Unauthenticated, () =>
       mine.rotateKey({ ...good, newPublicKey: third.publicKey, newSignature: signPayload(third.privateKey, payload) }),
     );
+    // A key that is taken is told only to whoever signs with it (no probing by challenge).
+    const taken = await requestChallenge(mine, { purpose: ChallengePurpose.ROTATE_KEY, publicKey: stranger.publicKey });
     await refusedWithoutChange(Code.AlreadyExists, () =>
-      mine.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: stranger.publicKey }),
+      mine.rotateKey({
+        newPublicKey: stranger.publicKey,
+        nonce: taken.nonce,
+        oldSignature: signPayload(account.privateKey, taken.payload),
+        newSignature: signPayload(stranger.privateKey, taken.payload),
+      }),
     );
     expect((await mine.getAccount({})).account!.publicKey).toEqual(account.publicKey);
 

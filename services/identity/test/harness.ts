@@ -1,5 +1,5 @@
 import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
-import { CALLER_HEADER, SERVICE_HEADER, signCaller, signService } from "@seeme/runtime/caller";
+import { CALLER_HEADER, SERVICE_HEADER, signCaller, signClientAddress, signService } from "@seeme/runtime/caller";
 import type { Env } from "@seeme/runtime/config";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
@@ -46,7 +46,7 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
   };
   const gatewayHeaders = (clientAddress: string) => ({
     [SERVICE_HEADER]: signService(SECRET, "gateway"),
-    [CLIENT_ADDRESS_HEADER]: clientAddress,
+    [CLIENT_ADDRESS_HEADER]: signClientAddress(SECRET, clientAddress),
   });
   const { db } = service.context;
 
@@ -67,6 +67,17 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
       return track(
         createGrpcClient(IdentityService, address, {
           headers: () => ({ ...gatewayHeaders(clientAddress), [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+        }),
+      );
+    },
+    /** Public IdentityService called around the gateway, claiming any address it likes. */
+    spoofingClient(claimedAddress: string) {
+      return track(
+        createGrpcClient(IdentityService, address, {
+          headers: () => ({
+            [SERVICE_HEADER]: signService(SECRET, "gateway"),
+            [CLIENT_ADDRESS_HEADER]: claimedAddress,
+          }),
         }),
       );
     },

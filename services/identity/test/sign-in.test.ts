@@ -105,12 +105,16 @@ describe("register, challenge, sign in", () => {
     expect((await internal.verifySession({ sessionToken: account.sessionToken })).accountId).toBe(account.accountId);
   });
 
-  test("a key registers only once", async () => {
+  test("a key registers only once; registering it again answers like a fresh registration, with its account", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    await refusedWithoutChange(Code.AlreadyExists, () =>
-      client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: account.publicKey }),
-    );
+    const before = await h.counts();
+    // Without the key nobody learns it is registered: the challenge is issued as for a new key...
+    await client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: account.publicKey });
+    // ...and only its holder, by signing, gets an answer: the same account, no second one.
+    const again = await registerAccount(client, account);
+    expect(again.accountId).toBe(account.accountId);
+    expect((await h.counts()).accounts).toBe(before.accounts);
   });
 });
 

@@ -1,6 +1,8 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { type Health, HealthCheckResponse_ServingStatus as Status } from "@seeme/contracts/health";
+import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "../context.js";
+import { CONNECTION_ID_HEADER } from "../http.js";
 
 /**
  * grpc.health.v1 on the gateway's port, over gRPC, gRPC-web and Connect. The
@@ -19,6 +21,10 @@ export function healthService(context: GatewayContext, servedNames: string[]): S
     },
     async *watch(request, ctx: HandlerContext) {
       checkKnown(request.service);
+      const header = (name: string) => ctx.requestHeader.get(name) ?? "unknown";
+      const release = context.publicStreams.acquire(header(CONNECTION_ID_HEADER), header(CLIENT_ADDRESS_HEADER));
+      // The slot is freed when the call ends, however it ends (after a hang-up the generator may never resume).
+      ctx.signal.addEventListener("abort", release, { once: true });
       let last = status();
       yield { status: last };
       const changes: Status[] = [];
@@ -43,6 +49,7 @@ export function healthService(context: GatewayContext, servedNames: string[]): S
         }
       } finally {
         unsubscribe();
+        release();
       }
     },
     list() {

@@ -20,24 +20,33 @@ export function register(ctx: IdentityContext) {
     const publicKey = requirePublicKey("public_key", req.publicKey);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
-    limitSubject(ctx, "Register", Buffer.from(publicKey).toString("hex"));
+    limitSubject(ctx, hctx, "Register", Buffer.from(publicKey).toString("hex"));
 
     await findChallenge(ctx, nonce, { purpose: DbPurpose.REGISTER, publicKey });
     if (!verifySignature(publicKey, challengePayload(ChallengePurpose.REGISTER, nonce, publicKey), signature)) {
       throw new ConnectError("signature does not verify with public_key", Code.Unauthenticated);
     }
+    // The signer holds the key: a key that is already registered answers with
+    // its account, exactly like a fresh registration (and a retried Register
+    // is idempotent). Nobody without the key learns whether it is registered.
     const now = ctx.now();
+    const existing = () => ctx.db.account.findUnique({ where: { publicKey: new Uint8Array(publicKey) } });
     try {
-      const account = await ctx.db.$transaction(async (tx) => {
+      const { account, created } = await ctx.db.$transaction(async (tx) => {
         await consumeChallenge(tx, nonce);
-        return tx.account.create({
+        const found = await tx.account.findUnique({ where: { publicKey: new Uint8Array(publicKey) } });
+        if (found) return { account: found, created: false };
+        const fresh = await tx.account.create({
           data: { id: randomUUID(), publicKey: new Uint8Array(publicKey), createdAt: now, keyRotatedAt: now },
         });
+        return { account: fresh, created: true };
       });
-      ctx.log.info({ accountId: account.id }, "account registered");
+      if (created) ctx.log.info({ accountId: account.id }, "account registered");
       return { account: accountMessage(account) };
     } catch (error) {
-      if (isUniqueViolation(error)) throw new ConnectError("public_key is already registered", Code.AlreadyExists);
+      // A concurrent Register of the same key won: same answer as above.
+      const raced = isUniqueViolation(error) ? await existing() : null;
+      if (raced) return { account: accountMessage(raced) };
       throw error;
     }
   };

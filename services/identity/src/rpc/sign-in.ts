@@ -2,7 +2,7 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose, type SignInRequest, type SignInResponseSchema } from "@seeme/contracts/identity";
-import { limitAddress, limitSubject } from "../abuse-limits.js";
+import { failedProof, limitAddress } from "../abuse-limits.js";
 import { challengePayload } from "@seeme/contracts/protocol";
 import { consumeChallenge, findChallenge } from "../challenges.js";
 import type { IdentityContext } from "../context.js";
@@ -18,13 +18,15 @@ export function signIn(ctx: IdentityContext) {
     const accountId = requireAccountId(req.accountId);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
-    limitSubject(ctx, "SignIn", accountId);
+    const refuse = (refusal: ConnectError) => failedProof(ctx, hctx, "SignIn", accountId, refusal);
 
-    await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId });
+    await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId }).catch((error: unknown) => {
+      throw error instanceof ConnectError && error.code === Code.Unauthenticated ? refuse(error) : error;
+    });
     const account = await ctx.db.account.findUnique({ where: { id: accountId } });
-    if (!account) throw new ConnectError("unknown account", Code.Unauthenticated);
+    if (!account) throw refuse(new ConnectError("unknown account", Code.Unauthenticated));
     if (!verifySignature(account.publicKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, accountId), signature)) {
-      throw new ConnectError(REFUSED, Code.Unauthenticated);
+      throw refuse(new ConnectError(REFUSED, Code.Unauthenticated));
     }
 
     const token = newSessionToken();
