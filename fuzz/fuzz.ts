@@ -67,7 +67,7 @@ function authorization(random: Random, method: DescMethod, tokens: string[]): Re
   if (roll < 0.5 && tokens.length && method.name !== "DeleteAccount")
     return { authorization: `Bearer ${tokens[Math.floor(random() * tokens.length)]}` };
   if (roll < 0.7) return {};
-  if (roll < 0.85) return { authorization: "Bearer " + "A".repeat(43) };
+  if (roll < 0.85) return { authorization: `Bearer ${"A".repeat(43)}` };
   return {
     authorization: ["Basic abc", "Bearer", "Bearer !!!!!!!!!!!!!!!!!!!!", `Bearer ${"x".repeat(600)}`][
       Math.floor(random() * 4)

@@ -3,7 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { registerAndSignIn } from "@seeme/testkit/accounts";
 import { checkHealth } from "@seeme/testkit/health";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../test/stack.js";
 import { runFuzz, type FuzzReport } from "./fuzz.js";
 
 /**

@@ -7,7 +7,7 @@ import { ChallengePurpose, IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { registerAndSignIn, requestChallenge, signPayload, type TestAccount } from "@seeme/testkit/accounts";
 import { pairAccounts, type Pairing } from "@seeme/testkit/pairing";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 
 /**
  * Broken object-level authorization, as a matrix: every public RPC that takes

@@ -1,4 +1,4 @@
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { fuzzStack, type FuzzRun } from "../../fuzz/run.js";
 
 /**

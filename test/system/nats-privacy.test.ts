@@ -7,7 +7,7 @@ import { IdentityService } from "@seeme/contracts/identity";
 import { streamName } from "@seeme/contracts/subjects";
 import { registerAndSignIn, signPayload } from "@seeme/testkit/accounts";
 import { pairAccounts } from "@seeme/testkit/pairing";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../stack.js";
 import { waitFor } from "@seeme/testkit/wait";
 import { connect, type NatsConnection } from "nats";
 

@@ -97,11 +97,14 @@ test("an SOS or I'm lost rings the bell with a banner; other statuses are not al
     sentAt: base.receivedAt,
     utcOffsetMinutes: 0,
   });
+  const BEL = String.fromCharCode(7);
+  const ESC = String.fromCharCode(27);
+  // The alarm starts with the terminal bell (BEL) and, on a terminal, an ANSI highlight (ESC sequences).
   expect(alarmLine(status(SimpleStatus.Sos), () => "Bob", false)).toMatch(
-    /^\u0007!!! SOS from Bob !!! Bob: status "sos"/,
+    new RegExp(`^${BEL}!!! SOS from Bob !!! Bob: status "sos"`),
   );
   expect(alarmLine(status(SimpleStatus.ImLost), () => "Bob", true)).toMatch(
-    /^\u0007\u001b\[1;97;41m !!! I'M LOST from Bob !!! \u001b\[0m Bob: status "im-lost"/,
+    new RegExp(`^${BEL}${ESC}\\[1;97;41m !!! I'M LOST from Bob !!! ${ESC}\\[0m Bob: status "im-lost"`),
   );
   expect(
     [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.ImOk, SimpleStatus.LocationSharingOff].map((s) =>

@@ -5,7 +5,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { registerAndSignIn, type TestAccount } from "@seeme/testkit/accounts";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../../../test/stack.js";
 import { bearerInterceptor, createGatewayTransport } from "../src/api.js";
 
 v8.setFlagsFromString("--expose-gc");

@@ -31,7 +31,10 @@ let nextConnectionId = 0;
 function connectionId(req: http.IncomingMessage | http2.Http2ServerRequest): string {
   const connection: object = "stream" in req ? (req.stream.session ?? req.socket) : req.socket;
   let id = connectionIds.get(connection);
-  if (id === undefined) connectionIds.set(connection, (id = String(++nextConnectionId)));
+  if (id === undefined) {
+    id = String(++nextConnectionId);
+    connectionIds.set(connection, id);
+  }
   return id;
 }
 

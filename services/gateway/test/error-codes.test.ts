@@ -4,7 +4,7 @@ import { ChallengePurpose, IdentityService } from "@seeme/contracts/identity";
 import { registerAndSignIn, type TestAccount } from "@seeme/testkit/accounts";
 import { TEST_DATABASE_URL } from "@seeme/testkit/database";
 import { frameFor, rawCall, WIRE_PROTOCOLS, type WireProtocol } from "@seeme/testkit/raw-rpc";
-import { startStack, type Stack } from "@seeme/testkit/stack";
+import { startStack, type Stack } from "../../../test/stack.js";
 import { startTcpProxy, type TcpProxy } from "@seeme/testkit/tcp-proxy";
 import { waitFor } from "@seeme/testkit/wait";
 
