@@ -8,11 +8,11 @@ function clientAddress(hctx: HandlerContext): string {
 }
 
 /** ResourceExhausted once this client address has used up `method`'s budget. */
-export function limitAddress(ctx: IdentityContext, hctx: HandlerContext, method: string): void {
-  ctx.limits.address.take(`${method}:${clientAddress(hctx)}`, "this network address");
+export async function limitAddress(ctx: IdentityContext, hctx: HandlerContext, method: string): Promise<void> {
+  await ctx.limits.address.take(`${method}:${clientAddress(hctx)}`, "this network address");
 }
 
 /** ResourceExhausted once `subject` (an account id or a hex public key) has used up `method`'s budget. */
-export function limitSubject(ctx: IdentityContext, method: string, subject: string): void {
-  ctx.limits.account.take(`${method}:${subject}`, "this account");
+export async function limitSubject(ctx: IdentityContext, method: string, subject: string): Promise<void> {
+  await ctx.limits.account.take(`${method}:${subject}`, "this account");
 }

@@ -4,7 +4,7 @@ import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
-import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
 import type { LocationContext } from "./context.js";
@@ -47,6 +47,7 @@ export async function startLocationService(config: LocationConfig, options: { no
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),
     defaultTimeoutMs: 5000,
   });
+  const limitStore = await LimitStore.open(config.databaseUrl, { log: base.log });
   const context: LocationContext = {
     config,
     log: base.log,
@@ -55,10 +56,11 @@ export async function startLocationService(config: LocationConfig, options: { no
     now: options.now ?? (() => new Date()),
     connections,
     limits: {
-      sender: new RateLimiter(config.senderRate),
-      recipient: new RateLimiter(config.recipientRate),
-      routeLookup: new RateLimiter({ capacity: 5, perSecond: 0.2 }),
+      sender: limitStore.limiter("sender", config.senderRate),
+      recipient: limitStore.limiter("recipient", config.recipientRate),
+      routeLookup: limitStore.limiter("route-lookup", { capacity: 5, perSecond: 0.2 }),
     },
+    streamLeases: limitStore,
   };
 
   await base.bus.consume(events.connectionConfirmed, { durable: DURABLE, handler: onConnectionConfirmed(context) });
@@ -88,7 +90,7 @@ export async function startLocationService(config: LocationConfig, options: { no
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }],
+    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }, { stop: () => limitStore.close() }],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
 }

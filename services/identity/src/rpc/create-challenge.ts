@@ -19,7 +19,7 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
     case ChallengePurpose.REGISTER: {
       if (req.accountId !== "") throw invalid("account_id must be empty for a register challenge");
       const publicKey = requirePublicKey("public_key", req.publicKey);
-      limitSubject(ctx, "CreateChallenge", Buffer.from(publicKey).toString("hex"));
+      await limitSubject(ctx, "CreateChallenge", Buffer.from(publicKey).toString("hex"));
       if (await ctx.db.account.findUnique({ where: { publicKey: new Uint8Array(publicKey) }, select: { id: true } })) {
         throw new ConnectError("public_key is already registered", Code.AlreadyExists);
       }
@@ -28,7 +28,7 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
     case ChallengePurpose.SIGN_IN: {
       if (req.publicKey.length !== 0) throw invalid("public_key must be empty for a sign-in challenge");
       const accountId = requireAccountId(req.accountId);
-      limitSubject(ctx, "CreateChallenge", accountId);
+      await limitSubject(ctx, "CreateChallenge", accountId);
       if (!(await ctx.db.account.findUnique({ where: { id: accountId }, select: { id: true } }))) {
         throw new ConnectError("unknown account", Code.Unauthenticated);
       }
@@ -39,7 +39,7 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
       const caller = hctx.values.get(callerKey);
       if (!caller) throw new ConnectError("a rotate-key challenge requires a signed-in caller", Code.Unauthenticated);
       const publicKey = requirePublicKey("public_key", req.publicKey);
-      limitSubject(ctx, "CreateChallenge", caller);
+      await limitSubject(ctx, "CreateChallenge", caller);
       if (await ctx.db.account.findUnique({ where: { publicKey: new Uint8Array(publicKey) }, select: { id: true } })) {
         throw new ConnectError("public_key is already registered", Code.AlreadyExists);
       }
@@ -52,7 +52,7 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
 
 export function createChallenge(ctx: IdentityContext) {
   return async (req: CreateChallengeRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof CreateChallengeResponseSchema>> => {
-    limitAddress(ctx, hctx, "CreateChallenge");
+    await limitAddress(ctx, hctx, "CreateChallenge");
     const issued = await subjectFor(ctx, req, hctx);
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const expiresAt = new Date(ctx.now().getTime() + ctx.config.challengeTtlMs);

@@ -13,11 +13,11 @@ import { requireNonce, requirePublicKey, requireSignature, verifySignature } fro
 
 export function register(ctx: IdentityContext) {
   return async (req: RegisterRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
-    limitAddress(ctx, hctx, "Register");
+    await limitAddress(ctx, hctx, "Register");
     const publicKey = requirePublicKey("public_key", req.publicKey);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
-    limitSubject(ctx, "Register", Buffer.from(publicKey).toString("hex"));
+    await limitSubject(ctx, "Register", Buffer.from(publicKey).toString("hex"));
 
     await findChallenge(ctx, nonce, { purpose: DbPurpose.REGISTER, publicKey });
     if (!verifySignature(publicKey, challengePayload(ChallengePurpose.REGISTER, nonce, publicKey), signature)) {

@@ -14,11 +14,11 @@ const REFUSED = "sign-in refused: the signature does not match the account's cur
 
 export function signIn(ctx: IdentityContext) {
   return async (req: SignInRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof SignInResponseSchema>> => {
-    limitAddress(ctx, hctx, "SignIn");
+    await limitAddress(ctx, hctx, "SignIn");
     const accountId = requireAccountId(req.accountId);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
-    limitSubject(ctx, "SignIn", accountId);
+    await limitSubject(ctx, "SignIn", accountId);
 
     await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId });
     const account = await ctx.db.account.findUnique({ where: { id: accountId } });
