@@ -57,7 +57,20 @@ async function natsQuorum(nodes = [0, 1, 2], timeoutMs = 30_000): Promise<number
   return Date.now() - since;
 }
 
-export async function startCluster(label: string, extraEnv: Record<string, string> = {}): Promise<Cluster> {
+export interface ClusterOptions {
+  /**
+   * "own" (default): gateway N calls identity/connection/location replica N, so a
+   * test knows which replica served a device. "all": every caller round-robins over
+   * both replicas of each service (grpc-js `ipv4:` lists), as through headless Services.
+   */
+  routing?: "own" | "all";
+  env?: Record<string, string>;
+}
+
+const everyReplica = (service: Service) => `ipv4:${REPLICAS.map((r) => `127.0.0.1:${servicePort(service, r)}`).join(",")}`;
+
+export async function startCluster(label: string, options: ClusterOptions = {}): Promise<Cluster> {
+  const extraEnv = options.env ?? {};
   const dataDir = mkdtempSync(join(tmpdir(), "seeme-cluster-"));
   const nats = new Map<number, ChildProcess>();
   const services = new Map<string, ChildProcess>();
@@ -84,7 +97,6 @@ export async function startCluster(label: string, extraEnv: Record<string, strin
   await Promise.all([0, 1, 2].map((node) => startNats(node)));
   await natsQuorum();
   const resources = await createStackResources(label);
-  const locations = REPLICAS.map((r) => `127.0.0.1:${servicePort("location", r)}`).join(",");
   const env: Record<string, string> = {
     ...resources.env,
     NATS_STREAM_REPLICAS: "3",
@@ -94,7 +106,7 @@ export async function startCluster(label: string, extraEnv: Record<string, strin
     IDENTITY_RATE_LIMIT_ADDRESS_BURST: "100000",
     IDENTITY_RATE_LIMIT_ADDRESS_PER_MINUTE: "100000",
     // identity and connection reach both relays round-robin (grpc-js `ipv4:` list), as through a headless Service.
-    LOCATION_ADDR: `ipv4:${locations}`,
+    LOCATION_ADDR: everyReplica("location"),
     ...extraEnv,
   };
 
@@ -105,7 +117,9 @@ export async function startCluster(label: string, extraEnv: Record<string, strin
     // cluster's INFO and fails over to them.
     NATS_URL: `nats://127.0.0.1:${natsPort(replica)}`,
     // Each gateway sends to its own replicas, so a test knows which replica served a device.
-    ...(service === "gateway"
+    ...(options.routing === "all"
+      ? { IDENTITY_ADDR: everyReplica("identity"), CONNECTION_ADDR: everyReplica("connection"), LOCATION_ADDR: everyReplica("location") }
+      : service === "gateway"
       ? {
           IDENTITY_ADDR: `127.0.0.1:${servicePort("identity", replica)}`,
           CONNECTION_ADDR: `127.0.0.1:${servicePort("connection", replica)}`,
