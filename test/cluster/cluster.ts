@@ -42,17 +42,25 @@ export interface Cluster {
 /** Resolves once every live node names the same JetStream meta leader (streams can be created). */
 async function natsQuorum(nodes = [0, 1, 2], timeoutMs = 30_000): Promise<number> {
   const since = Date.now();
-  const ok = await waitFor(async () => {
-    const leaders = await Promise.all(nodes.map(async (node) => {
-      try {
-        const jsz = (await (await fetch(`http://127.0.0.1:${BASE + 21 + node}/jsz`)).json()) as { meta_cluster?: { leader?: string } };
-        return jsz.meta_cluster?.leader ?? "";
-      } catch {
-        return "";
-      }
-    }));
-    return leaders[0] !== "" && leaders.every((leader) => leader === leaders[0]);
-  }, timeoutMs, 100);
+  const ok = await waitFor(
+    async () => {
+      const leaders = await Promise.all(
+        nodes.map(async (node) => {
+          try {
+            const jsz = (await (await fetch(`http://127.0.0.1:${BASE + 21 + node}/jsz`)).json()) as {
+              meta_cluster?: { leader?: string };
+            };
+            return jsz.meta_cluster?.leader ?? "";
+          } catch {
+            return "";
+          }
+        }),
+      );
+      return leaders[0] !== "" && leaders.every((leader) => leader === leaders[0]);
+    },
+    timeoutMs,
+    100,
+  );
   if (!ok) throw new Error("JetStream meta leader not elected");
   return Date.now() - since;
 }
@@ -67,7 +75,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
 }
 
-const everyReplica = (service: Service) => `ipv4:${REPLICAS.map((r) => `127.0.0.1:${servicePort(service, r)}`).join(",")}`;
+const everyReplica = (service: Service) =>
+  `ipv4:${REPLICAS.map((r) => `127.0.0.1:${servicePort(service, r)}`).join(",")}`;
 
 export async function startCluster(label: string, options: ClusterOptions = {}): Promise<Cluster> {
   const extraEnv = options.env ?? {};
@@ -77,20 +86,45 @@ export async function startCluster(label: string, options: ClusterOptions = {}):
   const errors: string[] = [];
 
   const startNats = async (node: number) => {
-    const routes = [0, 1, 2].filter((n) => n !== node).map((n) => `nats://127.0.0.1:${BASE + 11 + n}`).join(",");
-    const child = spawn(NATS_SERVER, [
-      "-a", "127.0.0.1", "-p", String(natsPort(node)), "-n", `seeme-${node}`, "-js", "-sd", join(dataDir, `nats-${node}`),
-      "--cluster_name", "seeme-test", "-cluster", `nats://127.0.0.1:${BASE + 11 + node}`, "-routes", routes,
-      "-m", String(BASE + 21 + node),
-    ], { stdio: "ignore" });
+    const routes = [0, 1, 2]
+      .filter((n) => n !== node)
+      .map((n) => `nats://127.0.0.1:${BASE + 11 + n}`)
+      .join(",");
+    const child = spawn(
+      NATS_SERVER,
+      [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(natsPort(node)),
+        "-n",
+        `seeme-${node}`,
+        "-js",
+        "-sd",
+        join(dataDir, `nats-${node}`),
+        "--cluster_name",
+        "seeme-test",
+        "-cluster",
+        `nats://127.0.0.1:${BASE + 11 + node}`,
+        "-routes",
+        routes,
+        "-m",
+        String(BASE + 21 + node),
+      ],
+      { stdio: "ignore" },
+    );
     nats.set(node, child);
-    const ready = await waitFor(async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${BASE + 21 + node}/healthz`)).ok;
-      } catch {
-        return false;
-      }
-    }, 30_000, 100);
+    const ready = await waitFor(
+      async () => {
+        try {
+          return (await fetch(`http://127.0.0.1:${BASE + 21 + node}/healthz`)).ok;
+        } catch {
+          return false;
+        }
+      },
+      30_000,
+      100,
+    );
     if (!ready) throw new Error(`nats node ${node} not healthy`);
   };
 
@@ -118,17 +152,21 @@ export async function startCluster(label: string, options: ClusterOptions = {}):
     NATS_URL: `nats://127.0.0.1:${natsPort(replica)}`,
     // Each gateway sends to its own replicas, so a test knows which replica served a device.
     ...(options.routing === "all"
-      ? { IDENTITY_ADDR: everyReplica("identity"), CONNECTION_ADDR: everyReplica("connection"), LOCATION_ADDR: everyReplica("location") }
-      : service === "gateway"
       ? {
-          IDENTITY_ADDR: `127.0.0.1:${servicePort("identity", replica)}`,
-          CONNECTION_ADDR: `127.0.0.1:${servicePort("connection", replica)}`,
-          LOCATION_ADDR: `127.0.0.1:${servicePort("location", replica)}`,
+          IDENTITY_ADDR: everyReplica("identity"),
+          CONNECTION_ADDR: everyReplica("connection"),
+          LOCATION_ADDR: everyReplica("location"),
         }
-      : {
-          IDENTITY_ADDR: `127.0.0.1:${servicePort("identity", replica)}`,
-          CONNECTION_ADDR: `127.0.0.1:${servicePort("connection", replica)}`,
-        }),
+      : service === "gateway"
+        ? {
+            IDENTITY_ADDR: `127.0.0.1:${servicePort("identity", replica)}`,
+            CONNECTION_ADDR: `127.0.0.1:${servicePort("connection", replica)}`,
+            LOCATION_ADDR: `127.0.0.1:${servicePort("location", replica)}`,
+          }
+        : {
+            IDENTITY_ADDR: `127.0.0.1:${servicePort("identity", replica)}`,
+            CONNECTION_ADDR: `127.0.0.1:${servicePort("connection", replica)}`,
+          }),
   });
 
   const serving = (service: Service, replica: number, timeoutMs = 60_000) =>
@@ -142,10 +180,14 @@ export async function startCluster(label: string, options: ClusterOptions = {}):
     });
     child.stderr!.on("data", (chunk: Buffer) => errors.push(`${service}-${replica}: ${chunk.toString().trim()}`));
     services.set(`${service}-${replica}`, child);
-    const up = await waitFor(async () => {
-      if (child.exitCode !== null) return true;
-      return (await checkHealth(`127.0.0.1:${servicePort(service, replica)}`)) === "SERVING";
-    }, 60_000, 50);
+    const up = await waitFor(
+      async () => {
+        if (child.exitCode !== null) return true;
+        return (await checkHealth(`127.0.0.1:${servicePort(service, replica)}`)) === "SERVING";
+      },
+      60_000,
+      50,
+    );
     if (!up || child.exitCode !== null) throw new Error(`${service}-${replica} not SERVING: ${errors.join("\n")}`);
   };
 
@@ -159,7 +201,8 @@ export async function startCluster(label: string, options: ClusterOptions = {}):
   };
 
   const stop = async () => {
-    for (const service of [...SERVICES].reverse()) await Promise.all(REPLICAS.map((r) => stopChild(services.get(`${service}-${r}`))));
+    for (const service of [...SERVICES].reverse())
+      await Promise.all(REPLICAS.map((r) => stopChild(services.get(`${service}-${r}`))));
     await resources.release();
     await Promise.all([...nats.values()].map((child) => stopChild(child)));
     rmSync(dataDir, { recursive: true, force: true });

@@ -27,13 +27,18 @@ afterAll(async () => {
 }, 60_000);
 
 async function device(gateway: number): Promise<SeeMeClient> {
-  const client = new SeeMeClient({ storage: new MemoryStorage(), gatewayUrl: cluster.gatewayUrl(gateway), retry: { baseDelayMs: 50 } });
+  const client = new SeeMeClient({
+    storage: new MemoryStorage(),
+    gatewayUrl: cluster.gatewayUrl(gateway),
+    retry: { baseDelayMs: 50 },
+  });
   devices.push(client);
   await client.register();
   return client;
 }
 
-const confirmNotices = (inbox: InboxMessage[]) => inbox.filter((m) => m.kind === "server" && m.type === 5 && m.subType === 3).length;
+const confirmNotices = (inbox: InboxMessage[]) =>
+  inbox.filter((m) => m.kind === "server" && m.type === 5 && m.subType === 3).length;
 
 interface Lane {
   sender: SeeMeClient;
@@ -85,7 +90,10 @@ test("kill -9 of a NATS node, a location replica and a gateway under load: no ac
 
   /** Time from `since` until every lane (or those on `gateways`) has had a successful Sync after it. */
   const recovered = async (since: number, gateways = [0, 1]) => {
-    const ok = await waitFor(() => lanes.filter((l) => gateways.includes(l.gateway)).every((l) => l.successes.some((t) => t > since)), 60_000);
+    const ok = await waitFor(
+      () => lanes.filter((l) => gateways.includes(l.gateway)).every((l) => l.successes.some((t) => t > since)),
+      60_000,
+    );
     if (!ok) throw new Error("lanes did not recover within 60 s");
     const firsts = lanes.filter((l) => gateways.includes(l.gateway)).map((l) => l.successes.find((t) => t > since)!);
     return Math.max(...firsts) - since;
@@ -95,7 +103,7 @@ test("kill -9 of a NATS node, a location replica and a gateway under load: no ac
     const [a, b] = [await device(1), await device(1)];
     const since = Date.now();
     await pair(a, b);
-    await syncUntil(a, (inbox) => confirmNotices(inbox) >= 1, 30_000);
+    await syncUntil(a, (inbox) => confirmNotices(inbox) >= 1, 90_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
     await a.sync();
     return { notices: confirmNotices(await a.inbox()), pairedAndNotifiedMs: Date.now() - since };
@@ -118,7 +126,11 @@ test("kill -9 of a NATS node, a location replica and a gateway under load: no ac
   killedAt = Date.now();
   cluster.kill("location", 0);
   const locationEvents = await pairDuring();
-  figures.locationReplica = { ...locationEvents, loadRecoveredMs: await recovered(killedAt), failedSyncs: failuresNow() - failed };
+  figures.locationReplica = {
+    ...locationEvents,
+    loadRecoveredMs: await recovered(killedAt),
+    failedSyncs: failuresNow() - failed,
+  };
   await restart("location", 0, figures.locationReplica as Record<string, unknown>);
 
   // 3. One gateway: its devices have no other address (no load balancer here), so they recover when it restarts.
@@ -145,17 +157,26 @@ test("kill -9 of a NATS node, a location replica and a gateway under load: no ac
   for (const lane of lanes) {
     acked += lane.acked.size;
     const texts = async () => (await lane.recipient.inbox()).flatMap((m) => (m.kind === "text" ? [m.message] : []));
-    await waitFor(async () => {
-      await lane.recipient.sync();
-      const seen = new Set(await texts());
-      return [...lane.acked].every((text) => seen.has(text));
-    }, 30_000, 200);
+    await waitFor(
+      async () => {
+        await lane.recipient.sync();
+        const seen = new Set(await texts());
+        return [...lane.acked].every((text) => seen.has(text));
+      },
+      30_000,
+      200,
+    );
     const received = await texts();
     const seen = new Set(received);
     lost += [...lane.acked].filter((text) => !seen.has(text)).length;
     duplicates += received.length - seen.size;
   }
-  Object.assign(figures, { ackedPackets: acked, lost, duplicates, sent: lanes.reduce((sum, lane) => sum + lane.queued, 0) });
+  Object.assign(figures, {
+    ackedPackets: acked,
+    lost,
+    duplicates,
+    sent: lanes.reduce((sum, lane) => sum + lane.queued, 0),
+  });
   expect({ lost, duplicates }).toEqual({ lost: 0, duplicates: 0 });
   expect([natsEvents.notices, locationEvents.notices]).toEqual([1, 1]);
   expect(acked).toBeGreaterThan(50);

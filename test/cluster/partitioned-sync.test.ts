@@ -21,7 +21,12 @@ const TABLES: Array<{ table: string; key: string; drop?: string[]; index?: strin
   { table: "delivery_receipt", key: "recipient_pair_id" },
   { table: "seen_packet", key: "recipient_pair_id" },
   { table: "seen_range", key: "recipient_pair_id" },
-  { table: "route", key: "pair_id", drop: ["route_peer_pair_id_key"], index: ["CREATE INDEX route_peer_pair_id_idx ON route (peer_pair_id)"] },
+  {
+    table: "route",
+    key: "pair_id",
+    drop: ["route_peer_pair_id_key"],
+    index: ["CREATE INDEX route_peer_pair_id_idx ON route (peer_pair_id)"],
+  },
 ];
 
 let db: TestDatabase;
@@ -29,16 +34,23 @@ let pool: pg.Pool;
 let relay: LocationDb;
 
 /** Re-creates `table` as PARTITION BY HASH (key) with the same columns, defaults, keys and indexes; rows are copied. */
-async function partition(client: pg.Pool, { table, key, drop = [], index = [] }: (typeof TABLES)[number]): Promise<void> {
+async function partition(
+  client: pg.Pool,
+  { table, key, drop = [], index = [] }: (typeof TABLES)[number],
+): Promise<void> {
   const indexes = await client.query<{ indexname: string; indexdef: string }>(
     "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1",
     [table],
   );
   await client.query(`ALTER TABLE ${table} RENAME TO ${table}_unpartitioned`);
   // The old table keeps owning its sequences (packet.seq): the new one's defaults still use them.
-  await client.query(`CREATE TABLE ${table} (LIKE ${table}_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY HASH (${key})`);
+  await client.query(
+    `CREATE TABLE ${table} (LIKE ${table}_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY HASH (${key})`,
+  );
   for (let i = 0; i < PARTITIONS; i++) {
-    await client.query(`CREATE TABLE ${table}_p${i} PARTITION OF ${table} FOR VALUES WITH (MODULUS ${PARTITIONS}, REMAINDER ${i})`);
+    await client.query(
+      `CREATE TABLE ${table}_p${i} PARTITION OF ${table} FOR VALUES WITH (MODULUS ${PARTITIONS}, REMAINDER ${i})`,
+    );
   }
   for (const { indexname, indexdef } of indexes.rows) {
     if (drop.includes(indexname)) continue;
@@ -99,7 +111,11 @@ test("the tables are partitioned (8 hash partitions each)", async () => {
       WHERE n.nspname = $1 GROUP BY c.relname ORDER BY c.relname`,
     [db.schema],
   );
-  expect(rows).toEqual(TABLES.map(({ table }) => ({ relname: table, parts: String(PARTITIONS) })).sort((a, b) => a.relname.localeCompare(b.relname)));
+  expect(rows).toEqual(
+    TABLES.map(({ table }) => ({ relname: table, parts: String(PARTITIONS) })).sort((a, b) =>
+      a.relname.localeCompare(b.relname),
+    ),
+  );
 });
 
 test("Sync stores, dedupes, delivers, acknowledges and reports receipts on the partitioned tables", async () => {
@@ -110,7 +126,14 @@ test("Sync stores, dedupes, delivers, acknowledges and reports receipts on the p
      VALUES ($1, $2, $3, $4, $5, 86400000), ($3, $4, $1, $2, $5, 86400000)`,
     [bPair, b, aPair, a, randomUUID()],
   );
-  const packet = (packetId: number, slot = 0) => ({ pairId: bPair, packetId, blob: new Uint8Array([packetId]), releaseAt: null, slot, urgent: false });
+  const packet = (packetId: number, slot = 0) => ({
+    pairId: bPair,
+    packetId,
+    blob: new Uint8Array([packetId]),
+    releaseAt: null,
+    slot,
+    urgent: false,
+  });
 
   const sent = await sync({ accountId: a, outgoing: [packet(1), packet(2), packet(3, 1), packet(4, 1)] });
   expect(sent.allowed).toBe(true);
@@ -139,6 +162,10 @@ test("Sync stores, dedupes, delivers, acknowledges and reports receipts on the p
 
 test("a single-pairID lookup touches one partition (pruning)", async () => {
   const plan = await pool.query<{ "QUERY PLAN": string }>("EXPLAIN SELECT * FROM packet WHERE recipient_pair_id = 'x'");
-  const scanned = plan.rows.map((row) => row["QUERY PLAN"]).join("\n").match(/packet_p\d/g) ?? [];
+  const scanned =
+    plan.rows
+      .map((row) => row["QUERY PLAN"])
+      .join("\n")
+      .match(/packet_p\d/g) ?? [];
   expect(new Set(scanned).size).toBe(1);
 });

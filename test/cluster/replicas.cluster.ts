@@ -25,7 +25,11 @@ afterAll(async () => {
 }, 60_000);
 
 async function device(gateway: number): Promise<SeeMeClient> {
-  const client = new SeeMeClient({ storage: new MemoryStorage(), gatewayUrl: cluster.gatewayUrl(gateway), retry: { baseDelayMs: 50 } });
+  const client = new SeeMeClient({
+    storage: new MemoryStorage(),
+    gatewayUrl: cluster.gatewayUrl(gateway),
+    retry: { baseDelayMs: 50 },
+  });
   clients.push(client);
   await client.register();
   return client;
@@ -54,14 +58,16 @@ test("a live stream on one relay replica gets the packet sent through the other"
   const bob = await device(1);
   const ids = await pair(alice, bob);
   // The confirm event was consumed once by the two location replicas: exactly one 5/3 notice (it tells Alice Bob's pairID).
-  const inbox = await syncUntil(alice, (messages) => messages.some((m) => m.kind === "server" && m.type === 5 && m.subType === 3));
+  const inbox = await syncUntil(alice, (messages) =>
+    messages.some((m) => m.kind === "server" && m.type === 5 && m.subType === 3),
+  );
   expect(inbox.filter((m) => m.kind === "server" && m.type === 5 && m.subType === 3)).toHaveLength(1);
   const live = await bob.startLive();
   try {
     await live.caughtUp;
     const arrived = new Promise<InboxMessage>((resolve) => {
       const off = bob.events.on("message", (message) => {
-        if (message.kind === "status") (off(), resolve(message));
+        if (message.kind === "status") off(), resolve(message);
       });
     });
     const sentAt = Date.now();
@@ -81,7 +87,8 @@ test("a break through one replica is refused by the other relay replica at once"
   const ids = await pair(carol, dave);
   const daveId = (await dave.accountId())!;
   const toCarol = (await dave.connection(ids.b)).peerPairId!;
-  const send = (replica: number, packetId: number) => relay(replica, daveId).sync({ data: [{ pairId: toCarol, packetId, blob: new Uint8Array(200) }] });
+  const send = (replica: number, packetId: number) =>
+    relay(replica, daveId).sync({ data: [{ pairId: toCarol, packetId, blob: new Uint8Array(200) }] });
   // Both relays accept Dave's packets before the break (so the refusal below is the break's doing).
   expect(await codeOf(send(1, 1))).toBe("OK");
   expect(await codeOf(send(0, 2))).toBe("OK");
@@ -101,12 +108,16 @@ test("an account deleted through one gateway is refused by both relay replicas a
   const toFrank = (await erin.connection(ids.a)).peerPairId!;
   await erin.deleteAccount();
   for (const replica of [0, 1]) {
-    expect(await codeOf(relay(replica, erinId).sync({ data: [{ pairId: toFrank, packetId: 10 + replica, blob: new Uint8Array(200) }] }))).toBe(
-      "PermissionDenied",
-    );
-    expect(await codeOf(relay(replica, frankId).sync({ data: [{ pairId: toErin, packetId: 10 + replica, blob: new Uint8Array(200) }] }))).toBe(
-      "PermissionDenied",
-    );
+    expect(
+      await codeOf(
+        relay(replica, erinId).sync({ data: [{ pairId: toFrank, packetId: 10 + replica, blob: new Uint8Array(200) }] }),
+      ),
+    ).toBe("PermissionDenied");
+    expect(
+      await codeOf(
+        relay(replica, frankId).sync({ data: [{ pairId: toErin, packetId: 10 + replica, blob: new Uint8Array(200) }] }),
+      ),
+    ).toBe("PermissionDenied");
   }
   expect(await codeOf(erin.sync())).toMatch(/Unauthenticated|NotFound|FailedPrecondition|PermissionDenied/);
 });

@@ -61,7 +61,10 @@ export class LimitStore {
   private readonly timers: NodeJS.Timeout[] = [];
   readonly leaseTtlMs: number;
 
-  private constructor(readonly pool: pg.Pool, options: LimitStoreOptions) {
+  private constructor(
+    readonly pool: pg.Pool,
+    options: LimitStoreOptions,
+  ) {
     this.leaseTtlMs = options.leaseTtlMs ?? 60_000;
     pool.on("error", (err) => options.log?.warn({ err: err.message }, "limit store connection lost"));
     const renew = setInterval(() => void this.renewLeases().catch(() => undefined), this.leaseTtlMs / 3);
@@ -109,10 +112,10 @@ export class LimitStore {
       // Serialises opens for one key across replicas; other keys are not blocked.
       await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`${name}:${key}`]);
       await client.query(`DELETE FROM ${LEASES} WHERE name = $1 AND key = $2 AND expires_at < now()`, [name, key]);
-      const held = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${LEASES} WHERE name = $1 AND key = $2`, [
-        name,
-        key,
-      ]);
+      const held = await client.query<{ n: string }>(
+        `SELECT count(*) AS n FROM ${LEASES} WHERE name = $1 AND key = $2`,
+        [name, key],
+      );
       const count = Number(held.rows[0].n);
       if (count >= cap) {
         await client.query("COMMIT");
@@ -150,7 +153,14 @@ export class LimitStore {
 
   /** @internal one bucket statement. */
   async takeTokens(name: string, key: string, limit: RateLimit, cost: number, nowMs: number): Promise<boolean> {
-    const result = await this.pool.query<{ granted: boolean }>(TAKE, [name, key, limit.capacity, limit.perSecond, cost, nowMs]);
+    const result = await this.pool.query<{ granted: boolean }>(TAKE, [
+      name,
+      key,
+      limit.capacity,
+      limit.perSecond,
+      cost,
+      nowMs,
+    ]);
     return result.rows[0].granted;
   }
 
@@ -163,7 +173,9 @@ export class LimitStore {
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer);
     if (this.leases.size > 0) {
-      await this.pool.query(`DELETE FROM ${LEASES} WHERE id = ANY($1::uuid[])`, [[...this.leases]]).catch(() => undefined);
+      await this.pool
+        .query(`DELETE FROM ${LEASES} WHERE id = ANY($1::uuid[])`, [[...this.leases]])
+        .catch(() => undefined);
       this.leases.clear();
     }
     await this.pool.end();

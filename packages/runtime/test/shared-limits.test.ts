@@ -8,7 +8,10 @@ let replicas: LimitStore[];
 
 beforeAll(async () => {
   db = await createTestDatabase("shared_limits");
-  replicas = await Promise.all([LimitStore.open(db.url, { leaseTtlMs: 300 }), LimitStore.open(db.url, { leaseTtlMs: 300 })]);
+  replicas = await Promise.all([
+    LimitStore.open(db.url, { leaseTtlMs: 300 }),
+    LimitStore.open(db.url, { leaseTtlMs: 300 }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all(replicas.map((store) => store.close()));

@@ -29,7 +29,9 @@ afterAll(async () => {
 });
 
 function onReplica(port: number, accountId: string) {
-  const client = createGrpcClient(LocationService, `127.0.0.1:${port}`, { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }) });
+  const client = createGrpcClient(LocationService, `127.0.0.1:${port}`, {
+    headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+  });
   clients.push(client);
   return client;
 }
