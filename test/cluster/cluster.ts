@@ -18,11 +18,11 @@ const NATS_SERVER = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 const BASE = Number(process.env.CLUSTER_PORT_BASE ?? 31000);
 
 export type Service = "identity" | "connection" | "location" | "gateway";
-export const REPLICAS = [0, 1] as const;
+const REPLICAS = [0, 1] as const;
 const SERVICES: Service[] = ["identity", "connection", "location", "gateway"];
 const SERVICE_OFFSET: Record<Service, number> = { identity: 100, connection: 110, location: 120, gateway: 130 };
 
-export const natsPort = (node: number) => BASE + 1 + node;
+const natsPort = (node: number) => BASE + 1 + node;
 export const servicePort = (service: Service, replica: number) => BASE + SERVICE_OFFSET[service] + replica;
 
 export interface Cluster {
