@@ -64,11 +64,13 @@ describe.each(overlays)("overlay %s", (env) => {
   });
 });
 
-test("internal Services must be headless, addressed by dns:///, and every Deployment spread over nodes and zones", () => {
+test("internal Services are headless and addressed by dns:///; Deployments spread over nodes and zones", () => {
   const objects = render("prod");
   const service = find(objects, "Service", "location") as Manifest & { spec: { clusterIP?: string } };
   delete service.spec.clusterIP;
-  const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> };
+  const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-")) as Manifest & {
+    data: Record<string, string>;
+  };
   config.data.IDENTITY_ADDR = "identity:50051";
   podOf(objects, "Deployment", "gateway").topologySpreadConstraints = [];
   expect(checkInvariants(objects, "prod").sort()).toEqual([

@@ -45,7 +45,8 @@ async function partition(
   await client.query(`ALTER TABLE ${table} RENAME TO ${table}_unpartitioned`);
   // The old table keeps owning its sequences (packet.seq): the new one's defaults still use them.
   await client.query(
-    `CREATE TABLE ${table} (LIKE ${table}_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY HASH (${key})`,
+    `CREATE TABLE ${table} (LIKE ${table}_unpartitioned INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+       PARTITION BY HASH (${key})`,
   );
   for (let i = 0; i < PARTITIONS; i++) {
     await client.query(

@@ -57,7 +57,8 @@ test("a live stream on one relay replica gets the packet sent through the other"
   const alice = await device(0);
   const bob = await device(1);
   const ids = await pair(alice, bob);
-  // The confirm event was consumed once by the two location replicas: exactly one 5/3 notice (it tells Alice Bob's pairID).
+  // The confirm event was consumed once by the two location replicas: exactly one 5/3 notice
+  // (it tells Alice Bob's pairID).
   const inbox = await syncUntil(alice, (messages) =>
     messages.some((m) => m.kind === "server" && m.type === 5 && m.subType === 3),
   );

@@ -26,7 +26,8 @@ const LEASES = "seeme_stream_lease";
 
 const SETUP = [
   `CREATE UNLOGGED TABLE IF NOT EXISTS ${BUCKETS} (
-     name text NOT NULL, key text NOT NULL, tokens float8 NOT NULL, updated_ms float8 NOT NULL, granted boolean NOT NULL,
+     name text NOT NULL, key text NOT NULL,
+     tokens float8 NOT NULL, updated_ms float8 NOT NULL, granted boolean NOT NULL,
      PRIMARY KEY (name, key))`,
   `CREATE UNLOGGED TABLE IF NOT EXISTS ${LEASES} (
      id uuid PRIMARY KEY, name text NOT NULL, key text NOT NULL, expires_at timestamptz NOT NULL)`,
@@ -123,7 +124,8 @@ export class LimitStore {
       }
       const id = randomUUID();
       await client.query(
-        `INSERT INTO ${LEASES} (id, name, key, expires_at) VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')`,
+        `INSERT INTO ${LEASES} (id, name, key, expires_at)
+         VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')`,
         [id, name, key, this.leaseTtlMs],
       );
       await client.query("COMMIT");

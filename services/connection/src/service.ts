@@ -84,7 +84,8 @@ export async function startConnectionService(config: ConnectionConfig, options: 
         }, requireService(secret)),
       ],
       // Producers of outbox rows stop first, then the relay publishes what they left.
-      workers: [sweeper, consumer, ...(relay ? [relay] : []), { stop: () => identity.close() }, { stop: () => location.close() }, { stop: () => limitStore.close() }],
+      workers: [sweeper, consumer, ...(relay ? [relay] : []), { stop: () => identity.close() }, { stop: () => location.close() },
+        { stop: () => limitStore.close() }],
     });
     return { port: host.port, context, sweeper, stop: host.stop };
   } catch (error) {

@@ -54,7 +54,10 @@ export async function startIdentityService(
     now,
     location,
     publishEvents: () => relay.kick(),
-    limits: { address: limitStore.limiter("address", config.addressLimit, clockMs), account: limitStore.limiter("account", config.accountLimit, clockMs) },
+    limits: {
+      address: limitStore.limiter("address", config.addressLimit, clockMs),
+      account: limitStore.limiter("account", config.accountLimit, clockMs),
+    },
   };
   const sweeper = startSweeper(context, config.sweepIntervalMs);
 

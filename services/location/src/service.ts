@@ -90,7 +90,8 @@ export async function startLocationService(config: LocationConfig, options: { no
       registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }, { stop: () => limitStore.close() }],
+    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() },
+      { stop: () => limitStore.close() }],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
 }

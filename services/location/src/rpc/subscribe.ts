@@ -36,7 +36,8 @@ export function subscribe(ctx: LocationContext) {
     // Shared across replicas when the lease store is there; the local count still bounds this replica.
     const lease = streams < cap ? await ctx.streamLeases?.acquireLease("subscribe", accountId, cap) : undefined;
     if (streams >= cap || (ctx.streamLeases && !lease)) {
-      throw new ConnectError(`this account already has ${cap} open Subscribe streams; close one first`, Code.ResourceExhausted);
+      const message = `this account already has ${cap} open Subscribe streams; close one first`;
+      throw new ConnectError(message, Code.ResourceExhausted);
     }
     openStreams.set(accountId, streams + 1);
     const live: IncomingPacket[] = [];
