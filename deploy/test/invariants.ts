@@ -347,6 +347,25 @@ function checkDeployment(
     const type = service.spec?.type ?? "ClusterIP";
     if (name !== "gateway" && type !== "ClusterIP")
       problems.push(`Service/${service.metadata.name}: type ${type} exposes an internal service`);
+    // Headless, so a grpc-js dns:/// target sees every replica and round-robins
+    // (a virtual IP pins each channel to one pod).
+    if (name !== "gateway" && service.spec?.clusterIP !== "None") {
+      const what = "an internal Service must be headless (clusterIP: None) for client-side round-robin";
+      problems.push(`Service/${service.metadata.name}: ${what}`);
+    }
+  }
+  if (name !== "gateway") {
+    const variable = `${name.toUpperCase()}_ADDR`;
+    const address = envValue(main, configMaps, variable);
+    if (!address?.startsWith(`dns:///${name}:`)) {
+      problems.push(`${variable} is ${address ?? "unset"}, want dns:///${name}:<port> (every replica)`);
+    }
+  }
+  // Replicas spread over nodes and zones, so losing one of either leaves some serving.
+  for (const key of ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]) {
+    if (!pod.topologySpreadConstraints?.some((c) => c.topologyKey === key && c.maxSkew === 1)) {
+      problems.push(`Deployment/${name}: no topology spread over ${key}`);
+    }
   }
 
   // Survive node drains: a PDB that still lets one pod go.

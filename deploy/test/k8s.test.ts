@@ -68,6 +68,25 @@ describe.each(overlays)("overlay %s", (env) => {
   });
 });
 
+test("internal Services are headless and addressed by dns:///; Deployments spread over nodes and zones", () => {
+  const objects = render("prod");
+  const service = find(objects, "Service", "location") as Manifest & { spec: { clusterIP?: string } };
+  delete service.spec.clusterIP;
+  const config = objects.find(
+    (o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-"),
+  ) as Manifest & {
+    data: Record<string, string>;
+  };
+  config.data.IDENTITY_ADDR = "identity:50051";
+  podOf(objects, "Deployment", "gateway").topologySpreadConstraints = [];
+  expect(checkInvariants(objects, "prod").sort()).toEqual([
+    "Deployment/gateway: no topology spread over kubernetes.io/hostname",
+    "Deployment/gateway: no topology spread over topology.kubernetes.io/zone",
+    "IDENTITY_ADDR is identity:50051, want dns:///identity:<port> (every replica)",
+    "Service/location: an internal Service must be headless (clusterIP: None) for client-side round-robin",
+  ]);
+});
+
 test("the schema check rejects an invalid object", async () => {
   const deployment = find(render("prod"), "Deployment", "identity") as IIoK8sApiAppsV1Deployment & Manifest;
   (deployment.spec as { replicas: unknown }).replicas = "two";

@@ -103,6 +103,11 @@ export function createGrpcClient<D extends DescService>(
   const channel = new grpc.Client(address, grpc.credentials.createInsecure(), {
     "grpc.keepalive_time_ms": 30_000,
     "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    // A resolver target (`dns:///` over a headless Service's pods, `ipv4:a,b`) spreads calls over every
+    // address; a plain host:port keeps pick_first, which waits for a restarting server instead of failing fast.
+    ...(/^(dns|ipv4|ipv6):/.test(address)
+      ? { "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }) }
+      : {}),
   });
   const client: Record<string, unknown> = { close: () => channel.close() };
   for (const method of service.methods) {

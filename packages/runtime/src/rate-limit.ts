@@ -2,8 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 /**
  * In-memory token buckets keyed by a string (a source address, an account, a
- * pairID). Each replica limits on its own, which bounds abuse per replica; a
- * shared store is not needed for the limits see-me sets.
+ * pairID), one replica's own. The services share their limits across replicas
+ * through shared-limits.ts (PostgreSQL), which falls back to this when the
+ * database does not answer.
  */
 export interface RateLimit {
   /** Burst size. */

@@ -2,7 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import type { IdentityInternalService } from "@seeme/contracts/identity";
 import type { LocationInternalService } from "@seeme/contracts/location";
 import type { Logger } from "@seeme/runtime/logger";
-import type { RateLimiter } from "@seeme/runtime/rate-limit";
+import type { Limiter } from "@seeme/runtime/shared-limits";
 import type { ConnectionConfig } from "./config.js";
 import type { Db } from "./db/client.js";
 import type { ServerSigner } from "./signing-key.js";
@@ -19,7 +19,7 @@ export interface ConnectionContext {
   location: Pick<Client<typeof LocationInternalService>, "revokePairs">;
   limits: {
     /** Initiates per account. */
-    initiate: RateLimiter;
+    initiate: Limiter;
   };
   /** Publish committed outbox rows now instead of at the next poll. */
   publishEvents(): void;

@@ -6,7 +6,7 @@ import { requireCaller, requireService, SERVICE_HEADER, signService } from "@see
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
-import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { ConnectionConfig } from "./config.js";
 import type { ConnectionContext } from "./context.js";
@@ -65,6 +65,7 @@ export async function startConnectionService(
   const relay = options.holdEvents
     ? undefined
     : startOutboxRelay({ store: outboxStore(base.db), bus: base.bus, log, intervalMs: config.outboxIntervalMs });
+  const limitStore = await LimitStore.open(config.databaseUrl, { log });
   const context: ConnectionContext = {
     config,
     log,
@@ -73,7 +74,7 @@ export async function startConnectionService(
     signer,
     identity,
     location,
-    limits: { initiate: new RateLimiter(config.initiateRate) },
+    limits: { initiate: limitStore.limiter("initiate", config.initiateRate) },
     publishEvents: () => relay?.kick(),
   };
   const sweeper = startInviteSweeper(context, config.inviteSweepIntervalMs);
@@ -112,6 +113,7 @@ export async function startConnectionService(
         ...(relay ? [relay] : []),
         { stop: () => identity.close() },
         { stop: () => location.close() },
+        { stop: () => limitStore.close() },
       ],
     });
     return { port: host.port, context, sweeper, stop: host.stop };

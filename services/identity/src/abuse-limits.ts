@@ -15,8 +15,8 @@ function clientAddress(ctx: IdentityContext, hctx: HandlerContext): string {
 }
 
 /** ResourceExhausted once this client address has used up `method`'s budget. */
-export function limitAddress(ctx: IdentityContext, hctx: HandlerContext, method: string): void {
-  ctx.limits.address.take(`${method}:${clientAddress(ctx, hctx)}`, "this network address");
+export async function limitAddress(ctx: IdentityContext, hctx: HandlerContext, method: string): Promise<void> {
+  await ctx.limits.address.take(`${method}:${clientAddress(ctx, hctx)}`, "this network address");
 }
 
 /**
@@ -31,8 +31,13 @@ function subjectKey(ctx: IdentityContext, hctx: HandlerContext, method: string, 
 const EXHAUSTED = "rate limit exceeded for this account from this network address; retry later";
 
 /** ResourceExhausted once this source has used up `method`'s budget for `subject`. */
-export function limitSubject(ctx: IdentityContext, hctx: HandlerContext, method: string, subject: string): void {
-  if (!ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject)))
+export async function limitSubject(
+  ctx: IdentityContext,
+  hctx: HandlerContext,
+  method: string,
+  subject: string,
+): Promise<void> {
+  if (!(await ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject))))
     throw new ConnectError(EXHAUSTED, Code.ResourceExhausted);
 }
 
@@ -41,14 +46,14 @@ export function limitSubject(ctx: IdentityContext, hctx: HandlerContext, method:
  * owner's valid signature is never refused by it; once a source has failed
  * too often for `subject`, its further failures say ResourceExhausted.
  */
-export function failedProof(
+export async function failedProof(
   ctx: IdentityContext,
   hctx: HandlerContext,
   method: string,
   subject: string,
   refusal: ConnectError,
-): ConnectError {
-  return ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject))
+): Promise<ConnectError> {
+  return (await ctx.limits.account.tryTake(subjectKey(ctx, hctx, method, subject)))
     ? refusal
     : new ConnectError(EXHAUSTED, Code.ResourceExhausted);
 }

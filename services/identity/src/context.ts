@@ -1,7 +1,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { LocationInternalService } from "@seeme/contracts/location";
 import type { Logger } from "@seeme/runtime/logger";
-import type { RateLimiter } from "@seeme/runtime/rate-limit";
+import type { Limiter } from "@seeme/runtime/shared-limits";
 import type { IdentityConfig } from "./config.js";
 import type { IdentityDb } from "./db/client.js";
 
@@ -18,8 +18,8 @@ export interface IdentityContext {
   publishEvents: () => void;
   limits: {
     /** Keyed by `<method>:<client address>`. */
-    address: RateLimiter;
+    address: Limiter;
     /** Keyed by `<method>:<account id or public key>`. */
-    account: RateLimiter;
+    account: Limiter;
   };
 }

@@ -4,7 +4,7 @@ import { optionalCaller, requireService, SERVICE_HEADER, signService } from "@se
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
-import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { IdentityConfig } from "./config.js";
 import type { IdentityContext } from "./context.js";
@@ -42,6 +42,7 @@ export async function startIdentityService(
   });
   const relay = startOutboxRelay({ store: outboxStore(base.db, now), bus: base.bus, log: base.log });
   const clockMs = () => now().getTime();
+  const limitStore = await LimitStore.open(config.databaseUrl, { log: base.log });
   const location = createGrpcClient(LocationInternalService, config.locationAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "identity") }),
     defaultTimeoutMs: 5000,
@@ -54,8 +55,8 @@ export async function startIdentityService(
     location,
     publishEvents: () => relay.kick(),
     limits: {
-      address: new RateLimiter(config.addressLimit, clockMs),
-      account: new RateLimiter(config.accountLimit, clockMs),
+      address: limitStore.limiter("address", config.addressLimit, clockMs),
+      account: limitStore.limiter("account", config.accountLimit, clockMs),
     },
   };
   const sweeper = startSweeper(context, config.sweepIntervalMs);
@@ -86,7 +87,7 @@ export async function startIdentityService(
         requireService(config.internalAuthSecret),
       ),
     ],
-    workers: [sweeper, relay, { stop: () => location.close() }],
+    workers: [sweeper, relay, { stop: () => location.close() }, { stop: () => limitStore.close() }],
   });
   return { port: host.port, context, stop: host.stop };
 }

@@ -14,7 +14,7 @@ export const NOT_YOUR_CONNECTION = "pair_id is not one of your connections";
  * a lost projection being rebuilt): ask it for the caller's routes and cache them.
  */
 async function refreshAccountRoutes(ctx: LocationContext, accountId: string): Promise<boolean> {
-  if (!ctx.limits.routeLookup.tryTake(accountId)) return false;
+  if (!(await ctx.limits.routeLookup.tryTake(accountId))) return false;
   let routes;
   try {
     ({ routes } = await ctx.connections.listAccountRoutes({ accountId }));

@@ -2,7 +2,7 @@ import type { Client } from "@connectrpc/connect";
 import type { ConnectionInternalService } from "@seeme/contracts/connection";
 import type { Logger } from "@seeme/runtime/logger";
 import type { EventBus } from "@seeme/runtime/nats";
-import type { RateLimiter } from "@seeme/runtime/rate-limit";
+import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
 import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
 
@@ -18,10 +18,12 @@ export interface LocationContext {
   connections: Client<typeof ConnectionInternalService>;
   limits: {
     /** Outgoing packets per sending account. */
-    sender: RateLimiter;
+    sender: Limiter;
     /** Incoming packets per recipient pairID. */
-    recipient: RateLimiter;
+    recipient: Limiter;
     /** Fallback lookups per account, so bad pairIDs cannot flood the connection service. */
-    routeLookup: RateLimiter;
+    routeLookup: Limiter;
   };
+  /** Live-stream leases shared by all replicas (the per-account Subscribe cap); absent: counted per replica. */
+  streamLeases?: Pick<LimitStore, "acquireLease">;
 }

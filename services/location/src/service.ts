@@ -10,7 +10,7 @@ import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
-import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
 import type { LocationContext } from "./context.js";
@@ -63,6 +63,7 @@ export async function startLocationService(
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),
     defaultTimeoutMs: 5000,
   });
+  const limitStore = await LimitStore.open(config.databaseUrl, { log: base.log });
   const context: LocationContext = {
     config,
     log: base.log,
@@ -71,10 +72,11 @@ export async function startLocationService(
     now: options.now ?? (() => new Date()),
     connections,
     limits: {
-      sender: new RateLimiter(config.senderRate),
-      recipient: new RateLimiter(config.recipientRate),
-      routeLookup: new RateLimiter({ capacity: 5, perSecond: 0.2 }),
+      sender: limitStore.limiter("sender", config.senderRate),
+      recipient: limitStore.limiter("recipient", config.recipientRate),
+      routeLookup: limitStore.limiter("route-lookup", { capacity: 5, perSecond: 0.2 }),
     },
+    streamLeases: limitStore,
   };
 
   await base.bus.consume(events.connectionConfirmed, { durable: DURABLE, handler: onConnectionConfirmed(context) });
@@ -130,6 +132,7 @@ export async function startLocationService(
       releaser,
       ...(pushNotifier ? [pushNotifier] : []),
       { stop: () => connections.close() },
+      { stop: () => limitStore.close() },
     ],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };

@@ -56,7 +56,7 @@ export function initiateConnection(ctx: ConnectionContext) {
     requireSignature("account_signature", req.accountSignature);
     const lifeSeconds = packetLifeSeconds(req.packetLife);
     // Before the identity call: a flood must cost neither service anything.
-    ctx.limits.initiate.take(accountId, "connection invites by this account");
+    await ctx.limits.initiate.take(accountId, "connection invites by this account");
     await verifyAccountSignature(ctx, accountId, initiatePayload(sender, recipient), req.accountSignature);
 
     const now = ctx.now();

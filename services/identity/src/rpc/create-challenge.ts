@@ -29,14 +29,14 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
     case ChallengePurpose.REGISTER: {
       if (req.accountId !== "") throw invalid("account_id must be empty for a register challenge");
       const publicKey = requirePublicKey("public_key", req.publicKey);
-      limitSubject(ctx, hctx, "CreateChallenge", Buffer.from(publicKey).toString("hex"));
+      await limitSubject(ctx, hctx, "CreateChallenge", Buffer.from(publicKey).toString("hex"));
       // Issued whether or not the key is registered: only a signature by the key decides (Register).
       return { kind: req.purpose, purpose: DbPurpose.REGISTER, accountId: null, publicKey, subject: publicKey };
     }
     case ChallengePurpose.SIGN_IN: {
       if (req.publicKey.length !== 0) throw invalid("public_key must be empty for a sign-in challenge");
       const accountId = requireAccountId(req.accountId);
-      limitSubject(ctx, hctx, "CreateChallenge", accountId);
+      await limitSubject(ctx, hctx, "CreateChallenge", accountId);
       if (!(await ctx.db.account.findUnique({ where: { id: accountId }, select: { id: true } }))) {
         throw new ConnectError("unknown account", Code.Unauthenticated);
       }
@@ -48,7 +48,7 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
       const caller = hctx.values.get(callerKey);
       if (!caller) throw new ConnectError("a rotate-key challenge requires a signed-in caller", Code.Unauthenticated);
       const publicKey = requirePublicKey("public_key", req.publicKey);
-      limitSubject(ctx, hctx, "CreateChallenge", caller);
+      await limitSubject(ctx, hctx, "CreateChallenge", caller);
       // Whether the new key is taken is told only after both keys have signed (RotateKey).
       return { kind: req.purpose, purpose: DbPurpose.ROTATE_KEY, accountId: caller, publicKey, subject: publicKey };
     }
@@ -62,7 +62,7 @@ export function createChallenge(ctx: IdentityContext) {
     req: CreateChallengeRequest,
     hctx: HandlerContext,
   ): Promise<MessageInitShape<typeof CreateChallengeResponseSchema>> => {
-    limitAddress(ctx, hctx, "CreateChallenge");
+    await limitAddress(ctx, hctx, "CreateChallenge");
     const issued = await subjectFor(ctx, req, hctx);
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const expiresAt = new Date(ctx.now().getTime() + ctx.config.challengeTtlMs);

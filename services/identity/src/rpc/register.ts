@@ -16,11 +16,11 @@ export function register(ctx: IdentityContext) {
     req: RegisterRequest,
     hctx: HandlerContext,
   ): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
-    limitAddress(ctx, hctx, "Register");
+    await limitAddress(ctx, hctx, "Register");
     const publicKey = requirePublicKey("public_key", req.publicKey);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
-    limitSubject(ctx, hctx, "Register", Buffer.from(publicKey).toString("hex"));
+    await limitSubject(ctx, hctx, "Register", Buffer.from(publicKey).toString("hex"));
 
     await findChallenge(ctx, nonce, { purpose: DbPurpose.REGISTER, publicKey });
     if (!verifySignature(publicKey, challengePayload(ChallengePurpose.REGISTER, nonce, publicKey), signature)) {

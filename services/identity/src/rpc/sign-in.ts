@@ -14,19 +14,19 @@ const REFUSED = "sign-in refused: the signature does not match the account's cur
 
 export function signIn(ctx: IdentityContext) {
   return async (req: SignInRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof SignInResponseSchema>> => {
-    limitAddress(ctx, hctx, "SignIn");
+    await limitAddress(ctx, hctx, "SignIn");
     const accountId = requireAccountId(req.accountId);
     const nonce = requireNonce(req.nonce);
     const signature = requireSignature("signature", req.signature);
     const refuse = (refusal: ConnectError) => failedProof(ctx, hctx, "SignIn", accountId, refusal);
 
-    await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId }).catch((error: unknown) => {
-      throw error instanceof ConnectError && error.code === Code.Unauthenticated ? refuse(error) : error;
+    await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId }).catch(async (error: unknown) => {
+      throw error instanceof ConnectError && error.code === Code.Unauthenticated ? await refuse(error) : error;
     });
     const account = await ctx.db.account.findUnique({ where: { id: accountId } });
-    if (!account) throw refuse(new ConnectError("unknown account", Code.Unauthenticated));
+    if (!account) throw await refuse(new ConnectError("unknown account", Code.Unauthenticated));
     if (!verifySignature(account.publicKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, accountId), signature)) {
-      throw refuse(new ConnectError(REFUSED, Code.Unauthenticated));
+      throw await refuse(new ConnectError(REFUSED, Code.Unauthenticated));
     }
 
     const token = newSessionToken();

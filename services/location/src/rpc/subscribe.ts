@@ -25,18 +25,19 @@ const keyOf = (packet: IncomingPacket) => `${packet.pairId}/${packet.packetId}`;
  * A client that stops reading must not make the replica hold its traffic: at
  * most MAX_BUFFERED_PACKETS hinted packets wait in memory; past that the buffer
  * is dropped and the stream re-reads the database (the source of truth) once
- * the client reads again. Each account may hold a few streams per replica.
+ * the client reads again. Each account may hold a few streams across all replicas.
  */
 export function subscribe(ctx: LocationContext) {
   const openStreams = new Map<string, number>();
   return async function* (_req: unknown, call: HandlerContext): AsyncGenerator<SubscribeResponse> {
     const accountId = callerOf(call);
     const streams = openStreams.get(accountId) ?? 0;
-    if (streams >= ctx.config.subscribeMaxStreamsPerAccount) {
-      throw new ConnectError(
-        `this account already has ${streams} open Subscribe streams; close one first`,
-        Code.ResourceExhausted,
-      );
+    const cap = ctx.config.subscribeMaxStreamsPerAccount;
+    // Shared across replicas when the lease store is there; the local count still bounds this replica.
+    const lease = streams < cap ? await ctx.streamLeases?.acquireLease("subscribe", accountId, cap) : undefined;
+    if (streams >= cap || (ctx.streamLeases && !lease)) {
+      const message = `this account already has ${cap} open Subscribe streams; close one first`;
+      throw new ConnectError(message, Code.ResourceExhausted);
     }
     openStreams.set(accountId, streams + 1);
     const live: IncomingPacket[] = [];
@@ -103,6 +104,7 @@ export function subscribe(ctx: LocationContext) {
     } finally {
       call.signal.removeEventListener("abort", onAbort);
       for (const subscription of subscriptions) subscription.unsubscribe();
+      void lease?.release().catch(() => undefined);
       const left = openStreams.get(accountId)! - 1;
       if (left === 0) openStreams.delete(accountId);
       else openStreams.set(accountId, left);

@@ -44,10 +44,10 @@ export function createAuthoriser(ctx: LocationContext) {
   return async (input: SyncInput, checked: CheckedSync, apply: () => Promise<Applied>): Promise<Applied> => {
     const { accountId } = input;
     if (checked.outgoingCount > 0)
-      ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
-    const takeRecipientLimits = () => {
+      await ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
+    const takeRecipientLimits = async () => {
       for (const batch of checked.outgoing)
-        ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
+        await ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
     };
     const requireAccess = async () => {
       await requireRoutes(ctx, accountId, input.sendTo, "sendTo");
@@ -56,7 +56,7 @@ export function createAuthoriser(ctx: LocationContext) {
 
     const known = knownSenders.has(accountId, input.sendTo);
     if (!known) await requireAccess();
-    takeRecipientLimits();
+    await takeRecipientLimits();
     let applied = await apply();
     if (!applied.outcome.allowed && known) {
       await requireAccess();

@@ -1,0 +1,86 @@
+import { Code } from "@connectrpc/connect";
+import { LimitStore } from "@seeme/runtime/shared-limits";
+import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
+
+// Two stores on one schema stand for two replicas of a service: separate pools, one database.
+let db: TestDatabase;
+let replicas: LimitStore[];
+
+beforeAll(async () => {
+  db = await createTestDatabase("shared_limits");
+  replicas = await Promise.all([
+    LimitStore.open(db.url, { leaseTtlMs: 300 }),
+    LimitStore.open(db.url, { leaseTtlMs: 300 }),
+  ]);
+});
+afterAll(async () => {
+  await Promise.all(replicas.map((store) => store.close()));
+  await db.drop();
+});
+
+describe("SharedRateLimiter", () => {
+  it("grants two replicas hammering one key together exactly one bucket, no more", async () => {
+    const now = () => 1_000;
+    const [a, b] = replicas.map((store) => store.limiter("sender", { capacity: 25, perSecond: 1 }, now));
+    const attempts = Array.from({ length: 60 }, (_, i) => (i % 2 === 0 ? a : b).tryTake("account-1"));
+    const granted = (await Promise.all(attempts)).filter(Boolean).length;
+    expect(granted).toBe(25);
+    // Other keys have their own buckets.
+    expect(await b.tryTake("account-2")).toBe(true);
+  });
+
+  it("refills at the configured rate, whichever replica takes, and refuses a multi-token request without taking", async () => {
+    let ms = 10_000;
+    const now = () => ms;
+    const [a, b] = replicas.map((store) => store.limiter("recipient", { capacity: 4, perSecond: 2 }, now));
+    expect(await a.tryTake("pair", 3)).toBe(true);
+    expect(await b.tryTake("pair", 2)).toBe(false);
+    expect(await b.tryTake("pair", 1)).toBe(true);
+    expect(await a.tryTake("pair")).toBe(false);
+    ms += 1_000;
+    expect(await b.tryTake("pair", 2)).toBe(true);
+    expect(await a.tryTake("pair")).toBe(false);
+    await expect(a.take("pair", "packets to this pair_id")).rejects.toMatchObject({ code: Code.ResourceExhausted });
+  });
+
+  it("keeps limits with the same key but different names apart", async () => {
+    const now = () => 0;
+    const address = replicas[0].limiter("address", { capacity: 1, perSecond: 1 }, now);
+    const account = replicas[1].limiter("account", { capacity: 1, perSecond: 1 }, now);
+    expect(await address.tryTake("x")).toBe(true);
+    expect(await account.tryTake("x")).toBe(true);
+    expect(await address.tryTake("x")).toBe(false);
+  });
+});
+
+describe("LimitStore leases (the live-stream cap)", () => {
+  it("lets all replicas together hold at most `cap` leases per key, and frees a released one", async () => {
+    const [a, b] = replicas;
+    const opens = await Promise.all([a, b, a, b, a, b].map((store) => store.acquireLease("subscribe", "acct", 3)));
+    const held = opens.filter((lease) => lease !== undefined);
+    expect(held).toHaveLength(3);
+    expect(await b.acquireLease("subscribe", "other", 3)).toMatchObject({ held: 1 });
+    await held[0]!.release();
+    await held[0]!.release();
+    expect(await a.acquireLease("subscribe", "acct", 3)).toMatchObject({ held: 3 });
+    expect(await b.acquireLease("subscribe", "acct", 3)).toBeUndefined();
+  });
+
+  it("frees the leases of a replica that stops renewing them after the lease TTL", async () => {
+    const dead = await LimitStore.open(db.url, { leaseTtlMs: 300 });
+    const lease = await dead.acquireLease("subscribe", "crashed", 1);
+    expect(lease).toBeDefined();
+    // A crash: the pool goes away without releasing (close() would release).
+    await dead.pool.end();
+    expect(await replicas[0].acquireLease("subscribe", "crashed", 1)).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await replicas[0].acquireLease("subscribe", "crashed", 1)).toBeDefined();
+  });
+
+  it("renews live leases so they outlast the TTL", async () => {
+    const lease = await replicas[1].acquireLease("subscribe", "long", 1);
+    expect(lease).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(await replicas[0].acquireLease("subscribe", "long", 1)).toBeUndefined();
+  });
+});
