@@ -1,6 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { ConnectError } from "@connectrpc/connect";
 import {
+  LocationPolicy,
+  MAX_ACCURACY_M,
+  Movement,
   SeeMeClient,
   SimpleStatus,
   TextMessageKind,
@@ -11,8 +14,8 @@ import {
   type LocationPin,
 } from "@seeme/client";
 import { STATUS_NAMES } from "./names.js";
-import { AppStore, IndexedDbStorage, openDatabase } from "./idb-storage.js";
-import { LocationPolicy, type Fix } from "./location-policy.js";
+import { AppStore, IndexedDbStorage, NOTIFIED_THROUGH, openDatabase } from "./idb-storage.js";
+import { movementOf, type Fix } from "./movement.js";
 
 /*
  * The app's one store. State lives in the SDK (keys, connections, inbox) and
@@ -37,6 +40,13 @@ export interface SentText {
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
+/**
+ * Wake-ups while see-me is closed (Web Push): `on` registered with the relay; `ask` not yet allowed;
+ * `denied` notifications refused; `unavailable` this browser or server has no push; `failed` the
+ * browser's push service could not be reached (the app still works while open).
+ */
+export type PushState = "ask" | "on" | "denied" | "unavailable" | "failed";
+
 export interface AppState {
   phase: "loading" | "welcome" | "ready" | "failed";
   failure?: string;
@@ -52,6 +62,7 @@ export interface AppState {
   /** Server messages up to this inbox seq were dismissed. */
   bannersDismissedThrough: number;
   myFix?: Fix;
+  push: PushState;
   /** A short message for the person (what just happened or failed). */
   notice?: string;
   now: number;
@@ -86,6 +97,7 @@ export class SeeMe {
     online: navigator.onLine,
     alertsAckedThrough: 0,
     bannersDismissedThrough: 0,
+    push: "ask",
     now: Date.now(),
   };
   config: AppConfig = DEFAULT_CONFIG;
@@ -95,7 +107,10 @@ export class SeeMe {
   private live: LiveHandle | undefined;
   private watchId: number | undefined;
   private readonly policy = new LocationPolicy();
+  /** The last fix that went out: movement is measured from it. */
+  private lastSent: Fix | undefined;
   private heldFix: ReturnType<typeof setTimeout> | undefined;
+  private battery: { level: number } | undefined;
   private refreshing: Promise<void> | undefined;
 
   subscribe(listener: Listener): () => void {
@@ -144,8 +159,9 @@ export class SeeMe {
 
   private async ready(): Promise<void> {
     this.set({ phase: "ready" });
-    // The server limits are needed to queue a packet: fetched now, an SOS can be queued offline later.
-    void this.client.limits().catch(() => undefined);
+    // Optional: where the browser tells, peers see my battery level beside my position.
+    const nav = navigator as Navigator & { getBattery?: () => Promise<{ level: number }> };
+    void nav.getBattery?.().then((battery) => (this.battery = battery), () => undefined);
     addEventListener("online", () => {
       this.set({ online: true });
       // Whatever was queued while offline goes out now; the live stream reconnects on its own.
@@ -154,6 +170,37 @@ export class SeeMe {
     addEventListener("offline", () => this.set({ online: false }));
     this.startLive();
     this.updateWatch();
+    // A subscription lasts as long as the session it was registered with: registered again on each start.
+    void this.enablePush(false);
+  }
+
+  /**
+   * Subscribes this browser to Web Push with the relay's VAPID key and registers the
+   * subscription, so the service worker is woken for an SOS while see-me is closed.
+   * Asks for notification permission only when `ask` (a button the person pressed).
+   */
+  async enablePush(ask: boolean): Promise<PushState> {
+    const result = await this.subscribePush(ask).catch((): PushState => "failed");
+    this.set({ push: result });
+    return result;
+  }
+
+  private async subscribePush(ask: boolean): Promise<PushState> {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return "unavailable";
+    let permission = Notification.permission;
+    if (permission === "default" && ask) permission = await Notification.requestPermission();
+    if (permission === "denied") return "denied";
+    if (permission !== "granted") return "ask";
+    const vapidKey = await this.client.pushPublicKey();
+    if (!vapidKey) return "unavailable";
+    const registration = await navigator.serviceWorker.ready;
+    const subscription =
+      (await registration.pushManager.getSubscription()) ??
+      (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlBytes(vapidKey) }));
+    const { endpoint, keys } = subscription.toJSON();
+    if (!endpoint || !keys?.p256dh || !keys.auth) return "failed";
+    await this.client.registerPush({ endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } });
+    return "on";
   }
 
   private startLive(): void {
@@ -193,6 +240,8 @@ export class SeeMe {
     const run = async () => {
       const [connections, inbox, sharing] = await Promise.all([this.client.connections(), this.client.inbox(), this.client.sharing()]);
       this.set({ connections, inbox, sharing });
+      // What the person has in front of them needs no notification from the service worker later.
+      if (document.visibilityState === "visible" && inbox.length) await this.app.set(NOTIFIED_THROUGH, Math.max(...inbox.map((m) => m.seq)));
     };
     this.refreshing = (this.refreshing ?? Promise.resolve()).then(run, run);
     return this.refreshing;
@@ -348,21 +397,27 @@ export class SeeMe {
   }
 
   private async sendFix(fix: Fix, options: { force: boolean; sync?: boolean }): Promise<void> {
-    const decision = this.policy.decide(fix);
-    if (!options.force && !decision.send) {
+    const { movement, speedKmh } = movementOf(this.lastSent, fix);
+    // The SDK's policy: at most 4 fixes a minute while moving, one on coming to rest, then nothing while still.
+    if (!options.force && !this.policy.offer(movement)) {
       // A move held back by the rate limit goes out when the next slot opens.
-      if (decision.movement !== 1 && this.heldFix === undefined) {
+      if (movement !== Movement.Stationary && this.heldFix === undefined) {
         this.heldFix = setTimeout(() => {
           this.heldFix = undefined;
           if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
-        }, Math.max(1000, this.policy.nextSlot(Date.now()) - Date.now()));
+        }, Math.max(1000, this.policy.waitMs()));
       }
       return;
     }
     if (!this.state.sharing) return;
     try {
-      await this.client.sendLocation({ movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh }, { sync: options.sync });
-      this.policy.sentFix(fix);
+      // The fix's accuracy (and battery level) go in the envelope's signed header: peers draw the circle.
+      const battery = this.battery ? Math.round(this.battery.level * 100) : undefined;
+      await this.client.sendLocation(
+        { movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh },
+        { sync: options.sync, accuracyM: fix.accuracy > 0 ? Math.min(MAX_ACCURACY_M, Math.round(fix.accuracy)) : undefined, batteryPercent: battery },
+      );
+      this.lastSent = fix;
     } catch (error) {
       this.notify(`Your location could not be queued: ${describe(error)}`);
     }
@@ -371,6 +426,11 @@ export class SeeMe {
   stop(): void {
     void this.live?.stop();
   }
+}
+
+function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "="));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 export function describe(error: unknown): string {

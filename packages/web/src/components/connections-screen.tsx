@@ -20,7 +20,6 @@ export function ConnectionsScreen() {
   const [breaking, setBreaking] = useState<ConnectionView>();
   const [renaming, setRenaming] = useState<string>();
   const [newName, setNewName] = useState("");
-  const [notificationAsked, setNotificationAsked] = useState(() => !("Notification" in window) || Notification.permission !== "default");
 
   if (pairing) return <PairingFlow onClose={() => setPairing(false)} />;
   const shown = state.connections.filter((c) => c.status !== "offered" && c.status !== "answered");
@@ -34,16 +33,21 @@ export function ConnectionsScreen() {
     }
   };
   const askNotifications = async () => {
-    await Notification.requestPermission().catch(() => undefined);
-    setNotificationAsked(true);
+    const result = await seeMe.enablePush(true);
+    if (result === "on") seeMe.notify("Notifications are on: an SOS reaches you even when see-me is closed.");
+    else if (result === "denied") seeMe.notify("Notifications are blocked: allow them in the browser's site settings.");
+    else if (result === "failed") seeMe.notify("The browser's push service could not be reached: alerts arrive while see-me is open.");
   };
 
   return (
     <div class="connections-screen">
       <button type="button" class="primary big" onClick={() => setPairing(true)}>Add someone</button>
-      {!notificationAsked && shown.some((c) => c.status === "active") && (
+      {(state.push === "ask" || state.push === "denied") && shown.some((c) => c.status === "active") && (
         <p class="tip">
-          Allow notifications so an SOS reaches you even when see-me is in the background.{" "}
+          {state.push === "ask"
+            ? "Allow notifications so an SOS reaches you even when see-me is closed."
+            : "Notifications are blocked, so an SOS reaches you only while see-me is open: allow them in the browser's site settings."}{" "}
+          The server only wakes your phone; it never learns what the message says.{" "}
           <button type="button" onClick={() => void askNotifications()}>Allow notifications</button>
         </p>
       )}
