@@ -12,6 +12,7 @@ import {
   type InboxMessage,
   type LiveHandle,
   type LocationPin,
+  type StatusesWhileHidden,
 } from "@seeme/client";
 import { STATUS_NAMES } from "./names.js";
 import { AppStore, IndexedDbStorage, NOTIFIED_THROUGH, openDatabase } from "./idb-storage.js";
@@ -288,6 +289,12 @@ export class SeeMe {
       const found = state.connections.find((c) => c.pairId === connection);
       if (found) found.label = label;
     });
+    await this.refresh();
+  }
+
+  /** What of this peer's statuses reach me while my location is hidden (SPEC §8; the SDK applies it). */
+  async setStatusesWhileHidden(connection: string, setting: StatusesWhileHidden): Promise<void> {
+    await this.client.setStatusesWhileHidden(connection, setting);
     await this.refresh();
   }
 

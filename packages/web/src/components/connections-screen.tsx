@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import type { ConnectionView } from "@seeme/client";
+import type { ConnectionView, StatusesWhileHidden } from "@seeme/client";
 import { describe, seeMe, useAppState } from "../store.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
 import { PairingFlow } from "./pairing-flow.js";
@@ -13,7 +13,16 @@ const STATUS_TEXT: Record<ConnectionView["status"], string> = {
   broken: "Ended",
 };
 
-/** Everyone I am connected with: rename, break (asks first), ended ones shown as ended. */
+const WHILE_HIDDEN: Array<{ value: StatusesWhileHidden; label: string }> = [
+  { value: "urgent", label: "Only SOS and other calls for help" },
+  { value: "all", label: "Everything" },
+  { value: "none", label: "Nothing" },
+];
+
+/**
+ * Everyone I am connected with: rename, break (asks first), what reaches me from each while my
+ * location is hidden; ended ones shown as ended.
+ */
 export function ConnectionsScreen() {
   const state = useAppState();
   const [pairing, setPairing] = useState(false);
@@ -30,6 +39,13 @@ export function ConnectionsScreen() {
       seeMe.notify(`You and ${connection.label} are no longer connected.`);
     } catch (error) {
       seeMe.notify(`Could not end the connection: ${describe(error)}`);
+    }
+  };
+  const changeWhileHidden = async (connection: ConnectionView, setting: StatusesWhileHidden) => {
+    try {
+      await seeMe.setStatusesWhileHidden(connection.connection, setting);
+    } catch (error) {
+      seeMe.notify(`Could not change it: ${describe(error)}`);
     }
   };
   const askNotifications = async () => {
@@ -70,6 +86,18 @@ export function ConnectionsScreen() {
                   <div>
                     <strong>{c.label}</strong>
                     <span class="detail">{STATUS_TEXT[c.status]}{c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}</span>
+                    {c.status === "active" && (
+                      <label class="while-hidden">
+                        While my location is hidden, let through from {c.label}:
+                        <select value={c.statusesWhileHidden ?? "urgent"}
+                          onChange={(e) => {
+                            const chosen = WHILE_HIDDEN.find((o) => o.value === e.currentTarget.value);
+                            if (chosen) void changeWhileHidden(c, chosen.value);
+                          }}>
+                          {WHILE_HIDDEN.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+                        </select>
+                      </label>
+                    )}
                   </div>
                   <div class="row-buttons">
                     <button type="button" onClick={() => { setRenaming(c.connection); setNewName(c.label); }} aria-label={`Rename ${c.label}`}>Rename</button>

@@ -3,6 +3,7 @@ import { SimpleStatus } from "@seeme/client";
 import { STATUS_NAMES } from "../names.js";
 import { ALERT_STATUSES, describe, seeMe, useAppState } from "../store.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
+import { HoldButton } from "./hold-button.js";
 
 const DANGER = [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe];
 const GENERAL = [
@@ -10,7 +11,10 @@ const GENERAL = [
   SimpleStatus.PleaseCallMe, SimpleStatus.PleaseMessageMe, SimpleStatus.WhatsYourEta,
 ];
 
-/** The SPEC §6 statuses as big buttons; the alarming ones ask first and carry my last location. */
+/**
+ * The SPEC §6 statuses as big buttons; the alarming ones need a deliberate press (hold 1.5 s, or
+ * tap and confirm) and carry my last location.
+ */
 export function StatusScreen() {
   const state = useAppState();
   const [asking, setAsking] = useState<number>();
@@ -31,9 +35,10 @@ export function StatusScreen() {
       <h2>Need help</h2>
       <div class="status-grid">
         {DANGER.map((status) => (
-          <button type="button" key={status} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"} onClick={() => setAsking(status)}>
+          <HoldButton key={status} name={STATUS_NAMES[status]} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
+            onHeld={() => void send(status)} onTap={() => setAsking(status)}>
             {STATUS_NAMES[status]}
-          </button>
+          </HoldButton>
         ))}
       </div>
       <h2>Let them know</h2>
