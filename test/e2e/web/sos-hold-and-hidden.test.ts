@@ -37,7 +37,7 @@ const acknowledge = async (phone: Phone, name: string) => {
 test("SOS by holding: a short press asks first, holding Space 1.5 s sends at once, with progress shown", async () => {
   await goTo(alice, "Status");
   const sos = alice.page.getByRole("button", { name: "SOS", exact: true });
-  await alice.page.getByText("Hold 1.5 s to send at once, or tap to confirm").first().waitFor();
+  await alice.page.getByText("Hold a button 1.5 s to send at once, or tap it to confirm first.").waitFor();
 
   // A tap only asks.
   await sos.click();

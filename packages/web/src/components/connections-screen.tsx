@@ -86,23 +86,23 @@ export function ConnectionsScreen() {
                   <div>
                     <strong>{c.label}</strong>
                     <span class="detail">{STATUS_TEXT[c.status]}{c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}</span>
-                    {c.status === "active" && (
-                      <label class="while-hidden">
-                        While my location is hidden, let through from {c.label}:
-                        <select value={c.statusesWhileHidden ?? "urgent"}
-                          onChange={(e) => {
-                            const chosen = WHILE_HIDDEN.find((o) => o.value === e.currentTarget.value);
-                            if (chosen) void changeWhileHidden(c, chosen.value);
-                          }}>
-                          {WHILE_HIDDEN.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
-                        </select>
-                      </label>
-                    )}
                   </div>
                   <div class="row-buttons">
                     <button type="button" onClick={() => { setRenaming(c.connection); setNewName(c.label); }} aria-label={`Rename ${c.label}`}>Rename</button>
                     {!ended && <button type="button" class="danger" onClick={() => setBreaking(c)} aria-label={`End connection with ${c.label}`}>End</button>}
                   </div>
+                  {c.status === "active" && (
+                    <label class="while-hidden">
+                      While my location is hidden, let through from {c.label}:
+                      <select value={c.statusesWhileHidden ?? "urgent"}
+                        onChange={(e) => {
+                          const chosen = WHILE_HIDDEN.find((o) => o.value === e.currentTarget.value);
+                          if (chosen) void changeWhileHidden(c, chosen.value);
+                        }}>
+                        {WHILE_HIDDEN.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+                      </select>
+                    </label>
+                  )}
                 </>
               )}
             </li>

@@ -6,6 +6,8 @@ interface Props {
   name: string;
   class: string;
   holdMs?: number;
+  /** The id of the text that explains hold-or-tap (shown once for a group of these buttons). */
+  describedBy: string;
   children: ComponentChildren;
   /** Held the whole time: send at once. */
   onHeld: () => void;
@@ -19,7 +21,9 @@ interface Props {
  * first. Letting go early sends nothing by itself, so a pocket press never
  * raises an alarm.
  */
-export function HoldButton({ name, class: className, holdMs = 1500, children, onHeld, onTap }: Props) {
+export const HOLD_MS = 1500;
+
+export function HoldButton({ name, class: className, holdMs = HOLD_MS, describedBy, children, onHeld, onTap }: Props) {
   const [progress, setProgress] = useState<number>();
   const started = useRef<number | undefined>(undefined);
   const frame = useRef<number | undefined>(undefined);
@@ -59,13 +63,12 @@ export function HoldButton({ name, class: className, holdMs = 1500, children, on
     if (wasHolding && tap) onTap();
   };
 
-  const hintId = `hold-hint-${name.replace(/\W+/g, "-").toLowerCase()}`;
   return (
     <div class="hold">
       <button
         type="button"
         class={className}
-        aria-describedby={hintId}
+        aria-describedby={describedBy}
         onPointerDown={(e) => {
           if (e.button === 0) begin();
         }}
@@ -96,7 +99,6 @@ export function HoldButton({ name, class: className, holdMs = 1500, children, on
             aria-valuenow={Math.round(progress * 100)} style={{ transform: `scaleX(${progress})` }} />
         )}
       </button>
-      <span id={hintId} class="hold-hint">Hold {Math.round(holdMs / 100) / 10} s to send at once, or tap to confirm</span>
     </div>
   );
 }

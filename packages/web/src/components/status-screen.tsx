@@ -3,7 +3,7 @@ import { SimpleStatus } from "@seeme/client";
 import { STATUS_NAMES } from "../names.js";
 import { ALERT_STATUSES, describe, seeMe, useAppState } from "../store.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
-import { HoldButton } from "./hold-button.js";
+import { HOLD_MS, HoldButton } from "./hold-button.js";
 
 const DANGER = [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe];
 const GENERAL = [
@@ -33,10 +33,11 @@ export function StatusScreen() {
     <div class="status-screen">
       <p>Goes to everyone you are connected with{active.length ? `: ${active.join(", ")}` : ""}.</p>
       <h2>Need help</h2>
+      <p id="hold-hint" class="hold-hint">Hold a button {HOLD_MS / 1000} s to send at once, or tap it to confirm first.</p>
       <div class="status-grid">
         {DANGER.map((status) => (
           <HoldButton key={status} name={STATUS_NAMES[status]} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
-            onHeld={() => void send(status)} onTap={() => setAsking(status)}>
+            describedBy="hold-hint" onHeld={() => void send(status)} onTap={() => setAsking(status)}>
             {STATUS_NAMES[status]}
           </HoldButton>
         ))}
