@@ -11,6 +11,7 @@ import {
   type ConnectionView,
   type InboxMessage,
   type LiveHandle,
+  type CheckIn,
   type LocationPin,
   type StatusesWhileHidden,
 } from "@seeme/client";
@@ -39,6 +40,13 @@ export interface SentText {
   delivered: boolean;
 }
 
+/** A check-in I started: told to `label` at `handle.releaseAt` unless I cancel it first. */
+export interface ActiveCheckIn {
+  handle: CheckIn;
+  label: string;
+  message: string;
+}
+
 export type LiveState = "connecting" | "live" | "reconnecting";
 
 /**
@@ -64,6 +72,7 @@ export interface AppState {
   bannersDismissedThrough: number;
   myFix?: Fix;
   push: PushState;
+  checkIn?: ActiveCheckIn;
   /** A short message for the person (what just happened or failed). */
   notice?: string;
   now: number;
@@ -134,13 +143,14 @@ export class SeeMe {
       this.app = new AppStore(db);
       this.client = new SeeMeClient({ storage: new IndexedDbStorage(db), gatewayUrl: location.origin, protocol: "connect" });
       this.wireEvents();
-      const [myName, sent, acked, dismissed] = await Promise.all([
+      const [myName, sent, acked, dismissed, checkIn] = await Promise.all([
         this.app.get<string>("myName"),
         this.app.get<SentText[]>("sent"),
         this.app.get<number>("alertsAckedThrough"),
         this.app.get<number>("bannersDismissedThrough"),
+        this.app.get<ActiveCheckIn>("checkIn"),
       ]);
-      this.set({ myName: myName ?? "", sent: sent ?? [], alertsAckedThrough: acked ?? 0, bannersDismissedThrough: dismissed ?? 0 });
+      this.set({ myName: myName ?? "", sent: sent ?? [], alertsAckedThrough: acked ?? 0, bannersDismissedThrough: dismissed ?? 0, checkIn });
       await this.refresh();
       if (await this.client.accountId()) await this.ready();
       else this.set({ phase: "welcome" });
@@ -352,6 +362,45 @@ export class SeeMe {
     const sent = [...this.state.sent, entry];
     this.set({ sent });
     await this.app.set("sent", sent);
+  }
+
+  // ---- check-in: sealed now, held by the relay, released to one person unless cancelled in time
+
+  async startCheckIn(options: { until: Date; to: string; message: string; includeLocation: boolean }): Promise<void> {
+    const fix = this.state.myFix;
+    const location = options.includeLocation && fix
+      ? { movement: Movement.Stationary, latitude: fix.latitude, longitude: fix.longitude, speedKmh: 0 }
+      : undefined;
+    const handle = await this.client.checkIn({
+      until: options.until, to: options.to, message: options.message, includeLastLocation: options.includeLocation, location,
+    });
+    const label = this.state.connections.find((c) => c.connection === handle.connection)?.label ?? "them";
+    await this.keepCheckIn({ handle, label, message: options.message });
+  }
+
+  async extendCheckIn(minutes: number): Promise<void> {
+    const current = this.state.checkIn;
+    if (!current) return;
+    const until = new Date(Math.max(Date.now(), current.handle.releaseAt.getTime()) + minutes * 60_000);
+    await this.keepCheckIn({ ...current, handle: await this.client.extendCheckIn(current.handle, until) });
+  }
+
+  /** I'm back: the person is never told. */
+  async cancelCheckIn(): Promise<void> {
+    const current = this.state.checkIn;
+    if (!current) return;
+    await this.client.cancelCheckIn(current.handle);
+    await this.keepCheckIn(undefined);
+  }
+
+  /** Forgets a check-in that was already released (the person saw that it went out). */
+  dismissCheckIn(): Promise<void> {
+    return this.keepCheckIn(undefined);
+  }
+
+  private async keepCheckIn(checkIn: ActiveCheckIn | undefined): Promise<void> {
+    this.set({ checkIn });
+    await this.app.set("checkIn", checkIn);
   }
 
   async acknowledgeAlerts(): Promise<void> {

@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import { SimpleStatus } from "@seeme/client";
 import { STATUS_NAMES } from "../names.js";
 import { ALERT_STATUSES, describe, seeMe, useAppState } from "../store.js";
+import { CheckInPanel } from "./check-in-panel.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
 import { HOLD_MS, HoldButton } from "./hold-button.js";
 
@@ -49,6 +50,7 @@ export function StatusScreen() {
         ))}
       </div>
       <p role="status" class="result">{result}</p>
+      <CheckInPanel />
       {asking !== undefined && (
         <ConfirmDialog title={`Send ${STATUS_NAMES[asking]}?`} confirmLabel={`Send ${STATUS_NAMES[asking]}`} danger
           onConfirm={() => void send(asking)} onCancel={() => setAsking(undefined)}>
