@@ -138,4 +138,10 @@ test("with see-me closed, Alice's SOS wakes Bob's service worker, which decrypts
       data: { url: expect.stringMatching(new RegExp(`^${web.url}#/connection/[\\w-]+$`)), connection: expect.any(String) },
     },
   ]);
+
+  // A tap opens the app on the sender: the thread with Alice, the SOS in it.
+  await bob.page.goto((shown[0].data as { url: string }).url);
+  await bob.page.getByRole("heading", { name: "Messages" }).waitFor({ timeout: 10_000 });
+  await expect(bob.page.getByLabel("Conversation with").evaluate((select: HTMLSelectElement) => select.selectedOptions[0]?.text)).resolves.toMatch(/^Alice/);
+  await bob.page.getByRole("listitem").filter({ hasText: "Status: SOS" }).first().waitFor();
 }, 60_000);
