@@ -134,11 +134,18 @@ test("Alice's SOS takes Bob's whole screen until he acknowledges it", async () =
   expect(box.width).toBe(390);
   expect(box.height).toBe(844);
   // A system notification too, for when the app is in the background.
-  const notifications = await bob.page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.getRegistration();
-    return (await registration?.getNotifications())?.map((n) => n.title) ?? [];
-  });
-  expect(notifications).toEqual(["SOS from Alice"]);
+  // Shown just after the alert (the worker's registration is looked up first): waited for, briefly.
+  const notifications = () =>
+    bob.page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.getRegistration();
+      return (await registration?.getNotifications())?.map((n) => n.title) ?? [];
+    });
+  let shown = await notifications();
+  for (let i = 0; i < 25 && !shown.length; i++) {
+    await bob.page.waitForTimeout(200);
+    shown = await notifications();
+  }
+  expect(shown).toEqual(["SOS from Alice"]);
   await scanAccessibility(bob, "SOS alert");
   await screenshot(bob.page, "4-sos-alert");
   await alert.getByRole("button", { name: "I've seen it" }).click();
