@@ -26,8 +26,7 @@ const STILL_METRES = 10;
 export function movementOf(anchor: Fix | undefined, fix: Fix): { movement: Movement; speedKmh: number } {
   const metres = anchor ? distanceMetres(anchor, fix) : Number.POSITIVE_INFINITY;
   const seconds = anchor ? Math.max(1, (fix.time - anchor.time) / 1000) : 1;
-  const measured = fix.speed !== null && fix.speed >= 0;
-  const speedKmh = measured ? (fix.speed as number) * 3.6 : anchor ? (metres / seconds) * 3.6 : 0;
+  const speedKmh = fix.speed !== null && fix.speed >= 0 ? fix.speed * 3.6 : anchor ? (metres / seconds) * 3.6 : 0;
   const still = anchor !== undefined && metres < Math.max(STILL_METRES, Math.min(fix.accuracy, 50));
   // A first fix with no measured speed says nothing about moving: shown as still.
   const movement = still || (!anchor && speedKmh < 1) ? Movement.Stationary : movementFor(speedKmh);
@@ -41,7 +40,10 @@ function movementFor(kmh: number): Movement {
   return Movement.DrivingBusOrLightRail;
 }
 
-export function distanceMetres(a: { latitude: number; longitude: number }, b: { latitude: number; longitude: number }): number {
+export function distanceMetres(
+  a: { latitude: number; longitude: number },
+  b: { latitude: number; longitude: number },
+): number {
   const rad = Math.PI / 180;
   const dLat = (b.latitude - a.latitude) * rad;
   const dLon = (b.longitude - a.longitude) * rad;

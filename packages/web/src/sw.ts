@@ -61,7 +61,11 @@ worker.addEventListener("activate", (event) => {
   event.waitUntil(
     caches
       .keys()
-      .then((keys) => Promise.all(keys.filter((key) => key.startsWith("seeme-shell-") && key !== CACHE).map((key) => caches.delete(key))))
+      .then((keys) =>
+        Promise.all(
+          keys.filter((key) => key.startsWith("seeme-shell-") && key !== CACHE).map((key) => caches.delete(key)),
+        ),
+      )
       .then(() => worker.clients.claim()),
   );
 });
@@ -72,7 +76,9 @@ worker.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== worker.location.origin) return;
   if (request.mode === "navigate") {
     // The page: network first (a new build shows at once), the cached shell when offline.
-    event.respondWith(fetch(request).catch(() => caches.match("/", { cacheName: CACHE }).then((hit) => hit ?? Response.error())));
+    event.respondWith(
+      fetch(request).catch(() => caches.match("/", { cacheName: CACHE }).then((hit) => hit ?? Response.error())),
+    );
     return;
   }
   if (PRECACHE.includes(url.pathname)) {
@@ -85,13 +91,18 @@ let device: Promise<{ client: SeeMeClient; app: AppStore }> | undefined;
 
 function openDevice(): Promise<{ client: SeeMeClient; app: AppStore }> {
   device ??= openDatabase().then((db) => ({
-    client: new SeeMeClient({ storage: new IndexedDbStorage(db), gatewayUrl: worker.location.origin, protocol: "connect" }),
+    client: new SeeMeClient({
+      storage: new IndexedDbStorage(db),
+      gatewayUrl: worker.location.origin,
+      protocol: "connect",
+    }),
     app: new AppStore(db),
   }));
   return device;
 }
 
-const openUrl = (connection?: string) => new URL(connection ? `/#/connection/${connection}` : "/", worker.location.origin).href;
+const openUrl = (connection?: string) =>
+  new URL(connection ? `/#/connection/${connection}` : "/", worker.location.origin).href;
 
 async function onPush(): Promise<void> {
   const { client, app } = await openDevice();
@@ -102,7 +113,10 @@ async function onPush(): Promise<void> {
   const { notifications, lastSeq } = await handlePush(client, { after, openUrl, subscription: subscription?.toJSON() });
   await app.set(NOTIFIED_THROUGH, Math.max(lastSeq, (await app.get<number>(NOTIFIED_THROUGH)) ?? 0));
   for (const notification of notifications) {
-    await worker.registration.showNotification(notification.title, { ...notification.options, icon: "/icons/icon-192.png" });
+    await worker.registration.showNotification(notification.title, {
+      ...notification.options,
+      icon: "/icons/icon-192.png",
+    });
   }
 }
 
@@ -110,7 +124,11 @@ worker.addEventListener("push", (event) => {
   event.waitUntil(
     onPush().catch(() =>
       // Browsers require every push to show something; when the sync failed, say where to look.
-      worker.registration.showNotification("see-me", { body: "You may have new messages: open see-me.", tag: "seeme-updates", silent: true }),
+      worker.registration.showNotification("see-me", {
+        body: "You may have new messages: open see-me.",
+        tag: "seeme-updates",
+        silent: true,
+      }),
     ),
   );
 });
@@ -122,7 +140,12 @@ worker.addEventListener("notificationclick", (event) => {
     worker.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
       const open = windows[0];
       // An open app is brought forward on the sender; otherwise a new window opens there.
-      return open ? open.navigate(url).then(() => open.focus(), () => open.focus()) : worker.clients.openWindow(url);
+      return open
+        ? open.navigate(url).then(
+            () => open.focus(),
+            () => open.focus(),
+          )
+        : worker.clients.openWindow(url);
     }),
   );
 });

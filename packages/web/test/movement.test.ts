@@ -31,8 +31,16 @@ test("distances, ages and staleness read as a person expects", () => {
   expect(minutesAgo(now - 3 * 3_600_000, now)).toBe("3 h ago");
   expect(STALE_AFTER_MS).toBe(15 * 60_000);
   const packet = {
-    kind: "location", seq: 1, receivedAt: "2026-12-01T09:44:00.000Z", connection: "c", packetId: 1, movement: 3,
-    sharing: true, latitude: 1, longitude: 2, speedKmh: 0,
+    kind: "location",
+    seq: 1,
+    receivedAt: "2026-12-01T09:44:00.000Z",
+    connection: "c",
+    packetId: 1,
+    movement: 3,
+    sharing: true,
+    latitude: 1,
+    longitude: 2,
+    speedKmh: 0,
   } as const;
   // The sender's time when the packet has one, the arrival otherwise.
   expect(locationTime(packet)).toBe(Date.parse("2026-12-01T09:44:00Z"));

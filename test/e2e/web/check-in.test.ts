@@ -12,7 +12,10 @@ let bob: Phone;
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_check_in");
-  [alice, bob] = await Promise.all([openPhone(web.url, "alice-check-in", { latitude: 59.3293, longitude: 18.0686 }), openPhone(web.url, "bob-check-in")]);
+  [alice, bob] = await Promise.all([
+    openPhone(web.url, "alice-check-in", { latitude: 59.3293, longitude: 18.0686 }),
+    openPhone(web.url, "bob-check-in"),
+  ]);
   await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
   await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
   await Promise.all([alice, bob].map((phone) => phone.page.getByRole("button", { name: "Done" }).click()));
@@ -33,7 +36,9 @@ test("a check-in is started, extended by 30 minutes and cancelled: Bob is never 
   await expect(form.getByLabel("tell").inputValue()).resolves.toMatch(/./);
   await form.getByLabel("Message").fill("Out running by the lake.");
   await form.getByRole("button", { name: "Start check-in" }).click();
-  await form.getByText("If you're not back by 23:30, Bob is told “Out running by the lake.”").waitFor({ timeout: 10_000 });
+  await form
+    .getByText("If you're not back by 23:30, Bob is told “Out running by the lake.”")
+    .waitFor({ timeout: 10_000 });
 
   await form.getByRole("button", { name: "30 min more" }).click();
   await form.getByText("If you're not back by 00:00, Bob is told", { exact: false }).waitFor({ timeout: 10_000 });
@@ -49,7 +54,8 @@ test("a check-in is started, extended by 30 minutes and cancelled: Bob is never 
 }, 60_000);
 
 test("left to run out, the check-in reaches Bob with Alice's message", async () => {
-  // The form takes whole minutes; Alice's phone clock is set a little before the next one so the test waits seconds, not minutes.
+  // The form takes whole minutes, and the relay releases by its own clock: Alice's phone clock is set
+  // 12 s before the next whole minute at least 20 s away, so the test waits well under a minute and a half.
   const release = Math.ceil((Date.now() + 20_000) / 60_000) * 60_000;
   await alice.page.clock.install({ time: release - 12_000 });
   await alice.page.reload();
@@ -62,7 +68,9 @@ test("left to run out, the check-in reaches Bob with Alice's message", async () 
   await form.getByLabel("If I'm not back by").fill(hhmm);
   await form.getByLabel("Message").fill("Gone climbing, back by six.");
   await form.getByRole("button", { name: "Start check-in" }).click();
-  await form.getByText(`If you're not back by ${hhmm}, Bob is told “Gone climbing, back by six.”`).waitFor({ timeout: 10_000 });
+  await form
+    .getByText(`If you're not back by ${hhmm}, Bob is told “Gone climbing, back by six.”`)
+    .waitFor({ timeout: 10_000 });
   await expect(bob.page.getByText("Gone climbing, back by six.").count()).resolves.toBe(0);
 
   // The relay releases it at that minute (by its own clock); Bob's app shows it on its next sync.

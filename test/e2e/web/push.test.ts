@@ -48,7 +48,12 @@ beforeAll(async () => {
     let bytes = 0;
     req.on("data", (chunk: Buffer) => (bytes += chunk.length));
     req.on("end", () => {
-      wakeUps.push({ path: req.url ?? "", authorization: String(req.headers.authorization ?? ""), urgency: String(req.headers.urgency ?? ""), bytes });
+      wakeUps.push({
+        path: req.url ?? "",
+        authorization: String(req.headers.authorization ?? ""),
+        urgency: String(req.headers.urgency ?? ""),
+        bytes,
+      });
       res.writeHead(201).end();
     });
   });
@@ -78,12 +83,20 @@ afterAll(async () => {
 test("Bob allows notifications: the app subscribes with the relay's VAPID key and registers it", async () => {
   await bob.page.getByRole("button", { name: "Done" }).click();
   // Headless Chromium answers "blocked" to every site until told otherwise: the app says how to fix it.
-  await bob.page.getByText("Notifications are blocked, so an SOS reaches you only while see-me is open", { exact: false }).waitFor();
+  await bob.page
+    .getByText("Notifications are blocked, so an SOS reaches you only while see-me is open", { exact: false })
+    .waitFor();
   // Bob allows them in the site settings and presses the button.
   await bob.context.grantPermissions(["notifications"], { origin: web.url.replace(/\/$/, "") });
   await bob.page.getByRole("button", { name: "Allow notifications" }).click();
-  await bob.page.getByText("Notifications are on: an SOS reaches you even when see-me is closed.").waitFor({ timeout: 10_000 });
-  await expect(bob.page.evaluate(() => (window as unknown as { __seemeApplicationServerKey?: string }).__seemeApplicationServerKey)).resolves.toBe(vapid.publicKey);
+  await bob.page
+    .getByText("Notifications are on: an SOS reaches you even when see-me is closed.")
+    .waitFor({ timeout: 10_000 });
+  await expect(
+    bob.page.evaluate(
+      () => (window as unknown as { __seemeApplicationServerKey?: string }).__seemeApplicationServerKey,
+    ),
+  ).resolves.toBe(vapid.publicKey);
   // The offer to allow them is gone once they are on.
   await expect(bob.page.getByRole("button", { name: "Allow notifications" }).count()).resolves.toBe(0);
   // On the next start the app registers its subscription again by itself (it lasts as long as the session).
@@ -96,17 +109,26 @@ test("Bob allows notifications: the app subscribes with the relay's VAPID key an
 test("with see-me closed, Alice's SOS wakes Bob's service worker, which decrypts it and shows it", async () => {
   const cdp = await bob.context.newCDPSession(bob.page);
   const registrationId = new Promise<string>((resolve) => {
-    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }: { registrations: Array<{ registrationId: string; scopeURL: string; isDeleted: boolean }> }) => {
-      const found = registrations.find((r) => r.scopeURL === web.url && !r.isDeleted);
-      if (found) resolve(found.registrationId);
-    });
+    cdp.on(
+      "ServiceWorker.workerRegistrationUpdated",
+      ({
+        registrations,
+      }: {
+        registrations: Array<{ registrationId: string; scopeURL: string; isDeleted: boolean }>;
+      }) => {
+        const found = registrations.find((r) => r.scopeURL === web.url && !r.isDeleted);
+        if (found) resolve(found.registrationId);
+      },
+    );
   });
   await cdp.send("ServiceWorker.enable");
   await bob.page.waitForFunction(async () => Boolean((await navigator.serviceWorker.getRegistration())?.active));
   // Bob closes the app: the page leaves for a plain file of the same origin, so the live stream ends
   // but a page remains to read the worker's notifications from.
   await bob.page.goto(`${web.url}config.json`);
-  await expect(bob.page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length)).resolves.toBe(0);
+  await expect(
+    bob.page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length),
+  ).resolves.toBe(0);
 
   await goTo(alice, "Status");
   await alice.page.getByRole("button", { name: "SOS", exact: true }).click();
@@ -120,10 +142,19 @@ test("with see-me closed, Alice's SOS wakes Bob's service worker, which decrypts
   expect(wakeUps[0].authorization).toMatch(new RegExp(`^vapid t=[\\w-]+\\.[\\w-]+\\.[\\w-]+, k=${vapid.publicKey}$`));
 
   // The push service hands it to the browser, which wakes the app's worker.
-  await cdp.send("ServiceWorker.deliverPushMessage", { origin: web.url.replace(/\/$/, ""), registrationId: await registrationId, data: "wake-up" });
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: web.url.replace(/\/$/, ""),
+    registrationId: await registrationId,
+    data: "wake-up",
+  });
   const notifications = () =>
     bob.page.evaluate(async () =>
-      (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, requireInteraction: n.requireInteraction, data: n.data as unknown })),
+      (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
+        title: n.title,
+        body: n.body,
+        requireInteraction: n.requireInteraction,
+        data: n.data as unknown,
+      })),
     );
   let shown: Awaited<ReturnType<typeof notifications>> = [];
   for (let i = 0; i < 100 && shown.length === 0; i++) {
@@ -135,13 +166,18 @@ test("with see-me closed, Alice's SOS wakes Bob's service worker, which decrypts
       title: "SOS — Alice",
       body: "Alice: SOS. Tap to see where they are.",
       requireInteraction: true,
-      data: { url: expect.stringMatching(new RegExp(`^${web.url}#/connection/[\\w-]+$`)), connection: expect.any(String) },
+      data: {
+        url: expect.stringMatching(new RegExp(`^${web.url}#/connection/[\\w-]+$`)),
+        connection: expect.any(String),
+      },
     },
   ]);
 
   // A tap opens the app on the sender: the thread with Alice, the SOS in it.
   await bob.page.goto((shown[0].data as { url: string }).url);
   await bob.page.getByRole("heading", { name: "Messages" }).waitFor({ timeout: 10_000 });
-  await expect(bob.page.getByLabel("Conversation with").evaluate((select: HTMLSelectElement) => select.selectedOptions[0]?.text)).resolves.toMatch(/^Alice/);
+  await expect(
+    bob.page.getByLabel("Conversation with").evaluate((select: HTMLSelectElement) => select.selectedOptions[0]?.text),
+  ).resolves.toMatch(/^Alice/);
   await bob.page.getByRole("listitem").filter({ hasText: "Status: SOS" }).first().waitFor();
 }, 60_000);

@@ -115,5 +115,7 @@ test("while Bob hides his location, Alice's calls for help still reach him; what
   // The setting is kept with the device.
   await bob.page.reload();
   await goTo(bob, "People");
-  await expect(bob.page.getByLabel("While my location is hidden, let through from Alice:").inputValue()).resolves.toBe("all");
+  await expect(bob.page.getByLabel("While my location is hidden, let through from Alice:").inputValue()).resolves.toBe(
+    "all",
+  );
 }, 60_000);

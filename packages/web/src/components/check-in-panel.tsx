@@ -2,7 +2,8 @@ import { useState } from "preact/hooks";
 import { describe, seeMe, useAppState } from "../store.js";
 
 /** HH:MM, 24 h, as `<input type="time">` takes it. */
-const clock = (time: Date) => `${String(time.getHours()).padStart(2, "0")}:${String(time.getMinutes()).padStart(2, "0")}`;
+const clock = (time: Date) =>
+  `${String(time.getHours()).padStart(2, "0")}:${String(time.getMinutes()).padStart(2, "0")}`;
 
 /** The next time the clock shows HH:MM: today, or tomorrow when that has passed. */
 export function nextTimeOfDay(hhmm: string, now: Date): Date {
@@ -49,17 +50,32 @@ export function CheckInPanel() {
       <section class="check-in" aria-labelledby="check-in-heading">
         <h2 id="check-in-heading">Check-in</h2>
         {released ? (
-          <p>Not cancelled by {clock(releaseAt)}: {current.label} has been told “{current.message}”.</p>
+          <p>
+            Not cancelled by {clock(releaseAt)}: {current.label} has been told “{current.message}”.
+          </p>
         ) : (
-          <p>If you're not back by <strong>{clock(releaseAt)}</strong>, {current.label} is told “{current.message}”.</p>
+          <p>
+            If you're not back by <strong>{clock(releaseAt)}</strong>, {current.label} is told “{current.message}”.
+          </p>
         )}
         <div class="row-buttons">
           {released ? (
-            <button type="button" onClick={() => void run(() => seeMe.dismissCheckIn())}>OK</button>
+            <button type="button" onClick={() => void run(() => seeMe.dismissCheckIn())}>
+              OK
+            </button>
           ) : (
             <>
-              <button type="button" class="primary" disabled={busy} onClick={() => void run(() => seeMe.cancelCheckIn())}>I'm back</button>
-              <button type="button" disabled={busy} onClick={() => void run(() => seeMe.extendCheckIn(30))}>30 min more</button>
+              <button
+                type="button"
+                class="primary"
+                disabled={busy}
+                onClick={() => void run(() => seeMe.cancelCheckIn())}
+              >
+                I'm back
+              </button>
+              <button type="button" disabled={busy} onClick={() => void run(() => seeMe.extendCheckIn(30))}>
+                30 min more
+              </button>
             </>
           )}
         </div>
@@ -77,7 +93,14 @@ export function CheckInPanel() {
         class="check-in-form"
         onSubmit={(e) => {
           e.preventDefault();
-          void run(() => seeMe.startCheckIn({ until: nextTimeOfDay(time, new Date()), to: chosen.connection, message: text, includeLocation: includeLocation && Boolean(state.myFix) }));
+          void run(() =>
+            seeMe.startCheckIn({
+              until: nextTimeOfDay(time, new Date()),
+              to: chosen.connection,
+              message: text,
+              includeLocation: includeLocation && Boolean(state.myFix),
+            }),
+          );
         }}
       >
         <label>
@@ -87,7 +110,11 @@ export function CheckInPanel() {
         <label>
           tell
           <select value={chosen.connection} onChange={(e) => setTo(e.currentTarget.value)}>
-            {active.map((c) => <option key={c.connection} value={c.connection}>{c.label}</option>)}
+            {active.map((c) => (
+              <option key={c.connection} value={c.connection}>
+                {c.label}
+              </option>
+            ))}
           </select>
         </label>
         <label>
@@ -95,12 +122,21 @@ export function CheckInPanel() {
           <input type="text" maxLength={500} value={text} onInput={(e) => setMessage(e.currentTarget.value)} />
         </label>
         <label class="inline">
-          <input type="checkbox" checked={includeLocation && Boolean(state.myFix)} disabled={!state.myFix}
-            onChange={(e) => setIncludeLocation(e.currentTarget.checked)} />
+          <input
+            type="checkbox"
+            checked={includeLocation && Boolean(state.myFix)}
+            disabled={!state.myFix}
+            onChange={(e) => setIncludeLocation(e.currentTarget.checked)}
+          />
           {state.myFix ? "with where I was last" : "with where I was last (your location is not known yet)"}
         </label>
-        <button type="submit" class="primary" disabled={busy}>Start check-in</button>
-        <p class="hint">Sealed now and held by the server: it goes out even if this phone is off. Press “I'm back” in time and nobody is told.</p>
+        <button type="submit" class="primary" disabled={busy}>
+          Start check-in
+        </button>
+        <p class="hint">
+          Sealed now and held by the server: it goes out even if this phone is off. Press “I'm back” in time and nobody
+          is told.
+        </p>
       </form>
       {error && <p role="alert">{error}</p>}
     </section>

@@ -95,8 +95,15 @@ export function HoldButton({ name, class: className, holdMs = HOLD_MS, described
       >
         {children}
         {progress !== undefined && (
-          <span class="hold-progress" role="progressbar" aria-label={`Holding ${name}`} aria-valuemin={0} aria-valuemax={100}
-            aria-valuenow={Math.round(progress * 100)} style={{ transform: `scaleX(${progress})` }} />
+          <span
+            class="hold-progress"
+            role="progressbar"
+            aria-label={`Holding ${name}`}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={Math.round(progress * 100)}
+            style={{ transform: `scaleX(${progress})` }}
+          />
         )}
       </button>
     </div>
