@@ -41,7 +41,7 @@ export interface SentText {
 }
 
 /** A check-in I started: told to `label` at `handle.releaseAt` unless I cancel it first. */
-export interface ActiveCheckIn {
+interface ActiveCheckIn {
   handle: CheckIn;
   label: string;
   message: string;
@@ -54,7 +54,7 @@ export type LiveState = "connecting" | "live" | "reconnecting";
  * `denied` notifications refused; `unavailable` this browser or server has no push; `failed` the
  * browser's push service could not be reached (the app still works while open).
  */
-export type PushState = "ask" | "on" | "denied" | "unavailable" | "failed";
+type PushState = "ask" | "on" | "denied" | "unavailable" | "failed";
 
 export interface AppState {
   phase: "loading" | "welcome" | "ready" | "failed";
@@ -81,7 +81,7 @@ export interface AppState {
 /** Statuses that take the whole screen on the receiving phone. */
 export const ALERT_STATUSES: readonly number[] = [SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp, SimpleStatus.Sos];
 
-export interface AppConfig {
+interface AppConfig {
   tileUrl: string;
   tileAttribution: string;
 }
@@ -95,7 +95,7 @@ type Listener = (state: AppState) => void;
 
 const NOTICE_MS = 8000;
 
-export class SeeMe {
+class SeeMe {
   state: AppState = {
     phase: "loading",
     myName: "",

@@ -15,10 +15,10 @@ import { startStack, type Stack } from "../../stack.js";
  * loopback (tests have no internet), and phones — one Chromium each, 390×844,
  * whose camera plays a Y4M file the test writes from the other phone's QR.
  */
-export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const PHONE = { width: 390, height: 844 };
+const PHONE = { width: 390, height: 844 };
 export const SCREENSHOTS = join(ROOT, "docs/screenshots");
 
 /** Builds the app when its sources changed since the last build (the build script checks). */

@@ -6,7 +6,7 @@ const clock = (time: Date) =>
   `${String(time.getHours()).padStart(2, "0")}:${String(time.getMinutes()).padStart(2, "0")}`;
 
 /** The next time the clock shows HH:MM: today, or tomorrow when that has passed. */
-export function nextTimeOfDay(hhmm: string, now: Date): Date {
+function nextTimeOfDay(hhmm: string, now: Date): Date {
   const [hours, minutes] = hhmm.split(":").map(Number);
   const at = new Date(now);
   at.setHours(hours, minutes, 0, 0);
