@@ -50,11 +50,12 @@ interface ActiveCheckIn {
 export type LiveState = "connecting" | "live" | "reconnecting";
 
 /**
- * Wake-ups while see-me is closed (Web Push): `on` registered with the relay; `ask` not yet allowed;
+ * Wake-ups while see-me is closed (Web Push): `checking` at start, until the browser and the relay
+ * have answered; `on` registered with the relay; `ask` not yet allowed;
  * `denied` notifications refused; `unavailable` this browser or server has no push; `failed` the
  * browser's push service could not be reached (the app still works while open).
  */
-type PushState = "ask" | "on" | "denied" | "unavailable" | "failed";
+type PushState = "checking" | "ask" | "on" | "denied" | "unavailable" | "failed";
 
 export interface AppState {
   phase: "loading" | "welcome" | "ready" | "failed";
@@ -107,7 +108,7 @@ class SeeMe {
     online: navigator.onLine,
     alertsAckedThrough: 0,
     bannersDismissedThrough: 0,
-    push: "ask",
+    push: "checking",
     now: Date.now(),
   };
   config: AppConfig = DEFAULT_CONFIG;

@@ -102,7 +102,7 @@ test("Bob allows notifications: the app subscribes with the relay's VAPID key an
   // On the next start the app registers its subscription again by itself (it lasts as long as the session).
   await bob.page.reload();
   await goTo(bob, "People");
-  await bob.page.getByRole("listitem").filter({ hasText: "Alice" }).waitFor();
+  await bob.page.getByText("Alerts reach this phone even when see-me is closed.").waitFor({ timeout: 10_000 });
   await expect(bob.page.getByRole("button", { name: "Allow notifications" }).count()).resolves.toBe(0);
 }, 30_000);
 

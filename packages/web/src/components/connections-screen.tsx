@@ -67,6 +67,7 @@ export function ConnectionsScreen() {
           <button type="button" onClick={() => void askNotifications()}>Allow notifications</button>
         </p>
       )}
+      {state.push === "on" && <p class="hint">Alerts reach this phone even when see-me is closed.</p>}
       <h2>Your connections</h2>
       {!shown.length && <p>None yet.</p>}
       <ul class="connections">
