@@ -100,6 +100,10 @@ test("Bob's map shows Alice and follows her within 3 s when she moves", async ()
   await goTo(alice, "Map");
   const aliceOnBob = people(bob).getByRole("listitem").filter({ hasText: "Alice" });
   await aliceOnBob.getByText("48.85840, 2.29450").waitFor({ timeout: 10_000 });
+  // Alice's phone sends its fix accuracy with the position: Bob reads it and his map draws the circle.
+  await aliceOnBob.getByText("within 10 m", { exact: false }).waitFor();
+  // Two circles: Bob's own fix and Alice's.
+  await expect(bob.page.locator(".leaflet-overlay-pane path.accuracy").count()).resolves.toBe(2);
   const marker = bob.page.getByRole("img", { name: /^Alice, / });
   await marker.waitFor();
   const before = (await marker.boundingBox())!;
