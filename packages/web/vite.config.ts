@@ -16,10 +16,18 @@ function serviceWorker(): Plugin {
     apply: "build",
     enforce: "post",
     async writeBundle(options, bundle) {
-      const files = Object.keys(bundle).filter((name) => /\.(js|css|html|webmanifest|png|svg)$/.test(name) && name !== "sw.js");
-      const precache = JSON.stringify(["/", ...files.filter((name) => name !== "index.html").map((name) => `/${name}`)]);
+      const files = Object.keys(bundle).filter(
+        (name) => /\.(js|css|html|webmanifest|png|svg)$/.test(name) && name !== "sw.js",
+      );
+      const precache = JSON.stringify([
+        "/",
+        ...files.filter((name) => name !== "index.html").map((name) => `/${name}`),
+      ]);
       // The version changes with the file list (hashed names), so a new build replaces the old cache.
-      const version = files.filter((name) => name.startsWith("assets/")).sort().join(",");
+      const version = files
+        .filter((name) => name.startsWith("assets/"))
+        .sort()
+        .join(",");
       await build({
         entryPoints: [join(ROOT, "src/sw.ts")],
         outfile: join(options.dir ?? join(ROOT, "dist"), "sw.js"),

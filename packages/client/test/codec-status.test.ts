@@ -23,7 +23,9 @@ describe("simple status codec", () => {
       fc.property(
         fc.constantFrom(...Object.values(SimpleStatus)),
         fc.boolean(),
-        fc.integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(9998, 11, 31) }).map((ms) => new Date(Math.floor(ms / 1000) * 1000)),
+        fc
+          .integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(9998, 11, 31) })
+          .map((ms) => new Date(Math.floor(ms / 1000) * 1000)),
         fc.integer({ min: -18 * 60, max: 18 * 60 }),
         (status, sharing, sentAt, utcOffsetMinutes) => {
           const payload = encodeStatus({ status, sharing, sentAt, utcOffsetMinutes });
@@ -51,10 +53,26 @@ describe("simple status codec", () => {
 
   it("refuses bad input when encoding", () => {
     const sentAt = new Date("2025-04-19T09:41:05Z");
-    expectClientError(() => encodeStatus({ status: 14 as SimpleStatus, sharing: true, sentAt }), "invalid-payload", /status/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 19 * 60 }), "invalid-payload", /utcOffsetMinutes/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 1.5 }), "invalid-payload", /utcOffsetMinutes/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt: new Date(Number.NaN), utcOffsetMinutes: 0 }), "invalid-payload", /sentAt/);
+    expectClientError(
+      () => encodeStatus({ status: 14 as SimpleStatus, sharing: true, sentAt }),
+      "invalid-payload",
+      /status/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 19 * 60 }),
+      "invalid-payload",
+      /utcOffsetMinutes/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 1.5 }),
+      "invalid-payload",
+      /utcOffsetMinutes/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt: new Date(Number.NaN), utcOffsetMinutes: 0 }),
+      "invalid-payload",
+      /sentAt/,
+    );
   });
 
   it("names the bad field when decoding", () => {

@@ -80,7 +80,12 @@ export interface AppState {
 }
 
 /** Statuses that take the whole screen on the receiving phone. */
-export const ALERT_STATUSES: readonly number[] = [SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp, SimpleStatus.Sos];
+export const ALERT_STATUSES: readonly number[] = [
+  SimpleStatus.ImLost,
+  SimpleStatus.IFeelUnsafe,
+  SimpleStatus.INeedUrgentHelp,
+  SimpleStatus.Sos,
+];
 
 interface AppConfig {
   tileUrl: string;
@@ -142,7 +147,11 @@ class SeeMe {
         .catch(() => DEFAULT_CONFIG);
       const db = await openDatabase();
       this.app = new AppStore(db);
-      this.client = new SeeMeClient({ storage: new IndexedDbStorage(db), gatewayUrl: location.origin, protocol: "connect" });
+      this.client = new SeeMeClient({
+        storage: new IndexedDbStorage(db),
+        gatewayUrl: location.origin,
+        protocol: "connect",
+      });
       this.wireEvents();
       const [myName, sent, acked, dismissed, checkIn] = await Promise.all([
         this.app.get<string>("myName"),
@@ -151,7 +160,13 @@ class SeeMe {
         this.app.get<number>("bannersDismissedThrough"),
         this.app.get<ActiveCheckIn>("checkIn"),
       ]);
-      this.set({ myName: myName ?? "", sent: sent ?? [], alertsAckedThrough: acked ?? 0, bannersDismissedThrough: dismissed ?? 0, checkIn });
+      this.set({
+        myName: myName ?? "",
+        sent: sent ?? [],
+        alertsAckedThrough: acked ?? 0,
+        bannersDismissedThrough: dismissed ?? 0,
+        checkIn,
+      });
       await this.refresh();
       if (await this.client.accountId()) await this.ready();
       else this.set({ phase: "welcome" });
@@ -173,7 +188,10 @@ class SeeMe {
     this.set({ phase: "ready" });
     // Optional: where the browser tells, peers see my battery level beside my position.
     const nav = navigator as Navigator & { getBattery?: () => Promise<{ level: number }> };
-    void nav.getBattery?.().then((battery) => (this.battery = battery), () => undefined);
+    void nav.getBattery?.().then(
+      (battery) => (this.battery = battery),
+      () => undefined,
+    );
     addEventListener("online", () => {
       this.set({ online: true });
       // Whatever was queued while offline goes out now; the live stream reconnects on its own.
@@ -198,7 +216,8 @@ class SeeMe {
   }
 
   private async subscribePush(ask: boolean): Promise<PushState> {
-    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return "unavailable";
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window))
+      return "unavailable";
     let permission = Notification.permission;
     if (permission === "default" && ask) permission = await Notification.requestPermission();
     if (permission === "denied") return "denied";
@@ -208,7 +227,10 @@ class SeeMe {
     const registration = await navigator.serviceWorker.ready;
     const subscription =
       (await registration.pushManager.getSubscription()) ??
-      (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlBytes(vapidKey) }));
+      (await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: base64urlBytes(vapidKey),
+      }));
     const { endpoint, keys } = subscription.toJSON();
     if (!endpoint || !keys?.p256dh || !keys.auth) return "failed";
     await this.client.registerPush({ endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } });
@@ -250,10 +272,15 @@ class SeeMe {
   /** Re-reads the SDK's state; calls during a read share it and one more read follows. */
   async refresh(): Promise<void> {
     const run = async () => {
-      const [connections, inbox, sharing] = await Promise.all([this.client.connections(), this.client.inbox(), this.client.sharing()]);
+      const [connections, inbox, sharing] = await Promise.all([
+        this.client.connections(),
+        this.client.inbox(),
+        this.client.sharing(),
+      ]);
       this.set({ connections, inbox, sharing });
       // What the person has in front of them needs no notification from the service worker later.
-      if (document.visibilityState === "visible" && inbox.length) await this.app.set(NOTIFIED_THROUGH, Math.max(...inbox.map((m) => m.seq)));
+      if (document.visibilityState === "visible" && inbox.length)
+        await this.app.set(NOTIFIED_THROUGH, Math.max(...inbox.map((m) => m.seq)));
     };
     this.refreshing = (this.refreshing ?? Promise.resolve()).then(run, run);
     return this.refreshing;
@@ -279,7 +306,10 @@ class SeeMe {
   }
 
   /** Any scanned or pasted code: answers, initiates or confirms as the step calls for. */
-  async useCode(code: string, label: string): Promise<{ step: "answered" | "invited" | "confirmed"; connection: string; qr?: string }> {
+  async useCode(
+    code: string,
+    label: string,
+  ): Promise<{ step: "answered" | "invited" | "confirmed"; connection: string; qr?: string }> {
     const result = await this.client.scan(code, label);
     await this.refresh();
     this.updateWatch();
@@ -334,7 +364,11 @@ class SeeMe {
     if (carriesLocation && fix) {
       // Queued only: the status's own Sync takes both, so an offline SOS queues at once.
       if (this.state.sharing) await this.sendFix(fix, { force: true, sync: false });
-      else await this.client.sendPin({ latitude: fix.latitude, longitude: fix.longitude, label: "My last location" }, { sync: false });
+      else
+        await this.client.sendPin(
+          { latitude: fix.latitude, longitude: fix.longitude, label: "My last location" },
+          { sync: false },
+        );
     }
     const report = await this.client.sendStatus(status as SimpleStatus);
     const names = report.sent.map((s) => s.label).join(", ");
@@ -344,21 +378,54 @@ class SeeMe {
 
   async sendText(connection: string, text: string, reply?: { packetId: number; mine: boolean }): Promise<void> {
     const kind = reply ? TextMessageKind.Reply : TextMessageKind.New;
-    const report = await this.client.sendText(text, { to: connection, parentPacketId: reply?.packetId, parentIsSender: reply?.mine ?? false });
-    await this.recordSent(connection, report.sent[0]?.packetIds ?? [], kind, text, reply, report.syncError === undefined);
+    const report = await this.client.sendText(text, {
+      to: connection,
+      parentPacketId: reply?.packetId,
+      parentIsSender: reply?.mine ?? false,
+    });
+    await this.recordSent(
+      connection,
+      report.sent[0]?.packetIds ?? [],
+      kind,
+      text,
+      reply,
+      report.syncError === undefined,
+    );
   }
 
   async sendPin(connection: string, pin: LocationPin): Promise<void> {
     const report = await this.client.sendPin(pin, { to: connection });
     const body = `${pin.latitude.toFixed(5)},${pin.longitude.toFixed(5)} ${pin.label}`;
-    await this.recordSent(connection, report.sent[0]?.packetIds ?? [], TextMessageKind.LocationPin, body, undefined, report.syncError === undefined);
+    await this.recordSent(
+      connection,
+      report.sent[0]?.packetIds ?? [],
+      TextMessageKind.LocationPin,
+      body,
+      undefined,
+      report.syncError === undefined,
+    );
   }
 
-  private async recordSent(connection: string, packetIds: number[], kind: number, text: string, reply: { packetId: number; mine: boolean } | undefined, stored: boolean) {
+  private async recordSent(
+    connection: string,
+    packetIds: number[],
+    kind: number,
+    text: string,
+    reply: { packetId: number; mine: boolean } | undefined,
+    stored: boolean,
+  ) {
     if (!packetIds.length) return;
     const entry: SentText = {
-      connection, packetId: packetIds[0], packetIds, kind, text, parentPacketId: reply?.packetId ?? 0, parentIsSender: reply?.mine ?? false,
-      at: Date.now(), stored, delivered: false,
+      connection,
+      packetId: packetIds[0],
+      packetIds,
+      kind,
+      text,
+      parentPacketId: reply?.packetId ?? 0,
+      parentIsSender: reply?.mine ?? false,
+      at: Date.now(),
+      stored,
+      delivered: false,
     };
     const sent = [...this.state.sent, entry];
     this.set({ sent });
@@ -369,11 +436,16 @@ class SeeMe {
 
   async startCheckIn(options: { until: Date; to: string; message: string; includeLocation: boolean }): Promise<void> {
     const fix = this.state.myFix;
-    const location = options.includeLocation && fix
-      ? { movement: Movement.Stationary, latitude: fix.latitude, longitude: fix.longitude, speedKmh: 0 }
-      : undefined;
+    const location =
+      options.includeLocation && fix
+        ? { movement: Movement.Stationary, latitude: fix.latitude, longitude: fix.longitude, speedKmh: 0 }
+        : undefined;
     const handle = await this.client.checkIn({
-      until: options.until, to: options.to, message: options.message, includeLastLocation: options.includeLocation, location,
+      until: options.until,
+      to: options.to,
+      message: options.message,
+      includeLastLocation: options.includeLocation,
+      location,
     });
     const label = this.state.connections.find((c) => c.connection === handle.connection)?.label ?? "them";
     await this.keepCheckIn({ handle, label, message: options.message });
@@ -426,19 +498,22 @@ class SeeMe {
 
   /** Watches my position while I share it with at least one active connection. */
   private updateWatch(): void {
-    const wanted = this.state.sharing && this.state.connections.some((c) => c.status === "active") && "geolocation" in navigator;
+    const wanted =
+      this.state.sharing && this.state.connections.some((c) => c.status === "active") && "geolocation" in navigator;
     if (wanted && this.watchId === undefined) {
       this.watchId = navigator.geolocation.watchPosition(
-        (position) => void this.onFix({
-          latitude: position.coords.latitude,
-          longitude: position.coords.longitude,
-          accuracy: position.coords.accuracy,
-          speed: position.coords.speed,
-          time: position.timestamp || Date.now(),
-        }),
+        (position) =>
+          void this.onFix({
+            latitude: position.coords.latitude,
+            longitude: position.coords.longitude,
+            accuracy: position.coords.accuracy,
+            speed: position.coords.speed,
+            time: position.timestamp || Date.now(),
+          }),
         (error) => {
           // A fix that is late or briefly unavailable comes later by itself; only a refusal needs the person.
-          if (error.code === error.PERMISSION_DENIED) this.notify("see-me may not use your location: allow it in the browser's site settings.");
+          if (error.code === error.PERMISSION_DENIED)
+            this.notify("see-me may not use your location: allow it in the browser's site settings.");
         },
         { enableHighAccuracy: true, maximumAge: 10_000 },
       );
@@ -459,10 +534,13 @@ class SeeMe {
     if (!options.force && !this.policy.offer(movement)) {
       // A move held back by the rate limit goes out when the next slot opens.
       if (movement !== Movement.Stationary && this.heldFix === undefined) {
-        this.heldFix = setTimeout(() => {
-          this.heldFix = undefined;
-          if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
-        }, Math.max(1000, this.policy.waitMs()));
+        this.heldFix = setTimeout(
+          () => {
+            this.heldFix = undefined;
+            if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
+          },
+          Math.max(1000, this.policy.waitMs()),
+        );
       }
       return;
     }
@@ -472,7 +550,11 @@ class SeeMe {
       const battery = this.battery ? Math.round(this.battery.level * 100) : undefined;
       await this.client.sendLocation(
         { movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh },
-        { sync: options.sync, accuracyM: fix.accuracy > 0 ? Math.min(MAX_ACCURACY_M, Math.round(fix.accuracy)) : undefined, batteryPercent: battery },
+        {
+          sync: options.sync,
+          accuracyM: fix.accuracy > 0 ? Math.min(MAX_ACCURACY_M, Math.round(fix.accuracy)) : undefined,
+          batteryPercent: battery,
+        },
       );
       this.lastSent = fix;
     } catch (error) {
@@ -486,7 +568,12 @@ class SeeMe {
 }
 
 function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "="));
+  const binary = atob(
+    text
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(text.length / 4) * 4, "="),
+  );
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 

@@ -42,13 +42,20 @@ export function App() {
     return () => removeEventListener("hashchange", follow);
   }, []);
 
-  if (state.phase === "loading") return <main class="centered"><p role="status">Opening see-me…</p></main>;
+  if (state.phase === "loading")
+    return (
+      <main class="centered">
+        <p role="status">Opening see-me…</p>
+      </main>
+    );
   if (state.phase === "failed") {
     return (
       <main class="centered">
         <h1>see-me could not start</h1>
         <p role="alert">{state.failure}</p>
-        <button type="button" onClick={() => location.reload()}>Try again</button>
+        <button type="button" onClick={() => location.reload()}>
+          Try again
+        </button>
       </main>
     );
   }
@@ -62,7 +69,9 @@ export function App() {
   return (
     <div class="shell">
       <header class="top">
-        <span class="brand" aria-hidden="true">see-me</span>
+        <span class="brand" aria-hidden="true">
+          see-me
+        </span>
         <h1 class="screen-title">{title}</h1>
         <LiveIndicator live={state.live} online={state.online} />
       </header>
@@ -70,7 +79,9 @@ export function App() {
       {state.notice && (
         <div class="notice" role="status">
           <span>{state.notice}</span>
-          <button type="button" class="link" onClick={() => seeMe.notify(undefined)}>Dismiss</button>
+          <button type="button" class="link" onClick={() => seeMe.notify(undefined)}>
+            Dismiss
+          </button>
         </div>
       )}
       <main class="content">
@@ -81,7 +92,12 @@ export function App() {
       </main>
       <nav class="tabs" aria-label="Screens">
         {TABS.map((t) => (
-          <button type="button" key={t.id} aria-current={tab === t.id ? "page" : undefined} onClick={() => setTab(t.id)}>
+          <button
+            type="button"
+            key={t.id}
+            aria-current={tab === t.id ? "page" : undefined}
+            onClick={() => setTab(t.id)}
+          >
             <span aria-hidden="true">{t.icon}</span>
             {t.label}
           </button>

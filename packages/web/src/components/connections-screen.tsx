@@ -52,19 +52,24 @@ export function ConnectionsScreen() {
     const result = await seeMe.enablePush(true);
     if (result === "on") seeMe.notify("Notifications are on: an SOS reaches you even when see-me is closed.");
     else if (result === "denied") seeMe.notify("Notifications are blocked: allow them in the browser's site settings.");
-    else if (result === "failed") seeMe.notify("The browser's push service could not be reached: alerts arrive while see-me is open.");
+    else if (result === "failed")
+      seeMe.notify("The browser's push service could not be reached: alerts arrive while see-me is open.");
   };
 
   return (
     <div class="connections-screen">
-      <button type="button" class="primary big" onClick={() => setPairing(true)}>Add someone</button>
+      <button type="button" class="primary big" onClick={() => setPairing(true)}>
+        Add someone
+      </button>
       {(state.push === "ask" || state.push === "denied") && shown.some((c) => c.status === "active") && (
         <p class="tip">
           {state.push === "ask"
             ? "Allow notifications so an SOS reaches you even when see-me is closed."
             : "Notifications are blocked, so an SOS reaches you only while see-me is open: allow them in the browser's site settings."}{" "}
           The server only wakes your phone; it never learns what the message says.{" "}
-          <button type="button" onClick={() => void askNotifications()}>Allow notifications</button>
+          <button type="button" onClick={() => void askNotifications()}>
+            Allow notifications
+          </button>
         </p>
       )}
       {state.push === "on" && <p class="hint">Alerts reach this phone even when see-me is closed.</p>}
@@ -76,31 +81,73 @@ export function ConnectionsScreen() {
           return (
             <li key={c.connection} class={ended ? "ended" : undefined}>
               {renaming === c.connection ? (
-                <form onSubmit={(e) => { e.preventDefault(); void seeMe.rename(c.connection, newName.trim()).then(() => setRenaming(undefined)); }}>
+                <form
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    void seeMe.rename(c.connection, newName.trim()).then(() => setRenaming(undefined));
+                  }}
+                >
                   <label for={`rename-${c.connection}`}>New name for {c.label}</label>
-                  <input id={`rename-${c.connection}`} value={newName} required maxLength={40} onInput={(e) => setNewName(e.currentTarget.value)} />
-                  <button type="submit" disabled={!newName.trim()}>Save</button>
-                  <button type="button" onClick={() => setRenaming(undefined)}>Cancel</button>
+                  <input
+                    id={`rename-${c.connection}`}
+                    value={newName}
+                    required
+                    maxLength={40}
+                    onInput={(e) => setNewName(e.currentTarget.value)}
+                  />
+                  <button type="submit" disabled={!newName.trim()}>
+                    Save
+                  </button>
+                  <button type="button" onClick={() => setRenaming(undefined)}>
+                    Cancel
+                  </button>
                 </form>
               ) : (
                 <>
                   <div>
                     <strong>{c.label}</strong>
-                    <span class="detail">{STATUS_TEXT[c.status]}{c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}</span>
+                    <span class="detail">
+                      {STATUS_TEXT[c.status]}
+                      {c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}
+                    </span>
                   </div>
                   <div class="row-buttons">
-                    <button type="button" onClick={() => { setRenaming(c.connection); setNewName(c.label); }} aria-label={`Rename ${c.label}`}>Rename</button>
-                    {!ended && <button type="button" class="danger" onClick={() => setBreaking(c)} aria-label={`End connection with ${c.label}`}>End</button>}
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setRenaming(c.connection);
+                        setNewName(c.label);
+                      }}
+                      aria-label={`Rename ${c.label}`}
+                    >
+                      Rename
+                    </button>
+                    {!ended && (
+                      <button
+                        type="button"
+                        class="danger"
+                        onClick={() => setBreaking(c)}
+                        aria-label={`End connection with ${c.label}`}
+                      >
+                        End
+                      </button>
+                    )}
                   </div>
                   {c.status === "active" && (
                     <label class="while-hidden">
                       While my location is hidden, let through from {c.label}:
-                      <select value={c.statusesWhileHidden ?? "urgent"}
+                      <select
+                        value={c.statusesWhileHidden ?? "urgent"}
                         onChange={(e) => {
                           const chosen = WHILE_HIDDEN.find((o) => o.value === e.currentTarget.value);
                           if (chosen) void changeWhileHidden(c, chosen.value);
-                        }}>
-                        {WHILE_HIDDEN.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
+                        }}
+                      >
+                        {WHILE_HIDDEN.map((o) => (
+                          <option key={o.value} value={o.value}>
+                            {o.label}
+                          </option>
+                        ))}
                       </select>
                     </label>
                   )}
@@ -111,8 +158,13 @@ export function ConnectionsScreen() {
         })}
       </ul>
       {breaking && (
-        <ConfirmDialog title={`End the connection with ${breaking.label}?`} confirmLabel="End connection" danger
-          onConfirm={() => void doBreak(breaking)} onCancel={() => setBreaking(undefined)}>
+        <ConfirmDialog
+          title={`End the connection with ${breaking.label}?`}
+          confirmLabel="End connection"
+          danger
+          onConfirm={() => void doBreak(breaking)}
+          onCancel={() => setBreaking(undefined)}
+        >
           <p>You stop seeing each other and can no longer send messages. To connect again you scan codes in person.</p>
         </ConfirmDialog>
       )}

@@ -38,7 +38,9 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
   }, []);
 
   const fit = () => {
-    const points: L.LatLngExpression[] = people.flatMap((p) => (p.location && !p.hidden ? [[p.location.latitude, p.location.longitude] as L.LatLngTuple] : []));
+    const points: L.LatLngExpression[] = people.flatMap((p) =>
+      p.location && !p.hidden ? [[p.location.latitude, p.location.longitude] as L.LatLngTuple] : [],
+    );
     if (me) points.push([me.latitude, me.longitude]);
     if (!points.length || !map.current) return;
     map.current.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 15, animate: false });
@@ -70,9 +72,26 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
       const stale = now - time > STALE_AFTER_MS;
       const moving = MOVEMENT[movement] ?? MOVEMENT[2];
       const label = `${person.connection.label}, ${moving.name}, ${minutesAgo(time, now)}${stale ? " (stale)" : ""}`;
-      place(`person:${person.connection.connection}`, latitude, longitude, markerIcon(person.connection.label, `${moving.icon} ${minutesAgo(time, now)}`, label, stale ? "peer stale" : "peer"), accuracy);
+      place(
+        `person:${person.connection.connection}`,
+        latitude,
+        longitude,
+        markerIcon(
+          person.connection.label,
+          `${moving.icon} ${minutesAgo(time, now)}`,
+          label,
+          stale ? "peer stale" : "peer",
+        ),
+        accuracy,
+      );
     }
-    for (const pin of pins) place(`pin:${pin.key}`, pin.latitude, pin.longitude, markerIcon(`📍 ${pin.label}`, pin.from, `Pin from ${pin.from}: ${pin.label}`, "pin"));
+    for (const pin of pins)
+      place(
+        `pin:${pin.key}`,
+        pin.latitude,
+        pin.longitude,
+        markerIcon(`📍 ${pin.label}`, pin.from, `Pin from ${pin.from}: ${pin.label}`, "pin"),
+      );
     if (me) place("me", me.latitude, me.longitude, markerIcon("You", "", "You are here", "me"), me.accuracy);
     for (const [key, item] of shown.current) {
       if (keep.has(key)) continue;
@@ -115,5 +134,11 @@ function markerIcon(title: string, detail: string, label: string, kind: string):
 
 /** How far off the fix may be, as its sender's device measured it. */
 function accuracyCircle(map: L.Map, latitude: number, longitude: number, metres: number): L.Circle {
-  return L.circle([latitude, longitude], { radius: metres, weight: 1, fillOpacity: 0.1, interactive: false, className: "accuracy" }).addTo(map);
+  return L.circle([latitude, longitude], {
+    radius: metres,
+    weight: 1,
+    fillOpacity: 0.1,
+    interactive: false,
+    className: "accuracy",
+  }).addTo(map);
 }

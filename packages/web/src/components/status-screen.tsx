@@ -8,8 +8,12 @@ import { HOLD_MS, HoldButton } from "./hold-button.js";
 
 const DANGER = [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe];
 const GENERAL = [
-  SimpleStatus.ImOk, SimpleStatus.OnMyWayHome, SimpleStatus.IllBeHomeLate,
-  SimpleStatus.PleaseCallMe, SimpleStatus.PleaseMessageMe, SimpleStatus.WhatsYourEta,
+  SimpleStatus.ImOk,
+  SimpleStatus.OnMyWayHome,
+  SimpleStatus.IllBeHomeLate,
+  SimpleStatus.PleaseCallMe,
+  SimpleStatus.PleaseMessageMe,
+  SimpleStatus.WhatsYourEta,
 ];
 
 /**
@@ -34,11 +38,19 @@ export function StatusScreen() {
     <div class="status-screen">
       <p>Goes to everyone you are connected with{active.length ? `: ${active.join(", ")}` : ""}.</p>
       <h2>Need help</h2>
-      <p id="hold-hint" class="hold-hint">Hold a button {HOLD_MS / 1000} s to send at once, or tap it to confirm first.</p>
+      <p id="hold-hint" class="hold-hint">
+        Hold a button {HOLD_MS / 1000} s to send at once, or tap it to confirm first.
+      </p>
       <div class="status-grid">
         {DANGER.map((status) => (
-          <HoldButton key={status} name={STATUS_NAMES[status]} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
-            describedBy="hold-hint" onHeld={() => void send(status)} onTap={() => setAsking(status)}>
+          <HoldButton
+            key={status}
+            name={STATUS_NAMES[status]}
+            class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
+            describedBy="hold-hint"
+            onHeld={() => void send(status)}
+            onTap={() => setAsking(status)}
+          >
             {STATUS_NAMES[status]}
           </HoldButton>
         ))}
@@ -46,17 +58,30 @@ export function StatusScreen() {
       <h2>Let them know</h2>
       <div class="status-grid">
         {GENERAL.map((status) => (
-          <button type="button" key={status} class="status" onClick={() => void send(status)}>{STATUS_NAMES[status]}</button>
+          <button type="button" key={status} class="status" onClick={() => void send(status)}>
+            {STATUS_NAMES[status]}
+          </button>
         ))}
       </div>
-      <p role="status" class="result">{result}</p>
+      <p role="status" class="result">
+        {result}
+      </p>
       <CheckInPanel />
       {asking !== undefined && (
-        <ConfirmDialog title={`Send ${STATUS_NAMES[asking]}?`} confirmLabel={`Send ${STATUS_NAMES[asking]}`} danger
-          onConfirm={() => void send(asking)} onCancel={() => setAsking(undefined)}>
+        <ConfirmDialog
+          title={`Send ${STATUS_NAMES[asking]}?`}
+          confirmLabel={`Send ${STATUS_NAMES[asking]}`}
+          danger
+          onConfirm={() => void send(asking)}
+          onCancel={() => setAsking(undefined)}
+        >
           <p>
             Everyone you are connected with gets a full-screen alert with a sound
-            {ALERT_STATUSES.includes(asking) ? state.myFix ? ", and your last location." : ". Your location is not known yet." : "."}
+            {ALERT_STATUSES.includes(asking)
+              ? state.myFix
+                ? ", and your last location."
+                : ". Your location is not known yet."
+              : "."}
           </p>
         </ConfirmDialog>
       )}
