@@ -1,25 +1,24 @@
-import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 import { defineConfig, type Plugin } from "vite";
 
 const ROOT = fileURLToPath(new URL(".", import.meta.url));
 
 /**
- * Writes the service worker (src/sw.js, kept a separate plain module so other
- * handlers, e.g. `push`, can be added to it) with the list of files of this
- * build to precache: the app shell works offline from the first visit.
+ * Builds the service worker (src/sw.ts, a separate bundle: it runs without the
+ * page, with the SDK and the IndexedDB storage for push) with the list of files
+ * of this build to precache: the app shell works offline from the first visit.
  */
 function serviceWorker(): Plugin {
   return {
     name: "seeme-service-worker",
     apply: "build",
     enforce: "post",
-    writeBundle(options, bundle) {
+    async writeBundle(options, bundle) {
       const files = Object.keys(bundle).filter(
         (name) => /\.(js|css|html|webmanifest|png|svg)$/.test(name) && name !== "sw.js",
       );
-      const source = readFileSync(join(ROOT, "src/sw.js"), "utf8");
       const precache = JSON.stringify([
         "/",
         ...files.filter((name) => name !== "index.html").map((name) => `/${name}`),
@@ -29,10 +28,18 @@ function serviceWorker(): Plugin {
         .filter((name) => name.startsWith("assets/"))
         .sort()
         .join(",");
-      const output = source
-        .replace("self.__PRECACHE__", precache)
-        .replace("self.__VERSION__", JSON.stringify(String(hash(version))));
-      writeFileSync(join(options.dir ?? join(ROOT, "dist"), "sw.js"), output);
+      await build({
+        entryPoints: [join(ROOT, "src/sw.ts")],
+        outfile: join(options.dir ?? join(ROOT, "dist"), "sw.js"),
+        bundle: true,
+        format: "iife",
+        platform: "browser",
+        target: "es2022",
+        minify: true,
+        legalComments: "none",
+        logLevel: "warning",
+        define: { __PRECACHE__: precache, __VERSION__: JSON.stringify(String(hash(version))) },
+      });
     },
   };
 }

@@ -62,7 +62,8 @@ export const DANGER_VIBRATION = [500, 200, 500, 200, 500];
 const MAX_NOTIFICATIONS = 8;
 const QUIET_TAG = "seeme-updates";
 
-const STATUS_TEXT: Record<number, string> = {
+/** What people read for each SPEC §6 status (notifications here; the web app shows the same words). */
+export const STATUS_TEXT: Record<number, string> = {
   [SimpleStatus.LocationSharingOff]: "turned location sharing off",
   [SimpleStatus.LocationSharingOn]: "turned location sharing on",
   [SimpleStatus.NotificationsOff]: "turned notifications off",

@@ -14,7 +14,7 @@ const WEB = fileURLToPath(new URL("..", import.meta.url));
 const DIST = join(WEB, "dist");
 const STAMP = join(DIST, ".build-stamp");
 /** The app shell budget: JS + CSS, gzipped, map library and QR decoder included. */
-export const SHELL_BUDGET_BYTES = 250 * 1024;
+const SHELL_BUDGET_BYTES = 250 * 1024;
 
 function files(dir) {
   if (!existsSync(dir)) return [];
@@ -39,7 +39,7 @@ function sourceHash() {
 }
 
 /** Every file of the build with its size and gzipped size; `shell` sums the JS and CSS. */
-export function measure(dist = DIST) {
+function measure(dist = DIST) {
   const rows = files(dist)
     .filter((path) => !path.endsWith(".build-stamp"))
     .map((path) => {

@@ -11,6 +11,8 @@ import { SerialQueue, emptyState, type DeviceState, type DeviceStorage } from "@
 const DEVICE = "device";
 const APP = "app";
 const STATE_KEY = "state";
+/** AppStore key: the inbox seq up to which the person has seen or been notified (app and service worker). */
+export const NOTIFIED_THROUGH = "notifiedThrough";
 
 export function openDatabase(name = "see-me"): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {

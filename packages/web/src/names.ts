@@ -1,22 +1,7 @@
-import { Movement, SimpleStatus } from "@seeme/client";
+import { Movement, STATUS_TEXT } from "@seeme/client";
 
-/** What people read for the SPEC §6 codes. */
-export const STATUS_NAMES: Record<number, string> = {
-  [SimpleStatus.LocationSharingOff]: "turned location sharing off",
-  [SimpleStatus.LocationSharingOn]: "turned location sharing on",
-  [SimpleStatus.NotificationsOff]: "turned notifications off",
-  [SimpleStatus.NotificationsOn]: "turned notifications on",
-  [SimpleStatus.ImLost]: "I'm lost",
-  [SimpleStatus.IFeelUnsafe]: "I feel unsafe",
-  [SimpleStatus.INeedUrgentHelp]: "I need urgent help",
-  [SimpleStatus.Sos]: "SOS",
-  [SimpleStatus.ImOk]: "I'm OK",
-  [SimpleStatus.PleaseCallMe]: "Please call me",
-  [SimpleStatus.PleaseMessageMe]: "Please message me",
-  [SimpleStatus.WhatsYourEta]: "What's your ETA?",
-  [SimpleStatus.OnMyWayHome]: "On my way home",
-  [SimpleStatus.IllBeHomeLate]: "I'll be home late",
-};
+/** What people read for the SPEC §6 codes: the SDK's words, so a notification and the app say the same. */
+export const STATUS_NAMES: Record<number, string> = STATUS_TEXT;
 
 export const MOVEMENT: Record<number, { icon: string; name: string }> = {
   [Movement.Stationary]: { icon: "🧍", name: "still" },

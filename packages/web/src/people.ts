@@ -1,5 +1,5 @@
 import type { ConnectionView, InboxMessage } from "@seeme/client";
-import { locationAccuracy, locationTime } from "./packet-time.js";
+import { locationTime } from "./packet-time.js";
 import { pinOf, type AppState } from "./store.js";
 
 /** One connection as the map and the list show it. */
@@ -12,6 +12,7 @@ export interface Person {
     speedKmh: number;
     time: number;
     accuracy?: number;
+    battery?: number;
   };
   /** The peer's sharing is off: neither side sees the other. */
   hidden: boolean;
@@ -45,7 +46,8 @@ export function activePeople(state: AppState): Person[] {
           movement: packet.movement,
           speedKmh: packet.speedKmh,
           time: locationTime(packet),
-          accuracy: locationAccuracy(packet),
+          accuracy: packet.accuracyM,
+          battery: packet.batteryPercent,
         },
       };
     });

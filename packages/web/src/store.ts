@@ -1,6 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
 import { ConnectError } from "@connectrpc/connect";
 import {
+  LocationPolicy,
+  MAX_ACCURACY_M,
+  Movement,
   SeeMeClient,
   SimpleStatus,
   TextMessageKind,
@@ -8,11 +11,13 @@ import {
   type ConnectionView,
   type InboxMessage,
   type LiveHandle,
+  type CheckIn,
   type LocationPin,
+  type StatusesWhileHidden,
 } from "@seeme/client";
 import { STATUS_NAMES } from "./names.js";
-import { AppStore, IndexedDbStorage, openDatabase } from "./idb-storage.js";
-import { LocationPolicy, type Fix } from "./location-policy.js";
+import { AppStore, IndexedDbStorage, NOTIFIED_THROUGH, openDatabase } from "./idb-storage.js";
+import { movementOf, type Fix } from "./movement.js";
 
 /*
  * The app's one store. State lives in the SDK (keys, connections, inbox) and
@@ -35,7 +40,22 @@ export interface SentText {
   delivered: boolean;
 }
 
+/** A check-in I started: told to `label` at `handle.releaseAt` unless I cancel it first. */
+interface ActiveCheckIn {
+  handle: CheckIn;
+  label: string;
+  message: string;
+}
+
 export type LiveState = "connecting" | "live" | "reconnecting";
+
+/**
+ * Wake-ups while see-me is closed (Web Push): `checking` at start, until the browser and the relay
+ * have answered; `on` registered with the relay; `ask` not yet allowed;
+ * `denied` notifications refused; `unavailable` this browser or server has no push; `failed` the
+ * browser's push service could not be reached (the app still works while open).
+ */
+type PushState = "checking" | "ask" | "on" | "denied" | "unavailable" | "failed";
 
 export interface AppState {
   phase: "loading" | "welcome" | "ready" | "failed";
@@ -52,6 +72,8 @@ export interface AppState {
   /** Server messages up to this inbox seq were dismissed. */
   bannersDismissedThrough: number;
   myFix?: Fix;
+  push: PushState;
+  checkIn?: ActiveCheckIn;
   /** A short message for the person (what just happened or failed). */
   notice?: string;
   now: number;
@@ -65,7 +87,7 @@ export const ALERT_STATUSES: readonly number[] = [
   SimpleStatus.Sos,
 ];
 
-export interface AppConfig {
+interface AppConfig {
   tileUrl: string;
   tileAttribution: string;
 }
@@ -79,7 +101,7 @@ type Listener = (state: AppState) => void;
 
 const NOTICE_MS = 8000;
 
-export class SeeMe {
+class SeeMe {
   state: AppState = {
     phase: "loading",
     myName: "",
@@ -91,6 +113,7 @@ export class SeeMe {
     online: navigator.onLine,
     alertsAckedThrough: 0,
     bannersDismissedThrough: 0,
+    push: "checking",
     now: Date.now(),
   };
   config: AppConfig = DEFAULT_CONFIG;
@@ -100,7 +123,10 @@ export class SeeMe {
   private live: LiveHandle | undefined;
   private watchId: number | undefined;
   private readonly policy = new LocationPolicy();
+  /** The last fix that went out: movement is measured from it. */
+  private lastSent: Fix | undefined;
   private heldFix: ReturnType<typeof setTimeout> | undefined;
+  private battery: { level: number } | undefined;
   private refreshing: Promise<void> | undefined;
 
   subscribe(listener: Listener): () => void {
@@ -127,17 +153,19 @@ export class SeeMe {
         protocol: "connect",
       });
       this.wireEvents();
-      const [myName, sent, acked, dismissed] = await Promise.all([
+      const [myName, sent, acked, dismissed, checkIn] = await Promise.all([
         this.app.get<string>("myName"),
         this.app.get<SentText[]>("sent"),
         this.app.get<number>("alertsAckedThrough"),
         this.app.get<number>("bannersDismissedThrough"),
+        this.app.get<ActiveCheckIn>("checkIn"),
       ]);
       this.set({
         myName: myName ?? "",
         sent: sent ?? [],
         alertsAckedThrough: acked ?? 0,
         bannersDismissedThrough: dismissed ?? 0,
+        checkIn,
       });
       await this.refresh();
       if (await this.client.accountId()) await this.ready();
@@ -158,8 +186,12 @@ export class SeeMe {
 
   private async ready(): Promise<void> {
     this.set({ phase: "ready" });
-    // The server limits are needed to queue a packet: fetched now, an SOS can be queued offline later.
-    void this.client.limits().catch(() => undefined);
+    // Optional: where the browser tells, peers see my battery level beside my position.
+    const nav = navigator as Navigator & { getBattery?: () => Promise<{ level: number }> };
+    void nav.getBattery?.().then(
+      (battery) => (this.battery = battery),
+      () => undefined,
+    );
     addEventListener("online", () => {
       this.set({ online: true });
       // Whatever was queued while offline goes out now; the live stream reconnects on its own.
@@ -168,6 +200,41 @@ export class SeeMe {
     addEventListener("offline", () => this.set({ online: false }));
     this.startLive();
     this.updateWatch();
+    // A subscription lasts as long as the session it was registered with: registered again on each start.
+    void this.enablePush(false);
+  }
+
+  /**
+   * Subscribes this browser to Web Push with the relay's VAPID key and registers the
+   * subscription, so the service worker is woken for an SOS while see-me is closed.
+   * Asks for notification permission only when `ask` (a button the person pressed).
+   */
+  async enablePush(ask: boolean): Promise<PushState> {
+    const result = await this.subscribePush(ask).catch((): PushState => "failed");
+    this.set({ push: result });
+    return result;
+  }
+
+  private async subscribePush(ask: boolean): Promise<PushState> {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window))
+      return "unavailable";
+    let permission = Notification.permission;
+    if (permission === "default" && ask) permission = await Notification.requestPermission();
+    if (permission === "denied") return "denied";
+    if (permission !== "granted") return "ask";
+    const vapidKey = await this.client.pushPublicKey();
+    if (!vapidKey) return "unavailable";
+    const registration = await navigator.serviceWorker.ready;
+    const subscription =
+      (await registration.pushManager.getSubscription()) ??
+      (await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: base64urlBytes(vapidKey),
+      }));
+    const { endpoint, keys } = subscription.toJSON();
+    if (!endpoint || !keys?.p256dh || !keys.auth) return "failed";
+    await this.client.registerPush({ endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } });
+    return "on";
   }
 
   private startLive(): void {
@@ -211,6 +278,9 @@ export class SeeMe {
         this.client.sharing(),
       ]);
       this.set({ connections, inbox, sharing });
+      // What the person has in front of them needs no notification from the service worker later.
+      if (document.visibilityState === "visible" && inbox.length)
+        await this.app.set(NOTIFIED_THROUGH, Math.max(...inbox.map((m) => m.seq)));
     };
     this.refreshing = (this.refreshing ?? Promise.resolve()).then(run, run);
     return this.refreshing;
@@ -260,6 +330,12 @@ export class SeeMe {
       const found = state.connections.find((c) => c.pairId === connection);
       if (found) found.label = label;
     });
+    await this.refresh();
+  }
+
+  /** What of this peer's statuses reach me while my location is hidden (SPEC §8; the SDK applies it). */
+  async setStatusesWhileHidden(connection: string, setting: StatusesWhileHidden): Promise<void> {
+    await this.client.setStatusesWhileHidden(connection, setting);
     await this.refresh();
   }
 
@@ -356,6 +432,50 @@ export class SeeMe {
     await this.app.set("sent", sent);
   }
 
+  // ---- check-in: sealed now, held by the relay, released to one person unless cancelled in time
+
+  async startCheckIn(options: { until: Date; to: string; message: string; includeLocation: boolean }): Promise<void> {
+    const fix = this.state.myFix;
+    const location =
+      options.includeLocation && fix
+        ? { movement: Movement.Stationary, latitude: fix.latitude, longitude: fix.longitude, speedKmh: 0 }
+        : undefined;
+    const handle = await this.client.checkIn({
+      until: options.until,
+      to: options.to,
+      message: options.message,
+      includeLastLocation: options.includeLocation,
+      location,
+    });
+    const label = this.state.connections.find((c) => c.connection === handle.connection)?.label ?? "them";
+    await this.keepCheckIn({ handle, label, message: options.message });
+  }
+
+  async extendCheckIn(minutes: number): Promise<void> {
+    const current = this.state.checkIn;
+    if (!current) return;
+    const until = new Date(Math.max(Date.now(), current.handle.releaseAt.getTime()) + minutes * 60_000);
+    await this.keepCheckIn({ ...current, handle: await this.client.extendCheckIn(current.handle, until) });
+  }
+
+  /** I'm back: the person is never told. */
+  async cancelCheckIn(): Promise<void> {
+    const current = this.state.checkIn;
+    if (!current) return;
+    await this.client.cancelCheckIn(current.handle);
+    await this.keepCheckIn(undefined);
+  }
+
+  /** Forgets a check-in that was already released (the person saw that it went out). */
+  dismissCheckIn(): Promise<void> {
+    return this.keepCheckIn(undefined);
+  }
+
+  private async keepCheckIn(checkIn: ActiveCheckIn | undefined): Promise<void> {
+    this.set({ checkIn });
+    await this.app.set("checkIn", checkIn);
+  }
+
   async acknowledgeAlerts(): Promise<void> {
     const through = Math.max(0, ...this.state.inbox.map((m) => m.seq));
     this.set({ alertsAckedThrough: through });
@@ -409,27 +529,34 @@ export class SeeMe {
   }
 
   private async sendFix(fix: Fix, options: { force: boolean; sync?: boolean }): Promise<void> {
-    const decision = this.policy.decide(fix);
-    if (!options.force && !decision.send) {
+    const { movement, speedKmh } = movementOf(this.lastSent, fix);
+    // The SDK's policy: at most 4 fixes a minute while moving, one on coming to rest, then nothing while still.
+    if (!options.force && !this.policy.offer(movement)) {
       // A move held back by the rate limit goes out when the next slot opens.
-      if (decision.movement !== 1 && this.heldFix === undefined) {
+      if (movement !== Movement.Stationary && this.heldFix === undefined) {
         this.heldFix = setTimeout(
           () => {
             this.heldFix = undefined;
             if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
           },
-          Math.max(1000, this.policy.nextSlot(Date.now()) - Date.now()),
+          Math.max(1000, this.policy.waitMs()),
         );
       }
       return;
     }
     if (!this.state.sharing) return;
     try {
+      // The fix's accuracy (and battery level) go in the envelope's signed header: peers draw the circle.
+      const battery = this.battery ? Math.round(this.battery.level * 100) : undefined;
       await this.client.sendLocation(
-        { movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh },
-        { sync: options.sync },
+        { movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh },
+        {
+          sync: options.sync,
+          accuracyM: fix.accuracy > 0 ? Math.min(MAX_ACCURACY_M, Math.round(fix.accuracy)) : undefined,
+          batteryPercent: battery,
+        },
       );
-      this.policy.sentFix(fix);
+      this.lastSent = fix;
     } catch (error) {
       this.notify(`Your location could not be queued: ${describe(error)}`);
     }
@@ -438,6 +565,16 @@ export class SeeMe {
   stop(): void {
     void this.live?.stop();
   }
+}
+
+function base64urlBytes(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(
+    text
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(text.length / 4) * 4, "="),
+  );
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
 export function describe(error: unknown): string {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +15,7 @@ import { startStack, type Stack } from "../../stack.js";
  * loopback (tests have no internet), and phones — one Chromium each, 390×844,
  * whose camera plays a Y4M file the test writes from the other phone's QR.
  */
-export const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = [
   "--headless",
   "--no-sandbox",
@@ -27,7 +27,7 @@ const FLAGS = [
   "--disable-sync",
 ];
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-export const PHONE = { width: 390, height: 844 };
+const PHONE = { width: 390, height: 844 };
 export const SCREENSHOTS = join(ROOT, "docs/screenshots");
 
 /** Builds the app when its sources changed since the last build (the build script checks). */
@@ -42,7 +42,7 @@ export interface WebStack {
   stop(): Promise<void>;
 }
 
-export async function startWebStack(label: string): Promise<WebStack> {
+export async function startWebStack(label: string, env: Record<string, string> = {}): Promise<WebStack> {
   if (!existsSync(CHROMIUM))
     throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
   buildWebApp();
@@ -54,7 +54,7 @@ export async function startWebStack(label: string): Promise<WebStack> {
   });
   await new Promise<void>((resolve) => tileServer.listen(0, "127.0.0.1", resolve));
   const tileUrl = `http://127.0.0.1:${(tileServer.address() as AddressInfo).port}/tiles/{z}/{x}/{y}.png`;
-  const stack = await startStack(label, { env: { TILE_URL: tileUrl, TILE_ATTRIBUTION: "Test tiles" } });
+  const stack = await startStack(label, { env: { TILE_URL: tileUrl, TILE_ATTRIBUTION: "Test tiles", ...env } });
   return {
     stack,
     url: `${stack.gatewayUrl}/`,
@@ -67,7 +67,6 @@ export async function startWebStack(label: string): Promise<WebStack> {
 }
 
 export interface Phone {
-  browser: Browser;
   context: BrowserContext;
   page: Page;
   /** The file this phone's camera plays; write the code it should see with `showToCamera`. */
@@ -76,17 +75,22 @@ export interface Phone {
   close(): Promise<void>;
 }
 
+/**
+ * One phone. `persistent` gives it a profile on disk (like an installed browser) instead of an
+ * off-the-record context: service-worker notifications need one.
+ */
 export async function openPhone(
   url: string,
   name: string,
   geolocation?: { latitude: number; longitude: number },
   permissions: string[] = [],
+  options: { persistent?: boolean; initScript?: string } = {},
 ): Promise<Phone> {
   const dir = join(tmpdir(), `see-me-web-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const cameraFile = join(dir, `${name}-camera.y4m`);
   writeFileSync(cameraFile, y4mFrame(blankFrame()));
-  const browser = await chromium.launch({
+  const launch = {
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -96,15 +100,24 @@ export async function openPhone(
       `--use-file-for-fake-video-capture=${cameraFile}`,
       "--autoplay-policy=no-user-gesture-required",
     ],
-  });
-  const context = await browser.newContext({
+  };
+  const contextOptions = {
     viewport: PHONE,
     deviceScaleFactor: 1,
     geolocation: geolocation && { ...geolocation, accuracy: 10 },
     permissions: [...(geolocation ? ["geolocation"] : []), ...permissions],
     locale: "en-GB",
-  });
-  const page = await context.newPage();
+  };
+  let browser: Browser | undefined;
+  let context: BrowserContext;
+  const profile = join(dir, `${name}-profile`);
+  if (options.persistent) context = await chromium.launchPersistentContext(profile, { ...launch, ...contextOptions });
+  else {
+    browser = await chromium.launch(launch);
+    context = await browser.newContext(contextOptions);
+  }
+  if (options.initScript) await context.addInitScript(options.initScript);
+  const page = context.pages()[0] ?? (await context.newPage());
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
   page.on("console", (message) => {
@@ -112,7 +125,11 @@ export async function openPhone(
       errors.push(message.text());
   });
   await page.goto(url);
-  return { browser, context, page, cameraFile, errors, close: () => browser.close() };
+  const close = async () => {
+    await (browser ? browser.close() : context.close());
+    if (options.persistent) rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, page, cameraFile, errors, close };
 }
 
 /** Creates the device on the first-run screen. */

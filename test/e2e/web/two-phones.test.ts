@@ -117,6 +117,10 @@ test("Bob's map shows Alice and follows her within 3 s when she moves", async ()
   await goTo(alice, "Map");
   const aliceOnBob = people(bob).getByRole("listitem").filter({ hasText: "Alice" });
   await aliceOnBob.getByText("48.85840, 2.29450").waitFor({ timeout: 10_000 });
+  // Alice's phone sends its fix accuracy with the position: Bob reads it and his map draws the circle.
+  await aliceOnBob.getByText("within 10 m", { exact: false }).waitFor();
+  // Two circles: Bob's own fix and Alice's.
+  await expect(bob.page.locator(".leaflet-overlay-pane path.accuracy").count()).resolves.toBe(2);
   const marker = bob.page.getByRole("img", { name: /^Alice, / });
   await marker.waitFor();
   const before = (await marker.boundingBox())!;
@@ -151,11 +155,18 @@ test("Alice's SOS takes Bob's whole screen until he acknowledges it", async () =
   expect(box.width).toBe(390);
   expect(box.height).toBe(844);
   // A system notification too, for when the app is in the background.
-  const notifications = await bob.page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.getRegistration();
-    return (await registration?.getNotifications())?.map((n) => n.title) ?? [];
-  });
-  expect(notifications).toEqual(["SOS from Alice"]);
+  // Shown just after the alert (the worker's registration is looked up first): waited for, briefly.
+  const notifications = () =>
+    bob.page.evaluate(async () => {
+      const registration = await navigator.serviceWorker.getRegistration();
+      return (await registration?.getNotifications())?.map((n) => n.title) ?? [];
+    });
+  let shown = await notifications();
+  for (let i = 0; i < 25 && !shown.length; i++) {
+    await bob.page.waitForTimeout(200);
+    shown = await notifications();
+  }
+  expect(shown).toEqual(["SOS from Alice"]);
   await scanAccessibility(bob, "SOS alert");
   await screenshot(bob.page, "4-sos-alert");
   await alert.getByRole("button", { name: "I've seen it" }).click();

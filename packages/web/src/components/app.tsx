@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { useAppState, seeMe } from "../store.js";
 import { AlertOverlay } from "./alert-overlay.js";
 import { ConnectionsScreen } from "./connections-screen.js";
@@ -18,10 +18,29 @@ const TABS: Array<{ id: Tab; label: string; icon: string }> = [
   { id: "people", label: "People", icon: "👪" },
 ];
 
+/** `#/connection/<my pairID>`: where a tapped notification leads (the service worker's openUrl). */
+function connectionInHash(): string | undefined {
+  return /^#\/connection\/([\w-]+)$/.exec(location.hash)?.[1];
+}
+
 export function App() {
   const state = useAppState();
-  const [tab, setTab] = useState<Tab>("map");
+  const [thread, setThread] = useState(connectionInHash);
+  const [tab, setTab] = useState<Tab>(thread ? "messages" : "map");
   const [focus, setFocus] = useState<{ latitude: number; longitude: number } | undefined>();
+  useEffect(() => {
+    const follow = () => {
+      const connection = connectionInHash();
+      if (!connection) return;
+      setThread(connection);
+      setTab("messages");
+      // Shown once: a reload opens the app as usual.
+      history.replaceState(null, "", location.pathname);
+    };
+    follow();
+    addEventListener("hashchange", follow);
+    return () => removeEventListener("hashchange", follow);
+  }, []);
 
   if (state.phase === "loading")
     return (
@@ -68,7 +87,7 @@ export function App() {
       <main class="content">
         {tab === "map" && <MapScreen focus={focus} onAdd={() => setTab("people")} />}
         {tab === "status" && <StatusScreen />}
-        {tab === "messages" && <MessagesScreen onShowOnMap={showOnMap} />}
+        {tab === "messages" && <MessagesScreen key={thread} initial={thread} onShowOnMap={showOnMap} />}
         {tab === "people" && <ConnectionsScreen />}
       </main>
       <nav class="tabs" aria-label="Screens">

@@ -1,5 +1,5 @@
 import { useState } from "preact/hooks";
-import type { ConnectionView } from "@seeme/client";
+import type { ConnectionView, StatusesWhileHidden } from "@seeme/client";
 import { describe, seeMe, useAppState } from "../store.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
 import { PairingFlow } from "./pairing-flow.js";
@@ -13,16 +13,22 @@ const STATUS_TEXT: Record<ConnectionView["status"], string> = {
   broken: "Ended",
 };
 
-/** Everyone I am connected with: rename, break (asks first), ended ones shown as ended. */
+const WHILE_HIDDEN: Array<{ value: StatusesWhileHidden; label: string }> = [
+  { value: "urgent", label: "Only SOS and other calls for help" },
+  { value: "all", label: "Everything" },
+  { value: "none", label: "Nothing" },
+];
+
+/**
+ * Everyone I am connected with: rename, break (asks first), what reaches me from each while my
+ * location is hidden; ended ones shown as ended.
+ */
 export function ConnectionsScreen() {
   const state = useAppState();
   const [pairing, setPairing] = useState(false);
   const [breaking, setBreaking] = useState<ConnectionView>();
   const [renaming, setRenaming] = useState<string>();
   const [newName, setNewName] = useState("");
-  const [notificationAsked, setNotificationAsked] = useState(
-    () => !("Notification" in window) || Notification.permission !== "default",
-  );
 
   if (pairing) return <PairingFlow onClose={() => setPairing(false)} />;
   const shown = state.connections.filter((c) => c.status !== "offered" && c.status !== "answered");
@@ -35,9 +41,19 @@ export function ConnectionsScreen() {
       seeMe.notify(`Could not end the connection: ${describe(error)}`);
     }
   };
+  const changeWhileHidden = async (connection: ConnectionView, setting: StatusesWhileHidden) => {
+    try {
+      await seeMe.setStatusesWhileHidden(connection.connection, setting);
+    } catch (error) {
+      seeMe.notify(`Could not change it: ${describe(error)}`);
+    }
+  };
   const askNotifications = async () => {
-    await Notification.requestPermission().catch(() => undefined);
-    setNotificationAsked(true);
+    const result = await seeMe.enablePush(true);
+    if (result === "on") seeMe.notify("Notifications are on: an SOS reaches you even when see-me is closed.");
+    else if (result === "denied") seeMe.notify("Notifications are blocked: allow them in the browser's site settings.");
+    else if (result === "failed")
+      seeMe.notify("The browser's push service could not be reached: alerts arrive while see-me is open.");
   };
 
   return (
@@ -45,14 +61,18 @@ export function ConnectionsScreen() {
       <button type="button" class="primary big" onClick={() => setPairing(true)}>
         Add someone
       </button>
-      {!notificationAsked && shown.some((c) => c.status === "active") && (
+      {(state.push === "ask" || state.push === "denied") && shown.some((c) => c.status === "active") && (
         <p class="tip">
-          Allow notifications so an SOS reaches you even when see-me is in the background.{" "}
+          {state.push === "ask"
+            ? "Allow notifications so an SOS reaches you even when see-me is closed."
+            : "Notifications are blocked, so an SOS reaches you only while see-me is open: allow them in the browser's site settings."}{" "}
+          The server only wakes your phone; it never learns what the message says.{" "}
           <button type="button" onClick={() => void askNotifications()}>
             Allow notifications
           </button>
         </p>
       )}
+      {state.push === "on" && <p class="hint">Alerts reach this phone even when see-me is closed.</p>}
       <h2>Your connections</h2>
       {!shown.length && <p>None yet.</p>}
       <ul class="connections">
@@ -113,6 +133,24 @@ export function ConnectionsScreen() {
                       </button>
                     )}
                   </div>
+                  {c.status === "active" && (
+                    <label class="while-hidden">
+                      While my location is hidden, let through from {c.label}:
+                      <select
+                        value={c.statusesWhileHidden ?? "urgent"}
+                        onChange={(e) => {
+                          const chosen = WHILE_HIDDEN.find((o) => o.value === e.currentTarget.value);
+                          if (chosen) void changeWhileHidden(c, chosen.value);
+                        }}
+                      >
+                        {WHILE_HIDDEN.map((o) => (
+                          <option key={o.value} value={o.value}>
+                            {o.label}
+                          </option>
+                        ))}
+                      </select>
+                    </label>
+                  )}
                 </>
               )}
             </li>

@@ -22,12 +22,14 @@ interface ThreadItem {
 }
 
 /** A thread per connection: texts, replies, pins (shown on the map), delivered ✓. */
-export function MessagesScreen({ onShowOnMap }: { onShowOnMap: (point: Point) => void }) {
+export function MessagesScreen({ onShowOnMap, initial }: { onShowOnMap: (point: Point) => void; initial?: string }) {
   const state = useAppState();
   const usable = state.connections.filter(
     (c) => c.status === "active" || c.status === "broken" || c.status === "expired",
   );
-  const [selected, setSelected] = useState<string | undefined>(usable.find((c) => c.status === "active")?.connection);
+  const [selected, setSelected] = useState<string | undefined>(
+    initial ?? usable.find((c) => c.status === "active")?.connection,
+  );
   if (!usable.length) return <p class="empty">No conversations yet: add someone on the People screen.</p>;
   const current = usable.find((c) => c.connection === selected) ?? usable[0];
   return (

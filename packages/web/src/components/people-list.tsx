@@ -37,6 +37,8 @@ export function PeopleList({ people, now, mySharing, onShow, onAdd }: Props) {
           else {
             const moving = MOVEMENT[location.movement] ?? MOVEMENT[2];
             detail = `${moving.icon} ${moving.name} · ${minutesAgo(location.time, now)}${stale ? " (stale)" : ""} · ${formatPosition(location.latitude, location.longitude)}`;
+            if (location.accuracy) detail += ` · within ${Math.round(location.accuracy)} m`;
+            if (location.battery !== undefined) detail += ` · battery ${location.battery}%`;
           }
           return (
             <li key={person.connection.connection} class={stale ? "stale" : undefined}>

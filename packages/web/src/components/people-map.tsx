@@ -4,7 +4,7 @@ import { MOVEMENT } from "../names.js";
 import { STALE_AFTER_MS, minutesAgo } from "../packet-time.js";
 import type { Person, PinView } from "../people.js";
 import { seeMe } from "../store.js";
-import type { Fix } from "../location-policy.js";
+import type { Fix } from "../movement.js";
 
 interface Props {
   people: Person[];
@@ -56,14 +56,14 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
       if (existing) {
         existing.marker.setLatLng([latitude, longitude]).setIcon(icon);
         if (existing.circle && accuracy) existing.circle.setLatLng([latitude, longitude]).setRadius(accuracy);
+        else if (existing.circle) {
+          existing.circle.remove();
+          existing.circle = undefined;
+        } else if (accuracy) existing.circle = accuracyCircle(instance, latitude, longitude, accuracy);
         return;
       }
       const marker = L.marker([latitude, longitude], { icon, keyboard: false, interactive: false }).addTo(instance);
-      const circle = accuracy
-        ? L.circle([latitude, longitude], { radius: accuracy, weight: 1, fillOpacity: 0.1, interactive: false }).addTo(
-            instance,
-          )
-        : undefined;
+      const circle = accuracy ? accuracyCircle(instance, latitude, longitude, accuracy) : undefined;
       shown.current.set(key, { marker, circle });
     };
     for (const person of people) {
@@ -130,4 +130,15 @@ function markerIcon(title: string, detail: string, label: string, kind: string):
     root.append(small);
   }
   return L.divIcon({ html: root, className: "marker-anchor", iconSize: [0, 0] });
+}
+
+/** How far off the fix may be, as its sender's device measured it. */
+function accuracyCircle(map: L.Map, latitude: number, longitude: number, metres: number): L.Circle {
+  return L.circle([latitude, longitude], {
+    radius: metres,
+    weight: 1,
+    fillOpacity: 0.1,
+    interactive: false,
+    className: "accuracy",
+  }).addTo(map);
 }

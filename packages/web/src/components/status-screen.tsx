@@ -2,7 +2,9 @@ import { useState } from "preact/hooks";
 import { SimpleStatus } from "@seeme/client";
 import { STATUS_NAMES } from "../names.js";
 import { ALERT_STATUSES, describe, seeMe, useAppState } from "../store.js";
+import { CheckInPanel } from "./check-in-panel.js";
 import { ConfirmDialog } from "./confirm-dialog.js";
+import { HOLD_MS, HoldButton } from "./hold-button.js";
 
 const DANGER = [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe];
 const GENERAL = [
@@ -14,7 +16,10 @@ const GENERAL = [
   SimpleStatus.WhatsYourEta,
 ];
 
-/** The SPEC §6 statuses as big buttons; the alarming ones ask first and carry my last location. */
+/**
+ * The SPEC §6 statuses as big buttons; the alarming ones need a deliberate press (hold 1.5 s, or
+ * tap and confirm) and carry my last location.
+ */
 export function StatusScreen() {
   const state = useAppState();
   const [asking, setAsking] = useState<number>();
@@ -33,16 +38,21 @@ export function StatusScreen() {
     <div class="status-screen">
       <p>Goes to everyone you are connected with{active.length ? `: ${active.join(", ")}` : ""}.</p>
       <h2>Need help</h2>
+      <p id="hold-hint" class="hold-hint">
+        Hold a button {HOLD_MS / 1000} s to send at once, or tap it to confirm first.
+      </p>
       <div class="status-grid">
         {DANGER.map((status) => (
-          <button
-            type="button"
+          <HoldButton
             key={status}
+            name={STATUS_NAMES[status]}
             class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
-            onClick={() => setAsking(status)}
+            describedBy="hold-hint"
+            onHeld={() => void send(status)}
+            onTap={() => setAsking(status)}
           >
             {STATUS_NAMES[status]}
-          </button>
+          </HoldButton>
         ))}
       </div>
       <h2>Let them know</h2>
@@ -56,6 +66,7 @@ export function StatusScreen() {
       <p role="status" class="result">
         {result}
       </p>
+      <CheckInPanel />
       {asking !== undefined && (
         <ConfirmDialog
           title={`Send ${STATUS_NAMES[asking]}?`}
