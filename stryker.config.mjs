@@ -26,7 +26,13 @@ const SCOPES = {
     skipped: ["packages/client/test/push-handler.test.ts"],
   },
   location: {
-    mutate: ["services/location/src/db/**/*.ts", "!services/location/src/db/generated/**", "services/location/src/access.ts", "services/location/src/rpc/sync.ts", "services/location/src/rpc/sync/**/*.ts"],
+    mutate: [
+      "services/location/src/db/**/*.ts",
+      "!services/location/src/db/generated/**",
+      "services/location/src/access.ts",
+      "services/location/src/rpc/sync.ts",
+      "services/location/src/rpc/sync/**/*.ts",
+    ],
     tests: ["services/location/test/**/*.test.ts"],
     // nats-restart.test.ts (its own NATS, restarted) covers no statement the others miss and takes a minute.
     skipped: [
@@ -53,12 +59,17 @@ const SCOPES = {
   },
 };
 
-const requested = (process.env.MUTATE_SCOPE ?? Object.keys(SCOPES).join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+const requested = (process.env.MUTATE_SCOPE ?? Object.keys(SCOPES).join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 for (const name of requested) {
-  if (!(name in SCOPES)) throw new Error(`MUTATE_SCOPE: unknown scope "${name}"; known: ${Object.keys(SCOPES).join(", ")}`);
+  if (!(name in SCOPES))
+    throw new Error(`MUTATE_SCOPE: unknown scope "${name}"; known: ${Object.keys(SCOPES).join(", ")}`);
 }
 const scopes = requested.map((name) => SCOPES[name]);
-const label = process.env.MUTATE_LABEL ?? (requested.length === Object.keys(SCOPES).length ? "all" : requested.join("+"));
+const label =
+  process.env.MUTATE_LABEL ?? (requested.length === Object.keys(SCOPES).length ? "all" : requested.join("+"));
 
 export default {
   packageManager: "npm",

@@ -26,19 +26,45 @@ const peerPairId = "A".repeat(40);
 
 const db = await createTestDatabase("bench_idempotence");
 const bus = createTestBus("bench_idem");
-const service = await startLocationService(loadConfig({
-  LOCATION_DATABASE_URL: db.url, NATS_URL: bus.url, NATS_SUBJECT_PREFIX: bus.prefix,
-  INTERNAL_AUTH_SECRET: "x".repeat(48), ADMIN_TOKEN: "a".repeat(48), CONNECTION_ADDR: "127.0.0.1:1",
-  LOCATION_PORT: "0", METRICS_PORT: "0", SWEEP_INTERVAL: "1h", LOG_LEVEL: "silent",
-}), { log: createLogger("bench-idempotence", "silent") });
+const service = await startLocationService(
+  loadConfig({
+    LOCATION_DATABASE_URL: db.url,
+    NATS_URL: bus.url,
+    NATS_SUBJECT_PREFIX: bus.prefix,
+    INTERNAL_AUTH_SECRET: "x".repeat(48),
+    ADMIN_TOKEN: "a".repeat(48),
+    CONNECTION_ADDR: "127.0.0.1:1",
+    LOCATION_PORT: "0",
+    METRICS_PORT: "0",
+    SWEEP_INTERVAL: "1h",
+    LOG_LEVEL: "silent",
+  }),
+  { log: createLogger("bench-idempotence", "silent") },
+);
 const prisma = service.context.db;
 try {
   const sender = randomUUID();
   const recipient = randomUUID();
-  await prisma.route.createMany({ data: [
-    { pairId, accountId: recipient, peerPairId, peerAccountId: sender, connectionId: randomUUID(), packetLifeMs: 7 * 86_400_000 },
-    { pairId: peerPairId, accountId: sender, peerPairId: pairId, peerAccountId: recipient, connectionId: randomUUID(), packetLifeMs: 7 * 86_400_000 },
-  ] });
+  await prisma.route.createMany({
+    data: [
+      {
+        pairId,
+        accountId: recipient,
+        peerPairId,
+        peerAccountId: sender,
+        connectionId: randomUUID(),
+        packetLifeMs: 7 * 86_400_000,
+      },
+      {
+        pairId: peerPairId,
+        accountId: sender,
+        peerPairId: pairId,
+        peerAccountId: recipient,
+        connectionId: randomUUID(),
+        packetLifeMs: 7 * 86_400_000,
+      },
+    ],
+  });
   const folds: number[] = [];
   for (let first = 1; first <= TOTAL; first += CHUNK) {
     const last = Math.min(first + CHUNK - 1, TOTAL);
@@ -59,25 +85,45 @@ try {
   const [{ bytes }] = await prisma.$queryRaw<Array<{ bytes: bigint }>>`
     SELECT pg_total_relation_size('seen_range') + pg_total_relation_size('seen_packet') AS bytes`;
 
-  const resend = Array.from({ length: 500 }, (_, i) => ({ pairId, packetId: 1 + i * 1999, blob: new Uint8Array([1]), releaseAt: null, slot: 0, urgent: false }));
+  const resend = Array.from({ length: 500 }, (_, i) => ({
+    pairId,
+    packetId: 1 + i * 1999,
+    blob: new Uint8Array([1]),
+    releaseAt: null,
+    slot: 0,
+    urgent: false,
+  }));
   const started = performance.now();
   const outcome = await applySync(prisma, {
-    accountId: sender, now: new Date(), outgoing: resend, sendTo: [pairId], acks: [], receiveUnder: [], serverAcks: [], inboxLimit: null,
+    accountId: sender,
+    now: new Date(),
+    outgoing: resend,
+    sendTo: [pairId],
+    acks: [],
+    receiveUnder: [],
+    serverAcks: [],
+    inboxLimit: null,
   });
   const resendMs = performance.now() - started;
   const sorted = [...folds].sort((a, b) => a - b);
-  console.log(JSON.stringify({
-    packets: TOTAL,
-    gaps: Math.floor(TOTAL / GAP_EVERY),
-    seenRangeRows: ranges,
-    seenPacketRows: loose,
-    idempotenceTablesBytesBeforeVacuum: Number(beforeVacuum),
-    idempotenceTablesBytes: Number(bytes),
-    foldPasses: folds.length,
-    foldMsMedian: Math.round(sorted[Math.floor(sorted.length / 2)]),
-    foldMsMax: Math.round(sorted[sorted.length - 1]),
-    resendOf500OldIds: { stored: outcome.stored.length, ms: Math.round(resendMs) },
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        packets: TOTAL,
+        gaps: Math.floor(TOTAL / GAP_EVERY),
+        seenRangeRows: ranges,
+        seenPacketRows: loose,
+        idempotenceTablesBytesBeforeVacuum: Number(beforeVacuum),
+        idempotenceTablesBytes: Number(bytes),
+        foldPasses: folds.length,
+        foldMsMedian: Math.round(sorted[Math.floor(sorted.length / 2)]),
+        foldMsMax: Math.round(sorted[sorted.length - 1]),
+        resendOf500OldIds: { stored: outcome.stored.length, ms: Math.round(resendMs) },
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await service.stop();
   await bus.cleanup();

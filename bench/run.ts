@@ -25,7 +25,12 @@ if (!smoke) {
 process.stdout.write(`\n${formatTable(results)}\n`);
 if (results.profile) {
   for (const service of results.profile) {
-    process.stdout.write(`\nprofile ${service.service} (${service.busyMs} ms busy in ${service.windowMs} ms): ${service.topModules.slice(0, 6).map((entry) => `${entry.name} ${entry.percent}%`).join(", ")}\n`);
+    process.stdout.write(
+      `\nprofile ${service.service} (${service.busyMs} ms busy in ${service.windowMs} ms): ${service.topModules
+        .slice(0, 6)
+        .map((entry) => `${entry.name} ${entry.percent}%`)
+        .join(", ")}\n`,
+    );
   }
 }
 say(`done in ${Math.round(say.elapsed())} s; results in ${outDir}`);

@@ -106,13 +106,24 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
   mkdirSync(outDir, { recursive: true });
   const started = Date.now();
   const loadAtStart = loadavg();
-  say(`baselines: PostgreSQL (P_raw, P_prisma), NATS, empty handlers (C0, G0), ${sizes.baseline.durationMs} ms per point`);
-  const postgres = await benchPostgres(say, { durationMs: sizes.baseline.durationMs, concurrency: sizes.baseline.pgConcurrency });
+  say(
+    `baselines: PostgreSQL (P_raw, P_prisma), NATS, empty handlers (C0, G0), ${sizes.baseline.durationMs} ms per point`,
+  );
+  const postgres = await benchPostgres(say, {
+    durationMs: sizes.baseline.durationMs,
+    concurrency: sizes.baseline.pgConcurrency,
+  });
   const nats = await benchNats(say, { durationMs: sizes.baseline.durationMs, concurrency: sizes.baseline.concurrency });
-  const handlers = await benchHandlers(say, { durationMs: sizes.baseline.durationMs, concurrency: sizes.baseline.concurrency });
+  const handlers = await benchHandlers(say, {
+    durationMs: sizes.baseline.durationMs,
+    concurrency: sizes.baseline.concurrency,
+  });
 
   say(`starting see-me (${sizes.stack}) …`);
-  const stack = sizes.stack === "processes" ? await startProcessStack("bench", { logDir: outDir }) : await startInProcessStack("bench");
+  const stack =
+    sizes.stack === "processes"
+      ? await startProcessStack("bench", { logDir: outDir })
+      : await startInProcessStack("bench");
   let pairs: DevicePair[] = [];
   try {
     say(`signing up and pairing ${sizes.pairs * 2} devices through the gateway …`);
@@ -120,7 +131,9 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
     const flow = (options: Parameters<typeof runFlow>[1]) => runFlow(pairs, options);
     const services: ServiceName[] = ["gateway", "location", "identity", "connection"];
     const meterGroups = {
-      ...Object.fromEntries(services.map((name) => [name, () => (stack.mode === "processes" ? [stack.pid(name)] : [])])),
+      ...Object.fromEntries(
+        services.map((name) => [name, () => (stack.mode === "processes" ? [stack.pid(name)] : [])]),
+      ),
       postgres: () => pidsNamed("postgres"),
       "nats-server": () => pidsNamed("nats-server"),
     };
@@ -129,7 +142,9 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
     let cpu: Record<string, number> = {};
     const cost: BenchResults["seeme"]["cost"] = [];
     for (const batch of [1, 10]) {
-      say(`see-me saturation, ${batch} packet(s) per Sync, ${sizes.pairs} pairs, ${(sizes.e2e.warmupMs + sizes.e2e.durationMs) / 1000} s …`);
+      say(
+        `see-me saturation, ${batch} packet(s) per Sync, ${sizes.pairs} pairs, ${(sizes.e2e.warmupMs + sizes.e2e.durationMs) / 1000} s …`,
+      );
       const meter = startCpuMeter(meterGroups);
       const result = await flow({ mode: "closed", batch, ...sizes.e2e });
       const used = meter();
@@ -142,9 +157,12 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
         batch,
         cpuMsPerPacket: Object.fromEntries(serving.map(([name, cores]) => [name, perPacket(cores)])),
         // In-process the services share the load generator's process, so their CPU cannot be told apart.
-        projectedPerSecond: stack.mode === "processes" && total > 0 ? Math.round((cpus().length / total) * result.ackedPerSecond) : 0,
+        projectedPerSecond:
+          stack.mode === "processes" && total > 0 ? Math.round((cpus().length / total) * result.ackedPerSecond) : 0,
       });
-      say(`  → ${result.ackedPerSecond} acked packets/s, send→receive p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`);
+      say(
+        `  → ${result.ackedPerSecond} acked packets/s, send→receive p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms`,
+      );
     }
     const peak = Math.max(1, saturation[0].ackedPerSecond);
     const openLoop: BenchResults["seeme"]["openLoop"] = [];
@@ -153,7 +171,9 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
       say(`see-me open loop at ${fraction * 100}% (${rate} packets/s) …`);
       const result = await flow({ mode: "open", rate, ...sizes.e2e });
       openLoop.push({ ...result, fraction });
-      say(`  → send→receive p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms (${result.ackedPerSecond} acked/s)`);
+      say(
+        `  → send→receive p50 ${result.latency.p50Ms} ms p99 ${result.latency.p99Ms} ms (${result.ackedPerSecond} acked/s)`,
+      );
     }
 
     let profile: BenchResults["profile"];
@@ -169,7 +189,9 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
       say(`  → ${result.ackedPerSecond} acked packets/s under the profiler; restarting without it …`);
       await stack.restart([]);
       const files = profilesIn(dir);
-      profile = services.filter((name) => files.has(pids[name])).map((service) => ({ service, ...summarizeProfile(files.get(pids[service])!, { fromUs, toUs }) }));
+      profile = services
+        .filter((name) => files.has(pids[name]))
+        .map((service) => ({ service, ...summarizeProfile(files.get(pids[service])!, { fromUs, toUs }) }));
     }
 
     const backlog: BenchResults["growth"]["backlog"] = [];
@@ -178,7 +200,9 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
     for (const level of sizes.backlog) {
       say(`queueing ${level} packets for offline devices (SQL into the location schema) …`);
       const t0 = performance.now();
-      await seedQueuedPackets(stack.databaseUrls.location, queued, level, seedExpiryMs, (done) => say(`  ${done} queued`));
+      await seedQueuedPackets(stack.databaseUrls.location, queued, level, seedExpiryMs, (done) =>
+        say(`  ${done} queued`),
+      );
       const seedSeconds = (performance.now() - t0) / 1000;
       queued = level;
       const result = await flow({ mode: "closed", batch: 1, ...sizes.growth, drainMs: sizes.e2e.drainMs });
@@ -201,7 +225,10 @@ export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: st
     }
     pairs = [];
     const subscribers = await benchSubscribers(stack, sizes.subscribers, sizes.registerBoundMs);
-    for (const point of subscribers) say(`  → ${point.subscribers} streams: gateway +${point.gatewayKiBPerSubscriber} KiB each, location +${point.locationKiBPerSubscriber} KiB each`);
+    for (const point of subscribers)
+      say(
+        `  → ${point.subscribers} streams: gateway +${point.gatewayKiBPerSubscriber} KiB each, location +${point.locationKiBPerSubscriber} KiB each`,
+      );
 
     return {
       startedAt: new Date(started).toISOString(),

@@ -40,7 +40,11 @@ function run(command, args, env = process.env) {
 }
 
 function subdirs(dir) {
-  return existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(dir, e.name))
+    : [];
 }
 
 function filesUnder(dir) {
@@ -54,7 +58,8 @@ function filesUnder(dir) {
 /** Content hash of the inputs (paths and bytes) plus the generator versions. */
 function hashOf(inputs) {
   const hash = createHash("sha256");
-  for (const file of inputs.flatMap(filesUnder)) hash.update(relative(root, file)).update("\0").update(readFileSync(file)).update("\0");
+  for (const file of inputs.flatMap(filesUnder))
+    hash.update(relative(root, file)).update("\0").update(readFileSync(file)).update("\0");
   return hash.digest("hex");
 }
 
@@ -96,10 +101,16 @@ function prismaOutput(schema) {
 const versions = join(stampDir, "..", "generate-versions.txt");
 mkdirSync(stampDir, { recursive: true });
 // Generator versions are part of every stamp: an upgrade regenerates.
-writeFileSync(versions, `buf ${versionOf("@bufbuild/buf")} protoc-gen-es ${versionOf("@bufbuild/protoc-gen-es")} prisma ${versionOf("prisma")}\n`);
+writeFileSync(
+  versions,
+  `buf ${versionOf("@bufbuild/buf")} protoc-gen-es ${versionOf("@bufbuild/protoc-gen-es")} prisma ${versionOf("prisma")}\n`,
+);
 
-await step("proto", [join(root, "proto"), join(root, "buf.gen.yaml"), join(root, "buf.yaml"), versions], join(root, "packages/contracts/src/gen"), () =>
-  run("npx", ["buf", "generate"]),
+await step(
+  "proto",
+  [join(root, "proto"), join(root, "buf.gen.yaml"), join(root, "buf.yaml"), versions],
+  join(root, "packages/contracts/src/gen"),
+  () => run("npx", ["buf", "generate"]),
 );
 // Each generate is a separate CLI process; running them together halves the wall time.
 await Promise.all(

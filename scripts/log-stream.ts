@@ -29,8 +29,18 @@ export function clock(time: number): string {
 export function formatLine(line: string, prefix: string, now = Date.now()): string {
   if (line.startsWith("{")) {
     try {
-      const { level, msg, time, pid: _pid, hostname: _hostname, name: _name, ...rest } = JSON.parse(line) as Record<string, unknown>;
-      const fields = Object.entries(rest).map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`);
+      const {
+        level,
+        msg,
+        time,
+        pid: _pid,
+        hostname: _hostname,
+        name: _name,
+        ...rest
+      } = JSON.parse(line) as Record<string, unknown>;
+      const fields = Object.entries(rest).map(
+        ([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : String(value)}`,
+      );
       const text = [LEVELS[Number(level)] ?? String(level), msg, ...fields].filter(Boolean).join(" ");
       return `${clock(typeof time === "number" ? time : now)} ${prefix} ${text}`;
     } catch {

@@ -32,7 +32,8 @@ async function main(args: string[]): Promise<void> {
   const [command, ...rest] = args;
   if (command === "create" && rest.length === 2) {
     const [service, name] = rest as [string, string];
-    const url = process.env.SHADOW_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
+    const url =
+      process.env.SHADOW_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
     const dir = await createMigration({ ...paths(service), name, url });
     log.info({ service, dir }, dir === null ? "schema unchanged, no migration written" : "migration written");
     return;

@@ -74,11 +74,15 @@ async function main(): Promise<void> {
   const natsUrl = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
   if (!(await answers(natsUrl))) {
     if (spawnSync("nats-server", ["--version"]).status !== 0) {
-      say(`NATS does not answer at ${natsUrl} and nats-server is not installed: install it (Debian: apt-get install nats-server) or set NATS_URL.`);
+      say(
+        `NATS does not answer at ${natsUrl} and nats-server is not installed: install it (Debian: apt-get install nats-server) or set NATS_URL.`,
+      );
       process.exit(1);
     }
     const { port } = new URL(natsUrl);
-    const nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", port || "4222", "-js", "-sd", join(DATA, "nats")], { stdio: "ignore" });
+    const nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", port || "4222", "-js", "-sd", join(DATA, "nats")], {
+      stdio: "ignore",
+    });
     cleanups.push(() => void nats.kill("SIGTERM"));
     if (!(await waitFor(() => answers(natsUrl), 10_000, 100))) throw new Error("nats-server did not start");
     say(`started nats-server with JetStream (data in ${join(DATA, "nats")})`);
@@ -94,7 +98,9 @@ async function main(): Promise<void> {
   const portOf = ({ name, port }: Service) => Number(process.env[`${name.toUpperCase()}_PORT`] || port);
   for (const service of SERVICES) {
     // Callers find the internal services on the ports chosen here unless told otherwise.
-    if (service.name !== "gateway") env[`${service.name.toUpperCase()}_ADDR`] = process.env[`${service.name.toUpperCase()}_ADDR`] ?? `127.0.0.1:${portOf(service)}`;
+    if (service.name !== "gateway")
+      env[`${service.name.toUpperCase()}_ADDR`] =
+        process.env[`${service.name.toUpperCase()}_ADDR`] ?? `127.0.0.1:${portOf(service)}`;
   }
   // The local run migrates at start; Kubernetes migrates in a Job instead (docs/deploy.md).
   env.MIGRATE_ON_START = process.env.MIGRATE_ON_START ?? "true";
@@ -111,7 +117,9 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say("stopping…");
-    const exits = children.filter((child) => child.exitCode === null).map((child) => new Promise((resolve) => child.once("exit", resolve)));
+    const exits = children
+      .filter((child) => child.exitCode === null)
+      .map((child) => new Promise((resolve) => child.once("exit", resolve)));
     children.forEach((child) => child.kill("SIGTERM"));
     const deadline = setTimeout(() => children.forEach((child) => child.kill("SIGKILL")), STOP_DEADLINE_MS);
     await Promise.all(exits);
@@ -123,10 +131,18 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void stopAll(0));
   process.on("SIGTERM", () => void stopAll(0));
 
-  const serving = (service: Service) => checkHealth(`127.0.0.1:${portOf(service)}`).then((state) => state === "SERVING", () => false);
+  const serving = (service: Service) =>
+    checkHealth(`127.0.0.1:${portOf(service)}`).then(
+      (state) => state === "SERVING",
+      () => false,
+    );
   const launch = (service: Service, databaseUrl?: string) => {
     if (stopping) return;
-    const childEnv = { ...process.env, ...env, ...(databaseUrl ? { [`${service.name.toUpperCase()}_DATABASE_URL`]: databaseUrl } : {}) };
+    const childEnv = {
+      ...process.env,
+      ...env,
+      ...(databaseUrl ? { [`${service.name.toUpperCase()}_DATABASE_URL`]: databaseUrl } : {}),
+    };
     const child = spawn(process.execPath, [join(ROOT, "services", service.name, "dist", "main.js")], {
       cwd: ROOT,
       env: childEnv,
@@ -156,11 +172,15 @@ async function main(): Promise<void> {
     embedded.push(database);
     urls.set(service.name, database.url);
   }
-  if (embedded.length) say(`using embedded PostgreSQL (PGlite) in ${join(DATA, "pglite")} for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`);
+  if (embedded.length)
+    say(
+      `using embedded PostgreSQL (PGlite) in ${join(DATA, "pglite")} for ${embedded.length} service database(s); set <SERVICE>_DATABASE_URL to use a server`,
+    );
   const byName = new Map(SERVICES.map((service) => [service.name as string, service]));
   const started = SERVICES.map(async (service) => {
     const dependencies = service.after.map((name) => byName.get(name)!);
-    if (!(await waitFor(async () => (await Promise.all(dependencies.map(serving))).every(Boolean), 60_000, 100))) return false;
+    if (!(await waitFor(async () => (await Promise.all(dependencies.map(serving))).every(Boolean), 60_000, 100)))
+      return false;
     launch(service, urls.get(service.name));
     return waitFor(() => serving(service), 60_000, 100);
   });
@@ -172,9 +192,13 @@ async function main(): Promise<void> {
   }
   const [identity, connection, location, gateway] = SERVICES.map(portOf);
   say("all four services SERVING:");
-  say(`  web app    http://127.0.0.1:${gateway}/  (open it in a browser; on a phone, serve it over HTTPS for camera and location)`);
+  say(
+    `  web app    http://127.0.0.1:${gateway}/  (open it in a browser; on a phone, serve it over HTTPS for camera and location)`,
+  );
   say(`  gateway    http://127.0.0.1:${gateway}  (Connect, gRPC, gRPC-web; GET /healthz)`);
-  say(`  identity   127.0.0.1:${identity}   connection 127.0.0.1:${connection}   location 127.0.0.1:${location}  (gRPC, health, reflection)`);
+  say(
+    `  identity   127.0.0.1:${identity}   connection 127.0.0.1:${connection}   location 127.0.0.1:${location}  (gRPC, health, reflection)`,
+  );
   say(`  admin token for LocationAdminService: ${join(DATA, "admin-token")}   ·   Ctrl-C stops everything`);
 }
 

@@ -41,7 +41,10 @@ export function rssBytes(pid: number): number {
  */
 export function startCpuMeter(groups: Record<string, () => number[]>): () => Record<string, number> {
   const pids = Object.fromEntries(Object.entries(groups).map(([name, find]) => [name, find()]));
-  const sum = () => Object.fromEntries(Object.entries(pids).map(([name, list]) => [name, list.reduce((total, pid) => total + ticksOf(pid), 0)]));
+  const sum = () =>
+    Object.fromEntries(
+      Object.entries(pids).map(([name, list]) => [name, list.reduce((total, pid) => total + ticksOf(pid), 0)]),
+    );
   const before = sum();
   const self = process.cpuUsage();
   const started = performance.now();
@@ -50,7 +53,8 @@ export function startCpuMeter(groups: Record<string, () => number[]>): () => Rec
     const seconds = (performance.now() - started) / 1000;
     const used = process.cpuUsage(self);
     const result: Record<string, number> = {};
-    for (const name of Object.keys(pids)) result[name] = Math.round(((after[name] - before[name]) / TICKS_PER_SECOND / seconds) * 100) / 100;
+    for (const name of Object.keys(pids))
+      result[name] = Math.round(((after[name] - before[name]) / TICKS_PER_SECOND / seconds) * 100) / 100;
     result["load generator"] = Math.round(((used.user + used.system) / 1e6 / seconds) * 100) / 100;
     return result;
   };

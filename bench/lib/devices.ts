@@ -40,7 +40,9 @@ export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
 
 async function createDevice(gatewayUrl: string): Promise<Device> {
   const sessions = new Http2SessionManager(gatewayUrl);
-  const account = await registerAndSignIn(createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })));
+  const account = await registerAndSignIn(
+    createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
+  );
   sessions.abort();
   return deviceFor(gatewayUrl, account);
 }
@@ -49,12 +51,14 @@ async function createDevice(gatewayUrl: string): Promise<Device> {
 async function inParallel<T>(n: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
   const results: T[] = new Array(n);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, async () => {
-    while (next < n) {
-      const i = next++;
-      results[i] = await task(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, concurrency) }, async () => {
+      while (next < n) {
+        const i = next++;
+        results[i] = await task(i);
+      }
+    }),
+  );
   return results;
 }
 

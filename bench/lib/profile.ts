@@ -37,9 +37,13 @@ function moduleOf(url: string, functionName: string): string {
   if (url === "") return functionName.startsWith("(") ? functionName : "native (V8 builtins)";
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1];
-  if (url.startsWith("node:")) return `node:${url.slice(5).split("/")[0] === "internal" ? url.slice(5).split("/").slice(1, 2).join("") : url.slice(5)}`;
+  if (url.startsWith("node:"))
+    return `node:${url.slice(5).split("/")[0] === "internal" ? url.slice(5).split("/").slice(1, 2).join("") : url.slice(5)}`;
   const own = /\/(services\/[^/]+|packages\/[^/]+)\/src\/(.*)$/.exec(url);
-  if (own) return own[1].includes("/generated") || own[2].includes("db/generated") ? `${own[1]} (generated Prisma client)` : own[1];
+  if (own)
+    return own[1].includes("/generated") || own[2].includes("db/generated")
+      ? `${own[1]} (generated Prisma client)`
+      : own[1];
   return url.replace(/^file:\/\//, "");
 }
 
@@ -85,9 +89,18 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
     modules.set(module, (modules.get(module) ?? 0) + us);
   }
   const rank = (map: Map<string, number>) =>
-    [...map].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, percent: Math.round((us / Math.max(busy, 1)) * 1000) / 10 }));
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, percent: Math.round((us / Math.max(busy, 1)) * 1000) / 10 }));
   const windowMs = (Math.min(to, profile.endTime) - Math.max(from, profile.startTime)) / 1000;
-  return { file, busyMs: Math.round(busy / 1000), windowMs: Math.round(windowMs), topFunctions: rank(functions), topModules: rank(modules) };
+  return {
+    file,
+    busyMs: Math.round(busy / 1000),
+    windowMs: Math.round(windowMs),
+    topFunctions: rank(functions),
+    topModules: rank(modules),
+  };
 }
 
 /** The .cpuprofile files node --cpu-prof wrote into `dir`, by pid. */

@@ -63,16 +63,26 @@ async function freePort(): Promise<number> {
  * slices more than the OS scheduler does. Fresh schemas and NATS prefix, dropped
  * by stop().
  */
-export async function startProcessStack(label: string, options: { logDir: string; env?: Record<string, string> }): Promise<BenchStack> {
+export async function startProcessStack(
+  label: string,
+  options: { logDir: string; env?: Record<string, string> },
+): Promise<BenchStack> {
   const resources = await createStackResources(label);
   const { databases } = resources;
-  const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
+  const ports = Object.fromEntries(
+    await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
+  ) as Record<ServiceName, number>;
   const env: Record<string, string> = {
     ...resources.env,
     LOG_LEVEL: "warn",
     SHUTDOWN_TIMEOUT_MS: "3000",
     ...Object.fromEntries(SERVICE_NAMES.map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])),
-    ...Object.fromEntries(SERVICE_NAMES.filter((name) => name !== "gateway").map((name) => [`${name.toUpperCase()}_ADDR`, `127.0.0.1:${ports[name]}`])),
+    ...Object.fromEntries(
+      SERVICE_NAMES.filter((name) => name !== "gateway").map((name) => [
+        `${name.toUpperCase()}_ADDR`,
+        `127.0.0.1:${ports[name]}`,
+      ]),
+    ),
     ...UNLIMITED,
     ...options.env,
   };
@@ -97,10 +107,14 @@ export async function startProcessStack(label: string, options: { logDir: string
         if (!/SIGTERM received|stopping/.test(text)) errors.push(`${name}: ${text.trim()}`);
       });
       started.set(name, child);
-      const ready = await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${errors.join("\n")}`);
-        return (await checkHealth(address(name))) === "SERVING";
-      }, 60_000, 100);
+      const ready = await waitFor(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${errors.join("\n")}`);
+          return (await checkHealth(address(name))) === "SERVING";
+        },
+        60_000,
+        100,
+      );
       if (!ready) throw new Error(`${name} did not report SERVING within 60 s: ${errors.join("\n")}`);
     }
     children = started;
@@ -130,7 +144,11 @@ export async function startProcessStack(label: string, options: { logDir: string
     mode: "processes",
     gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
     address,
-    databaseUrls: { identity: databases.identity.url, connection: databases.connection.url, location: databases.location.url },
+    databaseUrls: {
+      identity: databases.identity.url,
+      connection: databases.connection.url,
+      location: databases.location.url,
+    },
     env,
     pid: (name) => children.get(name)?.pid ?? 0,
     async restart(nodeFlags) {

@@ -17,7 +17,12 @@ export class Latencies {
   }
 
   summary(): LatencySummary {
-    return { samples: this.count, p50Ms: round(this.percentile(50)), p99Ms: round(this.percentile(99)), maxMs: round(this.percentile(100)) };
+    return {
+      samples: this.count,
+      p50Ms: round(this.percentile(50)),
+      p99Ms: round(this.percentile(99)),
+      maxMs: round(this.percentile(100)),
+    };
   }
 }
 
@@ -59,18 +64,20 @@ export async function closedLoop(
   const until = from + options.durationMs;
   let done = 0;
   let last = from;
-  await Promise.all(Array.from({ length: options.concurrency }, async (_, worker) => {
-    for (let i = 0; performance.now() < until; i++) {
-      const t0 = performance.now();
-      const n = await work(worker, i);
-      const t1 = performance.now();
-      if (t1 >= from) {
-        done += n;
-        latency.add(t1 - t0);
-        last = Math.max(last, t1);
+  await Promise.all(
+    Array.from({ length: options.concurrency }, async (_, worker) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t0 = performance.now();
+        const n = await work(worker, i);
+        const t1 = performance.now();
+        if (t1 >= from) {
+          done += n;
+          latency.add(t1 - t0);
+          last = Math.max(last, t1);
+        }
       }
-    }
-  }));
+    }),
+  );
   const seconds = (last - from) / 1000;
   return { perSecond: round(done / seconds, 0), done, seconds: round(seconds), latency: latency.summary() };
 }

@@ -9,9 +9,18 @@ import { blobPool } from "../lib/stats.js";
  * whole time budget. Same row shape as the relay writes: 128-byte random blob,
  * stored now, expiring `expiresInMs` from now.
  */
-export async function seedQueuedPackets(locationDatabaseUrl: string, from: number, to: number, expiresInMs: number, onChunk?: (done: number) => void): Promise<void> {
+export async function seedQueuedPackets(
+  locationDatabaseUrl: string,
+  from: number,
+  to: number,
+  expiresInMs: number,
+  onChunk?: (done: number) => void,
+): Promise<void> {
   const target = parseDatabaseUrl(locationDatabaseUrl);
-  const client = new pg.Client({ connectionString: target.connectionString, options: `-c search_path=${target.schema}` });
+  const client = new pg.Client({
+    connectionString: target.connectionString,
+    options: `-c search_path=${target.schema}`,
+  });
   await client.connect();
   try {
     const chunk = 100_000;
@@ -35,7 +44,10 @@ export async function seedQueuedPackets(locationDatabaseUrl: string, from: numbe
 
 export async function countPackets(locationDatabaseUrl: string): Promise<number> {
   const target = parseDatabaseUrl(locationDatabaseUrl);
-  const client = new pg.Client({ connectionString: target.connectionString, options: `-c search_path=${target.schema}` });
+  const client = new pg.Client({
+    connectionString: target.connectionString,
+    options: `-c search_path=${target.schema}`,
+  });
   await client.connect();
   try {
     return Number((await client.query<{ n: string }>("SELECT count(*) AS n FROM packet")).rows[0].n);

@@ -22,7 +22,10 @@ export interface HandlersResult {
 }
 
 async function startServer(kind: "connect" | "grpc"): Promise<{ port: number; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", `${ROOT}bench/servers/empty-handlers.ts`, kind], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", `${ROOT}bench/servers/empty-handlers.ts`, kind], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
   const port = Number(/^port (\d+)$/.exec(line)?.[1]);
   if (!port) throw new Error(`empty ${kind} server said: ${line}`);
@@ -44,12 +47,18 @@ const request = (i: number) => ({ data: [{ pairId: PAIR_ID, packetId: i, blob: b
  * call the gateway) and G0 (grpc-js server through the runtime adapter, called
  * with the runtime's grpc-js client, as the gateway calls location).
  */
-export async function benchHandlers(say: Progress, options: { durationMs: number; concurrency: number }): Promise<HandlersResult> {
+export async function benchHandlers(
+  say: Progress,
+  options: { durationMs: number; concurrency: number },
+): Promise<HandlersResult> {
   const loop = { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.durationMs / 4 };
   const connectServer = await startServer("connect");
   let connect;
   try {
-    const client = createClient(LocationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${connectServer.port}` }));
+    const client = createClient(
+      LocationService,
+      createGrpcTransport({ baseUrl: `http://127.0.0.1:${connectServer.port}` }),
+    );
     let i = 0;
     const run = await closedLoop(loop, async () => (await client.sync(request(i++)), 1));
     connect = { requestsPerSecond: run.perSecond, latency: run.latency };

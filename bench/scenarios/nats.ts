@@ -13,7 +13,10 @@ export interface NatsResult {
 const CHUNK = 100;
 
 /** Raw NATS with the same 128-byte payloads: core publish and JetStream publish (file storage). */
-export async function benchNats(say: Progress, options: { durationMs: number; concurrency: number }): Promise<NatsResult> {
+export async function benchNats(
+  say: Progress,
+  options: { durationMs: number; concurrency: number },
+): Promise<NatsResult> {
   const bus = createTestBus("bench_nats");
   const publisher = await connect({ servers: bus.url, name: "bench-publisher" });
   const subscriber = await connect({ servers: bus.url, name: "bench-subscriber" });
@@ -37,15 +40,25 @@ export async function benchNats(say: Progress, options: { durationMs: number; co
 
     const jsm = await publisher.jetstreamManager();
     const stream = `${bus.prefix}_BENCH`;
-    await jsm.streams.add({ name: stream, subjects: [`${bus.prefix}.js.>`], storage: StorageType.File, retention: RetentionPolicy.Limits });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${bus.prefix}.js.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+    });
     const js = publisher.jetstream();
     let id = 0;
-    const run = await closedLoop({ concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.durationMs / 4 }, async () => {
-      await js.publish(`${bus.prefix}.js.packet`, blobFor(id++));
-      return 1;
-    });
+    const run = await closedLoop(
+      { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.durationMs / 4 },
+      async () => {
+        await js.publish(`${bus.prefix}.js.packet`, blobFor(id++));
+        return 1;
+      },
+    );
     const jetstream = { messagesPerSecond: run.perSecond, concurrency: options.concurrency, ackLatency: run.latency };
-    say(`NATS JetStream publish (file): ${jetstream.messagesPerSecond} msg/s, ack p50 ${run.latency.p50Ms} ms p99 ${run.latency.p99Ms} ms`);
+    say(
+      `NATS JetStream publish (file): ${jetstream.messagesPerSecond} msg/s, ack p50 ${run.latency.p50Ms} ms p99 ${run.latency.p99Ms} ms`,
+    );
     return { core, jetstream };
   } finally {
     await publisher.close();

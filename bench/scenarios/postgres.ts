@@ -30,7 +30,10 @@ const silentMigrations = { info: () => undefined };
  * from `concurrency` workers each writing its own recipient pairID. The pools
  * have the services' default size (10).
  */
-export async function benchPostgres(say: Progress, options: { durationMs: number; concurrency: number }): Promise<PostgresResult> {
+export async function benchPostgres(
+  say: Progress,
+  options: { durationMs: number; concurrency: number },
+): Promise<PostgresResult> {
   const database = await createTestDatabase("bench_pg");
   try {
     await migrate({
@@ -40,7 +43,11 @@ export async function benchPostgres(say: Progress, options: { durationMs: number
       log: silentMigrations,
     });
     const target = parseDatabaseUrl(database.url);
-    const pool = new pg.Pool({ connectionString: target.connectionString, options: `-c search_path=${target.schema}`, max: 10 });
+    const pool = new pg.Pool({
+      connectionString: target.connectionString,
+      options: `-c search_path=${target.schema}`,
+      max: 10,
+    });
     const prisma = createLocationDb(createPrismaAdapter(database.url, { poolSize: 10 }));
     const pairOf = (worker: number) => `bench${String(worker).padStart(35, "0")}`;
     const sender = "S".repeat(40);
@@ -58,23 +65,46 @@ export async function benchPostgres(say: Progress, options: { durationMs: number
           const expires = new Date(now.getTime() + 3_600_000);
           return Array.from({ length: batch }, () => {
             const id = nextId++;
-            return { recipientPairId: pairOf(worker), packetId: BigInt(id), senderPairId: sender, blob: blobFor(id), storedAt: now, expiresAt: expires };
+            return {
+              recipientPairId: pairOf(worker),
+              packetId: BigInt(id),
+              senderPairId: sender,
+              blob: blobFor(id),
+              storedAt: now,
+              expiresAt: expires,
+            };
           });
         };
         // The same statements a hand-written relay would send: one multi-row INSERT, one DELETE by key.
-        const values = Array.from({ length: batch }, (_, i) => `($${i * 6 + 1}, $${i * 6 + 2}, $${i * 6 + 3}, $${i * 6 + 4}, $${i * 6 + 5}, $${i * 6 + 6})`).join(", ");
+        const values = Array.from(
+          { length: batch },
+          (_, i) => `($${i * 6 + 1}, $${i * 6 + 2}, $${i * 6 + 3}, $${i * 6 + 4}, $${i * 6 + 5}, $${i * 6 + 6})`,
+        ).join(", ");
         const insertSql = `INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at) VALUES ${values}`;
         const rawWork = async (worker: number) => {
           const batchRows = rows(worker);
-          await pool.query(insertSql, batchRows.flatMap((r) => [r.recipientPairId, r.packetId.toString(), r.senderPairId, r.blob, r.storedAt, r.expiresAt]));
-          const deleted = await pool.query("DELETE FROM packet WHERE recipient_pair_id = $1 AND packet_id = ANY($2::bigint[])", [
-            pairOf(worker), batchRows.map((r) => r.packetId.toString()),
-          ]);
+          await pool.query(
+            insertSql,
+            batchRows.flatMap((r) => [
+              r.recipientPairId,
+              r.packetId.toString(),
+              r.senderPairId,
+              r.blob,
+              r.storedAt,
+              r.expiresAt,
+            ]),
+          );
+          const deleted = await pool.query(
+            "DELETE FROM packet WHERE recipient_pair_id = $1 AND packet_id = ANY($2::bigint[])",
+            [pairOf(worker), batchRows.map((r) => r.packetId.toString())],
+          );
           return deleted.rowCount ?? 0;
         };
         const raw = await measure(rawWork);
         result.raw.push({ batch, rowsPerSecond: raw.perSecond, latency: raw.latency });
-        say(`P_raw    batch ${String(batch).padStart(3)}: ${raw.perSecond} rows/s (insert+delete p50 ${raw.latency.p50Ms} ms)`);
+        say(
+          `P_raw    batch ${String(batch).padStart(3)}: ${raw.perSecond} rows/s (insert+delete p50 ${raw.latency.p50Ms} ms)`,
+        );
 
         const prismaWork = async (worker: number) => {
           const batchRows = rows(worker);
@@ -86,7 +116,9 @@ export async function benchPostgres(say: Progress, options: { durationMs: number
         };
         const viaPrisma = await measure(prismaWork);
         result.prisma.push({ batch, rowsPerSecond: viaPrisma.perSecond, latency: viaPrisma.latency });
-        say(`P_prisma batch ${String(batch).padStart(3)}: ${viaPrisma.perSecond} rows/s (insert+delete p50 ${viaPrisma.latency.p50Ms} ms)`);
+        say(
+          `P_prisma batch ${String(batch).padStart(3)}: ${viaPrisma.perSecond} rows/s (insert+delete p50 ${viaPrisma.latency.p50Ms} ms)`,
+        );
       }
     } finally {
       await pool.end();

@@ -88,7 +88,9 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
         const now = performance.now();
         if (inWindow(now)) {
           counts.syncs++;
-          counts.acked += response.syncMeta.find((meta) => meta.target === SyncTarget.RECIPIENT && meta.pairId === pair.to)?.deletedPackets.length ?? 0;
+          counts.acked +=
+            response.syncMeta.find((meta) => meta.target === SyncTarget.RECIPIENT && meta.pairId === pair.to)
+              ?.deletedPackets.length ?? 0;
           counts.resent += response.data.filter((packet) => packet.pairId === pair.to).length;
         }
       } catch (error) {
@@ -106,7 +108,10 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
     const ready = new Promise<void>((resolve) => (caughtUp = resolve));
     const done = (async () => {
       try {
-        for await (const { event } of pair.recipient.location.subscribe({}, { ...pair.recipient.call, signal: abort.signal })) {
+        for await (const { event } of pair.recipient.location.subscribe(
+          {},
+          { ...pair.recipient.call, signal: abort.signal },
+        )) {
           if (event.case === "caughtUp") caughtUp();
           else if (event.case === "packet" && event.value.pairId === pair.to) {
             const key = `${pair.to}/${event.value.packetId}`;
@@ -132,13 +137,18 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
   const send = async (pair: DevicePair, packets: Array<{ id: number; at: number }>) => {
     for (const { id, at } of packets) sentAt.set(`${pair.to}/${id}`, at);
     try {
-      const response = await pair.sender.location.sync({
-        data: packets.map(({ id }) => ({ pairId: pair.to, packetId: id, blob: blobFor(id) })),
-      }, pair.sender.call);
+      const response = await pair.sender.location.sync(
+        {
+          data: packets.map(({ id }) => ({ pairId: pair.to, packetId: id, blob: blobFor(id) })),
+        },
+        pair.sender.call,
+      );
       const now = performance.now();
       if (inWindow(now)) {
         counts.syncs++;
-        counts.sent += response.syncMeta.find((meta) => meta.target === SyncTarget.SENDER && meta.pairId === pair.to)?.receivedPackets.length ?? 0;
+        counts.sent +=
+          response.syncMeta.find((meta) => meta.target === SyncTarget.SENDER && meta.pairId === pair.to)
+            ?.receivedPackets.length ?? 0;
       }
     } catch (error) {
       for (const { id } of packets) sentAt.delete(`${pair.to}/${id}`);
@@ -151,12 +161,17 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
   let offered: number | undefined;
   if (options.mode === "closed") {
     const batch = options.batch ?? 1;
-    await Promise.all(pairs.map(async (pair) => {
-      while (performance.now() < until) {
-        const at = performance.now();
-        await send(pair, Array.from({ length: batch }, () => ({ id: pair.nextPacketId++, at })));
-      }
-    }));
+    await Promise.all(
+      pairs.map(async (pair) => {
+        while (performance.now() < until) {
+          const at = performance.now();
+          await send(
+            pair,
+            Array.from({ length: batch }, () => ({ id: pair.nextPacketId++, at })),
+          );
+        }
+      }),
+    );
   } else {
     const rate = options.rate ?? 100;
     offered = rate;
@@ -187,7 +202,11 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
 
   // Let what is in flight arrive and be acknowledged, so the next run starts with empty inboxes.
   const drainUntil = performance.now() + options.drainMs;
-  while (performance.now() < drainUntil && (sentAt.size > 0 || [...recipients.values()].some((s) => s.acking || s.pending.length > 0))) await sleep(10);
+  while (
+    performance.now() < drainUntil &&
+    (sentAt.size > 0 || [...recipients.values()].some((s) => s.acking || s.pending.length > 0))
+  )
+    await sleep(10);
   let lost = 0;
   for (const at of sentAt.values()) if (inWindow(at)) lost++;
   for (const abort of aborts) abort.abort();
@@ -197,7 +216,7 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
   return {
     mode: options.mode,
     pairs: pairs.length,
-    batch: options.mode === "closed" ? options.batch ?? 1 : undefined,
+    batch: options.mode === "closed" ? (options.batch ?? 1) : undefined,
     offeredPerSecond: offered,
     sentPerSecond: round(counts.sent / seconds, 0),
     ackedPerSecond: round(counts.acked / seconds, 0),

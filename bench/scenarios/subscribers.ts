@@ -18,14 +18,22 @@ export interface SubscribersPoint {
  * connection; resident memory of the gateway and location processes before
  * and after, divided by N.
  */
-export async function benchSubscribers(stack: BenchStack, levels: number[], registerBoundMs: number): Promise<SubscribersPoint[]> {
+export async function benchSubscribers(
+  stack: BenchStack,
+  levels: number[],
+  registerBoundMs: number,
+): Promise<SubscribersPoint[]> {
   const most = Math.max(...levels);
   const accounts: Device[] = [];
   const until = performance.now() + registerBoundMs;
-  while (accounts.length < most && performance.now() < until) accounts.push(...(await createDevices(stack.gatewayUrl, Math.min(50, most - accounts.length), 16)));
+  while (accounts.length < most && performance.now() < until)
+    accounts.push(...(await createDevices(stack.gatewayUrl, Math.min(50, most - accounts.length), 16)));
   const points: SubscribersPoint[] = [];
   for (const n of levels) {
-    const extra = accounts.length === 0 ? [] : Array.from({ length: n }, (_, i) => deviceFor(stack.gatewayUrl, accounts[i % accounts.length].account));
+    const extra =
+      accounts.length === 0
+        ? []
+        : Array.from({ length: n }, (_, i) => deviceFor(stack.gatewayUrl, accounts[i % accounts.length].account));
     const before = { gateway: rssBytes(stack.pid("gateway")), location: rssBytes(stack.pid("location")) };
     const started = performance.now();
     const aborts = extra.map(() => new AbortController());
@@ -35,7 +43,8 @@ export async function benchSubscribers(stack: BenchStack, levels: number[], regi
       ready.push(new Promise<void>((resolve) => (caughtUp = resolve)));
       return (async () => {
         try {
-          for await (const { event } of device.location.subscribe({}, { ...device.call, signal: aborts[i].signal })) if (event.case === "caughtUp") caughtUp();
+          for await (const { event } of device.location.subscribe({}, { ...device.call, signal: aborts[i].signal }))
+            if (event.case === "caughtUp") caughtUp();
         } catch {
           // Aborted at the end.
         }

@@ -16,15 +16,26 @@ export interface SweeperResult {
  * service's context) over the stack's database, with the service clock moved
  * past the seeded packets' expiry. Runs in this process; the stack is idle.
  */
-export async function timeSweep(env: Record<string, string>, expired: number, clockAheadMs: number, boundMs: number): Promise<SweeperResult> {
+export async function timeSweep(
+  env: Record<string, string>,
+  expired: number,
+  clockAheadMs: number,
+  boundMs: number,
+): Promise<SweeperResult> {
   const config = loadConfig({ ...env, LOCATION_PORT: "0", METRICS_PORT: "0", SWEEP_INTERVAL: "1h", LOG_LEVEL: "warn" });
-  const service = await startLocationService(config, { now: () => new Date(Date.now() + clockAheadMs), log: createLogger("bench-sweeper", "warn") });
+  const service = await startLocationService(config, {
+    now: () => new Date(Date.now() + clockAheadMs),
+    log: createLogger("bench-sweeper", "warn"),
+  });
   try {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const deleted = await Promise.race([
       sweepOnce(service.context),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`sweep did not finish within ${boundMs / 1000} s`)), boundMs))),
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`sweep did not finish within ${boundMs / 1000} s`)), boundMs)),
+      ),
     ]).finally(() => clearTimeout(timer));
     const seconds = (performance.now() - started) / 1000;
     return { expired, deleted, seconds: round(seconds), packetsPerSecond: round(deleted / seconds, 0) };

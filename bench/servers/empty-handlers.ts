@@ -31,7 +31,9 @@ async function serveGrpc(): Promise<{ port: number; close(): void }> {
     shutdownSignal: new AbortController().signal,
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
   );
   return { port, close: () => server.forceShutdown() };
 }

@@ -34,7 +34,12 @@ interface ServiceFacts {
 /** What see-me's four processes are (docs/conventions.md); the manifests must agree. */
 export const SERVICES: Record<string, ServiceFacts> = {
   gateway: { port: 8080, metricsPort: 9100, database: false, secrets: ["INTERNAL_AUTH_SECRET"] },
-  identity: { port: 50051, metricsPort: 9101, database: true, secrets: ["INTERNAL_AUTH_SECRET", "IDENTITY_DATABASE_URL"] },
+  identity: {
+    port: 50051,
+    metricsPort: 9101,
+    database: true,
+    secrets: ["INTERNAL_AUTH_SECRET", "IDENTITY_DATABASE_URL"],
+  },
   connection: {
     port: 50052,
     metricsPort: 9102,
@@ -60,7 +65,10 @@ const named = <T>(objects: Manifest[], kind: string): Array<T & Manifest> =>
   objects.filter((o) => o.kind === kind) as Array<T & Manifest>;
 
 function podSpecOf(obj: Manifest): IIoK8sApiCoreV1PodSpec | undefined {
-  const spec = obj.spec as { template?: { spec?: IIoK8sApiCoreV1PodSpec }; jobTemplate?: { spec?: { template?: { spec?: IIoK8sApiCoreV1PodSpec } } } };
+  const spec = obj.spec as {
+    template?: { spec?: IIoK8sApiCoreV1PodSpec };
+    jobTemplate?: { spec?: { template?: { spec?: IIoK8sApiCoreV1PodSpec } } };
+  };
   if (obj.kind === "Pod") return obj.spec as IIoK8sApiCoreV1PodSpec;
   if (obj.kind === "CronJob") return spec?.jobTemplate?.spec?.template?.spec;
   return spec?.template?.spec;
@@ -100,7 +108,11 @@ export function isPinned(image: string | undefined): boolean {
 }
 
 /** Environment value as the container will see it: `env` wins over `envFrom` ConfigMaps. */
-function envValue(container: IIoK8sApiCoreV1Container, configMaps: Map<string, Record<string, string>>, name: string): string | undefined {
+function envValue(
+  container: IIoK8sApiCoreV1Container,
+  configMaps: Map<string, Record<string, string>>,
+  name: string,
+): string | undefined {
   const direct = container.env?.find((e) => e.name === name);
   if (direct) return direct.value;
   let value: string | undefined;
@@ -136,12 +148,18 @@ function runs(container: IIoK8sApiCoreV1Container): string {
 }
 
 /** Checks one container against the security, resource and image rules. */
-function checkContainer(where: string, container: IIoK8sApiCoreV1Container, pod: IIoK8sApiCoreV1PodSpec, problems: string[]): void {
+function checkContainer(
+  where: string,
+  container: IIoK8sApiCoreV1Container,
+  pod: IIoK8sApiCoreV1PodSpec,
+  problems: string[],
+): void {
   const at = `${where} container ${container.name}`;
   if (!isPinned(container.image)) problems.push(`${at}: image "${container.image}" is not pinned by tag or digest`);
   for (const kind of ["requests", "limits"] as const) {
     for (const resource of ["cpu", "memory"]) {
-      if (container.resources?.[kind]?.[resource] === undefined) problems.push(`${at}: resources.${kind}.${resource} is missing`);
+      if (container.resources?.[kind]?.[resource] === undefined)
+        problems.push(`${at}: resources.${kind}.${resource} is missing`);
     }
   }
   const sc = container.securityContext ?? {};
@@ -152,18 +170,25 @@ function checkContainer(where: string, container: IIoK8sApiCoreV1Container, pod:
   if (sc.allowPrivilegeEscalation !== false) problems.push(`${at}: allowPrivilegeEscalation is not false`);
   if (sc.privileged === true) problems.push(`${at}: is privileged`);
   if (!(sc.capabilities?.drop ?? []).includes("ALL")) problems.push(`${at}: capabilities.drop does not include ALL`);
-  if ((sc.capabilities?.add ?? []).length > 0) problems.push(`${at}: adds capabilities ${sc.capabilities?.add?.join(",")}`);
-  if ((sc.seccompProfile ?? podSc.seccompProfile)?.type !== "RuntimeDefault") problems.push(`${at}: seccompProfile is not RuntimeDefault`);
+  if ((sc.capabilities?.add ?? []).length > 0)
+    problems.push(`${at}: adds capabilities ${sc.capabilities?.add?.join(",")}`);
+  if ((sc.seccompProfile ?? podSc.seccompProfile)?.type !== "RuntimeDefault")
+    problems.push(`${at}: seccompProfile is not RuntimeDefault`);
 }
 
 /** Ingress rules from every NetworkPolicy that selects these pod labels. */
 function ingressRulesFor(policies: IIoK8sApiNetworkingV1NetworkPolicy[], labels: Record<string, string>) {
-  const selecting = policies.filter((p) => selects(p.spec?.podSelector, labels) && (p.spec?.policyTypes ?? ["Ingress"]).includes("Ingress"));
+  const selecting = policies.filter(
+    (p) => selects(p.spec?.podSelector, labels) && (p.spec?.policyTypes ?? ["Ingress"]).includes("Ingress"),
+  );
   return { selecting, rules: selecting.flatMap((p) => p.spec?.ingress ?? []) };
 }
 
 /** Resolves a rule's ports to numbers on this container; undefined means every port. */
-function rulePorts(rule: IIoK8sApiNetworkingV1NetworkPolicyIngressRule, container: IIoK8sApiCoreV1Container): number[] | undefined {
+function rulePorts(
+  rule: IIoK8sApiNetworkingV1NetworkPolicyIngressRule,
+  container: IIoK8sApiCoreV1Container,
+): number[] | undefined {
   if (!rule.ports || rule.ports.length === 0) return undefined;
   return rule.ports.map((p) => containerPort(container, p.port) ?? -1);
 }
@@ -213,7 +238,9 @@ function checkNetworkPolicies(objects: Manifest[], problems: string[]): void {
         } else publiclyReachable = true;
       } else if (otherNamespaces) {
         if (!ports || ports.some((p) => p !== facts.metricsPort)) {
-          problems.push(`${name}: ingress from other namespaces on port ${ports?.join(",") ?? "(all)"} (only metrics ${facts.metricsPort} may be scraped)`);
+          problems.push(
+            `${name}: ingress from other namespaces on port ${ports?.join(",") ?? "(all)"} (only metrics ${facts.metricsPort} may be scraped)`,
+          );
         }
       } else {
         for (const peer of peers) {
@@ -225,8 +252,10 @@ function checkNetworkPolicies(objects: Manifest[], problems: string[]): void {
         }
       }
     }
-    if (name === "gateway" && !publiclyReachable) problems.push(`gateway: port ${facts.port} is not reachable from outside`);
-    if (name !== "gateway" && !reachableFromGateway) problems.push(`${name}: the gateway cannot reach port ${facts.port}`);
+    if (name === "gateway" && !publiclyReachable)
+      problems.push(`gateway: port ${facts.port} is not reachable from outside`);
+    if (name !== "gateway" && !reachableFromGateway)
+      problems.push(`${name}: the gateway cannot reach port ${facts.port}`);
   }
 }
 
@@ -273,17 +302,24 @@ function checkDeployment(
 
   // Graceful shutdown: preStop, then SIGTERM → drain SHUTDOWN_TIMEOUT_MS, then NATS drain.
   const preStop = preStopSeconds(main);
-  if (preStop === undefined) problems.push(`Deployment/${name}: no preStop hook to let endpoints update before SIGTERM`);
+  if (preStop === undefined)
+    problems.push(`Deployment/${name}: no preStop hook to let endpoints update before SIGTERM`);
   const shutdownMs = Number(envValue(main, configMaps, "SHUTDOWN_TIMEOUT_MS") ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
   const needed = (preStop ?? 0) + Math.ceil(shutdownMs / 1000) + EXIT_MARGIN_SECONDS;
   const grace = pod.terminationGracePeriodSeconds ?? 30;
   if (grace < needed) {
-    problems.push(`Deployment/${name}: terminationGracePeriodSeconds ${grace} < ${needed} (preStop + SHUTDOWN_TIMEOUT_MS + ${EXIT_MARGIN_SECONDS} s)`);
+    problems.push(
+      `Deployment/${name}: terminationGracePeriodSeconds ${grace} < ${needed} (preStop + SHUTDOWN_TIMEOUT_MS + ${EXIT_MARGIN_SECONDS} s)`,
+    );
   }
 
   // Zero-downtime rollout.
   const rolling = deployment.spec?.strategy?.rollingUpdate;
-  if (deployment.spec?.strategy?.type === "Recreate" || !rolling || !(rolling.maxUnavailable === 0 || rolling.maxUnavailable === "0%")) {
+  if (
+    deployment.spec?.strategy?.type === "Recreate" ||
+    !rolling ||
+    !(rolling.maxUnavailable === 0 || rolling.maxUnavailable === "0%")
+  ) {
     problems.push(`Deployment/${name}: rollout must be RollingUpdate with maxUnavailable 0`);
   }
 
@@ -296,17 +332,21 @@ function checkDeployment(
   // JetStream replication and subject prefix per environment.
   const replicas = envValue(main, configMaps, "NATS_STREAM_REPLICAS");
   const wantReplicas = env === "prod" ? "3" : "1";
-  if (replicas !== wantReplicas) problems.push(`Deployment/${name}: NATS_STREAM_REPLICAS is ${replicas ?? "unset"}, want ${wantReplicas} in ${env}`);
+  if (replicas !== wantReplicas)
+    problems.push(`Deployment/${name}: NATS_STREAM_REPLICAS is ${replicas ?? "unset"}, want ${wantReplicas} in ${env}`);
   if (env === "prod" && envValue(main, configMaps, "NATS_SUBJECT_PREFIX")) {
     problems.push(`Deployment/${name}: NATS_SUBJECT_PREFIX must be unset in production`);
   }
 
   // A Service in front of it.
-  const services = named<IIoK8sApiCoreV1Service>(objects, "Service").filter((s) => s.spec?.selector && selects({ matchLabels: s.spec.selector }, labels));
+  const services = named<IIoK8sApiCoreV1Service>(objects, "Service").filter(
+    (s) => s.spec?.selector && selects({ matchLabels: s.spec.selector }, labels),
+  );
   if (services.length === 0) problems.push(`Deployment/${name}: no Service selects its pods`);
   for (const service of services) {
     const type = service.spec?.type ?? "ClusterIP";
-    if (name !== "gateway" && type !== "ClusterIP") problems.push(`Service/${service.metadata.name}: type ${type} exposes an internal service`);
+    if (name !== "gateway" && type !== "ClusterIP")
+      problems.push(`Service/${service.metadata.name}: type ${type} exposes an internal service`);
   }
 
   // Survive node drains: a PDB that still lets one pod go.
@@ -314,7 +354,9 @@ function checkDeployment(
     (h) => h.spec?.scaleTargetRef.kind === "Deployment" && h.spec.scaleTargetRef.name === name,
   );
   const minReplicas = hpa ? (hpa.spec?.minReplicas ?? 1) : (deployment.spec?.replicas ?? 1);
-  const pdbs = named<IIoK8sApiPolicyV1PodDisruptionBudget>(objects, "PodDisruptionBudget").filter((p) => selects(p.spec?.selector, labels));
+  const pdbs = named<IIoK8sApiPolicyV1PodDisruptionBudget>(objects, "PodDisruptionBudget").filter((p) =>
+    selects(p.spec?.selector, labels),
+  );
   if (pdbs.length === 0) problems.push(`Deployment/${name}: no PodDisruptionBudget`);
   for (const pdb of pdbs) {
     const { maxUnavailable, minAvailable } = pdb.spec ?? {};
@@ -326,15 +368,18 @@ function checkDeployment(
           : minAvailable === "100%";
     if (blocks) problems.push(`PodDisruptionBudget/${pdb.metadata.name}: allows no disruption, so node drains hang`);
   }
-  if (env === "prod" && minReplicas < 2) problems.push(`Deployment/${name}: fewer than 2 replicas in production cannot survive a node drain`);
+  if (env === "prod" && minReplicas < 2)
+    problems.push(`Deployment/${name}: fewer than 2 replicas in production cannot survive a node drain`);
 
   // Autoscaling for the hot services.
   if (HOT_SERVICES.includes(name)) {
     if (!hpa) {
       problems.push(`Deployment/${name}: no HorizontalPodAutoscaler`);
     } else {
-      if (deployment.spec?.replicas !== undefined) problems.push(`Deployment/${name}: sets replicas although its HorizontalPodAutoscaler owns them`);
-      if ((hpa.spec?.maxReplicas ?? 0) <= (hpa.spec?.minReplicas ?? 1)) problems.push(`HorizontalPodAutoscaler/${name}: maxReplicas must exceed minReplicas`);
+      if (deployment.spec?.replicas !== undefined)
+        problems.push(`Deployment/${name}: sets replicas although its HorizontalPodAutoscaler owns them`);
+      if ((hpa.spec?.maxReplicas ?? 0) <= (hpa.spec?.minReplicas ?? 1))
+        problems.push(`HorizontalPodAutoscaler/${name}: maxReplicas must exceed minReplicas`);
       if (!hpa.spec?.metrics?.some((m) => m.type === "Resource" && m.resource?.name === "cpu")) {
         problems.push(`HorizontalPodAutoscaler/${name}: no CPU metric`);
       }
@@ -345,18 +390,23 @@ function checkDeployment(
   // does not migrate at start (MIGRATE_ON_START off), so a schema changes once per rollout.
   if (facts.database) {
     const command = migrateArgs(name);
-    const job = named<IIoK8sApiBatchV1Job>(objects, "Job").find((j) => (j.spec?.template.spec?.containers ?? []).some((c) => runs(c) === command));
+    const job = named<IIoK8sApiBatchV1Job>(objects, "Job").find((j) =>
+      (j.spec?.template.spec?.containers ?? []).some((c) => runs(c) === command),
+    );
     if (!job) problems.push(`Deployment/${name}: no migration Job running "${command}"`);
     else if (!job.spec?.template.spec?.containers.every((c) => c.image === main.image)) {
       problems.push(`Job/${job.metadata.name}: image differs from Deployment/${name}`);
     }
     for (const container of [...(pod.initContainers ?? []), ...pod.containers]) {
-      if (runs(container).includes("migrate")) problems.push(`Deployment/${name}: container ${container.name} migrates; only the Job may`);
+      if (runs(container).includes("migrate"))
+        problems.push(`Deployment/${name}: container ${container.name} migrates; only the Job may`);
     }
   }
   const migrateOnStart = envValue(main, configMaps, "MIGRATE_ON_START");
   if (facts.database && migrateOnStart !== "false") {
-    problems.push(`Deployment/${name}: MIGRATE_ON_START is "${migrateOnStart ?? "unset"}", must be "false" (the Job migrates)`);
+    problems.push(
+      `Deployment/${name}: MIGRATE_ON_START is "${migrateOnStart ?? "unset"}", must be "false" (the Job migrates)`,
+    );
   }
 }
 
@@ -366,9 +416,13 @@ function checkDeployment(
  */
 export function checkInvariants(objects: Manifest[], env: Environment): string[] {
   const problems: string[] = [];
-  const configMaps = new Map(named<IIoK8sApiCoreV1ConfigMap>(objects, "ConfigMap").map((c) => [c.metadata.name, c.data ?? {}]));
+  const configMaps = new Map(
+    named<IIoK8sApiCoreV1ConfigMap>(objects, "ConfigMap").map((c) => [c.metadata.name, c.data ?? {}]),
+  );
   const secrets = named<IIoK8sApiCoreV1Secret>(objects, "Secret");
-  const accounts = new Map(named<IIoK8sApiCoreV1ServiceAccount>(objects, "ServiceAccount").map((a) => [a.metadata.name, a]));
+  const accounts = new Map(
+    named<IIoK8sApiCoreV1ServiceAccount>(objects, "ServiceAccount").map((a) => [a.metadata.name, a]),
+  );
 
   // Every Deployment the system needs is there.
   const deployments = named<IIoK8sApiAppsV1Deployment>(objects, "Deployment");
@@ -394,7 +448,9 @@ export function checkInvariants(objects: Manifest[], env: Environment): string[]
       checkContainer(where, container, pod, problems);
       for (const source of container.envFrom ?? []) {
         if (source.configMapRef && !configMaps.has(source.configMapRef.name ?? "")) {
-          problems.push(`${where} container ${container.name}: ConfigMap ${source.configMapRef.name} is not in the overlay`);
+          problems.push(
+            `${where} container ${container.name}: ConfigMap ${source.configMapRef.name} is not in the overlay`,
+          );
         }
       }
       for (const entry of container.env ?? []) {
@@ -402,7 +458,9 @@ export function checkInvariants(objects: Manifest[], env: Environment): string[]
         if (!ref) continue;
         // Production Secrets are created by the operator; dev ships generated ones.
         if (env === "dev" && !secrets.some((s) => s.metadata.name === ref.name && ref.key in (s.data ?? {}))) {
-          problems.push(`${where} container ${container.name}: Secret ${ref.name} key ${ref.key} is not in the overlay`);
+          problems.push(
+            `${where} container ${container.name}: Secret ${ref.name} key ${ref.key} is not in the overlay`,
+          );
         }
       }
     }
@@ -412,7 +470,9 @@ export function checkInvariants(objects: Manifest[], env: Environment): string[]
   checkNetworkPolicies(objects, problems);
 
   // Secure by default: production commits no secret values; the namespace enforces "restricted".
-  if (env === "prod") for (const secret of secrets) problems.push(`Secret/${secret.metadata.name}: production must not commit Secret values`);
+  if (env === "prod")
+    for (const secret of secrets)
+      problems.push(`Secret/${secret.metadata.name}: production must not commit Secret values`);
   const namespaces = objects.filter((o) => o.kind === "Namespace");
   if (namespaces.length !== 1) problems.push(`Namespace: expected exactly one, found ${namespaces.length}`);
   for (const ns of namespaces) {

@@ -48,8 +48,12 @@ describe.each(overlays)("overlay %s", (env) => {
         expect(kinds).toContain(`${kind}/${service}`);
       }
     }
-    expect(kinds).toEqual(expect.arrayContaining(["HorizontalPodAutoscaler/gateway", "HorizontalPodAutoscaler/location"]));
-    expect(kinds).toEqual(expect.arrayContaining(["Job/identity-migrate", "Job/connection-migrate", "Job/location-migrate"]));
+    expect(kinds).toEqual(
+      expect.arrayContaining(["HorizontalPodAutoscaler/gateway", "HorizontalPodAutoscaler/location"]),
+    );
+    expect(kinds).toEqual(
+      expect.arrayContaining(["Job/identity-migrate", "Job/connection-migrate", "Job/location-migrate"]),
+    );
   });
 
   test("every object is valid against the Kubernetes schemas", async () => {
@@ -75,7 +79,11 @@ test("the schema check rejects an invalid object", async () => {
 
 test("production and dev differ where they must", () => {
   const config = (env: Environment) =>
-    (render(env).find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> }).data;
+    (
+      render(env).find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("see-me-config-")) as Manifest & {
+        data: Record<string, string>;
+      }
+    ).data;
   expect(config("prod").NATS_STREAM_REPLICAS).toBe("3");
   expect(config("dev").NATS_STREAM_REPLICAS).toBe("1");
   expect(config("prod")).not.toHaveProperty("NATS_SUBJECT_PREFIX");
@@ -97,8 +105,16 @@ test("the first apply phase in docs/deploy.md selects the migration Jobs and no 
  * name it. This proves the invariant checks can fail.
  */
 const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = [
-  ["readiness probe removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].readinessProbe, o), /Deployment\/identity: readinessProbe is missing/],
-  ["liveness probe removed", (o) => (delete podOf(o, "Deployment", "gateway").containers[0].livenessProbe, o), /Deployment\/gateway: livenessProbe is missing/],
+  [
+    "readiness probe removed",
+    (o) => (delete podOf(o, "Deployment", "identity").containers[0].readinessProbe, o),
+    /Deployment\/identity: readinessProbe is missing/,
+  ],
+  [
+    "liveness probe removed",
+    (o) => (delete podOf(o, "Deployment", "gateway").containers[0].livenessProbe, o),
+    /Deployment\/gateway: livenessProbe is missing/,
+  ],
   [
     "liveness probe follows dependencies",
     (o) => ((podOf(o, "Deployment", "connection").containers[0].livenessProbe = { grpc: { port: 50052 } }), o),
@@ -109,19 +125,31 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
     (o) => ((podOf(o, "Deployment", "location").containers[0].readinessProbe = { grpc: { port: 50051 } }), o),
     /Deployment\/location: readinessProbe must be a gRPC health probe on 50053/,
   ],
-  ["PodDisruptionBudget removed", (o) => remove(o, "PodDisruptionBudget", "connection"), /Deployment\/connection: no PodDisruptionBudget/],
+  [
+    "PodDisruptionBudget removed",
+    (o) => remove(o, "PodDisruptionBudget", "connection"),
+    /Deployment\/connection: no PodDisruptionBudget/,
+  ],
   [
     "PodDisruptionBudget that blocks drains",
-    (o) => ((find(o, "PodDisruptionBudget", "identity").spec as { maxUnavailable: number }).maxUnavailable = 0, o),
+    (o) => (((find(o, "PodDisruptionBudget", "identity").spec as { maxUnavailable: number }).maxUnavailable = 0), o),
     /PodDisruptionBudget\/identity: allows no disruption/,
   ],
-  ["HPA removed", (o) => remove(o, "HorizontalPodAutoscaler", "location"), /Deployment\/location: no HorizontalPodAutoscaler/],
+  [
+    "HPA removed",
+    (o) => remove(o, "HorizontalPodAutoscaler", "location"),
+    /Deployment\/location: no HorizontalPodAutoscaler/,
+  ],
   [
     "replicas set on an autoscaled Deployment",
-    (o) => ((find(o, "Deployment", "gateway").spec as { replicas: number }).replicas = 3, o),
+    (o) => (((find(o, "Deployment", "gateway").spec as { replicas: number }).replicas = 3), o),
     /Deployment\/gateway: sets replicas although its HorizontalPodAutoscaler owns them/,
   ],
-  ["service NetworkPolicy removed", (o) => remove(o, "NetworkPolicy", "identity"), /identity: no NetworkPolicy selects its pods/],
+  [
+    "service NetworkPolicy removed",
+    (o) => remove(o, "NetworkPolicy", "identity"),
+    /identity: no NetworkPolicy selects its pods/,
+  ],
   ["default-deny removed", (o) => remove(o, "NetworkPolicy", "default-deny-ingress"), /no default-deny ingress policy/],
   [
     "internal service opened to everyone",
@@ -143,11 +171,19 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
   ],
   [
     "internal Service exposed as a LoadBalancer",
-    (o) => ((find(o, "Service", "location").spec as { type: string }).type = "LoadBalancer", o),
+    (o) => (((find(o, "Service", "location").spec as { type: string }).type = "LoadBalancer"), o),
     /Service\/location: type LoadBalancer exposes an internal service/,
   ],
-  ["image on latest", (o) => ((podOf(o, "Job", "location-migrate").containers[0].image = "see-me:latest"), o), /Job\/location-migrate container migrate: image "see-me:latest" is not pinned/],
-  ["image without tag", (o) => ((podOf(o, "Deployment", "gateway").containers[0].image = "registry.example.com/see-me/see-me"), o), /not pinned by tag or digest/],
+  [
+    "image on latest",
+    (o) => ((podOf(o, "Job", "location-migrate").containers[0].image = "see-me:latest"), o),
+    /Job\/location-migrate container migrate: image "see-me:latest" is not pinned/,
+  ],
+  [
+    "image without tag",
+    (o) => ((podOf(o, "Deployment", "gateway").containers[0].image = "registry.example.com/see-me/see-me"), o),
+    /not pinned by tag or digest/,
+  ],
   [
     "writable root filesystem",
     (o) => ((podOf(o, "Deployment", "gateway").containers[0].securityContext!.readOnlyRootFilesystem = false), o),
@@ -173,7 +209,11 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
     },
     /Deployment\/location container location: runAsNonRoot is not true/,
   ],
-  ["memory limit removed", (o) => (delete podOf(o, "Deployment", "identity").containers[0].resources!.limits!.memory, o), /resources.limits.memory is missing/],
+  [
+    "memory limit removed",
+    (o) => (delete podOf(o, "Deployment", "identity").containers[0].resources!.limits!.memory, o),
+    /resources.limits.memory is missing/,
+  ],
   ["migration Job removed", (o) => remove(o, "Job", "identity-migrate"), /Deployment\/identity: no migration Job/],
   [
     "a migrate initContainer besides the Job",
@@ -187,7 +227,9 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
   [
     "migrating at service start",
     (o) => {
-      const config = o.find((c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> };
+      const config = o.find(
+        (c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-"),
+      ) as Manifest & { data: Record<string, string> };
       config.data.MIGRATE_ON_START = "true";
       return o;
     },
@@ -198,11 +240,17 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
     (o) => ((podOf(o, "Deployment", "location").terminationGracePeriodSeconds = 10), o),
     /Deployment\/location: terminationGracePeriodSeconds 10 < 18/,
   ],
-  ["preStop removed", (o) => (delete podOf(o, "Deployment", "gateway").containers[0].lifecycle, o), /Deployment\/gateway: no preStop hook/],
+  [
+    "preStop removed",
+    (o) => (delete podOf(o, "Deployment", "gateway").containers[0].lifecycle, o),
+    /Deployment\/gateway: no preStop hook/,
+  ],
   [
     "single JetStream replica in production",
     (o) => {
-      const config = o.find((c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-")) as Manifest & { data: Record<string, string> };
+      const config = o.find(
+        (c) => c.kind === "ConfigMap" && c.metadata.name.startsWith("see-me-config-"),
+      ) as Manifest & { data: Record<string, string> };
       config.data.NATS_STREAM_REPLICAS = "1";
       return o;
     },
@@ -210,7 +258,11 @@ const mutations: Array<[string, (objects: Manifest[]) => Manifest[], RegExp]> = 
   ],
   [
     "a secret as a literal value",
-    (o) => ((podOf(o, "Deployment", "location").containers[0].env!.find((e) => e.name === "ADMIN_TOKEN")!.valueFrom = undefined), o),
+    (o) => (
+      (podOf(o, "Deployment", "location").containers[0].env!.find((e) => e.name === "ADMIN_TOKEN")!.valueFrom =
+        undefined),
+      o
+    ),
     /Deployment\/location: ADMIN_TOKEN must come from a secretKeyRef/,
   ],
   [
@@ -253,19 +305,28 @@ describe("Dockerfile", () => {
   test("runs compiled JavaScript from dist/ with plain node, the entry points the manifests name included", () => {
     const entrypoint = instructions.filter((line) => line.startsWith("ENTRYPOINT ")).at(-1)!;
     const cmd = instructions.filter((line) => line.startsWith("CMD ")).at(-1)!;
-    const argv = [...JSON.parse(entrypoint.slice("ENTRYPOINT ".length)), ...JSON.parse(cmd.slice("CMD ".length))] as string[];
+    const argv = [
+      ...JSON.parse(entrypoint.slice("ENTRYPOINT ".length)),
+      ...JSON.parse(cmd.slice("CMD ".length)),
+    ] as string[];
     expect(argv[0]).toBe("node");
     expect(argv.slice(1).filter((arg) => arg.startsWith("-"))).toEqual([]);
     expect(dockerfile).not.toMatch(/\btsx\b/);
-    const scripts = [argv[1], ...render("prod").flatMap((o) => {
-      const pod = (o as { spec?: { template?: { spec?: IIoK8sApiCoreV1PodSpec } } }).spec?.template?.spec;
-      return pod ? [...(pod.initContainers ?? []), ...pod.containers].map((c) => c.args?.[0] ?? "") : [];
-    })];
+    const scripts = [
+      argv[1],
+      ...render("prod").flatMap((o) => {
+        const pod = (o as { spec?: { template?: { spec?: IIoK8sApiCoreV1PodSpec } } }).spec?.template?.spec;
+        return pod ? [...(pod.initContainers ?? []), ...pod.containers].map((c) => c.args?.[0] ?? "") : [];
+      }),
+    ];
     expect(scripts.length).toBeGreaterThan(4);
     for (const script of scripts) {
       // <workspace>/dist/<file>.js is compiled from <workspace>/src/<file>.ts (scripts/: scripts/<file>.ts).
       expect(script).toMatch(/^(services\/[a-z-]+|packages\/[a-z-]+|scripts)\/dist\/[a-z-/]+\.js$/);
-      const source = script.replace(/^scripts\/dist\//, "scripts/").replace("/dist/", "/src/").replace(/\.js$/, ".ts");
+      const source = script
+        .replace(/^scripts\/dist\//, "scripts/")
+        .replace("/dist/", "/src/")
+        .replace(/\.js$/, ".ts");
       expect(existsSync(join(root, source))).toBe(true);
     }
   });

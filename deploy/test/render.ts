@@ -25,7 +25,10 @@ export function kubectlVersions(): ToolVersions {
         `running it failed: ${(err as Error).message}. Debian's kubernetes-client (1.20) is too old.`,
     );
   }
-  const parsed = JSON.parse(out) as { clientVersion?: { major?: string; minor?: string; gitVersion?: string }; kustomizeVersion?: string };
+  const parsed = JSON.parse(out) as {
+    clientVersion?: { major?: string; minor?: string; gitVersion?: string };
+    kustomizeVersion?: string;
+  };
   const minor = Number.parseInt(parsed.clientVersion?.minor ?? "0", 10);
   const kubectl = parsed.clientVersion?.gitVersion ?? "unknown";
   const kustomize = parsed.kustomizeVersion ?? "none";
@@ -43,7 +46,8 @@ export function kubectlVersions(): ToolVersions {
 export function renderOverlay(dir: string): Manifest[] {
   const out = execFileSync("kubectl", ["kustomize", dir], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 });
   return parseAllDocuments(out).map((doc) => {
-    if (doc.errors.length > 0) throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${doc.errors[0].message}`);
+    if (doc.errors.length > 0)
+      throw new Error(`kubectl kustomize ${dir} printed invalid YAML: ${doc.errors[0].message}`);
     return doc.toJS() as Manifest;
   });
 }

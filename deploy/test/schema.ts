@@ -16,7 +16,9 @@ function modulePath(apiVersion: string, kind: string): string {
  */
 function normalized(obj: Manifest): Manifest {
   if (obj.kind !== "Secret" || typeof obj.data !== "object" || obj.data === null) return obj;
-  const data = Object.fromEntries(Object.entries(obj.data as Record<string, string>).map(([key, value]) => [key, value.replace(/\s+/g, "")]));
+  const data = Object.fromEntries(
+    Object.entries(obj.data as Record<string, string>).map(([key, value]) => [key, value.replace(/\s+/g, "")]),
+  );
   return { ...obj, data };
 }
 

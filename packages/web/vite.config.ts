@@ -16,11 +16,19 @@ function serviceWorker(): Plugin {
     apply: "build",
     enforce: "post",
     writeBundle(options, bundle) {
-      const files = Object.keys(bundle).filter((name) => /\.(js|css|html|webmanifest|png|svg)$/.test(name) && name !== "sw.js");
+      const files = Object.keys(bundle).filter(
+        (name) => /\.(js|css|html|webmanifest|png|svg)$/.test(name) && name !== "sw.js",
+      );
       const source = readFileSync(join(ROOT, "src/sw.js"), "utf8");
-      const precache = JSON.stringify(["/", ...files.filter((name) => name !== "index.html").map((name) => `/${name}`)]);
+      const precache = JSON.stringify([
+        "/",
+        ...files.filter((name) => name !== "index.html").map((name) => `/${name}`),
+      ]);
       // The version changes with the file list (hashed names), so a new build replaces the old cache.
-      const version = files.filter((name) => name.startsWith("assets/")).sort().join(",");
+      const version = files
+        .filter((name) => name.startsWith("assets/"))
+        .sort()
+        .join(",");
       const output = source
         .replace("self.__PRECACHE__", precache)
         .replace("self.__VERSION__", JSON.stringify(String(hash(version))));

@@ -19,7 +19,16 @@ import { newDevice, syncUntil } from "./helpers.js";
  * Node device over Connect — cross-origin, so CORS is exercised too.
  */
 const CHROMIUM = "/usr/bin/chromium";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 let stack: Stack;
 let server: http.Server;
@@ -40,7 +49,8 @@ async function servePage(): Promise<string> {
     logLevel: "silent",
   });
   const script = bundle.outputFiles[0].text;
-  const html = '<!doctype html><meta charset="utf-8"><title>see-me</title><script type="module" src="/page.js"></script>';
+  const html =
+    '<!doctype html><meta charset="utf-8"><title>see-me</title><script type="module" src="/page.js"></script>';
   server = http.createServer((req, res) => {
     if (req.url === "/page.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
     else if (req.url === "/") res.writeHead(200, { "content-type": "text/html" }).end(html);
@@ -51,7 +61,8 @@ async function servePage(): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
   stack = await startStack("e2e_browser");
   const url = await servePage();
   profile = await mkdtemp(join(tmpdir(), "see-me-chromium-"));
@@ -84,12 +95,24 @@ test("a browser device pairs with a Node device and they exchange locations thro
 
   await node.sendLocation({ movement: Movement.CyclingOrSkating, latitude: 52.52, longitude: 13.405, speedKmh: 18 });
   const received = await page.evaluate(() => window.seeme.nextLocation());
-  expect(received).toMatchObject({ kind: "location", connection: answer.connection, latitude: 52.52, longitude: 13.405, speedKmh: 18, movement: Movement.CyclingOrSkating });
+  expect(received).toMatchObject({
+    kind: "location",
+    connection: answer.connection,
+    latitude: 52.52,
+    longitude: 13.405,
+    speedKmh: 18,
+    movement: Movement.CyclingOrSkating,
+  });
 
   const sent = await page.evaluate(() => window.seeme.sendLocation(-41.2865, 174.7762));
   expect(sent).toHaveLength(1);
   const inbox = await syncUntil(node, (messages) => messages.some((m) => m.kind === "location"));
   const location = inbox.find((m): m is Extract<InboxMessage, { kind: "location" }> => m.kind === "location");
-  expect(location).toMatchObject({ connection: offer.connection, latitude: -41.2865, longitude: 174.7762, speedKmh: 3.5 });
+  expect(location).toMatchObject({
+    connection: offer.connection,
+    latitude: -41.2865,
+    longitude: 174.7762,
+    speedKmh: 3.5,
+  });
   expect(pageErrors).toEqual([]);
 });

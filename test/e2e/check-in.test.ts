@@ -32,14 +32,20 @@ afterAll(async () => {
 });
 
 const peerMessages = (inbox: InboxMessage[]) => inbox.filter((m) => m.kind !== "server");
-const held = async () => Number((await db.query("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1 AND held", [ids.b])).rows[0].n);
+const held = async () =>
+  Number((await db.query("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1 AND held", [ids.b])).rows[0].n);
 
 test("a check-in with the last location is held until its time, then Mum gets the message and where the kid was", async () => {
   await kid.sendLocation({ movement: Movement.Walking, latitude: 48.8584, longitude: 2.2945, speedKmh: 3 });
   await syncUntil(mum, (inbox) => peerMessages(inbox).length === 1);
   const before = (await mum.inbox()).length;
 
-  const handle = await kid.checkIn({ until: new Date(serverNow().getTime() + HOUR_MS), to: ids.a, message: "Not home by 23:00", includeLastLocation: true });
+  const handle = await kid.checkIn({
+    until: new Date(serverNow().getTime() + HOUR_MS),
+    to: ids.a,
+    message: "Not home by 23:00",
+    includeLastLocation: true,
+  });
   expect(handle.packetIds).toHaveLength(2);
   expect(await held()).toBe(2);
   await mum.sync();
@@ -57,7 +63,11 @@ test("a check-in with the last location is held until its time, then Mum gets th
 
 test("a check-in cancelled (after being extended) before its time never reaches Mum", async () => {
   const before = (await mum.inbox()).length;
-  const handle = await kid.checkIn({ until: new Date(serverNow().getTime() + HOUR_MS), to: ids.a, message: "Back by 18:00" });
+  const handle = await kid.checkIn({
+    until: new Date(serverNow().getTime() + HOUR_MS),
+    to: ids.a,
+    message: "Back by 18:00",
+  });
   const extended = await kid.extendCheckIn(handle, new Date(serverNow().getTime() + 2 * HOUR_MS));
   offsetMs += HOUR_MS + 1000;
   await mum.sync();
@@ -67,8 +77,9 @@ test("a check-in cancelled (after being extended) before its time never reaches 
   await mum.sync();
   expect((await mum.inbox()).length).toBe(before);
   expect(await held()).toBe(0);
-  await expect(kid.checkIn({ until: new Date(serverNow().getTime() + 8 * 24 * HOUR_MS), to: ids.a, message: "x" }))
-    .rejects.toMatchObject({ code: Code.InvalidArgument });
+  await expect(
+    kid.checkIn({ until: new Date(serverNow().getTime() + 8 * 24 * HOUR_MS), to: ids.a, message: "x" }),
+  ).rejects.toMatchObject({ code: Code.InvalidArgument });
 });
 
 test("locations go in the latest-value slot: Mum, offline meanwhile, gets only the newest of ten", async () => {

@@ -36,7 +36,9 @@ test("send status sos and sharing off with the stack stopped are queued, and rea
   await kid.register();
   await mum.register();
   const { a: connection } = await pair(kid, mum, { a: "mum", b: "kid" });
-  expect(await waitFor(async () => (await kid.sync(), (await kid.connection(connection)).status === "active"), 10_000, 100)).toBe(true);
+  expect(
+    await waitFor(async () => (await kid.sync(), (await kid.connection(connection)).status === "active"), 10_000, 100),
+  ).toBe(true);
   const at = (home: string) => ["--home", home, "--gateway", stack.gatewayUrl];
 
   for (const name of [...SERVICES].reverse()) await stack.stopService(name);
@@ -58,6 +60,9 @@ test("send status sos and sharing off with the stack stopped are queued, and rea
   const received = await seeMe(["sync", ...at(mumHome)]);
   expect(received).toMatchObject({ code: 0, stderr: "" });
   const statuses = received.stdout.split("\n").filter((line) => line.includes("status"));
-  expect(statuses).toEqual([expect.stringContaining('kid: status "sos"'), expect.stringContaining('kid: status "location-sharing-off"')]);
+  expect(statuses).toEqual([
+    expect.stringContaining('kid: status "sos"'),
+    expect.stringContaining('kid: status "location-sharing-off"'),
+  ]);
   expect((await seeMe(["list", ...at(mumHome)])).stdout).toMatch(/kid\s+active\s+\S+\s+peer sharing OFF/);
 }, 90_000);

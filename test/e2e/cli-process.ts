@@ -34,7 +34,10 @@ export interface CliProcess {
   exited: Promise<CliResult>;
 }
 
-export function startSeeMe(args: string[], options: { cwd?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): CliProcess {
+export function startSeeMe(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): CliProcess {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), SEE_ME_BIN, ...args], {
     cwd: options.cwd,
     env: environment(options.env),
@@ -48,7 +51,9 @@ export function startSeeMe(args: string[], options: { cwd?: string; env?: Record
     for (const listener of listeners) listener();
   });
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const exited = new Promise<CliResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const exited = new Promise<CliResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return {
     child,
     output: () => ({ stdout, stderr }),
@@ -64,7 +69,11 @@ export function startSeeMe(args: string[], options: { cwd?: string; env?: Record
         };
         const timer = setTimeout(() => {
           done();
-          reject(new Error(`timed out waiting for ${pattern}; stdout: ${JSON.stringify(stdout)}; stderr: ${JSON.stringify(stderr)}`));
+          reject(
+            new Error(
+              `timed out waiting for ${pattern}; stdout: ${JSON.stringify(stdout)}; stderr: ${JSON.stringify(stderr)}`,
+            ),
+          );
         }, timeoutMs);
         const done = () => {
           clearTimeout(timer);
@@ -73,7 +82,17 @@ export function startSeeMe(args: string[], options: { cwd?: string; env?: Record
         const listener = () => void check();
         if (!check()) {
           listeners.add(listener);
-          void exited.then(() => listeners.has(listener) && !check() && (done(), reject(new Error(`see-me exited before ${pattern}; stdout: ${JSON.stringify(stdout)}; stderr: ${JSON.stringify(stderr)}`))));
+          void exited.then(
+            () =>
+              listeners.has(listener) &&
+              !check() &&
+              (done(),
+              reject(
+                new Error(
+                  `see-me exited before ${pattern}; stdout: ${JSON.stringify(stdout)}; stderr: ${JSON.stringify(stderr)}`,
+                ),
+              )),
+          );
         }
       });
     },
@@ -81,6 +100,9 @@ export function startSeeMe(args: string[], options: { cwd?: string; env?: Record
 }
 
 /** Runs `see-me ...args` to completion. */
-export function seeMe(args: string[], options: { cwd?: string; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<CliResult> {
+export function seeMe(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; nodeArgs?: string[] } = {},
+): Promise<CliResult> {
   return startSeeMe(args, options).exited;
 }

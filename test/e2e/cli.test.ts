@@ -35,7 +35,9 @@ async function pairedHomes(labels: { a: string; b: string }): Promise<{ a: strin
   const a = openDevice({ home: homes.a, gateway: stack.gatewayUrl });
   const { a: connection } = await pair(a, openDevice({ home: homes.b, gateway: stack.gatewayUrl }), labels);
   // The initiator's side turns active with the server's 5/3 notice.
-  expect(await waitFor(async () => (await a.sync(), (await a.connection(connection)).status === "active"), 10_000, 100)).toBe(true);
+  expect(
+    await waitFor(async () => (await a.sync(), (await a.connection(connection)).status === "active"), 10_000, 100),
+  ).toBe(true);
   return homes;
 }
 
@@ -57,7 +59,13 @@ test("see-me demo narrates every step and completes", async () => {
   // The narration first: on a failure it shows the step that failed.
   expect(text.slice(-300)).toMatch(/demo complete$/);
   expect(code).toBe(0);
-  for (const step of ["1. Two devices create accounts", "4. Alice scans Bob's code", "9. Alice turns her location sharing off", "11. Bob breaks the connection"]) expect(text).toContain(step);
+  for (const step of [
+    "1. Two devices create accounts",
+    "4. Alice scans Bob's code",
+    "9. Alice turns her location sharing off",
+    "11. Bob breaks the connection",
+  ])
+    expect(text).toContain(step);
   expect(text).toContain('Bob received  Alice: new #2: "Hi Bob!');
   expect(text).toContain("withheld from Alice");
   expect(text).toContain("server: connection broken by the peer");
@@ -79,7 +87,9 @@ test("init, qr, accept (three times), send, sync, list and break, each a see-me 
   expect(invite).toMatch(/^SEEME1:I:/);
   expect((await seeMe(["accept", invite, ...at(bob)])).stdout).toMatch(/^connected: .* alice .*active/);
 
-  expect((await seeMe(["send", "status", "please-call-me", "--to", "alice", ...at(bob)])).stdout).toMatch(/^sent to alice .*: packet 1\n$/);
+  expect((await seeMe(["send", "status", "please-call-me", "--to", "alice", ...at(bob)])).stdout).toMatch(
+    /^sent to alice .*: packet 1\n$/,
+  );
   expect((await seeMe(["sync", ...at(alice)])).stdout).toContain('status "please-call-me"');
   expect((await seeMe(["list", ...at(alice)])).stdout).toMatch(/bob\s+active\s+initiator\s+peer sharing on/);
   expect((await seeMe(["break", "bob", ...at(alice)])).stdout).toMatch(/^connection bob \(.*\) broken\n$/);
@@ -88,7 +98,10 @@ test("init, qr, accept (three times), send, sync, list and break, each a see-me 
 
 test("--home=DIR before the command works like --home DIR (it printed the help and exited 0)", async () => {
   const { a } = await pairedHomes({ a: "bob", b: "alice" });
-  for (const args of [[`--home=${a}`, `--gateway=${stack.gatewayUrl}`, "list"], ["--home", a, "--gateway", stack.gatewayUrl, "list"]]) {
+  for (const args of [
+    [`--home=${a}`, `--gateway=${stack.gatewayUrl}`, "list"],
+    ["--home", a, "--gateway", stack.gatewayUrl, "list"],
+  ]) {
     const result = await seeMe(args);
     expect(result).toMatchObject({ code: 0, stderr: "" });
     expect(result.stdout).toMatch(/^\S+…\s+bob\s+active/);
@@ -133,12 +146,24 @@ test("an unknown --movement lists the valid ones, and negative coordinates are c
   const { a } = await pairedHomes({ a: "bob", b: "alice" });
   const result = await seeMe(["send", "location", "-33.8568", "151.2153", "--movement", "running", ...at(a)]);
   expect(result).toMatchObject({ code: 2, stdout: "" });
-  expect(result.stderr).toContain('unknown --movement "running"; valid movements: stationary, moving-mode-unknown, walking, cycling-or-skating, driving-bus-or-light-rail, on-a-train');
+  expect(result.stderr).toContain(
+    'unknown --movement "running"; valid movements: stationary, moving-mode-unknown, walking, cycling-or-skating, driving-bus-or-light-rail, on-a-train',
+  );
   const status = await seeMe(["send", "status", "help-me", ...at(a)]);
   expect(status.code).toBe(2);
   expect(status.stderr).toContain('unknown status "help-me"; valid statuses: location-sharing-off,');
   expect(status.stderr).toContain("sos, im-ok");
-  const sent = await seeMe(["send", "location", "-33.8568", "151.2153", "--movement", "walking", "--speed", "4.5", ...at(a)]);
+  const sent = await seeMe([
+    "send",
+    "location",
+    "-33.8568",
+    "151.2153",
+    "--movement",
+    "walking",
+    "--speed",
+    "4.5",
+    ...at(a),
+  ]);
   expect(sent).toMatchObject({ code: 0, stderr: "" });
   expect(sent.stdout).toMatch(/^sent to bob .*: packet 1\n$/);
 });
@@ -167,7 +192,9 @@ test("send after break is an error naming the connection (it printed nothing and
   expect(all.stderr).toBe("see-me send: no active connection to send to; connections on this device: erin (broken)\n");
   const named = await seeMe(["send", "status", "sos", "--to", "erin", ...at(a)]);
   expect(named).toMatchObject({ code: 1, stdout: "" });
-  expect(named.stderr).toBe('see-me send: no active connection named "erin" (it is broken); connections on this device: erin (broken)\n');
+  expect(named.stderr).toBe(
+    'see-me send: no active connection named "erin" (it is broken); connections on this device: erin (broken)\n',
+  );
 });
 
 test("the first Ctrl-C stops watch within 2 s, exit status 130", async () => {
@@ -228,12 +255,17 @@ test("see-me --help loads none of the SDK, Connect or crypto modules (startup ti
     join(dir, "hooks.mjs"),
     `import { appendFileSync } from "node:fs";\nexport async function resolve(specifier, context, next) {\n  const result = await next(specifier, context);\n  appendFileSync(${JSON.stringify(log)}, result.url + "\\n");\n  return result;\n}\n`,
   );
-  await writeFile(hook, `import { register } from "node:module";\nregister(${JSON.stringify(`file://${join(dir, "hooks.mjs")}`)});\n`);
+  await writeFile(
+    hook,
+    `import { register } from "node:module";\nregister(${JSON.stringify(`file://${join(dir, "hooks.mjs")}`)});\n`,
+  );
   const result = await seeMe(["--help"], { nodeArgs: ["--import", hook] });
   expect(result.code).toBe(0);
   expect(result.stdout).toContain("usage: see-me <command>");
   const resolved = await readFile(log, "utf8");
   // src/ while the bin runs the TypeScript through tsx, dist/ once it runs compiled JavaScript.
   expect(resolved).toMatch(/\/packages\/cli\/(src|dist)\/main\./);
-  expect(resolved).not.toMatch(/@seeme\/client|packages\/client|@connectrpc|@noble|@bufbuild|packages\/cli\/(src|dist)\/(commands|run|device|demo)\./);
+  expect(resolved).not.toMatch(
+    /@seeme\/client|packages\/client|@connectrpc|@noble|@bufbuild|packages\/cli\/(src|dist)\/(commands|run|device|demo)\./,
+  );
 });

@@ -39,7 +39,12 @@ beforeAll(async () => {
   stack = await startStack("e2e_rotation");
   db = locationDatabase(stack);
   home = await mkdtemp(join(tmpdir(), "see-me-rotation-"));
-  alice = new SeeMeClient({ storage: FileStorage.inHome(home), gatewayUrl: stack.gatewayUrl, now, retry: { baseDelayMs: 50 } });
+  alice = new SeeMeClient({
+    storage: FileStorage.inHome(home),
+    gatewayUrl: stack.gatewayUrl,
+    now,
+    retry: { baseDelayMs: 50 },
+  });
   await alice.register();
   bob = await newDevice(stack);
   ids = await pair(alice, bob);
@@ -55,7 +60,8 @@ afterAll(async () => {
   if (home) await rm(home, { recursive: true, force: true });
 });
 
-const side = async (client: SeeMeClient, pairId: string) => (await client.storage.read()).connections.find((c) => c.pairId === pairId)!;
+const side = async (client: SeeMeClient, pairId: string) =>
+  (await client.storage.read()).connections.find((c) => c.pairId === pairId)!;
 const statuses = (inbox: InboxMessage[]) => inbox.flatMap((m) => (m.kind === "status" ? [m.status] : []));
 const latitudes = (inbox: InboxMessage[]) => inbox.flatMap((m) => (m.kind === "location" ? [m.latitude] : []));
 
@@ -92,8 +98,15 @@ test("rotation with packets in flight both ways: every packet opens, both sides 
   expect(aliceAfter.signingSecretKey).not.toBe(aliceBefore.signingSecretKey);
   expect(bobAfter.encryptionSecretKey).not.toBe(bobBefore.encryptionSecretKey);
   const publicOf = (c: typeof aliceAfter) =>
-    connectionPublicKeys(importConnectionKeyPairs({ signingSecretKey: Buffer.from(c.signingSecretKey, "base64"), encryptionSecretKey: Buffer.from(c.encryptionSecretKey, "base64") }));
-  expect(Buffer.from(publicOf(aliceAfter).encryptionPublicKey).toString("base64")).toBe(bobAfter.peerEncryptionPublicKey);
+    connectionPublicKeys(
+      importConnectionKeyPairs({
+        signingSecretKey: Buffer.from(c.signingSecretKey, "base64"),
+        encryptionSecretKey: Buffer.from(c.encryptionSecretKey, "base64"),
+      }),
+    );
+  expect(Buffer.from(publicOf(aliceAfter).encryptionPublicKey).toString("base64")).toBe(
+    bobAfter.peerEncryptionPublicKey,
+  );
   expect(Buffer.from(publicOf(bobAfter).signingPublicKey).toString("base64")).toBe(aliceAfter.peerSigningPublicKey);
   expect(aliceAfter.pendingRotation).toBeUndefined();
   expect(aliceAfter.previousKeys?.encryptionSecretKey).toBe(aliceBefore.encryptionSecretKey);
@@ -110,7 +123,12 @@ test("a replayed or a forged rotation offer is refused and changes no key", asyn
   const before = await side(bob, ids.b);
   // Alice starts a second rotation; the relay keeps a copy of her offer.
   await alice.rotateKeys(ids.a);
-  const [offer] = (await db.query<{ packet_id: string; blob: Buffer }>("SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1", [ids.b])).rows;
+  const [offer] = (
+    await db.query<{ packet_id: string; blob: Buffer }>(
+      "SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1",
+      [ids.b],
+    )
+  ).rows;
   await syncUntil(bob, async () => (await side(bob, ids.b)).encryptionSecretKey !== before.encryptionSecretKey);
   await syncUntil(alice, async () => (await side(alice, ids.a)).pendingRotation === undefined);
   const rotated = await side(bob, ids.b);
@@ -121,7 +139,10 @@ test("a replayed or a forged rotation offer is refused and changes no key", asyn
     [ids.b, offer.packet_id, ids.a, offer.blob],
   );
   // Forged: an offer sealed to Bob's current key by someone without Alice's signing key.
-  const bobKeys = importConnectionKeyPairs({ signingSecretKey: Buffer.from(rotated.signingSecretKey, "base64"), encryptionSecretKey: Buffer.from(rotated.encryptionSecretKey, "base64") });
+  const bobKeys = importConnectionKeyPairs({
+    signingSecretKey: Buffer.from(rotated.signingSecretKey, "base64"),
+    encryptionSecretKey: Buffer.from(rotated.encryptionSecretKey, "base64"),
+  });
   const forger = generateConnectionKeyPairs();
   const forged = await seal({
     senderKeys: forger,

@@ -15,7 +15,10 @@ let bob: SeeMeClient;
 let ids: { a: string; b: string };
 
 const LONG_TEXT = Array.from({ length: 30 }, (_, i) => `word${String(i).padStart(5, "0")} `).join("");
-const isKind = <K extends InboxMessage["kind"]>(kind: K) => (m: InboxMessage): m is Extract<InboxMessage, { kind: K }> => m.kind === kind;
+const isKind =
+  <K extends InboxMessage["kind"]>(kind: K) =>
+  (m: InboxMessage): m is Extract<InboxMessage, { kind: K }> =>
+    m.kind === kind;
 
 beforeAll(async () => {
   stack = await startStack("e2e_sdk");
@@ -41,25 +44,43 @@ test("two devices pair through QR payloads; the initiator learns the confirm fro
 
 test("a location, an SOS and a 300-character text (3 parts) arrive intact; the relay stores no plaintext", async () => {
   expect(LONG_TEXT).toHaveLength(300);
-  const location = await alice.sendLocation({ movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5 }, { sync: false });
+  const location = await alice.sendLocation(
+    { movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5 },
+    { sync: false },
+  );
   const sos = await alice.sendStatus(SimpleStatus.Sos, { sync: false });
   const text = await alice.sendText(LONG_TEXT, { to: ids.a, sync: false });
   expect(text.sent[0].packetIds).toHaveLength(3);
   await alice.sync();
 
   // Five packets wait for Bob; none holds a coordinate or a word of the text.
-  const { rows } = await db.query<{ packet_id: string; blob: Buffer }>("SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [ids.b]);
-  expect(rows.map((row) => Number(row.packet_id))).toEqual([...location.sent[0].packetIds, ...sos.sent[0].packetIds, ...text.sent[0].packetIds]);
+  const { rows } = await db.query<{ packet_id: string; blob: Buffer }>(
+    "SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id",
+    [ids.b],
+  );
+  expect(rows.map((row) => Number(row.packet_id))).toEqual([
+    ...location.sent[0].packetIds,
+    ...sos.sent[0].packetIds,
+    ...text.sent[0].packetIds,
+  ]);
   for (const row of rows) {
     const latin1 = row.blob.toString("latin1");
-    for (const needle of ["033.867", "151.208", "-033", "word00001", "word00029", "131-033", "30712", "Mt Kos"]) expect(latin1).not.toContain(needle);
+    for (const needle of ["033.867", "151.208", "-033", "word00001", "word00029", "131-033", "30712", "Mt Kos"])
+      expect(latin1).not.toContain(needle);
     // Envelope v2: location 46 + 162, status 29 + 162, text part 128 + 162 bytes.
     expect([208, 191, 290]).toContain(row.blob.length);
   }
 
   const inbox = await syncUntil(bob, (messages) => messages.some(isKind("text")));
   const got = inbox.filter((m) => m.kind !== "server");
-  expect(got.find(isKind("location"))).toMatchObject({ connection: ids.b, movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.5, sharing: true });
+  expect(got.find(isKind("location"))).toMatchObject({
+    connection: ids.b,
+    movement: Movement.Walking,
+    latitude: -33.8676039,
+    longitude: 151.2085945,
+    speedKmh: 4.5,
+    sharing: true,
+  });
   // The send time travels sealed in the envelope; the SDK hands out the age and marks stale locations.
   const fix = got.find(isKind("location"))!;
   expect(Date.parse(fix.sentAt!)).toBeLessThanOrEqual(Date.parse(fix.receivedAt));
@@ -67,9 +88,15 @@ test("a location, an SOS and a 300-character text (3 parts) arrive intact; the r
   expect(fix).toMatchObject({ age: expect.any(Number), stale: false });
   expect(fix.sentInFuture).toBeUndefined();
   expect(got.find(isKind("status"))).toMatchObject({ status: SimpleStatus.Sos, sharing: true });
-  expect(got.find(isKind("text"))).toMatchObject({ message: LONG_TEXT, textKind: 1, packetId: text.sent[0].packetIds[0] });
+  expect(got.find(isKind("text"))).toMatchObject({
+    message: LONG_TEXT,
+    textKind: 1,
+    packetId: text.sent[0].packetIds[0],
+  });
   // Bob acknowledged only after persisting: the relay deleted them and tells Alice.
-  expect(Number((await db.query("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [ids.b])).rows[0].n)).toBe(0);
+  expect(
+    Number((await db.query("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [ids.b])).rows[0].n),
+  ).toBe(0);
   const delivered: number[] = [];
   const off = alice.events.on("delivered", (event) => delivered.push(...event.packetIds));
   await alice.sync();
@@ -83,7 +110,12 @@ test("a reply, an update, a delete and a location pin arrive with their parent p
   await bob.sendPin({ latitude: -33.85678, longitude: 151.21529, radiusM: 30, label: "Opera House steps" });
   const replies = await syncUntil(alice, (inbox) => inbox.filter(isKind("text")).length >= 2);
   const [reply, pin] = replies.filter(isKind("text"));
-  expect(reply).toMatchObject({ textKind: 2, message: "Sounds good!", parentPacketId: original.packetId, parentIsSender: false });
+  expect(reply).toMatchObject({
+    textKind: 2,
+    message: "Sounds good!",
+    parentPacketId: original.packetId,
+    parentIsSender: false,
+  });
   expect(pin.textKind).toBe(5);
   const place = decodePinBody(pin.message);
   expect(place).toMatchObject({ label: "Opera House steps", radiusM: 30 });
@@ -107,13 +139,21 @@ test("a reply, an update, a delete and a location pin arrive with their parent p
   await alice.sendText("", { kind: 4, parentPacketId: messageId });
   await syncUntil(bob, async () => (await sixOnBob()) === undefined);
   off();
-  expect(edits).toEqual([{ action: "updated", found: true }, { action: "deleted", found: true }]);
+  expect(edits).toEqual([
+    { action: "updated", found: true },
+    { action: "deleted", found: true },
+  ]);
 
   // Refused on the device, nothing queued: a reply to a message that does not exist, an empty text,
   // an update of the deleted message.
-  await expect(bob.sendText("what?", { parentPacketId: 4242 })).rejects.toMatchObject({ name: "ClientError", reason: "unknown-parent" });
+  await expect(bob.sendText("what?", { parentPacketId: 4242 })).rejects.toMatchObject({
+    name: "ClientError",
+    reason: "unknown-parent",
+  });
   await expect(alice.sendText("   ")).rejects.toMatchObject({ name: "ClientError", reason: "empty-text" });
-  await expect(alice.sendText("again", { kind: 3, parentPacketId: messageId })).rejects.toMatchObject({ reason: "unknown-parent" });
+  await expect(alice.sendText("again", { kind: 3, parentPacketId: messageId })).rejects.toMatchObject({
+    reason: "unknown-parent",
+  });
   expect((await alice.storage.read()).outbox).toEqual([]);
 });
 
@@ -137,7 +177,10 @@ test("the sharing rule works in both directions; status and text keep flowing", 
   // Bob now knows: his location is withheld from Alice until she turns it on again.
   const bobSide = await bob.connection(ids.b);
   expect(bobSide.peerSharing).toBe(false);
-  expect((await bob.inbox(bobInboxStart)).find(isKind("status"))).toMatchObject({ status: SimpleStatus.LocationSharingOff, sharing: false });
+  expect((await bob.inbox(bobInboxStart)).find(isKind("status"))).toMatchObject({
+    status: SimpleStatus.LocationSharingOff,
+    sharing: false,
+  });
   const withheld = await bob.sendLocation(here);
   expect(withheld).toMatchObject({ sent: [], withheld: [{ connection: ids.b }] });
 
@@ -146,15 +189,23 @@ test("the sharing rule works in both directions; status and text keep flowing", 
   dropped.length = 0;
   await bob.sendStatus(SimpleStatus.ImOk);
   await bob.sendStatus(SimpleStatus.Sos);
-  await syncUntil(alice, (inbox) => inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.Sos));
+  await syncUntil(alice, (inbox) =>
+    inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.Sos),
+  );
   expect(dropped).toEqual(["hidden"]);
-  expect((await alice.inbox(aliceInboxStart)).some((m) => m.kind === "status" && m.status === SimpleStatus.ImOk)).toBe(false);
+  expect((await alice.inbox(aliceInboxStart)).some((m) => m.kind === "status" && m.status === SimpleStatus.ImOk)).toBe(
+    false,
+  );
   // She lets everything from Bob through: status and text flow both ways.
   await alice.setStatusesWhileHidden(ids.a, "all");
   await bob.sendStatus(SimpleStatus.ImOk);
   await alice.sendText("still here", {});
-  await syncUntil(alice, (inbox) => inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.ImOk));
-  await syncUntil(bob, (inbox) => inbox.some((m) => m.seq > bobInboxStart && m.kind === "text" && m.message === "still here"));
+  await syncUntil(alice, (inbox) =>
+    inbox.some((m) => m.seq > aliceInboxStart && m.kind === "status" && m.status === SimpleStatus.ImOk),
+  );
+  await syncUntil(bob, (inbox) =>
+    inbox.some((m) => m.seq > bobInboxStart && m.kind === "text" && m.message === "still here"),
+  );
 
   // The other direction: Bob turns his off; Alice, back on, withholds hers from him.
   await bob.setSharing(false);
@@ -162,7 +213,9 @@ test("the sharing rule works in both directions; status and text keep flowing", 
   await syncUntil(alice, () => true);
   expect((await alice.connection(ids.a)).peerSharing).toBe(false);
   expect(await alice.sendLocation(here)).toMatchObject({ sent: [], withheld: [{ connection: ids.a }] });
-  await syncUntil(bob, (inbox) => inbox.some((m) => m.seq > bobInboxStart && m.kind === "status" && m.status === SimpleStatus.LocationSharingOn));
+  await syncUntil(bob, (inbox) =>
+    inbox.some((m) => m.seq > bobInboxStart && m.kind === "status" && m.status === SimpleStatus.LocationSharingOn),
+  );
   expect((await bob.connection(ids.b)).peerSharing).toBe(true);
 
   // Both on again: locations flow.
@@ -180,20 +233,24 @@ test("live delivery over Subscribe, then breaking the connection notifies the pe
     await live.caughtUp;
     const arrived = new Promise<InboxMessage>((resolve) => {
       const off = bob.events.on("message", (message) => {
-        if (message.kind === "status") (off(), resolve(message));
+        if (message.kind === "status") off(), resolve(message);
       });
     });
     await alice.sendStatus(SimpleStatus.OnMyWayHome);
     expect(await arrived).toMatchObject({ status: SimpleStatus.OnMyWayHome, connection: ids.b });
 
-    const broken = new Promise<string>((resolve) => bob.events.on("connection", (event) => event.status === "broken" && resolve(event.connection)));
+    const broken = new Promise<string>((resolve) =>
+      bob.events.on("connection", (event) => event.status === "broken" && resolve(event.connection)),
+    );
     await alice.breakConnection(ids.a);
     expect((await alice.connection(ids.a)).status).toBe("broken");
     expect(await broken).toBe(ids.b);
   } finally {
     await live.stop();
   }
-  await expect(bob.sendStatus(SimpleStatus.ImOk, { to: ids.b })).rejects.toMatchObject({ code: Code.FailedPrecondition });
+  await expect(bob.sendStatus(SimpleStatus.ImOk, { to: ids.b })).rejects.toMatchObject({
+    code: Code.FailedPrecondition,
+  });
   expect((await bob.sync()).rounds).toBeGreaterThan(0);
 });
 

@@ -36,7 +36,12 @@ afterAll(async () => {
 });
 
 const queued = async (pairId: string) =>
-  (await db.query<{ packet_id: string; blob: Buffer }>("SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id", [pairId])).rows;
+  (
+    await db.query<{ packet_id: string; blob: Buffer }>(
+      "SELECT packet_id, blob FROM packet WHERE recipient_pair_id = $1 ORDER BY packet_id",
+      [pairId],
+    )
+  ).rows;
 
 test("a flipped bit anywhere in a blob is rejected", async () => {
   // Version, HPKE enc, ciphertext (sender pairID, signature, inner header with the send time, payload) and tag:
@@ -50,8 +55,12 @@ test("a flipped bit anywhere in a blob is rejected", async () => {
   for (const [i, row] of rows.entries()) {
     const blob = Buffer.from(row.blob);
     if (i === 0) blob[0] = 1;
-    else blob[offsets[i]] ^= 1 << i % 8;
-    await db.query("UPDATE packet SET blob = $1 WHERE recipient_pair_id = $2 AND packet_id = $3", [blob, first.b, row.packet_id]);
+    else blob[offsets[i]] ^= 1 << (i % 8);
+    await db.query("UPDATE packet SET blob = $1 WHERE recipient_pair_id = $2 AND packet_id = $3", [
+      blob,
+      first.b,
+      row.packet_id,
+    ]);
   }
   rejected.length = 0;
   await bob.sync();
@@ -67,12 +76,10 @@ test("a packet re-addressed from another connection is rejected", async () => {
   const sent = await alice.sendLocation(here, { to: first.a });
   const [packetId] = sent.sent[0].packetIds;
   // Move it to Bob's pairID of the second connection, under a packetID that connection has not used.
-  await db.query("UPDATE packet SET recipient_pair_id = $1, sender_pair_id = $2, packet_id = 900 WHERE recipient_pair_id = $3 AND packet_id = $4", [
-    second.b,
-    second.a,
-    first.b,
-    packetId,
-  ]);
+  await db.query(
+    "UPDATE packet SET recipient_pair_id = $1, sender_pair_id = $2, packet_id = 900 WHERE recipient_pair_id = $3 AND packet_id = $4",
+    [second.b, second.a, first.b, packetId],
+  );
   rejected.length = 0;
   await bob.sync();
   expect(rejected).toEqual([{ packetId: 900, connection: second.b, reason: "envelope-unauthentic" }]);
@@ -80,7 +87,10 @@ test("a packet re-addressed from another connection is rejected", async () => {
   const again = await alice.sendLocation(here, { to: first.a, sync: false });
   const [id] = again.sent[0].packetIds;
   await alice.sync();
-  await db.query("UPDATE packet SET recipient_pair_id = $1, sender_pair_id = $2 WHERE recipient_pair_id = $3 AND packet_id = $4", [second.b, second.a, first.b, id]);
+  await db.query(
+    "UPDATE packet SET recipient_pair_id = $1, sender_pair_id = $2 WHERE recipient_pair_id = $3 AND packet_id = $4",
+    [second.b, second.a, first.b, id],
+  );
   rejected.length = 0;
   await bob.sync();
   expect(rejected).toEqual([{ packetId: id, connection: second.b, reason: "envelope-unauthentic" }]);

@@ -20,7 +20,11 @@ describe("health follows PostgreSQL and NATS", () => {
     const natsUrl = new URL(process.env.NATS_URL ?? "nats://127.0.0.1:4222");
     nats = await startTcpProxy(natsUrl.hostname, Number(natsUrl.port || 4222));
     const viaProxy = (url: string) => url.replace(`${pg.hostname}:${pg.port || 5432}`, `127.0.0.1:${postgres.port}`);
-    stack = await startStack("health", { env: { HEALTH_INTERVAL_MS: "100" }, databaseUrl: viaProxy, natsUrl: `nats://127.0.0.1:${nats.port}` });
+    stack = await startStack("health", {
+      env: { HEALTH_INTERVAL_MS: "100" },
+      databaseUrl: viaProxy,
+      natsUrl: `nats://127.0.0.1:${nats.port}`,
+    });
   });
 
   afterAll(async () => {
@@ -32,7 +36,11 @@ describe("health follows PostgreSQL and NATS", () => {
   });
 
   const statuses = () =>
-    Promise.all((["identity", "connection", "location", "gateway"] as const).map((name) => checkHealth(stack.address(name)).catch(() => "DOWN")));
+    Promise.all(
+      (["identity", "connection", "location", "gateway"] as const).map((name) =>
+        checkHealth(stack.address(name)).catch(() => "DOWN"),
+      ),
+    );
   const all = (status: string) => async () => (await statuses()).every((s) => s === status);
 
   it("reports NOT_SERVING while PostgreSQL is unreachable and SERVING again when it returns", async () => {
@@ -46,7 +54,9 @@ describe("health follows PostgreSQL and NATS", () => {
 
   it("reports NOT_SERVING while NATS is unreachable and SERVING again when it returns", async () => {
     nats.cut();
-    expect(await waitFor(async () => (await statuses()).slice(0, 3).every((s) => s === "NOT_SERVING"), 15_000)).toBe(true);
+    expect(await waitFor(async () => (await statuses()).slice(0, 3).every((s) => s === "NOT_SERVING"), 15_000)).toBe(
+      true,
+    );
     nats.restore();
     expect(await waitFor(all("SERVING"), 30_000)).toBe(true);
   });

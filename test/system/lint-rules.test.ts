@@ -14,7 +14,10 @@ function lint(path: string, source: string): { status: number | null; output: st
   const probe = join(dirname(path), `lint-probe-${process.pid}.ts`);
   writeFileSync(join(ROOT, probe), source);
   try {
-    const result = spawnSync("node_modules/.bin/biome", ["lint", "--vcs-use-ignore-file=false", probe], { cwd: ROOT, encoding: "utf8" });
+    const result = spawnSync("node_modules/.bin/biome", ["lint", "--vcs-use-ignore-file=false", probe], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
     return { status: result.status, output: result.stdout + result.stderr };
   } finally {
     rmSync(join(ROOT, probe), { force: true });

@@ -14,12 +14,23 @@ describe("npm start log stream", () => {
   });
 
   it("turns a pino line into time, prefix, level, message and fields at the line's own time", () => {
-    const line = JSON.stringify({ level: 40, time: at, pid: 1, hostname: "h", name: "gateway", msg: "slow", ms: 12, peer: { a: 1 } });
+    const line = JSON.stringify({
+      level: 40,
+      time: at,
+      pid: 1,
+      hostname: "h",
+      name: "gateway",
+      msg: "slow",
+      ms: 12,
+      peer: { a: 1 },
+    });
     expect(formatLine(line, "gateway   |", 0)).toBe('03:04:05.067 gateway   | WARN slow ms=12 peer={"a":1}');
   });
 
   it("stamps other lines with the time they arrived", () => {
-    expect(formatLine("gateway: SIGTERM received, stopping", "gateway   |", at)).toBe("03:04:05.067 gateway   | gateway: SIGTERM received, stopping");
+    expect(formatLine("gateway: SIGTERM received, stopping", "gateway   |", at)).toBe(
+      "03:04:05.067 gateway   | gateway: SIGTERM received, stopping",
+    );
     expect(formatLine("{not json", "x |", at)).toBe("03:04:05.067 x | {not json");
   });
 });

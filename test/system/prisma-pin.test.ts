@@ -12,13 +12,18 @@ const root = JSON.parse(readFileSync(new URL("../../package.json", import.meta.u
 };
 // Read from node_modules directly: not every package exports its package.json.
 const installed = (name: string) =>
-  (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), "utf8")) as { version: string }).version;
+  (
+    JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), "utf8")) as {
+      version: string;
+    }
+  ).version;
 const releaseLine = (version: string) => /^(\d+\.\d+\.\d+)-/.exec(version)?.[1];
 
 describe("Prisma's WebAssembly schema engine", () => {
   it("is pinned exactly, like prisma and its client", () => {
     const pins = { ...root.dependencies, ...root.devDependencies };
-    for (const name of ["prisma", "@prisma/client", "@prisma/schema-engine-wasm"]) expect(pins[name]).toMatch(/^\d+\.\d+\.\d+(-[\w.-]+)?$/);
+    for (const name of ["prisma", "@prisma/client", "@prisma/schema-engine-wasm"])
+      expect(pins[name]).toMatch(/^\d+\.\d+\.\d+(-[\w.-]+)?$/);
     expect(installed("@prisma/schema-engine-wasm")).toBe(pins["@prisma/schema-engine-wasm"]);
     expect(installed("prisma")).toBe(pins.prisma);
   });

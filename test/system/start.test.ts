@@ -39,14 +39,30 @@ function listeningAddresses(port: number): string[] {
     });
 }
 
-const gatewayEnv = (extra: Record<string, string>) => ({ ...process.env, INTERNAL_AUTH_SECRET: "x".repeat(32), METRICS_PORT: "0", ...extra });
+const gatewayEnv = (extra: Record<string, string>) => ({
+  ...process.env,
+  INTERNAL_AUTH_SECRET: "x".repeat(32),
+  METRICS_PORT: "0",
+  ...extra,
+});
 
 describe("npm start", () => {
   it("brings up all four processes SERVING with a plain, timestamped log and no dependency warnings, and `kill -INT <npm pid>` stops everything within 10 s", async () => {
     const bus = createTestBus("start");
     const dataDir = mkdtempSync(join(tmpdir(), "seeme-start-"));
-    const ports = { IDENTITY_PORT: await freePort(), CONNECTION_PORT: await freePort(), LOCATION_PORT: await freePort(), GATEWAY_PORT: await freePort() };
-    const env: NodeJS.ProcessEnv = { ...process.env, SEEME_DATA_DIR: dataDir, NATS_SUBJECT_PREFIX: bus.prefix, METRICS_PORT: "0", ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+    const ports = {
+      IDENTITY_PORT: await freePort(),
+      CONNECTION_PORT: await freePort(),
+      LOCATION_PORT: await freePort(),
+      GATEWAY_PORT: await freePort(),
+    };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      SEEME_DATA_DIR: dataDir,
+      NATS_SUBJECT_PREFIX: bus.prefix,
+      METRICS_PORT: "0",
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    };
     for (const name of ["IDENTITY", "CONNECTION", "LOCATION"]) {
       delete env[`${name}_DATABASE_URL`];
       delete env[`${name}_ADDR`];
@@ -65,10 +81,24 @@ describe("npm start", () => {
       expect(Date.now() - started).toBeLessThan(60_000);
 
       const addresses = Object.values(ports).map((port) => `127.0.0.1:${port}`);
-      expect(await Promise.all(addresses.map((address) => checkHealth(address)))).toEqual(["SERVING", "SERVING", "SERVING", "SERVING"]);
-      expect(await listServices(addresses[0])).toEqual(expect.arrayContaining(["seeme.identity.v1.IdentityService", "seeme.identity.v1.IdentityInternalService"]));
-      expect(await listServices(addresses[1])).toEqual(expect.arrayContaining(["seeme.connection.v1.ConnectionService", "seeme.connection.v1.ConnectionInternalService"]));
-      expect(await listServices(addresses[2])).toEqual(expect.arrayContaining(["seeme.location.v1.LocationService", "seeme.location.v1.LocationAdminService"]));
+      expect(await Promise.all(addresses.map((address) => checkHealth(address)))).toEqual([
+        "SERVING",
+        "SERVING",
+        "SERVING",
+        "SERVING",
+      ]);
+      expect(await listServices(addresses[0])).toEqual(
+        expect.arrayContaining(["seeme.identity.v1.IdentityService", "seeme.identity.v1.IdentityInternalService"]),
+      );
+      expect(await listServices(addresses[1])).toEqual(
+        expect.arrayContaining([
+          "seeme.connection.v1.ConnectionService",
+          "seeme.connection.v1.ConnectionInternalService",
+        ]),
+      );
+      expect(await listServices(addresses[2])).toEqual(
+        expect.arrayContaining(["seeme.location.v1.LocationService", "seeme.location.v1.LocationAdminService"]),
+      );
       expect((await fetch(`http://${addresses[3]}/healthz`)).status).toBe(200);
       // The web app at / (built by `npm run build`, which npm start and npm test run first).
       expect(output).toContain(`web app    http://127.0.0.1:${ports.GATEWAY_PORT}/`);
@@ -81,9 +111,12 @@ describe("npm start", () => {
 
       // Piped, so no colour codes; every service line starts with a time of day.
       expect(output).not.toContain("\x1b[");
-      const serviceLines = output.split("\n").filter((line) => /\b(identity|connection|location|gateway)\s*\|/.test(line));
+      const serviceLines = output
+        .split("\n")
+        .filter((line) => /\b(identity|connection|location|gateway)\s*\|/.test(line));
       expect(serviceLines.length).toBeGreaterThan(8);
-      for (const line of serviceLines) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (identity|connection|location|gateway)\s*\| /);
+      for (const line of serviceLines)
+        expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (identity|connection|location|gateway)\s*\| /);
       expect(output).not.toContain("dependency unreachable");
       expect(output).not.toMatch(/\bWARN\b(?! generated a development server signing key)/);
 
@@ -113,7 +146,9 @@ describe("npm start", () => {
       timeout: 30_000,
     });
     expect(result.status).toBe(78);
-    expect(result.stderr.trim().split("\n")).toEqual(['gateway: invalid configuration: GATEWAY_PORT must be an integer from 0 to 65535, got "abc"']);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      'gateway: invalid configuration: GATEWAY_PORT must be an integer from 0 to 65535, got "abc"',
+    ]);
   });
 
   it("stops with the one-line configuration error (exit 78) on a bad ?schema= in a database URL", () => {
@@ -141,35 +176,54 @@ describe("npm start", () => {
         IDENTITY_DATABASE_URL: "postgresql://postgres@127.0.0.1:5432/test?schema=port_taken_probe",
       };
       const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ["services/identity/dist/main.js"], { cwd: ROOT, env, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(process.execPath, ["services/identity/dist/main.js"], {
+          cwd: ROOT,
+          env,
+          stdio: ["ignore", "ignore", "pipe"],
+        });
         let stderr = "";
         child.stderr.on("data", (chunk) => (stderr += chunk));
         child.once("exit", (status) => resolve({ status, stderr }));
       });
       expect(result.status).toBe(1);
-      expect(result.stderr.trim().split("\n")).toEqual([`identity: IDENTITY_PORT ${port} is in use: set IDENTITY_PORT to a free port`]);
+      expect(result.stderr.trim().split("\n")).toEqual([
+        `identity: IDENTITY_PORT ${port} is in use: set IDENTITY_PORT to a free port`,
+      ]);
     } finally {
       await new Promise((resolve) => taken.close(resolve));
       await bus.cleanup();
     }
   });
 
-  it.each(["GATEWAY_PORT", "METRICS_PORT"])("names %s in one line and exits 1 when its port is taken", async (variable) => {
-    const taken = net.createServer();
-    await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));
-    const { port } = taken.address() as net.AddressInfo;
-    try {
-      const ports = { GATEWAY_PORT: String(await freePort()), METRICS_PORT: String(await freePort()), [variable]: String(port) };
-      const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ["services/gateway/dist/main.js"], { cwd: ROOT, env: gatewayEnv(ports), stdio: ["ignore", "ignore", "pipe"] });
-        let stderr = "";
-        child.stderr.on("data", (chunk) => (stderr += chunk));
-        child.once("exit", (status) => resolve({ status, stderr }));
-      });
-      expect(result.status).toBe(1);
-      expect(result.stderr.trim().split("\n")).toEqual([`gateway: ${variable} ${port} is in use: set ${variable} to a free port`]);
-    } finally {
-      await new Promise((resolve) => taken.close(resolve));
-    }
-  });
+  it.each(["GATEWAY_PORT", "METRICS_PORT"])(
+    "names %s in one line and exits 1 when its port is taken",
+    async (variable) => {
+      const taken = net.createServer();
+      await new Promise<void>((resolve) => taken.listen(0, "0.0.0.0", resolve));
+      const { port } = taken.address() as net.AddressInfo;
+      try {
+        const ports = {
+          GATEWAY_PORT: String(await freePort()),
+          METRICS_PORT: String(await freePort()),
+          [variable]: String(port),
+        };
+        const result = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, ["services/gateway/dist/main.js"], {
+            cwd: ROOT,
+            env: gatewayEnv(ports),
+            stdio: ["ignore", "ignore", "pipe"],
+          });
+          let stderr = "";
+          child.stderr.on("data", (chunk) => (stderr += chunk));
+          child.once("exit", (status) => resolve({ status, stderr }));
+        });
+        expect(result.status).toBe(1);
+        expect(result.stderr.trim().split("\n")).toEqual([
+          `gateway: ${variable} ${port} is in use: set ${variable} to a free port`,
+        ]);
+      } finally {
+        await new Promise((resolve) => taken.close(resolve));
+      }
+    },
+  );
 });

@@ -147,8 +147,14 @@ it("no span names or attributes carry account ids, pairIDs, tokens or blobs", ()
   const spans = exporter.getFinishedSpans();
   expect(spans.length).toBeGreaterThan(5);
   const secrets = [
-    A.accountId, B.accountId, A.sessionToken, B.sessionToken, pairIds.initiatorPairId, pairIds.recipientPairId,
-    BLOB_TEXT, Buffer.from(BLOB_TEXT).toString("base64"),
+    A.accountId,
+    B.accountId,
+    A.sessionToken,
+    B.sessionToken,
+    pairIds.initiatorPairId,
+    pairIds.recipientPairId,
+    BLOB_TEXT,
+    Buffer.from(BLOB_TEXT).toString("base64"),
   ];
   const texts = spans.flatMap((s) => [
     s.name,

@@ -1,8 +1,25 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { renderQrText, type ConnectionView, type InboxMessage, type Movement, type SeeMeClient, type SendReport, type SimpleStatus } from "@seeme/client";
+import {
+  renderQrText,
+  type ConnectionView,
+  type InboxMessage,
+  type Movement,
+  type SeeMeClient,
+  type SendReport,
+  type SimpleStatus,
+} from "@seeme/client";
 import { UsageError } from "./args.js";
 import { CliError, describeFailure, isUnreachable, unreachable } from "./errors.js";
-import { MOVEMENT_NAMES, STATUS_NAMES, alarmTitle, describeConnection, describeMessage, isAlarm, printable, short } from "./format.js";
+import {
+  MOVEMENT_NAMES,
+  STATUS_NAMES,
+  alarmTitle,
+  describeConnection,
+  describeMessage,
+  isAlarm,
+  printable,
+  short,
+} from "./format.js";
 import { nameList } from "./names.js";
 
 /** One CLI command: its arguments and options, already parsed and checked against command-spec.ts. */
@@ -32,11 +49,19 @@ async function labeller(device: SeeMeClient): Promise<(connection: string) => st
 
 type Label = (connection: string) => string;
 
-function printMessages(invocation: Invocation, label: Label, describe: (m: InboxMessage, label: Label) => string = describeMessage): () => void {
+function printMessages(
+  invocation: Invocation,
+  label: Label,
+  describe: (m: InboxMessage, label: Label) => string = describeMessage,
+): () => void {
   const offs = [
     invocation.device.events.on("message", (message) => invocation.print(describe(message, label))),
-    invocation.device.events.on("rejected", (event) => invocation.print(`rejected packet #${event.packetId}: ${event.reason}`)),
-    invocation.device.events.on("dropped", (event) => invocation.print(`dropped a location from ${label(event.connection)}: my sharing is off`)),
+    invocation.device.events.on("rejected", (event) =>
+      invocation.print(`rejected packet #${event.packetId}: ${event.reason}`),
+    ),
+    invocation.device.events.on("dropped", (event) =>
+      invocation.print(`dropped a location from ${label(event.connection)}: my sharing is off`),
+    ),
   ];
   return () => offs.forEach((off) => off());
 }
@@ -66,21 +91,27 @@ async function checkTarget(device: SeeMeClient, to: string | undefined): Promise
     throw new CliError(`no connection named "${printable(to)}"; ${connectionNames(connections)}`);
   }
   if (target.status !== "active") {
-    throw new CliError(`no active connection named "${printable(to)}" (it is ${target.status}); ${connectionNames(connections)}`);
+    throw new CliError(
+      `no active connection named "${printable(to)}" (it is ${target.status}); ${connectionNames(connections)}`,
+    );
   }
 }
 
 function number(text: string | undefined, what: string): number {
   const value = Number(text);
-  if (text === undefined || text.trim() === "" || !Number.isFinite(value)) throw new UsageError(`${what} must be a number, not "${text ?? ""}"`);
+  if (text === undefined || text.trim() === "" || !Number.isFinite(value))
+    throw new UsageError(`${what} must be a number, not "${text ?? ""}"`);
   return value;
 }
 
 function printReport(report: SendReport, gateway: string, print: Invocation["print"]): number {
   const verb = report.syncError ? "queued for" : "sent to";
-  for (const sent of report.sent) print(`${verb} ${printable(sent.label)} (${short(sent.connection)}): packet ${sent.packetIds.join(", ")}`);
-  for (const withheld of report.withheld) print(`not sent to ${printable(withheld.label)}: their location sharing is off`);
-  for (const failed of report.failed) print(`NOT sent to ${printable(failed.label)} (${short(failed.connection)}): ${failed.message}`);
+  for (const sent of report.sent)
+    print(`${verb} ${printable(sent.label)} (${short(sent.connection)}): packet ${sent.packetIds.join(", ")}`);
+  for (const withheld of report.withheld)
+    print(`not sent to ${printable(withheld.label)}: their location sharing is off`);
+  for (const failed of report.failed)
+    print(`NOT sent to ${printable(failed.label)} (${short(failed.connection)}): ${failed.message}`);
   if (report.syncError) print(`queued (will be sent on next sync): ${syncProblem(report.syncError, gateway)}`);
   // Nothing queued for anyone who should have had it: the person must know it did not go.
   return report.sent.length === 0 && report.failed.length > 0 ? 1 : 0;
@@ -106,21 +137,27 @@ export function parseSend(args: string[], flags: Map<string, string>): Outgoing 
   };
   if (what === "location") {
     only(["speed", "movement"]);
-    if (rest.length !== 2) throw new UsageError("send location needs <lat> <lon>, e.g. send location -33.8568 151.2153");
+    if (rest.length !== 2)
+      throw new UsageError("send location needs <lat> <lon>, e.g. send location -33.8568 151.2153");
     const latitude = number(rest[0], "latitude");
     const longitude = number(rest[1], "longitude");
     const speedKmh = flags.has("speed") ? number(flags.get("speed"), "--speed") : 0;
     if (speedKmh < 0) throw new UsageError("--speed must not be negative");
     const movementName = flags.get("movement") ?? "stationary";
     const movement = MOVEMENT_NAMES.get(movementName);
-    if (movement === undefined) throw new UsageError(`unknown --movement "${printable(movementName)}"; valid movements: ${nameList(MOVEMENT_NAMES)}`);
+    if (movement === undefined)
+      throw new UsageError(
+        `unknown --movement "${printable(movementName)}"; valid movements: ${nameList(MOVEMENT_NAMES)}`,
+      );
     return { kind: "location", latitude, longitude, speedKmh, movement };
   }
   if (what === "status") {
     only([]);
-    if (rest.length !== 1) throw new UsageError(`send status needs one name; valid statuses: ${nameList(STATUS_NAMES)}`);
+    if (rest.length !== 1)
+      throw new UsageError(`send status needs one name; valid statuses: ${nameList(STATUS_NAMES)}`);
     const status = STATUS_NAMES.get(rest[0]);
-    if (status === undefined) throw new UsageError(`unknown status "${printable(rest[0])}"; valid statuses: ${nameList(STATUS_NAMES)}`);
+    if (status === undefined)
+      throw new UsageError(`unknown status "${printable(rest[0])}"; valid statuses: ${nameList(STATUS_NAMES)}`);
     return { kind: "status", status };
   }
   if (what === "text") {
@@ -134,7 +171,11 @@ export function parseSend(args: string[], flags: Map<string, string>): Outgoing 
     }
     return { kind: "text", message, parentPacketId };
   }
-  throw new UsageError(what === undefined ? "send what? status, location or text" : `cannot send "${printable(what)}": send status, location or text`);
+  throw new UsageError(
+    what === undefined
+      ? "send what? status, location or text"
+      : `cannot send "${printable(what)}": send status, location or text`,
+  );
 }
 
 async function send({ device, args, flags, print, gateway }: Invocation): Promise<number> {
@@ -207,7 +248,8 @@ function liveProblem(error: Error, gateway: string): string {
 export const commands: Record<string, { run: Run; check?: (args: string[], flags: Map<string, string>) => void }> = {
   init: {
     async run({ device, print, home }) {
-      if (await device.accountId()) throw new CliError(`this device already has an account (in ${home}); use --home DIR for another device`);
+      if (await device.accountId())
+        throw new CliError(`this device already has an account (in ${home}); use --home DIR for another device`);
       print(`account ${await device.register()} created (state in ${home})`);
     },
   },
@@ -220,8 +262,14 @@ export const commands: Record<string, { run: Run; check?: (args: string[], flags
   accept: {
     async run({ device, args, flags, print }) {
       const result = await device.scan(args[0], flags.get("name") ?? "peer");
-      if (result.step === "answered") showCode(print, result.qr, "Show them this code; then paste the invite they show with `see-me accept <invite>`:");
-      if (result.step === "invited") showCode(print, result.qr, "The server signed the invite. Show them this invite code:");
+      if (result.step === "answered")
+        showCode(
+          print,
+          result.qr,
+          "Show them this code; then paste the invite they show with `see-me accept <invite>`:",
+        );
+      if (result.step === "invited")
+        showCode(print, result.qr, "The server signed the invite. Show them this invite code:");
       if (result.step === "confirmed") print(`connected: ${describeConnection(result.connection)}`);
     },
   },
@@ -239,10 +287,14 @@ export const commands: Record<string, { run: Run; check?: (args: string[], flags
       if (state !== "on" && state !== "off") throw new UsageError(`sharing is on or off, not "${printable(state)}"`);
     },
     async run({ device, args, print, gateway }) {
-      if (args[0] !== "on" && args[0] !== "off") throw new UsageError(`sharing is on or off, not "${printable(args[0])}"`);
+      if (args[0] !== "on" && args[0] !== "off")
+        throw new UsageError(`sharing is on or off, not "${printable(args[0])}"`);
       const report = await device.setSharing(args[0] === "on");
       print(`location sharing is ${args[0]}`);
-      if (report.syncError) print(`telling my connections is queued (will be sent on next sync): ${syncProblem(report.syncError, gateway)}`);
+      if (report.syncError)
+        print(
+          `telling my connections is queued (will be sent on next sync): ${syncProblem(report.syncError, gateway)}`,
+        );
     },
   },
   sync: {
@@ -268,12 +320,17 @@ export const commands: Record<string, { run: Run; check?: (args: string[], flags
       try {
         await device.connection(args[0]);
       } catch (error) {
-        if (ConnectError.from(error).code === Code.NotFound) throw new CliError(`no connection named "${printable(args[0])}"; ${connectionNames(connections)}`);
+        if (ConnectError.from(error).code === Code.NotFound)
+          throw new CliError(`no connection named "${printable(args[0])}"; ${connectionNames(connections)}`);
         throw error;
       }
       const result = await device.breakConnection(args[0]);
       const name = `${printable(result.label)} (${short(result.connection)})`;
-      print(result.alreadyEnded ? `connection ${name} was already ${result.alreadyEnded}; nothing to do` : `connection ${name} broken`);
+      print(
+        result.alreadyEnded
+          ? `connection ${name} was already ${result.alreadyEnded}; nothing to do`
+          : `connection ${name} broken`,
+      );
     },
   },
 };

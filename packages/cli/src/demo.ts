@@ -12,12 +12,16 @@ const TEXT =
   "sees three opaque 305-byte blobs. See you at home tonight, with love, Alice.";
 
 /** Resolves with the first message `device` persists that matches, syncing now and then in case the stream lags. */
-function nextMessage(device: SeeMeClient, match: (m: InboxMessage) => boolean, timeoutMs = 10_000): Promise<InboxMessage> {
+function nextMessage(
+  device: SeeMeClient,
+  match: (m: InboxMessage) => boolean,
+  timeoutMs = 10_000,
+): Promise<InboxMessage> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (stop(), reject(new Error("timed out waiting for a message"))), timeoutMs);
     const poll = setInterval(() => void device.sync().catch(() => undefined), 1000);
     const off = device.events.on("message", (message) => {
-      if (match(message)) (stop(), resolve(message));
+      if (match(message)) stop(), resolve(message);
     });
     function stop() {
       clearTimeout(timer);
@@ -54,7 +58,10 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     print(renderQrText(answer.qr));
     print(answer.qr);
 
-    step(4, "Alice scans Bob's code: she signs {her pairID, his pairID} with her account key; the server signs the invite");
+    step(
+      4,
+      "Alice scans Bob's code: she signs {her pairID, his pairID} with her account key; the server signs the invite",
+    );
     const invite = await alice.initiate(answer.qr, offer.connection);
     print(renderQrText(invite.qr));
     print(`${invite.qr}\n(invite valid until ${invite.expireTime?.toISOString()})`);
@@ -62,8 +69,13 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     step(5, "Bob scans the invite and confirms; Alice learns it from the server's 5/3 notice");
     const made = await bob.confirm(invite.qr);
     print(`Bob:   connection ${short(made.connection)} → Alice at ${short(made.peerPairId)} is ${made.status}`);
-    for (const [name, device] of [["Alice", alice], ["Bob", bob]] as const) {
-      device.events.on("message", (m) => print(`   ${name} received  ${describeMessage(m, (c) => (c === offer.connection ? "Bob" : "Alice"))}`));
+    for (const [name, device] of [
+      ["Alice", alice],
+      ["Bob", bob],
+    ] as const) {
+      device.events.on("message", (m) =>
+        print(`   ${name} received  ${describeMessage(m, (c) => (c === offer.connection ? "Bob" : "Alice"))}`),
+      );
       device.events.on("dropped", () => print(`   ${name} dropped a location: her/his own sharing is off`));
       lives.push(await device.startLive());
     }
@@ -72,7 +84,12 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
 
     step(6, "Alice sends her location (46-character payload, sealed into a 208-byte blob)");
     let arrived = nextMessage(bob, (m) => m.kind === "location");
-    await alice.sendLocation({ movement: Movement.Walking, latitude: -33.8676039, longitude: 151.2085945, speedKmh: 4.8 });
+    await alice.sendLocation({
+      movement: Movement.Walking,
+      latitude: -33.8676039,
+      longitude: 151.2085945,
+      speedKmh: 4.8,
+    });
     await arrived;
 
     step(7, "Bob sends SOS");
@@ -90,9 +107,18 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     arrived = nextMessage(bob, (m) => m.kind === "status" && m.status === SimpleStatus.LocationSharingOff);
     await alice.setSharing(false);
     await arrived;
-    const withheld = await bob.sendLocation({ movement: Movement.Stationary, latitude: -33.87, longitude: 151.21, speedKmh: 0 });
-    print(`   Bob's location: sent to ${withheld.sent.length}, withheld from ${withheld.withheld.map((w) => w.label).join(", ")} (her sharing is off)`);
-    await alice.sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 }).catch((error: ConnectError) => print(`   Alice's location: refused — ${error.rawMessage}`));
+    const withheld = await bob.sendLocation({
+      movement: Movement.Stationary,
+      latitude: -33.87,
+      longitude: 151.21,
+      speedKmh: 0,
+    });
+    print(
+      `   Bob's location: sent to ${withheld.sent.length}, withheld from ${withheld.withheld.map((w) => w.label).join(", ")} (her sharing is off)`,
+    );
+    await alice
+      .sendLocation({ movement: Movement.Stationary, latitude: 0, longitude: 0, speedKmh: 0 })
+      .catch((error: ConnectError) => print(`   Alice's location: refused — ${error.rawMessage}`));
     // While her location is hidden, what she must never miss still reaches her: "I'm lost" and SOS.
     arrived = nextMessage(alice, (m) => m.kind === "status" && m.status === SimpleStatus.ImLost);
     await bob.sendStatus(SimpleStatus.ImLost);
@@ -104,11 +130,13 @@ export async function runDemo(options: { gateway: string; print: (line: string) 
     await alice.setSharing(true);
     await arrived;
     arrived = nextMessage(alice, (m) => m.kind === "location");
-    await bob.sendLocation({ movement: Movement.OnATrain, latitude: -33.8832, longitude: 151.2070, speedKmh: 62.5 });
+    await bob.sendLocation({ movement: Movement.OnATrain, latitude: -33.8832, longitude: 151.207, speedKmh: 62.5 });
     await arrived;
 
     step(11, "Bob breaks the connection; Alice's device is told (5/5) and ends it too");
-    const broken = new Promise<void>((resolve) => alice.events.on("connection", (e) => e.status === "broken" && resolve()));
+    const broken = new Promise<void>((resolve) =>
+      alice.events.on("connection", (e) => e.status === "broken" && resolve()),
+    );
     await bob.breakConnection(answer.connection);
     await broken;
     print(`Alice: connection ${short(offer.connection)} is ${(await alice.connection(offer.connection)).status}`);

@@ -3,7 +3,11 @@ import { MOVEMENT_BY_CODE, TEXT_KIND_BY_CODE, statusName } from "./names.js";
 
 export { MOVEMENT_NAMES, STATUS_NAMES, statusName } from "./names.js";
 
-const NOTICES: Record<number, string> = { 3: "connection confirmed", 4: "invite expired", 5: "connection broken by the peer" };
+const NOTICES: Record<number, string> = {
+  3: "connection confirmed",
+  4: "invite expired",
+  5: "connection broken by the peer",
+};
 
 /** Statuses a family must not miss: `watch` rings the bell and highlights them. */
 const ALARMS = new Map<number, string>([
@@ -70,10 +74,16 @@ export function short(pairId: string | undefined): string {
 
 export function describeConnection(c: ConnectionView): string {
   const sharing = c.status === "active" ? (c.peerSharing ? "peer sharing on" : "peer sharing OFF") : "";
-  return [`${short(c.connection)}  ${printable(c.label).padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing].join("  ").trimEnd();
+  return [`${short(c.connection)}  ${printable(c.label).padEnd(12)}`, c.status.padEnd(8), c.role.padEnd(9), sharing]
+    .join("  ")
+    .trimEnd();
 }
 
-export function describeMessage(m: InboxMessage, label: (connection: string) => string = short, now: Date = new Date()): string {
+export function describeMessage(
+  m: InboxMessage,
+  label: (connection: string) => string = short,
+  now: Date = new Date(),
+): string {
   switch (m.kind) {
     case "location": {
       const where = `${m.latitude.toFixed(6)}, ${m.longitude.toFixed(6)} ${MOVEMENT_BY_CODE.get(m.movement)} ${m.speedKmh} km/h`;
@@ -91,6 +101,8 @@ export function describeMessage(m: InboxMessage, label: (connection: string) => 
       return `${label(m.connection)}: ${kind} #${m.packetId}${parent}: ${m.message === "" ? "(deleted)" : printable(JSON.stringify(m.message))}`;
     }
     case "server":
-      return m.type === 5 ? `server: ${NOTICES[m.subType] ?? `connection notice ${m.subType}`} (${printable(short(m.text))})` : `server message ${m.type}/${m.subType}: ${printable(m.text)}`;
+      return m.type === 5
+        ? `server: ${NOTICES[m.subType] ?? `connection notice ${m.subType}`} (${printable(short(m.text))})`
+        : `server message ${m.type}/${m.subType}: ${printable(m.text)}`;
   }
 }

@@ -33,9 +33,18 @@ test("missing values, unknown options, values for switches and repeated options 
   expect(refused("init --home")).toMatchObject({ message: "--home needs a value: --home DIR", command: "init" });
   expect(refused("init --home --gateway 127.0.0.1:1").message).toBe("--home needs a value: --home DIR");
   expect(refused("init --home=").message).toBe("--home needs a value: --home DIR");
-  expect(refused("list --frobnicate")).toMatchObject({ message: "unknown option --frobnicate (see-me list --help lists its options)", command: "list" });
-  expect(refused("list --to mum")).toMatchObject({ message: expect.stringContaining("unknown option --to"), command: "list" });
-  expect(refused("--frob x list")).toMatchObject({ message: "unknown option --frob (see-me --help lists them)", command: undefined });
+  expect(refused("list --frobnicate")).toMatchObject({
+    message: "unknown option --frobnicate (see-me list --help lists its options)",
+    command: "list",
+  });
+  expect(refused("list --to mum")).toMatchObject({
+    message: expect.stringContaining("unknown option --to"),
+    command: "list",
+  });
+  expect(refused("--frob x list")).toMatchObject({
+    message: "unknown option --frob (see-me --help lists them)",
+    command: undefined,
+  });
   expect(refused("list --help=yes").message).toBe("--help takes no value");
   expect(refused("send status sos --to a --to b").message).toBe("--to is given twice");
   expect(refused("lst").message).toContain('unknown command "lst"; the commands are: init, qr, accept, list');
@@ -57,6 +66,7 @@ test("the gateway: host:port means http, a URL is kept, the flag beats SEEME_GAT
   expect(normalizeGateway("http://[::1]:8080")).toBe("http://[::1]:8080");
   expect(parse("list", { SEEME_GATEWAY: "10.0.0.2:9000" }).gateway).toBe("http://10.0.0.2:9000");
   expect(parse("list --gateway 10.0.0.3:1", { SEEME_GATEWAY: "10.0.0.2:9000" }).gateway).toBe("http://10.0.0.3:1");
-  for (const bad of ["ftp://x", "http://", "x:y:z", "http://h/?q=1"]) expect(() => normalizeGateway(bad)).toThrow(/is not a gateway address/);
+  for (const bad of ["ftp://x", "http://", "x:y:z", "http://h/?q=1"])
+    expect(() => normalizeGateway(bad)).toThrow(/is not a gateway address/);
   expect(() => parse("list", { SEEME_GATEWAY: "ftp://x" })).toThrow('SEEME_GATEWAY "ftp://x" is not a gateway address');
 });

@@ -31,7 +31,9 @@ async function signedChallenge(
 export async function registerAccount(api: GatewayApi, storage: DeviceStorage): Promise<StoredAccount> {
   if ((await storage.read()).account) throw new ConnectError("this device already has an account", Code.AlreadyExists);
   const key = generateAccountKeyPair();
-  const { nonce, signature } = await signedChallenge(api, ChallengePurpose.REGISTER, key.secretKey, { publicKey: key.publicKey });
+  const { nonce, signature } = await signedChallenge(api, ChallengePurpose.REGISTER, key.secretKey, {
+    publicKey: key.publicKey,
+  });
   const { account } = await api.identity.register({ publicKey: key.publicKey, nonce, signature });
   if (!account) throw new ConnectError("Register returned no account", Code.Internal);
   const stored = { accountId: account.accountId, secretKey: toBase64(key.secretKey) };
@@ -42,9 +44,14 @@ export async function registerAccount(api: GatewayApi, storage: DeviceStorage): 
 }
 
 /** A new session for the stored account. */
-export async function signInAccount(api: GatewayApi, account: StoredAccount): Promise<{ token: string; expiresAt: string }> {
+export async function signInAccount(
+  api: GatewayApi,
+  account: StoredAccount,
+): Promise<{ token: string; expiresAt: string }> {
   const secretKey = importAccountKeyPair(fromBase64(account.secretKey)).secretKey;
-  const { nonce, signature } = await signedChallenge(api, ChallengePurpose.SIGN_IN, secretKey, { accountId: account.accountId });
+  const { nonce, signature } = await signedChallenge(api, ChallengePurpose.SIGN_IN, secretKey, {
+    accountId: account.accountId,
+  });
   const { sessionToken, expireTime } = await api.identity.signIn({ accountId: account.accountId, nonce, signature });
   return { token: sessionToken, expiresAt: (expireTime ? timestampDate(expireTime) : new Date(0)).toISOString() };
 }

@@ -77,16 +77,27 @@ export function withCause(error: unknown): ConnectError {
   const prefix = network ? "gateway unreachable: " : "";
   // Unreachable is Unavailable, whatever fetch called it: apps and the CLI branch on the code.
   const code = network ? Code.Unavailable : failure.code;
-  return new ConnectError(`${prefix}${[failure.rawMessage, ...chain].join(": ")}`, code, failure.metadata, undefined, failure.cause);
+  return new ConnectError(
+    `${prefix}${[failure.rawMessage, ...chain].join(": ")}`,
+    code,
+    failure.metadata,
+    undefined,
+    failure.cause,
+  );
 }
 
 /** Runs `call`, retrying transient failures with backoff (full jitter); any other error is thrown at once, with its cause spelled out. */
-export async function withRetry<T>(call: () => Promise<T>, policy: RetryPolicy, onRetry?: (error: ConnectError, delayMs: number) => void): Promise<T> {
+export async function withRetry<T>(
+  call: () => Promise<T>,
+  policy: RetryPolicy,
+  onRetry?: (error: ConnectError, delayMs: number) => void,
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await call();
     } catch (error) {
-      if (!isTransient(error) || attempt + 1 >= policy.attempts) throw error instanceof ClientError ? error : withCause(error);
+      if (!isTransient(error) || attempt + 1 >= policy.attempts)
+        throw error instanceof ClientError ? error : withCause(error);
       const delay = backoffDelay(attempt, policy);
       onRetry?.(ConnectError.from(error), delay);
       await sleep(delay);

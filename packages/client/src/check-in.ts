@@ -78,23 +78,44 @@ export async function checkIn(deps: CheckInDeps, options: CheckInOptions): Promi
   checkUntil(options.until, deps.now());
   const location = options.location ?? (options.includeLastLocation ? deps.lastLocation : undefined);
   if (options.includeLastLocation && !location) {
-    throw new ConnectError("no location to include: none was sent from this client yet; pass one", Code.FailedPrecondition);
+    throw new ConnectError(
+      "no location to include: none was sent from this client yet; pass one",
+      Code.FailedPrecondition,
+    );
   }
   const maxBlobBytes = await deps.maxBlobBytes();
   const held = await sealHeld(deps, options, location, maxBlobBytes);
   const releaseAt = timestampFromDate(options.until);
-  const data = held.packets.map((packet) => ({ pairId: packet.pairId, packetId: packet.packetId, blob: fromBase64(packet.blob), releaseAt }));
+  const data = held.packets.map((packet) => ({
+    pairId: packet.pairId,
+    packetId: packet.packetId,
+    blob: fromBase64(packet.blob),
+    releaseAt,
+  }));
   await withRetry(() => deps.authenticated(() => deps.location.sync({ data, skipIncoming: true })), deps.retry);
-  return { connection: held.connection, peerPairId: held.peerPairId, packetIds: data.map((packet) => packet.packetId), releaseAt: options.until };
+  return {
+    connection: held.connection,
+    peerPairId: held.peerPairId,
+    packetIds: data.map((packet) => packet.packetId),
+    releaseAt: options.until,
+  };
 }
 
 /** Moves the release time (before it passed). NotFound once released or cancelled. */
 export async function extendCheckIn(deps: CheckInDeps, checkIn: CheckIn, until: Date): Promise<CheckIn> {
   checkUntil(until, deps.now());
   for (const packetId of checkIn.packetIds) {
-    await withRetry(() => deps.authenticated(() => deps.held.rescheduleHeldPacket({
-      pairId: checkIn.peerPairId, packetId, releaseAt: timestampFromDate(until),
-    })), deps.retry);
+    await withRetry(
+      () =>
+        deps.authenticated(() =>
+          deps.held.rescheduleHeldPacket({
+            pairId: checkIn.peerPairId,
+            packetId,
+            releaseAt: timestampFromDate(until),
+          }),
+        ),
+      deps.retry,
+    );
   }
   return { ...checkIn, releaseAt: until };
 }
@@ -108,7 +129,10 @@ export async function cancelCheckIn(deps: CheckInDeps, checkIn: CheckIn): Promis
   let cancelled = 0;
   for (const packetId of checkIn.packetIds) {
     try {
-      await withRetry(() => deps.authenticated(() => deps.held.cancelHeldPacket({ pairId: checkIn.peerPairId, packetId })), deps.retry);
+      await withRetry(
+        () => deps.authenticated(() => deps.held.cancelHeldPacket({ pairId: checkIn.peerPairId, packetId })),
+        deps.retry,
+      );
       cancelled++;
     } catch (error) {
       if (ConnectError.from(error).code !== Code.NotFound) throw error;
@@ -131,7 +155,12 @@ async function sealHeld(
   for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
     const state = await deps.storage.read();
     const connection = findConnection(state, options.to);
-    const payloads = splitText(options.message, { kind: TextMessageKind.New, sharing: state.sharing, parentPacketId: 0, parentIsSender: false });
+    const payloads = splitText(options.message, {
+      kind: TextMessageKind.New,
+      sharing: state.sharing,
+      parentPacketId: 0,
+      parentIsSender: false,
+    });
     if (location) payloads.push(encodeLocation({ ...location, sharing: state.sharing }));
     const packets = await sealPayloads(connection, payloads, maxBlobBytes, deps.now());
     const reserved = await deps.storage.update((current) => {

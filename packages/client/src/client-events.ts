@@ -13,7 +13,13 @@ export interface ClientEvents {
    */
   dropped: { connection: string; packetId: number; reason: "sharing-off" | "hidden" };
   /** The peer updated (`message` is the new text) or deleted the text `packetId`; `found` false if it was not here. */
-  edited: { connection: string; packetId: number; action: "updated" | "deleted"; found: boolean; message?: InboxMessage };
+  edited: {
+    connection: string;
+    packetId: number;
+    action: "updated" | "deleted";
+    found: boolean;
+    message?: InboxMessage;
+  };
   /** A key rotation step: `answered` (the peer's new keys taken, mine sent back), `completed` (my rotation confirmed). */
   rekeyed: { connection: string; step: "answered" | "completed" };
   /** The server stored packets I sent. */

@@ -1,4 +1,10 @@
-import { COORDINATE_LENGTH, LATITUDE_LIMIT, LONGITUDE_LIMIT, formatCoordinate, parseCoordinate } from "./coordinates.js";
+import {
+  COORDINATE_LENGTH,
+  LATITUDE_LIMIT,
+  LONGITUDE_LIMIT,
+  formatCoordinate,
+  parseCoordinate,
+} from "./coordinates.js";
 import { invalidPayload, padNumber } from "./fixed-width.js";
 
 /**
@@ -22,7 +28,8 @@ const PIN_HEADER_LENGTH = 2 * COORDINATE_LENGTH + PIN_RADIUS_DIGITS;
 
 export function encodePinBody(pin: LocationPin): string {
   const radius = pin.radiusM ?? 0;
-  if (!Number.isInteger(radius) || radius < 0 || radius > MAX_PIN_RADIUS_M) throw invalidPayload(`pin: radius must be whole metres from 0 to ${MAX_PIN_RADIUS_M}`);
+  if (!Number.isInteger(radius) || radius < 0 || radius > MAX_PIN_RADIUS_M)
+    throw invalidPayload(`pin: radius must be whole metres from 0 to ${MAX_PIN_RADIUS_M}`);
   return (
     formatCoordinate(pin.latitude, LATITUDE_LIMIT, "pin: latitude") +
     formatCoordinate(pin.longitude, LONGITUDE_LIMIT, "pin: longitude") +
@@ -32,7 +39,8 @@ export function encodePinBody(pin: LocationPin): string {
 }
 
 export function decodePinBody(body: string): Required<LocationPin> {
-  if (body.length < PIN_HEADER_LENGTH) throw invalidPayload(`pin: body must start with latitude, longitude and radius (${PIN_HEADER_LENGTH} characters)`);
+  if (body.length < PIN_HEADER_LENGTH)
+    throw invalidPayload(`pin: body must start with latitude, longitude and radius (${PIN_HEADER_LENGTH} characters)`);
   const radius = body.slice(2 * COORDINATE_LENGTH, PIN_HEADER_LENGTH);
   if (!/^\d{5}$/.test(radius)) throw invalidPayload("pin: radius must be 5 digits of metres");
   return {

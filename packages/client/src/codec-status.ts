@@ -21,7 +21,9 @@ export interface SimpleStatusUpdate {
 
 const TIMESTAMP_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})([+-])(\d{2}):(\d{2})$/;
 
-export function encodeStatus(update: Omit<SimpleStatusUpdate, "utcOffsetMinutes"> & { utcOffsetMinutes?: number }): string {
+export function encodeStatus(
+  update: Omit<SimpleStatusUpdate, "utcOffsetMinutes"> & { utcOffsetMinutes?: number },
+): string {
   if (!isCodeOf(SimpleStatus, update.status)) throw invalidPayload("status: status must be a SimpleStatus code 0–13");
   return (
     String(PrimaryType.SimpleStatus) +
@@ -50,7 +52,8 @@ function formatTimestamp(sentAt: Date, utcOffsetMinutes: number): string {
   // Shift the instant by the offset, then read the UTC fields: that yields the sender's wall-clock time.
   const local = new Date(sentAt.getTime() + utcOffsetMinutes * 60_000);
   const year = local.getUTCFullYear();
-  if (!Number.isFinite(year) || year < 0 || year > 9999) throw invalidPayload("status: sentAt must be a valid date in years 0000–9999");
+  if (!Number.isFinite(year) || year < 0 || year > 9999)
+    throw invalidPayload("status: sentAt must be a valid date in years 0000–9999");
   const offset = Math.abs(utcOffsetMinutes);
   return (
     `${padNumber(year, 4)}-${padNumber(local.getUTCMonth() + 1, 2)}-${padNumber(local.getUTCDate(), 2)}` +

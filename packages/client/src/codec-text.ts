@@ -48,11 +48,14 @@ export interface TextMessage extends TextMeta {
 
 export function encodeTextPart(part: TextPart, random: RandomSource = cryptoRandom): string {
   assertMeta(part);
-  if (!Number.isInteger(part.of) || part.of < 1 || part.of > MAX_TEXT_PARTS) throw invalidPayload(`text: of must be 1–${MAX_TEXT_PARTS}`);
-  if (!Number.isInteger(part.part) || part.part < 1 || part.part > part.of) throw invalidPayload("text: part must be from 1 to of");
+  if (!Number.isInteger(part.of) || part.of < 1 || part.of > MAX_TEXT_PARTS)
+    throw invalidPayload(`text: of must be 1–${MAX_TEXT_PARTS}`);
+  if (!Number.isInteger(part.part) || part.part < 1 || part.part > part.of)
+    throw invalidPayload("text: part must be from 1 to of");
   if (hasLoneSurrogate(part.body)) throw invalidPayload("text: body holds a lone UTF-16 surrogate");
   const bodyBytes = utf8Length(part.body);
-  if (bodyBytes > TEXT_BODY_MAX_BYTES) throw invalidPayload(`text: body is ${bodyBytes} bytes; one part holds at most ${TEXT_BODY_MAX_BYTES}`);
+  if (bodyBytes > TEXT_BODY_MAX_BYTES)
+    throw invalidPayload(`text: body is ${bodyBytes} bytes; one part holds at most ${TEXT_BODY_MAX_BYTES}`);
   const header =
     String(PrimaryType.TextMessage) +
     String(part.kind) +
@@ -66,7 +69,8 @@ export function encodeTextPart(part: TextPart, random: RandomSource = cryptoRand
 
 export function decodeTextPart(payload: string): TextPart {
   const bytes = utf8Length(payload);
-  if (bytes !== TEXT_PAYLOAD_BYTES) throw invalidPayload(`text: must be ${TEXT_PAYLOAD_BYTES} UTF-8 bytes, got ${bytes}`);
+  if (bytes !== TEXT_PAYLOAD_BYTES)
+    throw invalidPayload(`text: must be ${TEXT_PAYLOAD_BYTES} UTF-8 bytes, got ${bytes}`);
   const reader = new FixedWidthReader(payload, "text");
   reader.take(1, "type", /^4$/, "4 (text message)");
   const kind = Number(reader.take(1, "kind", /^[1-5]$/, "a TextMessageKind code 1–5")) as TextMessageKind;
@@ -89,7 +93,9 @@ export function splitText(message: string, meta: TextMeta, random: RandomSource 
   if (hasLoneSurrogate(message)) throw invalidPayload("text: message holds a lone UTF-16 surrogate");
   const bodies = chunkByBytes(message, TEXT_BODY_MAX_BYTES);
   if (bodies.length > MAX_TEXT_PARTS) {
-    throw invalidPayload(`text: message needs ${bodies.length} parts; at most ${MAX_TEXT_PARTS} fit (${MAX_TEXT_PARTS * TEXT_BODY_MAX_BYTES} bytes)`);
+    throw invalidPayload(
+      `text: message needs ${bodies.length} parts; at most ${MAX_TEXT_PARTS} fit (${MAX_TEXT_PARTS * TEXT_BODY_MAX_BYTES} bytes)`,
+    );
   }
   return bodies.map((body, index) => encodeTextPart({ ...meta, part: index + 1, of: bodies.length, body }, random));
 }

@@ -18,7 +18,10 @@ export function ownKeys(connection: StoredConnection): ConnectionKeyPairs {
 /** The peer's keys as scanned from their QR code; undefined before that. */
 export function peerKeys(connection: StoredConnection): ConnectionPublicKeys | undefined {
   if (!connection.peerSigningPublicKey || !connection.peerEncryptionPublicKey) return undefined;
-  return { signingPublicKey: fromBase64(connection.peerSigningPublicKey), encryptionPublicKey: fromBase64(connection.peerEncryptionPublicKey) };
+  return {
+    signingPublicKey: fromBase64(connection.peerSigningPublicKey),
+    encryptionPublicKey: fromBase64(connection.peerEncryptionPublicKey),
+  };
 }
 
 /** Broken or expired: nothing is sent to it or acknowledged under it any more. */
@@ -40,7 +43,10 @@ export function findConnection(state: DeviceState, ref: string): StoredConnectio
   const candidates = open.length > 0 ? open : matches;
   if (candidates.length === 1) return candidates[0];
   const list = candidates.map((c) => `${c.pairId.slice(0, 8)}… "${c.label}" (${c.status})`).join(", ");
-  throw new ConnectError(`${candidates.length} connections match "${ref}": ${list}; name one by its pairID or a longer prefix`, Code.InvalidArgument);
+  throw new ConnectError(
+    `${candidates.length} connections match "${ref}": ${list}; name one by its pairID or a longer prefix`,
+    Code.InvalidArgument,
+  );
 }
 
 function matching(state: DeviceState, ref: string): StoredConnection[] {
@@ -48,7 +54,9 @@ function matching(state: DeviceState, ref: string): StoredConnection[] {
   if (byPairId.length > 0) return byPairId;
   const byLabel = state.connections.filter((c) => c.label === ref);
   if (byLabel.length > 0) return byLabel;
-  return ref.length >= 4 ? state.connections.filter((c) => c.pairId.startsWith(ref) || c.peerPairId?.startsWith(ref)) : [];
+  return ref.length >= 4
+    ? state.connections.filter((c) => c.pairId.startsWith(ref) || c.peerPairId?.startsWith(ref))
+    : [];
 }
 
 /** Ends a connection locally: nothing more is sent to it or acknowledged under it. */
@@ -65,7 +73,9 @@ export function retireConnection(state: DeviceState, connection: StoredConnectio
  * they held stay used; the relay and the peer's replay guard accept the gap.
  */
 export function withdrawQueuedLocations(state: DeviceState, peerPairId?: string): void {
-  state.outbox = state.outbox.filter((packet) => packet.kind !== "location" || (peerPairId !== undefined && packet.pairId !== peerPairId));
+  state.outbox = state.outbox.filter(
+    (packet) => packet.kind !== "location" || (peerPairId !== undefined && packet.pairId !== peerPairId),
+  );
 }
 
 export function addAck(state: DeviceState, pairId: string, packetId: number): void {

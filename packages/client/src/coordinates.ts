@@ -11,7 +11,9 @@ export function formatCoordinate(value: number, limit: number, name: string): st
   if (!Number.isFinite(value) || Math.abs(value) > limit) {
     throw invalidPayload(`${name} must be a finite number from -${limit} to ${limit}`);
   }
-  const digits = Math.abs(value).toFixed(14).padStart(COORDINATE_LENGTH - 1, "0");
+  const digits = Math.abs(value)
+    .toFixed(14)
+    .padStart(COORDINATE_LENGTH - 1, "0");
   // A value that rounds to zero is written "+" so -0 and +0 have one spelling.
   const sign = value < 0 && Number(digits) !== 0 ? "-" : "+";
   return sign + digits;

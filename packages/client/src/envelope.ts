@@ -4,7 +4,13 @@ import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { concatBytes } from "@noble/hashes/utils.js";
 import { ClientError } from "./errors.js";
-import { KEY_LENGTH, SIGNATURE_LENGTH, verifyEd25519, type ConnectionKeyPairs, type ConnectionPublicKeys } from "./keys.js";
+import {
+  KEY_LENGTH,
+  SIGNATURE_LENGTH,
+  verifyEd25519,
+  type ConnectionKeyPairs,
+  type ConnectionPublicKeys,
+} from "./keys.js";
 import { PAIR_ID_LENGTH, assertPairId } from "./pair-id.js";
 import { assertPacketId, packetIdBytes } from "./packet-id.js";
 import type { RandomSource } from "./random.js";
@@ -39,7 +45,11 @@ export const MAX_ACCURACY_M = 0xffff;
 const HPKE_INFO = utf8Bytes("seeme/envelope/v2");
 const SIGNATURE_CONTEXT = utf8Bytes("seeme/envelope/v2/signature");
 
-const suite = new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Chacha20Poly1305() });
+const suite = new CipherSuite({
+  kem: new DhkemX25519HkdfSha256(),
+  kdf: new HkdfSha256(),
+  aead: new Chacha20Poly1305(),
+});
 
 /** What the authenticated inner header says about a packet besides its payload. */
 export interface PacketMeta {
@@ -101,7 +111,10 @@ export async function seal(input: SealInput): Promise<Uint8Array> {
     signedContent(enc, recipientKey, input.recipientPairId, senderPairId, input.packetId, header, input.plaintext),
     input.senderKeys.signing.secretKey,
   );
-  const ciphertext = await context.seal(concatBytes(senderPairId, signature, header, input.plaintext), associatedData(input.recipientPairId, input.packetId));
+  const ciphertext = await context.seal(
+    concatBytes(senderPairId, signature, header, input.plaintext),
+    associatedData(input.recipientPairId, input.packetId),
+  );
   return concatBytes(Uint8Array.of(ENVELOPE_VERSION), enc, new Uint8Array(ciphertext));
 }
 
@@ -111,10 +124,15 @@ export async function open(input: OpenInput): Promise<OpenedEnvelope> {
   assertPacketId(input.packetId);
   const { blob } = input;
   if (blob.length > 0 && blob[0] !== ENVELOPE_VERSION) {
-    const why = blob[0] === 1 ? "version 1 (the pre-HPKE format) is no longer accepted" : `version ${blob[0]} is not supported`;
+    const why =
+      blob[0] === 1 ? "version 1 (the pre-HPKE format) is no longer accepted" : `version ${blob[0]} is not supported`;
     throw new ClientError("envelope-version", `envelope ${why}; this SDK reads version ${ENVELOPE_VERSION}`);
   }
-  if (blob.length < ENVELOPE_OVERHEAD) throw new ClientError("envelope-malformed", `envelope is ${blob.length} bytes; at least ${ENVELOPE_OVERHEAD} expected`);
+  if (blob.length < ENVELOPE_OVERHEAD)
+    throw new ClientError(
+      "envelope-malformed",
+      `envelope is ${blob.length} bytes; at least ${ENVELOPE_OVERHEAD} expected`,
+    );
   const enc = blob.slice(1, PREFIX_LENGTH);
   let inner: Uint8Array;
   try {
@@ -137,7 +155,15 @@ export async function open(input: OpenInput): Promise<OpenedEnvelope> {
   const { meta, length } = decodeHeader(rest);
   const header = rest.subarray(0, length);
   const payload = rest.slice(length);
-  const content = signedContent(enc, input.recipientKeys.encryption.publicKey, input.recipientPairId, senderPairId, input.packetId, header, payload);
+  const content = signedContent(
+    enc,
+    input.recipientKeys.encryption.publicKey,
+    input.recipientPairId,
+    senderPairId,
+    input.packetId,
+    header,
+    payload,
+  );
   if (!verifyEd25519(input.senderPublicKeys.signingPublicKey, content, signature)) {
     throw new ClientError("envelope-unauthentic", "envelope is not authentic");
   }
@@ -145,7 +171,8 @@ export async function open(input: OpenInput): Promise<OpenedEnvelope> {
 }
 
 function encodeHeader(meta: PacketMeta): Uint8Array {
-  if (!Number.isSafeInteger(meta.sentAt) || meta.sentAt < 0) throw new ClientError("invalid-payload", "sentAt must be whole Unix seconds, not negative");
+  if (!Number.isSafeInteger(meta.sentAt) || meta.sentAt < 0)
+    throw new ClientError("invalid-payload", "sentAt must be whole Unix seconds, not negative");
   let flags = 0;
   const optional: number[] = [];
   if (meta.accuracyM !== undefined) {

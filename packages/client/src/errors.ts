@@ -38,7 +38,9 @@ export class ClientError extends ConnectError {
    * Use the ordinary prototype-chain test instead.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(ClientError.prototype, value);
+    return (
+      typeof value === "object" && value !== null && Object.prototype.isPrototypeOf.call(ClientError.prototype, value)
+    );
   }
 
   constructor(

@@ -64,7 +64,10 @@ export class FileStorage implements DeviceStorage {
     }
     const parsed = JSON.parse(text) as DeviceState;
     if (parsed.version !== STATE_VERSION) {
-      throw new ClientError("invalid-payload", `state file version ${String(parsed.version)} is not supported (this SDK reads ${STATE_VERSION})`);
+      throw new ClientError(
+        "invalid-payload",
+        `state file version ${String(parsed.version)} is not supported (this SDK reads ${STATE_VERSION})`,
+      );
     }
     return parsed;
   }
@@ -100,7 +103,8 @@ export class FileStorage implements DeviceStorage {
         if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       }
       if (await this.removeStaleLock()) continue;
-      if (Date.now() > deadline) throw new ConnectError(`the state file is locked by another process (${this.lockPath})`, Code.DeadlineExceeded);
+      if (Date.now() > deadline)
+        throw new ConnectError(`the state file is locked by another process (${this.lockPath})`, Code.DeadlineExceeded);
       const ceiling = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** attempt);
       await new Promise((resolve) => setTimeout(resolve, ceiling / 2 + Math.random() * (ceiling / 2)));
     }

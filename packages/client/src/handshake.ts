@@ -3,9 +3,21 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { GatewayApi } from "./api.js";
 import { findConnection, retireConnection, toBase64 } from "./connection-state.js";
 import { ClientError } from "./errors.js";
-import { connectionPublicKeys, exportConnectionSecretKeys, generateConnectionKeyPairs, signWithAccountKey } from "./keys.js";
+import {
+  connectionPublicKeys,
+  exportConnectionSecretKeys,
+  generateConnectionKeyPairs,
+  signWithAccountKey,
+} from "./keys.js";
 import { newPairId } from "./pair-id.js";
-import { decodeConnectionQr, decodeInviteQr, decodeQr, encodeConnectionQr, encodeInviteQr, type ConnectionCard } from "./qr.js";
+import {
+  decodeConnectionQr,
+  decodeInviteQr,
+  decodeQr,
+  encodeConnectionQr,
+  encodeInviteQr,
+  type ConnectionCard,
+} from "./qr.js";
 import { ReplayGuard } from "./replay-guard.js";
 import { initiatePayload } from "./signed-payloads.js";
 import type { DeviceStorage, StoredConnection } from "./storage.js";
@@ -35,7 +47,11 @@ export interface ShownCode {
   qr: string;
 }
 
-function newSide(label: string, role: StoredConnection["role"], now: Date): { connection: StoredConnection; qr: string } {
+function newSide(
+  label: string,
+  role: StoredConnection["role"],
+  now: Date,
+): { connection: StoredConnection; qr: string } {
   const keys = generateConnectionKeyPairs();
   const secrets = exportConnectionSecretKeys(keys);
   const pairId = newPairId();
@@ -75,34 +91,62 @@ export async function answerOffer(deps: HandshakeDeps, scanned: string, label: s
   const { connection, qr } = newSide(label, "recipient", deps.now());
   setPeer(connection, card);
   await deps.storage.update((state) => {
-    if (state.connections.some((c) => c.peerPairId === card.pairId)) throw new ConnectError("this code was already scanned", Code.AlreadyExists);
+    if (state.connections.some((c) => c.peerPairId === card.pairId))
+      throw new ConnectError("this code was already scanned", Code.AlreadyExists);
     state.connections.push(connection);
   });
   return { connection: connection.pairId, qr };
 }
 
 /** Step 3 (A): B's code answers my open offer (`offer`, or the latest one); the server signs the invite. */
-export async function initiate(deps: HandshakeDeps, scanned: string, offer?: string): Promise<ShownCode & { expireTime?: Date }> {
+export async function initiate(
+  deps: HandshakeDeps,
+  scanned: string,
+  offer?: string,
+): Promise<ShownCode & { expireTime?: Date }> {
   const card = decodeConnectionQr(scanned);
   const state = await deps.storage.read();
   const open = offer ? findConnection(state, offer) : state.connections.filter((c) => c.status === "offered").at(-1);
   if (open?.status !== "offered") {
-    throw new ConnectError("no open code of yours to answer: show your code first (createOffer)", Code.FailedPrecondition);
+    throw new ConnectError(
+      "no open code of yours to answer: show your code first (createOffer)",
+      Code.FailedPrecondition,
+    );
   }
   const signature = signWithAccountKey(await deps.accountSecretKey(), initiatePayload(open.pairId, card.pairId));
-  const response = await deps.api.connection.initiateConnection({ senderPairId: open.pairId, recipientPairId: card.pairId, accountSignature: signature });
-  const inviteQr = encodeInviteQr({ senderPairId: open.pairId, recipientPairId: card.pairId, serverSignature: response.serverSignature });
+  const response = await deps.api.connection.initiateConnection({
+    senderPairId: open.pairId,
+    recipientPairId: card.pairId,
+    accountSignature: signature,
+  });
+  const inviteQr = encodeInviteQr({
+    senderPairId: open.pairId,
+    recipientPairId: card.pairId,
+    serverSignature: response.serverSignature,
+  });
   await deps.storage.update((next) => {
     const connection = findConnection(next, open.pairId);
     setPeer(connection, card);
     connection.status = "invited";
     connection.inviteQr = inviteQr;
   });
-  return { connection: open.pairId, qr: inviteQr, expireTime: response.expireTime && timestampDate(response.expireTime) };
+  return {
+    connection: open.pairId,
+    qr: inviteQr,
+    expireTime: response.expireTime && timestampDate(response.expireTime),
+  };
 }
 
 /** Failures after which a confirm may still have been committed on the server. */
-const CONFIRM_MAY_HAVE_LANDED = new Set([Code.FailedPrecondition, Code.Unavailable, Code.DeadlineExceeded, Code.Aborted, Code.Canceled, Code.Unknown, Code.Internal]);
+const CONFIRM_MAY_HAVE_LANDED = new Set([
+  Code.FailedPrecondition,
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.Aborted,
+  Code.Canceled,
+  Code.Unknown,
+  Code.Internal,
+]);
 
 /**
  * Step 4 (B): A's invite code for the code B showed; the connection is made.
@@ -143,7 +187,8 @@ export type ScanResult =
 export async function scan(deps: HandshakeDeps, scanned: string, label: string): Promise<ScanResult> {
   if (decodeQr(scanned).kind === "invite") return { step: "confirmed", connection: await confirm(deps, scanned) };
   const state = await deps.storage.read();
-  if (state.connections.some((c) => c.status === "offered")) return { step: "invited", ...(await initiate(deps, scanned)) };
+  if (state.connections.some((c) => c.status === "offered"))
+    return { step: "invited", ...(await initiate(deps, scanned)) };
   return { step: "answered", ...(await answerOffer(deps, scanned, label)) };
 }
 
@@ -164,7 +209,8 @@ export interface BreakResult {
 export async function breakConnection(deps: HandshakeDeps, ref: string): Promise<BreakResult> {
   const connection = findConnection(await deps.storage.read(), ref);
   const result: BreakResult = { connection: connection.pairId, label: connection.label };
-  if (connection.status === "broken" || connection.status === "expired") return { ...result, alreadyEnded: connection.status };
+  if (connection.status === "broken" || connection.status === "expired")
+    return { ...result, alreadyEnded: connection.status };
   if (connection.status !== "offered") {
     try {
       await deps.api.connection.breakConnection({ pairId: connection.pairId });
@@ -189,7 +235,8 @@ export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
   await deps.storage.update((state) => {
     for (const connection of state.connections) {
       if (connection.status === "active" && !live.has(connection.pairId)) retireConnection(state, connection, "broken");
-      if ((connection.status === "invited" || connection.status === "answered") && live.has(connection.pairId)) connection.status = "active";
+      if ((connection.status === "invited" || connection.status === "answered") && live.has(connection.pairId))
+        connection.status = "active";
     }
   });
 }

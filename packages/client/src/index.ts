@@ -18,7 +18,18 @@ export * from "./inner-packet.js";
 export * from "./api.js";
 export * from "./backoff.js";
 export type { ClientEvents } from "./client-events.js";
-export { DEFAULT_ROTATION_GRACE_MS, FUTURE_TOLERANCE_MS, SERVER_PAIR_ID, applyIncoming, openIncoming, receiveInto, type OpenAttempt, type ReceiveOptions, type ReceiveOutcome, type RejectReason } from "./receive.js";
+export {
+  DEFAULT_ROTATION_GRACE_MS,
+  FUTURE_TOLERANCE_MS,
+  SERVER_PAIR_ID,
+  applyIncoming,
+  openIncoming,
+  receiveInto,
+  type OpenAttempt,
+  type ReceiveOptions,
+  type ReceiveOutcome,
+  type RejectReason,
+} from "./receive.js";
 export { decodeRekey, encodeRekey, type RekeyMessage } from "./key-rotation.js";
 export { LocationPolicy, type LocationPolicyOptions } from "./location-policy.js";
 export { DEFAULT_RETENTION, pruneState, type RetentionPolicy } from "./retention.js";

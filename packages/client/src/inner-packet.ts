@@ -16,7 +16,7 @@ import type { PayloadKind } from "./storage.js";
 export type InnerPacket =
   | { type: "location"; sharing: boolean; location: LocationUpdate }
   | { type: "status"; sharing: boolean; status: SimpleStatusUpdate }
-  | { type: "text"; sharing: boolean; part: TextPart; /** The payload as received, for `joinText`. */ raw: string }
+  | { type: "text"; sharing: boolean; part: TextPart /** The payload as received, for `joinText`. */; raw: string }
   /** Key rotation (docs/client.md): carries no sharing flag; `sharing` is unused. */
   | { type: "rekey"; sharing: boolean; rekey: RekeyMessage };
 

@@ -1,7 +1,13 @@
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { fromBase64, toBase64 } from "./connection-state.js";
 import { invalidPayload } from "./fixed-width.js";
-import { assertConnectionPublicKeys, connectionPublicKeys, exportConnectionSecretKeys, generateConnectionKeyPairs, type ConnectionPublicKeys } from "./keys.js";
+import {
+  assertConnectionPublicKeys,
+  connectionPublicKeys,
+  exportConnectionSecretKeys,
+  generateConnectionKeyPairs,
+  type ConnectionPublicKeys,
+} from "./keys.js";
 import type { StoredConnection, StoredKeySecrets } from "./storage.js";
 
 /*
@@ -28,19 +34,25 @@ export type RekeyMessage =
 
 export function encodeRekey(message: RekeyMessage): string {
   const hex = (keys: ConnectionPublicKeys) => bytesToHex(keys.signingPublicKey) + bytesToHex(keys.encryptionPublicKey);
-  return message.kind === "offer" ? REKEY_OFFER + hex(message.keys) : REKEY_CONFIRM + hex(message.offered) + hex(message.keys);
+  return message.kind === "offer"
+    ? REKEY_OFFER + hex(message.keys)
+    : REKEY_CONFIRM + hex(message.offered) + hex(message.keys);
 }
 
 export function decodeRekey(payload: string): RekeyMessage {
   const keysAt = (at: number): ConnectionPublicKeys => {
     const text = payload.slice(at, at + 2 * KEY_HEX);
     if (!/^[0-9a-f]{128}$/.test(text)) throw invalidPayload("rekey: keys must be 128 lowercase hex digits");
-    const keys = { signingPublicKey: hexToBytes(text.slice(0, KEY_HEX)), encryptionPublicKey: hexToBytes(text.slice(KEY_HEX)) };
+    const keys = {
+      signingPublicKey: hexToBytes(text.slice(0, KEY_HEX)),
+      encryptionPublicKey: hexToBytes(text.slice(KEY_HEX)),
+    };
     assertConnectionPublicKeys(keys);
     return keys;
   };
   if (payload.startsWith(REKEY_OFFER) && payload.length === 2 + 2 * KEY_HEX) return { kind: "offer", keys: keysAt(2) };
-  if (payload.startsWith(REKEY_CONFIRM) && payload.length === 2 + 4 * KEY_HEX) return { kind: "confirm", offered: keysAt(2), keys: keysAt(2 + 2 * KEY_HEX) };
+  if (payload.startsWith(REKEY_CONFIRM) && payload.length === 2 + 4 * KEY_HEX)
+    return { kind: "confirm", offered: keysAt(2), keys: keysAt(2 + 2 * KEY_HEX) };
   throw invalidPayload("rekey: not a key offer (56) or confirm (57) of the right length");
 }
 
@@ -49,21 +61,37 @@ export function newKeySet(): { secrets: StoredKeySecrets; publicKeys: Connection
   const keys = generateConnectionKeyPairs();
   const secrets = exportConnectionSecretKeys(keys);
   return {
-    secrets: { signingSecretKey: toBase64(secrets.signingSecretKey), encryptionSecretKey: toBase64(secrets.encryptionSecretKey) },
+    secrets: {
+      signingSecretKey: toBase64(secrets.signingSecretKey),
+      encryptionSecretKey: toBase64(secrets.encryptionSecretKey),
+    },
     publicKeys: connectionPublicKeys(keys),
   };
 }
 
 export function sameKeys(a: ConnectionPublicKeys, b: ConnectionPublicKeys): boolean {
-  return bytesToHex(a.signingPublicKey) === bytesToHex(b.signingPublicKey) && bytesToHex(a.encryptionPublicKey) === bytesToHex(b.encryptionPublicKey);
+  return (
+    bytesToHex(a.signingPublicKey) === bytesToHex(b.signingPublicKey) &&
+    bytesToHex(a.encryptionPublicKey) === bytesToHex(b.encryptionPublicKey)
+  );
 }
 
 /**
  * Makes `secrets` my keys and `peer` the peer's, keeping the ones they replace until `graceUntil`
  * so that packets sealed or signed before the switch still open.
  */
-export function switchKeys(connection: StoredConnection, secrets: StoredKeySecrets, peer: ConnectionPublicKeys, graceUntil: Date, now: Date): void {
-  connection.previousKeys = { signingSecretKey: connection.signingSecretKey, encryptionSecretKey: connection.encryptionSecretKey, until: graceUntil.toISOString() };
+export function switchKeys(
+  connection: StoredConnection,
+  secrets: StoredKeySecrets,
+  peer: ConnectionPublicKeys,
+  graceUntil: Date,
+  now: Date,
+): void {
+  connection.previousKeys = {
+    signingSecretKey: connection.signingSecretKey,
+    encryptionSecretKey: connection.encryptionSecretKey,
+    until: graceUntil.toISOString(),
+  };
   if (connection.peerSigningPublicKey && connection.peerEncryptionPublicKey) {
     connection.previousPeerKeys = {
       signingPublicKey: connection.peerSigningPublicKey,
@@ -93,5 +121,8 @@ export function eraseExpiredKeys(connection: StoredConnection, now: Date): boole
 }
 
 export function publicKeysOf(stored: { signingPublicKey: string; encryptionPublicKey: string }): ConnectionPublicKeys {
-  return { signingPublicKey: fromBase64(stored.signingPublicKey), encryptionPublicKey: fromBase64(stored.encryptionPublicKey) };
+  return {
+    signingPublicKey: fromBase64(stored.signingPublicKey),
+    encryptionPublicKey: fromBase64(stored.encryptionPublicKey),
+  };
 }

@@ -58,16 +58,25 @@ export function generateConnectionKeyPairs(random: RandomSource = cryptoRandom):
   return importConnectionKeyPairs({ signingSecretKey: random(KEY_LENGTH), encryptionSecretKey: random(KEY_LENGTH) });
 }
 
-export function importConnectionKeyPairs(secrets: { signingSecretKey: Uint8Array; encryptionSecretKey: Uint8Array }): ConnectionKeyPairs {
+export function importConnectionKeyPairs(secrets: {
+  signingSecretKey: Uint8Array;
+  encryptionSecretKey: Uint8Array;
+}): ConnectionKeyPairs {
   assertKeyLength(secrets.signingSecretKey, "connection signing secret key");
   assertKeyLength(secrets.encryptionSecretKey, "connection encryption secret key");
   return {
     signing: { secretKey: secrets.signingSecretKey.slice(), publicKey: ed25519.getPublicKey(secrets.signingSecretKey) },
-    encryption: { secretKey: secrets.encryptionSecretKey.slice(), publicKey: x25519.getPublicKey(secrets.encryptionSecretKey) },
+    encryption: {
+      secretKey: secrets.encryptionSecretKey.slice(),
+      publicKey: x25519.getPublicKey(secrets.encryptionSecretKey),
+    },
   };
 }
 
-export function exportConnectionSecretKeys(keys: ConnectionKeyPairs): { signingSecretKey: Uint8Array; encryptionSecretKey: Uint8Array } {
+export function exportConnectionSecretKeys(keys: ConnectionKeyPairs): {
+  signingSecretKey: Uint8Array;
+  encryptionSecretKey: Uint8Array;
+} {
   return { signingSecretKey: keys.signing.secretKey.slice(), encryptionSecretKey: keys.encryption.secretKey.slice() };
 }
 
@@ -94,7 +103,8 @@ export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signat
 
 export function assertEd25519PublicKey(publicKey: Uint8Array, name: string): void {
   assertKeyLength(publicKey, name);
-  if (!ed25519.utils.isValidPublicKey(publicKey, false)) throw new ClientError("invalid-key", `${name} is not a valid Ed25519 point`);
+  if (!ed25519.utils.isValidPublicKey(publicKey, false))
+    throw new ClientError("invalid-key", `${name} is not a valid Ed25519 point`);
 }
 
 /**
@@ -115,5 +125,6 @@ export function assertX25519PublicKey(publicKey: Uint8Array, name: string): void
 }
 
 function assertKeyLength(key: Uint8Array, name: string): void {
-  if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH) throw new ClientError("invalid-key", `${name} must be ${KEY_LENGTH} bytes`);
+  if (!(key instanceof Uint8Array) || key.length !== KEY_LENGTH)
+    throw new ClientError("invalid-key", `${name} must be ${KEY_LENGTH} bytes`);
 }

@@ -25,7 +25,8 @@ export class LocationPolicy {
   constructor(options: LocationPolicyOptions = {}) {
     this.now = options.now ?? Date.now;
     this.maxPerMinute = options.maxPerMinute ?? 4;
-    if (!Number.isInteger(this.maxPerMinute) || this.maxPerMinute < 1) throw new RangeError("maxPerMinute must be a positive whole number");
+    if (!Number.isInteger(this.maxPerMinute) || this.maxPerMinute < 1)
+      throw new RangeError("maxPerMinute must be a positive whole number");
   }
 
   /** Whether a fix with this movement should be sent now; when true it counts against the limit. */

@@ -37,7 +37,8 @@ export interface FixMeta {
 /** The connections a send goes to: the named ones, or every active one. */
 export function sendTargets(state: DeviceState, to?: StoredConnection): StoredConnection[] {
   if (to) {
-    if (to.status !== "active") throw new ConnectError(`connection "${to.label}" is ${to.status}, not active`, Code.FailedPrecondition);
+    if (to.status !== "active")
+      throw new ConnectError(`connection "${to.label}" is ${to.status}, not active`, Code.FailedPrecondition);
     return [to];
   }
   return state.connections.filter((connection) => connection.status === "active");
@@ -60,7 +61,10 @@ export async function sealPayloads(
 ): Promise<OutboxPacket[]> {
   const recipientPublicKeys = peerKeys(connection);
   if (connection.status !== "active" || !connection.peerPairId || !recipientPublicKeys) {
-    throw new ConnectError(`connection "${connection.label}" is ${connection.status}, not active`, Code.FailedPrecondition);
+    throw new ConnectError(
+      `connection "${connection.label}" is ${connection.status}, not active`,
+      Code.FailedPrecondition,
+    );
   }
   if (connection.lastPacketId + payloads.length > MAX_PACKET_ID) {
     throw new ConnectError("this connection has used up its packetIDs; make a new connection", Code.ResourceExhausted);
@@ -82,8 +86,19 @@ export async function sealPayloads(
       sentAt,
       ...(kind === "location" ? meta : {}),
     });
-    if (blob.length > maxBlobBytes) throw new ConnectError(`packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`, Code.InvalidArgument);
-    packets.push({ pairId: connection.peerPairId, packetId, kind, blob: toBase64(blob), queuedAt: now.toISOString(), urgent: isUrgentPayload(payload) });
+    if (blob.length > maxBlobBytes)
+      throw new ConnectError(
+        `packet is ${blob.length} bytes; the server accepts at most ${maxBlobBytes}`,
+        Code.InvalidArgument,
+      );
+    packets.push({
+      pairId: connection.peerPairId,
+      packetId,
+      kind,
+      blob: toBase64(blob),
+      queuedAt: now.toISOString(),
+      urgent: isUrgentPayload(payload),
+    });
   }
   return packets;
 }
@@ -93,7 +108,12 @@ export async function sealPayloads(
  * it was when they were sealed (same last packetID, still active); false when another update
  * (another process, a concurrent send) got there first: the caller seals again.
  */
-export function commitPackets(state: DeviceState, connectionPairId: string, sealedAfter: number, packets: OutboxPacket[]): boolean {
+export function commitPackets(
+  state: DeviceState,
+  connectionPairId: string,
+  sealedAfter: number,
+  packets: OutboxPacket[],
+): boolean {
   const connection = state.connections.find((c) => c.pairId === connectionPairId);
   if (!connection || connection.status !== "active" || connection.lastPacketId !== sealedAfter) return false;
   connection.lastPacketId = sealedAfter + packets.length;

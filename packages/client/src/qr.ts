@@ -41,14 +41,21 @@ const INVITE_BODY_LENGTH = SIGNATURE_LENGTH + 2 * PAIR_ID_LENGTH;
 export function encodeConnectionQr(card: ConnectionCard): string {
   assertPairId(card.pairId, "pairId");
   assertConnectionPublicKeys(card.publicKeys);
-  return withCheck("C", concatBytes(card.publicKeys.signingPublicKey, card.publicKeys.encryptionPublicKey, utf8Bytes(card.pairId)));
+  return withCheck(
+    "C",
+    concatBytes(card.publicKeys.signingPublicKey, card.publicKeys.encryptionPublicKey, utf8Bytes(card.pairId)),
+  );
 }
 
 export function encodeInviteQr(card: InviteCard): string {
   assertPairId(card.senderPairId, "senderPairId");
   assertPairId(card.recipientPairId, "recipientPairId");
-  if (card.serverSignature.length !== SIGNATURE_LENGTH) throw new ClientError("invalid-key", `serverSignature must be ${SIGNATURE_LENGTH} bytes`);
-  return withCheck("I", concatBytes(card.serverSignature, utf8Bytes(card.senderPairId), utf8Bytes(card.recipientPairId)));
+  if (card.serverSignature.length !== SIGNATURE_LENGTH)
+    throw new ClientError("invalid-key", `serverSignature must be ${SIGNATURE_LENGTH} bytes`);
+  return withCheck(
+    "I",
+    concatBytes(card.serverSignature, utf8Bytes(card.senderPairId), utf8Bytes(card.recipientPairId)),
+  );
 }
 
 /** Reads any see-me QR payload; every failure names what is wrong (see the `qr-*` reasons). */
@@ -56,13 +63,16 @@ export function decodeQr(scanned: string): QrPayload {
   const text = scanned.trim();
   const version = PREFIX_PATTERN.exec(text);
   if (!version) throw qrError("qr-foreign", "not a see-me code");
-  if (`SEEME${version[1]}` !== QR_VERSION) throw qrError("qr-version", `code is version ${version[1]}; this app reads version 1`);
+  if (`SEEME${version[1]}` !== QR_VERSION)
+    throw qrError("qr-version", `code is version ${version[1]}; this app reads version 1`);
   const fields = text.split(":");
-  if (fields.length < 4 || fields[3].length < CHECK_LENGTH) throw qrError("qr-truncated", "code is incomplete (was it cut off?)");
+  if (fields.length < 4 || fields[3].length < CHECK_LENGTH)
+    throw qrError("qr-truncated", "code is incomplete (was it cut off?)");
   if (fields.length > 4 || fields[3].length > CHECK_LENGTH) throw qrError("qr-malformed", "code has extra characters");
   const [, kind, body, check] = fields;
   if (kind !== "C" && kind !== "I") throw qrError("qr-kind", "unknown kind of see-me code");
-  if (check !== checksum(`${QR_VERSION}:${kind}:${body}`)) throw qrError("qr-checksum", "code checksum does not match (misread or altered)");
+  if (check !== checksum(`${QR_VERSION}:${kind}:${body}`))
+    throw qrError("qr-checksum", "code checksum does not match (misread or altered)");
   const bytes = decodeBody(body);
   return kind === "C" ? readConnectionBody(bytes) : readInviteBody(bytes);
 }
@@ -77,7 +87,10 @@ export function decodeConnectionQr(scanned: string): ConnectionCard {
  * `expected` lets B check the invite is for this connection: A's pairID (from A's connection
  * code) as sender and B's own pairID as recipient.
  */
-export function decodeInviteQr(scanned: string, expected?: { senderPairId: string; recipientPairId: string }): InviteCard {
+export function decodeInviteQr(
+  scanned: string,
+  expected?: { senderPairId: string; recipientPairId: string },
+): InviteCard {
   const payload = decodeQr(scanned);
   if (payload.kind !== "invite") throw qrError("qr-kind", "this is a connection code; an invite code was expected");
   const { senderPairId, recipientPairId, serverSignature } = payload;
@@ -105,8 +118,12 @@ function decodeBody(body: string): Uint8Array {
 }
 
 function readConnectionBody(bytes: Uint8Array): QrPayload {
-  if (bytes.length !== CONNECTION_BODY_LENGTH) throw qrError("qr-malformed", `connection code holds ${bytes.length} bytes, not ${CONNECTION_BODY_LENGTH}`);
-  const publicKeys = { signingPublicKey: bytes.slice(0, KEY_LENGTH), encryptionPublicKey: bytes.slice(KEY_LENGTH, 2 * KEY_LENGTH) };
+  if (bytes.length !== CONNECTION_BODY_LENGTH)
+    throw qrError("qr-malformed", `connection code holds ${bytes.length} bytes, not ${CONNECTION_BODY_LENGTH}`);
+  const publicKeys = {
+    signingPublicKey: bytes.slice(0, KEY_LENGTH),
+    encryptionPublicKey: bytes.slice(KEY_LENGTH, 2 * KEY_LENGTH),
+  };
   const pairId = ascii(bytes.subarray(2 * KEY_LENGTH));
   if (!isPairId(pairId)) throw qrError("qr-malformed", "connection code holds an invalid pairID");
   try {
@@ -118,10 +135,12 @@ function readConnectionBody(bytes: Uint8Array): QrPayload {
 }
 
 function readInviteBody(bytes: Uint8Array): QrPayload {
-  if (bytes.length !== INVITE_BODY_LENGTH) throw qrError("qr-malformed", `invite code holds ${bytes.length} bytes, not ${INVITE_BODY_LENGTH}`);
+  if (bytes.length !== INVITE_BODY_LENGTH)
+    throw qrError("qr-malformed", `invite code holds ${bytes.length} bytes, not ${INVITE_BODY_LENGTH}`);
   const senderPairId = ascii(bytes.subarray(SIGNATURE_LENGTH, SIGNATURE_LENGTH + PAIR_ID_LENGTH));
   const recipientPairId = ascii(bytes.subarray(SIGNATURE_LENGTH + PAIR_ID_LENGTH));
-  if (!isPairId(senderPairId) || !isPairId(recipientPairId)) throw qrError("qr-malformed", "invite code holds an invalid pairID");
+  if (!isPairId(senderPairId) || !isPairId(recipientPairId))
+    throw qrError("qr-malformed", "invite code holds an invalid pairID");
   return { kind: "invite", senderPairId, recipientPairId, serverSignature: bytes.slice(0, SIGNATURE_LENGTH) };
 }
 

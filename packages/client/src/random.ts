@@ -7,7 +7,8 @@ export type RandomSource = (length: number) => Uint8Array;
 /** WebCrypto fills at most 65,536 bytes a call, so larger requests are filled in slices. */
 export const cryptoRandom: RandomSource = (length) => {
   const bytes = new Uint8Array(length);
-  for (let offset = 0; offset < length; offset += 65_536) globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + 65_536));
+  for (let offset = 0; offset < length; offset += 65_536)
+    globalThis.crypto.getRandomValues(bytes.subarray(offset, offset + 65_536));
   return bytes;
 };
 

@@ -2,10 +2,22 @@ import type { IncomingPacket } from "@seeme/contracts/location";
 import { SERVER_PAIR_ID } from "@seeme/contracts/protocol";
 import { ConnectionManagement, DANGER_STATUSES, PrimaryType, SimpleStatus, TextMessageKind } from "./codes.js";
 import { joinText } from "./codec-text.js";
-import { addAck, fromBase64, ownKeys, peerKeys, retireConnection, withdrawQueuedLocations } from "./connection-state.js";
+import {
+  addAck,
+  fromBase64,
+  ownKeys,
+  peerKeys,
+  retireConnection,
+  withdrawQueuedLocations,
+} from "./connection-state.js";
 import { open, type OpenedEnvelope } from "./envelope.js";
 import { encodeRekey, newKeySet, publicKeysOf, sameKeys, switchKeys, type RekeyMessage } from "./key-rotation.js";
-import { connectionPublicKeys, importConnectionKeyPairs, type ConnectionKeyPairs, type ConnectionPublicKeys } from "./keys.js";
+import {
+  connectionPublicKeys,
+  importConnectionKeyPairs,
+  type ConnectionKeyPairs,
+  type ConnectionPublicKeys,
+} from "./keys.js";
 import { ClientError } from "./errors.js";
 import { decodeInner, type InnerPacket } from "./inner-packet.js";
 import { ReplayGuard } from "./replay-guard.js";
@@ -50,7 +62,14 @@ export type ReceiveOutcome =
    */
   | { kind: "dropped"; connection: string; reason: "sharing-off" | "hidden" }
   /** An update or delete from the peer, applied to the text it names (`message` is the text after an update). */
-  | { kind: "edited"; connection: string; packetId: number; action: "updated" | "deleted"; found: boolean; message?: InboxMessage }
+  | {
+      kind: "edited";
+      connection: string;
+      packetId: number;
+      action: "updated" | "deleted";
+      found: boolean;
+      message?: InboxMessage;
+    }
   | { kind: "rejected"; connection?: string; reason: RejectReason }
   /** Already received (a second delivery of a server message not yet acknowledged). */
   | { kind: "skipped" }
@@ -68,7 +87,7 @@ export type ReceiveOutcome =
 /** What opening a packet gave, before anything is changed: opening is async (WebCrypto), storage updates are not. */
 export type OpenAttempt =
   | { kind: "opened"; envelope: OpenedEnvelope }
-  | { kind: "failed"; error: ClientError; /** The connection's keys when it failed to authenticate. */ keys?: string }
+  | { kind: "failed"; error: ClientError /** The connection's keys when it failed to authenticate. */; keys?: string }
   /** A server message, or no usable connection: `applyIncoming` decides. */
   | { kind: "none" };
 
@@ -112,16 +131,28 @@ export async function openIncoming(state: DeviceState, packet: IncomingPacket): 
 }
 
 function secretsToKeys(secrets: { signingSecretKey: string; encryptionSecretKey: string }): ConnectionKeyPairs {
-  return importConnectionKeyPairs({ signingSecretKey: fromBase64(secrets.signingSecretKey), encryptionSecretKey: fromBase64(secrets.encryptionSecretKey) });
+  return importConnectionKeyPairs({
+    signingSecretKey: fromBase64(secrets.signingSecretKey),
+    encryptionSecretKey: fromBase64(secrets.encryptionSecretKey),
+  });
 }
 
 /** Which keys a connection holds, to tell whether they changed between opening and applying. */
 function keyFingerprint(connection: StoredConnection): string {
-  return [connection.encryptionSecretKey, connection.peerSigningPublicKey, connection.pendingRotation?.encryptionSecretKey].join("/");
+  return [
+    connection.encryptionSecretKey,
+    connection.peerSigningPublicKey,
+    connection.pendingRotation?.encryptionSecretKey,
+  ].join("/");
 }
 
 /** `openIncoming` then `applyIncoming` on one state (tests, single-threaded tools). */
-export async function receiveInto(state: DeviceState, packet: IncomingPacket, now: Date, options: ReceiveOptions = {}): Promise<ReceiveOutcome> {
+export async function receiveInto(
+  state: DeviceState,
+  packet: IncomingPacket,
+  now: Date,
+  options: ReceiveOptions = {},
+): Promise<ReceiveOutcome> {
   return applyIncoming(state, packet, now, await openIncoming(state, packet), options);
 }
 
@@ -132,14 +163,26 @@ export async function receiveInto(state: DeviceState, packet: IncomingPacket, no
  * state before the acknowledgement leaves the device. Rejected packets are
  * acknowledged too, so a forged or replayed packet is purged from the server.
  */
-export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: Date, opened: OpenAttempt, options: ReceiveOptions = {}): ReceiveOutcome {
+export function applyIncoming(
+  state: DeviceState,
+  packet: IncomingPacket,
+  now: Date,
+  opened: OpenAttempt,
+  options: ReceiveOptions = {},
+): ReceiveOutcome {
   if (packet.pairId === SERVER_PAIR_ID) return applyServerMessage(state, packet, now);
   const connection = state.connections.find((c) => c.pairId === packet.pairId);
   // A connection ended here is no longer ours on the server either: do not acknowledge under it.
-  if (connection && (connection.status === "broken" || connection.status === "expired")) return { kind: "rejected", connection: connection.pairId, reason: "unknown-connection" };
+  if (connection && (connection.status === "broken" || connection.status === "expired"))
+    return { kind: "rejected", connection: connection.pairId, reason: "unknown-connection" };
   // While keys change (a rotation of mine waits for its confirm, or they changed since this packet
   // was tried), an unauthentic packet may be one signed with keys I learn a moment later.
-  if (connection && opened.kind === "failed" && opened.keys !== undefined && (connection.pendingRotation || opened.keys !== keyFingerprint(connection))) {
+  if (
+    connection &&
+    opened.kind === "failed" &&
+    opened.keys !== undefined &&
+    (connection.pendingRotation || opened.keys !== keyFingerprint(connection))
+  ) {
     return { kind: "deferred", connection: connection.pairId };
   }
   addAck(state, packet.pairId, packet.packetId);
@@ -157,14 +200,16 @@ export function applyIncoming(state: DeviceState, packet: IncomingPacket, now: D
     connection.replay = guard.snapshot();
     inner = decodeInner(plaintext);
   } catch (error) {
-    if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: rejectReason(error) };
+    if (error instanceof ClientError)
+      return { kind: "rejected", connection: connection.pairId, reason: rejectReason(error) };
     throw error;
   }
   // An authentic packet from the peer proves the connection exists on the server:
   // to A, that B confirmed (before the 5/3 notice arrives); to B, that its
   // confirm went through even if the answer was lost.
   if (connection.status === "invited" || connection.status === "answered") connection.status = "active";
-  if (inner.type === "rekey") return applyRekey(connection, inner.rekey, now, options.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS);
+  if (inner.type === "rekey")
+    return applyRekey(connection, inner.rekey, now, options.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS);
   // The flag of the peer's latest packet by packetID, whatever order packets are processed in.
   if (packet.packetId > (connection.peerSharingPacketId ?? 0)) {
     connection.peerSharing = peerFlag(inner);
@@ -181,7 +226,8 @@ function applyRekey(connection: StoredConnection, message: RekeyMessage, now: Da
   if (message.kind === "offer") {
     if (connection.pendingRotation) {
       // Both sides offered at once: the initiator's offer wins, so exactly one rotation happens.
-      if (connection.role === "initiator") return { kind: "rejected", connection: connection.pairId, reason: "rotation-conflict" };
+      if (connection.role === "initiator")
+        return { kind: "rejected", connection: connection.pairId, reason: "rotation-conflict" };
       delete connection.pendingRotation;
     }
     const mine = newKeySet();
@@ -191,7 +237,8 @@ function applyRekey(connection: StoredConnection, message: RekeyMessage, now: Da
   }
   const pending = connection.pendingRotation;
   if (!pending) return { kind: "rejected", connection: connection.pairId, reason: "rotation-unexpected" };
-  if (!sameKeys(message.offered, connectionPublicKeys(secretsToKeys(pending)))) return { kind: "rejected", connection: connection.pairId, reason: "rotation-mismatch" };
+  if (!sameKeys(message.offered, connectionPublicKeys(secretsToKeys(pending))))
+    return { kind: "rejected", connection: connection.pairId, reason: "rotation-mismatch" };
   switchKeys(connection, pending, message.keys, graceUntil, now);
   delete connection.pendingRotation;
   return { kind: "rekeyed", connection: connection.pairId, step: "completed" };
@@ -242,12 +289,21 @@ function storeInner(
       if (!state.sharing) return { kind: "dropped", connection: connection.pairId, reason: "sharing-off" };
       const { movement, latitude, longitude, speedKmh } = inner.location;
       const { accuracyM, batteryPercent } = envelope;
-      const extra = { ...(accuracyM === undefined ? {} : { accuracyM }), ...(batteryPercent === undefined ? {} : { batteryPercent }) };
-      return { kind: "message", message: pushInbox(state, { ...base, kind: "location", movement, latitude, longitude, speedKmh, ...extra }) };
+      const extra = {
+        ...(accuracyM === undefined ? {} : { accuracyM }),
+        ...(batteryPercent === undefined ? {} : { batteryPercent }),
+      };
+      return {
+        kind: "message",
+        message: pushInbox(state, { ...base, kind: "location", movement, latitude, longitude, speedKmh, ...extra }),
+      };
     }
     case "status": {
       const { status, sentAt, utcOffsetMinutes } = inner.status;
-      return { kind: "message", message: pushInbox(state, { ...base, kind: "status", status, sentAt: sentAt.toISOString(), utcOffsetMinutes }) };
+      return {
+        kind: "message",
+        message: pushInbox(state, { ...base, kind: "status", status, sentAt: sentAt.toISOString(), utcOffsetMinutes }),
+      };
     }
     case "text":
       return storeTextPart(state, connection, packetId, inner, base);
@@ -275,7 +331,13 @@ function storeTextPart(
   try {
     const text = joinText(Object.values(partial.parts));
     if (text.kind === TextMessageKind.Update || text.kind === TextMessageKind.Delete) {
-      return applyEdit(state, connection, firstPacketId, text.kind === TextMessageKind.Update ? "updated" : "deleted", text);
+      return applyEdit(
+        state,
+        connection,
+        firstPacketId,
+        text.kind === TextMessageKind.Update ? "updated" : "deleted",
+        text,
+      );
     }
     return {
       kind: "message",
@@ -291,7 +353,8 @@ function storeTextPart(
       }),
     };
   } catch (error) {
-    if (error instanceof ClientError) return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
+    if (error instanceof ClientError)
+      return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
     throw error;
   }
 }
@@ -308,9 +371,18 @@ function applyEdit(
   action: "updated" | "deleted",
   text: { parentPacketId: number; parentIsSender: boolean; message: string },
 ): ReceiveOutcome {
-  if (!text.parentIsSender || text.parentPacketId === 0) return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
-  const index = state.inbox.findIndex((m) => m.kind === "text" && m.connection === connection.pairId && m.packetId === text.parentPacketId);
-  const outcome = { kind: "edited" as const, connection: connection.pairId, packetId: text.parentPacketId, action, found: index >= 0 };
+  if (!text.parentIsSender || text.parentPacketId === 0)
+    return { kind: "rejected", connection: connection.pairId, reason: "invalid-payload" };
+  const index = state.inbox.findIndex(
+    (m) => m.kind === "text" && m.connection === connection.pairId && m.packetId === text.parentPacketId,
+  );
+  const outcome = {
+    kind: "edited" as const,
+    connection: connection.pairId,
+    packetId: text.parentPacketId,
+    action,
+    found: index >= 0,
+  };
   if (index < 0) return outcome;
   if (action === "deleted") {
     state.inbox.splice(index, 1);
@@ -334,8 +406,10 @@ function applyServerMessage(state: DeviceState, packet: IncomingPacket, now: Dat
     // The notice's text is the pairID it is about: the peer's side of my connection.
     const connection = state.connections.find((c) => c.peerPairId === packet.text);
     if (connection) {
-      if (packet.subType === ConnectionManagement.Confirmed && connection.status === "invited") connection.status = "active";
-      if (packet.subType === ConnectionManagement.Expired && connection.status === "invited") retireConnection(state, connection, "expired");
+      if (packet.subType === ConnectionManagement.Confirmed && connection.status === "invited")
+        connection.status = "active";
+      if (packet.subType === ConnectionManagement.Expired && connection.status === "invited")
+        retireConnection(state, connection, "expired");
       if (packet.subType === ConnectionManagement.Break) retireConnection(state, connection, "broken");
     }
   }

@@ -27,7 +27,8 @@ export class ReplayGuard {
   private readonly peers = new Map<string, PeerWindow>();
 
   constructor(readonly windowSize = 1024) {
-    if (!Number.isInteger(windowSize) || windowSize < 1) throw new ClientError("invalid-payload", "windowSize must be a positive integer");
+    if (!Number.isInteger(windowSize) || windowSize < 1)
+      throw new ClientError("invalid-payload", "windowSize must be a positive integer");
   }
 
   static restore(snapshot: ReplayGuardSnapshot): ReplayGuard {
@@ -51,7 +52,8 @@ export class ReplayGuard {
 
   accept(peer: string, packetId: number): void {
     const verdict = this.check(peer, packetId);
-    if (verdict !== "fresh") throw new ClientError("replay", `packet refused as a replay (${verdict})`, Code.AlreadyExists);
+    if (verdict !== "fresh")
+      throw new ClientError("replay", `packet refused as a replay (${verdict})`, Code.AlreadyExists);
     const window = this.peers.get(peer) ?? { highest: packetId, seen: new Set<number>() };
     window.seen.add(packetId);
     if (packetId > window.highest) {
@@ -63,7 +65,8 @@ export class ReplayGuard {
 
   snapshot(): ReplayGuardSnapshot {
     const peers: ReplayGuardSnapshot["peers"] = {};
-    for (const [peer, window] of this.peers) peers[peer] = { highest: window.highest, seen: [...window.seen].sort((a, b) => a - b) };
+    for (const [peer, window] of this.peers)
+      peers[peer] = { highest: window.highest, seen: [...window.seen].sort((a, b) => a - b) };
     return { windowSize: this.windowSize, peers };
   }
 }

@@ -20,7 +20,9 @@ export function pruneState(state: DeviceState, now: Date, policy: RetentionPolic
   const locationsFrom = now.getTime() - policy.locationDays * DAY_MS;
   const messagesFrom = now.getTime() - policy.messageDays * DAY_MS;
   const before = state.inbox.length + (state.sentTexts?.length ?? 0);
-  state.inbox = state.inbox.filter((message) => Date.parse(message.receivedAt) >= (message.kind === "location" ? locationsFrom : messagesFrom));
+  state.inbox = state.inbox.filter(
+    (message) => Date.parse(message.receivedAt) >= (message.kind === "location" ? locationsFrom : messagesFrom),
+  );
   if (state.sentTexts) state.sentTexts = state.sentTexts.filter((text) => Date.parse(text.sentAt) >= messagesFrom);
   // Old connection keys whose grace window after a rotation has passed are erased too.
   for (const connection of state.connections) eraseExpiredKeys(connection, now);

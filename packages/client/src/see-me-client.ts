@@ -1,9 +1,23 @@
 import { Code, ConnectError, type Transport } from "@connectrpc/connect";
 import { registerAccount, signInAccount } from "./account.js";
-import { bearerInterceptor, createGatewayApi, createGatewayTransport, type GatewayApi, type GatewayProtocol } from "./api.js";
+import {
+  bearerInterceptor,
+  createGatewayApi,
+  createGatewayTransport,
+  type GatewayApi,
+  type GatewayProtocol,
+} from "./api.js";
 import { DEFAULT_RETRY, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
-import { cancelCheckIn, checkIn, extendCheckIn, heldPacketClient, type CheckIn, type CheckInDeps, type CheckInOptions } from "./check-in.js";
+import {
+  cancelCheckIn,
+  checkIn,
+  extendCheckIn,
+  heldPacketClient,
+  type CheckIn,
+  type CheckInDeps,
+  type CheckInOptions,
+} from "./check-in.js";
 import { encodeLocation, type LocationUpdate } from "./codec-location.js";
 import { encodePinBody, type LocationPin } from "./codec-pin.js";
 import { encodeStatus } from "./codec-status.js";
@@ -14,10 +28,24 @@ import { ClientError } from "./errors.js";
 import { Emitter } from "./events.js";
 import * as handshake from "./handshake.js";
 import { importAccountKeyPair } from "./keys.js";
-import { MAX_COMMIT_ATTEMPTS, commitPackets, sealPayloads, sendTargets, type FixMeta, type SendReport } from "./outgoing.js";
+import {
+  MAX_COMMIT_ATTEMPTS,
+  commitPackets,
+  sealPayloads,
+  sendTargets,
+  type FixMeta,
+  type SendReport,
+} from "./outgoing.js";
 import { encodeRekey, newKeySet } from "./key-rotation.js";
 import { DEFAULT_RETENTION, pruneState, type RetentionPolicy } from "./retention.js";
-import type { DeviceState, DeviceStorage, InboxMessage, OutboxPacket, StatusesWhileHidden, StoredConnection } from "./storage.js";
+import type {
+  DeviceState,
+  DeviceStorage,
+  InboxMessage,
+  OutboxPacket,
+  StatusesWhileHidden,
+  StoredConnection,
+} from "./storage.js";
 import { SyncEngine, type LiveHandle, type ServerLimits, type SyncReport } from "./sync-engine.js";
 
 export interface SeeMeClientOptions {
@@ -126,8 +154,11 @@ export class SeeMeClient {
     this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     this.rekeyAfterDays = options.rekeyAfterDays ?? DEFAULT_REKEY_AFTER_DAYS;
     const auth = bearerInterceptor(() => this.session?.token);
-    if (!options.transport && !options.gatewayUrl) throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
-    const transport = options.transport ? options.transport(auth) : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
+    if (!options.transport && !options.gatewayUrl)
+      throw new ConnectError("gatewayUrl or transport is required", Code.InvalidArgument);
+    const transport = options.transport
+      ? options.transport(auth)
+      : createGatewayTransport(options.gatewayUrl!, { protocol: options.protocol, interceptors: [auth] });
     this.api = createGatewayApi(transport);
     this.checkIns = { held: heldPacketClient(transport) };
     this.engine = new SyncEngine({
@@ -156,7 +187,10 @@ export class SeeMeClient {
   open(): Promise<void> {
     this.opened ??= (async () => {
       await this.daily();
-      const timer = setInterval(() => void this.daily().catch((error: unknown) => this.events.emit("error", ConnectError.from(error))), DAY_MS);
+      const timer = setInterval(
+        () => void this.daily().catch((error: unknown) => this.events.emit("error", ConnectError.from(error))),
+        DAY_MS,
+      );
       // A CLI process must not stay alive for the pruning timer (browsers have no unref).
       (timer as { unref?: () => void }).unref?.();
       this.pruneTimer = timer;
@@ -190,7 +224,10 @@ export class SeeMeClient {
   async rotateDueKeys(): Promise<string[]> {
     const state = await this.storage.read();
     const due = state.connections.filter(
-      (c) => c.status === "active" && !c.pendingRotation && this.now().getTime() - Date.parse(c.keysCreatedAt ?? c.createdAt) >= this.rekeyAfterDays * DAY_MS,
+      (c) =>
+        c.status === "active" &&
+        !c.pendingRotation &&
+        this.now().getTime() - Date.parse(c.keysCreatedAt ?? c.createdAt) >= this.rekeyAfterDays * DAY_MS,
     );
     for (const connection of due) await this.rotateKeys(connection.pairId, { sync: false });
     return due.map((c) => c.pairId);
@@ -207,13 +244,19 @@ export class SeeMeClient {
     const pairId = findConnection(await this.storage.read(), ref).pairId;
     return this.send({ ...options, to: pairId }, (state) => {
       if (findConnection(state, pairId).pendingRotation) {
-        throw new ConnectError("a key rotation of this connection is already waiting for the peer's confirm", Code.FailedPrecondition);
+        throw new ConnectError(
+          "a key rotation of this connection is already waiting for the peer's confirm",
+          Code.FailedPrecondition,
+        );
       }
       return {
         payloads: [encodeRekey({ kind: "offer", keys: fresh.publicKeys })],
         location: false,
         apply: (next) => {
-          next.connections.find((c) => c.pairId === pairId)!.pendingRotation = { ...fresh.secrets, startedAt: this.now().toISOString() };
+          next.connections.find((c) => c.pairId === pairId)!.pendingRotation = {
+            ...fresh.secrets,
+            startedAt: this.now().toISOString(),
+          };
         },
       };
     });
@@ -252,7 +295,9 @@ export class SeeMeClient {
     await this.storage.update((state) => {
       delete state.account;
       delete state.session;
-      for (const connection of state.connections) if (connection.status !== "broken" && connection.status !== "expired") retireConnection(state, connection, "broken");
+      for (const connection of state.connections)
+        if (connection.status !== "broken" && connection.status !== "expired")
+          retireConnection(state, connection, "broken");
     });
   }
 
@@ -278,7 +323,9 @@ export class SeeMeClient {
   async knownLimits(): Promise<ServerLimits> {
     if (this.serverLimits) return this.serverLimits;
     const stored = (await this.storage.read()).serverLimits;
-    return stored ? { maxBlobBytes: stored.maxBlobBytes, maxPacketsPerSync: stored.maxPacketsPerSync } : DEFAULT_SERVER_LIMITS;
+    return stored
+      ? { maxBlobBytes: stored.maxBlobBytes, maxPacketsPerSync: stored.maxPacketsPerSync }
+      : DEFAULT_SERVER_LIMITS;
   }
 
   // ---- the QR handshake (SPEC §3; see handshake.ts for the steps)
@@ -304,7 +351,12 @@ export class SeeMeClient {
   }
 
   /** Any see-me code: answers, initiates or confirms as the code and my open codes call for. */
-  async scan(scanned: string, label = "peer"): Promise<{ step: "answered" | "invited"; connection: string; qr: string } | { step: "confirmed"; connection: ConnectionView }> {
+  async scan(
+    scanned: string,
+    label = "peer",
+  ): Promise<
+    { step: "answered" | "invited"; connection: string; qr: string } | { step: "confirmed"; connection: ConnectionView }
+  > {
     const result = await this.authenticated(() => handshake.scan(this.handshakeDeps(), scanned, label));
     return result.step === "confirmed" ? { step: "confirmed", connection: view(result.connection) } : result;
   }
@@ -323,7 +375,8 @@ export class SeeMeClient {
    * the sharing / notification notices; `all` everything; `none` only the notices.
    */
   async setStatusesWhileHidden(ref: string, setting: StatusesWhileHidden): Promise<ConnectionView> {
-    if (!["urgent", "all", "none"].includes(setting)) throw new ConnectError(`statusesWhileHidden must be urgent, all or none`, Code.InvalidArgument);
+    if (!["urgent", "all", "none"].includes(setting))
+      throw new ConnectError(`statusesWhileHidden must be urgent, all or none`, Code.InvalidArgument);
     return view(
       await this.storage.update((state) => {
         const connection = findConnection(state, ref);
@@ -368,14 +421,22 @@ export class SeeMeClient {
   async sendLocation(update: Omit<LocationUpdate, "sharing">, options: LocationOptions = {}): Promise<SendReport> {
     const { accuracyM, batteryPercent, ...sendOptions } = options;
     return this.send(sendOptions, (state) => {
-      if (!state.sharing) throw new ConnectError("location sharing is off: turn it on to send your location", Code.FailedPrecondition);
+      if (!state.sharing)
+        throw new ConnectError("location sharing is off: turn it on to send your location", Code.FailedPrecondition);
       this.checkIns.lastLocation = update;
-      return { payloads: [encodeLocation({ ...update, sharing: true })], location: true, meta: { accuracyM, batteryPercent } };
+      return {
+        payloads: [encodeLocation({ ...update, sharing: true })],
+        location: true,
+        meta: { accuracyM, batteryPercent },
+      };
     });
   }
 
   async sendStatus(status: SimpleStatus, options: SendOptions = {}): Promise<SendReport> {
-    return this.send(options, (state) => ({ payloads: [encodeStatus({ status, sharing: state.sharing, sentAt: this.now() })], location: false }));
+    return this.send(options, (state) => ({
+      payloads: [encodeStatus({ status, sharing: state.sharing, sentAt: this.now() })],
+      location: false,
+    }));
   }
 
   /**
@@ -389,13 +450,17 @@ export class SeeMeClient {
     const edit = kind === TextMessageKind.Update || kind === TextMessageKind.Delete;
     const parentPacketId = options.parentPacketId ?? 0;
     const parentIsSender = options.parentIsSender ?? edit;
-    if (kind !== TextMessageKind.Delete && message.trim() === "") throw new ClientError("empty-text", "a text needs some words: empty texts are not sent");
-    if (edit && !parentIsSender) throw new ClientError("unknown-parent", "only a text I sent can be updated or deleted");
-    if ((edit || kind === TextMessageKind.Reply) && parentPacketId === 0) throw new ClientError("unknown-parent", "a reply, update or delete names its message (parentPacketId)");
+    if (kind !== TextMessageKind.Delete && message.trim() === "")
+      throw new ClientError("empty-text", "a text needs some words: empty texts are not sent");
+    if (edit && !parentIsSender)
+      throw new ClientError("unknown-parent", "only a text I sent can be updated or deleted");
+    if ((edit || kind === TextMessageKind.Reply) && parentPacketId === 0)
+      throw new ClientError("unknown-parent", "a reply, update or delete names its message (parentPacketId)");
     let to = options.to;
     if (parentPacketId !== 0 && to === undefined) {
       const active = (await this.storage.read()).connections.filter((c) => c.status === "active");
-      if (active.length !== 1) throw new ClientError("unknown-parent", "a reply, update or delete goes to one connection: name it with `to`");
+      if (active.length !== 1)
+        throw new ClientError("unknown-parent", "a reply, update or delete goes to one connection: name it with `to`");
       // Sent to that one connection by name, so an unknown parent refuses the send instead of being a per-connection failure.
       to = active[0].pairId;
     }
@@ -406,8 +471,14 @@ export class SeeMeClient {
         if (parentPacketId === 0) return;
         const known = parentIsSender
           ? (current.sentTexts ?? []).some((t) => t.connection === connection.pairId && t.packetId === parentPacketId)
-          : current.inbox.some((m) => m.kind !== "server" && m.connection === connection.pairId && m.packetId === parentPacketId);
-        if (!known) throw new ClientError("unknown-parent", `message ${parentPacketId} is not one ${parentIsSender ? "I sent to" : "received from"} "${connection.label}"`);
+          : current.inbox.some(
+              (m) => m.kind !== "server" && m.connection === connection.pairId && m.packetId === parentPacketId,
+            );
+        if (!known)
+          throw new ClientError(
+            "unknown-parent",
+            `message ${parentPacketId} is not one ${parentIsSender ? "I sent to" : "received from"} "${connection.label}"`,
+          );
       },
       record: (current, connection, packetIds) => {
         const texts = (current.sentTexts ??= []);
@@ -417,7 +488,13 @@ export class SeeMeClient {
         } else if (kind === TextMessageKind.Update) {
           if (parent >= 0) texts[parent].message = message;
         } else {
-          texts.push({ connection: connection.pairId, packetId: packetIds[0], textKind: kind, message, sentAt: this.now().toISOString() });
+          texts.push({
+            connection: connection.pairId,
+            packetId: packetIds[0],
+            textKind: kind,
+            message,
+            sentAt: this.now().toISOString(),
+          });
         }
       },
     }));
@@ -481,7 +558,9 @@ export class SeeMeClient {
   async inbox(after = 0): Promise<InboxMessage[]> {
     await this.open();
     const now = this.now();
-    return (await this.storage.read()).inbox.filter((message) => message.seq > after).map((message) => this.present(message, now));
+    return (await this.storage.read()).inbox
+      .filter((message) => message.seq > after)
+      .map((message) => this.present(message, now));
   }
 
   // ---- Web Push (browsers; the service worker side is push-handler.ts)
@@ -496,9 +575,14 @@ export class SeeMeClient {
    * current session; it ends with the session, so call it again whenever the app
    * starts (push-handler.ts also does after each wake-up).
    */
-  async registerPush(subscription: { endpoint: string; keys: { p256dh: string; auth: string } }): Promise<Date | undefined> {
+  async registerPush(subscription: {
+    endpoint: string;
+    keys: { p256dh: string; auth: string };
+  }): Promise<Date | undefined> {
     const { endpoint, keys } = subscription;
-    const { expireTime } = await this.authenticated(() => this.api.push.registerPushSubscription({ endpoint, p256dh: keys.p256dh, auth: keys.auth }));
+    const { expireTime } = await this.authenticated(() =>
+      this.api.push.registerPushSubscription({ endpoint, p256dh: keys.p256dh, auth: keys.auth }),
+    );
     return expireTime ? new Date(Number(expireTime.seconds) * 1000) : undefined;
   }
 
@@ -511,7 +595,11 @@ export class SeeMeClient {
   present(message: InboxMessage, now: Date = this.now()): InboxMessage {
     if (message.sentAt === undefined) return message;
     const ageMs = now.getTime() - Date.parse(message.sentAt);
-    return { ...message, age: Math.round(ageMs / 1000), stale: message.kind === "location" && ageMs > this.staleAfterMs };
+    return {
+      ...message,
+      age: Math.round(ageMs / 1000),
+      stale: message.kind === "location" && ageMs > this.staleAfterMs,
+    };
   }
 
   /**
@@ -525,13 +613,17 @@ export class SeeMeClient {
     const { maxBlobBytes } = await this.knownLimits();
     let report: SendReport | undefined;
     for (let attempt = 0; !report; attempt++) {
-      if (attempt >= MAX_COMMIT_ATTEMPTS) throw new ConnectError("the device state kept changing while queueing; try again", Code.Aborted);
+      if (attempt >= MAX_COMMIT_ATTEMPTS)
+        throw new ConnectError("the device state kept changing while queueing; try again", Code.Aborted);
       const state = await this.storage.read();
       const now = this.now();
       const plan = build(state);
       const result: SendReport = { sent: [], withheld: [], failed: [], outcome: "queued" };
       const sealed: Array<{ connection: StoredConnection; packets: OutboxPacket[] }> = [];
-      for (const connection of sendTargets(state, options.to === undefined ? undefined : findConnection(state, options.to))) {
+      for (const connection of sendTargets(
+        state,
+        options.to === undefined ? undefined : findConnection(state, options.to),
+      )) {
         // "If you can't see me, I can't see you": no location to a peer whose last packet said sharing off.
         if (plan.location && !connection.peerSharing) {
           result.withheld.push({ connection: connection.pairId, label: connection.label });
@@ -539,12 +631,20 @@ export class SeeMeClient {
         }
         try {
           plan.check?.(state, connection);
-          sealed.push({ connection, packets: await sealPayloads(connection, plan.payloads, maxBlobBytes, now, plan.meta) });
+          sealed.push({
+            connection,
+            packets: await sealPayloads(connection, plan.payloads, maxBlobBytes, now, plan.meta),
+          });
         } catch (error) {
           // A send to one named connection fails as a whole; a broadcast (an SOS above all) still reaches the others.
           if (options.to !== undefined) throw error;
           const failure = error instanceof ClientError ? error : ConnectError.from(error);
-          result.failed.push({ connection: connection.pairId, label: connection.label, code: failure.code, message: failure.rawMessage });
+          result.failed.push({
+            connection: connection.pairId,
+            label: connection.label,
+            code: failure.code,
+            message: failure.rawMessage,
+          });
         }
       }
       try {
@@ -554,7 +654,12 @@ export class SeeMeClient {
           // Sealed under keys a rotation has since replaced: seal again under the new ones.
           for (const { connection } of sealed) {
             const now = next.connections.find((c) => c.pairId === connection.pairId);
-            if (now && (now.signingSecretKey !== connection.signingSecretKey || now.peerEncryptionPublicKey !== connection.peerEncryptionPublicKey)) throw new QueueConflict();
+            if (
+              now &&
+              (now.signingSecretKey !== connection.signingSecretKey ||
+                now.peerEncryptionPublicKey !== connection.peerEncryptionPublicKey)
+            )
+              throw new QueueConflict();
           }
           for (const { connection, packets } of sealed) {
             if (!commitPackets(next, connection.pairId, connection.lastPacketId, packets)) throw new QueueConflict();
@@ -596,7 +701,8 @@ export class SeeMeClient {
     // A stale token is not sent along with the sign-in.
     this.session = undefined;
     const { session } = await this.storage.read();
-    if (session && fresh(Date.parse(session.expiresAt))) this.session = { token: session.token, expiresAt: Date.parse(session.expiresAt) };
+    if (session && fresh(Date.parse(session.expiresAt)))
+      this.session = { token: session.token, expiresAt: Date.parse(session.expiresAt) };
     else await this.signIn();
   }
 
@@ -629,5 +735,14 @@ export class SeeMeClient {
 
 function view(connection: StoredConnection): ConnectionView {
   const { pairId, peerPairId, label, role, status, peerSharing, createdAt } = connection;
-  return { connection: pairId, peerPairId, label, role, status, peerSharing, statusesWhileHidden: connection.statusesWhileHidden ?? "urgent", createdAt };
+  return {
+    connection: pairId,
+    peerPairId,
+    label,
+    role,
+    status,
+    peerSharing,
+    statusesWhileHidden: connection.statusesWhileHidden ?? "urgent",
+    createdAt,
+  };
 }

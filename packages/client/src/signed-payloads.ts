@@ -4,6 +4,11 @@
  * them and the devices that sign them share one definition.
  */
 export {
-  CHALLENGE_PURPOSE_LABELS, challengePayload, INITIATE_PREFIX, initiatePayload, INVITE_PREFIX, invitePayload,
+  CHALLENGE_PURPOSE_LABELS,
+  challengePayload,
+  INITIATE_PREFIX,
+  initiatePayload,
+  INVITE_PREFIX,
+  invitePayload,
   type ChallengeKind,
 } from "@seeme/contracts/protocol";

@@ -185,7 +185,15 @@ export type InboxMessage =
       /** The sender's battery level (%), when given. */
       batteryPercent?: number;
     })
-  | (InboxBase & { kind: "status"; connection: string; packetId: number; status: number; sharing: boolean; sentAt: string; utcOffsetMinutes: number })
+  | (InboxBase & {
+      kind: "status";
+      connection: string;
+      packetId: number;
+      status: number;
+      sharing: boolean;
+      sentAt: string;
+      utcOffsetMinutes: number;
+    })
   | (InboxBase & {
       kind: "text";
       connection: string;
@@ -202,7 +210,17 @@ export type InboxMessage =
   | (InboxBase & { kind: "server"; packetId: number; type: number; subType: number; text: string });
 
 export function emptyState(): DeviceState {
-  return { version: STATE_VERSION, sharing: true, connections: [], outbox: [], acks: {}, partialTexts: [], seenServerMessages: [], inbox: [], nextInboxSeq: 1 };
+  return {
+    version: STATE_VERSION,
+    sharing: true,
+    connections: [],
+    outbox: [],
+    acks: {},
+    partialTexts: [],
+    seenServerMessages: [],
+    inbox: [],
+    nextInboxSeq: 1,
+  };
 }
 
 export interface DeviceStorage {

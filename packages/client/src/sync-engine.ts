@@ -100,7 +100,11 @@ export class SyncEngine {
     const outcomes = await this.receiveBatch(packets);
     // A confirm in this batch may have brought the keys the later packets were signed with:
     // those are tried again at once (and left for the relay to redeliver if they still fail).
-    for (let round = 0; round < 2 && outcomes.some((o) => o.kind === "rekeyed") && outcomes.some((o) => o.kind === "deferred"); round++) {
+    for (
+      let round = 0;
+      round < 2 && outcomes.some((o) => o.kind === "rekeyed") && outcomes.some((o) => o.kind === "deferred");
+      round++
+    ) {
       const again = outcomes.flatMap((outcome, i) => (outcome.kind === "deferred" ? [i] : []));
       const retried = await this.receiveBatch(again.map((i) => packets[i]));
       again.forEach((index, j) => (outcomes[index] = retried[j]));
@@ -124,14 +128,17 @@ export class SyncEngine {
     const { events } = this.deps;
     outcomes.forEach((outcome, i) => {
       const packetId = packets[i].packetId;
-      if (outcome.kind === "message") events.emit("message", this.deps.present?.(outcome.message, now) ?? outcome.message);
+      if (outcome.kind === "message")
+        events.emit("message", this.deps.present?.(outcome.message, now) ?? outcome.message);
       if (outcome.kind === "edited") {
         const { connection, packetId: parent, action, found, message } = outcome;
         events.emit("edited", { connection, packetId: parent, action, found, ...(message ? { message } : {}) });
       }
       if (outcome.kind === "rekeyed") events.emit("rekeyed", { connection: outcome.connection, step: outcome.step });
-      if (outcome.kind === "rejected") events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
-      if (outcome.kind === "dropped") events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
+      if (outcome.kind === "rejected")
+        events.emit("rejected", { connection: outcome.connection, packetId, reason: outcome.reason });
+      if (outcome.kind === "dropped")
+        events.emit("dropped", { connection: outcome.connection, packetId, reason: outcome.reason });
     });
     for (const c of changed) events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
     return outcomes;
@@ -152,7 +159,17 @@ export class SyncEngine {
             signingSecretKey: decodeBase64(connection.previousKeys!.signingSecretKey),
             encryptionSecretKey: decodeBase64(connection.previousKeys!.encryptionSecretKey),
           });
-          return { connection, packets: await sealPayloads(connection, [connection.owedRekeyConfirm!], Number.MAX_SAFE_INTEGER, this.deps.now(), {}, old) };
+          return {
+            connection,
+            packets: await sealPayloads(
+              connection,
+              [connection.owedRekeyConfirm!],
+              Number.MAX_SAFE_INTEGER,
+              this.deps.now(),
+              {},
+              old,
+            ),
+          };
         }),
       );
       const done = await this.deps.storage.update((next) => {
@@ -192,7 +209,10 @@ export class SyncEngine {
           if (signal.aborted) break;
           // With its cause ("gateway unreachable: … ECONNREFUSED"), so an app can say why it is reconnecting.
           const failure = withCause(error);
-          if (failure.code === Code.Unauthenticated) await this.deps.reauthenticate().catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
+          if (failure.code === Code.Unauthenticated)
+            await this.deps
+              .reauthenticate()
+              .catch((e: unknown) => this.deps.events.emit("error", ConnectError.from(e)));
           else this.deps.events.emit("error", failure);
         }
         this.liveStream = 0;
@@ -264,7 +284,8 @@ export class SyncEngine {
           stored.set(meta.pairId, new Set(meta.receivedPackets));
           this.deps.events.emit("stored", { peerPairId: meta.pairId, packetIds: meta.receivedPackets });
         }
-        if (meta.deliveredPackets.length > 0) this.deps.events.emit("delivered", { peerPairId: meta.pairId, packetIds: meta.deliveredPackets });
+        if (meta.deliveredPackets.length > 0)
+          this.deps.events.emit("delivered", { peerPairId: meta.pairId, packetIds: meta.deliveredPackets });
       }
       await this.deps.storage.update((state) => {
         const before = state.outbox.length;

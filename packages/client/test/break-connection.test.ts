@@ -29,7 +29,10 @@ test("several live connections matching is an error naming each of them; nothing
   const second = { ...connectionPair().a, label: "Bob", status: "invited" as const };
   const { gateway, broken } = withBreaks();
   const device = clientOn(gateway, deviceState([first, second]));
-  const error = await device.breakConnection("Bob").then(() => undefined, (e: unknown) => ConnectError.from(e));
+  const error = await device.breakConnection("Bob").then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e),
+  );
   expect(error?.code).toBe(Code.InvalidArgument);
   expect(error?.rawMessage).toContain('2 connections match "Bob"');
   expect(error?.rawMessage).toContain(`${first.pairId.slice(0, 8)}… "Bob" (active)`);
@@ -42,6 +45,10 @@ test("breaking a connection that already ended says so and calls nobody", async 
   const ended = { ...connectionPair().a, label: "Bob", status: "expired" as const };
   const { gateway, broken } = withBreaks();
   const device = clientOn(gateway, deviceState([ended]));
-  expect(await device.breakConnection("Bob")).toEqual({ connection: ended.pairId, label: "Bob", alreadyEnded: "expired" });
+  expect(await device.breakConnection("Bob")).toEqual({
+    connection: ended.pairId,
+    label: "Bob",
+    alreadyEnded: "expired",
+  });
   expect(broken).toEqual([]);
 });

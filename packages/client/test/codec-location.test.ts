@@ -47,7 +47,9 @@ describe("location codec", () => {
 
   it("writes zero and negative zero one way", () => {
     const base = { movement: Movement.Stationary, sharing: false, speedKmh: 0 };
-    expect(encodeLocation({ ...base, latitude: -0, longitude: -1e-20 })).toBe("110+000.00000000000000+000.00000000000000000.0");
+    expect(encodeLocation({ ...base, latitude: -0, longitude: -1e-20 })).toBe(
+      "110+000.00000000000000+000.00000000000000000.0",
+    );
   });
 
   it("refuses out-of-range or non-finite values when encoding", () => {
@@ -67,11 +69,31 @@ describe("location codec", () => {
     expectClientError(() => decodeLocation(`3${VECTOR.slice(1)}`), "invalid-payload", /type at position 0/);
     expectClientError(() => decodeLocation(`171${VECTOR.slice(3)}`), "invalid-payload", /movement at position 1/);
     expectClientError(() => decodeLocation(`132${VECTOR.slice(3)}`), "invalid-payload", /sharing at position 2/);
-    expectClientError(() => decodeLocation("131 033.86760393347335+151.20859451303656000.0"), "invalid-payload", /latitude at position 3/);
-    expectClientError(() => decodeLocation("131-033.8676039334733x+151.20859451303656000.0"), "invalid-payload", /latitude/);
-    expectClientError(() => decodeLocation("131-091.00000000000000+151.20859451303656000.0"), "invalid-payload", /latitude must be from -90 to 90/);
-    expectClientError(() => decodeLocation("131-033.86760393347335+181.00000000000000000.0"), "invalid-payload", /longitude must be from -180 to 180/);
-    expectClientError(() => decodeLocation("131-033.86760393347335+151.20859451303656-00.1"), "invalid-payload", /speed at position 41/);
+    expectClientError(
+      () => decodeLocation("131 033.86760393347335+151.20859451303656000.0"),
+      "invalid-payload",
+      /latitude at position 3/,
+    );
+    expectClientError(
+      () => decodeLocation("131-033.8676039334733x+151.20859451303656000.0"),
+      "invalid-payload",
+      /latitude/,
+    );
+    expectClientError(
+      () => decodeLocation("131-091.00000000000000+151.20859451303656000.0"),
+      "invalid-payload",
+      /latitude must be from -90 to 90/,
+    );
+    expectClientError(
+      () => decodeLocation("131-033.86760393347335+181.00000000000000000.0"),
+      "invalid-payload",
+      /longitude must be from -180 to 180/,
+    );
+    expectClientError(
+      () => decodeLocation("131-033.86760393347335+151.20859451303656-00.1"),
+      "invalid-payload",
+      /speed at position 41/,
+    );
   });
 
   it("never echoes the coordinates in an error", () => {
@@ -94,7 +116,11 @@ describe("location codec", () => {
     };
     expect(message(`3${VECTOR.slice(1)}`)).toBe("location: type at position 0 must be 1 (location update)");
     expect(message(`132${VECTOR.slice(3)}`)).toBe("location: sharing at position 2 must be 0 or 1");
-    expect(message("131 033.86760393347335+151.20859451303656000.0")).toBe("location: latitude at position 3 must be ±DDD.DDDDDDDDDDDDDD");
-    expect(message("131-033.86760393347335+151.20859451303656-00.1")).toBe("location: speed at position 41 must be DDD.D km/h");
+    expect(message("131 033.86760393347335+151.20859451303656000.0")).toBe(
+      "location: latitude at position 3 must be ±DDD.DDDDDDDDDDDDDD",
+    );
+    expect(message("131-033.86760393347335+151.20859451303656-00.1")).toBe(
+      "location: speed at position 41 must be DDD.D km/h",
+    );
   });
 });

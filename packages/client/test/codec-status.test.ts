@@ -23,7 +23,9 @@ describe("simple status codec", () => {
       fc.property(
         fc.constantFrom(...Object.values(SimpleStatus)),
         fc.boolean(),
-        fc.integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(9998, 11, 31) }).map((ms) => new Date(Math.floor(ms / 1000) * 1000)),
+        fc
+          .integer({ min: Date.UTC(1971, 0, 1), max: Date.UTC(9998, 11, 31) })
+          .map((ms) => new Date(Math.floor(ms / 1000) * 1000)),
         fc.integer({ min: -18 * 60, max: 18 * 60 }),
         (status, sharing, sentAt, utcOffsetMinutes) => {
           const payload = encodeStatus({ status, sharing, sentAt, utcOffsetMinutes });
@@ -51,10 +53,26 @@ describe("simple status codec", () => {
 
   it("refuses bad input when encoding", () => {
     const sentAt = new Date("2025-04-19T09:41:05Z");
-    expectClientError(() => encodeStatus({ status: 14 as SimpleStatus, sharing: true, sentAt }), "invalid-payload", /status/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 19 * 60 }), "invalid-payload", /utcOffsetMinutes/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 1.5 }), "invalid-payload", /utcOffsetMinutes/);
-    expectClientError(() => encodeStatus({ status: 1, sharing: true, sentAt: new Date(Number.NaN), utcOffsetMinutes: 0 }), "invalid-payload", /sentAt/);
+    expectClientError(
+      () => encodeStatus({ status: 14 as SimpleStatus, sharing: true, sentAt }),
+      "invalid-payload",
+      /status/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 19 * 60 }),
+      "invalid-payload",
+      /utcOffsetMinutes/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt, utcOffsetMinutes: 1.5 }),
+      "invalid-payload",
+      /utcOffsetMinutes/,
+    );
+    expectClientError(
+      () => encodeStatus({ status: 1, sharing: true, sentAt: new Date(Number.NaN), utcOffsetMinutes: 0 }),
+      "invalid-payload",
+      /sentAt/,
+    );
   });
 
   it("names the bad field when decoding", () => {
@@ -80,12 +98,16 @@ describe("simple status codec", () => {
     };
     expect(message(`1${VECTOR.slice(1)}`)).toBe("status: type at position 0 must be 3 (simple status)");
     expect(message(`3042${VECTOR.slice(4)}`)).toBe("status: sharing at position 3 must be 0 or 1");
-    expect(message("30412025-04-19 19:41:05+10:00")).toBe("status: sent-at at position 4 must be YYYY-MM-DDThh:mm:ss±hh:mm");
+    expect(message("30412025-04-19 19:41:05+10:00")).toBe(
+      "status: sent-at at position 4 must be YYYY-MM-DDThh:mm:ss±hh:mm",
+    );
   });
 
   it("without utcOffsetMinutes, writes the device's own offset (east of UTC is +)", () => {
     // A device in Sydney in June: getTimezoneOffset() is −600 (minutes from local time to UTC).
     const sentAt = Object.assign(new Date("2025-06-01T00:00:00Z"), { getTimezoneOffset: () => -600 });
-    expect(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt })).toBe(`3${String(SimpleStatus.ImOk).padStart(2, "0")}12025-06-01T10:00:00+10:00`);
+    expect(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt })).toBe(
+      `3${String(SimpleStatus.ImOk).padStart(2, "0")}12025-06-01T10:00:00+10:00`,
+    );
   });
 });

@@ -57,12 +57,17 @@ describe("text codec", () => {
       expect(utf8Length(part)).toBe(128);
       expect(decodeTextPart(part)).toMatchObject({ part: index + 1, of: 3, parentPacketId: 42, parentIsSender: true });
     });
-    expect(joinText([parts[2], parts[0], parts[1]])).toEqual({ ...NEW, parentPacketId: 42, parentIsSender: true, message });
+    expect(joinText([parts[2], parts[0], parts[1]])).toEqual({
+      ...NEW,
+      parentPacketId: 42,
+      parentIsSender: true,
+      message,
+    });
   });
 
   it("never cuts an emoji, a family emoji or a combining accent between parts", () => {
     const family = "👨‍👩‍👧‍👦"; // 7 code points, 25 bytes
-    const message = "é".repeat(20) + (`${family}🙂é`).repeat(12);
+    const message = "é".repeat(20) + `${family}🙂é`.repeat(12);
     const parts = splitText(message, NEW);
     for (const part of parts) {
       const { body } = decodeTextPart(part);
@@ -114,21 +119,42 @@ describe("text codec", () => {
     expect(body).toBe("-033.85678000000000+151.2500000000000000050Opera House steps");
     const pin = { ...NEW, kind: TextMessageKind.LocationPin };
     const joined = joinText(splitText(body, pin));
-    expect(decodePinBody(joined.message)).toEqual({ latitude: -33.85678, longitude: 151.25, radiusM: 50, label: "Opera House steps" });
+    expect(decodePinBody(joined.message)).toEqual({
+      latitude: -33.85678,
+      longitude: 151.25,
+      radiusM: 50,
+      label: "Opera House steps",
+    });
     // No radius given: an exact point.
     expect(decodePinBody(encodePinBody({ latitude: 1, longitude: 2, label: "" })).radiusM).toBe(0);
-    expectClientError(() => encodePinBody({ latitude: 1, longitude: 2, radiusM: 100_000, label: "" }), "invalid-payload", /radius/);
-    expectClientError(() => decodePinBody("-033.85678000000000+151.250000000000000005xOpera"), "invalid-payload", /radius/);
+    expectClientError(
+      () => encodePinBody({ latitude: 1, longitude: 2, radiusM: 100_000, label: "" }),
+      "invalid-payload",
+      /radius/,
+    );
+    expectClientError(
+      () => decodePinBody("-033.85678000000000+151.250000000000000005xOpera"),
+      "invalid-payload",
+      /radius/,
+    );
     expectClientError(() => splitText("meet here", pin), "invalid-payload", /pin/);
   });
 
   it("refuses bad meta, bodies and messages when encoding", () => {
     expectClientError(() => splitText("x", { ...NEW, kind: 6 as TextMessageKind }), "invalid-payload", /kind/);
-    expectClientError(() => splitText("x", { ...NEW, parentPacketId: 1_000_000_000 }), "invalid-payload", /parentPacketId/);
+    expectClientError(
+      () => splitText("x", { ...NEW, parentPacketId: 1_000_000_000 }),
+      "invalid-payload",
+      /parentPacketId/,
+    );
     expectClientError(() => splitText("x", { ...NEW, parentPacketId: -1 }), "invalid-payload", /parentPacketId/);
     expectClientError(() => splitText("a\uD800b", NEW), "invalid-payload", /surrogate/);
     expectClientError(() => splitText("x".repeat(99 * 110 + 1), NEW), "invalid-payload", /100 parts; at most 99/);
-    expectClientError(() => encodeTextPart({ ...NEW, part: 1, of: 1, body: "x".repeat(111) }), "invalid-payload", /111 bytes/);
+    expectClientError(
+      () => encodeTextPart({ ...NEW, part: 1, of: 1, body: "x".repeat(111) }),
+      "invalid-payload",
+      /111 bytes/,
+    );
     expectClientError(() => encodeTextPart({ ...NEW, part: 2, of: 1, body: "" }), "invalid-payload", /part/);
     expectClientError(() => encodeTextPart({ ...NEW, part: 1, of: 100, body: "" }), "invalid-payload", /of must be/);
     expect(splitText("x".repeat(99 * 110), NEW)).toHaveLength(99);
@@ -140,10 +166,26 @@ describe("text codec", () => {
     expectClientError(() => decodeTextPart(`1${VECTOR.slice(1)}`), "invalid-payload", /type at position 0/);
     expectClientError(() => decodeTextPart(`46${VECTOR.slice(2)}`), "invalid-payload", /kind at position 1/);
     expectClientError(() => decodeTextPart(`412${VECTOR.slice(3)}`), "invalid-payload", /sharing at position 2/);
-    expectClientError(() => decodeTextPart(`41100001063x${VECTOR.slice(12)}`), "invalid-payload", /parent packetID at position 3/);
-    expectClientError(() => decodeTextPart(`4110000106320020${VECTOR.slice(16)}`), "invalid-payload", /part must be from 1 to of/);
-    expectClientError(() => decodeTextPart(`41100001063200100${VECTOR.slice(17)}`), "invalid-payload", /part must be from 1 to of/);
-    expectClientError(() => decodeTextPart(VECTOR.replace("|", "x")), "invalid-payload", /no \| between padding and body/);
+    expectClientError(
+      () => decodeTextPart(`41100001063x${VECTOR.slice(12)}`),
+      "invalid-payload",
+      /parent packetID at position 3/,
+    );
+    expectClientError(
+      () => decodeTextPart(`4110000106320020${VECTOR.slice(16)}`),
+      "invalid-payload",
+      /part must be from 1 to of/,
+    );
+    expectClientError(
+      () => decodeTextPart(`41100001063200100${VECTOR.slice(17)}`),
+      "invalid-payload",
+      /part must be from 1 to of/,
+    );
+    expectClientError(
+      () => decodeTextPart(VECTOR.replace("|", "x")),
+      "invalid-payload",
+      /no \| between padding and body/,
+    );
   });
 
   it("refuses to join an incomplete, duplicated or mixed set of parts", () => {
@@ -151,20 +193,36 @@ describe("text codec", () => {
     const other = splitText("z".repeat(300), { ...NEW, parentPacketId: 5 });
     expectClientError(() => joinText([]), "invalid-payload", /no parts/);
     expectClientError(() => joinText(parts.slice(0, 2)), "invalid-payload", /have 2 parts of 3/);
-    expectClientError(() => joinText([parts[0], parts[0], parts[2]]), "invalid-payload", /part 2 is missing or duplicated/);
-    expectClientError(() => joinText([parts[0], other[1], parts[2]]), "invalid-payload", /part 2 belongs to a different message/);
+    expectClientError(
+      () => joinText([parts[0], parts[0], parts[2]]),
+      "invalid-payload",
+      /part 2 is missing or duplicated/,
+    );
+    expectClientError(
+      () => joinText([parts[0], other[1], parts[2]]),
+      "invalid-payload",
+      /part 2 belongs to a different message/,
+    );
   });
 
   it("pins: refuses a radius outside 0–99999 whole metres and names the bad coordinate (mutation testing, #19)", () => {
     const pin = { latitude: -33.85678, longitude: 151.25, label: "x" };
     for (const radiusM of [-1, 1.5, 100_000]) {
-      expectClientError(() => encodePinBody({ ...pin, radiusM }), "invalid-payload", /\] pin: radius must be whole metres from 0 to 99999$/);
+      expectClientError(
+        () => encodePinBody({ ...pin, radiusM }),
+        "invalid-payload",
+        /\] pin: radius must be whole metres from 0 to 99999$/,
+      );
     }
     expect(decodePinBody(encodePinBody({ ...pin, radiusM: 99_999 })).radiusM).toBe(99_999);
     expectClientError(() => encodePinBody({ ...pin, latitude: 91 }), "invalid-payload", /\] pin: latitude/);
     expectClientError(() => encodePinBody({ ...pin, longitude: 181 }), "invalid-payload", /\] pin: longitude/);
     const body = encodePinBody(pin);
-    expectClientError(() => decodePinBody(body.slice(0, 42)), "invalid-payload", /\] pin: body must start with latitude, longitude and radius \(43 characters\)$/);
+    expectClientError(
+      () => decodePinBody(body.slice(0, 42)),
+      "invalid-payload",
+      /\] pin: body must start with latitude, longitude and radius \(43 characters\)$/,
+    );
   });
 
   it("names a lone UTF-16 surrogate in a body (mutation testing, #19)", () => {

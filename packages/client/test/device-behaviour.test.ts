@@ -15,20 +15,49 @@ import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom } from "
 const NOW = new Date("2026-06-01T12:00:00Z");
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 const HERE = { movement: Movement.Walking, latitude: -33.8676, longitude: 151.2085, speedKmh: 4, sharing: true };
-const text = (message: string, kind: TextMessageKind = TextMessageKind.New, parentPacketId = 0, parentIsSender = false) =>
-  splitText(message, { kind, sharing: true, parentPacketId, parentIsSender })[0];
+const text = (
+  message: string,
+  kind: TextMessageKind = TextMessageKind.New,
+  parentPacketId = 0,
+  parentIsSender = false,
+) => splitText(message, { kind, sharing: true, parentPacketId, parentIsSender })[0];
 const status = (code: SimpleStatus) => encodeStatus({ status: code, sharing: true, sentAt: NOW });
 
 describe("packet times", () => {
   test("a location carries its send time; its age and staleness are handed out; a future send time is flagged", async () => {
     const { a, b } = connectionPair();
     const state = deviceState([b]);
-    const old = await receiveInto(state, await packetFrom(a, b, 1, encodeLocation(HERE), { sentAt: seconds(NOW) - 20 * 60, accuracyM: 8, batteryPercent: 40 }), NOW);
-    const fresh = await receiveInto(state, await packetFrom(a, b, 2, encodeLocation(HERE), { sentAt: seconds(NOW) - 60 }), NOW);
-    const ahead = await receiveInto(state, await packetFrom(a, b, 3, encodeLocation(HERE), { sentAt: seconds(NOW) + 6 * 60 }), NOW);
-    const nearlyAhead = await receiveInto(state, await packetFrom(a, b, 4, encodeLocation(HERE), { sentAt: seconds(NOW) + 4 * 60 }), NOW);
+    const old = await receiveInto(
+      state,
+      await packetFrom(a, b, 1, encodeLocation(HERE), {
+        sentAt: seconds(NOW) - 20 * 60,
+        accuracyM: 8,
+        batteryPercent: 40,
+      }),
+      NOW,
+    );
+    const fresh = await receiveInto(
+      state,
+      await packetFrom(a, b, 2, encodeLocation(HERE), { sentAt: seconds(NOW) - 60 }),
+      NOW,
+    );
+    const ahead = await receiveInto(
+      state,
+      await packetFrom(a, b, 3, encodeLocation(HERE), { sentAt: seconds(NOW) + 6 * 60 }),
+      NOW,
+    );
+    const nearlyAhead = await receiveInto(
+      state,
+      await packetFrom(a, b, 4, encodeLocation(HERE), { sentAt: seconds(NOW) + 4 * 60 }),
+      NOW,
+    );
     const messages = [old, fresh, ahead, nearlyAhead].map((o) => (o.kind === "message" ? o.message : undefined));
-    expect(messages[0]).toMatchObject({ sentAt: "2026-06-01T11:40:00.000Z", receivedAt: NOW.toISOString(), accuracyM: 8, batteryPercent: 40 });
+    expect(messages[0]).toMatchObject({
+      sentAt: "2026-06-01T11:40:00.000Z",
+      receivedAt: NOW.toISOString(),
+      accuracyM: 8,
+      batteryPercent: 40,
+    });
     expect(messages[1]).not.toHaveProperty("accuracyM");
     expect(messages.map((m) => m?.sentInFuture)).toEqual([undefined, undefined, true, undefined]);
 
@@ -53,16 +82,50 @@ describe("retention", () => {
   const message = (kind: "location" | "status", daysOld: number, seq: number, now: Date): InboxMessage => {
     const receivedAt = new Date(now.getTime() - daysOld * 86_400_000).toISOString();
     return kind === "location"
-      ? { seq, receivedAt, kind, connection: "c", packetId: seq, movement: 3, sharing: true, latitude: 1, longitude: 2, speedKmh: 0 }
-      : { seq, receivedAt, kind, connection: "c", packetId: seq, status: 8, sharing: true, sentAt: receivedAt, utcOffsetMinutes: 0 };
+      ? {
+          seq,
+          receivedAt,
+          kind,
+          connection: "c",
+          packetId: seq,
+          movement: 3,
+          sharing: true,
+          latitude: 1,
+          longitude: 2,
+          speedKmh: 0,
+        }
+      : {
+          seq,
+          receivedAt,
+          kind,
+          connection: "c",
+          packetId: seq,
+          status: 8,
+          sharing: true,
+          sentAt: receivedAt,
+          utcOffsetMinutes: 0,
+        };
   };
 
   test("received locations go after 30 days and messages after 180, on open and then daily; close stops it", async () => {
     jest.useFakeTimers({ doNotFake: ["nextTick", "setImmediate", "queueMicrotask"] });
     let now = NOW;
     const state = deviceState([]);
-    state.inbox = [message("location", 31, 1, now), message("location", 29, 2, now), message("status", 181, 3, now), message("status", 170, 4, now)];
-    state.sentTexts = [{ connection: "c", packetId: 1, textKind: 1, message: "old", sentAt: new Date(now.getTime() - 200 * 86_400_000).toISOString() }];
+    state.inbox = [
+      message("location", 31, 1, now),
+      message("location", 29, 2, now),
+      message("status", 181, 3, now),
+      message("status", 170, 4, now),
+    ];
+    state.sentTexts = [
+      {
+        connection: "c",
+        packetId: 1,
+        textKind: 1,
+        message: "old",
+        sentAt: new Date(now.getTime() - 200 * 86_400_000).toISOString(),
+      },
+    ];
     const device = clientOn(fakeGateway(), state, () => now);
     await device.open();
     let stored = await device.storage.read();
@@ -100,14 +163,37 @@ describe("text semantics", () => {
     const { a, b } = connectionPair();
     const state = deviceState([b]);
     await receiveInto(state, await packetFrom(a, b, 1, text("See you at six")), NOW);
-    const updated = await receiveInto(state, await packetFrom(a, b, 2, text("See you at seven", TextMessageKind.Update, 1, true)), NOW);
-    expect(updated).toMatchObject({ kind: "edited", action: "updated", found: true, packetId: 1, message: { message: "See you at seven", updatedBy: 2 } });
+    const updated = await receiveInto(
+      state,
+      await packetFrom(a, b, 2, text("See you at seven", TextMessageKind.Update, 1, true)),
+      NOW,
+    );
+    expect(updated).toMatchObject({
+      kind: "edited",
+      action: "updated",
+      found: true,
+      packetId: 1,
+      message: { message: "See you at seven", updatedBy: 2 },
+    });
     expect(state.inbox).toMatchObject([{ kind: "text", packetId: 1, message: "See you at seven" }]);
     // Editing a text the peer did not send (parent-is-sender off) is refused.
-    expect(await receiveInto(state, await packetFrom(a, b, 3, text("hijack", TextMessageKind.Update, 1, false)), NOW)).toMatchObject({ kind: "rejected", reason: "invalid-payload" });
+    expect(
+      await receiveInto(state, await packetFrom(a, b, 3, text("hijack", TextMessageKind.Update, 1, false)), NOW),
+    ).toMatchObject({ kind: "rejected", reason: "invalid-payload" });
     // An update of a message not here changes nothing.
-    expect(await receiveInto(state, await packetFrom(a, b, 4, text("x", TextMessageKind.Update, 99, true)), NOW)).toMatchObject({ kind: "edited", found: false });
-    const deleted = await receiveInto(state, await packetFrom(a, b, 5, splitText("", { kind: TextMessageKind.Delete, sharing: true, parentPacketId: 1, parentIsSender: true })[0]), NOW);
+    expect(
+      await receiveInto(state, await packetFrom(a, b, 4, text("x", TextMessageKind.Update, 99, true)), NOW),
+    ).toMatchObject({ kind: "edited", found: false });
+    const deleted = await receiveInto(
+      state,
+      await packetFrom(
+        a,
+        b,
+        5,
+        splitText("", { kind: TextMessageKind.Delete, sharing: true, parentPacketId: 1, parentIsSender: true })[0],
+      ),
+      NOW,
+    );
     expect(deleted).toMatchObject({ kind: "edited", action: "deleted", found: true });
     expect(state.inbox).toEqual([]);
   });
@@ -115,11 +201,21 @@ describe("text semantics", () => {
   test("refused on the device: empty texts, replies to unknown packetIDs, edits of texts I did not send", async () => {
     const { a } = connectionPair();
     const device = clientOn(fakeGateway(), deviceState([a]), () => NOW);
-    await expect(device.sendText("", { sync: false })).rejects.toMatchObject({ name: "ClientError", reason: "empty-text" });
+    await expect(device.sendText("", { sync: false })).rejects.toMatchObject({
+      name: "ClientError",
+      reason: "empty-text",
+    });
     await expect(device.sendText(" \n ", { sync: false })).rejects.toMatchObject({ reason: "empty-text" });
-    await expect(device.sendText("yes", { parentPacketId: 7, sync: false })).rejects.toMatchObject({ reason: "unknown-parent", message: /message 7 is not one received/ });
-    await expect(device.sendText("fix", { kind: TextMessageKind.Update, parentPacketId: 7, sync: false })).rejects.toMatchObject({ reason: "unknown-parent" });
-    await expect(device.sendText("fix", { kind: TextMessageKind.Update, parentPacketId: 7, parentIsSender: false, sync: false })).rejects.toMatchObject({
+    await expect(device.sendText("yes", { parentPacketId: 7, sync: false })).rejects.toMatchObject({
+      reason: "unknown-parent",
+      message: /message 7 is not one received/,
+    });
+    await expect(
+      device.sendText("fix", { kind: TextMessageKind.Update, parentPacketId: 7, sync: false }),
+    ).rejects.toMatchObject({ reason: "unknown-parent" });
+    await expect(
+      device.sendText("fix", { kind: TextMessageKind.Update, parentPacketId: 7, parentIsSender: false, sync: false }),
+    ).rejects.toMatchObject({
       reason: "unknown-parent",
       message: /only a text I sent/,
     });
@@ -148,21 +244,41 @@ describe("statuses while hidden", () => {
     }
     return kinds;
   }
-  const mix = [status(SimpleStatus.ImOk), status(SimpleStatus.Sos), status(SimpleStatus.ImLost), status(SimpleStatus.LocationSharingOn), text("hi")];
+  const mix = [
+    status(SimpleStatus.ImOk),
+    status(SimpleStatus.Sos),
+    status(SimpleStatus.ImLost),
+    status(SimpleStatus.LocationSharingOn),
+    text("hi"),
+  ];
 
   test("by default only the danger statuses and the notices reach me while my location is hidden", async () => {
-    expect(await hiddenReceives(undefined, mix)).toEqual(["dropped:hidden", "message", "message", "message", "dropped:hidden"]);
+    expect(await hiddenReceives(undefined, mix)).toEqual([
+      "dropped:hidden",
+      "message",
+      "message",
+      "message",
+      "dropped:hidden",
+    ]);
   });
 
   test("`all` lets everything through, `none` only the notices", async () => {
     expect(await hiddenReceives("all", mix)).toEqual(["message", "message", "message", "message", "message"]);
-    expect(await hiddenReceives("none", mix)).toEqual(["dropped:hidden", "dropped:hidden", "dropped:hidden", "message", "dropped:hidden"]);
+    expect(await hiddenReceives("none", mix)).toEqual([
+      "dropped:hidden",
+      "dropped:hidden",
+      "dropped:hidden",
+      "message",
+      "dropped:hidden",
+    ]);
   });
 
   test("while my sharing is on, the setting changes nothing", async () => {
     const { a, b } = connectionPair();
     const state = deviceState([{ ...b, statusesWhileHidden: "none" }]);
-    expect(await receiveInto(state, await packetFrom(a, b, 1, status(SimpleStatus.ImOk)), NOW)).toMatchObject({ kind: "message" });
+    expect(await receiveInto(state, await packetFrom(a, b, 1, status(SimpleStatus.ImOk)), NOW)).toMatchObject({
+      kind: "message",
+    });
   });
 
   test("the setting is stored per connection", async () => {
@@ -171,7 +287,9 @@ describe("statuses while hidden", () => {
     expect((await device.connection(a.pairId)).statusesWhileHidden).toBe("urgent");
     expect(await device.setStatusesWhileHidden(a.label, "all")).toMatchObject({ statusesWhileHidden: "all" });
     expect((await device.storage.read()).connections[0].statusesWhileHidden).toBe("all");
-    await expect(device.setStatusesWhileHidden(a.label, "some" as StatusesWhileHidden)).rejects.toMatchObject({ message: /urgent, all or none/ });
+    await expect(device.setStatusesWhileHidden(a.label, "some" as StatusesWhileHidden)).rejects.toMatchObject({
+      message: /urgent, all or none/,
+    });
   });
 });
 
@@ -212,28 +330,51 @@ describe("key rotation messages", () => {
     const { a, b } = connectionPair();
     const state = deviceState([a]);
     const before = structuredClone(state.connections[0]);
-    const unexpected = await receiveInto(state, await packetFrom(b, a, 1, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })), NOW);
+    const unexpected = await receiveInto(
+      state,
+      await packetFrom(b, a, 1, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })),
+      NOW,
+    );
     expect(unexpected).toMatchObject({ kind: "rejected", reason: "rotation-unexpected" });
 
     const pending = newKeySet();
     state.connections[0].pendingRotation = { ...pending.secrets, startedAt: NOW.toISOString() };
-    const mismatch = await receiveInto(state, await packetFrom(b, a, 2, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })), NOW);
+    const mismatch = await receiveInto(
+      state,
+      await packetFrom(b, a, 2, encodeRekey({ kind: "confirm", offered: keys(), keys: keys() })),
+      NOW,
+    );
     expect(mismatch).toMatchObject({ kind: "rejected", reason: "rotation-mismatch" });
     const { replay: _r1, pendingRotation: _p, ...kept } = state.connections[0];
     const { replay: _r2, ...was } = before;
     expect(kept).toEqual(was);
 
-    const confirmed = await receiveInto(state, await packetFrom(b, a, 3, encodeRekey({ kind: "confirm", offered: pending.publicKeys, keys: keys() })), NOW);
+    const confirmed = await receiveInto(
+      state,
+      await packetFrom(b, a, 3, encodeRekey({ kind: "confirm", offered: pending.publicKeys, keys: keys() })),
+      NOW,
+    );
     expect(confirmed).toMatchObject({ kind: "rekeyed", step: "completed" });
-    expect(state.connections[0]).toMatchObject({ signingSecretKey: pending.secrets.signingSecretKey, previousKeys: { signingSecretKey: a.signingSecretKey } });
+    expect(state.connections[0]).toMatchObject({
+      signingSecretKey: pending.secrets.signingSecretKey,
+      previousKeys: { signingSecretKey: a.signingSecretKey },
+    });
   });
 
   test("offers crossing: the initiator's wins", async () => {
     const { a, b } = connectionPair();
-    const initiator = deviceState([{ ...a, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } }]);
-    expect(await receiveInto(initiator, await packetFrom(b, a, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW)).toMatchObject({ reason: "rotation-conflict" });
-    const recipient = deviceState([{ ...b, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } }]);
-    expect(await receiveInto(recipient, await packetFrom(a, b, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW)).toMatchObject({ kind: "rekeyed", step: "answered" });
+    const initiator = deviceState([
+      { ...a, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } },
+    ]);
+    expect(
+      await receiveInto(initiator, await packetFrom(b, a, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW),
+    ).toMatchObject({ reason: "rotation-conflict" });
+    const recipient = deviceState([
+      { ...b, pendingRotation: { ...newKeySet().secrets, startedAt: NOW.toISOString() } },
+    ]);
+    expect(
+      await receiveInto(recipient, await packetFrom(a, b, 1, encodeRekey({ kind: "offer", keys: keys() })), NOW),
+    ).toMatchObject({ kind: "rekeyed", step: "answered" });
     expect(recipient.connections[0].pendingRotation).toBeUndefined();
     expect(recipient.connections[0].owedRekeyConfirm).toMatch(/^57[0-9a-f]{256}$/);
   });
@@ -241,14 +382,20 @@ describe("key rotation messages", () => {
   test("a malformed rotation payload is refused", async () => {
     const { a, b } = connectionPair();
     const state = deviceState([a]);
-    expect(await receiveInto(state, await packetFrom(b, a, 1, "56abc"), NOW)).toMatchObject({ kind: "rejected", reason: "invalid-payload" });
+    expect(await receiveInto(state, await packetFrom(b, a, 1, "56abc"), NOW)).toMatchObject({
+      kind: "rejected",
+      reason: "invalid-payload",
+    });
   });
 });
 
 test("a connection whose keys are 80 days old starts a rotation when the client opens (queued, offline first)", async () => {
   const { a } = connectionPair();
   const old = { ...a, createdAt: new Date(NOW.getTime() - 80 * 86_400_000).toISOString() };
-  const young = { ...connectionPair({ a: "Young", b: "A" }).a, createdAt: new Date(NOW.getTime() - 79 * 86_400_000).toISOString() };
+  const young = {
+    ...connectionPair({ a: "Young", b: "A" }).a,
+    createdAt: new Date(NOW.getTime() - 79 * 86_400_000).toISOString(),
+  };
   const device = clientOn(fakeGateway(), deviceState([old, young]), () => NOW);
   await device.open();
   const state = await device.storage.read();

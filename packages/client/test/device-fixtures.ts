@@ -4,12 +4,24 @@ import { createRouterTransport, type ServiceImpl } from "@connectrpc/connect";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { IdentityService } from "@seeme/contracts/identity";
-import { IncomingPacketSchema, LocationService, SyncTarget, type IncomingPacket, type SyncRequest } from "@seeme/contracts/location";
+import {
+  IncomingPacketSchema,
+  LocationService,
+  SyncTarget,
+  type IncomingPacket,
+  type SyncRequest,
+} from "@seeme/contracts/location";
 import { fromBase64, toBase64 } from "../src/connection-state.js";
 import { seal } from "../src/envelope.js";
 import { encodeInner } from "../src/inner-packet.js";
 import { commitPackets, sealPayloads } from "../src/outgoing.js";
-import { connectionPublicKeys, exportConnectionSecretKeys, generateAccountKeyPair, generateConnectionKeyPairs, importConnectionKeyPairs } from "../src/keys.js";
+import {
+  connectionPublicKeys,
+  exportConnectionSecretKeys,
+  generateAccountKeyPair,
+  generateConnectionKeyPairs,
+  importConnectionKeyPairs,
+} from "../src/keys.js";
 import { newPairId } from "../src/pair-id.js";
 import { ReplayGuard } from "../src/replay-guard.js";
 import { SeeMeClient } from "../src/see-me-client.js";
@@ -24,7 +36,14 @@ export function connectionPair(labels = { a: "B", b: "A" }): { a: StoredConnecti
   const keysB = generateConnectionKeyPairs();
   const pairA = newPairId();
   const pairB = newPairId();
-  const side = (label: string, role: StoredConnection["role"], pairId: string, peerPairId: string, own: typeof keysA, peer: typeof keysB): StoredConnection => {
+  const side = (
+    label: string,
+    role: StoredConnection["role"],
+    pairId: string,
+    peerPairId: string,
+    own: typeof keysA,
+    peer: typeof keysB,
+  ): StoredConnection => {
     const secrets = exportConnectionSecretKeys(own);
     const peerPublic = connectionPublicKeys(peer);
     return {
@@ -44,13 +63,24 @@ export function connectionPair(labels = { a: "B", b: "A" }): { a: StoredConnecti
       createdAt: new Date().toISOString(),
     };
   };
-  return { a: side(labels.a, "initiator", pairA, pairB, keysA, keysB), b: side(labels.b, "recipient", pairB, pairA, keysB, keysA) };
+  return {
+    a: side(labels.a, "initiator", pairA, pairB, keysA, keysB),
+    b: side(labels.b, "recipient", pairB, pairA, keysB, keysA),
+  };
 }
 
 /** A signed-in device state (session valid for a day) holding `connections`. */
-export function deviceState(connections: StoredConnection[], session = { token: "session-1", expiresAt: new Date(Date.now() + 86_400_000).toISOString() }): DeviceState {
+export function deviceState(
+  connections: StoredConnection[],
+  session = { token: "session-1", expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+): DeviceState {
   const account = generateAccountKeyPair();
-  return { ...emptyState(), account: { accountId: "00000000-0000-4000-8000-000000000001", secretKey: toBase64(account.secretKey) }, session, connections: structuredClone(connections) };
+  return {
+    ...emptyState(),
+    account: { accountId: "00000000-0000-4000-8000-000000000001", secretKey: toBase64(account.secretKey) },
+    session,
+    connections: structuredClone(connections),
+  };
 }
 
 /** A packet `from` sends to `to` (its peer), as the relay would deliver it. */
@@ -61,8 +91,14 @@ export async function packetFrom(
   payload: string,
   meta: { sentAt?: number; accuracyM?: number; batteryPercent?: number } = {},
 ): Promise<IncomingPacket> {
-  const senderKeys = importConnectionKeyPairs({ signingSecretKey: fromBase64(from.signingSecretKey), encryptionSecretKey: fromBase64(from.encryptionSecretKey) });
-  const recipientKeys = importConnectionKeyPairs({ signingSecretKey: fromBase64(to.signingSecretKey), encryptionSecretKey: fromBase64(to.encryptionSecretKey) });
+  const senderKeys = importConnectionKeyPairs({
+    signingSecretKey: fromBase64(from.signingSecretKey),
+    encryptionSecretKey: fromBase64(from.encryptionSecretKey),
+  });
+  const recipientKeys = importConnectionKeyPairs({
+    signingSecretKey: fromBase64(to.signingSecretKey),
+    encryptionSecretKey: fromBase64(to.encryptionSecretKey),
+  });
   const blob = await seal({
     senderKeys,
     recipientPublicKeys: connectionPublicKeys(recipientKeys),
@@ -76,9 +112,14 @@ export async function packetFrom(
 }
 
 /** Seals `payloads` for `connection` (one of `state.connections`) and queues them in `state`, as a send would. */
-export async function queueInto(state: DeviceState, connection: StoredConnection, payloads: string[]): Promise<number[]> {
+export async function queueInto(
+  state: DeviceState,
+  connection: StoredConnection,
+  payloads: string[],
+): Promise<number[]> {
   const packets = await sealPayloads(connection, payloads, 4096, new Date());
-  if (!commitPackets(state, connection.pairId, connection.lastPacketId, packets)) throw new Error("connection moved while queueing");
+  if (!commitPackets(state, connection.pairId, connection.lastPacketId, packets))
+    throw new Error("connection moved while queueing");
   return packets.map((packet) => packet.packetId);
 }
 
@@ -104,11 +145,15 @@ export function acceptSignIns(gateway: FakeGateway): void {
     const nonce = new Uint8Array(32).fill(7);
     return { nonce, payload: challengePayload(request.purpose as ChallengeKind, nonce, request.accountId) };
   };
-  gateway.identity.signIn = () => ({ sessionToken: `session-${++sessions}`, expireTime: timestampFromDate(new Date(Date.now() + 3_600_000)) });
+  gateway.identity.signIn = () => ({
+    sessionToken: `session-${++sessions}`,
+    expireTime: timestampFromDate(new Date(Date.now() + 3_600_000)),
+  });
 }
 
 export function clientOn(gateway: FakeGateway, state: DeviceState, now?: () => Date): SeeMeClient {
-  const record = (method: string, header: Headers) => gateway.calls.push({ method, authorization: header.get("Authorization") });
+  const record = (method: string, header: Headers) =>
+    gateway.calls.push({ method, authorization: header.get("Authorization") });
   return new SeeMeClient({
     storage: new MemoryStorage(state),
     now,
@@ -122,10 +167,18 @@ export function clientOn(gateway: FakeGateway, state: DeviceState, now?: () => D
             signIn: (r, c) => (record("identity.signIn", c.requestHeader), gateway.identity.signIn!(r, c)),
           });
           router.service(ConnectionService, {
-            initiateConnection: (r, c) => (record("connection.initiateConnection", c.requestHeader), gateway.connection.initiateConnection!(r, c)),
-            confirmConnection: (r, c) => (record("connection.confirmConnection", c.requestHeader), gateway.connection.confirmConnection!(r, c)),
-            breakConnection: (r, c) => (record("connection.breakConnection", c.requestHeader), gateway.connection.breakConnection!(r, c)),
-            listConnections: (r, c) => (record("connection.listConnections", c.requestHeader), gateway.connection.listConnections!(r, c)),
+            initiateConnection: (r, c) => (
+              record("connection.initiateConnection", c.requestHeader), gateway.connection.initiateConnection!(r, c)
+            ),
+            confirmConnection: (r, c) => (
+              record("connection.confirmConnection", c.requestHeader), gateway.connection.confirmConnection!(r, c)
+            ),
+            breakConnection: (r, c) => (
+              record("connection.breakConnection", c.requestHeader), gateway.connection.breakConnection!(r, c)
+            ),
+            listConnections: (r, c) => (
+              record("connection.listConnections", c.requestHeader), gateway.connection.listConnections!(r, c)
+            ),
           });
           router.service(LocationService, {
             async sync(request, c) {
@@ -133,8 +186,16 @@ export function clientOn(gateway: FakeGateway, state: DeviceState, now?: () => D
               gateway.syncs.push(request);
               await gateway.sync?.(request);
               const byPair = new Map<string, number[]>();
-              for (const packet of request.data) byPair.set(packet.pairId, [...(byPair.get(packet.pairId) ?? []), packet.packetId]);
-              return { syncMeta: [...byPair].map(([pairId, receivedPackets]) => ({ target: SyncTarget.SENDER, pairId, receivedPackets })), data: [] };
+              for (const packet of request.data)
+                byPair.set(packet.pairId, [...(byPair.get(packet.pairId) ?? []), packet.packetId]);
+              return {
+                syncMeta: [...byPair].map(([pairId, receivedPackets]) => ({
+                  target: SyncTarget.SENDER,
+                  pairId,
+                  receivedPackets,
+                })),
+                data: [],
+              };
             },
             async *subscribe() {},
           });

@@ -83,38 +83,48 @@ describe("envelope v2", () => {
     expect(vectors.map((v) => v.name)).toEqual(["vector-1", "vector-2"]);
   });
 
-  it.each(vectors.map((v) => [v.name, v] as const))("%s matches byte for byte and opens to its inputs", async (_name, vector) => {
-    const v = VECTOR_INPUT;
-    const plaintext = new TextEncoder().encode(vector.input.payload);
-    const { payload: _payload, ...meta } = vector.input;
-    const blob = await seal({
-      senderKeys: v.senderKeys,
-      recipientPublicKeys: connectionPublicKeys(v.recipientKeys),
-      senderPairId: v.senderPairId,
-      recipientPairId: v.recipientPairId,
-      plaintext,
-      random: v.random(),
-      ...meta,
-    });
-    expect(bytesToHex(blob)).toBe(vector.blob);
-    const opened = await open({
-      recipientKeys: v.recipientKeys,
-      senderPublicKeys: connectionPublicKeys(v.senderKeys),
-      expectedSenderPairId: v.senderPairId,
-      recipientPairId: v.recipientPairId,
-      packetId: vector.input.packetId,
-      blob: hexToBytes(vector.blob),
-    });
-    const { packetId: _packetId, ...header } = meta;
-    expect(opened).toEqual({ payload: plaintext, ...header });
-  });
+  it.each(vectors.map((v) => [v.name, v] as const))(
+    "%s matches byte for byte and opens to its inputs",
+    async (_name, vector) => {
+      const v = VECTOR_INPUT;
+      const plaintext = new TextEncoder().encode(vector.input.payload);
+      const { payload: _payload, ...meta } = vector.input;
+      const blob = await seal({
+        senderKeys: v.senderKeys,
+        recipientPublicKeys: connectionPublicKeys(v.recipientKeys),
+        senderPairId: v.senderPairId,
+        recipientPairId: v.recipientPairId,
+        plaintext,
+        random: v.random(),
+        ...meta,
+      });
+      expect(bytesToHex(blob)).toBe(vector.blob);
+      const opened = await open({
+        recipientKeys: v.recipientKeys,
+        senderPublicKeys: connectionPublicKeys(v.senderKeys),
+        expectedSenderPairId: v.senderPairId,
+        recipientPairId: v.recipientPairId,
+        packetId: vector.input.packetId,
+        blob: hexToBytes(vector.blob),
+      });
+      const { packetId: _packetId, ...header } = meta;
+      expect(opened).toEqual({ payload: plaintext, ...header });
+    },
+  );
 
   it("round-trips payloads of any size, with and without the optional fields", async () => {
     const { sealInput, recipient, sender } = connection();
     for (const size of [0, 1, 46, 128, 3900]) {
       const plaintext = crypto.getRandomValues(new Uint8Array(size));
       for (const extra of [{}, { accuracyM: 65_535, batteryPercent: 0 }]) {
-        const blob = await seal({ ...sealInput, accuracyM: undefined, batteryPercent: undefined, packetId: size, plaintext, ...extra });
+        const blob = await seal({
+          ...sealInput,
+          accuracyM: undefined,
+          batteryPercent: undefined,
+          packetId: size,
+          plaintext,
+          ...extra,
+        });
         expect(blob[0]).toBe(ENVELOPE_VERSION);
         expect(blob).toHaveLength(size + ENVELOPE_OVERHEAD + ("accuracyM" in extra ? 3 : 0));
         const opened = await open({
@@ -163,14 +173,20 @@ describe("envelope v2", () => {
     // With the recipient pairID in the AAD, the blob does not decrypt at all: no sender pairID
     // comparison (envelope-sender-mismatch) happens, so nothing inside is learnt about it.
     const { openInput } = await sealed();
-    await expectRefused(open({ ...openInput, recipientPairId: newPairId(), expectedSenderPairId: newPairId() }), "envelope-unauthentic");
+    await expectRefused(
+      open({ ...openInput, recipientPairId: newPairId(), expectedSenderPairId: newPairId() }),
+      "envelope-unauthentic",
+    );
     await expectRefused(open({ ...openInput, packetId: 8, expectedSenderPairId: newPairId() }), "envelope-unauthentic");
   });
 
   it("refuses the wrong sender pairID, sender keys or recipient keys", async () => {
     const { openInput } = await sealed();
     await expectRefused(open({ ...openInput, expectedSenderPairId: newPairId() }), "envelope-sender-mismatch");
-    await expectRefused(open({ ...openInput, senderPublicKeys: connectionPublicKeys(generateConnectionKeyPairs()) }), "envelope-unauthentic");
+    await expectRefused(
+      open({ ...openInput, senderPublicKeys: connectionPublicKeys(generateConnectionKeyPairs()) }),
+      "envelope-unauthentic",
+    );
     await expectRefused(open({ ...openInput, recipientKeys: generateConnectionKeyPairs() }), "envelope-unauthentic");
   });
 
@@ -183,7 +199,11 @@ describe("envelope v2", () => {
 
   it("refuses a version 1 blob with its reason, and names truncated blobs and bad arguments", async () => {
     const { blob, openInput, sealInput } = await sealed();
-    await expectRefused(open({ ...openInput, blob: blob.subarray(0, ENVELOPE_OVERHEAD - 1) }), "envelope-malformed", /at least 162/);
+    await expectRefused(
+      open({ ...openInput, blob: blob.subarray(0, ENVELOPE_OVERHEAD - 1) }),
+      "envelope-malformed",
+      /at least 162/,
+    );
     const v1 = blob.slice();
     v1[0] = 1;
     await expectRefused(open({ ...openInput, blob: v1 }), "envelope-version", /version 1 .*no longer accepted/);
@@ -197,6 +217,12 @@ describe("envelope v2", () => {
     await expectRefused(seal({ ...sealInput, accuracyM: -1 }), "invalid-payload", /accuracy/);
     await expectRefused(seal({ ...sealInput, sentAt: 1.5 }), "invalid-payload", /sentAt/);
     // A low-order X25519 point would give an all-zero shared secret.
-    await expectRefused(seal({ ...sealInput, recipientPublicKeys: { ...sealInput.recipientPublicKeys, encryptionPublicKey: filled(0, 32) } }), "invalid-key");
+    await expectRefused(
+      seal({
+        ...sealInput,
+        recipientPublicKeys: { ...sealInput.recipientPublicKeys, encryptionPublicKey: filled(0, 32) },
+      }),
+      "invalid-key",
+    );
   });
 });

@@ -64,9 +64,11 @@ test("a lock held by a live process is waited for, and taken over once it is sta
   const storage = FileStorage.inHome(home);
   await writeFile(storage.lockPath, `${process.pid} held`);
   let done = false;
-  const pending = storage.update((state) => {
-    state.sharing = false;
-  }).then(() => (done = true));
+  const pending = storage
+    .update((state) => {
+      state.sharing = false;
+    })
+    .then(() => (done = true));
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(done).toBe(false);
   const old = new Date(Date.now() - 60_000);

@@ -13,11 +13,17 @@ import { filled } from "./helpers.js";
 function answered() {
   const pair = connectionPair();
   const b = { ...pair.b, status: "answered" as const };
-  const invite = encodeInviteQr({ senderPairId: pair.a.pairId, recipientPairId: b.pairId, serverSignature: filled(9, 64) });
+  const invite = encodeInviteQr({
+    senderPairId: pair.a.pairId,
+    recipientPairId: b.pairId,
+    serverSignature: filled(9, 64),
+  });
   return { a: pair.a, b, invite };
 }
 
-const listed = (pairId: string, peerPairId: string) => ({ connections: [create(ConnectionSchema, { pairId, peerPairId })] });
+const listed = (pairId: string, peerPairId: string) => ({
+  connections: [create(ConnectionSchema, { pairId, peerPairId })],
+});
 
 test("scanning the invite again after a lost answer hears 'already used', finds the connection listed and completes", async () => {
   const { b, invite } = answered();
@@ -53,7 +59,12 @@ test("an answered connection the server lists becomes active when connections ar
     refused = true;
     throw new ConnectError("not yours", Code.PermissionDenied);
   };
-  gateway.connection.listConnections = () => ({ connections: [...listed(b.pairId, b.peerPairId!).connections, ...listed(other.pairId, other.peerPairId!).connections] });
+  gateway.connection.listConnections = () => ({
+    connections: [
+      ...listed(b.pairId, b.peerPairId!).connections,
+      ...listed(other.pairId, other.peerPairId!).connections,
+    ],
+  });
   const device = clientOn(gateway, deviceState([b, other]));
   await device.sendText("hello", { to: other.label });
   expect((await device.connections()).map((c) => c.status)).toEqual(["active", "active"]);
@@ -62,7 +73,11 @@ test("an answered connection the server lists becomes active when connections ar
 test("the peer's first authentic packet makes an answered connection active", async () => {
   const { a, b } = answered();
   const state = deviceState([b]);
-  const outcome = await receiveInto(state, await packetFrom(a, b, 1, encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: new Date() })), new Date());
+  const outcome = await receiveInto(
+    state,
+    await packetFrom(a, b, 1, encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt: new Date() })),
+    new Date(),
+  );
   expect(outcome.kind).toBe("message");
   expect(state.connections[0].status).toBe("active");
 });

@@ -58,13 +58,23 @@ describe("connection keys", () => {
     expect(keys.signing.publicKey).not.toEqual(other.signing.publicKey);
     expect(keys.signing.publicKey).not.toEqual(keys.encryption.publicKey);
     expect(importConnectionKeyPairs(exportConnectionSecretKeys(keys))).toEqual(keys);
-    expect(connectionPublicKeys(keys)).toEqual({ signingPublicKey: keys.signing.publicKey, encryptionPublicKey: keys.encryption.publicKey });
+    expect(connectionPublicKeys(keys)).toEqual({
+      signingPublicKey: keys.signing.publicKey,
+      encryptionPublicKey: keys.encryption.publicKey,
+    });
     expect(() => assertConnectionPublicKeys(connectionPublicKeys(keys))).not.toThrow();
   });
 
   it("refuses malformed public keys", () => {
     const keys = connectionPublicKeys(generateConnectionKeyPairs());
-    expectClientError(() => assertConnectionPublicKeys({ ...keys, encryptionPublicKey: filled(9, 16) }), "invalid-key", /encryption/);
-    expectClientError(() => importConnectionKeyPairs({ signingSecretKey: filled(1, 32), encryptionSecretKey: filled(1, 8) }), "invalid-key");
+    expectClientError(
+      () => assertConnectionPublicKeys({ ...keys, encryptionPublicKey: filled(9, 16) }),
+      "invalid-key",
+      /encryption/,
+    );
+    expectClientError(
+      () => importConnectionKeyPairs({ signingSecretKey: filled(1, 32), encryptionSecretKey: filled(1, 8) }),
+      "invalid-key",
+    );
   });
 });

@@ -33,6 +33,10 @@ describe("pairID", () => {
     expect(isPairId(`${"a".repeat(39)}-`)).toBe(false);
     expect(isPairId("SERVER")).toBe(false);
     expect(isPairId(42)).toBe(false);
-    expectClientError(() => assertPairId("nope", "recipientPairId"), "invalid-pair-id", /recipientPairId must be 40 characters/);
+    expectClientError(
+      () => assertPairId("nope", "recipientPairId"),
+      "invalid-pair-id",
+      /recipientPairId must be 40 characters/,
+    );
   });
 });

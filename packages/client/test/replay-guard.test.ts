@@ -59,7 +59,15 @@ describe("ReplayGuard", () => {
     expect(guard.check("peer", 4)).toBe("too-old");
     expect(guard.check("peer", 6)).toBe("fresh");
     expectClientError(() => new ReplayGuard(0), "invalid-payload", /windowSize/);
-    expectClientError(() => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: -1, seen: [] } } }), "invalid-packet-id", /\] highest must/);
-    expectClientError(() => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: 9, seen: [9, 1.5] } } }), "invalid-packet-id", /\] seen packetId must/);
+    expectClientError(
+      () => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: -1, seen: [] } } }),
+      "invalid-packet-id",
+      /\] highest must/,
+    );
+    expectClientError(
+      () => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: 9, seen: [9, 1.5] } } }),
+      "invalid-packet-id",
+      /\] seen packetId must/,
+    );
   });
 });

@@ -7,7 +7,10 @@ import { clientOn, connectionPair, deviceState, fakeGateway } from "./device-fix
 function withBadKey() {
   const good = connectionPair({ a: "Mum", b: "Kid" }).a;
   // Stored before cards were checked for low-order keys: sealing to it throws.
-  const bad = { ...connectionPair({ a: "Broken card", b: "Kid" }).a, peerEncryptionPublicKey: toBase64(new Uint8Array(32)) };
+  const bad = {
+    ...connectionPair({ a: "Broken card", b: "Kid" }).a,
+    peerEncryptionPublicKey: toBase64(new Uint8Array(32)),
+  };
   return { good, bad };
 }
 
@@ -17,8 +20,12 @@ test("an SOS to everyone still goes to the others when one connection's key is u
   const device = clientOn(gateway, deviceState([bad, good]));
   const report = await device.sendStatus(SimpleStatus.Sos);
   expect(report.sent).toEqual([{ connection: good.pairId, label: "Mum", packetIds: [1] }]);
-  expect(report.failed).toEqual([{ connection: bad.pairId, label: "Broken card", code: expect.any(Number), message: expect.any(String) }]);
-  expect(gateway.syncs.flatMap((request) => request.data.map((packet) => [packet.pairId, packet.packetId]))).toEqual([[good.peerPairId, 1]]);
+  expect(report.failed).toEqual([
+    { connection: bad.pairId, label: "Broken card", code: expect.any(Number), message: expect.any(String) },
+  ]);
+  expect(gateway.syncs.flatMap((request) => request.data.map((packet) => [packet.pairId, packet.packetId]))).toEqual([
+    [good.peerPairId, 1],
+  ]);
   const state = await device.storage.read();
   // Nothing half-done for the failed one: no packetID used, nothing queued.
   expect(state.connections.find((c) => c.pairId === bad.pairId)?.lastPacketId).toBe(0);
@@ -33,4 +40,3 @@ test("a send to the unusable connection by name fails and queues nothing", async
   expect(state.outbox).toEqual([]);
   expect(state.connections.map((c) => c.lastPacketId)).toEqual([0, 0]);
 });
-

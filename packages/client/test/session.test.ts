@@ -8,11 +8,19 @@ test("a held session is not used past its expiry: the next call signs in first",
   let now = new Date();
   const gateway = fakeGateway();
   acceptSignIns(gateway);
-  const device = clientOn(gateway, deviceState([], { token: "session-1", expiresAt: new Date(now.getTime() + 120_000).toISOString() }), () => now);
+  const device = clientOn(
+    gateway,
+    deviceState([], { token: "session-1", expiresAt: new Date(now.getTime() + 120_000).toISOString() }),
+    () => now,
+  );
   await device.sync();
   now = new Date(now.getTime() + 90_000);
   await device.sync();
-  expect(gateway.calls.map((c) => `${c.method} ${c.authorization}`)).toEqual(["location.sync Bearer session-1", "identity.signIn null", "location.sync Bearer session-2"]);
+  expect(gateway.calls.map((c) => `${c.method} ${c.authorization}`)).toEqual([
+    "location.sync Bearer session-1",
+    "identity.signIn null",
+    "location.sync Bearer session-2",
+  ]);
 });
 
 test("a break refused as Unauthenticated signs in again and is retried once", async () => {
@@ -20,7 +28,8 @@ test("a break refused as Unauthenticated signs in again and is retried once", as
   const gateway = fakeGateway();
   acceptSignIns(gateway);
   gateway.connection.breakConnection = (_request, ctx) => {
-    if (ctx.requestHeader.get("Authorization") === "Bearer session-1") throw new ConnectError("session revoked", Code.Unauthenticated);
+    if (ctx.requestHeader.get("Authorization") === "Bearer session-1")
+      throw new ConnectError("session revoked", Code.Unauthenticated);
     return {};
   };
   const device = clientOn(gateway, deviceState([a]));
@@ -42,7 +51,13 @@ test("a send whose Sync fails returns the report with the error: the packets sta
   };
   const device = clientOn(gateway, deviceState([a]));
   const report = await device.sendStatus(SimpleStatus.Sos);
-  expect(report).toEqual({ sent: [{ connection: a.pairId, label: a.label, packetIds: [1] }], withheld: [], failed: [], outcome: "queued", syncError: { code: Code.Internal, message: "relay refused" } });
+  expect(report).toEqual({
+    sent: [{ connection: a.pairId, label: a.label, packetIds: [1] }],
+    withheld: [],
+    failed: [],
+    outcome: "queued",
+    syncError: { code: Code.Internal, message: "relay refused" },
+  });
   expect((await device.storage.read()).outbox.map((p) => p.packetId)).toEqual([1]);
   down = false;
   expect((await device.sync()).sent).toBe(1);

@@ -8,7 +8,8 @@ import { clientOn, connectionPair, deviceState, fakeGateway, packetFrom, queueIn
 
 const HERE = { movement: Movement.Walking, latitude: -33.8676, longitude: 151.2085, speedKmh: 4 };
 const location = (sharing: boolean) => encodeLocation({ ...HERE, sharing });
-const status = (code: SimpleStatus, sharing: boolean) => encodeStatus({ status: code, sharing, sentAt: new Date("2025-04-19T09:41:05Z") });
+const status = (code: SimpleStatus, sharing: boolean) =>
+  encodeStatus({ status: code, sharing, sentAt: new Date("2025-04-19T09:41:05Z") });
 
 test("turning my sharing off withdraws the locations still queued; status and text stay queued and go out", async () => {
   const { a } = connectionPair();
@@ -27,7 +28,10 @@ test("queued packets record what they carry", async () => {
   const { a } = connectionPair();
   const state = deviceState([a]);
   await queueInto(state, state.connections[0], [location(true), status(SimpleStatus.Sos, true)]);
-  expect(state.outbox.map((packet) => [packet.packetId, packet.kind])).toEqual([[1, "location"], [2, "status"]]);
+  expect(state.outbox.map((packet) => [packet.packetId, packet.kind])).toEqual([
+    [1, "location"],
+    [2, "status"],
+  ]);
 });
 
 test("when a peer's flag turns off, the locations queued for that peer are withdrawn, not those for others", async () => {
@@ -38,7 +42,11 @@ test("when a peer's flag turns off, the locations queued for that peer are withd
   await queueInto(state, toBob, [location(true), status(SimpleStatus.Sos, true)]);
   await queueInto(state, toCarol, [location(true)]);
 
-  const outcome = await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, false)), new Date());
+  const outcome = await receiveInto(
+    state,
+    await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, false)),
+    new Date(),
+  );
   expect(outcome.kind).toBe("message");
   expect(toBob.peerSharing).toBe(false);
   expect(state.outbox.map((packet) => [packet.pairId === toBob.peerPairId ? "bob" : "carol", packet.kind])).toEqual([
@@ -60,8 +68,14 @@ test("the peer's flag follows packetID order, not processing order", async () =>
   const state = deviceState([bob.a]);
   const connection = state.connections[0];
   // #8 (sharing off) is processed before #7 (a location sent while still on).
-  await receiveInto(state, await packetFrom(bob.b, bob.a, 8, status(SimpleStatus.LocationSharingOff, false)), new Date());
-  expect((await receiveInto(state, await packetFrom(bob.b, bob.a, 7, location(true)), new Date())).kind).toBe("message");
+  await receiveInto(
+    state,
+    await packetFrom(bob.b, bob.a, 8, status(SimpleStatus.LocationSharingOff, false)),
+    new Date(),
+  );
+  expect((await receiveInto(state, await packetFrom(bob.b, bob.a, 7, location(true)), new Date())).kind).toBe(
+    "message",
+  );
   expect(connection.peerSharing).toBe(false);
   expect(connection.peerSharingPacketId).toBe(8);
   // A newer packet turns it back on.
@@ -83,15 +97,22 @@ describe("receiving while my sharing is off (I can't see you either)", () => {
 
     state.sharing = true;
     const shown = await receiveInto(state, await packetFrom(bob.b, bob.a, 2, location(true)), new Date());
-    expect(shown).toMatchObject({ kind: "message", message: { kind: "location", connection: bob.a.pairId, packetId: 2, latitude: HERE.latitude } });
-    expect(state.inbox.map((message) => [message.kind, "packetId" in message ? message.packetId : 0])).toEqual([["location", 2]]);
+    expect(shown).toMatchObject({
+      kind: "message",
+      message: { kind: "location", connection: bob.a.pairId, packetId: 2, latitude: HERE.latitude },
+    });
+    expect(state.inbox.map((message) => [message.kind, "packetId" in message ? message.packetId : 0])).toEqual([
+      ["location", 2],
+    ]);
   });
 
   test("an SOS still reaches me while I am hidden; a plain status does not (statusesWhileHidden defaults to urgent)", async () => {
     const bob = connectionPair();
     const state = deviceState([bob.a]);
     state.sharing = false;
-    expect(await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, true)), new Date())).toEqual({
+    expect(
+      await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, true)), new Date()),
+    ).toEqual({
       kind: "dropped",
       connection: bob.a.pairId,
       reason: "hidden",

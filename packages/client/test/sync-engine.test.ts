@@ -47,12 +47,21 @@ function connection(): StoredConnection {
 }
 
 async function fromPeer(packetId: number) {
-  const blob = await seal({ senderKeys: theirs, recipientPublicKeys: connectionPublicKeys(mine), senderPairId: theirPairId, recipientPairId: myPairId, packetId, plaintext: encodeInner(LOCATION) });
+  const blob = await seal({
+    senderKeys: theirs,
+    recipientPublicKeys: connectionPublicKeys(mine),
+    senderPairId: theirPairId,
+    recipientPairId: myPairId,
+    packetId,
+    plaintext: encodeInner(LOCATION),
+  });
   return create(IncomingPacketSchema, { pairId: myPairId, packetId, blob });
 }
 
 /** A relay that records requests; `respond` decides each answer (or throws). */
-function relay(respond: (request: SyncRequest, call: number) => { data?: Awaited<ReturnType<typeof fromPeer>>[] } | Error) {
+function relay(
+  respond: (request: SyncRequest, call: number) => { data?: Awaited<ReturnType<typeof fromPeer>>[] } | Error,
+) {
   const requests: SyncRequest[] = [];
   const transport = createRouterTransport((router) =>
     router.service(LocationService, {
@@ -61,9 +70,14 @@ function relay(respond: (request: SyncRequest, call: number) => { data?: Awaited
         const answer = respond(request, requests.length);
         if (answer instanceof Error) throw answer;
         const byPair = new Map<string, number[]>();
-        for (const packet of request.data) byPair.set(packet.pairId, [...(byPair.get(packet.pairId) ?? []), packet.packetId]);
+        for (const packet of request.data)
+          byPair.set(packet.pairId, [...(byPair.get(packet.pairId) ?? []), packet.packetId]);
         return {
-          syncMeta: [...byPair].map(([pairId, receivedPackets]) => ({ target: SyncTarget.SENDER, pairId, receivedPackets })),
+          syncMeta: [...byPair].map(([pairId, receivedPackets]) => ({
+            target: SyncTarget.SENDER,
+            pairId,
+            receivedPackets,
+          })),
           data: answer.data ?? [],
         };
       },
@@ -88,7 +102,13 @@ function engine(storage: DeviceStorage, location: ReturnType<typeof relay>["loca
 
 async function withQueued(count: number): Promise<MemoryStorage> {
   const storage = new MemoryStorage({ ...emptyState(), connections: [connection()] });
-  await queuePayloads(storage, (await storage.read()).connections[0].pairId, Array(count).fill(LOCATION), 4096, new Date());
+  await queuePayloads(
+    storage,
+    (await storage.read()).connections[0].pairId,
+    Array(count).fill(LOCATION),
+    4096,
+    new Date(),
+  );
   return storage;
 }
 
@@ -103,11 +123,15 @@ test("outgoing packets go in batches within the server's limit, and leave the ou
 
 test("a transient failure is retried with the very same packetIDs and blobs (idempotent on the server)", async () => {
   const storage = await withQueued(2);
-  const server = relay((_, call) => (call < 3 ? new ConnectError("down", call === 1 ? Code.Unavailable : Code.ResourceExhausted) : {}));
+  const server = relay((_, call) =>
+    call < 3 ? new ConnectError("down", call === 1 ? Code.Unavailable : Code.ResourceExhausted) : {},
+  );
   await engine(storage, server.location).sync();
   expect(server.requests).toHaveLength(3);
   const [first, , last] = server.requests;
-  expect(last.data.map((p) => [p.packetId, toBase64(p.blob)])).toEqual(first.data.map((p) => [p.packetId, toBase64(p.blob)]));
+  expect(last.data.map((p) => [p.packetId, toBase64(p.blob)])).toEqual(
+    first.data.map((p) => [p.packetId, toBase64(p.blob)]),
+  );
 });
 
 test("a permanent failure is not retried and keeps the packets queued", async () => {
@@ -150,10 +174,12 @@ test("FileStorage writes atomically, privately, and keeps the old state when a c
     await storage.update((state) => {
       state.sharing = false;
     });
-    await expect(storage.update((state) => {
-      state.sharing = true;
-      throw new Error("changed my mind");
-    })).rejects.toThrow("changed my mind");
+    await expect(
+      storage.update((state) => {
+        state.sharing = true;
+        throw new Error("changed my mind");
+      }),
+    ).rejects.toThrow("changed my mind");
     expect((await FileStorage.inHome(home).read()).sharing).toBe(false);
     expect(JSON.parse(await readFile(join(home, "state.json"), "utf8")).sharing).toBe(false);
     expect((await stat(join(home, "state.json"))).mode & 0o777).toBe(0o600);

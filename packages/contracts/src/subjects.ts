@@ -30,9 +30,21 @@ export const streams: Record<StreamName, { subjects: string }> = {
 
 export const events = {
   accountDeleted: { subject: "identity.v1.account.deleted", stream: "IDENTITY", schema: AccountDeletedSchema },
-  accountKeyRotated: { subject: "identity.v1.account.key_rotated", stream: "IDENTITY", schema: AccountKeyRotatedSchema },
-  connectionConfirmed: { subject: "connection.v1.connection.confirmed", stream: "CONNECTION", schema: ConnectionConfirmedSchema },
-  connectionBroken: { subject: "connection.v1.connection.broken", stream: "CONNECTION", schema: ConnectionBrokenSchema },
+  accountKeyRotated: {
+    subject: "identity.v1.account.key_rotated",
+    stream: "IDENTITY",
+    schema: AccountKeyRotatedSchema,
+  },
+  connectionConfirmed: {
+    subject: "connection.v1.connection.confirmed",
+    stream: "CONNECTION",
+    schema: ConnectionConfirmedSchema,
+  },
+  connectionBroken: {
+    subject: "connection.v1.connection.broken",
+    stream: "CONNECTION",
+    schema: ConnectionBrokenSchema,
+  },
   inviteExpired: { subject: "connection.v1.invite.expired", stream: "CONNECTION", schema: InviteExpiredSchema },
 } as const satisfies Record<string, EventDef>;
 

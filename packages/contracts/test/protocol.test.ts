@@ -1,7 +1,14 @@
 import { ChallengePurpose } from "@seeme/contracts/identity";
 import {
-  challengePayload, initiatePayload, invitePayload, isPairId, MAX_ACK_ENTRIES, MAX_ACKS_PER_SYNC, PAIR_ID_LENGTH,
-  SERVER_PAIR_ID, type ChallengeKind,
+  challengePayload,
+  initiatePayload,
+  invitePayload,
+  isPairId,
+  MAX_ACK_ENTRIES,
+  MAX_ACKS_PER_SYNC,
+  PAIR_ID_LENGTH,
+  SERVER_PAIR_ID,
+  type ChallengeKind,
 } from "@seeme/contracts/protocol";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);

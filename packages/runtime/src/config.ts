@@ -6,7 +6,10 @@
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
-  constructor(readonly variable: string, problem: string) {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
     super(`${variable} ${problem}`);
     this.name = "ConfigError";
   }
@@ -14,7 +17,10 @@ export class ConfigError extends Error {
 
 /** A listen port is taken: the message names the variable that moves it. */
 export class PortInUseError extends Error {
-  constructor(readonly variable: string, readonly port: number) {
+  constructor(
+    readonly variable: string,
+    readonly port: number,
+  ) {
     super(`${variable} ${port} is in use: set ${variable} to a free port`);
     this.name = "PortInUseError";
   }
@@ -79,7 +85,10 @@ export function configReader(env: Env): ConfigReader {
       const min = range.min ? parseDuration(range.min)! : 0;
       const max = range.max ? parseDuration(range.max)! : Number.MAX_SAFE_INTEGER;
       if (value < min || value > max) {
-        throw new ConfigError(name, `must be between ${range.min ?? "0s"} and ${range.max ?? "unbounded"}, got "${text}"`);
+        throw new ConfigError(
+          name,
+          `must be between ${range.min ?? "0s"} and ${range.max ?? "unbounded"}, got "${text}"`,
+        );
       }
       return value;
     },

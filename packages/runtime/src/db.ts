@@ -32,7 +32,9 @@ export function createPrismaAdapter(url: string, options: PrismaAdapterOptions =
 }
 
 /** Anything `checkDatabase` can probe: a generated PrismaClient or a pg pool/client. */
-export type Probeable = { $queryRawUnsafe(query: string): PromiseLike<unknown> } | { query(sql: string): PromiseLike<unknown> };
+export type Probeable =
+  | { $queryRawUnsafe(query: string): PromiseLike<unknown> }
+  | { query(sql: string): PromiseLike<unknown> };
 
 /** True when `SELECT 1` answers within `timeoutMs`; never throws (for health checks). */
 export async function checkDatabase(db: Probeable, timeoutMs = 1000): Promise<boolean> {

@@ -18,7 +18,7 @@ export interface GrpcClientOptions {
 
 /** Reads a ServiceError from grpc-js back into the ConnectError it started as. */
 function toConnectError(error: grpc.ServiceError): ConnectError {
-  return new ConnectError(error.details || error.message, (error.code as number) as Code);
+  return new ConnectError(error.details || error.message, error.code as number as Code);
 }
 
 function metadataFor(options: GrpcClientOptions, call: CallOptions | undefined): grpc.Metadata {
@@ -31,8 +31,7 @@ function metadataFor(options: GrpcClientOptions, call: CallOptions | undefined):
   // Callers pass plain records (the gateway on every call): no Headers object needed for those.
   if (headers instanceof Headers || Array.isArray(headers)) {
     new Headers(headers).forEach((value, key) => metadata.set(key, value));
-  }
-  else for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
+  } else for (const [key, value] of Object.entries(headers)) metadata.set(key, value);
   return metadata;
 }
 

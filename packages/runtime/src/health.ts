@@ -34,7 +34,11 @@ export class DependencyMonitor {
   private readonly listeners: Array<(serving: boolean) => void> = [];
   readonly failing = new Set<string>();
 
-  constructor(private readonly probes: Record<string, Probe>, private readonly intervalMs: number, private readonly log: Logger) {}
+  constructor(
+    private readonly probes: Record<string, Probe>,
+    private readonly intervalMs: number,
+    private readonly log: Logger,
+  ) {}
 
   get isServing(): boolean {
     return this.serving && !this.stopped;
@@ -62,7 +66,9 @@ export class DependencyMonitor {
   }
 
   async check(): Promise<void> {
-    const results = await Promise.all(Object.entries(this.probes).map(async ([name, probe]) => [name, await runProbe(probe)] as const));
+    const results = await Promise.all(
+      Object.entries(this.probes).map(async ([name, probe]) => [name, await runProbe(probe)] as const),
+    );
     if (this.stopped) return;
     for (const [name, ok] of results) {
       if (!ok && !this.failing.has(name)) this.log.warn({ dependency: name }, "dependency unreachable");

@@ -46,8 +46,15 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
 
   const monitor = new DependencyMonitor(options.probes, options.healthIntervalMs, log);
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
-  const endLiveness = addHealthService(server, options.registrations.map((r) => r.service.typeName), monitor);
-  addReflectionService(server, options.registrations.map((r) => r.service));
+  const endLiveness = addHealthService(
+    server,
+    options.registrations.map((r) => r.service.typeName),
+    monitor,
+  );
+  addReflectionService(
+    server,
+    options.registrations.map((r) => r.service),
+  );
 
   // grpc-js also prints bind failures itself ("E No address added…"); they reach the caller
   // as errors (a taken port becomes one line naming the variable), so its own log stays
@@ -58,12 +65,19 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
     server.bindAsync(`${host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
       if (!error) return resolve(bound);
       const variable = options.portVariable ?? `${options.name.toUpperCase()}_PORT`;
-      reject(isAddressInUse(error) ? new PortInUseError(variable, options.port) : new Error(`cannot listen on ${host}:${options.port}: ${error.message}`));
+      reject(
+        isAddressInUse(error)
+          ? new PortInUseError(variable, options.port)
+          : new Error(`cannot listen on ${host}:${options.port}: ${error.message}`),
+      );
     }),
   );
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
-    metricsServer = options.metricsPort === undefined ? undefined : await startMetricsServer(options.metrics.registry, options.metricsPort, host);
+    metricsServer =
+      options.metricsPort === undefined
+        ? undefined
+        : await startMetricsServer(options.metrics.registry, options.metricsPort, host);
   } catch (error) {
     server.forceShutdown();
     throw error;

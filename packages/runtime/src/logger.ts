@@ -7,10 +7,24 @@ export type { Logger };
  * credentials, key material and payloads (see the security rules in the README).
  */
 const REDACTED = [
-  "token", "sessionToken", "authorization", "signature", "accountSignature", "serverSignature",
-  "oldSignature", "newSignature", "nonce", "publicKey", "newPublicKey", "blob", "payload", "secret",
+  "token",
+  "sessionToken",
+  "authorization",
+  "signature",
+  "accountSignature",
+  "serverSignature",
+  "oldSignature",
+  "newSignature",
+  "nonce",
+  "publicKey",
+  "newPublicKey",
+  "blob",
+  "payload",
+  "secret",
   // Web Push subscriptions: whoever knows the endpoint (and keys) can wake the device.
-  "endpoint", "p256dh", "auth",
+  "endpoint",
+  "p256dh",
+  "auth",
 ].flatMap((key) => [key, `*.${key}`]);
 
 /** `destination` (default stdout) lets tests read what would be logged. */

@@ -23,33 +23,37 @@ export function runMain(name: string, start: () => Promise<Stoppable>): void {
     Promise.resolve(running?.stop())
       .then(() => tracing.then((started) => started.shutdown()))
       .then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`${name}: error while stopping: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`${name}: error while stopping: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   // Through a promise so that a ConfigError thrown synchronously by loadConfig
   // (inside `start`) gets the one-line message and exit 78 too.
-  tracing.then(() => start()).then(
-    (started) => {
-      running = started;
-      if (signalled) void started.stop().then(() => process.exit(0));
-    },
-    (error: unknown) => {
-      if (error instanceof ConfigError) {
-        process.stderr.write(`${name}: invalid configuration: ${error.message}\n`);
-        process.exit(78);
-      }
-      if (error instanceof PortInUseError) {
-        process.stderr.write(`${name}: ${error.message}\n`);
+  tracing
+    .then(() => start())
+    .then(
+      (started) => {
+        running = started;
+        if (signalled) void started.stop().then(() => process.exit(0));
+      },
+      (error: unknown) => {
+        if (error instanceof ConfigError) {
+          process.stderr.write(`${name}: invalid configuration: ${error.message}\n`);
+          process.exit(78);
+        }
+        if (error instanceof PortInUseError) {
+          process.stderr.write(`${name}: ${error.message}\n`);
+          process.exit(1);
+        }
+        process.stderr.write(
+          `${name}: failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+        );
         process.exit(1);
-      }
-      process.stderr.write(`${name}: failed to start: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-      process.exit(1);
-    },
-  );
+      },
+    );
 }

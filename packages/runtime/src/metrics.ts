@@ -35,7 +35,11 @@ export function createMetrics(service: string): Metrics {
 }
 
 /** Serves GET /metrics in the Prometheus text format. Port 0 picks a free port. */
-export async function startMetricsServer(registry: Registry, port: number, host = "0.0.0.0"): Promise<{ port: number; close(): Promise<void> }> {
+export async function startMetricsServer(
+  registry: Registry,
+  port: number,
+  host = "0.0.0.0",
+): Promise<{ port: number; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url !== "/metrics") {
       res.writeHead(404).end();

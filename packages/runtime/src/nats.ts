@@ -40,7 +40,11 @@ export interface EventBus {
   /** Creates or updates the catalogue's streams (all of them by default). */
   ensureStreams(names?: StreamName[]): Promise<void>;
   /** Publishes to JetStream and resolves once stored; the same msgId is stored once. */
-  publish<M extends DescMessage>(def: EventDef<M>, message: MessageInitShape<M>, opts: { msgId: string }): Promise<PublishResult>;
+  publish<M extends DescMessage>(
+    def: EventDef<M>,
+    message: MessageInitShape<M>,
+    opts: { msgId: string },
+  ): Promise<PublishResult>;
   /** Same as `publish` for an already encoded payload (the outbox stores bytes). */
   publishEncoded(def: EventDef, payload: Uint8Array, opts: { msgId: string }): Promise<PublishResult>;
   consume<M extends DescMessage>(def: EventDef<M>, opts: ConsumeOptions<M>): Promise<ConsumerHandle>;
@@ -121,18 +125,27 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       num_replicas: opts.replicas ?? 1,
     };
-    const exists = await jsm.streams.info(full).then(() => true, () => false);
+    const exists = await jsm.streams.info(full).then(
+      () => true,
+      () => false,
+    );
     if (exists) await jsm.streams.update(full, cfg);
     else await jsm.streams.add(cfg);
   }
 
-  async function publishEncoded(def: EventDef, payload: Uint8Array, { msgId }: { msgId: string }): Promise<PublishResult> {
-    const ack = await withPublishSpan(def.subject, (headers) => js.publish(subjectName(prefix, def.subject), payload, {
-      msgID: msgId,
-      // Fails loudly instead of silently landing in the wrong stream.
-      expect: { streamName: streamName(prefix, def.stream) },
-      headers,
-    }));
+  async function publishEncoded(
+    def: EventDef,
+    payload: Uint8Array,
+    { msgId }: { msgId: string },
+  ): Promise<PublishResult> {
+    const ack = await withPublishSpan(def.subject, (headers) =>
+      js.publish(subjectName(prefix, def.subject), payload, {
+        msgID: msgId,
+        // Fails loudly instead of silently landing in the wrong stream.
+        expect: { streamName: streamName(prefix, def.stream) },
+        headers,
+      }),
+    );
     return { streamSeq: ack.seq, duplicate: ack.duplicate };
   }
 

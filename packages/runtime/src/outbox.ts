@@ -41,7 +41,10 @@ export interface OutboxRelay {
 }
 
 /** Payload bytes for an outbox row of event `key`. */
-export function encodeEvent<K extends EventKey>(key: K, message: MessageInitShape<(typeof events)[K]["schema"]>): Uint8Array {
+export function encodeEvent<K extends EventKey>(
+  key: K,
+  message: MessageInitShape<(typeof events)[K]["schema"]>,
+): Uint8Array {
   const schema = events[key].schema as (typeof events)[K]["schema"];
   return toBinary(schema, create(schema, message));
 }
@@ -90,7 +93,13 @@ export async function recordEvent<K extends EventKey, Extra extends object = Rec
  * msgId, which the stream's duplicate window drops. One pass runs at a time and
  * stops at the first failure, so rows are never published out of order.
  */
-export function startOutboxRelay({ store, bus, log, intervalMs = 1000, batchSize = 100 }: OutboxRelayOptions): OutboxRelay {
+export function startOutboxRelay({
+  store,
+  bus,
+  log,
+  intervalMs = 1000,
+  batchSize = 100,
+}: OutboxRelayOptions): OutboxRelay {
   let stopped = false;
 
   async function pass(): Promise<void> {

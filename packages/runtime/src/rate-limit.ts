@@ -15,13 +15,19 @@ export interface RateLimit {
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; updated: number }>();
 
-  constructor(private readonly limit: RateLimit, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Takes `cost` tokens for `key`; false when the bucket is empty (nothing is taken then). */
   tryTake(key: string, cost = 1): boolean {
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: this.limit.capacity, updated: now };
-    bucket.tokens = Math.min(this.limit.capacity, bucket.tokens + ((now - bucket.updated) / 1000) * this.limit.perSecond);
+    bucket.tokens = Math.min(
+      this.limit.capacity,
+      bucket.tokens + ((now - bucket.updated) / 1000) * this.limit.perSecond,
+    );
     bucket.updated = now;
     this.buckets.set(key, bucket);
     if (this.buckets.size > 100_000) this.evictFull(now);
@@ -32,13 +38,15 @@ export class RateLimiter {
 
   /** Like tryTake, but throws ResourceExhausted naming what was limited. */
   take(key: string, what: string, cost = 1): void {
-    if (!this.tryTake(key, cost)) throw new ConnectError(`rate limit exceeded for ${what}; retry later`, Code.ResourceExhausted);
+    if (!this.tryTake(key, cost))
+      throw new ConnectError(`rate limit exceeded for ${what}; retry later`, Code.ResourceExhausted);
   }
 
   /** Full buckets carry no state worth keeping; dropping them bounds memory. */
   private evictFull(now: number): void {
     for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.updated) / 1000) * this.limit.perSecond >= this.limit.capacity) this.buckets.delete(key);
+      if (bucket.tokens + ((now - bucket.updated) / 1000) * this.limit.perSecond >= this.limit.capacity)
+        this.buckets.delete(key);
     }
   }
 }

@@ -19,7 +19,9 @@ function withDependencies(file: DescFile, into: Map<string, DescFile>): void {
 export function addReflectionService(server: grpc.Server, services: DescService[]): void {
   const files = new Map<string, DescFile>();
   for (const service of services) withDependencies(service.file, files);
-  const fileDescriptorProtos = [...files.values()].map((file) => Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)));
+  const fileDescriptorProtos = [...files.values()].map((file) =>
+    Buffer.from(toBinary(FileDescriptorProtoSchema, file.proto)),
+  );
   const definition = Object.fromEntries(
     services.map((service) => [service.typeName, { fileDescriptorProtos }]),
   ) as unknown as PackageDefinition;

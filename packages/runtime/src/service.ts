@@ -17,7 +17,10 @@ export interface SchemaPaths {
 
 /** `folder/schema.prisma` and `folder/migrations/`, the layout of prisma/<service>/ (a URL relative to the caller's module). */
 export function prismaSchema(folder: URL): SchemaPaths {
-  return { schemaPath: fileURLToPath(new URL("schema.prisma", folder)), migrationsDir: fileURLToPath(new URL("migrations/", folder)) };
+  return {
+    schemaPath: fileURLToPath(new URL("schema.prisma", folder)),
+    migrationsDir: fileURLToPath(new URL("migrations/", folder)),
+  };
 }
 
 export type PrismaLike = Probeable & { $disconnect(): Promise<void> };
@@ -43,7 +46,9 @@ export interface ServiceBase<DB extends PrismaLike> {
 }
 
 /** Migrates the service's schema (unless MIGRATE_ON_START is off), then opens Prisma and NATS (ensuring the JetStream streams). */
-export async function startServiceBase<DB extends PrismaLike>(options: ServiceBaseOptions<DB>): Promise<ServiceBase<DB>> {
+export async function startServiceBase<DB extends PrismaLike>(
+  options: ServiceBaseOptions<DB>,
+): Promise<ServiceBase<DB>> {
   const { name, common } = options;
   const log = options.log ?? createLogger(name, common.logLevel);
   try {
@@ -55,10 +60,18 @@ export async function startServiceBase<DB extends PrismaLike>(options: ServiceBa
   }
   if (common.migrateOnStart ?? true) await migrate({ ...options.schema, url: options.databaseUrl, log });
   else log.info("MIGRATE_ON_START is off: not migrating (the deployment's migration Job does)");
-  const db = options.createClient(createPrismaAdapter(options.databaseUrl, {
-    onPoolError: (error) => log.warn({ err: error.message }, "database connection lost"),
-  }));
-  const bus = await connectEventBus({ url: common.natsUrl, prefix: common.natsPrefix, name, log, replicas: common.natsStreamReplicas });
+  const db = options.createClient(
+    createPrismaAdapter(options.databaseUrl, {
+      onPoolError: (error) => log.warn({ err: error.message }, "database connection lost"),
+    }),
+  );
+  const bus = await connectEventBus({
+    url: common.natsUrl,
+    prefix: common.natsPrefix,
+    name,
+    log,
+    replicas: common.natsStreamReplicas,
+  });
   await bus.ensureStreams();
   return { name, common, log, metrics: createMetrics(name), db, bus };
 }

@@ -122,7 +122,9 @@ $$;
     expect(await migrate({ ...options, log: recordingLogger() })).toHaveLength(2);
     const prisma = new PrismaClient({ adapter: createPrismaAdapter(db.url) });
     try {
-      expect(await prisma.$queryRawUnsafe('SELECT body, note_count() AS n FROM "Note"')).toEqual([{ body: "a; b", n: 1n }]);
+      expect(await prisma.$queryRawUnsafe('SELECT body, note_count() AS n FROM "Note"')).toEqual([
+        { body: "a; b", n: 1n },
+      ]);
     } finally {
       await prisma.$disconnect();
     }
@@ -172,13 +174,21 @@ describe("createMigration", () => {
   });
 
   test("writes nothing when schema.prisma matches the migrations", async () => {
-    const options = { schemaPath: join(dir, "schema.prisma"), migrationsDir: join(dir, "migrations"), url: TEST_DATABASE_URL };
+    const options = {
+      schemaPath: join(dir, "schema.prisma"),
+      migrationsDir: join(dir, "migrations"),
+      url: TEST_DATABASE_URL,
+    };
     expect(await createMigration({ ...options, name: "noop" })).toBeNull();
     expect((await readdir(options.migrationsDir)).filter((n) => n.endsWith("_noop"))).toEqual([]);
   });
 
   test("writes schema-independent SQL for a model change, which then applies", async () => {
-    const options = { schemaPath: join(dir, "schema.prisma"), migrationsDir: join(dir, "migrations"), url: TEST_DATABASE_URL };
+    const options = {
+      schemaPath: join(dir, "schema.prisma"),
+      migrationsDir: join(dir, "migrations"),
+      url: TEST_DATABASE_URL,
+    };
     const schema = await readFile(options.schemaPath, "utf8");
     await writeFile(
       options.schemaPath,
@@ -226,7 +236,10 @@ describe("PGlite", () => {
       expect(await migrate({ schemaPath, migrationsDir, url: first.url, log: recordingLogger() })).toHaveLength(1);
       const prisma = new PrismaClient({ adapter: createPrismaAdapter(first.url) });
       try {
-        await prisma.$transaction([prisma.note.create({ data: { body: "kept" } }), prisma.note.create({ data: { body: "too" } })]);
+        await prisma.$transaction([
+          prisma.note.create({ data: { body: "kept" } }),
+          prisma.note.create({ data: { body: "too" } }),
+        ]);
         expect(await checkDatabase(prisma)).toBe(true);
       } finally {
         await prisma.$disconnect();
@@ -241,7 +254,10 @@ describe("PGlite", () => {
       const prisma = new PrismaClient({ adapter: createPrismaAdapter(second.url) });
       try {
         const notes = await prisma.note.findMany({ orderBy: { id: "asc" } });
-        expect(notes.map((n) => [n.body, n.mood])).toEqual([["kept", "CALM"], ["too", "CALM"]]);
+        expect(notes.map((n) => [n.body, n.mood])).toEqual([
+          ["kept", "CALM"],
+          ["too", "CALM"],
+        ]);
       } finally {
         await prisma.$disconnect();
       }

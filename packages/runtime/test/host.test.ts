@@ -29,21 +29,31 @@ describe("grpc host", () => {
       probes: { postgres: () => databaseUp },
       cleanup: [],
       registrations: [
-        registration(GatewayService, {
-          getServerInfo: (_req, ctx) => {
-            if (callerOf(ctx) === "forbidden") throw new ConnectError("nope", Code.PermissionDenied);
-            return { apiVersion: `v1:${callerOf(ctx)}`, maxBlobBytes: 4096 };
+        registration(
+          GatewayService,
+          {
+            getServerInfo: (_req, ctx) => {
+              if (callerOf(ctx) === "forbidden") throw new ConnectError("nope", Code.PermissionDenied);
+              return { apiVersion: `v1:${callerOf(ctx)}`, maxBlobBytes: 4096 };
+            },
           },
-        }, requireCaller(secret)),
-        registration(LocationService, {
-          sync: () => { throw new Error("boom"); },
-          async *subscribe(_req, ctx) {
-            yield { event: { case: "caughtUp", value: true } };
-            // Stays open until the server shuts down, like a live subscription.
-            await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
-            streamEnded = true;
+          requireCaller(secret),
+        ),
+        registration(
+          LocationService,
+          {
+            sync: () => {
+              throw new Error("boom");
+            },
+            async *subscribe(_req, ctx) {
+              yield { event: { case: "caughtUp", value: true } };
+              // Stays open until the server shuts down, like a live subscription.
+              await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+              streamEnded = true;
+            },
           },
-        }, requireCaller(secret)),
+          requireCaller(secret),
+        ),
       ],
     });
   });
@@ -59,14 +69,19 @@ describe("grpc host", () => {
     expect(info.apiVersion).toBe("v1:acct-1");
     expect(info.maxBlobBytes).toBe(4096);
     const forbidden = createGrpcClient(GatewayService, address(), asCaller("forbidden"));
-    await expect(forbidden.getServerInfo({})).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: "nope" });
+    await expect(forbidden.getServerInfo({})).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+      rawMessage: "nope",
+    });
     [client, forbidden].forEach((c) => c.close());
   });
 
   it("refuses calls without a valid caller and hides internal errors", async () => {
     const anonymous = createGrpcClient(GatewayService, address());
     await expect(anonymous.getServerInfo({})).rejects.toMatchObject({ code: Code.Unauthenticated });
-    const forged = createGrpcClient(GatewayService, address(), { headers: () => ({ [CALLER_HEADER]: signCaller("x".repeat(40), "acct-1") }) });
+    const forged = createGrpcClient(GatewayService, address(), {
+      headers: () => ({ [CALLER_HEADER]: signCaller("x".repeat(40), "acct-1") }),
+    });
     await expect(forged.getServerInfo({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     const location = createGrpcClient(LocationService, address(), asCaller("acct-1"));
     await expect(location.sync({})).rejects.toMatchObject({ code: Code.Internal, rawMessage: "internal error" });
@@ -85,12 +100,16 @@ describe("grpc host", () => {
   });
 
   it("lists its services through server reflection", async () => {
-    expect(await listServices(address())).toEqual(expect.arrayContaining(["seeme.gateway.v1.GatewayService", "seeme.location.v1.LocationService"]));
+    expect(await listServices(address())).toEqual(
+      expect.arrayContaining(["seeme.gateway.v1.GatewayService", "seeme.location.v1.LocationService"]),
+    );
   });
 
   it("exposes Prometheus metrics counting handled calls", async () => {
     const text = await (await fetch(`http://127.0.0.1:${host.metricsPort}/metrics`)).text();
-    expect(text).toMatch(/seeme_rpc_handled_total\{service="seeme.gateway.v1.GatewayService",method="GetServerInfo",code="OK"[^}]*\} [1-9]/);
+    expect(text).toMatch(
+      /seeme_rpc_handled_total\{service="seeme.gateway.v1.GatewayService",method="GetServerInfo",code="OK"[^}]*\} [1-9]/,
+    );
   });
 
   it("ends open streams and drains on shutdown", async () => {

@@ -28,14 +28,21 @@ test("typed publish and consume round trip", async () => {
     handler: (m, meta) => got.push({ accountId: m.accountId, meta }),
   });
   expect(c.name).toBe(`${tb.prefix}_roundtrip-identity_v1_account_deleted`);
-  expect(consumerName("", "location", events.connectionBroken.subject)).toBe("location-connection_v1_connection_broken");
+  expect(consumerName("", "location", events.connectionBroken.subject)).toBe(
+    "location-connection_v1_connection_broken",
+  );
 
   const ack = await bus.publish(events.accountDeleted, deleted("1"), { msgId: "rt-1" });
   expect(ack.duplicate).toBe(false);
 
   const [first] = await got.take(1);
   expect(first.accountId).toBe("acct-1");
-  expect(first.meta).toMatchObject({ subject: events.accountDeleted.subject, msgId: "rt-1", deliveryCount: 1, streamSeq: ack.streamSeq });
+  expect(first.meta).toMatchObject({
+    subject: events.accountDeleted.subject,
+    msgId: "rt-1",
+    deliveryCount: 1,
+    streamSeq: ack.streamSeq,
+  });
   await c.stop();
 });
 

@@ -103,7 +103,9 @@ test("a crash between publish and mark yields exactly one delivered message", as
 test("a failed publish is retried without reordering, and kick() skips the wait", async () => {
   const { got, c } = await consumeBroken("f");
   const mem = memoryStore();
-  const ids = ["f1", "f2", "f3"].map((id) => mem.add("connectionBroken", encodeEvent("connectionBroken", { eventId: id })).id);
+  const ids = ["f1", "f2", "f3"].map(
+    (id) => mem.add("connectionBroken", encodeEvent("connectionBroken", { eventId: id })).id,
+  );
 
   let failOnce = true;
   const flaky = {

@@ -12,14 +12,17 @@ describe("startPeriodic", () => {
     let maxActive = 0;
     let ticks = 0;
     let finished = 0;
-    const loop = startPeriodic(async () => {
-      ticks++;
-      active++;
-      maxActive = Math.max(maxActive, active);
-      await sleep(30);
-      active--;
-      finished++;
-    }, { intervalMs: 5, onError: () => undefined });
+    const loop = startPeriodic(
+      async () => {
+        ticks++;
+        active++;
+        maxActive = Math.max(maxActive, active);
+        await sleep(30);
+        active--;
+        finished++;
+      },
+      { intervalMs: 5, onError: () => undefined },
+    );
     await sleep(120);
     loop.trigger();
     loop.trigger();
@@ -53,10 +56,13 @@ describe("startPeriodic", () => {
   it("reports a failing tick and keeps going", async () => {
     const errors: unknown[] = [];
     let ticks = 0;
-    const loop = startPeriodic(() => {
-      ticks++;
-      if (ticks === 1) throw new Error("first tick fails");
-    }, { intervalMs: 5, immediate: true, onError: (error) => errors.push(error) });
+    const loop = startPeriodic(
+      () => {
+        ticks++;
+        if (ticks === 1) throw new Error("first tick fails");
+      },
+      { intervalMs: 5, immediate: true, onError: (error) => errors.push(error) },
+    );
     await sleep(60);
     await loop.stop();
     expect(errors).toHaveLength(1);
@@ -67,10 +73,13 @@ describe("startPeriodic", () => {
   it("a trigger during a tick runs exactly one more tick after it", async () => {
     let ticks = 0;
     let release: () => void = () => undefined;
-    const loop = startPeriodic(async () => {
-      ticks++;
-      if (ticks === 1) await new Promise<void>((resolve) => (release = resolve));
-    }, { intervalMs: 60_000, immediate: true, onError: () => undefined });
+    const loop = startPeriodic(
+      async () => {
+        ticks++;
+        if (ticks === 1) await new Promise<void>((resolve) => (release = resolve));
+      },
+      { intervalMs: 60_000, immediate: true, onError: () => undefined },
+    );
     await sleep(5);
     loop.trigger();
     loop.trigger();

@@ -1,6 +1,10 @@
 import { trace } from "@opentelemetry/api";
 import {
-  injectTraceContext, startTracing, tracingEnabled, withPublishSpanSync, withServerSpan,
+  injectTraceContext,
+  startTracing,
+  tracingEnabled,
+  withPublishSpanSync,
+  withServerSpan,
 } from "@seeme/runtime/tracing";
 
 describe("tracing when OTEL_EXPORTER_OTLP_ENDPOINT is not set", () => {

@@ -44,7 +44,8 @@ export async function requestChallenge(
   callOptions?: CallOptions,
 ): Promise<{ nonce: Uint8Array; payload: Uint8Array }> {
   const { nonce, payload } = await client.createChallenge(request, callOptions);
-  const subject = request.purpose === ChallengePurpose.SIGN_IN ? request.accountId ?? "" : request.publicKey ?? new Uint8Array();
+  const subject =
+    request.purpose === ChallengePurpose.SIGN_IN ? (request.accountId ?? "") : (request.publicKey ?? new Uint8Array());
   const expected = challengePayload(request.purpose as Parameters<typeof challengePayload>[0], nonce, subject);
   if (!sameBytes(payload, expected)) throw new Error("server challenge payload differs from the documented format");
   return { nonce, payload };
@@ -55,8 +56,15 @@ export async function registerAccount(
   key: AccountKey = generateAccountKey(),
   callOptions?: CallOptions,
 ): Promise<AccountKey & { accountId: string }> {
-  const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey }, callOptions);
-  const { account } = await client.register({ publicKey: key.publicKey, nonce, signature: signPayload(key.privateKey, payload) }, callOptions);
+  const { nonce, payload } = await requestChallenge(
+    client,
+    { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey },
+    callOptions,
+  );
+  const { account } = await client.register(
+    { publicKey: key.publicKey, nonce, signature: signPayload(key.privateKey, payload) },
+    callOptions,
+  );
   if (!account) throw new Error("Register returned no account");
   return { ...key, accountId: account.accountId };
 }
@@ -66,13 +74,23 @@ export async function signIn(
   account: { accountId: string; privateKey: Uint8Array },
   callOptions?: CallOptions,
 ): Promise<string> {
-  const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId }, callOptions);
-  const response = await client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) }, callOptions);
+  const { nonce, payload } = await requestChallenge(
+    client,
+    { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId },
+    callOptions,
+  );
+  const response = await client.signIn(
+    { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) },
+    callOptions,
+  );
   return response.sessionToken;
 }
 
 /** A fresh key, registered and signed in. */
-export async function registerAndSignIn(client: Client<typeof IdentityService>, callOptions?: CallOptions): Promise<TestAccount> {
+export async function registerAndSignIn(
+  client: Client<typeof IdentityService>,
+  callOptions?: CallOptions,
+): Promise<TestAccount> {
   const account = await registerAccount(client, generateAccountKey(), callOptions);
   return { ...account, sessionToken: await signIn(client, account, callOptions) };
 }
@@ -87,12 +105,19 @@ export async function rotateAccountKey(
   newKey: AccountKey = generateAccountKey(),
   callOptions?: CallOptions,
 ): Promise<AccountKey> {
-  const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.ROTATE_KEY, publicKey: newKey.publicKey }, callOptions);
-  await client.rotateKey({
-    newPublicKey: newKey.publicKey,
-    nonce,
-    oldSignature: signPayload(oldKey.privateKey, payload),
-    newSignature: signPayload(newKey.privateKey, payload),
-  }, callOptions);
+  const { nonce, payload } = await requestChallenge(
+    client,
+    { purpose: ChallengePurpose.ROTATE_KEY, publicKey: newKey.publicKey },
+    callOptions,
+  );
+  await client.rotateKey(
+    {
+      newPublicKey: newKey.publicKey,
+      nonce,
+      oldSignature: signPayload(oldKey.privateKey, payload),
+      newSignature: signPayload(newKey.privateKey, payload),
+    },
+    callOptions,
+  );
   return newKey;
 }

@@ -27,7 +27,10 @@ async function run(sql: string): Promise<void> {
  * leftovers from crashed runs recognisable; the random suffix keeps parallel runs apart.
  */
 export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "_").slice(0, 30);
+  const slug = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "_")
+    .slice(0, 30);
   const schema = `t_${slug}_${randomBytes(5).toString("hex")}`;
   await run(`CREATE SCHEMA "${schema}"`);
   const url = new URL(TEST_DATABASE_URL);

@@ -30,18 +30,22 @@ export async function startFakeLocation(secret: string) {
     probes: {},
     cleanup: [],
     registrations: [
-      registration(LocationInternalService, {
-        revokePairs: (req) => {
-          refuse();
-          revokedPairs.push([...req.pairIds]);
-          return {};
+      registration(
+        LocationInternalService,
+        {
+          revokePairs: (req) => {
+            refuse();
+            revokedPairs.push([...req.pairIds]);
+            return {};
+          },
+          revokeAccount: (req) => {
+            refuse();
+            revokedAccounts.push(req.accountId);
+            return {};
+          },
         },
-        revokeAccount: (req) => {
-          refuse();
-          revokedAccounts.push(req.accountId);
-          return {};
-        },
-      }, requireService(secret)),
+        requireService(secret),
+      ),
     ],
   });
   return { address: `127.0.0.1:${host.port}`, revokedPairs, revokedAccounts, state, stop: host.stop };

@@ -2,10 +2,15 @@ import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
 
 type HealthClient = grpc.Client & {
-  check(req: { service: string }, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
+  check(
+    req: { service: string },
+    options: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+  ): void;
 };
 const HealthClientCtor = grpc.makeGenericClientConstructor(healthService, "Health") as unknown as new (
-  address: string, credentials: grpc.ChannelCredentials,
+  address: string,
+  credentials: grpc.ChannelCredentials,
 ) => HealthClient;
 
 /** Calls grpc.health.v1.Health/Check; resolves "SERVING", "NOT_SERVING", ... */

@@ -12,7 +12,10 @@ export interface TestBus {
 /** A NATS prefix no other suite (or earlier run of this one) uses. */
 export function createTestBus(label: string): TestBus {
   const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
-  const safe = label.toLowerCase().replace(/[^a-z0-9]/g, "_").slice(0, 24);
+  const safe = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, "_")
+    .slice(0, 24);
   const prefix = `t_${safe}_${randomBytes(4).toString("hex")}`;
   return {
     prefix,

@@ -39,11 +39,14 @@ export async function pairAccounts(
   pairIds: Pairing = { initiatorPairId: newPairId(), recipientPairId: newPairId() },
 ): Promise<Pairing> {
   const { initiatorPairId: senderPairId, recipientPairId } = pairIds;
-  const { serverSignature } = await client.initiateConnection({
-    senderPairId,
-    recipientPairId,
-    accountSignature: signPayload(initiator.privateKey, initiatePayload(senderPairId, recipientPairId)),
-  }, bearer(initiator.sessionToken));
+  const { serverSignature } = await client.initiateConnection(
+    {
+      senderPairId,
+      recipientPairId,
+      accountSignature: signPayload(initiator.privateKey, initiatePayload(senderPairId, recipientPairId)),
+    },
+    bearer(initiator.sessionToken),
+  );
   await client.confirmConnection({ senderPairId, recipientPairId, serverSignature }, bearer(recipient.sessionToken));
   return pairIds;
 }

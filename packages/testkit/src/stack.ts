@@ -175,7 +175,11 @@ export async function startStack(label: string, options: StackOptions): Promise<
     adminToken: env.ADMIN_TOKEN,
     internalAuthSecret: env.INTERNAL_AUTH_SECRET,
     address: (name) => `127.0.0.1:${env[`${name.toUpperCase()}_PORT`]}`,
-    databaseUrls: { identity: databases.identity.url, connection: databases.connection.url, location: databases.location.url },
+    databaseUrls: {
+      identity: databases.identity.url,
+      connection: databases.connection.url,
+      location: databases.location.url,
+    },
     stopService,
     startService: start,
     async stop() {

@@ -1,8 +1,17 @@
 /** Polls until `predicate` holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(predicate: () => Promise<boolean> | boolean, timeoutMs = 10_000, everyMs = 50): Promise<boolean> {
+export async function waitFor(
+  predicate: () => Promise<boolean> | boolean,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await Promise.resolve().then(predicate).catch(() => false)) return true;
+    if (
+      await Promise.resolve()
+        .then(predicate)
+        .catch(() => false)
+    )
+      return true;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return false;

@@ -47,7 +47,9 @@ export function measure(dist = DIST) {
       return { file: relative(dist, path), bytes: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
     })
     .sort((a, b) => b.gzip - a.gzip);
-  const shell = rows.filter((row) => /\.(js|css)$/.test(row.file) && row.file !== "sw.js").reduce((sum, row) => sum + row.gzip, 0);
+  const shell = rows
+    .filter((row) => /\.(js|css)$/.test(row.file) && row.file !== "sw.js")
+    .reduce((sum, row) => sum + row.gzip, 0);
   return { rows, shell };
 }
 
@@ -56,9 +58,13 @@ function report() {
   const kb = (n) => `${(n / 1024).toFixed(1)} KB`.padStart(10);
   console.log("web app production build (packages/web/dist):");
   for (const row of rows) console.log(`  ${row.file.padEnd(40)} ${kb(row.bytes)} ${kb(row.gzip)} gzip`);
-  console.log(`  app shell (JS + CSS, gzipped): ${(shell / 1024).toFixed(1)} KB of ${SHELL_BUDGET_BYTES / 1024} KB allowed`);
+  console.log(
+    `  app shell (JS + CSS, gzipped): ${(shell / 1024).toFixed(1)} KB of ${SHELL_BUDGET_BYTES / 1024} KB allowed`,
+  );
   if (shell > SHELL_BUDGET_BYTES) {
-    console.error(`web app shell is ${(shell / 1024).toFixed(1)} KB gzipped, over the ${SHELL_BUDGET_BYTES / 1024} KB budget`);
+    console.error(
+      `web app shell is ${(shell / 1024).toFixed(1)} KB gzipped, over the ${SHELL_BUDGET_BYTES / 1024} KB budget`,
+    );
     process.exit(1);
   }
 }

@@ -18,7 +18,8 @@ export function locationTime(packet: InboxMessage): number {
 
 /** The fix's accuracy in metres, when the sender gave one. */
 export function locationAccuracy(packet: InboxMessage): number | undefined {
-  const accuracy = (packet as { accuracy?: number; accuracyM?: number }).accuracy ?? (packet as { accuracyM?: number }).accuracyM;
+  const accuracy =
+    (packet as { accuracy?: number; accuracyM?: number }).accuracy ?? (packet as { accuracyM?: number }).accuracyM;
   return typeof accuracy === "number" && accuracy > 0 ? accuracy : undefined;
 }
 

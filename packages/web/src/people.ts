@@ -5,7 +5,14 @@ import { pinOf, type AppState } from "./store.js";
 /** One connection as the map and the list show it. */
 export interface Person {
   connection: ConnectionView;
-  location?: { latitude: number; longitude: number; movement: number; speedKmh: number; time: number; accuracy?: number };
+  location?: {
+    latitude: number;
+    longitude: number;
+    movement: number;
+    speedKmh: number;
+    time: number;
+    accuracy?: number;
+  };
   /** The peer's sharing is off: neither side sees the other. */
   hidden: boolean;
 }
@@ -50,7 +57,12 @@ export function pins(state: AppState): PinView[] {
   for (const message of state.inbox) {
     const pin = pinOf(message);
     if (pin && message.kind === "text") {
-      result.push({ key: `${message.connection}:${message.packetId}`, ...pin, label: pin.label || "Pin", from: names.get(message.connection) ?? "someone" });
+      result.push({
+        key: `${message.connection}:${message.packetId}`,
+        ...pin,
+        label: pin.label || "Pin",
+        from: names.get(message.connection) ?? "someone",
+      });
     }
   }
   return result;

@@ -58,7 +58,12 @@ export interface AppState {
 }
 
 /** Statuses that take the whole screen on the receiving phone. */
-export const ALERT_STATUSES: readonly number[] = [SimpleStatus.ImLost, SimpleStatus.IFeelUnsafe, SimpleStatus.INeedUrgentHelp, SimpleStatus.Sos];
+export const ALERT_STATUSES: readonly number[] = [
+  SimpleStatus.ImLost,
+  SimpleStatus.IFeelUnsafe,
+  SimpleStatus.INeedUrgentHelp,
+  SimpleStatus.Sos,
+];
 
 export interface AppConfig {
   tileUrl: string;
@@ -116,7 +121,11 @@ export class SeeMe {
         .catch(() => DEFAULT_CONFIG);
       const db = await openDatabase();
       this.app = new AppStore(db);
-      this.client = new SeeMeClient({ storage: new IndexedDbStorage(db), gatewayUrl: location.origin, protocol: "connect" });
+      this.client = new SeeMeClient({
+        storage: new IndexedDbStorage(db),
+        gatewayUrl: location.origin,
+        protocol: "connect",
+      });
       this.wireEvents();
       const [myName, sent, acked, dismissed] = await Promise.all([
         this.app.get<string>("myName"),
@@ -124,7 +133,12 @@ export class SeeMe {
         this.app.get<number>("alertsAckedThrough"),
         this.app.get<number>("bannersDismissedThrough"),
       ]);
-      this.set({ myName: myName ?? "", sent: sent ?? [], alertsAckedThrough: acked ?? 0, bannersDismissedThrough: dismissed ?? 0 });
+      this.set({
+        myName: myName ?? "",
+        sent: sent ?? [],
+        alertsAckedThrough: acked ?? 0,
+        bannersDismissedThrough: dismissed ?? 0,
+      });
       await this.refresh();
       if (await this.client.accountId()) await this.ready();
       else this.set({ phase: "welcome" });
@@ -191,7 +205,11 @@ export class SeeMe {
   /** Re-reads the SDK's state; calls during a read share it and one more read follows. */
   async refresh(): Promise<void> {
     const run = async () => {
-      const [connections, inbox, sharing] = await Promise.all([this.client.connections(), this.client.inbox(), this.client.sharing()]);
+      const [connections, inbox, sharing] = await Promise.all([
+        this.client.connections(),
+        this.client.inbox(),
+        this.client.sharing(),
+      ]);
       this.set({ connections, inbox, sharing });
     };
     this.refreshing = (this.refreshing ?? Promise.resolve()).then(run, run);
@@ -218,7 +236,10 @@ export class SeeMe {
   }
 
   /** Any scanned or pasted code: answers, initiates or confirms as the step calls for. */
-  async useCode(code: string, label: string): Promise<{ step: "answered" | "invited" | "confirmed"; connection: string; qr?: string }> {
+  async useCode(
+    code: string,
+    label: string,
+  ): Promise<{ step: "answered" | "invited" | "confirmed"; connection: string; qr?: string }> {
     const result = await this.client.scan(code, label);
     await this.refresh();
     this.updateWatch();
@@ -267,7 +288,11 @@ export class SeeMe {
     if (carriesLocation && fix) {
       // Queued only: the status's own Sync takes both, so an offline SOS queues at once.
       if (this.state.sharing) await this.sendFix(fix, { force: true, sync: false });
-      else await this.client.sendPin({ latitude: fix.latitude, longitude: fix.longitude, label: "My last location" }, { sync: false });
+      else
+        await this.client.sendPin(
+          { latitude: fix.latitude, longitude: fix.longitude, label: "My last location" },
+          { sync: false },
+        );
     }
     const report = await this.client.sendStatus(status as SimpleStatus);
     const names = report.sent.map((s) => s.label).join(", ");
@@ -277,21 +302,54 @@ export class SeeMe {
 
   async sendText(connection: string, text: string, reply?: { packetId: number; mine: boolean }): Promise<void> {
     const kind = reply ? TextMessageKind.Reply : TextMessageKind.New;
-    const report = await this.client.sendText(text, { to: connection, parentPacketId: reply?.packetId, parentIsSender: reply?.mine ?? false });
-    await this.recordSent(connection, report.sent[0]?.packetIds ?? [], kind, text, reply, report.syncError === undefined);
+    const report = await this.client.sendText(text, {
+      to: connection,
+      parentPacketId: reply?.packetId,
+      parentIsSender: reply?.mine ?? false,
+    });
+    await this.recordSent(
+      connection,
+      report.sent[0]?.packetIds ?? [],
+      kind,
+      text,
+      reply,
+      report.syncError === undefined,
+    );
   }
 
   async sendPin(connection: string, pin: LocationPin): Promise<void> {
     const report = await this.client.sendPin(pin, { to: connection });
     const body = `${pin.latitude.toFixed(5)},${pin.longitude.toFixed(5)} ${pin.label}`;
-    await this.recordSent(connection, report.sent[0]?.packetIds ?? [], TextMessageKind.LocationPin, body, undefined, report.syncError === undefined);
+    await this.recordSent(
+      connection,
+      report.sent[0]?.packetIds ?? [],
+      TextMessageKind.LocationPin,
+      body,
+      undefined,
+      report.syncError === undefined,
+    );
   }
 
-  private async recordSent(connection: string, packetIds: number[], kind: number, text: string, reply: { packetId: number; mine: boolean } | undefined, stored: boolean) {
+  private async recordSent(
+    connection: string,
+    packetIds: number[],
+    kind: number,
+    text: string,
+    reply: { packetId: number; mine: boolean } | undefined,
+    stored: boolean,
+  ) {
     if (!packetIds.length) return;
     const entry: SentText = {
-      connection, packetId: packetIds[0], packetIds, kind, text, parentPacketId: reply?.packetId ?? 0, parentIsSender: reply?.mine ?? false,
-      at: Date.now(), stored, delivered: false,
+      connection,
+      packetId: packetIds[0],
+      packetIds,
+      kind,
+      text,
+      parentPacketId: reply?.packetId ?? 0,
+      parentIsSender: reply?.mine ?? false,
+      at: Date.now(),
+      stored,
+      delivered: false,
     };
     const sent = [...this.state.sent, entry];
     this.set({ sent });
@@ -320,19 +378,22 @@ export class SeeMe {
 
   /** Watches my position while I share it with at least one active connection. */
   private updateWatch(): void {
-    const wanted = this.state.sharing && this.state.connections.some((c) => c.status === "active") && "geolocation" in navigator;
+    const wanted =
+      this.state.sharing && this.state.connections.some((c) => c.status === "active") && "geolocation" in navigator;
     if (wanted && this.watchId === undefined) {
       this.watchId = navigator.geolocation.watchPosition(
-        (position) => void this.onFix({
-          latitude: position.coords.latitude,
-          longitude: position.coords.longitude,
-          accuracy: position.coords.accuracy,
-          speed: position.coords.speed,
-          time: position.timestamp || Date.now(),
-        }),
+        (position) =>
+          void this.onFix({
+            latitude: position.coords.latitude,
+            longitude: position.coords.longitude,
+            accuracy: position.coords.accuracy,
+            speed: position.coords.speed,
+            time: position.timestamp || Date.now(),
+          }),
         (error) => {
           // A fix that is late or briefly unavailable comes later by itself; only a refusal needs the person.
-          if (error.code === error.PERMISSION_DENIED) this.notify("see-me may not use your location: allow it in the browser's site settings.");
+          if (error.code === error.PERMISSION_DENIED)
+            this.notify("see-me may not use your location: allow it in the browser's site settings.");
         },
         { enableHighAccuracy: true, maximumAge: 10_000 },
       );
@@ -352,16 +413,22 @@ export class SeeMe {
     if (!options.force && !decision.send) {
       // A move held back by the rate limit goes out when the next slot opens.
       if (decision.movement !== 1 && this.heldFix === undefined) {
-        this.heldFix = setTimeout(() => {
-          this.heldFix = undefined;
-          if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
-        }, Math.max(1000, this.policy.nextSlot(Date.now()) - Date.now()));
+        this.heldFix = setTimeout(
+          () => {
+            this.heldFix = undefined;
+            if (this.state.myFix) void this.sendFix(this.state.myFix, { force: false });
+          },
+          Math.max(1000, this.policy.nextSlot(Date.now()) - Date.now()),
+        );
       }
       return;
     }
     if (!this.state.sharing) return;
     try {
-      await this.client.sendLocation({ movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh }, { sync: options.sync });
+      await this.client.sendLocation(
+        { movement: decision.movement, latitude: fix.latitude, longitude: fix.longitude, speedKmh: decision.speedKmh },
+        { sync: options.sync },
+      );
       this.policy.sentFix(fix);
     } catch (error) {
       this.notify(`Your location could not be queued: ${describe(error)}`);

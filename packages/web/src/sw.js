@@ -21,7 +21,11 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches
       .keys()
-      .then((keys) => Promise.all(keys.filter((key) => key.startsWith("seeme-shell-") && key !== CACHE).map((key) => caches.delete(key))))
+      .then((keys) =>
+        Promise.all(
+          keys.filter((key) => key.startsWith("seeme-shell-") && key !== CACHE).map((key) => caches.delete(key)),
+        ),
+      )
       .then(() => self.clients.claim()),
   );
 });
@@ -32,7 +36,9 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (request.mode === "navigate") {
     // The page: network first (a new build shows at once), the cached shell when offline.
-    event.respondWith(fetch(request).catch(() => caches.match("/", { cacheName: CACHE }).then((hit) => hit ?? Response.error())));
+    event.respondWith(
+      fetch(request).catch(() => caches.match("/", { cacheName: CACHE }).then((hit) => hit ?? Response.error())),
+    );
     return;
   }
   if (PRECACHE.includes(url.pathname)) {

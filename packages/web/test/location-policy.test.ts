@@ -35,7 +35,11 @@ test("nothing while standing still; walking and cycling are told apart by speed"
   policy.sentFix(first);
   expect(policy.decide(fix(30, 3))).toMatchObject({ send: false, movement: Movement.Stationary });
   expect(policy.decide(fix(30, 40))).toMatchObject({ send: true, movement: Movement.Walking, speedKmh: 4.8 });
-  expect(policy.decide(fix(30, 150, 5))).toMatchObject({ send: true, movement: Movement.CyclingOrSkating, speedKmh: 18 });
+  expect(policy.decide(fix(30, 150, 5))).toMatchObject({
+    send: true,
+    movement: Movement.CyclingOrSkating,
+    speedKmh: 18,
+  });
   expect(policy.decide(fix(30, 900, 20))).toMatchObject({ movement: Movement.DrivingBusOrLightRail, speedKmh: 72 });
 });
 
@@ -46,7 +50,18 @@ test("distances, ages and staleness read as a person expects", () => {
   expect(minutesAgo(now - 12 * 60_000, now)).toBe("12 min ago");
   expect(minutesAgo(now - 3 * 3_600_000, now)).toBe("3 h ago");
   expect(STALE_AFTER_MS).toBe(15 * 60_000);
-  const packet = { kind: "location", seq: 1, receivedAt: "2026-12-01T09:44:00.000Z", connection: "c", packetId: 1, movement: 3, sharing: true, latitude: 1, longitude: 2, speedKmh: 0 } as const;
+  const packet = {
+    kind: "location",
+    seq: 1,
+    receivedAt: "2026-12-01T09:44:00.000Z",
+    connection: "c",
+    packetId: 1,
+    movement: 3,
+    sharing: true,
+    latitude: 1,
+    longitude: 2,
+    speedKmh: 0,
+  } as const;
   expect(locationTime(packet)).toBe(Date.parse("2026-12-01T09:44:00Z"));
   expect(locationTime({ ...packet, sentAt: 1_764_582_000 } as typeof packet)).toBe(1_764_582_000_000);
 });

@@ -1,4 +1,12 @@
-import { ConfigError, configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
+import {
+  ConfigError,
+  configReader,
+  readCommonConfig,
+  readSharedLimits,
+  type CommonConfig,
+  type Env,
+  type SharedLimits,
+} from "@seeme/runtime/config";
 import type { RateLimit } from "@seeme/runtime/rate-limit";
 
 export interface ConnectionConfig extends CommonConfig, SharedLimits {

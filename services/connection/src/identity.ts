@@ -17,6 +17,9 @@ export async function verifyAccountSignature(
     throw new ConnectError("cannot verify the account signature right now, retry later", Code.Unavailable);
   }
   if (!valid) {
-    throw new ConnectError("account_signature is not the caller's account key signature of this pair", Code.PermissionDenied);
+    throw new ConnectError(
+      "account_signature is not the caller's account key signature of this pair",
+      Code.PermissionDenied,
+    );
   }
 }

@@ -26,7 +26,11 @@ export function toRoute(c: Connection): MessageInitShape<typeof RouteSchema> {
 }
 
 /** One account's view of a connection it is a side of. */
-export function toConnectionView(c: Connection, accountId: string, now: Date): MessageInitShape<typeof ConnectionSchema> {
+export function toConnectionView(
+  c: Connection,
+  accountId: string,
+  now: Date,
+): MessageInitShape<typeof ConnectionSchema> {
   const isInitiator = c.initiatorAccountId === accountId;
   return {
     pairId: isInitiator ? c.initiatorPairId : c.recipientPairId,

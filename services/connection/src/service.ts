@@ -39,10 +39,20 @@ export interface RunningConnectionService {
   stop(): Promise<void>;
 }
 
-export async function startConnectionService(config: ConnectionConfig, options: ConnectionServiceOptions = {}): Promise<RunningConnectionService> {
+export async function startConnectionService(
+  config: ConnectionConfig,
+  options: ConnectionServiceOptions = {},
+): Promise<RunningConnectionService> {
   const log = options.log ?? createLogger("connection", config.logLevel);
   const signer = await loadSigner(config, log);
-  const base = await startServiceBase({ name: "connection", schema: prismaSchema(new URL("../../../prisma/connection/", import.meta.url)), common: config, databaseUrl: config.databaseUrl, createClient: createDb, log });
+  const base = await startServiceBase({
+    name: "connection",
+    schema: prismaSchema(new URL("../../../prisma/connection/", import.meta.url)),
+    common: config,
+    databaseUrl: config.databaseUrl,
+    createClient: createDb,
+    log,
+  });
   const secret = config.internalAuthSecret;
   const identity = createGrpcClient(IdentityInternalService, config.identityAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),
@@ -52,7 +62,9 @@ export async function startConnectionService(config: ConnectionConfig, options: 
     headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),
     defaultTimeoutMs: 5000,
   });
-  const relay = options.holdEvents ? undefined : startOutboxRelay({ store: outboxStore(base.db), bus: base.bus, log, intervalMs: config.outboxIntervalMs });
+  const relay = options.holdEvents
+    ? undefined
+    : startOutboxRelay({ store: outboxStore(base.db), bus: base.bus, log, intervalMs: config.outboxIntervalMs });
   const context: ConnectionContext = {
     config,
     log,
@@ -66,24 +78,41 @@ export async function startConnectionService(config: ConnectionConfig, options: 
   };
   const sweeper = startInviteSweeper(context, config.inviteSweepIntervalMs);
   try {
-    const consumer = await base.bus.consume(events.accountDeleted, { durable: "connection", handler: onAccountDeleted(context) });
+    const consumer = await base.bus.consume(events.accountDeleted, {
+      durable: "connection",
+      handler: onAccountDeleted(context),
+    });
     const host = await serve(base, {
       port: config.port,
       registrations: [
-        registration(ConnectionService, {
-          initiateConnection: initiateConnection(context),
-          confirmConnection: confirmConnection(context),
-          breakConnection: breakConnection(context),
-          listConnections: listConnections(context),
-        }, requireCaller(secret)),
-        registration(ConnectionInternalService, {
-          listAccountRoutes: listAccountRoutes(context),
-          listRoutes: listRoutes(context),
-          getInviteSigningKey: () => ({ publicKey: signer.publicKey }),
-        }, requireService(secret)),
+        registration(
+          ConnectionService,
+          {
+            initiateConnection: initiateConnection(context),
+            confirmConnection: confirmConnection(context),
+            breakConnection: breakConnection(context),
+            listConnections: listConnections(context),
+          },
+          requireCaller(secret),
+        ),
+        registration(
+          ConnectionInternalService,
+          {
+            listAccountRoutes: listAccountRoutes(context),
+            listRoutes: listRoutes(context),
+            getInviteSigningKey: () => ({ publicKey: signer.publicKey }),
+          },
+          requireService(secret),
+        ),
       ],
       // Producers of outbox rows stop first, then the relay publishes what they left.
-      workers: [sweeper, consumer, ...(relay ? [relay] : []), { stop: () => identity.close() }, { stop: () => location.close() }],
+      workers: [
+        sweeper,
+        consumer,
+        ...(relay ? [relay] : []),
+        { stop: () => identity.close() },
+        { stop: () => location.close() },
+      ],
     });
     return { port: host.port, context, sweeper, stop: host.stop };
   } catch (error) {

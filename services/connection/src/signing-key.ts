@@ -16,7 +16,11 @@ export interface ServerSigner {
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 
 export function createSigner(seed: Uint8Array): ServerSigner {
-  const privateKey: KeyObject = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
+  const privateKey: KeyObject = createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+    format: "der",
+    type: "pkcs8",
+  });
   const publicKey = createPublicKey(privateKey);
   const jwk = publicKey.export({ format: "jwk" });
   return {
@@ -31,7 +35,10 @@ export function createSigner(seed: Uint8Array): ServerSigner {
  * `signingKeyFile` and reused, so invites survive restarts. (loadConfig already
  * refused a missing key in production.)
  */
-export async function loadSigner(config: Pick<ConnectionConfig, "serverSigningKey" | "signingKeyFile">, log: Logger): Promise<ServerSigner> {
+export async function loadSigner(
+  config: Pick<ConnectionConfig, "serverSigningKey" | "signingKeyFile">,
+  log: Logger,
+): Promise<ServerSigner> {
   if (config.serverSigningKey) return createSigner(config.serverSigningKey);
   const file = config.signingKeyFile;
   try {

@@ -16,7 +16,11 @@ export function startInviteSweeper(ctx: ConnectionContext, intervalMs: number): 
     const now = ctx.now();
     let expired = 0;
     for (;;) {
-      const batch = await ctx.db.invite.findMany({ where: { expiresAt: { lte: now } }, orderBy: { expiresAt: "asc" }, take: BATCH });
+      const batch = await ctx.db.invite.findMany({
+        where: { expiresAt: { lte: now } },
+        orderBy: { expiresAt: "asc" },
+        take: BATCH,
+      });
       if (batch.length === 0) break;
       expired += await ctx.db.$transaction(async (tx) => {
         let recorded = 0;

@@ -25,7 +25,11 @@ async function connectedPair() {
   clients.push(aClient, bClient);
   const sender = newPairId();
   const recipient = newPairId();
-  const { serverSignature } = await aClient.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: a.signInitiate(sender, recipient) });
+  const { serverSignature } = await aClient.initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.signInitiate(sender, recipient),
+  });
   await bClient.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
   return { aClient, bClient, sender, recipient };
 }

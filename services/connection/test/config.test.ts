@@ -27,19 +27,31 @@ test("defaults follow the configuration table", () => {
 
 test("SERVER_SIGNING_KEY must be a base64 32-byte seed, and is required in production", () => {
   const seed = Buffer.alloc(32, 7);
-  expect(Buffer.from(loadConfig({ ...base, SERVER_SIGNING_KEY: seed.toString("base64") }).serverSigningKey!)).toEqual(seed);
-  for (const bad of [Buffer.alloc(31).toString("base64"), "not*base64*at*all*but*long*enough*xx==", Buffer.alloc(33).toString("base64")]) {
-    expect(() => loadConfig({ ...base, SERVER_SIGNING_KEY: bad })).toThrow(new ConfigError("SERVER_SIGNING_KEY", "must be a base64-encoded 32-byte Ed25519 seed"));
+  expect(Buffer.from(loadConfig({ ...base, SERVER_SIGNING_KEY: seed.toString("base64") }).serverSigningKey!)).toEqual(
+    seed,
+  );
+  for (const bad of [
+    Buffer.alloc(31).toString("base64"),
+    "not*base64*at*all*but*long*enough*xx==",
+    Buffer.alloc(33).toString("base64"),
+  ]) {
+    expect(() => loadConfig({ ...base, SERVER_SIGNING_KEY: bad })).toThrow(
+      new ConfigError("SERVER_SIGNING_KEY", "must be a base64-encoded 32-byte Ed25519 seed"),
+    );
   }
   expect(() => loadConfig({ ...base, NODE_ENV: "production" })).toThrow(ConfigError);
   expect(() => loadConfig({ ...base, NODE_ENV: "production" })).toThrow(/SERVER_SIGNING_KEY is required in production/);
-  expect(loadConfig({ ...base, NODE_ENV: "production", SERVER_SIGNING_KEY: seed.toString("base64") }).serverSigningKey).toHaveLength(32);
+  expect(
+    loadConfig({ ...base, NODE_ENV: "production", SERVER_SIGNING_KEY: seed.toString("base64") }).serverSigningKey,
+  ).toHaveLength(32);
 });
 
 test("bad values stop start-up with the variable named", () => {
   expect(() => loadConfig({ ...base, INVITE_TTL: "soon" })).toThrow(/^INVITE_TTL must be a duration/);
   expect(() => loadConfig({ ...base, INVITE_TTL: "1s" })).toThrow(/^INVITE_TTL must be between/);
-  expect(() => loadConfig({ INTERNAL_AUTH_SECRET: base.INTERNAL_AUTH_SECRET })).toThrow(/^CONNECTION_DATABASE_URL is required/);
+  expect(() => loadConfig({ INTERNAL_AUTH_SECRET: base.INTERNAL_AUTH_SECRET })).toThrow(
+    /^CONNECTION_DATABASE_URL is required/,
+  );
 });
 
 test("signed payloads are the documented bytes, and refuse anything but pairIDs", () => {
@@ -56,7 +68,9 @@ test("signed payloads are the documented bytes, and refuse anything but pairIDs"
 test("the signer is RFC 8032 Ed25519 (test vector 1)", () => {
   const seed = Buffer.from("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "hex");
   const signer = createSigner(seed);
-  expect(Buffer.from(signer.publicKey).toString("hex")).toBe("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  expect(Buffer.from(signer.publicKey).toString("hex")).toBe(
+    "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+  );
   const signature = signer.sign(new Uint8Array());
   expect(Buffer.from(signature).toString("hex")).toBe(
     "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",

@@ -8,7 +8,16 @@ import { events, streamName } from "@seeme/contracts/subjects";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { TEST_DATABASE_URL } from "@seeme/testkit/database";
 import { waitFor } from "@seeme/testkit/health";
-import { clientAs, eventWatcher, newPairId, registerAccount, silent, startSuite, testClock, type Account } from "./helpers.js";
+import {
+  clientAs,
+  eventWatcher,
+  newPairId,
+  registerAccount,
+  silent,
+  startSuite,
+  testClock,
+  type Account,
+} from "./helpers.js";
 
 const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
@@ -19,7 +28,12 @@ const clients: Array<{ close(): void }> = [];
 beforeAll(async () => {
   suite = await startSuite("events", { now: clock.now });
   watcher = await eventWatcher(suite.bus, "events-test");
-  publisher = await connectEventBus({ url: suite.bus.url, prefix: suite.bus.prefix, name: "identity-stand-in", log: silent });
+  publisher = await connectEventBus({
+    url: suite.bus.url,
+    prefix: suite.bus.prefix,
+    name: "identity-stand-in",
+    log: silent,
+  });
 });
 
 afterAll(async () => {
@@ -38,7 +52,11 @@ function client(account: Account) {
 async function connect(a: Account, b: Account) {
   const sender = newPairId();
   const recipient = newPairId();
-  const { serverSignature } = await client(a).initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: a.signInitiate(sender, recipient) });
+  const { serverSignature } = await client(a).initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.signInitiate(sender, recipient),
+  });
   await client(b).confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
   return { sender, recipient };
 }
@@ -55,17 +73,23 @@ test("account deletion breaks every connection of the account once, even when th
   const bc = await connect(b, c);
   const pendingSender = newPairId();
   const pendingRecipient = newPairId();
-  await client(a).initiateConnection({ senderPairId: pendingSender, recipientPairId: pendingRecipient, accountSignature: a.signInitiate(pendingSender, pendingRecipient) });
+  await client(a).initiateConnection({
+    senderPairId: pendingSender,
+    recipientPairId: pendingRecipient,
+    accountSignature: a.signInitiate(pendingSender, pendingRecipient),
+  });
   await watcher.confirmed.take(3);
   const seen = watcher.broken.items.length;
 
   const deleted = { eventId: randomUUID(), accountId: a.id, deleteTime: timestampFromDate(clock.now()) };
   await publisher.publish(events.accountDeleted, deleted, { msgId: deleted.eventId });
   const broken = (await watcher.broken.take(seen + 2)).slice(seen);
-  expect(broken).toEqual(expect.arrayContaining([
-    expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ab.sender, ab.recipient] }),
-    expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ca.sender, ca.recipient] }),
-  ]));
+  expect(broken).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ab.sender, ab.recipient] }),
+      expect.objectContaining({ by: a.id, reason: BreakReason.ACCOUNT_DELETED, pairIds: [ca.sender, ca.recipient] }),
+    ]),
+  );
   expect((await client(b).listConnections({})).connections.map((x) => x.pairId)).toEqual([bc.sender]);
   expect((await suite.tables.rows("invites")).filter((r) => r.initiator_account_id === a.id)).toEqual([]);
 
@@ -81,7 +105,8 @@ test("the sweeper expires each pending invite once (even with two sweeps racing)
   const b = registerAccount(suite.identity);
   const used = await connect(a, b);
   const pending = Array.from({ length: 3 }, () => ({ s: newPairId(), r: newPairId() }));
-  for (const { s, r } of pending) await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  for (const { s, r } of pending)
+    await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
   const seen = watcher.expired.items.length;
 
   clock.advance(15 * 60_000 - 1);
@@ -104,10 +129,18 @@ test("an expired invite not yet swept gives way to a new initiate of the pair, a
   const a = registerAccount(suite.identity);
   const s = newPairId();
   const r = newPairId();
-  const first = await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const first = await client(a).initiateConnection({
+    senderPairId: s,
+    recipientPairId: r,
+    accountSignature: a.signInitiate(s, r),
+  });
   const seen = watcher.expired.items.length;
   clock.advance(15 * 60_000);
-  const second = await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const second = await client(a).initiateConnection({
+    senderPairId: s,
+    recipientPairId: r,
+    accountSignature: a.signInitiate(s, r),
+  });
   expect(Number(second.expireTime!.seconds)).toBeGreaterThan(Number(first.expireTime!.seconds));
   const [expired] = (await watcher.expired.take(seen + 1)).slice(seen);
   expect(expired).toMatchObject({ initiator: a.id, sender: s, recipient: r });
@@ -119,7 +152,8 @@ test("JetStream keeps connection events (account ids with pairIDs) for a day, id
   const nc = await connectNats({ servers: suite.bus.url });
   try {
     const jsm = await nc.jetstreamManager();
-    const maxAgeMs = async (stream: "IDENTITY" | "CONNECTION") => (await jsm.streams.info(streamName(suite.bus.prefix, stream))).config.max_age / 1e6;
+    const maxAgeMs = async (stream: "IDENTITY" | "CONNECTION") =>
+      (await jsm.streams.info(streamName(suite.bus.prefix, stream))).config.max_age / 1e6;
     expect(await maxAgeMs("CONNECTION")).toBe(24 * 60 * 60 * 1000);
     expect(await maxAgeMs("IDENTITY")).toBe(7 * 24 * 60 * 60 * 1000);
   } finally {
@@ -131,18 +165,28 @@ test("JetStream keeps connection events (account ids with pairIDs) for a day, id
 async function deleteAccount(account: Account): Promise<void> {
   const event = { eventId: randomUUID(), accountId: account.id, deleteTime: timestampFromDate(clock.now()) };
   await publisher.publish(events.accountDeleted, event, { msgId: event.eventId });
-  expect(await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === account.id))).toBe(true);
+  expect(
+    await waitFor(async () =>
+      (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === account.id),
+    ),
+  ).toBe(true);
 }
 
 function initiate(account: Account) {
   const senderPairId = newPairId();
   const recipientPairId = newPairId();
-  const request = { senderPairId, recipientPairId, accountSignature: account.signInitiate(senderPairId, recipientPairId) };
+  const request = {
+    senderPairId,
+    recipientPairId,
+    accountSignature: account.signInitiate(senderPairId, recipientPairId),
+  };
   return { senderPairId, recipientPairId, send: () => client(account).initiateConnection(request) };
 }
 
 const connectionsOf = async (account: Account) =>
-  (await suite.tables.rows("connections")).filter((row) => row.initiator_account_id === account.id || row.recipient_account_id === account.id);
+  (await suite.tables.rows("connections")).filter(
+    (row) => row.initiator_account_id === account.id || row.recipient_account_id === account.id,
+  );
 
 test("a deleted account can neither initiate nor confirm, its invites are gone, and only its id is kept", async () => {
   const a = registerAccount(suite.identity);
@@ -153,18 +197,38 @@ test("a deleted account can neither initiate nor confirm, its invites are gone, 
   const aInvite = initiate(a);
   const { serverSignature: aSignature } = await aInvite.send();
   await deleteAccount(a);
-  expect((await suite.tables.rows("deleted_accounts")).find((row) => row.account_id === a.id)).toEqual({ account_id: a.id });
+  expect((await suite.tables.rows("deleted_accounts")).find((row) => row.account_id === a.id)).toEqual({
+    account_id: a.id,
+  });
 
   // Its session may outlive the deletion for a moment (the gateway evicts it).
-  await expect(client(a).confirmConnection({ senderPairId: cInvite.senderPairId, recipientPairId: cInvite.recipientPairId, serverSignature: cSignature }))
-    .rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: expect.stringMatching(/account no longer exists/) });
-  await expect(initiate(a).send()).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: expect.stringMatching(/account no longer exists/) });
-  await expect(client(b).confirmConnection({ senderPairId: aInvite.senderPairId, recipientPairId: aInvite.recipientPairId, serverSignature: aSignature }))
-    .rejects.toMatchObject({ code: Code.NotFound });
+  await expect(
+    client(a).confirmConnection({
+      senderPairId: cInvite.senderPairId,
+      recipientPairId: cInvite.recipientPairId,
+      serverSignature: cSignature,
+    }),
+  ).rejects.toMatchObject({
+    code: Code.Unauthenticated,
+    rawMessage: expect.stringMatching(/account no longer exists/),
+  });
+  await expect(initiate(a).send()).rejects.toMatchObject({
+    code: Code.Unauthenticated,
+    rawMessage: expect.stringMatching(/account no longer exists/),
+  });
+  await expect(
+    client(b).confirmConnection({
+      senderPairId: aInvite.senderPairId,
+      recipientPairId: aInvite.recipientPairId,
+      serverSignature: aSignature,
+    }),
+  ).rejects.toMatchObject({ code: Code.NotFound });
 
   expect(await connectionsOf(a)).toEqual([]);
   expect((await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === a.id)).toEqual([]);
-  expect((await suite.tables.rows("invites")).find((row) => row.sender_pair_id === cInvite.senderPairId)).toMatchObject({ used_at: null });
+  expect((await suite.tables.rows("invites")).find((row) => row.sender_pair_id === cInvite.senderPairId)).toMatchObject(
+    { used_at: null },
+  );
 });
 
 test("a confirm racing the deletion of the invite's initiator leaves no connection owned by the deleted account", async () => {
@@ -178,17 +242,27 @@ test("a confirm racing the deletion of the invite's initiator leaves no connecti
   await holder.connect();
   await observer.connect();
   // Backends waiting, directly or through another waiter, for the holder's locks.
-  const waitingBehind = async (pid: number) => (await observer.query<{ n: number }>(`
+  const waitingBehind = async (pid: number) =>
+    (
+      await observer.query<{ n: number }>(
+        `
     WITH RECURSIVE waiting(pid) AS (
       SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
       UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
-    SELECT count(*)::int AS n FROM waiting`, [pid])).rows[0].n;
+    SELECT count(*)::int AS n FROM waiting`,
+        [pid],
+      )
+    ).rows[0].n;
   try {
     await holder.query("BEGIN");
     // Holding the invite row stops B's confirm at its claim, after its checks.
     await holder.query("SELECT 1 FROM invites WHERE sender_pair_id = $1 FOR UPDATE", [invite.senderPairId]);
     const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
-    const confirming = client(b).confirmConnection({ senderPairId: invite.senderPairId, recipientPairId: invite.recipientPairId, serverSignature });
+    const confirming = client(b).confirmConnection({
+      senderPairId: invite.senderPairId,
+      recipientPairId: invite.recipientPairId,
+      serverSignature,
+    });
     confirming.catch(() => undefined);
     expect(await waitFor(async () => (await waitingBehind(pid)) === 1)).toBe(true);
     const event = { eventId: randomUUID(), accountId: a.id, deleteTime: timestampFromDate(clock.now()) };
@@ -201,6 +275,8 @@ test("a confirm racing the deletion of the invite's initiator leaves no connecti
     await holder.end();
     await observer.end();
   }
-  expect(await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === a.id))).toBe(true);
+  expect(
+    await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === a.id)),
+  ).toBe(true);
   expect(await waitFor(async () => (await connectionsOf(a)).length === 0, 3000)).toBe(true);
 });

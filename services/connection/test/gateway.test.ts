@@ -37,15 +37,21 @@ async function device(): Promise<Device> {
 }
 
 function initiate(a: Device, b: Device, signer: Device = a) {
-  return connections.initiateConnection({
-    senderPairId: a.pairId,
-    recipientPairId: b.pairId,
-    accountSignature: signPayload(signer.privateKey, initiatePayload(a.pairId, b.pairId)),
-  }, auth(a));
+  return connections.initiateConnection(
+    {
+      senderPairId: a.pairId,
+      recipientPairId: b.pairId,
+      accountSignature: signPayload(signer.privateKey, initiatePayload(a.pairId, b.pairId)),
+    },
+    auth(a),
+  );
 }
 
 function confirm(as: Device, a: Device, b: Device, serverSignature: Uint8Array) {
-  return connections.confirmConnection({ senderPairId: a.pairId, recipientPairId: b.pairId, serverSignature }, auth(as));
+  return connections.confirmConnection(
+    { senderPairId: a.pairId, recipientPairId: b.pairId, serverSignature },
+    auth(as),
+  );
 }
 
 /** Server messages (type 5 notices) waiting for a device. */
@@ -82,18 +88,24 @@ async function whenReachable<T>(call: () => Promise<T>): Promise<T> {
 
 beforeAll(async () => {
   // The sweeper stays out of the way: expiry is observed through confirm and re-initiate.
-  stack = await startStack("connection-e2e", { now, env: {
-    SERVER_SIGNING_KEY: SEED.toString("base64"),
-    INVITE_SWEEP_INTERVAL: "1h",
-    // Every device signs up from 127.0.0.1: lift identity's per-address budget.
-    IDENTITY_RATE_LIMIT_ADDRESS_BURST: "1000",
-  } });
+  stack = await startStack("connection-e2e", {
+    now,
+    env: {
+      SERVER_SIGNING_KEY: SEED.toString("base64"),
+      INVITE_SWEEP_INTERVAL: "1h",
+      // Every device signs up from 127.0.0.1: lift identity's per-address budget.
+      IDENTITY_RATE_LIMIT_ADDRESS_BURST: "1000",
+    },
+  });
   transport = createGrpcTransport({ baseUrl: stack.gatewayUrl });
   connections = createClient(ConnectionService, transport);
   location = createClient(LocationService, transport);
   const target = parseDatabaseUrl(stack.databaseUrls.connection);
   pool = new pg.Pool({ connectionString: target.connectionString, max: 2, options: `-c search_path=${target.schema}` });
-  watcher = await eventWatcher({ url: stack.natsUrl, prefix: stack.natsPrefix, cleanup: async () => undefined }, "connection-e2e");
+  watcher = await eventWatcher(
+    { url: stack.natsUrl, prefix: stack.natsPrefix, cleanup: async () => undefined },
+    "connection-e2e",
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -115,7 +127,9 @@ test("the seed's happy path with two real accounts: initiate, confirm, A's 5/3 n
   const confirmed = await confirm(B, A, B, serverSignature);
   expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
   expect(confirmed.connection).toMatchObject({ pairId: B.pairId, peerPairId: A.pairId, rekeyDue: false });
-  expect((await connections.listConnections({}, auth(A))).connections).toEqual([expect.objectContaining({ pairId: A.pairId, peerPairId: B.pairId })]);
+  expect((await connections.listConnections({}, auth(A))).connections).toEqual([
+    expect.objectContaining({ pairId: A.pairId, peerPairId: B.pairId }),
+  ]);
 
   // A learns of the confirm from the server (type 5 / sub-type 3, carrying B's pairID).
   let aNotices: IncomingPacket[] = [];
@@ -124,8 +138,9 @@ test("the seed's happy path with two real accounts: initiate, confirm, A's 5/3 n
 
   // Each side may send only to the other's pairID.
   await location.sync({ data: [{ pairId: B.pairId, packetId: 1, blob: new TextEncoder().encode("hi B") }] }, auth(A));
-  await expect(location.sync({ data: [{ pairId: A.pairId, packetId: 1, blob: new Uint8Array([1]) }] }, auth(A)))
-    .rejects.toMatchObject({ code: Code.PermissionDenied });
+  await expect(
+    location.sync({ data: [{ pairId: A.pairId, packetId: 1, blob: new Uint8Array([1]) }] }, auth(A)),
+  ).rejects.toMatchObject({ code: Code.PermissionDenied });
   const forB = (await location.sync({}, auth(B))).data.filter((p) => p.pairId === B.pairId);
   expect(forB.map((p) => new TextDecoder().decode(p.blob))).toEqual(["hi B"]);
 
@@ -133,8 +148,9 @@ test("the seed's happy path with two real accounts: initiate, confirm, A's 5/3 n
   expect(breakTime).toBeDefined();
   expect((await connections.listConnections({}, auth(B))).connections).toEqual([]);
   expect(await waitFor(async () => (await notices(B)).some((n) => n.type === 5 && n.subType === 5))).toBe(true);
-  await expect(location.sync({ data: [{ pairId: B.pairId, packetId: 2, blob: new Uint8Array([1]) }] }, auth(A)))
-    .rejects.toMatchObject({ code: Code.PermissionDenied });
+  await expect(
+    location.sync({ data: [{ pairId: B.pairId, packetId: 2, blob: new Uint8Array([1]) }] }, auth(A)),
+  ).rejects.toMatchObject({ code: Code.PermissionDenied });
 });
 
 test("each refusal has its documented status code and changes nothing in the database", async () => {
@@ -144,22 +160,60 @@ test("each refusal has its documented status code and changes nothing in the dat
 
   // bad account signature: B's key signing for A's call, or A's key over another pair
   await refused(() => initiate(A, B, B), Code.PermissionDenied);
-  await refused(() => connections.initiateConnection({
-    senderPairId: A.pairId, recipientPairId: B.pairId, accountSignature: signPayload(A.privateKey, initiatePayload(B.pairId, A.pairId)),
-  }, auth(A)), Code.PermissionDenied);
+  await refused(
+    () =>
+      connections.initiateConnection(
+        {
+          senderPairId: A.pairId,
+          recipientPairId: B.pairId,
+          accountSignature: signPayload(A.privateKey, initiatePayload(B.pairId, A.pairId)),
+        },
+        auth(A),
+      ),
+    Code.PermissionDenied,
+  );
 
   // malformed pairIDs
   for (const bad of ["", A.pairId.slice(1), `${A.pairId}0`, `${A.pairId.slice(1)}_`]) {
-    await refused(() => connections.initiateConnection({ senderPairId: bad, recipientPairId: B.pairId, accountSignature: new Uint8Array(64) }, auth(A)), Code.InvalidArgument);
-    await refused(() => connections.confirmConnection({ senderPairId: A.pairId, recipientPairId: bad, serverSignature: new Uint8Array(64) }, auth(B)), Code.InvalidArgument);
+    await refused(
+      () =>
+        connections.initiateConnection(
+          { senderPairId: bad, recipientPairId: B.pairId, accountSignature: new Uint8Array(64) },
+          auth(A),
+        ),
+      Code.InvalidArgument,
+    );
+    await refused(
+      () =>
+        connections.confirmConnection(
+          { senderPairId: A.pairId, recipientPairId: bad, serverSignature: new Uint8Array(64) },
+          auth(B),
+        ),
+      Code.InvalidArgument,
+    );
     await refused(() => connections.breakConnection({ pairId: bad }, auth(A)), Code.InvalidArgument);
   }
 
   // unauthenticated caller: no token, a made-up token
   const anonymous = { headers: { authorization: `Bearer ${randomBytes(32).toString("base64url")}` } };
-  await refused(() => connections.initiateConnection({ senderPairId: A.pairId, recipientPairId: B.pairId, accountSignature: signPayload(A.privateKey, initiatePayload(A.pairId, B.pairId)) }), Code.Unauthenticated);
+  await refused(
+    () =>
+      connections.initiateConnection({
+        senderPairId: A.pairId,
+        recipientPairId: B.pairId,
+        accountSignature: signPayload(A.privateKey, initiatePayload(A.pairId, B.pairId)),
+      }),
+    Code.Unauthenticated,
+  );
   await refused(() => connections.listConnections({}, anonymous), Code.Unauthenticated);
-  await refused(() => connections.confirmConnection({ senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature: new Uint8Array(64) }, anonymous), Code.Unauthenticated);
+  await refused(
+    () =>
+      connections.confirmConnection(
+        { senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature: new Uint8Array(64) },
+        anonymous,
+      ),
+    Code.Unauthenticated,
+  );
 
   const { serverSignature } = await initiate(A, B);
 
@@ -167,7 +221,10 @@ test("each refusal has its documented status code and changes nothing in the dat
   const flipped = Uint8Array.from(serverSignature);
   flipped[0] ^= 0x80;
   await refused(() => confirm(B, A, B, flipped), Code.PermissionDenied);
-  await refused(() => confirm(B, A, B, createSigner(randomBytes(32)).sign(invitePayload(A.pairId, B.pairId))), Code.PermissionDenied);
+  await refused(
+    () => confirm(B, A, B, createSigner(randomBytes(32)).sign(invitePayload(A.pairId, B.pairId))),
+    Code.PermissionDenied,
+  );
   await refused(() => confirm(B, A, C, serverSignature), Code.PermissionDenied);
 
   // self-confirm
@@ -191,7 +248,9 @@ test("each refusal has its documented status code and changes nothing in the dat
   offsetMs += 15 * 60_000;
   await refused(() => confirm(F, E, F, late.serverSignature), Code.FailedPrecondition);
   await initiate(E, F);
-  expect(await waitFor(async () => (await notices(E)).some((n) => n.type === 5 && n.subType === 4 && n.text === F.pairId))).toBe(true);
+  expect(
+    await waitFor(async () => (await notices(E)).some((n) => n.type === 5 && n.subType === 4 && n.text === F.pairId)),
+  ).toBe(true);
 });
 
 test("two concurrent confirms of one invite through the gateway make exactly one connection", async () => {
@@ -200,8 +259,14 @@ test("two concurrent confirms of one invite through the gateway make exactly one
     const { serverSignature } = await initiate(A, B);
     const results = await Promise.allSettled([confirm(B, A, B, serverSignature), confirm(C, A, B, serverSignature)]);
     expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
-    expect((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason).toMatchObject({ code: Code.FailedPrecondition });
-    expect(Number((await pool.query("SELECT count(*) AS n FROM connections WHERE initiator_pair_id = $1", [A.pairId])).rows[0].n)).toBe(1);
+    expect((results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason).toMatchObject({
+      code: Code.FailedPrecondition,
+    });
+    expect(
+      Number(
+        (await pool.query("SELECT count(*) AS n FROM connections WHERE initiator_pair_id = $1", [A.pairId])).rows[0].n,
+      ),
+    ).toBe(1);
   }
 });
 
@@ -213,16 +278,19 @@ test("a connection service stopped between commit and publish loses nothing: aft
 
   // Swap in a connection service that commits but never publishes, on the same port.
   await stack.stopService("connection");
-  const held = await startConnectionService(loadConfig({
-    INTERNAL_AUTH_SECRET: stack.internalAuthSecret,
-    CONNECTION_DATABASE_URL: stack.databaseUrls.connection,
-    NATS_URL: stack.natsUrl,
-    NATS_SUBJECT_PREFIX: stack.natsPrefix,
-    CONNECTION_PORT: port,
-    IDENTITY_ADDR: stack.address("identity"),
-    SERVER_SIGNING_KEY: SEED.toString("base64"),
-    METRICS_PORT: "0",
-  }), { now, log: silent, holdEvents: true });
+  const held = await startConnectionService(
+    loadConfig({
+      INTERNAL_AUTH_SECRET: stack.internalAuthSecret,
+      CONNECTION_DATABASE_URL: stack.databaseUrls.connection,
+      NATS_URL: stack.natsUrl,
+      NATS_SUBJECT_PREFIX: stack.natsPrefix,
+      CONNECTION_PORT: port,
+      IDENTITY_ADDR: stack.address("identity"),
+      SERVER_SIGNING_KEY: SEED.toString("base64"),
+      METRICS_PORT: "0",
+    }),
+    { now, log: silent, holdEvents: true },
+  );
   await whenReachable(() => confirm(B, A, B, serverSignature));
   expect((await pool.query("SELECT event FROM outbox_events")).rows).toEqual([{ event: "connectionConfirmed" }]);
   await held.stop();
@@ -234,17 +302,28 @@ test("a connection service stopped between commit and publish loses nothing: aft
   expect(await notices(A)).toEqual([expect.objectContaining({ type: 5, subType: 3, text: B.pairId })]);
   await new Promise((resolve) => setTimeout(resolve, 500));
   expect(watcher.confirmed.items.filter((e) => e.initiatorPairId === A.pairId)).toHaveLength(1);
-  expect(await whenReachable(() => connections.listConnections({}, auth(B)))).toMatchObject({ connections: [{ pairId: B.pairId }] });
+  expect(await whenReachable(() => connections.listConnections({}, auth(B)))).toMatchObject({
+    connections: [{ pairId: B.pairId }],
+  });
 });
 
 test("the Connect protocol reaches the same service (browser clients)", async () => {
-  const web = createClient(ConnectionService, createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" }));
+  const web = createClient(
+    ConnectionService,
+    createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" }),
+  );
   const A = await device();
   const B = await device();
-  const { serverSignature } = await web.initiateConnection({
-    senderPairId: A.pairId, recipientPairId: B.pairId, accountSignature: signPayload(A.privateKey, initiatePayload(A.pairId, B.pairId)),
-  }, auth(A));
-  await expect(web.confirmConnection({ senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature }, auth(B)))
-    .resolves.toMatchObject({ status: ConfirmStatus.CONFIRMED });
+  const { serverSignature } = await web.initiateConnection(
+    {
+      senderPairId: A.pairId,
+      recipientPairId: B.pairId,
+      accountSignature: signPayload(A.privateKey, initiatePayload(A.pairId, B.pairId)),
+    },
+    auth(A),
+  );
+  await expect(
+    web.confirmConnection({ senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature }, auth(B)),
+  ).resolves.toMatchObject({ status: ConfirmStatus.CONFIRMED });
   await expect(web.listConnections({})).rejects.toMatchObject({ code: Code.Unauthenticated });
 });

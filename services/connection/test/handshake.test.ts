@@ -4,7 +4,16 @@ import { ConfirmStatus } from "@seeme/contracts/connection";
 import { waitFor } from "@seeme/testkit/health";
 import { createSigner } from "../src/signing-key.js";
 import { invitePayload } from "@seeme/contracts/protocol";
-import { clientAs, eventWatcher, newPairId, registerAccount, SEED, startSuite, testClock, type Account } from "./helpers.js";
+import {
+  clientAs,
+  eventWatcher,
+  newPairId,
+  registerAccount,
+  SEED,
+  startSuite,
+  testClock,
+  type Account,
+} from "./helpers.js";
 
 const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
@@ -38,7 +47,9 @@ async function invite(a: ReturnType<typeof newAccount>) {
   const sender = newPairId();
   const recipient = newPairId();
   const { serverSignature } = await a.client.initiateConnection({
-    senderPairId: sender, recipientPairId: recipient, accountSignature: a.account.signInitiate(sender, recipient),
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.account.signInitiate(sender, recipient),
   });
   return { sender, recipient, serverSignature };
 }
@@ -46,7 +57,10 @@ async function invite(a: ReturnType<typeof newAccount>) {
 /** Runs `refused` after the relay has emptied the outbox and proves the database did not change. */
 async function expectRefusal(refused: Promise<unknown>, code: Code, message?: RegExp) {
   const before = await stableSnapshot();
-  await expect(refused).rejects.toMatchObject({ code, ...(message ? { rawMessage: expect.stringMatching(message) } : {}) });
+  await expect(refused).rejects.toMatchObject({
+    code,
+    ...(message ? { rawMessage: expect.stringMatching(message) } : {}),
+  });
   expect(await suite.tables.snapshot()).toBe(before);
 }
 
@@ -61,13 +75,21 @@ test("the seed's happy path: initiate, confirm, both sides see their view, event
   const sender = newPairId();
   const recipient = newPairId();
   const initiated = await a.client.initiateConnection({
-    senderPairId: sender, recipientPairId: recipient, accountSignature: a.account.signInitiate(sender, recipient),
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.account.signInitiate(sender, recipient),
   });
   // The server's own Ed25519 signature over the invite payload, verifiable with its public key.
   expect(createSigner(SEED).verify(invitePayload(sender, recipient), initiated.serverSignature)).toBe(true);
-  expect(Number(initiated.expireTime!.seconds) * 1000).toBe(Math.floor((clock.now().getTime() + 15 * 60_000) / 1000) * 1000);
+  expect(Number(initiated.expireTime!.seconds) * 1000).toBe(
+    Math.floor((clock.now().getTime() + 15 * 60_000) / 1000) * 1000,
+  );
 
-  const confirmed = await b.client.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature: initiated.serverSignature });
+  const confirmed = await b.client.confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature: initiated.serverSignature,
+  });
   expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
   expect(confirmed.connection).toMatchObject({ pairId: recipient, peerPairId: sender, rekeyDue: false });
   expect(confirmed.connection!.packetLife!.seconds).toBe(BigInt(7 * 24 * 3600));
@@ -79,11 +101,20 @@ test("the seed's happy path: initiate, confirm, both sides see their view, event
 
   // The initiator's type 5 / sub-type 3 notice is made by the relay from this event.
   const [event] = await watcher.confirmed.take(1);
-  expect(event).toMatchObject({ initiator: a.account.id, recipient: b.account.id, initiatorPairId: sender, recipientPairId: recipient });
+  expect(event).toMatchObject({
+    initiator: a.account.id,
+    recipient: b.account.id,
+    initiatorPairId: sender,
+    recipientPairId: recipient,
+  });
 
   const rows = await suite.tables.rows("connections");
   const row = rows.find((r) => r.initiator_pair_id === sender);
-  expect(row).toMatchObject({ initiator_account_id: a.account.id, recipient_account_id: b.account.id, recipient_pair_id: recipient });
+  expect(row).toMatchObject({
+    initiator_account_id: a.account.id,
+    recipient_account_id: b.account.id,
+    recipient_pair_id: recipient,
+  });
   const invites = await suite.tables.rows("invites");
   expect(invites.find((r) => r.sender_pair_id === sender)?.used_at).not.toBeNull();
 });
@@ -92,14 +123,22 @@ test("repeating an initiate returns the same invite; another account cannot take
   const a = newAccount();
   const first = await invite(a);
   const again = await a.client.initiateConnection({
-    senderPairId: first.sender, recipientPairId: first.recipient, accountSignature: a.account.signInitiate(first.sender, first.recipient),
+    senderPairId: first.sender,
+    recipientPairId: first.recipient,
+    accountSignature: a.account.signInitiate(first.sender, first.recipient),
   });
   expect(Buffer.from(again.serverSignature)).toEqual(Buffer.from(first.serverSignature));
 
   const eve = newAccount();
-  await expectRefusal(eve.client.initiateConnection({
-    senderPairId: first.sender, recipientPairId: first.recipient, accountSignature: eve.account.signInitiate(first.sender, first.recipient),
-  }), Code.AlreadyExists, /pending invite/);
+  await expectRefusal(
+    eve.client.initiateConnection({
+      senderPairId: first.sender,
+      recipientPairId: first.recipient,
+      accountSignature: eve.account.signInitiate(first.sender, first.recipient),
+    }),
+    Code.AlreadyExists,
+    /pending invite/,
+  );
 });
 
 test("refuses a bad account signature with PermissionDenied and writes nothing", async () => {
@@ -114,11 +153,25 @@ test("refuses a bad account signature with PermissionDenied and writes nothing",
     new Uint8Array(64), // garbage of the right length
   ];
   for (const accountSignature of cases) {
-    await expectRefusal(a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature }), Code.PermissionDenied);
+    await expectRefusal(
+      a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature }),
+      Code.PermissionDenied,
+    );
   }
   // A caller identity can sign for nobody else: B's valid signature does not work for A.
-  await expectRefusal(a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: cases[0] }), Code.PermissionDenied);
-  await expectRefusal(a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: new Uint8Array(63) }), Code.InvalidArgument, /64-byte/);
+  await expectRefusal(
+    a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: cases[0] }),
+    Code.PermissionDenied,
+  );
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: sender,
+      recipientPairId: recipient,
+      accountSignature: new Uint8Array(63),
+    }),
+    Code.InvalidArgument,
+    /64-byte/,
+  );
 });
 
 test("refuses a forged or altered server signature with PermissionDenied", async () => {
@@ -136,14 +189,24 @@ test("refuses a forged or altered server signature with PermissionDenied", async
     { senderPairId: real.sender, recipientPairId: newPairId(), serverSignature: real.serverSignature },
     { senderPairId: real.recipient, recipientPairId: real.sender, serverSignature: real.serverSignature },
   ];
-  for (const request of cases) await expectRefusal(b.client.confirmConnection(request), Code.PermissionDenied, /server_signature/);
-  await expectRefusal(b.client.confirmConnection({ ...cases[0], serverSignature: new Uint8Array(0) }), Code.InvalidArgument, /64-byte/);
+  for (const request of cases)
+    await expectRefusal(b.client.confirmConnection(request), Code.PermissionDenied, /server_signature/);
+  await expectRefusal(
+    b.client.confirmConnection({ ...cases[0], serverSignature: new Uint8Array(0) }),
+    Code.InvalidArgument,
+    /64-byte/,
+  );
   // A signature for a pair nobody initiated is refused even when genuinely ours (invites are records, not just signatures).
   const s = newPairId();
   const r = newPairId();
-  await expectRefusal(b.client.confirmConnection({
-    senderPairId: s, recipientPairId: r, serverSignature: createSigner(SEED).sign(invitePayload(s, r)),
-  }), Code.NotFound);
+  await expectRefusal(
+    b.client.confirmConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      serverSignature: createSigner(SEED).sign(invitePayload(s, r)),
+    }),
+    Code.NotFound,
+  );
 });
 
 test("refuses an expired invite with FailedPrecondition, then NotFound once swept (initiator told)", async () => {
@@ -151,7 +214,11 @@ test("refuses an expired invite with FailedPrecondition, then NotFound once swep
   const b = newAccount();
   const pending = await invite(a);
   clock.advance(15 * 60_000);
-  const request = { senderPairId: pending.sender, recipientPairId: pending.recipient, serverSignature: pending.serverSignature };
+  const request = {
+    senderPairId: pending.sender,
+    recipientPairId: pending.recipient,
+    serverSignature: pending.serverSignature,
+  };
   await expectRefusal(b.client.confirmConnection(request), Code.FailedPrecondition, /expired/);
 
   // Earlier tests' pending invites expire in the same sweep.
@@ -159,7 +226,9 @@ test("refuses an expired invite with FailedPrecondition, then NotFound once swep
   const swept = await suite.service.sweeper.sweep();
   expect(swept).toBeGreaterThanOrEqual(1);
   const expired = (await watcher.expired.take(seen + swept)).slice(seen);
-  expect(expired).toContainEqual(expect.objectContaining({ initiator: a.account.id, sender: pending.sender, recipient: pending.recipient }));
+  expect(expired).toContainEqual(
+    expect.objectContaining({ initiator: a.account.id, sender: pending.sender, recipient: pending.recipient }),
+  );
   await expectRefusal(b.client.confirmConnection(request), Code.NotFound);
 });
 
@@ -181,41 +250,125 @@ test("a pairID is never accepted twice, not even after its connection is broken 
   const inv = await invite(a);
   // A second invite sharing A's pairID, made before the first is confirmed.
   const later = newPairId();
-  const second = await a.client.initiateConnection({ senderPairId: inv.sender, recipientPairId: later, accountSignature: a.account.signInitiate(inv.sender, later) });
-  await b.client.confirmConnection({ senderPairId: inv.sender, recipientPairId: inv.recipient, serverSignature: inv.serverSignature });
+  const second = await a.client.initiateConnection({
+    senderPairId: inv.sender,
+    recipientPairId: later,
+    accountSignature: a.account.signInitiate(inv.sender, later),
+  });
+  await b.client.confirmConnection({
+    senderPairId: inv.sender,
+    recipientPairId: inv.recipient,
+    serverSignature: inv.serverSignature,
+  });
 
-  await expectRefusal(b.client.confirmConnection({ senderPairId: inv.sender, recipientPairId: later, serverSignature: second.serverSignature }), Code.AlreadyExists, /already used/);
+  await expectRefusal(
+    b.client.confirmConnection({
+      senderPairId: inv.sender,
+      recipientPairId: later,
+      serverSignature: second.serverSignature,
+    }),
+    Code.AlreadyExists,
+    /already used/,
+  );
   const fresh = newPairId();
-  await expectRefusal(a.client.initiateConnection({ senderPairId: inv.sender, recipientPairId: fresh, accountSignature: a.account.signInitiate(inv.sender, fresh) }), Code.AlreadyExists);
-  await expectRefusal(b.client.initiateConnection({ senderPairId: fresh, recipientPairId: inv.recipient, accountSignature: b.account.signInitiate(fresh, inv.recipient) }), Code.AlreadyExists);
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: inv.sender,
+      recipientPairId: fresh,
+      accountSignature: a.account.signInitiate(inv.sender, fresh),
+    }),
+    Code.AlreadyExists,
+  );
+  await expectRefusal(
+    b.client.initiateConnection({
+      senderPairId: fresh,
+      recipientPairId: inv.recipient,
+      accountSignature: b.account.signInitiate(fresh, inv.recipient),
+    }),
+    Code.AlreadyExists,
+  );
 
   await b.client.breakConnection({ pairId: inv.recipient });
-  await expectRefusal(a.client.initiateConnection({ senderPairId: inv.sender, recipientPairId: fresh, accountSignature: a.account.signInitiate(inv.sender, fresh) }), Code.AlreadyExists);
-  await expectRefusal(a.client.initiateConnection({ senderPairId: fresh, recipientPairId: inv.recipient, accountSignature: a.account.signInitiate(fresh, inv.recipient) }), Code.AlreadyExists);
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: inv.sender,
+      recipientPairId: fresh,
+      accountSignature: a.account.signInitiate(inv.sender, fresh),
+    }),
+    Code.AlreadyExists,
+  );
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: fresh,
+      recipientPairId: inv.recipient,
+      accountSignature: a.account.signInitiate(fresh, inv.recipient),
+    }),
+    Code.AlreadyExists,
+  );
 });
 
 test("refuses malformed pairIDs with InvalidArgument on every RPC", async () => {
   const a = newAccount();
   const good = newPairId();
-  const malformed = ["", good.slice(1), `${good}x`, `${good.slice(1)}-`, `${good.slice(1)}é`, `${good.slice(2)}\n`, `${good.slice(1)} `];
+  const malformed = [
+    "",
+    good.slice(1),
+    `${good}x`,
+    `${good.slice(1)}-`,
+    `${good.slice(1)}é`,
+    `${good.slice(2)}\n`,
+    `${good.slice(1)} `,
+  ];
   for (const bad of malformed) {
-    await expectRefusal(a.client.initiateConnection({ senderPairId: bad, recipientPairId: good, accountSignature: new Uint8Array(64) }), Code.InvalidArgument, /sender_pair_id/);
-    await expectRefusal(a.client.initiateConnection({ senderPairId: good, recipientPairId: bad, accountSignature: new Uint8Array(64) }), Code.InvalidArgument, /recipient_pair_id/);
-    await expectRefusal(a.client.confirmConnection({ senderPairId: bad, recipientPairId: good, serverSignature: new Uint8Array(64) }), Code.InvalidArgument);
+    await expectRefusal(
+      a.client.initiateConnection({ senderPairId: bad, recipientPairId: good, accountSignature: new Uint8Array(64) }),
+      Code.InvalidArgument,
+      /sender_pair_id/,
+    );
+    await expectRefusal(
+      a.client.initiateConnection({ senderPairId: good, recipientPairId: bad, accountSignature: new Uint8Array(64) }),
+      Code.InvalidArgument,
+      /recipient_pair_id/,
+    );
+    await expectRefusal(
+      a.client.confirmConnection({ senderPairId: bad, recipientPairId: good, serverSignature: new Uint8Array(64) }),
+      Code.InvalidArgument,
+    );
     await expectRefusal(a.client.breakConnection({ pairId: bad }), Code.InvalidArgument, /pair_id/);
   }
-  await expectRefusal(a.client.initiateConnection({ senderPairId: good, recipientPairId: good, accountSignature: a.account.signInitiate(good, good) }), Code.InvalidArgument, /differ/);
-  await expectRefusal(a.client.initiateConnection({
-    senderPairId: good, recipientPairId: newPairId(), accountSignature: new Uint8Array(64), packetLife: { seconds: 0n, nanos: 0 },
-  }), Code.InvalidArgument, /packet_life/);
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: good,
+      recipientPairId: good,
+      accountSignature: a.account.signInitiate(good, good),
+    }),
+    Code.InvalidArgument,
+    /differ/,
+  );
+  await expectRefusal(
+    a.client.initiateConnection({
+      senderPairId: good,
+      recipientPairId: newPairId(),
+      accountSignature: new Uint8Array(64),
+      packetLife: { seconds: 0n, nanos: 0 },
+    }),
+    Code.InvalidArgument,
+    /packet_life/,
+  );
 });
 
 test("refuses an unauthenticated caller on every RPC with Unauthenticated", async () => {
   const anonymous = as(undefined);
   const s = newPairId();
   const r = newPairId();
-  await expectRefusal(anonymous.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: new Uint8Array(64) }), Code.Unauthenticated);
-  await expectRefusal(anonymous.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature: new Uint8Array(64) }), Code.Unauthenticated);
+  await expectRefusal(
+    anonymous.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: new Uint8Array(64) }),
+    Code.Unauthenticated,
+  );
+  await expectRefusal(
+    anonymous.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature: new Uint8Array(64) }),
+    Code.Unauthenticated,
+  );
   await expectRefusal(anonymous.breakConnection({ pairId: s }), Code.Unauthenticated);
   await expectRefusal(anonymous.listConnections({}), Code.Unauthenticated);
 });
@@ -227,7 +380,10 @@ test("two concurrent confirms of one invite make exactly one connection", async 
     const c = newAccount();
     const inv = await invite(a);
     const request = { senderPairId: inv.sender, recipientPairId: inv.recipient, serverSignature: inv.serverSignature };
-    const results = await Promise.allSettled([b.client.confirmConnection(request), c.client.confirmConnection(request)]);
+    const results = await Promise.allSettled([
+      b.client.confirmConnection(request),
+      c.client.confirmConnection(request),
+    ]);
     const won = results.filter((r) => r.status === "fulfilled");
     const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(won).toHaveLength(1);
@@ -243,9 +399,19 @@ test("two concurrent initiates of one pair by different accounts make one invite
   const e = newAccount();
   const s = newPairId();
   const r = newPairId();
-  const results = await Promise.allSettled([a, e].map((x) => x.client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: x.account.signInitiate(s, r) })));
+  const results = await Promise.allSettled(
+    [a, e].map((x) =>
+      x.client.initiateConnection({
+        senderPairId: s,
+        recipientPairId: r,
+        accountSignature: x.account.signInitiate(s, r),
+      }),
+    ),
+  );
   expect(results.filter((x) => x.status === "fulfilled")).toHaveLength(1);
-  expect(results.find((x): x is PromiseRejectedResult => x.status === "rejected")!.reason).toMatchObject({ code: Code.AlreadyExists });
+  expect(results.find((x): x is PromiseRejectedResult => x.status === "rejected")!.reason).toMatchObject({
+    code: Code.AlreadyExists,
+  });
   expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === s)).toHaveLength(1);
 });
 
@@ -254,7 +420,11 @@ test("break: either side by its own pairID; others get NotFound; the peer is not
   const b = newAccount();
   const stranger = newAccount();
   const inv = await invite(a);
-  await b.client.confirmConnection({ senderPairId: inv.sender, recipientPairId: inv.recipient, serverSignature: inv.serverSignature });
+  await b.client.confirmConnection({
+    senderPairId: inv.sender,
+    recipientPairId: inv.recipient,
+    serverSignature: inv.serverSignature,
+  });
 
   // Someone else's pairID and the peer's pairID look exactly like a missing one.
   await expectRefusal(stranger.client.breakConnection({ pairId: inv.sender }), Code.NotFound, /no connection of yours/);
@@ -265,7 +435,9 @@ test("break: either side by its own pairID; others get NotFound; the peer is not
   const { breakTime } = await a.client.breakConnection({ pairId: inv.sender });
   expect(Number(breakTime!.seconds)).toBe(Math.floor(clock.now().getTime() / 1000));
   const broken = (await watcher.broken.take(seen + 1)).slice(seen);
-  expect(broken).toEqual([expect.objectContaining({ by: a.account.id, reason: 1, pairIds: [inv.sender, inv.recipient] })]);
+  expect(broken).toEqual([
+    expect.objectContaining({ by: a.account.id, reason: 1, pairIds: [inv.sender, inv.recipient] }),
+  ]);
   expect((await b.client.listConnections({})).connections).toEqual([]);
   await expectRefusal(a.client.breakConnection({ pairId: inv.sender }), Code.NotFound);
 });
@@ -273,11 +445,19 @@ test("break: either side by its own pairID; others get NotFound; the peer is not
 test("list: newest first, packet life as asked (capped at 7 days), rekey due after 90 days", async () => {
   const a = newAccount();
   const b = newAccount();
-  const lives = [{ seconds: 3600n, nanos: 0 }, { seconds: 30n * 24n * 3600n, nanos: 0 }];
+  const lives = [
+    { seconds: 3600n, nanos: 0 },
+    { seconds: 30n * 24n * 3600n, nanos: 0 },
+  ];
   for (const packetLife of lives) {
     const s = newPairId();
     const r = newPairId();
-    const { serverSignature } = await a.client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.account.signInitiate(s, r), packetLife });
+    const { serverSignature } = await a.client.initiateConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      accountSignature: a.account.signInitiate(s, r),
+      packetLife,
+    });
     await b.client.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
     clock.advance(1000);
   }

@@ -15,7 +15,11 @@ import { collector, createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { loadConfig, type ConnectionConfig } from "../src/config.js";
 import { initiatePayload } from "@seeme/contracts/protocol";
 import { startFakeLocation } from "@seeme/testkit/fake-location";
-import { startConnectionService, type ConnectionServiceOptions, type RunningConnectionService } from "../src/service.js";
+import {
+  startConnectionService,
+  type ConnectionServiceOptions,
+  type RunningConnectionService,
+} from "../src/service.js";
 
 export const SECRET = "connection-test-secret-".padEnd(48, "x");
 export const silent = createLogger("connection-test", "silent");
@@ -27,18 +31,28 @@ export { newPairId } from "@seeme/testkit/pairing";
  * the real service guard, checking real Ed25519 signatures against the public
  * keys the test registered.
  */
-export async function startFakeIdentity(): Promise<{ address: string; keys: Map<string, KeyObject>; stop(): Promise<void> }> {
+export async function startFakeIdentity(): Promise<{
+  address: string;
+  keys: Map<string, KeyObject>;
+  stop(): Promise<void>;
+}> {
   const keys = new Map<string, KeyObject>();
   const fake = await startFakeService("identity-fake", [
-    registration(IdentityInternalService, {
-      verifySession: () => {
-        throw new ConnectError("not used by the connection service", Code.Unimplemented);
+    registration(
+      IdentityInternalService,
+      {
+        verifySession: () => {
+          throw new ConnectError("not used by the connection service", Code.Unimplemented);
+        },
+        verifySignature: (req) => {
+          const key = keys.get(req.accountId);
+          return {
+            valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature),
+          };
+        },
       },
-      verifySignature: (req) => {
-        const key = keys.get(req.accountId);
-        return { valid: key !== undefined && req.signature.length === 64 && verify(null, req.payload, key, req.signature) };
-      },
-    }, requireService(SECRET)),
+      requireService(SECRET),
+    ),
   ]);
   return { address: fake.address, keys, stop: fake.stop };
 }
@@ -60,7 +74,8 @@ export function registerAccount(identity: { keys: Map<string, KeyObject> }): Acc
 /** A ConnectionService client acting as `accountId` (what the gateway sends), or anonymous. */
 export function clientAs(address: string, accountId?: string) {
   return createGrpcClient(ConnectionService, address, {
-    headers: (): Record<string, string> => (accountId === undefined ? {} : { [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+    headers: (): Record<string, string> =>
+      accountId === undefined ? {} : { [CALLER_HEADER]: signCaller(SECRET, accountId) },
   });
 }
 
@@ -87,7 +102,12 @@ export function testClock(start = Date.now()) {
 
 export const SEED = randomBytes(32);
 
-export function testConfig(db: TestDatabase, bus: TestBus, identityAddr: string, env: Record<string, string> = {}): ConnectionConfig {
+export function testConfig(
+  db: TestDatabase,
+  bus: TestBus,
+  identityAddr: string,
+  env: Record<string, string> = {},
+): ConnectionConfig {
   return loadConfig({
     LOCATION_ADDR: fakeLocationAddress,
     INTERNAL_AUTH_SECRET: SECRET,
@@ -127,34 +147,62 @@ export function tableReader(db: TestDatabase) {
 
 /** Collects the connection events of a prefix with a durable consumer of its own. */
 export async function eventWatcher(testBus: TestBus, durable: string) {
-  const bus: EventBus = await connectEventBus({ url: testBus.url, prefix: testBus.prefix, name: `watch-${durable}`, log: silent });
+  const bus: EventBus = await connectEventBus({
+    url: testBus.url,
+    prefix: testBus.prefix,
+    name: `watch-${durable}`,
+    log: silent,
+  });
   await bus.ensureStreams();
-  const confirmed = collector<{ eventId: string; initiator: string; recipient: string; initiatorPairId: string; recipientPairId: string }>();
+  const confirmed = collector<{
+    eventId: string;
+    initiator: string;
+    recipient: string;
+    initiatorPairId: string;
+    recipientPairId: string;
+  }>();
   const broken = collector<{ eventId: string; by: string; reason: number; pairIds: string[] }>();
   const expired = collector<{ eventId: string; initiator: string; sender: string; recipient: string }>();
   await bus.consume(events.connectionConfirmed, {
     durable,
-    handler: (m) => confirmed.push({
-      eventId: m.eventId,
-      initiator: m.route!.initiatorAccountId,
-      recipient: m.route!.recipientAccountId,
-      initiatorPairId: m.route!.initiatorPairId,
-      recipientPairId: m.route!.recipientPairId,
-    }),
+    handler: (m) =>
+      confirmed.push({
+        eventId: m.eventId,
+        initiator: m.route!.initiatorAccountId,
+        recipient: m.route!.recipientAccountId,
+        initiatorPairId: m.route!.initiatorPairId,
+        recipientPairId: m.route!.recipientPairId,
+      }),
   });
   await bus.consume(events.connectionBroken, {
     durable,
-    handler: (m) => broken.push({ eventId: m.eventId, by: m.brokenByAccountId, reason: m.reason, pairIds: [m.route!.initiatorPairId, m.route!.recipientPairId] }),
+    handler: (m) =>
+      broken.push({
+        eventId: m.eventId,
+        by: m.brokenByAccountId,
+        reason: m.reason,
+        pairIds: [m.route!.initiatorPairId, m.route!.recipientPairId],
+      }),
   });
   await bus.consume(events.inviteExpired, {
     durable,
-    handler: (m) => expired.push({ eventId: m.eventId, initiator: m.initiatorAccountId, sender: m.senderPairId, recipient: m.recipientPairId }),
+    handler: (m) =>
+      expired.push({
+        eventId: m.eventId,
+        initiator: m.initiatorAccountId,
+        sender: m.senderPairId,
+        recipient: m.recipientPairId,
+      }),
   });
   return { bus, confirmed, broken, expired, close: () => bus.drain() };
 }
 
 /** Everything a suite needs: schema, prefix, fake identity, the service, a table reader. */
-export async function startSuite(label: string, options: ConnectionServiceOptions = {}, env: Record<string, string> = {}) {
+export async function startSuite(
+  label: string,
+  options: ConnectionServiceOptions = {},
+  env: Record<string, string> = {},
+) {
   const db = await createTestDatabase(`connection_${label}`);
   const bus = createTestBus(`conn_${label}`);
   const identity = await startFakeIdentity();
@@ -163,7 +211,13 @@ export async function startSuite(label: string, options: ConnectionServiceOption
   const service: RunningConnectionService = await startConnectionService(config, { log: silent, ...options });
   const tables = tableReader(db);
   return {
-    db, bus, identity, location, config, service, tables,
+    db,
+    bus,
+    identity,
+    location,
+    config,
+    service,
+    tables,
     address: `127.0.0.1:${service.port}`,
     async stop() {
       await service.stop();

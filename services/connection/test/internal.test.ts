@@ -22,7 +22,11 @@ async function connect(a: Account, b: Account) {
   clients.push(ac, bc);
   const s = newPairId();
   const r = newPairId();
-  const { serverSignature } = await ac.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const { serverSignature } = await ac.initiateConnection({
+    senderPairId: s,
+    recipientPairId: r,
+    accountSignature: a.signInitiate(s, r),
+  });
   await bc.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
   return { s, r };
 }
@@ -37,10 +41,14 @@ test("ListAccountRoutes lists both sides of every connection of an account", asy
   const internal = internalClient(suite.address);
   clients.push(internal);
   const { routes } = await internal.listAccountRoutes({ accountId: a.id });
-  expect(routes.map((r) => [r.initiatorAccountId, r.initiatorPairId, r.recipientAccountId, r.recipientPairId]).sort()).toEqual([
-    [a.id, ab.s, b.id, ab.r],
-    [c.id, ca.s, a.id, ca.r],
-  ].sort());
+  expect(
+    routes.map((r) => [r.initiatorAccountId, r.initiatorPairId, r.recipientAccountId, r.recipientPairId]).sort(),
+  ).toEqual(
+    [
+      [a.id, ab.s, b.id, ab.r],
+      [c.id, ca.s, a.id, ca.r],
+    ].sort(),
+  );
   expect(routes[0].packetLife!.seconds).toBe(BigInt(7 * 24 * 3600));
   expect((await internal.listAccountRoutes({ accountId: "nobody" })).routes).toEqual([]);
   await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({ code: Code.InvalidArgument });
@@ -71,10 +79,14 @@ test("ListRoutes pages through every connection exactly once", async () => {
 
 test("the internal API refuses clients and account callers with PermissionDenied", async () => {
   const anonymous = createGrpcClient(ConnectionInternalService, suite.address);
-  const asAccount = createGrpcClient(ConnectionInternalService, suite.address, { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "someone") }) });
+  const asAccount = createGrpcClient(ConnectionInternalService, suite.address, {
+    headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "someone") }),
+  });
   clients.push(anonymous, asAccount);
   for (const client of [anonymous, asAccount]) {
     await expect(client.listRoutes({})).rejects.toMatchObject({ code: Code.PermissionDenied });
-    await expect(client.listAccountRoutes({ accountId: "someone" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(client.listAccountRoutes({ accountId: "someone" })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
   }
 });

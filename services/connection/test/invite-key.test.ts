@@ -24,11 +24,14 @@ it("an invite's server_signature verifies with the key GetServerInfo publishes, 
 
   const account = await registerAndSignIn(createClient(IdentityService, transport));
   const [sender, recipient] = [newPairId(), newPairId()];
-  const { serverSignature } = await createClient(ConnectionService, transport).initiateConnection({
-    senderPairId: sender,
-    recipientPairId: recipient,
-    accountSignature: signPayload(account.privateKey, initiatePayload(sender, recipient)),
-  }, { headers: { authorization: `Bearer ${account.sessionToken}` } });
+  const { serverSignature } = await createClient(ConnectionService, transport).initiateConnection(
+    {
+      senderPairId: sender,
+      recipientPairId: recipient,
+      accountSignature: signPayload(account.privateKey, initiatePayload(sender, recipient)),
+    },
+    { headers: { authorization: `Bearer ${account.sessionToken}` } },
+  );
 
   expect(ed25519.verify(serverSignature, invitePayload(sender, recipient), info.inviteSigningPublicKey)).toBe(true);
   expect(ed25519.verify(serverSignature, invitePayload(recipient, sender), info.inviteSigningPublicKey)).toBe(false);

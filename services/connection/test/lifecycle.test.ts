@@ -8,7 +8,16 @@ import { createTestBus, type TestBus } from "@seeme/testkit/nats";
 import { startConnectionService } from "../src/service.js";
 import { createSigner } from "../src/signing-key.js";
 import { invitePayload } from "@seeme/contracts/protocol";
-import { clientAs, eventWatcher, newPairId, registerAccount, silent, startFakeIdentity, tableReader, testConfig } from "./helpers.js";
+import {
+  clientAs,
+  eventWatcher,
+  newPairId,
+  registerAccount,
+  silent,
+  startFakeIdentity,
+  tableReader,
+  testConfig,
+} from "./helpers.js";
 
 let db: TestDatabase;
 let bus: TestBus;
@@ -43,7 +52,11 @@ test("a service stopped between the commit and the publish loses no event: the n
   const first = await startConnectionService(testConfig(db, bus, identity.address), { log: silent, holdEvents: true });
   const aClient = clientAs(`127.0.0.1:${first.port}`, a.id);
   const bClient = clientAs(`127.0.0.1:${first.port}`, b.id);
-  const { serverSignature } = await aClient.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: a.signInitiate(sender, recipient) });
+  const { serverSignature } = await aClient.initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.signInitiate(sender, recipient),
+  });
   await bClient.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
   aClient.close();
   bClient.close();
@@ -55,7 +68,12 @@ test("a service stopped between the commit and the publish loses no event: the n
   // Second process: the relay finds the committed row and publishes it.
   const second = await startConnectionService(testConfig(db, bus, identity.address), { log: silent });
   const [event] = await watcher.confirmed.take(1);
-  expect(event).toMatchObject({ initiator: a.id, recipient: b.id, initiatorPairId: sender, recipientPairId: recipient });
+  expect(event).toMatchObject({
+    initiator: a.id,
+    recipient: b.id,
+    initiatorPairId: sender,
+    recipientPairId: recipient,
+  });
   expect(await waitFor(async () => (await tables.count("outbox_events")) === 0)).toBe(true);
   await second.stop();
 
@@ -74,8 +92,9 @@ test("identity unreachable: initiate answers Unavailable and writes nothing", as
   const s = newPairId();
   const r = newPairId();
   const before = await tables.snapshot();
-  await expect(client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) }))
-    .rejects.toMatchObject({ code: Code.Unavailable });
+  await expect(
+    client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) }),
+  ).rejects.toMatchObject({ code: Code.Unavailable });
   expect(await tables.snapshot()).toBe(before);
   client.close();
   await service.stop();
@@ -83,14 +102,19 @@ test("identity unreachable: initiate answers Unavailable and writes nothing", as
 
 test("development: without SERVER_SIGNING_KEY a key is generated once into the key file and reused across restarts", async () => {
   const keyFile = join(keyDir, "nested", "server-signing-key");
-  const config = () => testConfig(db, bus, identity.address, { SERVER_SIGNING_KEY: "", SERVER_SIGNING_KEY_FILE: keyFile });
+  const config = () =>
+    testConfig(db, bus, identity.address, { SERVER_SIGNING_KEY: "", SERVER_SIGNING_KEY_FILE: keyFile });
   const a = registerAccount(identity);
   const s = newPairId();
   const r = newPairId();
 
   const first = await startConnectionService(config(), { log: silent });
   const client = clientAs(`127.0.0.1:${first.port}`, a.id);
-  const { serverSignature } = await client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+  const { serverSignature } = await client.initiateConnection({
+    senderPairId: s,
+    recipientPairId: r,
+    accountSignature: a.signInitiate(s, r),
+  });
   client.close();
   await first.stop();
   const seed = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
@@ -102,7 +126,9 @@ test("development: without SERVER_SIGNING_KEY a key is generated once into the k
   const second = await startConnectionService(config(), { log: silent });
   const b = registerAccount(identity);
   const bClient = clientAs(`127.0.0.1:${second.port}`, b.id);
-  await expect(bClient.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature })).resolves.toMatchObject({ status: 1 });
+  await expect(
+    bClient.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature }),
+  ).resolves.toMatchObject({ status: 1 });
   bClient.close();
   await second.stop();
   expect(Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64")).toEqual(seed);

@@ -6,7 +6,11 @@ let suite: Awaited<ReturnType<typeof startSuite>>;
 const clients: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
-  suite = await startSuite("limits", { now: clock.now }, { INITIATE_BURST: "5", INITIATE_PER_MINUTE: "1", MAX_PENDING_INVITES: "2" });
+  suite = await startSuite(
+    "limits",
+    { now: clock.now },
+    { INITIATE_BURST: "5", INITIATE_PER_MINUTE: "1", MAX_PENDING_INVITES: "2" },
+  );
 });
 
 afterAll(async () => {
@@ -17,17 +21,24 @@ afterAll(async () => {
 function initiate(account: Account, pair = { senderPairId: newPairId(), recipientPairId: newPairId() }) {
   const c = clientAs(suite.address, account.id);
   clients.push(c);
-  return c.initiateConnection({ ...pair, accountSignature: account.signInitiate(pair.senderPairId, pair.recipientPairId) });
+  return c.initiateConnection({
+    ...pair,
+    accountSignature: account.signInitiate(pair.senderPairId, pair.recipientPairId),
+  });
 }
 
-const invitesOf = async (account: Account) => (await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === account.id);
+const invitesOf = async (account: Account) =>
+  (await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === account.id);
 
 test("an account may hold MAX_PENDING_INVITES pending invites; one more is refused with ResourceExhausted and writes nothing", async () => {
   const a = registerAccount(suite.identity);
   const first = { senderPairId: newPairId(), recipientPairId: newPairId() };
   await initiate(a, first);
   await initiate(a);
-  await expect(initiate(a)).rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/2 pending invites/) });
+  await expect(initiate(a)).rejects.toMatchObject({
+    code: Code.ResourceExhausted,
+    rawMessage: expect.stringMatching(/2 pending invites/),
+  });
   expect(await invitesOf(a)).toHaveLength(2);
   // Repeating a held invite adds none, so it is still answered.
   await expect(initiate(a, first)).resolves.toMatchObject({ serverSignature: expect.any(Uint8Array) });
@@ -43,7 +54,10 @@ test("initiates are rate limited per account (INITIATE_BURST, INITIATE_PER_MINUT
   const b = registerAccount(suite.identity);
   const pair = { senderPairId: newPairId(), recipientPairId: newPairId() };
   for (let i = 0; i < 5; i++) await initiate(a, pair);
-  await expect(initiate(a)).rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/rate limit/) });
+  await expect(initiate(a)).rejects.toMatchObject({
+    code: Code.ResourceExhausted,
+    rawMessage: expect.stringMatching(/rate limit/),
+  });
   expect(await invitesOf(a)).toHaveLength(1);
   // Another account has its own budget.
   await expect(initiate(b)).resolves.toMatchObject({ serverSignature: expect.any(Uint8Array) });

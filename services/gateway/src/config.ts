@@ -1,5 +1,12 @@
 import { DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, DEFAULT_WEB_ROOT } from "./static.js";
-import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
+import {
+  configReader,
+  readCommonConfig,
+  readSharedLimits,
+  type CommonConfig,
+  type Env,
+  type SharedLimits,
+} from "@seeme/runtime/config";
 
 export interface GatewayConfig extends CommonConfig, SharedLimits {
   port: number;
@@ -33,7 +40,11 @@ export function loadConfig(env: Env): GatewayConfig {
     identityAddr: read.string("IDENTITY_ADDR", "127.0.0.1:50051"),
     connectionAddr: read.string("CONNECTION_ADDR", "127.0.0.1:50052"),
     locationAddr: read.string("LOCATION_ADDR", "127.0.0.1:50053"),
-    corsOrigins: read.string("CORS_ORIGINS", "*").split(",").map((origin) => origin.trim()).filter(Boolean),
+    corsOrigins: read
+      .string("CORS_ORIGINS", "*")
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean),
     // Deletion and key rotation must take effect within seconds, so the cache stays short.
     sessionCacheMs: read.durationMs("SESSION_CACHE_TTL", "2s", { max: "10s" }),
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),

@@ -1,7 +1,18 @@
 import type http from "node:http";
 import type http2 from "node:http2";
-import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  type ConnectRouter,
+  type ConnectRouterOptions,
+} from "@connectrpc/connect";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
 import type { Logger } from "@seeme/runtime/logger";
 import type { RequestHandler } from "./listener.js";
 
@@ -11,7 +22,9 @@ import type { RequestHandler } from "./listener.js";
  * adapter prints every such case to the console; we stay quiet about those and
  * log real failures through pino.
  */
-export function createConnectHandler(options: ConnectRouterOptions & { routes(router: ConnectRouter): void; log: Logger }): RequestHandler {
+export function createConnectHandler(
+  options: ConnectRouterOptions & { routes(router: ConnectRouter): void; log: Logger },
+): RequestHandler {
   const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
   options.routes(router);
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));

@@ -1,7 +1,14 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { createHash } from "node:crypto";
-import { CALLER_HEADER, SERVICE_HEADER, SESSION_HEADER, signCaller, signService, signSession } from "@seeme/runtime/caller";
+import {
+  CALLER_HEADER,
+  SERVICE_HEADER,
+  SESSION_HEADER,
+  signCaller,
+  signService,
+  signSession,
+} from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
 import { bearerToken, type Session } from "./sessions.js";
@@ -26,7 +33,8 @@ class Credentials {
   constructor(private readonly secret: string) {}
 
   forService(now: number): string {
-    if (this.service.until <= now) this.service = { value: signService(this.secret, "gateway", now), until: now + REUSE_MS };
+    if (this.service.until <= now)
+      this.service = { value: signService(this.secret, "gateway", now), until: now + REUSE_MS };
     return this.service.value;
   }
 
@@ -44,7 +52,11 @@ class Credentials {
 
 /** Metadata for the internal call: who we are, who the verified caller is, and where the call came from. */
 async function upstreamCall(
-  context: GatewayContext, credentials: Credentials, ctx: HandlerContext, policy: SessionPolicy, withSession = false,
+  context: GatewayContext,
+  credentials: Credentials,
+  ctx: HandlerContext,
+  policy: SessionPolicy,
+  withSession = false,
 ): Promise<{ headers: Record<string, string>; session?: Session }> {
   const headers: Record<string, string> = { [SERVICE_HEADER]: credentials.forService(Date.now()) };
   const token = bearerToken(ctx.requestHeader);
@@ -52,8 +64,13 @@ async function upstreamCall(
   if (token !== undefined) {
     session = await context.sessions.verify(token);
     headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
-    if (withSession) headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, sessionId(token), session.expiresAt);
-  } else if (policy === "required") throw new ConnectError("authentication required: send \"Authorization: Bearer <session token>\"", Code.Unauthenticated);
+    if (withSession)
+      headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, sessionId(token), session.expiresAt);
+  } else if (policy === "required")
+    throw new ConnectError(
+      'authentication required: send "Authorization: Bearer <session token>"',
+      Code.Unauthenticated,
+    );
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
   if (address) headers[CLIENT_ADDRESS_HEADER] = address;
   return { headers, session };
@@ -96,7 +113,10 @@ export function forwardService<D extends DescService>(
         // A stream is checked once when it opens, so it must end with its session.
         const hold = context.sessions.hold(session);
         try {
-          yield* call(request, { headers, signal: AbortSignal.any([ctx.signal, hold.signal]) }) as AsyncIterable<unknown>;
+          yield* call(request, {
+            headers,
+            signal: AbortSignal.any([ctx.signal, hold.signal]),
+          }) as AsyncIterable<unknown>;
         } catch (error) {
           if (!hold.signal.aborted) throw error;
         } finally {

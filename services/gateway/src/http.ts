@@ -14,7 +14,10 @@ export interface HttpOptions {
   /** Proxies in front of us that append to X-Forwarded-For. */
   trustedProxyHops: number;
   /** The web app's files (static.ts); answers false for what is not one of them. */
-  web?: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse & http2.Http2ServerResponse) => boolean;
+  web?: (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse & http2.Http2ServerResponse,
+  ) => boolean;
 }
 
 /**
@@ -23,10 +26,16 @@ export interface HttpOptions {
  * entry just before the last N hops; anything further left is what the client
  * itself claimed and is ignored.
  */
-export function clientAddress(req: { headers: http.IncomingHttpHeaders; socket: { remoteAddress?: string } }, trustedProxyHops: number): string {
+export function clientAddress(
+  req: { headers: http.IncomingHttpHeaders; socket: { remoteAddress?: string } },
+  trustedProxyHops: number,
+): string {
   const socketAddress = req.socket.remoteAddress ?? "unknown";
   if (trustedProxyHops === 0) return socketAddress;
-  const forwarded = String(req.headers["x-forwarded-for"] ?? "").split(",").map((hop) => hop.trim()).filter(Boolean);
+  const forwarded = String(req.headers["x-forwarded-for"] ?? "")
+    .split(",")
+    .map((hop) => hop.trim())
+    .filter(Boolean);
   const chain = [...forwarded, socketAddress];
   return chain[Math.max(0, chain.length - 1 - trustedProxyHops)];
 }

@@ -3,7 +3,10 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 
-export type RequestHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
+export type RequestHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
 
@@ -22,7 +25,10 @@ class Activity {
   open = 0;
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly idleMs: number, private readonly onIdle: () => void) {
+  constructor(
+    private readonly idleMs: number,
+    private readonly onIdle: () => void,
+  ) {
     this.arm();
   }
 
@@ -55,7 +61,12 @@ class Activity {
  * listens itself, so Node's own connection timeouts never run: Activity does
  * that job.
  */
-export async function listenHttp(handler: RequestHandler, port: number, host: string, idleMs: number): Promise<Listener> {
+export async function listenHttp(
+  handler: RequestHandler,
+  port: number,
+  host: string,
+  idleMs: number,
+): Promise<Listener> {
   const h1 = http.createServer(handler as http.RequestListener);
   const h2 = http2.createServer({}, handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   const sockets = new Set<net.Socket>();
@@ -90,7 +101,8 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
     // A connection that never says which protocol it speaks is dropped.
     const undecided = setTimeout(() => socket.destroy(), idleMs);
     const onReadable = () => {
-      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null) head = Buffer.concat([head, chunk]);
+      for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
+        head = Buffer.concat([head, chunk]);
       const decided = head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
       if (!decided) return;
       clearTimeout(undecided);
@@ -117,7 +129,13 @@ export async function listenHttp(handler: RequestHandler, port: number, host: st
     route(socket);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", (error) => reject(isAddressInUse(error) ? new PortInUseError("GATEWAY_PORT", port) : new Error(`cannot listen on ${host}:${port}: ${error.message}`)));
+    server.once("error", (error) =>
+      reject(
+        isAddressInUse(error)
+          ? new PortInUseError("GATEWAY_PORT", port)
+          : new Error(`cannot listen on ${host}:${port}: ${error.message}`),
+      ),
+    );
     server.listen(port, host, resolve);
   });
   const address = server.address() as net.AddressInfo;

@@ -10,8 +10,12 @@ import type { SessionVerifier } from "./sessions.js";
  */
 export function watchRevocations(bus: EventBus, sessions: SessionVerifier): { unsubscribe(): void } {
   const subscriptions = [
-    bus.subscribeCore(events.accountDeleted.subject, events.accountDeleted.schema, (event) => sessions.forget(event.accountId)),
-    bus.subscribeCore(events.accountKeyRotated.subject, events.accountKeyRotated.schema, (event) => sessions.forget(event.accountId)),
+    bus.subscribeCore(events.accountDeleted.subject, events.accountDeleted.schema, (event) =>
+      sessions.forget(event.accountId),
+    ),
+    bus.subscribeCore(events.accountKeyRotated.subject, events.accountKeyRotated.schema, (event) =>
+      sessions.forget(event.accountId),
+    ),
   ];
   return { unsubscribe: () => subscriptions.forEach((subscription) => subscription.unsubscribe()) };
 }

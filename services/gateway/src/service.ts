@@ -33,10 +33,20 @@ export interface GatewayHandle {
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
 
-const PUBLIC_SERVICES = [GatewayService, IdentityService, ConnectionService, LocationService, PushService, HeldPacketService];
+const PUBLIC_SERVICES = [
+  GatewayService,
+  IdentityService,
+  ConnectionService,
+  LocationService,
+  PushService,
+  HeldPacketService,
+];
 
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
-export async function startGatewayService(config: GatewayConfig, options: { log?: Logger } = {}): Promise<GatewayHandle> {
+export async function startGatewayService(
+  config: GatewayConfig,
+  options: { log?: Logger } = {},
+): Promise<GatewayHandle> {
   const log = options.log ?? createLogger("gateway", config.logLevel);
   const serviceHeaders = () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "gateway") });
   const clients = {
@@ -48,10 +58,15 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
     connectionInternal: createGrpcClient(ConnectionInternalService, config.connectionAddr, { headers: serviceHeaders }),
   };
-  const upstreamHealth = Object.entries({ identity: config.identityAddr, connection: config.connectionAddr, location: config.locationAddr })
-    .map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
+  const upstreamHealth = Object.entries({
+    identity: config.identityAddr,
+    connection: config.connectionAddr,
+    location: config.locationAddr,
+  }).map(([name, address]) => [name, createGrpcClient(Health, address, { defaultTimeoutMs: 1000 })] as const);
   const monitor = new DependencyMonitor(
-    Object.fromEntries(upstreamHealth.map(([name, client]) => [name, async () => (await client.check({})).status === 1])),
+    Object.fromEntries(
+      upstreamHealth.map(([name, client]) => [name, async () => (await client.check({})).status === 1]),
+    ),
     config.healthIntervalMs,
     log,
   );
@@ -64,7 +79,12 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     log,
     monitor,
     sessions,
-    upstream: { identity: clients.identity, connection: clients.connection, location: clients.location, push: clients.push },
+    upstream: {
+      identity: clients.identity,
+      connection: clients.connection,
+      location: clients.location,
+      push: clients.push,
+    },
   };
 
   const inviteKey = inviteKeySource(clients.connectionInternal, log);
@@ -80,20 +100,40 @@ export async function startGatewayService(config: GatewayConfig, options: { log?
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
-      router.service(ConnectionService, forwardService(ConnectionService, context.upstream.connection, context, "required"));
+      router.service(
+        ConnectionService,
+        forwardService(ConnectionService, context.upstream.connection, context, "required"),
+      );
       router.service(LocationService, forwardService(LocationService, context.upstream.location, context, "required"));
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
       router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
-      router.service(Health, healthService(context, PUBLIC_SERVICES.map((service) => service.typeName)));
+      router.service(
+        Health,
+        healthService(
+          context,
+          PUBLIC_SERVICES.map((service) => service.typeName),
+        ),
+      );
     },
   });
   const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
   const handler = createHttpHandler({
-    connect, corsOrigins: config.corsOrigins, unhealthy, alive: () => !shutdown.signal.aborted, trustedProxyHops: config.trustedProxyHops,
-    web: createStaticHandler({ root: config.webRoot, tileUrl: config.tileUrl, tileAttribution: config.tileAttribution }),
+    connect,
+    corsOrigins: config.corsOrigins,
+    unhealthy,
+    alive: () => !shutdown.signal.aborted,
+    trustedProxyHops: config.trustedProxyHops,
+    web: createStaticHandler({
+      root: config.webRoot,
+      tileUrl: config.tileUrl,
+      tileAttribution: config.tileAttribution,
+    }),
   });
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs);
-  const metricsServer = config.metricsPort === undefined ? undefined : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
+  const metricsServer =
+    config.metricsPort === undefined
+      ? undefined
+      : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");
 

@@ -40,14 +40,16 @@ export class SessionVerifier {
     const cached = this.cache.get(key);
     if (cached && cached.until > now) return { accountId: cached.accountId, expiresAt: cached.expiresAt };
     this.cache.delete(key);
-    const { accountId, expireTime } = await this.identity.verifySession({ sessionToken: token }).catch((error: unknown) => {
-      const connectError = ConnectError.from(error);
-      // Identity being down is not the client's fault: keep Unavailable/DeadlineExceeded as they are.
-      if (connectError.code === Code.Unauthenticated || connectError.code === Code.InvalidArgument) {
-        throw new ConnectError("invalid or expired session", Code.Unauthenticated);
-      }
-      throw connectError;
-    });
+    const { accountId, expireTime } = await this.identity
+      .verifySession({ sessionToken: token })
+      .catch((error: unknown) => {
+        const connectError = ConnectError.from(error);
+        // Identity being down is not the client's fault: keep Unavailable/DeadlineExceeded as they are.
+        if (connectError.code === Code.Unauthenticated || connectError.code === Code.InvalidArgument) {
+          throw new ConnectError("invalid or expired session", Code.Unauthenticated);
+        }
+        throw connectError;
+      });
     const expiresAt = expireTime ? Number(expireTime.seconds) * 1000 : now + this.cacheMs;
     this.cache.set(key, { accountId, expiresAt, until: Math.min(now + this.cacheMs, expiresAt) });
     if (this.cache.size > 50_000) this.evictExpired(now);
@@ -96,6 +98,7 @@ export function bearerToken(headers: Headers): string | undefined {
   const value = headers.get("authorization");
   if (value === null) return undefined;
   const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(value.trim());
-  if (!match) throw new ConnectError("malformed Authorization header; expected \"Bearer <session token>\"", Code.Unauthenticated);
+  if (!match)
+    throw new ConnectError('malformed Authorization header; expected "Bearer <session token>"', Code.Unauthenticated);
   return match[1];
 }

@@ -23,7 +23,8 @@ export interface StaticOptions {
 /** Where `npm run build -w @seeme/web` writes the app, from this file (src/ or a compiled dist/ alike). */
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL("../../../packages/web/dist", import.meta.url));
 export const DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
-export const DEFAULT_TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
+export const DEFAULT_TILE_ATTRIBUTION =
+  '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
 
 const RPC_PATH = /^\/[A-Za-z_]\w*(\.\w+)+\/\w+$/;
 const TYPES: Record<string, string> = {
@@ -66,7 +67,9 @@ export function contentSecurityPolicy(tileUrl: string): string {
 type Response = http.ServerResponse & http2.Http2ServerResponse;
 
 /** Returns a handler that answers GET/HEAD for the app's files and says false for anything else (RPCs). */
-export function createStaticHandler(options: StaticOptions): (req: http.IncomingMessage | http2.Http2ServerRequest, res: Response) => boolean {
+export function createStaticHandler(
+  options: StaticOptions,
+): (req: http.IncomingMessage | http2.Http2ServerRequest, res: Response) => boolean {
   const root = resolve(options.root);
   const security: Record<string, string> = {
     "content-security-policy": contentSecurityPolicy(options.tileUrl),
@@ -92,8 +95,11 @@ export function createStaticHandler(options: StaticOptions): (req: http.Incoming
       return true;
     }
     if (!existsSync(join(root, "index.html"))) {
-      send(404, { "content-type": TYPES[".txt"], "cache-control": "no-store" },
-        `The see-me web app is not built (looked in ${root}).\nBuild it with "npm run build -w @seeme/web" (npm start does this), or point WEB_ROOT at a built copy.\n`);
+      send(
+        404,
+        { "content-type": TYPES[".txt"], "cache-control": "no-store" },
+        `The see-me web app is not built (looked in ${root}).\nBuild it with "npm run build -w @seeme/web" (npm start does this), or point WEB_ROOT at a built copy.\n`,
+      );
       return true;
     }
     let relative: string;

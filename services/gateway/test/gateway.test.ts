@@ -37,38 +37,67 @@ describe("gateway", () => {
   const seen: Array<{ account: string; address: string | null; forged: string | null }> = [];
 
   beforeAll(async () => {
-    upstream = await startFakeService("upstream", [
-        registration(IdentityInternalService, {
-          verifySession(request) {
-            verifyCalls += 1;
-            const expireTime = timestampFromMs(Date.now() + 3_600_000);
-            if (request.sessionToken === slowToken) return { accountId: "slow-account", expireTime };
-            if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
-            return { accountId: "account-1", expireTime };
+    upstream = await startFakeService(
+      "upstream",
+      [
+        registration(
+          IdentityInternalService,
+          {
+            verifySession(request) {
+              verifyCalls += 1;
+              const expireTime = timestampFromMs(Date.now() + 3_600_000);
+              if (request.sessionToken === slowToken) return { accountId: "slow-account", expireTime };
+              if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
+              return { accountId: "account-1", expireTime };
+            },
+            verifySignature: () => ({ valid: false }),
           },
-          verifySignature: () => ({ valid: false }),
-        }, requireService(secret)),
-        registration(LocationService, {
-          sync(_request, ctx) {
-            seen.push({ account: callerOf(ctx), address: ctx.requestHeader.get(CLIENT_ADDRESS_HEADER), forged: ctx.requestHeader.get("x-seeme-forged") });
-            return { hasMore: true };
+          requireService(secret),
+        ),
+        registration(
+          LocationService,
+          {
+            sync(_request, ctx) {
+              seen.push({
+                account: callerOf(ctx),
+                address: ctx.requestHeader.get(CLIENT_ADDRESS_HEADER),
+                forged: ctx.requestHeader.get("x-seeme-forged"),
+              });
+              return { hasMore: true };
+            },
+            async *subscribe(_request, ctx) {
+              if (callerOf(ctx) === "slow-account") {
+                await new Promise((resolve) => setTimeout(resolve, 1500));
+                yield { event: { case: "packet", value: { pairId: "p", packetId: 1 } } };
+                return;
+              }
+              for (let packetId = 1; packetId <= 3; packetId++)
+                yield { event: { case: "packet", value: { pairId: "p", packetId } } };
+            },
           },
-          async *subscribe(_request, ctx) {
-            if (callerOf(ctx) === "slow-account") {
-              await new Promise((resolve) => setTimeout(resolve, 1500));
-              yield { event: { case: "packet", value: { pairId: "p", packetId: 1 } } };
-              return;
-            }
-            for (let packetId = 1; packetId <= 3; packetId++) yield { event: { case: "packet", value: { pairId: "p", packetId } } };
-          },
-        }, requireCaller(secret)),
-    ], { probes: { fake: () => upstreamUp }, healthIntervalMs: 50 });
+          requireCaller(secret),
+        ),
+      ],
+      { probes: { fake: () => upstreamUp }, healthIntervalMs: 50 },
+    );
     const address = upstream.address;
-    gateway = await startGatewayService(loadConfig({
-      INTERNAL_AUTH_SECRET: secret, NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`, GATEWAY_PORT: "0", GATEWAY_HOST: "127.0.0.1", METRICS_PORT: "0",
-      IDENTITY_ADDR: address, CONNECTION_ADDR: address, LOCATION_ADDR: address, HEALTH_INTERVAL_MS: "100", SESSION_CACHE_TTL: "1s",
-      IDLE_TIMEOUT: "1s", MAX_PACKETS_PER_SYNC: "10",
-    }), { log: silent });
+    gateway = await startGatewayService(
+      loadConfig({
+        INTERNAL_AUTH_SECRET: secret,
+        NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`,
+        GATEWAY_PORT: "0",
+        GATEWAY_HOST: "127.0.0.1",
+        METRICS_PORT: "0",
+        IDENTITY_ADDR: address,
+        CONNECTION_ADDR: address,
+        LOCATION_ADDR: address,
+        HEALTH_INTERVAL_MS: "100",
+        SESSION_CACHE_TTL: "1s",
+        IDLE_TIMEOUT: "1s",
+        MAX_PACKETS_PER_SYNC: "10",
+      }),
+      { log: silent },
+    );
   });
 
   afterAll(async () => {
@@ -95,7 +124,10 @@ describe("gateway", () => {
 
   it("forwards server streams", async () => {
     const ids: number[] = [];
-    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe({}, auth(goodToken))) {
+    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe(
+      {},
+      auth(goodToken),
+    )) {
       if (event.event.case === "packet") ids.push(event.event.value.packetId);
     }
     expect(ids).toEqual([1, 2, 3]);
@@ -104,18 +136,31 @@ describe("gateway", () => {
   it("passes the verified account upstream and drops identity headers a client sends", async () => {
     seen.length = 0;
     const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
-    await client.sync({}, { headers: {
-      authorization: `Bearer ${goodToken}`, "x-seeme-caller": "account-2.9999999999999.forged", "x-seeme-forged": "1",
-      [CLIENT_ADDRESS_HEADER]: "6.6.6.6", "x-forwarded-for": "7.7.7.7",
-    } });
+    await client.sync(
+      {},
+      {
+        headers: {
+          authorization: `Bearer ${goodToken}`,
+          "x-seeme-caller": "account-2.9999999999999.forged",
+          "x-seeme-forged": "1",
+          [CLIENT_ADDRESS_HEADER]: "6.6.6.6",
+          "x-forwarded-for": "7.7.7.7",
+        },
+      },
+    );
     expect(seen).toEqual([{ account: "account-1", address: "127.0.0.1", forged: null }]);
   });
 
   it("refuses missing, malformed and unknown sessions with Unauthenticated", async () => {
     const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
     await expect(client.sync({})).rejects.toMatchObject({ code: Code.Unauthenticated });
-    await expect(client.sync({}, { headers: { authorization: "Basic abc" } })).rejects.toMatchObject({ code: Code.Unauthenticated });
-    await expect(client.sync({}, auth("unknown-token-0123456789"))).rejects.toMatchObject({ code: Code.Unauthenticated, rawMessage: "invalid or expired session" });
+    await expect(client.sync({}, { headers: { authorization: "Basic abc" } })).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+    });
+    await expect(client.sync({}, auth("unknown-token-0123456789"))).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+      rawMessage: "invalid or expired session",
+    });
   });
 
   it("caches verified sessions briefly", async () => {
@@ -132,7 +177,11 @@ describe("gateway", () => {
   it("answers CORS preflights for browsers", async () => {
     const response = await fetch(`${baseUrl()}/seeme.location.v1.LocationService/Sync`, {
       method: "OPTIONS",
-      headers: { origin: "http://app.example", "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+      headers: {
+        origin: "http://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+      },
     });
     expect(response.status).toBe(204);
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
@@ -175,7 +224,10 @@ describe("gateway", () => {
 
   it("keeps a quiet stream open past the idle timeout", async () => {
     const ids: number[] = [];
-    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe({ }, auth(slowToken))) {
+    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe(
+      {},
+      auth(slowToken),
+    )) {
       if (event.event.case === "packet") ids.push(event.event.value.packetId);
     }
     expect(ids).toEqual([1]);
@@ -183,8 +235,10 @@ describe("gateway", () => {
 });
 
 describe("clientAddress", () => {
-  const req = (forwardedFor: string | undefined, remoteAddress = "10.0.0.2") =>
-    ({ headers: forwardedFor === undefined ? {} : { "x-forwarded-for": forwardedFor }, socket: { remoteAddress } });
+  const req = (forwardedFor: string | undefined, remoteAddress = "10.0.0.2") => ({
+    headers: forwardedFor === undefined ? {} : { "x-forwarded-for": forwardedFor },
+    socket: { remoteAddress },
+  });
 
   it("uses the socket address when no proxy is trusted, whatever the client claims", () => {
     expect(clientAddress(req("1.2.3.4"), 0)).toBe("10.0.0.2");

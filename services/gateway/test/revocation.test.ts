@@ -27,7 +27,15 @@ describe("session revocation at the gateway", () => {
     return { identity: createClient(IdentityService, transport), location: createClient(LocationService, transport) };
   };
   const refusedSoon = (call: () => Promise<unknown>) =>
-    waitFor(() => call().then(() => false, (error: { code?: Code }) => error.code === Code.Unauthenticated), 2000, 50);
+    waitFor(
+      () =>
+        call().then(
+          () => false,
+          (error: { code?: Code }) => error.code === Code.Unauthenticated,
+        ),
+      2000,
+      50,
+    );
 
   it("a deleted account's cached session is refused within moments", async () => {
     const { identity, location } = clients();
@@ -72,7 +80,10 @@ describe("streams end with their session", () => {
 describe("SessionVerifier.hold", () => {
   it("aborts at the session's expiry", async () => {
     const identity = {
-      verifySession: async () => ({ accountId: "a", expireTime: { seconds: BigInt(Math.ceil((Date.now() + 1000) / 1000)), nanos: 0 } }),
+      verifySession: async () => ({
+        accountId: "a",
+        expireTime: { seconds: BigInt(Math.ceil((Date.now() + 1000) / 1000)), nanos: 0 },
+      }),
     } as unknown as ConstructorParameters<typeof SessionVerifier>[0];
     const sessions = new SessionVerifier(identity, 2000);
     const hold = sessions.hold(await sessions.verify("token-0123456789abcdef"));

@@ -53,7 +53,10 @@ export async function startIdentityService(
     now,
     location,
     publishEvents: () => relay.kick(),
-    limits: { address: new RateLimiter(config.addressLimit, clockMs), account: new RateLimiter(config.accountLimit, clockMs) },
+    limits: {
+      address: new RateLimiter(config.addressLimit, clockMs),
+      account: new RateLimiter(config.accountLimit, clockMs),
+    },
   };
   const sweeper = startSweeper(context, config.sweepIntervalMs);
 
@@ -62,18 +65,26 @@ export async function startIdentityService(
     registrations: [
       // Public: CreateChallenge, Register and SignIn work signed out; the other
       // methods require the caller the gateway signed (callerOf throws otherwise).
-      registration(IdentityService, {
-        createChallenge: createChallenge(context),
-        register: register(context),
-        signIn: signIn(context),
-        getAccount: getAccount(context),
-        rotateKey: rotateKey(context),
-        deleteAccount: deleteAccount(context),
-      }, optionalCaller(config.internalAuthSecret)),
-      registration(IdentityInternalService, {
-        verifySession: verifySession(context),
-        verifySignature: verifySignature(context),
-      }, requireService(config.internalAuthSecret)),
+      registration(
+        IdentityService,
+        {
+          createChallenge: createChallenge(context),
+          register: register(context),
+          signIn: signIn(context),
+          getAccount: getAccount(context),
+          rotateKey: rotateKey(context),
+          deleteAccount: deleteAccount(context),
+        },
+        optionalCaller(config.internalAuthSecret),
+      ),
+      registration(
+        IdentityInternalService,
+        {
+          verifySession: verifySession(context),
+          verifySignature: verifySignature(context),
+        },
+        requireService(config.internalAuthSecret),
+      ),
     ],
     workers: [sweeper, relay, { stop: () => location.close() }],
   });

@@ -3,7 +3,9 @@ import type { IdentityContext } from "./context.js";
 import { PUBLISHED_OUTBOX_RETENTION_MS } from "./db/outbox.js";
 
 /** Deletes expired challenges and sessions, and relayed outbox rows past their retention. */
-export async function sweepExpired(ctx: IdentityContext): Promise<{ challenges: number; sessions: number; events: number }> {
+export async function sweepExpired(
+  ctx: IdentityContext,
+): Promise<{ challenges: number; sessions: number; events: number }> {
   const now = ctx.now();
   const challenges = await ctx.db.challenge.deleteMany({ where: { expiresAt: { lte: now } } });
   const sessions = await ctx.db.session.deleteMany({ where: { expiresAt: { lte: now } } });
@@ -15,8 +17,11 @@ export async function sweepExpired(ctx: IdentityContext): Promise<{ challenges: 
 
 /** Runs sweepExpired every `intervalMs` (never two at once); stop() waits for the pass in flight. */
 export function startSweeper(ctx: IdentityContext, intervalMs: number): { stop(): Promise<void> } {
-  return startPeriodic(async () => {
-    const swept = await sweepExpired(ctx);
-    if (swept.challenges + swept.sessions + swept.events > 0) ctx.log.debug(swept, "expired rows deleted");
-  }, { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") });
+  return startPeriodic(
+    async () => {
+      const swept = await sweepExpired(ctx);
+      if (swept.challenges + swept.sessions + swept.events > 0) ctx.log.debug(swept, "expired rows deleted");
+    },
+    { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") },
+  );
 }

@@ -5,7 +5,13 @@ import { ChallengePurpose } from "@seeme/contracts/identity";
 import { events } from "@seeme/contracts/subjects";
 import { connectEventBus, type ConsumerHandle, type EventBus } from "@seeme/runtime/nats";
 import {
-  generateAccountKey, registerAccount, registerAndSignIn, requestChallenge, rotateAccountKey, signIn, signPayload,
+  generateAccountKey,
+  registerAccount,
+  registerAndSignIn,
+  requestChallenge,
+  rotateAccountKey,
+  signIn,
+  signPayload,
 } from "@seeme/testkit/accounts";
 import { waitFor } from "@seeme/testkit/health";
 import { collector } from "@seeme/testkit/nats";
@@ -21,15 +27,25 @@ const rotated = collector<{ eventId: string; accountId: string }>();
 beforeAll(async () => {
   h = await startHarness("identity-lifecycle");
   // A real JetStream durable consumer, as the connection and location services use.
-  bus = await connectEventBus({ url: h.testBus.url, prefix: h.testBus.prefix, name: "lifecycle-test", log: pino({ level: "silent" }) });
-  consumers.push(await bus.consume(events.accountDeleted, {
-    durable: "lifecycle-test",
-    handler: (m) => deleted.push({ eventId: m.eventId, accountId: m.accountId, deleteTime: timestampDate(m.deleteTime!) }),
-  }));
-  consumers.push(await bus.consume(events.accountKeyRotated, {
-    durable: "lifecycle-test",
-    handler: (m) => rotated.push({ eventId: m.eventId, accountId: m.accountId }),
-  }));
+  bus = await connectEventBus({
+    url: h.testBus.url,
+    prefix: h.testBus.prefix,
+    name: "lifecycle-test",
+    log: pino({ level: "silent" }),
+  });
+  consumers.push(
+    await bus.consume(events.accountDeleted, {
+      durable: "lifecycle-test",
+      handler: (m) =>
+        deleted.push({ eventId: m.eventId, accountId: m.accountId, deleteTime: timestampDate(m.deleteTime!) }),
+    }),
+  );
+  consumers.push(
+    await bus.consume(events.accountKeyRotated, {
+      durable: "lifecycle-test",
+      handler: (m) => rotated.push({ eventId: m.eventId, accountId: m.accountId }),
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -66,8 +82,24 @@ describe("key rotation", () => {
     expect((await internal.verifySession({ sessionToken: fresh })).accountId).toBe(account.accountId);
 
     const payload = new TextEncoder().encode("invite");
-    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: signPayload(account.privateKey, payload) })).valid).toBe(false);
-    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: signPayload(newKey.privateKey, payload) })).valid).toBe(true);
+    expect(
+      (
+        await internal.verifySignature({
+          accountId: account.accountId,
+          payload,
+          signature: signPayload(account.privateKey, payload),
+        })
+      ).valid,
+    ).toBe(false);
+    expect(
+      (
+        await internal.verifySignature({
+          accountId: account.accountId,
+          payload,
+          signature: signPayload(newKey.privateKey, payload),
+        })
+      ).valid,
+    ).toBe(true);
 
     const events = await rotated.take(1);
     expect(events[0].accountId).toBe(account.accountId);
@@ -80,19 +112,38 @@ describe("key rotation", () => {
     const stranger = await registerAccount(h.publicClient());
     const mine = h.callerClient(account.accountId);
     const newKey = generateAccountKey();
-    const { nonce, payload } = await requestChallenge(mine, { purpose: ChallengePurpose.ROTATE_KEY, publicKey: newKey.publicKey });
-    const good = { newPublicKey: newKey.publicKey, nonce, oldSignature: signPayload(account.privateKey, payload), newSignature: signPayload(newKey.privateKey, payload) };
+    const { nonce, payload } = await requestChallenge(mine, {
+      purpose: ChallengePurpose.ROTATE_KEY,
+      publicKey: newKey.publicKey,
+    });
+    const good = {
+      newPublicKey: newKey.publicKey,
+      nonce,
+      oldSignature: signPayload(account.privateKey, payload),
+      newSignature: signPayload(newKey.privateKey, payload),
+    };
     const third = generateAccountKey();
 
-    await refusedWithoutChange(Code.Unauthenticated, () => mine.rotateKey({ ...good, newSignature: signPayload(third.privateKey, payload) }));
-    await refusedWithoutChange(Code.Unauthenticated, () => mine.rotateKey({ ...good, oldSignature: signPayload(third.privateKey, payload) }));
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      mine.rotateKey({ ...good, newSignature: signPayload(third.privateKey, payload) }),
+    );
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      mine.rotateKey({ ...good, oldSignature: signPayload(third.privateKey, payload) }),
+    );
     await refusedWithoutChange(Code.InvalidArgument, () => mine.rotateKey({ ...good, oldSignature: new Uint8Array() }));
     // The nonce belongs to `account`: another account cannot use it, even signing correctly.
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      h.callerClient(stranger.accountId).rotateKey({ ...good, oldSignature: signPayload(stranger.privateKey, payload) }));
+      h
+        .callerClient(stranger.accountId)
+        .rotateKey({ ...good, oldSignature: signPayload(stranger.privateKey, payload) }),
+    );
     // ...and it was issued for newKey, not for a third key.
-    await refusedWithoutChange(Code.Unauthenticated, () => mine.rotateKey({ ...good, newPublicKey: third.publicKey, newSignature: signPayload(third.privateKey, payload) }));
-    await refusedWithoutChange(Code.AlreadyExists, () => mine.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: stranger.publicKey }));
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      mine.rotateKey({ ...good, newPublicKey: third.publicKey, newSignature: signPayload(third.privateKey, payload) }),
+    );
+    await refusedWithoutChange(Code.AlreadyExists, () =>
+      mine.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: stranger.publicKey }),
+    );
     expect((await mine.getAccount({})).account!.publicKey).toEqual(account.publicKey);
 
     await mine.rotateKey(good);
@@ -121,7 +172,15 @@ describe("account deletion", () => {
     expect(await h.db.challenge.count({ where: { accountId: first.accountId } })).toBe(0);
     await expect(signIn(client, first)).rejects.toMatchObject({ code: Code.Unauthenticated });
     const payload = new TextEncoder().encode("x");
-    expect((await internal.verifySignature({ accountId: first.accountId, payload, signature: signPayload(first.privateKey, payload) })).valid).toBe(false);
+    expect(
+      (
+        await internal.verifySignature({
+          accountId: first.accountId,
+          payload,
+          signature: signPayload(first.privateKey, payload),
+        })
+      ).valid,
+    ).toBe(false);
 
     // A second delete (e.g. through a briefly cached session) is refused and writes nothing.
     await refusedWithoutChange(Code.Unauthenticated, () => asFirst.deleteAccount({}));
@@ -133,7 +192,11 @@ describe("account deletion", () => {
     // The relay publishes the same row again, as after a crash before marking it.
     await h.db.outboxEvent.update({ where: { id: event.eventId }, data: { publishedAt: null } });
     h.context.publishEvents();
-    expect(await waitFor(async () => (await h.db.outboxEvent.findUnique({ where: { id: event.eventId } }))?.publishedAt != null)).toBe(true);
+    expect(
+      await waitFor(
+        async () => (await h.db.outboxEvent.findUnique({ where: { id: event.eventId } }))?.publishedAt != null,
+      ),
+    ).toBe(true);
 
     // Two racing deletes of another account: one wins, one event.
     const second = await registerAndSignIn(client);

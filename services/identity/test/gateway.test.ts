@@ -8,7 +8,13 @@ import { events } from "@seeme/contracts/subjects";
 import { parseDatabaseUrl } from "@seeme/runtime/db";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import {
-  generateAccountKey, registerAccount, registerAndSignIn, requestChallenge, rotateAccountKey, signIn, signPayload,
+  generateAccountKey,
+  registerAccount,
+  registerAndSignIn,
+  requestChallenge,
+  rotateAccountKey,
+  signIn,
+  signPayload,
 } from "@seeme/testkit/accounts";
 import { collector } from "@seeme/testkit/nats";
 import { startStack, type Stack } from "../../../test/stack.js";
@@ -37,7 +43,12 @@ beforeAll(async () => {
   schema = target.schema;
   pool = new pg.Pool({ connectionString: target.connectionString, max: 2 });
   identity = createClient(IdentityService, createGrpcTransport({ baseUrl: stack.gatewayUrl }));
-  bus = await connectEventBus({ url: stack.natsUrl, prefix: stack.natsPrefix, name: "identity-e2e", log: pino({ level: "silent" }) });
+  bus = await connectEventBus({
+    url: stack.natsUrl,
+    prefix: stack.natsPrefix,
+    name: "identity-e2e",
+    log: pino({ level: "silent" }),
+  });
   await bus.consume(events.accountDeleted, { durable: "identity-e2e", handler: (m) => deleted.push(m.accountId) });
 });
 
@@ -75,28 +86,43 @@ test("register, challenge, sign in, then an authenticated call succeeds (Connect
 
 test("wrong key, reused nonce, expired nonce, tampered signature: Unauthenticated and nothing stored", async () => {
   const account = await registerAccount(identity);
-  const challenge = () => requestChallenge(identity, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+  const challenge = () =>
+    requestChallenge(identity, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
 
   const wrongKey = await challenge();
-  await unauthenticatedWithoutChange(() => identity.signIn({
-    accountId: account.accountId, nonce: wrongKey.nonce, signature: signPayload(generateAccountKey().privateKey, wrongKey.payload),
-  }));
+  await unauthenticatedWithoutChange(() =>
+    identity.signIn({
+      accountId: account.accountId,
+      nonce: wrongKey.nonce,
+      signature: signPayload(generateAccountKey().privateKey, wrongKey.payload),
+    }),
+  );
 
   const tampered = await challenge();
   const signature = signPayload(account.privateKey, tampered.payload);
   signature[10] ^= 0x40;
-  await unauthenticatedWithoutChange(() => identity.signIn({ accountId: account.accountId, nonce: tampered.nonce, signature }));
+  await unauthenticatedWithoutChange(() =>
+    identity.signIn({ accountId: account.accountId, nonce: tampered.nonce, signature }),
+  );
 
   const used = await challenge();
-  const request = { accountId: account.accountId, nonce: used.nonce, signature: signPayload(account.privateKey, used.payload) };
+  const request = {
+    accountId: account.accountId,
+    nonce: used.nonce,
+    signature: signPayload(account.privateKey, used.payload),
+  };
   await identity.signIn(request);
   await unauthenticatedWithoutChange(() => identity.signIn(request));
 
   const late = await challenge();
   offsetMs += 5 * 60_000 + 1_000;
-  await unauthenticatedWithoutChange(() => identity.signIn({
-    accountId: account.accountId, nonce: late.nonce, signature: signPayload(account.privateKey, late.payload),
-  }));
+  await unauthenticatedWithoutChange(() =>
+    identity.signIn({
+      accountId: account.accountId,
+      nonce: late.nonce,
+      signature: signPayload(account.privateKey, late.payload),
+    }),
+  );
 });
 
 test("expired and unknown tokens are refused", async () => {

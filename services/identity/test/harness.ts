@@ -64,16 +64,23 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
     },
     /** Public IdentityService for a client whose session the gateway verified. */
     callerClient(accountId: string, clientAddress = "203.0.113.1") {
-      return track(createGrpcClient(IdentityService, address, {
-        headers: () => ({ ...gatewayHeaders(clientAddress), [CALLER_HEADER]: signCaller(SECRET, accountId) }),
-      }));
+      return track(
+        createGrpcClient(IdentityService, address, {
+          headers: () => ({ ...gatewayHeaders(clientAddress), [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+        }),
+      );
     },
-    internalClient(headers: () => Record<string, string> = () => ({ [SERVICE_HEADER]: signService(SECRET, "gateway") })) {
+    internalClient(
+      headers: () => Record<string, string> = () => ({ [SERVICE_HEADER]: signService(SECRET, "gateway") }),
+    ) {
       return track(createGrpcClient(IdentityInternalService, address, { headers }));
     },
     async counts() {
       const [accounts, challenges, sessions, events] = await Promise.all([
-        db.account.count(), db.challenge.count(), db.session.count(), db.outboxEvent.count(),
+        db.account.count(),
+        db.challenge.count(),
+        db.session.count(),
+        db.outboxEvent.count(),
       ]);
       return { accounts, challenges, sessions, events };
     },
@@ -88,4 +95,3 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
 }
 
 export type Harness = Awaited<ReturnType<typeof startHarness>>;
-

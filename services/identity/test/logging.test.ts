@@ -1,7 +1,14 @@
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { ChallengePurpose } from "@seeme/contracts/identity";
-import { generateAccountKey, registerAccount, requestChallenge, rotateAccountKey, signIn, signPayload } from "@seeme/testkit/accounts";
+import {
+  generateAccountKey,
+  registerAccount,
+  requestChallenge,
+  rotateAccountKey,
+  signIn,
+  signPayload,
+} from "@seeme/testkit/accounts";
 import { waitFor } from "@seeme/testkit/health";
 import { startHarness, type Harness } from "./harness.js";
 
@@ -24,7 +31,12 @@ afterAll(() => h.stop());
 /** Every way a byte string commonly shows up in a log line. */
 function renderings(bytes: Uint8Array): string[] {
   const buffer = Buffer.from(bytes);
-  return [buffer.toString("hex"), buffer.toString("base64"), buffer.toString("base64url"), Array.from(bytes.subarray(0, 8)).join(",")];
+  return [
+    buffer.toString("hex"),
+    buffer.toString("base64"),
+    buffer.toString("base64url"),
+    Array.from(bytes.subarray(0, 8)).join(","),
+  ];
 }
 
 test("a full account flow logs no token, nonce, signature or key", async () => {
@@ -36,7 +48,10 @@ test("a full account flow logs no token, nonce, signature or key", async () => {
 
   const account = await registerAccount(client);
   keep(account.publicKey, account.privateKey);
-  const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+  const { nonce, payload } = await requestChallenge(client, {
+    purpose: ChallengePurpose.SIGN_IN,
+    accountId: account.accountId,
+  });
   const signature = signPayload(account.privateKey, payload);
   keep(nonce, signature);
   const bad = new Uint8Array(signature);

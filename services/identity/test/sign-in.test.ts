@@ -3,7 +3,13 @@ import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose } from "@seeme/contracts/identity";
 import {
-  challengePayload, generateAccountKey, registerAccount, registerAndSignIn, requestChallenge, signIn, signPayload,
+  challengePayload,
+  generateAccountKey,
+  registerAccount,
+  registerAndSignIn,
+  requestChallenge,
+  signIn,
+  signPayload,
 } from "@seeme/testkit/accounts";
 import { sweepExpired } from "../src/sweeper.js";
 import { startHarness, type Harness } from "./harness.js";
@@ -19,7 +25,10 @@ afterAll(() => h.stop());
 /** Runs `fn`, which must fail with `code`, and checks that no table changed. */
 async function refusedWithoutChange(code: Code, fn: () => Promise<unknown>, message?: RegExp): Promise<void> {
   const before = await h.counts();
-  const error = await fn().then(() => undefined, (e: unknown) => e);
+  const error = await fn().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toMatchObject({ code });
   if (message) expect((error as Error).message).toMatch(message);
   expect(await h.counts()).toEqual(before);
@@ -37,16 +46,30 @@ describe("register, challenge, sign in", () => {
     const key = generateAccountKey();
     const before = await h.counts();
 
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.REGISTER,
+      publicKey: key.publicKey,
+    });
     expect(nonce).toHaveLength(32);
     expect(Buffer.from(payload.subarray(0, 28)).toString()).toBe("see-me/identity/v1/register\n");
-    const { account } = await client.register({ publicKey: key.publicKey, nonce, signature: signPayload(key.privateKey, payload) });
+    const { account } = await client.register({
+      publicKey: key.publicKey,
+      nonce,
+      signature: signPayload(key.privateKey, payload),
+    });
     expect(account!.publicKey).toEqual(key.publicKey);
     expect(account!.accountId).toMatch(/^[0-9a-f-]{36}$/);
 
-    const signInChallenge = await client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account!.accountId });
-    expect(signInChallenge.payload).toEqual(challengePayload(ChallengePurpose.SIGN_IN, signInChallenge.nonce, account!.accountId));
-    expect(timestampDate(signInChallenge.expireTime!).getTime() - h.context.now().getTime()).toBeLessThanOrEqual(5 * 60_000);
+    const signInChallenge = await client.createChallenge({
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account!.accountId,
+    });
+    expect(signInChallenge.payload).toEqual(
+      challengePayload(ChallengePurpose.SIGN_IN, signInChallenge.nonce, account!.accountId),
+    );
+    expect(timestampDate(signInChallenge.expireTime!).getTime() - h.context.now().getTime()).toBeLessThanOrEqual(
+      5 * 60_000,
+    );
     const session = await client.signIn({
       accountId: account!.accountId,
       nonce: signInChallenge.nonce,
@@ -86,7 +109,8 @@ describe("register, challenge, sign in", () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
     await refusedWithoutChange(Code.AlreadyExists, () =>
-      client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: account.publicKey }));
+      client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: account.publicKey }),
+    );
   });
 });
 
@@ -94,16 +118,26 @@ describe("refused sign-ins leave the database unchanged", () => {
   test("a different key's signature", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     const intruder = generateAccountKey();
-    await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(intruder.privateKey, payload) }), /current key/);
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () =>
+        client.signIn({ accountId: account.accountId, nonce, signature: signPayload(intruder.privateKey, payload) }),
+      /current key/,
+    );
   });
 
   test("a reused nonce", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
     await client.signIn(request);
     await refusedWithoutChange(Code.Unauthenticated, () => client.signIn(request), /already used/);
@@ -112,31 +146,53 @@ describe("refused sign-ins leave the database unchanged", () => {
   test("two racing uses of one nonce make one session", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
     const results = await Promise.allSettled([client.signIn(request), client.signIn(request), client.signIn(request)]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    for (const r of results) if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.Unauthenticated });
+    for (const r of results)
+      if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.Unauthenticated });
     expect(await h.db.session.count({ where: { accountId: account.accountId } })).toBe(1);
   });
 
   test("an expired nonce", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     h.advance(5 * 60_000 + 1);
-    await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) }), /expired/);
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () => client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) }),
+      /expired/,
+    );
   });
 
   test("a tampered signature", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.signIn({ accountId: account.accountId, nonce, signature: tamper(signPayload(account.privateKey, payload)) }));
+      client.signIn({
+        accountId: account.accountId,
+        nonce,
+        signature: tamper(signPayload(account.privateKey, payload)),
+      }),
+    );
     // The same nonce still works with the genuine signature: a failed attempt consumes nothing.
-    const ok = await client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) });
+    const ok = await client.signIn({
+      accountId: account.accountId,
+      nonce,
+      signature: signPayload(account.privateKey, payload),
+    });
     expect(ok.accountId).toBe(account.accountId);
   });
 
@@ -144,33 +200,73 @@ describe("refused sign-ins leave the database unchanged", () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
     const other = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId });
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.signIn({ accountId: account.accountId, nonce, signature: signPayload(account.privateKey, tamper(payload)) }));
+      client.signIn({
+        accountId: account.accountId,
+        nonce,
+        signature: signPayload(account.privateKey, tamper(payload)),
+      }),
+    );
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.signIn({ accountId: other.accountId, nonce, signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, other.accountId)) }));
+      client.signIn({
+        accountId: other.accountId,
+        nonce,
+        signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, other.accountId)),
+      }),
+    );
     const fresh = generateAccountKey();
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.register({ publicKey: fresh.publicKey, nonce, signature: signPayload(fresh.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, fresh.publicKey)) }));
+      client.register({
+        publicKey: fresh.publicKey,
+        nonce,
+        signature: signPayload(fresh.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, fresh.publicKey)),
+      }),
+    );
   });
 
   test("an unknown account", async () => {
     const client = h.publicClient();
     const unknown = "00000000-0000-4000-8000-000000000000";
-    await refusedWithoutChange(Code.Unauthenticated, () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: unknown }), /unknown account/);
-    await refusedWithoutChange(Code.Unauthenticated, () => client.signIn({ accountId: unknown, nonce: randomBytes(32), signature: randomBytes(64) }));
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: unknown }),
+      /unknown account/,
+    );
+    await refusedWithoutChange(Code.Unauthenticated, () =>
+      client.signIn({ accountId: unknown, nonce: randomBytes(32), signature: randomBytes(64) }),
+    );
   });
 
   test("register with a wrong or foreign signature", async () => {
     const client = h.publicClient();
     const key = generateAccountKey();
-    const { nonce, payload } = await requestChallenge(client, { purpose: ChallengePurpose.REGISTER, publicKey: key.publicKey });
-    await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.register({ publicKey: key.publicKey, nonce, signature: signPayload(generateAccountKey().privateKey, payload) }), /does not verify/);
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.REGISTER,
+      publicKey: key.publicKey,
+    });
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () =>
+        client.register({
+          publicKey: key.publicKey,
+          nonce,
+          signature: signPayload(generateAccountKey().privateKey, payload),
+        }),
+      /does not verify/,
+    );
     const other = generateAccountKey();
     // A nonce issued for one key cannot register another.
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.register({ publicKey: other.publicKey, nonce, signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, other.publicKey)) }));
+      client.register({
+        publicKey: other.publicKey,
+        nonce,
+        signature: signPayload(other.privateKey, challengePayload(ChallengePurpose.REGISTER, nonce, other.publicKey)),
+      }),
+    );
   });
 });
 
@@ -180,7 +276,11 @@ describe("sessions", () => {
     const internal = h.internalClient();
     expect((await internal.verifySession({ sessionToken: account.sessionToken })).accountId).toBe(account.accountId);
     h.advance(24 * 3_600_000 + 1);
-    await refusedWithoutChange(Code.Unauthenticated, () => internal.verifySession({ sessionToken: account.sessionToken }), /expired/);
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () => internal.verifySession({ sessionToken: account.sessionToken }),
+      /expired/,
+    );
   });
 
   test("unknown and malformed tokens are refused", async () => {
@@ -193,8 +293,12 @@ describe("sessions", () => {
   test("the internal API refuses callers without service credentials", async () => {
     const account = await registerAndSignIn(h.publicClient());
     const anonymous = h.internalClient(() => ({}));
-    await expect(anonymous.verifySession({ sessionToken: account.sessionToken })).rejects.toMatchObject({ code: Code.PermissionDenied });
-    await expect(anonymous.verifySignature({ accountId: account.accountId })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(anonymous.verifySession({ sessionToken: account.sessionToken })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
+    await expect(anonymous.verifySignature({ accountId: account.accountId })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
   });
 
   test("account calls need a signed-in caller", async () => {
@@ -202,7 +306,8 @@ describe("sessions", () => {
     await expect(client.getAccount({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     await expect(client.deleteAccount({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     await refusedWithoutChange(Code.Unauthenticated, () =>
-      client.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: generateAccountKey().publicKey }));
+      client.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: generateAccountKey().publicKey }),
+    );
   });
 
   test("the sweeper deletes expired challenges and sessions only", async () => {
@@ -232,33 +337,73 @@ describe("bad input is InvalidArgument and changes nothing", () => {
 
   test.each(keys)("public key of %s", async (_name, publicKey) => {
     const client = h.publicClient();
-    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey }), /public_key/);
-    await refusedWithoutChange(Code.InvalidArgument, () =>
-      client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(64) }), /public_key/);
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey }),
+      /public_key/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(64) }),
+      /public_key/,
+    );
   });
 
   test("a key that is not a curve point", async () => {
     // y = 2 has no x on edwards25519.
     const notOnCurve = new Uint8Array(32);
     notOnCurve[0] = 2;
-    await refusedWithoutChange(Code.InvalidArgument, () =>
-      h.publicClient().createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: notOnCurve }), /not a valid Ed25519/);
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => h.publicClient().createChallenge({ purpose: ChallengePurpose.REGISTER, publicKey: notOnCurve }),
+      /not a valid Ed25519/,
+    );
   });
 
   test("wrong nonce and signature sizes, account ids and purposes", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
     const { publicKey } = generateAccountKey();
-    await refusedWithoutChange(Code.InvalidArgument, () => client.register({ publicKey, nonce: randomBytes(31), signature: randomBytes(64) }), /nonce/);
-    await refusedWithoutChange(Code.InvalidArgument, () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(65) }), /signature/);
-    await refusedWithoutChange(Code.InvalidArgument, () => client.signIn({ accountId: account.accountId, nonce: randomBytes(32), signature: new Uint8Array() }), /signature/);
-    await refusedWithoutChange(Code.InvalidArgument, () => client.signIn({ accountId: "x".repeat(5000), nonce: randomBytes(32), signature: randomBytes(64) }), /account_id/);
-    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: "' OR 1=1 --" }), /account_id/);
-    await refusedWithoutChange(Code.InvalidArgument, () => client.createChallenge({ purpose: ChallengePurpose.UNSPECIFIED }), /purpose/);
-    await refusedWithoutChange(Code.InvalidArgument, () =>
-      client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId, publicKey }), /public_key must be empty/);
-    await refusedWithoutChange(Code.InvalidArgument, () =>
-      client.createChallenge({ purpose: ChallengePurpose.REGISTER, accountId: account.accountId, publicKey }), /account_id must be empty/);
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.register({ publicKey, nonce: randomBytes(31), signature: randomBytes(64) }),
+      /nonce/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(65) }),
+      /signature/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.signIn({ accountId: account.accountId, nonce: randomBytes(32), signature: new Uint8Array() }),
+      /signature/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.signIn({ accountId: "x".repeat(5000), nonce: randomBytes(32), signature: randomBytes(64) }),
+      /account_id/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: "' OR 1=1 --" }),
+      /account_id/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.createChallenge({ purpose: ChallengePurpose.UNSPECIFIED }),
+      /purpose/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId, publicKey }),
+      /public_key must be empty/,
+    );
+    await refusedWithoutChange(
+      Code.InvalidArgument,
+      () => client.createChallenge({ purpose: ChallengePurpose.REGISTER, accountId: account.accountId, publicKey }),
+      /account_id must be empty/,
+    );
   });
 });
 
@@ -269,20 +414,45 @@ describe("VerifySignature", () => {
     const payload = new TextEncoder().encode("invite:A->B");
     const signature = signPayload(account.privateKey, payload);
     expect((await internal.verifySignature({ accountId: account.accountId, payload, signature })).valid).toBe(true);
-    expect((await internal.verifySignature({ accountId: account.accountId, payload: tamper(payload), signature })).valid).toBe(false);
-    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: tamper(signature) })).valid).toBe(false);
-    expect((await internal.verifySignature({ accountId: account.accountId, payload, signature: signPayload(generateAccountKey().privateKey, payload) })).valid).toBe(false);
-    expect((await internal.verifySignature({ accountId: "00000000-0000-4000-8000-000000000000", payload, signature })).valid).toBe(false);
+    expect(
+      (await internal.verifySignature({ accountId: account.accountId, payload: tamper(payload), signature })).valid,
+    ).toBe(false);
+    expect(
+      (await internal.verifySignature({ accountId: account.accountId, payload, signature: tamper(signature) })).valid,
+    ).toBe(false);
+    expect(
+      (
+        await internal.verifySignature({
+          accountId: account.accountId,
+          payload,
+          signature: signPayload(generateAccountKey().privateKey, payload),
+        })
+      ).valid,
+    ).toBe(false);
+    expect(
+      (await internal.verifySignature({ accountId: "00000000-0000-4000-8000-000000000000", payload, signature })).valid,
+    ).toBe(false);
   });
 
   test("malformed requests are InvalidArgument", async () => {
     const account = await registerAccount(h.publicClient());
     const internal = h.internalClient();
-    await expect(internal.verifySignature({ accountId: "nope", payload: new Uint8Array(1), signature: randomBytes(64) }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
-    await expect(internal.verifySignature({ accountId: account.accountId, payload: new Uint8Array(1), signature: randomBytes(63) }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
-    await expect(internal.verifySignature({ accountId: account.accountId, payload: new Uint8Array(4097), signature: randomBytes(64) }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "payload must be at most 4096 bytes, got 4097" });
+    await expect(
+      internal.verifySignature({ accountId: "nope", payload: new Uint8Array(1), signature: randomBytes(64) }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      internal.verifySignature({
+        accountId: account.accountId,
+        payload: new Uint8Array(1),
+        signature: randomBytes(63),
+      }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      internal.verifySignature({
+        accountId: account.accountId,
+        payload: new Uint8Array(4097),
+        signature: randomBytes(64),
+      }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "payload must be at most 4096 bytes, got 4097" });
   });
 });

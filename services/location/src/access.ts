@@ -28,7 +28,12 @@ async function refreshAccountRoutes(ctx: LocationContext, accountId: string): Pr
 
 type Side = "sendTo" | "receiveUnder";
 
-async function findRoutes(ctx: LocationContext, accountId: string, pairIds: string[], side: Side): Promise<Map<string, Route>> {
+async function findRoutes(
+  ctx: LocationContext,
+  accountId: string,
+  pairIds: string[],
+  side: Side,
+): Promise<Map<string, Route>> {
   const owner = side === "sendTo" ? { peerAccountId: accountId } : { accountId };
   const rows = await ctx.db.route.findMany({ where: { pairId: { in: pairIds }, ...owner } });
   return new Map(rows.map((row) => [row.pairId, row]));
@@ -38,7 +43,12 @@ async function findRoutes(ctx: LocationContext, accountId: string, pairIds: stri
  * The routes behind `pairIds`, all of which the caller must be allowed to use
  * on `side`; PermissionDenied (one fixed message) otherwise.
  */
-export async function requireRoutes(ctx: LocationContext, accountId: string, pairIds: string[], side: Side): Promise<Map<string, Route>> {
+export async function requireRoutes(
+  ctx: LocationContext,
+  accountId: string,
+  pairIds: string[],
+  side: Side,
+): Promise<Map<string, Route>> {
   if (pairIds.length === 0) return new Map();
   let found = await findRoutes(ctx, accountId, pairIds, side);
   if (found.size < pairIds.length && (await refreshAccountRoutes(ctx, accountId))) {

@@ -1,4 +1,11 @@
-import { configReader, readCommonConfig, readSharedLimits, type CommonConfig, type Env, type SharedLimits } from "@seeme/runtime/config";
+import {
+  configReader,
+  readCommonConfig,
+  readSharedLimits,
+  type CommonConfig,
+  type Env,
+  type SharedLimits,
+} from "@seeme/runtime/config";
 import type { RateLimit } from "@seeme/runtime/rate-limit";
 import { readPushConfig, type PushConfig } from "./push/config.js";
 

@@ -11,12 +11,19 @@ const PACKETS_PER_HINT = 64;
  * truth, and streams re-read it, so a lost hint only delays delivery.
  */
 export function notifyInbox(
-  ctx: Pick<LocationContext, "bus" | "log">, accountId: string | null, packets: IncomingPacket[], urgent = false,
+  ctx: Pick<LocationContext, "bus" | "log">,
+  accountId: string | null,
+  packets: IncomingPacket[],
+  urgent = false,
 ): void {
   const subject = accountId === null ? inboxUpdated.broadcast : inboxUpdated.forAccount(accountId);
   try {
     for (let i = 0; i < packets.length; i += PACKETS_PER_HINT) {
-      ctx.bus.publishCore(subject, inboxUpdated.schema, { accountId: accountId ?? "", packets: packets.slice(i, i + PACKETS_PER_HINT), urgent });
+      ctx.bus.publishCore(subject, inboxUpdated.schema, {
+        accountId: accountId ?? "",
+        packets: packets.slice(i, i + PACKETS_PER_HINT),
+        urgent,
+      });
     }
   } catch (err) {
     ctx.log.warn({ err }, "inbox hint not published");

@@ -41,7 +41,10 @@ export function startProjectionRebuild(ctx: LocationContext): { done: Promise<vo
         await rebuild();
         return;
       } catch (err) {
-        ctx.log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: RETRY_MS }, "route projection rebuild failed");
+        ctx.log.warn(
+          { err: err instanceof Error ? err.message : String(err), retryInMs: RETRY_MS },
+          "route projection rebuild failed",
+        );
         await new Promise<void>((resolve) => {
           wakeUp = resolve;
           timer = setTimeout(resolve, RETRY_MS);

@@ -10,16 +10,27 @@ import { notifyInbox } from "./notify.js";
  */
 export async function releaseDue(ctx: LocationContext): Promise<number> {
   const now = ctx.now();
-  const rows = await ctx.db.$queryRaw<Array<{
-    account_id: string; pair_id: string; packet_id: bigint; blob: Uint8Array; stored_at: Date; expires_at: Date;
-  }>>`
+  const rows = await ctx.db.$queryRaw<
+    Array<{
+      account_id: string;
+      pair_id: string;
+      packet_id: bigint;
+      blob: Uint8Array;
+      stored_at: Date;
+      expires_at: Date;
+    }>
+  >`
     UPDATE packet p SET held = false FROM route r
      WHERE p.held AND p.stored_at <= ${now} AND r.pair_id = p.recipient_pair_id
     RETURNING r.account_id, p.recipient_pair_id AS pair_id, p.packet_id, p.blob, p.stored_at, p.expires_at`;
   const byAccount = new Map<string, ReturnType<typeof incomingPacket>[]>();
   for (const row of rows) {
     const packet = incomingPacket({
-      pairId: row.pair_id, packetId: Number(row.packet_id), blob: row.blob, storedAt: row.stored_at, expiresAt: row.expires_at,
+      pairId: row.pair_id,
+      packetId: Number(row.packet_id),
+      blob: row.blob,
+      storedAt: row.stored_at,
+      expiresAt: row.expires_at,
     });
     byAccount.set(row.account_id, [...(byAccount.get(row.account_id) ?? []), packet]);
   }

@@ -1,5 +1,11 @@
 import { ConnectionInternalService } from "@seeme/contracts/connection";
-import { HeldPacketService, LocationAdminService, LocationInternalService, LocationService, PushService } from "@seeme/contracts/location";
+import {
+  HeldPacketService,
+  LocationAdminService,
+  LocationInternalService,
+  LocationService,
+  PushService,
+} from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
@@ -41,8 +47,18 @@ export interface RunningLocationService {
 }
 
 /** Starts the relay: migrated database, event consumers, projection rebuild, sweeper, then the gRPC server. */
-export async function startLocationService(config: LocationConfig, options: { now?: () => Date; log?: Logger } = {}): Promise<RunningLocationService> {
-  const base = await startServiceBase({ name: "location", schema: prismaSchema(new URL("../../../prisma/location/", import.meta.url)), common: config, databaseUrl: config.databaseUrl, createClient: createLocationDb, log: options.log });
+export async function startLocationService(
+  config: LocationConfig,
+  options: { now?: () => Date; log?: Logger } = {},
+): Promise<RunningLocationService> {
+  const base = await startServiceBase({
+    name: "location",
+    schema: prismaSchema(new URL("../../../prisma/location/", import.meta.url)),
+    common: config,
+    databaseUrl: config.databaseUrl,
+    createClient: createLocationDb,
+    log: options.log,
+  });
   const connections = createGrpcClient(ConnectionInternalService, config.connectionAddr, {
     headers: () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "location") }),
     defaultTimeoutMs: 5000,
@@ -74,21 +90,47 @@ export async function startLocationService(config: LocationConfig, options: { no
   const host = await serve(base, {
     port: config.port,
     registrations: [
-      registration(LocationService, { sync: sync(context), subscribe: subscribe(context) }, requireCaller(config.internalAuthSecret)),
-      registration(PushService, {
-        getPushConfig: getPushConfig(context),
-        registerPushSubscription: registerPushSubscription(context),
-        unregisterPushSubscription: unregisterPushSubscription(context),
-      }, requireCaller(config.internalAuthSecret)),
-      registration(HeldPacketService, {
-        cancelHeldPacket: cancelHeldPacket(context),
-        rescheduleHeldPacket: rescheduleHeldPacket(context),
-      }, requireCaller(config.internalAuthSecret)),
-      registration(LocationInternalService, { revokePairs: revokePairs(context), revokeAccount: revokeAccount(context) }, requireService(config.internalAuthSecret)),
-      registration(LocationAdminService, { queueServerMessage: queueServerMessage(context) }, requireAdmin(config.adminToken)),
+      registration(
+        LocationService,
+        { sync: sync(context), subscribe: subscribe(context) },
+        requireCaller(config.internalAuthSecret),
+      ),
+      registration(
+        PushService,
+        {
+          getPushConfig: getPushConfig(context),
+          registerPushSubscription: registerPushSubscription(context),
+          unregisterPushSubscription: unregisterPushSubscription(context),
+        },
+        requireCaller(config.internalAuthSecret),
+      ),
+      registration(
+        HeldPacketService,
+        {
+          cancelHeldPacket: cancelHeldPacket(context),
+          rescheduleHeldPacket: rescheduleHeldPacket(context),
+        },
+        requireCaller(config.internalAuthSecret),
+      ),
+      registration(
+        LocationInternalService,
+        { revokePairs: revokePairs(context), revokeAccount: revokeAccount(context) },
+        requireService(config.internalAuthSecret),
+      ),
+      registration(
+        LocationAdminService,
+        { queueServerMessage: queueServerMessage(context) },
+        requireAdmin(config.adminToken),
+      ),
     ],
     // Consumers are stopped by bus.drain(), which serve() runs after these.
-    workers: [projection, sweeper, releaser, ...(pushNotifier ? [pushNotifier] : []), { stop: () => connections.close() }],
+    workers: [
+      projection,
+      sweeper,
+      releaser,
+      ...(pushNotifier ? [pushNotifier] : []),
+      { stop: () => connections.close() },
+    ],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
 }

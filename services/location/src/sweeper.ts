@@ -21,14 +21,19 @@ export async function sweepOnce(ctx: LocationContext): Promise<number> {
   await deleteOrphanedMessages(ctx.db);
   await ctx.db.deliveryReceipt.deleteMany({ where: { ackedAt: { lte: oldest } } });
   await compactSeen(ctx.db, now);
-  await ctx.db.processedEvent.deleteMany({ where: { processedAt: { lte: new Date(now.getTime() - PROCESSED_EVENT_TTL_MS) } } });
+  await ctx.db.processedEvent.deleteMany({
+    where: { processedAt: { lte: new Date(now.getTime() - PROCESSED_EVENT_TTL_MS) } },
+  });
   return count;
 }
 
 /** Runs sweepOnce every `intervalMs` (never two at once); stop() waits for the pass in flight. */
 export function startSweeper(ctx: LocationContext, intervalMs: number): { stop(): Promise<void> } {
-  return startPeriodic(async () => {
-    const count = await sweepOnce(ctx);
-    if (count > 0) ctx.log.info({ packets: count }, "expired packets deleted");
-  }, { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") });
+  return startPeriodic(
+    async () => {
+      const count = await sweepOnce(ctx);
+      if (count > 0) ctx.log.info({ packets: count }, "expired packets deleted");
+    },
+    { intervalMs, onError: (err) => ctx.log.warn({ err }, "sweep failed, will retry") },
+  );
 }

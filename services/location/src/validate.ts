@@ -58,10 +58,17 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig, now: 
       throw invalid(`data[${i}] names both release_at and a slot; a held packet is never slotted`);
     }
     const key = `${packet.pairId}/${packet.packetId}`;
-    if (seen.has(key)) throw invalid(`data[${i}] repeats the pair_id and packet_id of an earlier packet in this request`);
+    if (seen.has(key))
+      throw invalid(`data[${i}] repeats the pair_id and packet_id of an earlier packet in this request`);
     seen.add(key);
     const batch = batches.get(packet.pairId) ?? { pairId: packet.pairId, packets: [] };
-    batch.packets.push({ packetId: packet.packetId, blob: packet.blob, releaseAt, slot: packet.slot, urgent: packet.urgent });
+    batch.packets.push({
+      packetId: packet.packetId,
+      blob: packet.blob,
+      releaseAt,
+      slot: packet.slot,
+      urgent: packet.urgent,
+    });
     batches.set(packet.pairId, batch);
   });
 
@@ -73,7 +80,8 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig, now: 
   }
   let ackCount = 0;
   for (const received of entries) ackCount += received.packetIds.length;
-  if (ackCount > MAX_ACKS_PER_SYNC) throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
+  if (ackCount > MAX_ACKS_PER_SYNC)
+    throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
 
   const merged = new Map<string, Set<number>>();
   entries.forEach((received, i) => {

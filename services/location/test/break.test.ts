@@ -57,23 +57,32 @@ async function device(): Promise<Device> {
 async function connectOnly(a: Device, b: Device): Promise<{ aPair: string; bPair: string }> {
   const aPair = newPairId();
   const bPair = newPairId();
-  const { serverSignature } = await connections.initiateConnection({
-    senderPairId: aPair,
-    recipientPairId: bPair,
-    accountSignature: signPayload(a.privateKey, initiatePayload(aPair, bPair)),
-  }, auth(a.sessionToken));
-  await connections.confirmConnection({ senderPairId: aPair, recipientPairId: bPair, serverSignature }, auth(b.sessionToken));
+  const { serverSignature } = await connections.initiateConnection(
+    {
+      senderPairId: aPair,
+      recipientPairId: bPair,
+      accountSignature: signPayload(a.privateKey, initiatePayload(aPair, bPair)),
+    },
+    auth(a.sessionToken),
+  );
+  await connections.confirmConnection(
+    { senderPairId: aPair, recipientPairId: bPair, serverSignature },
+    auth(b.sessionToken),
+  );
   return { aPair, bPair };
 }
 
 const routed = async (pairIds: string[]) =>
-  Number((await pool.query("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [pairIds])).rows[0].n) === pairIds.length;
+  Number((await pool.query("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [pairIds])).rows[0].n) ===
+  pairIds.length;
 
 /** `count` connections made 4 at a time (within the connection service's database pool), all routed at the relay. */
 async function connectMany(a: Device, b: Device, count: number): Promise<Array<{ aPair: string; bPair: string }>> {
   const made: Array<{ aPair: string; bPair: string }> = [];
   while (made.length < count) {
-    made.push(...(await Promise.all(Array.from({ length: Math.min(4, count - made.length) }, () => connectOnly(a, b)))));
+    made.push(
+      ...(await Promise.all(Array.from({ length: Math.min(4, count - made.length) }, () => connectOnly(a, b)))),
+    );
   }
   await waitUntil(() => routed(made.flatMap((pair) => [pair.aPair, pair.bPair])), 30_000);
   return made;
@@ -104,16 +113,26 @@ it("200 break-then-send races: every send and read by either side right after Br
   let emptyAtReturn = 0;
   const pairs = await connectMany(A, B, 200);
   // One packet queued each way on every connection before the breaks.
-  await location.sync({ data: pairs.map(({ bPair }) => ({ pairId: bPair, packetId: 1, blob: blob("queued for B") })) }, auth(A.sessionToken));
-  await location.sync({ data: pairs.map(({ aPair }) => ({ pairId: aPair, packetId: 1, blob: blob("queued for A") })) }, auth(B.sessionToken));
+  await location.sync(
+    { data: pairs.map(({ bPair }) => ({ pairId: bPair, packetId: 1, blob: blob("queued for B") })) },
+    auth(A.sessionToken),
+  );
+  await location.sync(
+    { data: pairs.map(({ aPair }) => ({ pairId: aPair, packetId: 1, blob: blob("queued for A") })) },
+    auth(B.sessionToken),
+  );
   expect(await queued(pairs.flatMap((pair) => [pair.aPair, pair.bPair]))).toBe(400);
   for (const [round, { aPair, bPair }] of pairs.entries()) {
     const [breaker, breakerPair] = round % 2 === 0 ? [A, aPair] : [B, bPair];
     await connections.breakConnection({ pairId: breakerPair }, auth(breaker.sessionToken));
     // The very next thing after Break answers: both sides send and read at once.
     const results = await Promise.all([
-      attempt(() => location.sync({ data: [{ pairId: bPair, packetId: 2, blob: blob("after break") }] }, auth(A.sessionToken))),
-      attempt(() => location.sync({ data: [{ pairId: aPair, packetId: 2, blob: blob("after break") }] }, auth(B.sessionToken))),
+      attempt(() =>
+        location.sync({ data: [{ pairId: bPair, packetId: 2, blob: blob("after break") }] }, auth(A.sessionToken)),
+      ),
+      attempt(() =>
+        location.sync({ data: [{ pairId: aPair, packetId: 2, blob: blob("after break") }] }, auth(B.sessionToken)),
+      ),
       attempt(() => location.sync({ lastPacketsReceived: [{ pairId: bPair, packetIds: [1] }] }, auth(B.sessionToken))),
       attempt(() => location.sync({ lastPacketsReceived: [{ pairId: aPair, packetIds: [1] }] }, auth(A.sessionToken))),
     ]);
@@ -140,13 +159,20 @@ it("after DeleteAccount returns, the peer's sends to the deleted account are ref
     await location.sync({ data: [{ pairId: aPair, packetId: 1, blob: blob("queued for A") }] }, auth(B.sessionToken));
     await identity.deleteAccount({}, auth(A.sessionToken));
     const results = await Promise.all([
-      attempt(() => location.sync({ data: [{ pairId: aPair, packetId: 2, blob: blob("to a deleted account") }] }, auth(B.sessionToken))),
+      attempt(() =>
+        location.sync(
+          { data: [{ pairId: aPair, packetId: 2, blob: blob("to a deleted account") }] },
+          auth(B.sessionToken),
+        ),
+      ),
       attempt(() => location.sync({ lastPacketsReceived: [{ pairId: bPair, packetIds: [1] }] }, auth(B.sessionToken))),
     ]);
     expect(await queued([aPair, bPair])).toBe(0);
     results.forEach(count);
     // The deleted side has no session left; if the gateway still honoured a cached one, the relay refuses it.
-    const deleted = await attempt(() => location.sync({ data: [{ pairId: bPair, packetId: 2, blob: blob("x") }] }, auth(A.sessionToken)));
+    const deleted = await attempt(() =>
+      location.sync({ data: [{ pairId: bPair, packetId: 2, blob: blob("x") }] }, auth(A.sessionToken)),
+    );
     expect(["Unauthenticated", "PermissionDenied"]).toContain(deleted);
   }
   expect(Object.fromEntries(outcomes)).toEqual({ PermissionDenied: 40 });

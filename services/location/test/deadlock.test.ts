@@ -23,13 +23,17 @@ function connectionsOf(account: string): [Pair, Pair] {
   return [pairs[0], pairs[1]];
 }
 
-const lockRoute = (client: pg.PoolClient, pairId: string) => client.query("SELECT 1 FROM route WHERE pair_id = $1 FOR UPDATE", [pairId]);
+const lockRoute = (client: pg.PoolClient, pairId: string) =>
+  client.query("SELECT 1 FROM route WHERE pair_id = $1 FOR UPDATE", [pairId]);
 
 /** Waits until some backend waits for a lock `client` holds. */
 async function untilBlockedBy(client: pg.PoolClient): Promise<void> {
   const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
   await waitUntil(async () => {
-    const blocked = await h.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]);
+    const blocked = await h.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+      [rows[0].pid],
+    );
     return blocked.rows[0].n > 0;
   });
 }
@@ -57,13 +61,20 @@ it("account deletion locks the account's routes in pairID order first, so it can
   // Its short deadlock_timeout makes it the side that would detect a deadlock.
   await inTransaction("50ms", async (sync) => {
     await lockRoute(sync, low.bPair);
-    await h.events.publish(events.accountDeleted, { eventId: randomUUID(), accountId: account }, { msgId: randomUUID() });
+    await h.events.publish(
+      events.accountDeleted,
+      { eventId: randomUUID(), accountId: account },
+      { msgId: randomUUID() },
+    );
     await untilBlockedBy(sync);
     await lockRoute(sync, high.bPair);
     await sync.query("COMMIT");
   });
   await waitUntil(async () => {
-    const { rows } = await h.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM route WHERE account_id = $1 OR peer_account_id = $1", [account]);
+    const { rows } = await h.pool.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM route WHERE account_id = $1 OR peer_account_id = $1",
+      [account],
+    );
     return rows[0].n === 0;
   });
 });

@@ -3,7 +3,16 @@ import { Code } from "@connectrpc/connect";
 import { BreakReason } from "@seeme/contracts/connection";
 import { events } from "@seeme/contracts/subjects";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
-import { blob, countPackets, newConnection, newPairId, startHarness, waitUntil, type Harness, type Pair } from "./helpers.js";
+import {
+  blob,
+  countPackets,
+  newConnection,
+  newPairId,
+  startHarness,
+  waitUntil,
+  type Harness,
+  type Pair,
+} from "./helpers.js";
 
 let h: Harness;
 
@@ -29,7 +38,10 @@ describe("connection events", () => {
     const eventId = randomUUID();
     const broken = { eventId, route: pair.route, brokenByAccountId: pair.a, reason: BreakReason.REQUESTED };
     await h.events.publish(events.connectionBroken, broken, { msgId: randomUUID() });
-    await waitUntil(async () => (await h.pool.query("SELECT 1 FROM route WHERE connection_id = $1", [pair.route.connectionId])).rowCount === 0);
+    await waitUntil(
+      async () =>
+        (await h.pool.query("SELECT 1 FROM route WHERE connection_id = $1", [pair.route.connectionId])).rowCount === 0,
+    );
     expect(await countPackets(h.pool, pair.aPair)).toBe(0);
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
 
@@ -38,19 +50,28 @@ describe("connection events", () => {
 
     // Redelivered under another message id: the event id keeps it applied once.
     await h.events.publish(events.connectionBroken, broken, { msgId: randomUUID() });
-    await h.events.publish(events.connectionConfirmed, { eventId: randomUUID(), route: pair.route }, { msgId: randomUUID() });
+    await h.events.publish(
+      events.connectionConfirmed,
+      { eventId: randomUUID(), route: pair.route },
+      { msgId: randomUUID() },
+    );
     const probe = newConnection();
     await h.connect(probe);
     expect(await notices(pair.b)).toHaveLength(1);
-    await expect(h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("late") }] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    await expect(
+      h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("late") }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
   it("an expired invite notifies the initiator (5/4) with the invited pairID", async () => {
     const initiator = randomUUID();
     const invited = newPairId();
-    await h.events.publish(events.inviteExpired, { eventId: randomUUID(), initiatorAccountId: initiator, senderPairId: newPairId(), recipientPairId: invited }, { msgId: randomUUID() });
+    await h.events.publish(
+      events.inviteExpired,
+      { eventId: randomUUID(), initiatorAccountId: initiator, senderPairId: newPairId(), recipientPairId: invited },
+      { msgId: randomUUID() },
+    );
     await waitUntil(async () => (await notices(initiator)).length === 1);
     expect(await notices(initiator)).toEqual([expect.objectContaining({ type: 5, subType: 4, text: invited })]);
   });
@@ -59,12 +80,20 @@ describe("connection events", () => {
     const pair = newConnection();
     await h.connect(pair);
     await exchange(pair);
-    await h.events.publish(events.accountDeleted, { eventId: randomUUID(), accountId: pair.a }, { msgId: randomUUID() });
+    await h.events.publish(
+      events.accountDeleted,
+      { eventId: randomUUID(), accountId: pair.a },
+      { msgId: randomUUID() },
+    );
     await waitUntil(async () => (await countPackets(h.pool, pair.aPair)) === 0);
-    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM server_message_recipient WHERE account_id = $1", [pair.a]);
+    const { rows } = await h.pool.query(
+      "SELECT count(*)::int AS n FROM server_message_recipient WHERE account_id = $1",
+      [pair.a],
+    );
     expect(rows[0].n).toBe(0);
-    await expect(h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 2, blob: blob("gone") }] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(
+      h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 2, blob: blob("gone") }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
   });
 });
 

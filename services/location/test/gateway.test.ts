@@ -37,12 +37,18 @@ async function device(): Promise<TestAccount & { pairId: string; location: Clien
 
 async function connect(initiator: typeof A, recipient: typeof A): Promise<void> {
   const connections = createClient(ConnectionService, transport);
-  const { serverSignature } = await connections.initiateConnection({
-    senderPairId: initiator.pairId,
-    recipientPairId: recipient.pairId,
-    accountSignature: signPayload(initiator.privateKey, initiatePayload(initiator.pairId, recipient.pairId)),
-  }, auth(initiator.sessionToken));
-  await connections.confirmConnection({ senderPairId: initiator.pairId, recipientPairId: recipient.pairId, serverSignature }, auth(recipient.sessionToken));
+  const { serverSignature } = await connections.initiateConnection(
+    {
+      senderPairId: initiator.pairId,
+      recipientPairId: recipient.pairId,
+      accountSignature: signPayload(initiator.privateKey, initiatePayload(initiator.pairId, recipient.pairId)),
+    },
+    auth(initiator.sessionToken),
+  );
+  await connections.confirmConnection(
+    { senderPairId: initiator.pairId, recipientPairId: recipient.pairId, serverSignature },
+    auth(recipient.sessionToken),
+  );
 }
 
 const rows = async (pairId: string) =>
@@ -63,7 +69,10 @@ function subscribeAs(who: typeof A) {
       try {
         for await (const event of who.location.subscribe({}, { signal: abort.signal })) {
           if (event.event.case === "caughtUp") caughtUp = true;
-          else if (event.event.case === "packet" && !seen.has(`${event.event.value.pairId}/${event.event.value.packetId}`)) {
+          else if (
+            event.event.case === "packet" &&
+            !seen.has(`${event.event.value.pairId}/${event.event.value.packetId}`)
+          ) {
             seen.add(`${event.event.value.pairId}/${event.event.value.packetId}`);
             packets.push(event.event.value);
           }
@@ -74,11 +83,21 @@ function subscribeAs(who: typeof A) {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   })();
-  return { packets, caughtUp: () => caughtUp, close: async () => { abort.abort(); await done; } };
+  return {
+    packets,
+    caughtUp: () => caughtUp,
+    close: async () => {
+      abort.abort();
+      await done;
+    },
+  };
 }
 
 beforeAll(async () => {
-  stack = await startStack("location-e2e", { now: clock.now, env: { SWEEP_INTERVAL: "100ms", SUBSCRIBE_RESYNC_INTERVAL: "300ms" } });
+  stack = await startStack("location-e2e", {
+    now: clock.now,
+    env: { SWEEP_INTERVAL: "100ms", SUBSCRIBE_RESYNC_INTERVAL: "300ms" },
+  });
   transport = createGrpcTransport({ baseUrl: stack.gatewayUrl });
   const target = parseDatabaseUrl(stack.databaseUrls.location);
   pool = new pg.Pool({ connectionString: target.connectionString, max: 2, options: `-c search_path=${target.schema}` });
@@ -96,19 +115,27 @@ it("A sends; B receives through Subscribe and Sync; B acknowledges; the row is g
   const stream = subscribeAs(B);
   await waitUntil(stream.caughtUp);
   const sent = await A.location.sync({ data: [{ pairId: B.pairId, packetId: 1, blob: blob("where are you?") }] });
-  expect(sent.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.SENDER, pairId: B.pairId, receivedPackets: [1] })]);
+  expect(sent.syncMeta).toEqual([
+    expect.objectContaining({ target: SyncTarget.SENDER, pairId: B.pairId, receivedPackets: [1] }),
+  ]);
 
   await waitUntil(() => stream.packets.some((p) => p.pairId === B.pairId && p.packetId === 1));
   const synced = peerPackets((await B.location.sync({})).data);
-  expect(synced.map((p) => [p.pairId, p.packetId, new TextDecoder().decode(p.blob)])).toEqual([[B.pairId, 1, "where are you?"]]);
+  expect(synced.map((p) => [p.pairId, p.packetId, new TextDecoder().decode(p.blob)])).toEqual([
+    [B.pairId, 1, "where are you?"],
+  ]);
   expect(await rows(B.pairId)).toBe(1);
 
   const acked = await B.location.sync({ lastPacketsReceived: [{ pairId: B.pairId, packetIds: [1] }] });
-  expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: B.pairId, deletedPackets: [1] })]);
+  expect(acked.syncMeta).toEqual([
+    expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: B.pairId, deletedPackets: [1] }),
+  ]);
   expect(await rows(B.pairId)).toBe(0);
 
   const report = await A.location.sync({});
-  expect(report.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.SENDER, pairId: B.pairId, deliveredPackets: [1] })]);
+  expect(report.syncMeta).toEqual([
+    expect.objectContaining({ target: SyncTarget.SENDER, pairId: B.pairId, deliveredPackets: [1] }),
+  ]);
   // A also got the confirmed notice (5/3) carrying B's pairID.
   expect(report.data).toEqual([expect.objectContaining({ pairId: "SERVER", type: 5, subType: 3, text: B.pairId })]);
   await stream.close();
@@ -119,7 +146,9 @@ it("stores a resent packet once", async () => {
   await A.location.sync({ data: [packet] });
   await A.location.sync({ data: [packet] });
   expect(await rows(B.pairId)).toBe(1);
-  expect(peerPackets((await B.location.sync({ lastPacketsReceived: [{ pairId: B.pairId, packetIds: [2] }] })).data)).toEqual([]);
+  expect(
+    peerPackets((await B.location.sync({ lastPacketsReceived: [{ pairId: B.pairId, packetIds: [2] }] })).data),
+  ).toEqual([]);
 });
 
 it("A cannot send to a pairID it is not connected to, nor read or acknowledge B's — one error whether the pairID exists or not", async () => {
@@ -127,13 +156,17 @@ it("A cannot send to a pairID it is not connected to, nor read or acknowledge B'
   const D = await device();
   await connect(C, D);
   for (const pairId of [D.pairId, newPairId()]) {
-    await expect(A.location.sync({ data: [{ pairId, packetId: 1, blob: blob("x") }] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    await expect(A.location.sync({ data: [{ pairId, packetId: 1, blob: blob("x") }] })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+      rawMessage: NOT_YOUR_CONNECTION,
+    });
   }
   await A.location.sync({ data: [{ pairId: B.pairId, packetId: 3, blob: blob("for B only") }] });
   for (const pairId of [B.pairId, newPairId()]) {
-    await expect(A.location.sync({ lastPacketsReceived: [{ pairId, packetIds: [3] }] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    await expect(A.location.sync({ lastPacketsReceived: [{ pairId, packetIds: [3] }] })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+      rawMessage: NOT_YOUR_CONNECTION,
+    });
   }
   expect(peerPackets((await A.location.sync({})).data)).toEqual([]);
   expect(await rows(D.pairId)).toBe(0);

@@ -1,13 +1,29 @@
 import { Code } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { randomUUID } from "node:crypto";
-import { LocationInternalService, Slot, SyncTarget, type IncomingPacket, type SyncResponse } from "@seeme/contracts/location";
+import {
+  LocationInternalService,
+  Slot,
+  SyncTarget,
+  type IncomingPacket,
+  type SyncResponse,
+} from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import { NO_HELD_PACKET } from "../src/rpc/held-packets.js";
 import { sweepOnce } from "../src/sweeper.js";
-import { blob, countPackets, DAY_MS, newConnection, SECRET, startHarness, waitUntil, type Harness, type Pair } from "./helpers.js";
+import {
+  blob,
+  countPackets,
+  DAY_MS,
+  newConnection,
+  SECRET,
+  startHarness,
+  waitUntil,
+  type Harness,
+  type Pair,
+} from "./helpers.js";
 
 /**
  * SPEC §8 relay guarantees through the real location service (PostgreSQL,
@@ -35,7 +51,8 @@ async function connected(packetLifeMs?: number): Promise<Pair> {
 }
 
 const peer = (data: IncomingPacket[], pairId: string) => data.filter((p) => p.pairId === pairId).map((p) => p.packetId);
-const meta = (res: SyncResponse, pairId: string) => res.syncMeta.find((m) => m.pairId === pairId && m.target === SyncTarget.SENDER);
+const meta = (res: SyncResponse, pairId: string) =>
+  res.syncMeta.find((m) => m.pairId === pairId && m.target === SyncTarget.SENDER);
 const count = async (sql: string, args: unknown[]) => Number((await h.pool.query<{ n: string }>(sql, args)).rows[0].n);
 const at = (ms: number) => timestampFromMs(h.clock.now().getTime() + ms);
 
@@ -53,13 +70,21 @@ function subscribeB(pair: Pair) {
     try {
       for await (const event of h.as(pair.b).subscribe({}, { signal: abort.signal })) {
         if (event.event.case === "caughtUp") caughtUp = true;
-        else if (event.event.case === "packet" && event.event.value.pairId === pair.bPair) packets.push(event.event.value);
+        else if (event.event.case === "packet" && event.event.value.pairId === pair.bPair)
+          packets.push(event.event.value);
       }
     } catch {
       // Cancelled by the test.
     }
   })();
-  return { packets, caughtUp: () => caughtUp, close: async () => { abort.abort(); await done; } };
+  return {
+    packets,
+    caughtUp: () => caughtUp,
+    close: async () => {
+      abort.abort();
+      await done;
+    },
+  };
 }
 
 describe("a (pairID, packetID) that was stored is never delivered again within seven days", () => {
@@ -81,7 +106,10 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
     await h.as(pair.a).sync({ data: [packet] });
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [2] }] });
     expect(meta(await h.as(pair.a).sync({}), pair.bPair)).toMatchObject({ deliveredPackets: [2] });
-    expect(meta(await h.as(pair.a).sync({ data: [packet] }), pair.bPair)).toMatchObject({ receivedPackets: [2], deliveredPackets: [] });
+    expect(meta(await h.as(pair.a).sync({ data: [packet] }), pair.bPair)).toMatchObject({
+      receivedPackets: [2],
+      deliveredPackets: [],
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
     expect(await inbox(pair)).toEqual([]);
   });
@@ -101,18 +129,30 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
   it("resent after the record was folded and the location service restarted: never delivered again, while new and gap ids still go through", async () => {
     const pair = await connected();
     const ids = [...Array.from({ length: 50 }, (_, i) => i + 1), 60, 61];
-    await h.as(pair.a).sync({ data: ids.map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob(`p${packetId}`) })) });
+    await h
+      .as(pair.a)
+      .sync({ data: ids.map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob(`p${packetId}`) })) });
     expect(await inbox(pair)).toEqual(ids);
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: ids }] });
     await h.as(pair.a).sync({});
     await sweepOnce(h.location.context);
     // 52 packets, one gap: two ranges and nothing else.
     expect(await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = $1", [pair.bPair])).toBe(0);
-    expect((await h.pool.query("SELECT first, last FROM seen_range WHERE recipient_pair_id = $1 ORDER BY first", [pair.bPair])).rows)
-      .toEqual([{ first: "1", last: "50" }, { first: "60", last: "61" }]);
+    expect(
+      (
+        await h.pool.query("SELECT first, last FROM seen_range WHERE recipient_pair_id = $1 ORDER BY first", [
+          pair.bPair,
+        ])
+      ).rows,
+    ).toEqual([
+      { first: "1", last: "50" },
+      { first: "60", last: "61" },
+    ]);
 
     await h.restart();
-    const resend = await h.as(pair.a).sync({ data: [1, 25, 50, 61, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("again") })) });
+    const resend = await h.as(pair.a).sync({
+      data: [1, 25, 50, 61, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("again") })),
+    });
     expect(meta(resend, pair.bPair)?.receivedPackets).toEqual([1, 25, 50, 61, 55, 62]);
     // Only the id in the gap (a late retry) and the new one are stored.
     expect(await inbox(pair)).toEqual([55, 62]);
@@ -124,7 +164,9 @@ describe("held packets (check-in)", () => {
     const pair = await connected();
     const stream = subscribeB(pair);
     await waitUntil(stream.caughtUp);
-    const sent = await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("I was at the park"), releaseAt: at(HOUR_MS) }] });
+    const sent = await h
+      .as(pair.a)
+      .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("I was at the park"), releaseAt: at(HOUR_MS) }] });
     expect(meta(sent, pair.bPair)?.receivedPackets).toEqual([1]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(1);
     expect(await inbox(pair)).toEqual([]);
@@ -147,29 +189,45 @@ describe("held packets (check-in)", () => {
 
   it("refuses release_at more than seven days ahead, or together with a slot, with InvalidArgument and stores nothing", async () => {
     const pair = await connected();
-    await expect(h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x"), releaseAt: at(7 * DAY_MS + 60_000) }] }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
-    await expect(h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x"), releaseAt: at(HOUR_MS), slot: Slot.LOCATION }] }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      h
+        .as(pair.a)
+        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x"), releaseAt: at(7 * DAY_MS + 60_000) }] }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      h.as(pair.a).sync({
+        data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x"), releaseAt: at(HOUR_MS), slot: Slot.LOCATION }],
+      }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
   it("only the sender may cancel, only before release; a stranger and the recipient get the same NotFound as for no packet; the recipient never sees it", async () => {
     const pair = await connected();
     const stranger = await connected();
-    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("tell Mum"), releaseAt: at(HOUR_MS) }] });
+    await h
+      .as(pair.a)
+      .sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("tell Mum"), releaseAt: at(HOUR_MS) }] });
     const notFound = { code: Code.NotFound, rawMessage: NO_HELD_PACKET };
-    await expect(h.held(stranger.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 5 })).rejects.toMatchObject(notFound);
+    await expect(h.held(stranger.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 5 })).rejects.toMatchObject(
+      notFound,
+    );
     await expect(h.held(pair.b).cancelHeldPacket({ pairId: pair.bPair, packetId: 5 })).rejects.toMatchObject(notFound);
     await expect(h.held(pair.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 6 })).rejects.toMatchObject(notFound);
-    await expect(h.held(stranger.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 5, releaseAt: at(2 * HOUR_MS) })).rejects.toMatchObject(notFound);
-    await expect(h.held(pair.a).cancelHeldPacket({ pairId: "short", packetId: 5 })).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      h.held(stranger.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 5, releaseAt: at(2 * HOUR_MS) }),
+    ).rejects.toMatchObject(notFound);
+    await expect(h.held(pair.a).cancelHeldPacket({ pairId: "short", packetId: 5 })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(1);
 
     await h.held(pair.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 5 });
     await expect(h.held(pair.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 5 })).rejects.toMatchObject(notFound);
     // A resend of the cancelled id is not stored again either.
-    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("tell Mum"), releaseAt: at(HOUR_MS) }] });
+    await h
+      .as(pair.a)
+      .sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("tell Mum"), releaseAt: at(HOUR_MS) }] });
     h.clock.advance(HOUR_MS + 1000);
     expect(await inbox(pair)).toEqual([]);
     expect(meta(await h.as(pair.a).sync({}), pair.bPair)).toBeUndefined();
@@ -177,25 +235,36 @@ describe("held packets (check-in)", () => {
 
   it("the sender may move release_at before release, not after; the packet follows the new time", async () => {
     const pair = await connected();
-    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("late"), releaseAt: at(HOUR_MS) }] });
-    await expect(h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(8 * DAY_MS) }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
-    await expect(h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(-1000) }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument });
-    const moved = await h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(3 * HOUR_MS) });
+    await h
+      .as(pair.a)
+      .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("late"), releaseAt: at(HOUR_MS) }] });
+    await expect(
+      h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(8 * DAY_MS) }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(-1000) }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const moved = await h
+      .held(pair.a)
+      .rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(3 * HOUR_MS) });
     expect(Number(moved.expireTime!.seconds) - Number(moved.releaseAt!.seconds)).toBe(7 * 24 * 3600);
     h.clock.advance(HOUR_MS + 1000);
     expect(await inbox(pair)).toEqual([]);
     h.clock.advance(2 * HOUR_MS);
     expect(await inbox(pair)).toEqual([1]);
-    await expect(h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(HOUR_MS) }))
-      .rejects.toMatchObject({ code: Code.NotFound, rawMessage: NO_HELD_PACKET });
-    await expect(h.held(pair.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 1 })).rejects.toMatchObject({ code: Code.NotFound });
+    await expect(
+      h.held(pair.a).rescheduleHeldPacket({ pairId: pair.bPair, packetId: 1, releaseAt: at(HOUR_MS) }),
+    ).rejects.toMatchObject({ code: Code.NotFound, rawMessage: NO_HELD_PACKET });
+    await expect(h.held(pair.a).cancelHeldPacket({ pairId: pair.bPair, packetId: 1 })).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
   });
 
   it("survives a location service restart and is released after it", async () => {
     const pair = await connected();
-    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 9, blob: blob("held across a restart"), releaseAt: at(HOUR_MS) }] });
+    await h.as(pair.a).sync({
+      data: [{ pairId: pair.bPair, packetId: 9, blob: blob("held across a restart"), releaseAt: at(HOUR_MS) }],
+    });
     await h.restart();
     expect(await inbox(pair)).toEqual([]);
     const stream = subscribeB(pair);
@@ -223,7 +292,12 @@ describe("latest-value slot", () => {
     for (let first = 1; first <= 503; first += 100) {
       const data = [];
       for (let id = first; id < first + 100 && id <= 503; id++) {
-        data.push({ pairId: pair.bPair, packetId: id, blob: blob(`packet ${id}`), slot: statuses.has(id) ? Slot.UNSPECIFIED : Slot.LOCATION });
+        data.push({
+          pairId: pair.bPair,
+          packetId: id,
+          blob: blob(`packet ${id}`),
+          slot: statuses.has(id) ? Slot.UNSPECIFIED : Slot.LOCATION,
+        });
       }
       record(await h.as(pair.a).sync({ data }));
     }
@@ -244,10 +318,18 @@ describe("latest-value slot", () => {
     await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 9, blob: blob("old"), slot: Slot.LOCATION }] });
     // The receipt of 9, superseded on arrival, comes with A's next sync.
     const next = await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 8, blob: blob("status") }] });
-    expect(meta(next, pair.bPair)).toMatchObject({ receivedPackets: [8], supersededPackets: [9], deliveredPackets: [] });
+    expect(meta(next, pair.bPair)).toMatchObject({
+      receivedPackets: [8],
+      supersededPackets: [9],
+      deliveredPackets: [],
+    });
     const { data } = await h.as(pair.b).sync({});
-    expect(data.filter((p) => p.pairId === pair.bPair).map((p) => [p.packetId, new TextDecoder().decode(p.blob)]))
-      .toEqual([[10, "new"], [8, "status"]]);
+    expect(
+      data.filter((p) => p.pairId === pair.bPair).map((p) => [p.packetId, new TextDecoder().decode(p.blob)]),
+    ).toEqual([
+      [10, "new"],
+      [8, "status"],
+    ]);
   });
 });
 
@@ -255,7 +337,9 @@ describe("revocation (LocationInternalService)", () => {
   const opened: Array<{ close(): void }> = [];
   afterAll(() => opened.forEach((client) => client.close()));
   const internal = (secret = SECRET) => {
-    const client = createGrpcClient(LocationInternalService, h.address(), { headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }) });
+    const client = createGrpcClient(LocationInternalService, h.address(), {
+      headers: () => ({ [SERVICE_HEADER]: signService(secret, "connection") }),
+    });
     opened.push(client);
     return client;
   };
@@ -263,26 +347,36 @@ describe("revocation (LocationInternalService)", () => {
   it("RevokePairs refuses both pairIDs at once and empties their queues; a stranger service credential is refused", async () => {
     const pair = await connected();
     await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("queued") }] });
-    await expect(internal("another-secret-".padEnd(48, "y")).revokePairs({ pairIds: [pair.aPair, pair.bPair] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(
+      internal("another-secret-".padEnd(48, "y")).revokePairs({ pairIds: [pair.aPair, pair.bPair] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
     await expect(internal().revokePairs({ pairIds: ["short"] })).rejects.toMatchObject({ code: Code.InvalidArgument });
     await internal().revokePairs({ pairIds: [pair.aPair, pair.bPair] });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
-    for (const [who, to] of [[pair.a, pair.bPair], [pair.b, pair.aPair]]) {
-      await expect(h.as(who).sync({ data: [{ pairId: to, packetId: 2, blob: blob("after") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    for (const [who, to] of [
+      [pair.a, pair.bPair],
+      [pair.b, pair.aPair],
+    ]) {
+      await expect(h.as(who).sync({ data: [{ pairId: to, packetId: 2, blob: blob("after") }] })).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+      });
     }
   });
 
   it("after RevokeAccount no connection of the account is added again, not even by a late confirmation event or a fallback lookup", async () => {
     const pair = await connected();
     await internal().revokeAccount({ accountId: pair.a });
-    await expect(h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(
+      h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
     // A connection of the deleted account the relay had not heard of yet.
     const late = newConnection();
     const route = { ...late.route, initiatorAccountId: pair.a, recipientAccountId: late.b };
     h.connections.routes.set(route.connectionId, route);
     await h.events.publish(events.connectionConfirmed, { eventId: randomUUID(), route }, { msgId: randomUUID() });
-    await expect(h.as(late.b).sync({ data: [{ pairId: late.aPair, packetId: 1, blob: blob("x") }] })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(
+      h.as(late.b).sync({ data: [{ pairId: late.aPair, packetId: 1, blob: blob("x") }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[late.aPair, late.bPair]])).toBe(0);
   });

@@ -63,23 +63,29 @@ export async function startFakeConnections() {
   const routes = new Map<string, Route>();
   const calls = { listAccountRoutes: 0, listRoutes: 0 };
   const fake = await startFakeService("connection-fake", [
-    registration(ConnectionInternalService, {
-      listAccountRoutes: (req) => {
-        calls.listAccountRoutes++;
-        return {
-          routes: [...routes.values()].filter((r) => r.initiatorAccountId === req.accountId || r.recipientAccountId === req.accountId),
-        };
+    registration(
+      ConnectionInternalService,
+      {
+        listAccountRoutes: (req) => {
+          calls.listAccountRoutes++;
+          return {
+            routes: [...routes.values()].filter(
+              (r) => r.initiatorAccountId === req.accountId || r.recipientAccountId === req.accountId,
+            ),
+          };
+        },
+        listRoutes: (req) => {
+          calls.listRoutes++;
+          const all = [...routes.values()];
+          const start = req.pageToken === "" ? 0 : Number(req.pageToken);
+          const size = req.pageSize || 100;
+          const end = start + size;
+          return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
+        },
+        getInviteSigningKey: () => ({ publicKey: new Uint8Array(32) }),
       },
-      listRoutes: (req) => {
-        calls.listRoutes++;
-        const all = [...routes.values()];
-        const start = req.pageToken === "" ? 0 : Number(req.pageToken);
-        const size = req.pageSize || 100;
-        const end = start + size;
-        return { routes: all.slice(start, end), nextPageToken: end < all.length ? String(end) : "" };
-      },
-      getInviteSigningKey: () => ({ publicKey: new Uint8Array(32) }),
-    }, requireService(SECRET)),
+      requireService(SECRET),
+    ),
   ]);
   return { address: fake.address, routes, calls, stop: fake.stop };
 }
@@ -148,12 +154,33 @@ export async function startHarness(label: string, extraEnv: Record<string, strin
     },
     pool,
     address: () => `127.0.0.1:${location.port}`,
-    as: (accountId) => track(createGrpcClient(LocationService, harness.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }) })),
-    held: (accountId) => track(createGrpcClient(HeldPacketService, harness.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }) })),
-    admin: (token = ADMIN_TOKEN) => track(createGrpcClient(LocationAdminService, harness.address(), { headers: () => ({ authorization: `Bearer ${token}` }) })),
+    as: (accountId) =>
+      track(
+        createGrpcClient(LocationService, harness.address(), {
+          headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+        }),
+      ),
+    held: (accountId) =>
+      track(
+        createGrpcClient(HeldPacketService, harness.address(), {
+          headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, accountId) }),
+        }),
+      ),
+    admin: (token = ADMIN_TOKEN) =>
+      track(
+        createGrpcClient(LocationAdminService, harness.address(), {
+          headers: () => ({ authorization: `Bearer ${token}` }),
+        }),
+      ),
     async connect(pair) {
-      await eventBus.publish(events.connectionConfirmed, { eventId: randomUUID(), route: pair.route }, { msgId: randomUUID() });
-      await waitUntil(async () => (await pool.query("SELECT 1 FROM route WHERE pair_id = $1", [pair.bPair])).rowCount === 1);
+      await eventBus.publish(
+        events.connectionConfirmed,
+        { eventId: randomUUID(), route: pair.route },
+        { msgId: randomUUID() },
+      );
+      await waitUntil(
+        async () => (await pool.query("SELECT 1 FROM route WHERE pair_id = $1", [pair.bPair])).rowCount === 1,
+      );
     },
     async restart() {
       await location.stop();
@@ -178,6 +205,8 @@ import { waitUntil } from "@seeme/testkit/wait";
 export { waitUntil };
 
 export async function countPackets(pool: pg.Pool, pairId: string): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [pairId]);
+  const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = $1", [
+    pairId,
+  ]);
   return Number(rows[0].n);
 }

@@ -25,11 +25,14 @@ async function freePort(): Promise<number> {
 
 async function startNats(): Promise<void> {
   nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
-  await waitUntil(() => new Promise<boolean>((resolve) => {
-    const probe = createServer();
-    probe.once("error", () => resolve(true));
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
-  }));
+  await waitUntil(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const probe = createServer();
+        probe.once("error", () => resolve(true));
+        probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(false)));
+      }),
+  );
 }
 
 async function stopNats(): Promise<void> {
@@ -88,7 +91,9 @@ it("a NATS restart loses no stored packet: Sync keeps working, live streams catc
   const later = newConnection();
   await h.connect(later);
 
-  expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([1, 2, 3]);
+  expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([
+    1, 2, 3,
+  ]);
   abort.abort();
   await reading;
 }, 30_000);

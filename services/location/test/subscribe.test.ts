@@ -80,9 +80,17 @@ describe("Subscribe", () => {
     await waitUntil(second.caughtUp);
     expect(second.packets().map((p) => p.packetId)).toEqual([9]);
 
-    const { packetId } = await h.admin().queueServerMessage({ subType: 1, text: "Maintenance tonight", accountIds: [pair.b] });
+    const { packetId } = await h
+      .admin()
+      .queueServerMessage({ subType: 1, text: "Maintenance tonight", accountIds: [pair.b] });
     await waitUntil(() => second.packets().some((p) => p.pairId === "SERVER"), 2000);
-    expect(second.packets()[1]).toMatchObject({ pairId: "SERVER", packetId, type: 6, subType: 1, text: "Maintenance tonight" });
+    expect(second.packets()[1]).toMatchObject({
+      pairId: "SERVER",
+      packetId,
+      type: 6,
+      subType: 1,
+      text: "Maintenance tonight",
+    });
     await second.close();
   });
 });
@@ -111,7 +119,11 @@ describe("Subscribe resource limits", () => {
       let hints = 0;
       const probe = h.events.subscribeCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, () => void hints++);
       for (let n = 0; n < 17; n++) {
-        const packets = Array.from({ length: 64 }, (_, i) => ({ pairId: pair.bPair, packetId: 10_000 + n * 64 + i, blob: blob("ghost") }));
+        const packets = Array.from({ length: 64 }, (_, i) => ({
+          pairId: pair.bPair,
+          packetId: 10_000 + n * 64 + i,
+          blob: blob("ghost"),
+        }));
         h.events.publishCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, { accountId: pair.b, packets });
       }
       await waitUntil(() => hints === 17);
@@ -124,7 +136,10 @@ describe("Subscribe resource limits", () => {
       // The client reads again: it gets what the database holds, not the dropped buffer.
       const got: MessageInitShape<typeof SubscribeResponseSchema>[] = [];
       for (;;) {
-        const next = await Promise.race([stream.next(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
+        const next = await Promise.race([
+          stream.next(),
+          new Promise<null>((resolve) => setTimeout(() => resolve(null), 500)),
+        ]);
         if (next === null || next.done) break;
         got.push(next.value);
         if (got.length > 2000) break;
@@ -147,7 +162,10 @@ describe("Subscribe resource limits", () => {
       return next.value;
     };
     const refused = new AbortController();
-    await expect(firstEvent(account, refused.signal)).rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/2 open Subscribe streams/) });
+    await expect(firstEvent(account, refused.signal)).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: expect.stringMatching(/2 open Subscribe streams/),
+    });
     refused.abort();
 
     const others = new AbortController();
@@ -171,14 +189,20 @@ describe("Subscribe resource limits", () => {
 
 describe("QueueServerMessage (admin)", () => {
   it("requires the admin credential", async () => {
-    await expect(h.admin("x".repeat(48)).queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    await expect(h.admin("x".repeat(48)).queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
     const { createGrpcClient } = await import("@seeme/runtime/grpc");
     const { LocationAdminService } = await import("@seeme/contracts/location");
     const { CALLER_HEADER, signCaller } = await import("@seeme/runtime/caller");
     const { SECRET } = await import("./helpers.js");
     // A client's (gateway-signed) caller credential is not an admin credential.
-    const asClient = createGrpcClient(LocationAdminService, h.address(), { headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "acct") }) });
-    await expect(asClient.queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({ code: Code.PermissionDenied });
+    const asClient = createGrpcClient(LocationAdminService, h.address(), {
+      headers: () => ({ [CALLER_HEADER]: signCaller(SECRET, "acct") }),
+    });
+    await expect(asClient.queueServerMessage({ subType: 1, text: "hi" })).rejects.toMatchObject({
+      code: Code.PermissionDenied,
+    });
     asClient.close();
   });
 
@@ -187,19 +211,35 @@ describe("QueueServerMessage (admin)", () => {
     ["sub_type 9", { subType: 9, text: "x" }, /sub_type/],
     ["empty text", { subType: 1, text: "  " }, /text is required/],
     ["a past expiry", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() - 1000) }, /future/],
-    ["an expiry beyond seven days", { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() + 8 * DAY_MS) }, /seven days/],
+    [
+      "an expiry beyond seven days",
+      { subType: 1, text: "x", expireTime: timestampFromMs(Date.now() + 8 * DAY_MS) },
+      /seven days/,
+    ],
     // Beyond what a JavaScript Date can hold (±8.64e15 ms): timestampDate gives an Invalid Date.
-    ["an expiry past the end of time", { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: 10_000_000_000_000n }) }, /expire_time is out of range/],
-    ["an expiry before the start of time", { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: -10_000_000_000_000n }) }, /expire_time is out of range/],
+    [
+      "an expiry past the end of time",
+      { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: 10_000_000_000_000n }) },
+      /expire_time is out of range/,
+    ],
+    [
+      "an expiry before the start of time",
+      { subType: 1, text: "x", expireTime: create(TimestampSchema, { seconds: -10_000_000_000_000n }) },
+      /expire_time is out of range/,
+    ],
   ])("refuses %s", async (_name, request, message) => {
-    await expect(h.admin().queueServerMessage(request)).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(message) });
+    await expect(h.admin().queueServerMessage(request)).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(message),
+    });
   });
 
   it("broadcasts to every account until each acknowledges, and drops it at its expiry", async () => {
     const one = newConnection();
     const expireTime = timestampFromMs(h.clock.now().getTime() + 60_000);
     const { packetId } = await h.admin().queueServerMessage({ subType: 3, text: "Heavy load", expireTime });
-    const serverPackets = async (accountId: string) => (await h.as(accountId).sync({})).data.filter((p) => p.pairId === "SERVER" && p.packetId === packetId);
+    const serverPackets = async (accountId: string) =>
+      (await h.as(accountId).sync({})).data.filter((p) => p.pairId === "SERVER" && p.packetId === packetId);
     expect(await serverPackets(one.a)).toEqual([expect.objectContaining({ type: 6, subType: 3, text: "Heavy load" })]);
     await h.as(one.a).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [packetId] }] });
     expect(await serverPackets(one.a)).toEqual([]);
@@ -213,14 +253,19 @@ describe("rate limits", () => {
   it("refuses a sender or a recipient over its limit with ResourceExhausted, storing nothing", async () => {
     const pair = newConnection();
     await h.connect(pair);
-    const packets = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ pairId: pair.bPair, packetId: from + i, blob: blob("x") }));
-    await expect(h.as(pair.a).sync({ data: packets(1, 26) }))
-      .rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/pair_id/) });
+    const packets = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({ pairId: pair.bPair, packetId: from + i, blob: blob("x") }));
+    await expect(h.as(pair.a).sync({ data: packets(1, 26) })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: expect.stringMatching(/pair_id/),
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
 
     // The sender's bucket (40) was drawn by the refused 26; a second 20 exceeds it.
-    await expect(h.as(pair.a).sync({ data: packets(100, 20) }))
-      .rejects.toMatchObject({ code: Code.ResourceExhausted, rawMessage: expect.stringMatching(/this account/) });
+    await expect(h.as(pair.a).sync({ data: packets(100, 20) })).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: expect.stringMatching(/this account/),
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 });

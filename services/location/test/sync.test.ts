@@ -1,7 +1,16 @@
 import { Code } from "@connectrpc/connect";
 import { SyncTarget } from "@seeme/contracts/location";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
-import { blob, countPackets, DAY_MS, newConnection, newPairId, startHarness, waitUntil, type Harness } from "./helpers.js";
+import {
+  blob,
+  countPackets,
+  DAY_MS,
+  newConnection,
+  newPairId,
+  startHarness,
+  waitUntil,
+  type Harness,
+} from "./helpers.js";
 
 let h: Harness;
 
@@ -17,9 +26,19 @@ describe("Sync between two connected accounts", () => {
     const a = h.as(pair.a);
     const b = h.as(pair.b);
 
-    const sent = await a.sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("hello B") }, { pairId: pair.bPair, packetId: 8, blob: blob("still here") }] });
+    const sent = await a.sync({
+      data: [
+        { pairId: pair.bPair, packetId: 7, blob: blob("hello B") },
+        { pairId: pair.bPair, packetId: 8, blob: blob("still here") },
+      ],
+    });
     expect(sent.syncMeta).toEqual([
-      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [7, 8], deliveredPackets: [] }),
+      expect.objectContaining({
+        target: SyncTarget.SENDER,
+        pairId: pair.bPair,
+        receivedPackets: [7, 8],
+        deliveredPackets: [],
+      }),
     ]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(2);
 
@@ -34,19 +53,30 @@ describe("Sync between two connected accounts", () => {
 
     // Two packets wait under the pairID: acknowledging #7 deletes #7 only.
     const acked = await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
-    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [7] })]);
-    expect(acked.data.filter((p) => p.pairId !== "SERVER").map((p) => [p.packetId, new TextDecoder().decode(p.blob)])).toEqual([[8, "still here"]]);
+    expect(acked.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [7] }),
+    ]);
+    expect(
+      acked.data.filter((p) => p.pairId !== "SERVER").map((p) => [p.packetId, new TextDecoder().decode(p.blob)]),
+    ).toEqual([[8, "still here"]]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(1);
 
     const report = await a.sync({});
     expect(report.syncMeta).toEqual([
-      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [], deliveredPackets: [7] }),
+      expect.objectContaining({
+        target: SyncTarget.SENDER,
+        pairId: pair.bPair,
+        receivedPackets: [],
+        deliveredPackets: [7],
+      }),
     ]);
     expect((await a.sync({})).syncMeta).toEqual([]);
 
     await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [8] }] });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
-    expect((await a.sync({})).syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, deliveredPackets: [8] })]);
+    expect((await a.sync({})).syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, deliveredPackets: [8] }),
+    ]);
   });
 
   it("keeps the sender's receipts for the sender: the recipient or a third account syncing first takes none of them", async () => {
@@ -65,11 +95,18 @@ describe("Sync between two connected accounts", () => {
       const { syncMeta } = await someone.sync({});
       expect(syncMeta.filter((meta) => meta.target === SyncTarget.SENDER)).toEqual([]);
     }
-    const { rows } = await h.pool.query("SELECT packet_id FROM delivery_receipt WHERE recipient_pair_id = $1", [pair.bPair]);
+    const { rows } = await h.pool.query("SELECT packet_id FROM delivery_receipt WHERE recipient_pair_id = $1", [
+      pair.bPair,
+    ]);
     expect(rows.map((row) => Number(row.packet_id))).toEqual([3]);
 
     expect((await a.sync({})).syncMeta).toEqual([
-      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [], deliveredPackets: [3] }),
+      expect.objectContaining({
+        target: SyncTarget.SENDER,
+        pairId: pair.bPair,
+        receivedPackets: [],
+        deliveredPackets: [3],
+      }),
     ]);
   });
 
@@ -78,9 +115,13 @@ describe("Sync between two connected accounts", () => {
     await h.connect(pair);
     const a = h.as(pair.a);
     const { data } = await a.sync({});
-    expect(data).toEqual([expect.objectContaining({ pairId: "SERVER", type: 5, subType: 3, text: pair.bPair, blob: new Uint8Array(0) })]);
+    expect(data).toEqual([
+      expect.objectContaining({ pairId: "SERVER", type: 5, subType: 3, text: pair.bPair, blob: new Uint8Array(0) }),
+    ]);
     const ack = await a.sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [data[0].packetId] }] });
-    expect(ack.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: "SERVER", deletedPackets: [data[0].packetId] })]);
+    expect(ack.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: "SERVER", deletedPackets: [data[0].packetId] }),
+    ]);
     expect((await a.sync({})).data).toEqual([]);
     expect((await h.as(pair.b).sync({})).data).toEqual([]);
   });
@@ -109,10 +150,15 @@ describe("Sync between two connected accounts", () => {
     const a = h.as(pair.a);
     await a.sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("five") }] });
     const late = await a.sync({ data: [{ pairId: pair.bPair, packetId: 4, blob: blob("four: SOS") }] });
-    expect(late.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [4] })]);
+    expect(late.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [4] }),
+    ]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(2);
     const received = (await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair);
-    expect(received.map((p) => [p.packetId, new TextDecoder().decode(p.blob)])).toEqual([[5, "five"], [4, "four: SOS"]]);
+    expect(received.map((p) => [p.packetId, new TextDecoder().decode(p.blob)])).toEqual([
+      [5, "five"],
+      [4, "four: SOS"],
+    ]);
   });
 
   it("does not store a packet again while its receipt waits for the sender, and reports it received", async () => {
@@ -124,7 +170,9 @@ describe("Sync between two connected accounts", () => {
     await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [2] }] });
     // A resend in another process's Sync, before A heard of the delivery.
     const again = await a.sync({ skipIncoming: true, data: [{ pairId: pair.bPair, packetId: 2, blob: blob("two") }] });
-    expect(again.syncMeta).toEqual([expect.objectContaining({ pairId: pair.bPair, receivedPackets: [2], deliveredPackets: [2] })]);
+    expect(again.syncMeta).toEqual([
+      expect.objectContaining({ pairId: pair.bPair, receivedPackets: [2], deliveredPackets: [2] }),
+    ]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
@@ -135,15 +183,26 @@ describe("Sync between two connected accounts", () => {
     const b = h.as(pair.b);
     await a.sync({ data: [1, 2, 3].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob(`p${packetId}`) })) });
 
-    const acked = await b.sync({ skipIncoming: true, pageSize: 1, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1] }] });
+    const acked = await b.sync({
+      skipIncoming: true,
+      pageSize: 1,
+      lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1] }],
+    });
     expect(acked.data).toEqual([]);
     expect(acked.hasMore).toBe(false);
-    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [1] })]);
+    expect(acked.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [1] }),
+    ]);
     expect(await countPackets(h.pool, pair.bPair)).toBe(2);
 
     const sent = await a.sync({ skipIncoming: true, data: [{ pairId: pair.bPair, packetId: 4, blob: blob("p4") }] });
     expect(sent.syncMeta).toEqual([
-      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, receivedPackets: [4], deliveredPackets: [1] }),
+      expect.objectContaining({
+        target: SyncTarget.SENDER,
+        pairId: pair.bPair,
+        receivedPackets: [4],
+        deliveredPackets: [1],
+      }),
     ]);
     expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([2, 3, 4]);
   });
@@ -177,7 +236,8 @@ describe("who may send, read and acknowledge", () => {
     for (const pairId of [theirs.bPair, newPairId(), mine.aPair]) {
       errors.push(await a.sync({ data: [{ pairId, packetId: 1, blob: blob("x") }] }).catch((e: unknown) => e));
     }
-    for (const error of errors) expect(error).toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    for (const error of errors)
+      expect(error).toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
     expect(await countPackets(h.pool, theirs.bPair)).toBe(0);
     expect(await countPackets(h.pool, mine.aPair)).toBe(0);
   });
@@ -190,12 +250,15 @@ describe("who may send, read and acknowledge", () => {
     await h.connect(stranger);
     const intruder = h.as(stranger.a);
     for (const pairId of [pair.aPair, newPairId()]) {
-      await expect(intruder.sync({ lastPacketsReceived: [{ pairId, packetIds: [3] }] }))
-        .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+      await expect(intruder.sync({ lastPacketsReceived: [{ pairId, packetIds: [3] }] })).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+        rawMessage: NOT_YOUR_CONNECTION,
+      });
     }
     // B may send to A's pairID but not acknowledge (delete) what waits there.
-    await expect(h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.aPair, packetIds: [3] }] }))
-      .rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
+    await expect(
+      h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.aPair, packetIds: [3] }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
     expect((await intruder.sync({})).data.filter((p) => p.pairId === pair.aPair)).toEqual([]);
     expect(await countPackets(h.pool, pair.aPair)).toBe(1);
   });
@@ -209,16 +272,22 @@ describe("who may send, read and acknowledge", () => {
       await breaker.query("BEGIN");
       await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
       const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-      const sending = h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }] }).then(
-        (response) => ({ response }),
-        (error: unknown) => ({ error }),
-      );
+      const sending = h
+        .as(pair.a)
+        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }] })
+        .then(
+          (response) => ({ response }),
+          (error: unknown) => ({ error }),
+        );
       const blocked = async () =>
-        (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid])).rowCount === 1;
+        (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
+          .rowCount === 1;
       await waitUntil(blocked);
       await breaker.query("COMMIT");
       // Not "received": the client would drop the packet from its outbox.
-      expect(await sending).toEqual({ error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }) });
+      expect(await sending).toEqual({
+        error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
+      });
     } finally {
       breaker.release();
     }
@@ -243,21 +312,47 @@ describe("bad input is refused whole, with nothing stored", () => {
   const ok = (packetId: number) => ({ pairId: pair.bPair, packetId, blob: blob("ok") });
 
   it.each([
-    ["an oversized blob", () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(4097) }], /data\[1\]\.blob is 4097 bytes; at most 4096/],
-    ["an empty blob", () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(0) }], /data\[1\]\.blob is empty/],
+    [
+      "an oversized blob",
+      () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(4097) }],
+      /data\[1\]\.blob is 4097 bytes; at most 4096/,
+    ],
+    [
+      "an empty blob",
+      () => [ok(1), { pairId: pair.bPair, packetId: 2, blob: new Uint8Array(0) }],
+      /data\[1\]\.blob is empty/,
+    ],
     ["too many packets", () => Array.from({ length: 21 }, (_, i) => ok(i + 1)), /21 packets; at most 20/],
-    ["a malformed pairID", () => [ok(1), { pairId: "short", packetId: 2, blob: blob("x") }], /data\[1\]\.pair_id must be 40 characters/],
-    ["a pairID with other characters", () => [ok(1), { pairId: `${"a".repeat(39)}-`, packetId: 2, blob: blob("x") }], /data\[1\]\.pair_id/],
+    [
+      "a malformed pairID",
+      () => [ok(1), { pairId: "short", packetId: 2, blob: blob("x") }],
+      /data\[1\]\.pair_id must be 40 characters/,
+    ],
+    [
+      "a pairID with other characters",
+      () => [ok(1), { pairId: `${"a".repeat(39)}-`, packetId: 2, blob: blob("x") }],
+      /data\[1\]\.pair_id/,
+    ],
     ["the SERVER pseudo-pairID", () => [{ pairId: "SERVER", packetId: 2, blob: blob("x") }], /data\[0\]\.pair_id/],
     ["a duplicate packet id", () => [ok(5), ok(6), ok(5)], /data\[2\] repeats/],
   ])("%s → InvalidArgument", async (_name, data, message) => {
-    await expect(h.as(pair.a).sync({ data: data() })).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(message) });
+    await expect(h.as(pair.a).sync({ data: data() })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(message),
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
   it("refuses a malformed acknowledged pairID", async () => {
-    await expect(h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: "nope", packetIds: [1] }], data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/last_packets_received\[0\]\.pair_id/) });
+    await expect(
+      h.as(pair.b).sync({
+        lastPacketsReceived: [{ pairId: "nope", packetIds: [1] }],
+        data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }],
+      }),
+    ).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(/last_packets_received\[0\]\.pair_id/),
+    });
     expect(await countPackets(h.pool, pair.aPair)).toBe(0);
   });
 
@@ -267,25 +362,43 @@ describe("bad input is refused whole, with nothing stored", () => {
     // event loop). The totals are checked before any merging now.
     const lastPacketsReceived = Array.from({ length: 20_000 }, (_, i) => ({ pairId: pair.bPair, packetIds: [i] }));
     const started = Date.now();
-    await expect(h.as(pair.b).sync({ lastPacketsReceived }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/20000 entries; at most 1000/) });
+    await expect(h.as(pair.b).sync({ lastPacketsReceived })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(/20000 entries; at most 1000/),
+    });
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it("refuses too many acknowledgement entries or acknowledged packets, and merges repeated entries of one pairID", async () => {
     const b = h.as(pair.b);
     const manyEntries = Array.from({ length: 1001 }, () => ({ pairId: pair.bPair, packetIds: [] }));
-    await expect(b.sync({ lastPacketsReceived: manyEntries }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/1001 entries; at most 1000/) });
-    const manyAcks = Array.from({ length: 2 }, (_, e) => ({ pairId: pair.bPair, packetIds: Array.from({ length: 2501 }, (_, i) => e * 2501 + i) }));
-    await expect(b.sync({ lastPacketsReceived: manyAcks }))
-      .rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/acknowledges 5002 packets; at most 5000/) });
+    await expect(b.sync({ lastPacketsReceived: manyEntries })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(/1001 entries; at most 1000/),
+    });
+    const manyAcks = Array.from({ length: 2 }, (_, e) => ({
+      pairId: pair.bPair,
+      packetIds: Array.from({ length: 2501 }, (_, i) => e * 2501 + i),
+    }));
+    await expect(b.sync({ lastPacketsReceived: manyAcks })).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: expect.stringMatching(/acknowledges 5002 packets; at most 5000/),
+    });
 
     const other = newConnection();
     await h.connect(other);
-    await h.as(other.a).sync({ data: [101, 102, 103].map((packetId) => ({ pairId: other.bPair, packetId, blob: blob("ok") })) });
-    const acked = await h.as(other.b).sync({ lastPacketsReceived: [{ pairId: other.bPair, packetIds: [101, 102] }, { pairId: other.bPair, packetIds: [102, 103] }] });
-    expect(acked.syncMeta).toEqual([expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: other.bPair, deletedPackets: [101, 102, 103] })]);
+    await h
+      .as(other.a)
+      .sync({ data: [101, 102, 103].map((packetId) => ({ pairId: other.bPair, packetId, blob: blob("ok") })) });
+    const acked = await h.as(other.b).sync({
+      lastPacketsReceived: [
+        { pairId: other.bPair, packetIds: [101, 102] },
+        { pairId: other.bPair, packetIds: [102, 103] },
+      ],
+    });
+    expect(acked.syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: other.bPair, deletedPackets: [101, 102, 103] }),
+    ]);
     expect(await countPackets(h.pool, other.bPair)).toBe(0);
   });
 
@@ -316,7 +429,10 @@ describe("retention", () => {
     const pair = newConnection(30 * DAY_MS);
     await h.connect(pair);
     await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("week") }] });
-    const { rows } = await h.pool.query("SELECT expires_at - stored_at AS life FROM packet WHERE recipient_pair_id = $1", [pair.bPair]);
+    const { rows } = await h.pool.query(
+      "SELECT expires_at - stored_at AS life FROM packet WHERE recipient_pair_id = $1",
+      [pair.bPair],
+    );
     expect(rows[0].life).toMatchObject({ days: 7 });
     h.clock.advance(7 * DAY_MS);
     expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);

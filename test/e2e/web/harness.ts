@@ -16,7 +16,16 @@ import { startStack, type Stack } from "../../stack.js";
  * whose camera plays a Y4M file the test writes from the other phone's QR.
  */
 export const CHROMIUM = "/usr/bin/chromium";
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"];
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 export const PHONE = { width: 390, height: 844 };
 export const SCREENSHOTS = join(ROOT, "docs/screenshots");
@@ -34,11 +43,13 @@ export interface WebStack {
 }
 
 export async function startWebStack(label: string): Promise<WebStack> {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does)`);
   buildWebApp();
   const tile = pngEncode(256, 256, (x, y) => (x % 64 === 0 || y % 64 === 0 ? [200, 200, 190] : [236, 234, 224]));
   const tileServer = http.createServer((req, res) => {
-    if (/^\/tiles\/\d+\/\d+\/\d+\.png$/.test(req.url ?? "")) res.writeHead(200, { "content-type": "image/png" }).end(tile);
+    if (/^\/tiles\/\d+\/\d+\/\d+\.png$/.test(req.url ?? ""))
+      res.writeHead(200, { "content-type": "image/png" }).end(tile);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => tileServer.listen(0, "127.0.0.1", resolve));
@@ -65,7 +76,12 @@ export interface Phone {
   close(): Promise<void>;
 }
 
-export async function openPhone(url: string, name: string, geolocation?: { latitude: number; longitude: number }, permissions: string[] = []): Promise<Phone> {
+export async function openPhone(
+  url: string,
+  name: string,
+  geolocation?: { latitude: number; longitude: number },
+  permissions: string[] = [],
+): Promise<Phone> {
   const dir = join(tmpdir(), `see-me-web-${process.pid}`);
   mkdirSync(dir, { recursive: true });
   const cameraFile = join(dir, `${name}-camera.y4m`);
@@ -73,7 +89,13 @@ export async function openPhone(url: string, name: string, geolocation?: { latit
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${cameraFile}`, "--autoplay-policy=no-user-gesture-required"],
+    args: [
+      ...FLAGS,
+      "--use-fake-ui-for-media-stream",
+      "--use-fake-device-for-media-stream",
+      `--use-file-for-fake-video-capture=${cameraFile}`,
+      "--autoplay-policy=no-user-gesture-required",
+    ],
   });
   const context = await browser.newContext({
     viewport: PHONE,
@@ -86,7 +108,8 @@ export async function openPhone(url: string, name: string, geolocation?: { latit
   const errors: string[] = [];
   page.on("pageerror", (error) => errors.push(error.message));
   page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy|Refused/.test(message.text())) errors.push(message.text());
+    if (message.type() === "error" && /Content Security Policy|Refused/.test(message.text()))
+      errors.push(message.text());
   });
   await page.goto(url);
   return { browser, context, page, cameraFile, errors, close: () => browser.close() };
@@ -159,7 +182,11 @@ function blankFrame(): Frame {
 /** A 4:2:0 Y4M file of one grey-scale frame (chroma neutral): what a camera pointed at a QR sees. */
 function y4mFrame(frame: Frame): Buffer {
   const chroma = Buffer.alloc((FRAME_W / 2) * (FRAME_H / 2) * 2, 128);
-  return Buffer.concat([Buffer.from(`YUV4MPEG2 W${FRAME_W} H${FRAME_H} F10:1 Ip A1:1 C420jpeg\nFRAME\n`), Buffer.from(frame.y), chroma]);
+  return Buffer.concat([
+    Buffer.from(`YUV4MPEG2 W${FRAME_W} H${FRAME_H} F10:1 Ip A1:1 C420jpeg\nFRAME\n`),
+    Buffer.from(frame.y),
+    chroma,
+  ]);
 }
 
 /** Centres the screenshot in the frame, scaled (nearest neighbour) to 400 px high. */
@@ -176,7 +203,9 @@ function pngToFrame(png: Buffer): Frame {
       const sy = Math.floor(y * scale);
       if (sx >= image.width || sy >= image.height) continue;
       const i = (sy * image.width + sx) * 4;
-      frame[(top + y) * FRAME_W + left + x] = Math.round(0.299 * image.rgba[i] + 0.587 * image.rgba[i + 1] + 0.114 * image.rgba[i + 2]);
+      frame[(top + y) * FRAME_W + left + x] = Math.round(
+        0.299 * image.rgba[i] + 0.587 * image.rgba[i + 1] + 0.114 * image.rgba[i + 2],
+      );
     }
   }
   return { y: frame };
@@ -255,7 +284,12 @@ function pngEncode(width: number, height: number, pixel: (x: number, y: number) 
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk("IHDR", header), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
 }
 
 function crc32(bytes: Buffer): number {

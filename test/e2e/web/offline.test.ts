@@ -12,7 +12,10 @@ let bob: Phone;
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_offline");
-  [alice, bob] = await Promise.all([openPhone(web.url, "alice-offline", { latitude: -33.8568, longitude: 151.2153 }), openPhone(web.url, "bob-offline")]);
+  [alice, bob] = await Promise.all([
+    openPhone(web.url, "alice-offline", { latitude: -33.8568, longitude: 151.2153 }),
+    openPhone(web.url, "bob-offline"),
+  ]);
   await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
   await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
 }, 60_000);
@@ -59,7 +62,9 @@ test("when the live stream drops, the header says Reconnecting… until it is ba
 }, 60_000);
 
 test("the service worker keeps the app: it opens again with no network at all", async () => {
-  await alice.page.waitForFunction(async () => Boolean(await navigator.serviceWorker.getRegistration()?.then((r) => r?.active)));
+  await alice.page.waitForFunction(async () =>
+    Boolean(await navigator.serviceWorker.getRegistration()?.then((r) => r?.active)),
+  );
   await alice.context.setOffline(true);
   await alice.page.reload();
   await alice.page.getByRole("navigation", { name: "Screens" }).waitFor({ timeout: 10_000 });
@@ -79,12 +84,16 @@ test("a position older than 15 minutes is faded and says how old it is", async (
   await alice.getByText("16 min ago (stale)").waitFor({ timeout: 5000 });
   await bob.page.getByRole("img", { name: /^Alice, .*16 min ago \(stale\)$/ }).waitFor();
   // Faded, not only labelled: the marker is drawn at half opacity.
-  const opacity = await bob.page.getByRole("img", { name: /^Alice, / }).evaluate((element) => getComputedStyle(element).opacity);
+  const opacity = await bob.page
+    .getByRole("img", { name: /^Alice, / })
+    .evaluate((element) => getComputedStyle(element).opacity);
   expect(Number(opacity)).toBeLessThan(1);
 }, 30_000);
 
 test("a server message (type 6) shows as a banner until dismissed", async () => {
-  const admin = createGrpcClient(LocationAdminService, web.stack.address("location"), { headers: () => ({ authorization: `Bearer ${web.stack.adminToken}` }) });
+  const admin = createGrpcClient(LocationAdminService, web.stack.address("location"), {
+    headers: () => ({ authorization: `Bearer ${web.stack.adminToken}` }),
+  });
   try {
     await admin.queueServerMessage({ subType: 1, text: "Maintenance tonight from 22:00 to 22:15." });
   } finally {

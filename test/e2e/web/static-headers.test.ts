@@ -96,7 +96,7 @@ test("without a build, the gateway says how to build the app", async () => {
   const url = await serve(empty);
   const response = await fetch(`${url}/`);
   expect(response.status).toBe(404);
-  expect(await response.text()).toContain('npm run build -w @seeme/web');
+  expect(await response.text()).toContain("npm run build -w @seeme/web");
   rmSync(empty, { recursive: true });
 });
 

@@ -1,7 +1,17 @@
 import { AxeBuilder } from "@axe-core/playwright";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { SCREENSHOTS, blankCamera, createDevice, goTo, openPhone, showToCamera, startWebStack, type Phone, type WebStack } from "./harness.js";
+import {
+  SCREENSHOTS,
+  blankCamera,
+  createDevice,
+  goTo,
+  openPhone,
+  showToCamera,
+  startWebStack,
+  type Phone,
+  type WebStack,
+} from "./harness.js";
 
 /**
  * Two phones (one Chromium each, 390×844) against the real stack, served by
@@ -22,7 +32,9 @@ async function scanAccessibility(phone: Phone, screen: string): Promise<void> {
   const result = await new AxeBuilder({ page: phone.page as never }).analyze();
   for (const violation of result.violations) {
     if (violation.impact === "serious" || violation.impact === "critical") {
-      violations.push(`${screen}: ${violation.id} (${violation.impact}) ${violation.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+      violations.push(
+        `${screen}: ${violation.id} (${violation.impact}) ${violation.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+      );
     }
   }
 }
@@ -37,7 +49,10 @@ function people(phone: Phone) {
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_phones");
-  [alice, bob] = await Promise.all([openPhone(web.url, "alice", START), openPhone(web.url, "bob", { latitude: 48.853, longitude: 2.3499 }, ["notifications"])]);
+  [alice, bob] = await Promise.all([
+    openPhone(web.url, "alice", START),
+    openPhone(web.url, "bob", { latitude: 48.853, longitude: 2.3499 }, ["notifications"]),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -90,7 +105,9 @@ test("they pair in three steps by scanning each other's QR with the camera", asy
   await alice.page.getByText("You and Bob are connected.").waitFor({ timeout: 10_000 });
   await alice.page.getByRole("button", { name: "Done" }).click();
   await bob.page.getByRole("button", { name: "Done" }).click();
-  await expect(alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Connected").isVisible()).resolves.toBe(true);
+  await expect(
+    alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Connected").isVisible(),
+  ).resolves.toBe(true);
   await scanAccessibility(alice, "people");
   await screenshot(alice.page, "7-people");
 }, 60_000);
@@ -167,7 +184,10 @@ test("Bob turns sharing off: Alice sees him hiding and her location stops reachi
 test("Alice ends the connection: both phones show it ended", async () => {
   await goTo(alice, "People");
   await alice.page.getByRole("button", { name: "End connection with Bob" }).click();
-  await alice.page.getByRole("dialog", { name: "End the connection with Bob?" }).getByRole("button", { name: "End connection" }).click();
+  await alice.page
+    .getByRole("dialog", { name: "End the connection with Bob?" })
+    .getByRole("button", { name: "End connection" })
+    .click();
   await alice.page.getByRole("listitem").filter({ hasText: "Bob" }).getByText("Ended").waitFor();
   await goTo(bob, "People");
   await bob.page.getByRole("listitem").filter({ hasText: "Alice" }).getByText("Ended").waitFor({ timeout: 5000 });
@@ -204,7 +224,8 @@ test("they pair again by pasting codes, then message each other with delivery ti
   await bob.page.getByText("You and Mum are connected.").waitFor();
   await alice.page.getByText("You and Bobby are connected.").waitFor({ timeout: 10_000 });
 
-  const long = "We are at the north exit of the station, next to the flower stall. Take the second escalator up and turn left; we wait by the clock.";
+  const long =
+    "We are at the north exit of the station, next to the flower stall. Take the second escalator up and turn left; we wait by the clock.";
   await goTo(alice, "Messages");
   await alice.page.getByLabel("Conversation with").selectOption({ label: "Bobby" });
   await alice.page.getByLabel("Message to Bobby").fill(long);

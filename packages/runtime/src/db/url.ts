@@ -32,7 +32,9 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
   }
   const schema = parsed.searchParams.get("schema") ?? "public";
   if (!SCHEMA_NAME.test(schema)) {
-    throw new DatabaseUrlError(`has an invalid schema name in ?schema=: ${JSON.stringify(schema)} (letters, digits and _, not starting with a digit)`);
+    throw new DatabaseUrlError(
+      `has an invalid schema name in ?schema=: ${JSON.stringify(schema)} (letters, digits and _, not starting with a digit)`,
+    );
   }
   const limit = parsed.searchParams.get("connection_limit");
   const poolSize = limit === null ? undefined : Number(limit);

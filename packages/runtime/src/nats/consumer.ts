@@ -80,7 +80,10 @@ export async function startConsumer<M extends DescMessage>(
     max_deliver: maxDeliver,
     ack_wait: nanos(opts.ackWaitMs ?? 30_000),
   };
-  const exists = await jsm.consumers.info(stream, name).then(() => true, () => false);
+  const exists = await jsm.consumers.info(stream, name).then(
+    () => true,
+    () => false,
+  );
   if (exists) await jsm.consumers.update(stream, name, { max_deliver: config.max_deliver, ack_wait: config.ack_wait });
   else await jsm.consumers.add(stream, config);
 

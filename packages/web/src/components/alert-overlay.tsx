@@ -11,9 +11,16 @@ type StatusMessage = Extract<InboxMessage, { kind: "status" }>;
  * An incoming SOS / "I'm lost" / urgent help takes the whole screen, sounds and
  * raises a system notification, and stays until someone acknowledges it.
  */
-export function AlertOverlay({ onShowOnMap }: { onShowOnMap: (point: { latitude: number; longitude: number }) => void }) {
+export function AlertOverlay({
+  onShowOnMap,
+}: {
+  onShowOnMap: (point: { latitude: number; longitude: number }) => void;
+}) {
   const state = useAppState();
-  const alerts = state.inbox.filter((m): m is StatusMessage => m.kind === "status" && ALERT_STATUSES.includes(m.status) && m.seq > state.alertsAckedThrough);
+  const alerts = state.inbox.filter(
+    (m): m is StatusMessage =>
+      m.kind === "status" && ALERT_STATUSES.includes(m.status) && m.seq > state.alertsAckedThrough,
+  );
   const button = useRef<HTMLButtonElement>(null);
   const notified = useRef(new Set<number>());
   const latest = alerts.at(-1);
@@ -33,20 +40,41 @@ export function AlertOverlay({ onShowOnMap }: { onShowOnMap: (point: { latitude:
   if (!latest) return null;
   const name = nameOf(latest.connection);
   // The location that came with it: the sender's newest location or pin.
-  const located = [...state.inbox].reverse().find((m) => (m.kind === "location" || pinOf(m)) && "connection" in m && m.connection === latest.connection);
+  const located = [...state.inbox]
+    .reverse()
+    .find((m) => (m.kind === "location" || pinOf(m)) && "connection" in m && m.connection === latest.connection);
   const where = located?.kind === "location" ? located : located ? pinOf(located) : undefined;
   return (
-    <div class="alert-overlay" role="alertdialog" aria-modal="true" aria-labelledby="alert-title" aria-describedby="alert-detail">
-      <h2 id="alert-title">{STATUS_NAMES[latest.status]} from {name}</h2>
+    <div
+      class="alert-overlay"
+      role="alertdialog"
+      aria-modal="true"
+      aria-labelledby="alert-title"
+      aria-describedby="alert-detail"
+    >
+      <h2 id="alert-title">
+        {STATUS_NAMES[latest.status]} from {name}
+      </h2>
       <p id="alert-detail">
         Sent {minutesAgo(locationTime(latest), state.now)}.{" "}
         {where ? `Last location: ${formatPosition(where.latitude, where.longitude)}.` : "No location came with it."}
       </p>
       {alerts.length > 1 && <p>{alerts.length} alerts waiting.</p>}
       {where && (
-        <button type="button" class="big" onClick={() => { onShowOnMap(where); void seeMe.acknowledgeAlerts(); }}>Show on map</button>
+        <button
+          type="button"
+          class="big"
+          onClick={() => {
+            onShowOnMap(where);
+            void seeMe.acknowledgeAlerts();
+          }}
+        >
+          Show on map
+        </button>
       )}
-      <button type="button" class="big primary" ref={button} onClick={() => void seeMe.acknowledgeAlerts()}>I've seen it</button>
+      <button type="button" class="big primary" ref={button} onClick={() => void seeMe.acknowledgeAlerts()}>
+        I've seen it
+      </button>
     </div>
   );
 
@@ -61,7 +89,10 @@ function alarm(): { stop(): void } {
   if (!AudioCtx) return { stop() {} };
   const context = new AudioCtx();
   const beep = () => {
-    for (const [offset, frequency] of [[0, 880], [0.25, 660]] as const) {
+    for (const [offset, frequency] of [
+      [0, 880],
+      [0.25, 660],
+    ] as const) {
       const oscillator = context.createOscillator();
       const gain = context.createGain();
       oscillator.frequency.value = frequency;
@@ -84,7 +115,12 @@ function alarm(): { stop(): void } {
 async function systemNotification(title: string): Promise<void> {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   const registration = await navigator.serviceWorker?.getRegistration();
-  const options: NotificationOptions = { body: "Open see-me", tag: "seeme-alert", requireInteraction: true, icon: "/icons/icon-192.png" };
+  const options: NotificationOptions = {
+    body: "Open see-me",
+    tag: "seeme-alert",
+    requireInteraction: true,
+    icon: "/icons/icon-192.png",
+  };
   if (registration) await registration.showNotification(title, options);
   else new Notification(title, options);
 }

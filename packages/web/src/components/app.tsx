@@ -23,13 +23,20 @@ export function App() {
   const [tab, setTab] = useState<Tab>("map");
   const [focus, setFocus] = useState<{ latitude: number; longitude: number } | undefined>();
 
-  if (state.phase === "loading") return <main class="centered"><p role="status">Opening see-me…</p></main>;
+  if (state.phase === "loading")
+    return (
+      <main class="centered">
+        <p role="status">Opening see-me…</p>
+      </main>
+    );
   if (state.phase === "failed") {
     return (
       <main class="centered">
         <h1>see-me could not start</h1>
         <p role="alert">{state.failure}</p>
-        <button type="button" onClick={() => location.reload()}>Try again</button>
+        <button type="button" onClick={() => location.reload()}>
+          Try again
+        </button>
       </main>
     );
   }
@@ -43,7 +50,9 @@ export function App() {
   return (
     <div class="shell">
       <header class="top">
-        <span class="brand" aria-hidden="true">see-me</span>
+        <span class="brand" aria-hidden="true">
+          see-me
+        </span>
         <h1 class="screen-title">{title}</h1>
         <LiveIndicator live={state.live} online={state.online} />
       </header>
@@ -51,7 +60,9 @@ export function App() {
       {state.notice && (
         <div class="notice" role="status">
           <span>{state.notice}</span>
-          <button type="button" class="link" onClick={() => seeMe.notify(undefined)}>Dismiss</button>
+          <button type="button" class="link" onClick={() => seeMe.notify(undefined)}>
+            Dismiss
+          </button>
         </div>
       )}
       <main class="content">
@@ -62,7 +73,12 @@ export function App() {
       </main>
       <nav class="tabs" aria-label="Screens">
         {TABS.map((t) => (
-          <button type="button" key={t.id} aria-current={tab === t.id ? "page" : undefined} onClick={() => setTab(t.id)}>
+          <button
+            type="button"
+            key={t.id}
+            aria-current={tab === t.id ? "page" : undefined}
+            onClick={() => setTab(t.id)}
+          >
             <span aria-hidden="true">{t.icon}</span>
             {t.label}
           </button>

@@ -59,12 +59,29 @@ export function CodeScanner({ onCode, busy }: { onCode: (code: string) => void; 
       <div class="viewfinder">
         <video ref={video} muted playsInline aria-label="Camera view" />
         {camera === "starting" && <p role="status">Starting the camera…</p>}
-        {camera === "unavailable" && <p role="status">No camera here (or it was not allowed): paste the code below instead.</p>}
+        {camera === "unavailable" && (
+          <p role="status">No camera here (or it was not allowed): paste the code below instead.</p>
+        )}
       </div>
-      <form class="paste" onSubmit={(e) => { e.preventDefault(); if (pasted.trim()) onCode(pasted.trim()); }}>
+      <form
+        class="paste"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (pasted.trim()) onCode(pasted.trim());
+        }}
+      >
         <label for="paste-code">Or paste their code</label>
-        <textarea id="paste-code" rows={3} value={pasted} onInput={(e) => setPasted(e.currentTarget.value)} spellcheck={false} autocapitalize="characters" />
-        <button type="submit" disabled={busy || !pasted.trim()}>Use this code</button>
+        <textarea
+          id="paste-code"
+          rows={3}
+          value={pasted}
+          onInput={(e) => setPasted(e.currentTarget.value)}
+          spellcheck={false}
+          autocapitalize="characters"
+        />
+        <button type="submit" disabled={busy || !pasted.trim()}>
+          Use this code
+        </button>
       </form>
     </div>
   );
@@ -77,7 +94,8 @@ interface BarcodeDetectorLike {
 }
 
 async function decoder(): Promise<Decode> {
-  const Detector = (window as { BarcodeDetector?: new (options: { formats: string[] }) => BarcodeDetectorLike }).BarcodeDetector;
+  const Detector = (window as { BarcodeDetector?: new (options: { formats: string[] }) => BarcodeDetectorLike })
+    .BarcodeDetector;
   if (Detector) {
     const detector = new Detector({ formats: ["qr_code"] });
     return async (canvas) => (await detector.detect(canvas).catch(() => []))[0]?.rawValue;

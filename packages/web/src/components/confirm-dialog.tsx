@@ -17,12 +17,24 @@ export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm
     dialog.current?.showModal();
   }, []);
   return (
-    <dialog ref={dialog} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => { e.preventDefault(); onCancel(); }}>
+    <dialog
+      ref={dialog}
+      class="confirm"
+      aria-labelledby="confirm-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        onCancel();
+      }}
+    >
       <h2 id="confirm-title">{title}</h2>
       <div>{children}</div>
       <div class="dialog-buttons">
-        <button type="button" onClick={onCancel}>Cancel</button>
-        <button type="button" class={danger ? "danger" : "primary"} onClick={onConfirm}>{confirmLabel}</button>
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" class={danger ? "danger" : "primary"} onClick={onConfirm}>
+          {confirmLabel}
+        </button>
       </div>
     </dialog>
   );

@@ -20,7 +20,9 @@ export function ConnectionsScreen() {
   const [breaking, setBreaking] = useState<ConnectionView>();
   const [renaming, setRenaming] = useState<string>();
   const [newName, setNewName] = useState("");
-  const [notificationAsked, setNotificationAsked] = useState(() => !("Notification" in window) || Notification.permission !== "default");
+  const [notificationAsked, setNotificationAsked] = useState(
+    () => !("Notification" in window) || Notification.permission !== "default",
+  );
 
   if (pairing) return <PairingFlow onClose={() => setPairing(false)} />;
   const shown = state.connections.filter((c) => c.status !== "offered" && c.status !== "answered");
@@ -40,11 +42,15 @@ export function ConnectionsScreen() {
 
   return (
     <div class="connections-screen">
-      <button type="button" class="primary big" onClick={() => setPairing(true)}>Add someone</button>
+      <button type="button" class="primary big" onClick={() => setPairing(true)}>
+        Add someone
+      </button>
       {!notificationAsked && shown.some((c) => c.status === "active") && (
         <p class="tip">
           Allow notifications so an SOS reaches you even when see-me is in the background.{" "}
-          <button type="button" onClick={() => void askNotifications()}>Allow notifications</button>
+          <button type="button" onClick={() => void askNotifications()}>
+            Allow notifications
+          </button>
         </p>
       )}
       <h2>Your connections</h2>
@@ -55,21 +61,57 @@ export function ConnectionsScreen() {
           return (
             <li key={c.connection} class={ended ? "ended" : undefined}>
               {renaming === c.connection ? (
-                <form onSubmit={(e) => { e.preventDefault(); void seeMe.rename(c.connection, newName.trim()).then(() => setRenaming(undefined)); }}>
+                <form
+                  onSubmit={(e) => {
+                    e.preventDefault();
+                    void seeMe.rename(c.connection, newName.trim()).then(() => setRenaming(undefined));
+                  }}
+                >
                   <label for={`rename-${c.connection}`}>New name for {c.label}</label>
-                  <input id={`rename-${c.connection}`} value={newName} required maxLength={40} onInput={(e) => setNewName(e.currentTarget.value)} />
-                  <button type="submit" disabled={!newName.trim()}>Save</button>
-                  <button type="button" onClick={() => setRenaming(undefined)}>Cancel</button>
+                  <input
+                    id={`rename-${c.connection}`}
+                    value={newName}
+                    required
+                    maxLength={40}
+                    onInput={(e) => setNewName(e.currentTarget.value)}
+                  />
+                  <button type="submit" disabled={!newName.trim()}>
+                    Save
+                  </button>
+                  <button type="button" onClick={() => setRenaming(undefined)}>
+                    Cancel
+                  </button>
                 </form>
               ) : (
                 <>
                   <div>
                     <strong>{c.label}</strong>
-                    <span class="detail">{STATUS_TEXT[c.status]}{c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}</span>
+                    <span class="detail">
+                      {STATUS_TEXT[c.status]}
+                      {c.status === "active" && !c.peerSharing ? " · not sharing their location" : ""}
+                    </span>
                   </div>
                   <div class="row-buttons">
-                    <button type="button" onClick={() => { setRenaming(c.connection); setNewName(c.label); }} aria-label={`Rename ${c.label}`}>Rename</button>
-                    {!ended && <button type="button" class="danger" onClick={() => setBreaking(c)} aria-label={`End connection with ${c.label}`}>End</button>}
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setRenaming(c.connection);
+                        setNewName(c.label);
+                      }}
+                      aria-label={`Rename ${c.label}`}
+                    >
+                      Rename
+                    </button>
+                    {!ended && (
+                      <button
+                        type="button"
+                        class="danger"
+                        onClick={() => setBreaking(c)}
+                        aria-label={`End connection with ${c.label}`}
+                      >
+                        End
+                      </button>
+                    )}
                   </div>
                 </>
               )}
@@ -78,8 +120,13 @@ export function ConnectionsScreen() {
         })}
       </ul>
       {breaking && (
-        <ConfirmDialog title={`End the connection with ${breaking.label}?`} confirmLabel="End connection" danger
-          onConfirm={() => void doBreak(breaking)} onCancel={() => setBreaking(undefined)}>
+        <ConfirmDialog
+          title={`End the connection with ${breaking.label}?`}
+          confirmLabel="End connection"
+          danger
+          onConfirm={() => void doBreak(breaking)}
+          onCancel={() => setBreaking(undefined)}
+        >
           <p>You stop seeing each other and can no longer send messages. To connect again you scan codes in person.</p>
         </ConfirmDialog>
       )}

@@ -15,12 +15,33 @@ export function MapScreen({ focus, onAdd }: { focus?: { latitude: number; longit
     <div class="map-screen">
       <SharingSwitch />
       <div class="map-area">
-        <PeopleMap people={people} pins={pinList} me={state.sharing ? state.myFix : undefined} now={state.now} focus={target ?? focus} fitRequest={fitRequest} />
+        <PeopleMap
+          people={people}
+          pins={pinList}
+          me={state.sharing ? state.myFix : undefined}
+          now={state.now}
+          focus={target ?? focus}
+          fitRequest={fitRequest}
+        />
         <div class="map-actions">
-          <button type="button" onClick={() => { setTarget(undefined); setFitRequest((n) => n + 1); }}>Fit everyone</button>
+          <button
+            type="button"
+            onClick={() => {
+              setTarget(undefined);
+              setFitRequest((n) => n + 1);
+            }}
+          >
+            Fit everyone
+          </button>
         </div>
       </div>
-      <PeopleList people={people} now={state.now} mySharing={state.sharing} onShow={(p) => setTarget({ ...p })} onAdd={onAdd} />
+      <PeopleList
+        people={people}
+        now={state.now}
+        mySharing={state.sharing}
+        onShow={(p) => setTarget({ ...p })}
+        onAdd={onAdd}
+      />
     </div>
   );
 }

@@ -24,7 +24,8 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
 
   // A learns that B confirmed from the server (5/3) or B's first packet.
   const waitingFor = step.mode === "show" && step.step === 3 ? step.connection : undefined;
-  const made = waitingFor !== undefined && state.connections.some((c) => c.connection === waitingFor && c.status === "active");
+  const made =
+    waitingFor !== undefined && state.connections.some((c) => c.connection === waitingFor && c.status === "active");
   useEffect(() => {
     if (made) setStep({ mode: "done" });
   }, [made]);
@@ -46,7 +47,8 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
     try {
       const result = await seeMe.useCode(code, name.trim());
       if (result.step === "answered") setStep({ mode: "show", step: 2, qr: result.qr! });
-      else if (result.step === "invited") setStep({ mode: "show", step: 3, qr: result.qr!, connection: result.connection });
+      else if (result.step === "invited")
+        setStep({ mode: "show", step: 3, qr: result.qr!, connection: result.connection });
       else setStep({ mode: "done" });
     } catch (failure) {
       setError(`That code did not work: ${describe(failure)}`);
@@ -64,17 +66,32 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
   return (
     <section class="pairing" aria-labelledby="pairing-title">
       <h2 id="pairing-title">Add someone</h2>
-      {step.mode !== "start" && step.mode !== "done" && (
-        <p class="step-count">Step {step.step} of 3</p>
-      )}
+      {step.mode !== "start" && step.mode !== "done" && <p class="step-count">Step {step.step} of 3</p>}
       {step.mode === "start" && (
-        <form onSubmit={(e) => { e.preventDefault(); void showMine(); }}>
-          <p>Stand next to each other with both phones. One of you shows a code, the other scans it; then you swap. It takes three codes.</p>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            void showMine();
+          }}
+        >
+          <p>
+            Stand next to each other with both phones. One of you shows a code, the other scans it; then you swap. It
+            takes three codes.
+          </p>
           <label for="peer-name">Their name (only you see it)</label>
           <input id="peer-name" value={name} required maxLength={40} onInput={(e) => setName(e.currentTarget.value)} />
           <div class="choice">
-            <button type="submit" class="primary big" disabled={busy || !name.trim()}>Show my code</button>
-            <button type="button" class="big" disabled={!name.trim()} onClick={() => setStep({ mode: "scan", step: 1 })}>Scan their code</button>
+            <button type="submit" class="primary big" disabled={busy || !name.trim()}>
+              Show my code
+            </button>
+            <button
+              type="button"
+              class="big"
+              disabled={!name.trim()}
+              onClick={() => setStep({ mode: "scan", step: 1 })}
+            >
+              Scan their code
+            </button>
           </div>
           <p class="hint">Either of you can start: the other one then taps the other button.</p>
         </form>
@@ -88,8 +105,16 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
           </p>
           <p class="code-owner">{state.myName}'s code</p>
           <QrCode code={step.qr} owner={`${state.myName}'s see-me code, step ${step.step}`} />
-          {step.step === 1 && <button type="button" class="primary big" onClick={() => setStep({ mode: "scan", step: 2 })}>Next: scan {who}'s code</button>}
-          {step.step === 2 && <button type="button" class="primary big" onClick={() => setStep({ mode: "scan", step: 3 })}>Next: scan {who}'s last code</button>}
+          {step.step === 1 && (
+            <button type="button" class="primary big" onClick={() => setStep({ mode: "scan", step: 2 })}>
+              Next: scan {who}'s code
+            </button>
+          )}
+          {step.step === 2 && (
+            <button type="button" class="primary big" onClick={() => setStep({ mode: "scan", step: 3 })}>
+              Next: scan {who}'s last code
+            </button>
+          )}
           {step.step === 3 && <p role="status">Waiting for {who} to scan…</p>}
         </>
       )}
@@ -105,12 +130,24 @@ export function PairingFlow({ onClose }: { onClose: () => void }) {
       )}
       {step.mode === "done" && (
         <>
-          <p role="status" class="success">You and {who} are connected.</p>
-          <button type="button" class="primary big" onClick={onClose}>Done</button>
+          <p role="status" class="success">
+            You and {who} are connected.
+          </p>
+          <button type="button" class="primary big" onClick={onClose}>
+            Done
+          </button>
         </>
       )}
-      {error && <p role="alert" class="error">{error}</p>}
-      {step.mode !== "done" && <button type="button" class="link" onClick={() => void cancel()}>Cancel</button>}
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+      {step.mode !== "done" && (
+        <button type="button" class="link" onClick={() => void cancel()}>
+          Cancel
+        </button>
+      )}
     </section>
   );
 }

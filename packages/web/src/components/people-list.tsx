@@ -17,7 +17,9 @@ export function PeopleList({ people, now, mySharing, onShow, onAdd }: Props) {
       <section class="people-list" aria-labelledby="people-heading">
         <h2 id="people-heading">People</h2>
         <p>Nobody here yet. Add someone in person: you scan each other's codes.</p>
-        <button type="button" class="primary" onClick={onAdd}>Add someone</button>
+        <button type="button" class="primary" onClick={onAdd}>
+          Add someone
+        </button>
       </section>
     );
   }
@@ -43,7 +45,13 @@ export function PeopleList({ people, now, mySharing, onShow, onAdd }: Props) {
                 <span class="detail">{detail}</span>
               </div>
               {location && !person.hidden && mySharing && (
-                <button type="button" onClick={() => onShow(location)} aria-label={`Show ${person.connection.label} on the map`}>Show</button>
+                <button
+                  type="button"
+                  onClick={() => onShow(location)}
+                  aria-label={`Show ${person.connection.label} on the map`}
+                >
+                  Show
+                </button>
               )}
             </li>
           );

@@ -38,7 +38,9 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
   }, []);
 
   const fit = () => {
-    const points: L.LatLngExpression[] = people.flatMap((p) => (p.location && !p.hidden ? [[p.location.latitude, p.location.longitude] as L.LatLngTuple] : []));
+    const points: L.LatLngExpression[] = people.flatMap((p) =>
+      p.location && !p.hidden ? [[p.location.latitude, p.location.longitude] as L.LatLngTuple] : [],
+    );
     if (me) points.push([me.latitude, me.longitude]);
     if (!points.length || !map.current) return;
     map.current.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 15, animate: false });
@@ -57,7 +59,11 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
         return;
       }
       const marker = L.marker([latitude, longitude], { icon, keyboard: false, interactive: false }).addTo(instance);
-      const circle = accuracy ? L.circle([latitude, longitude], { radius: accuracy, weight: 1, fillOpacity: 0.1, interactive: false }).addTo(instance) : undefined;
+      const circle = accuracy
+        ? L.circle([latitude, longitude], { radius: accuracy, weight: 1, fillOpacity: 0.1, interactive: false }).addTo(
+            instance,
+          )
+        : undefined;
       shown.current.set(key, { marker, circle });
     };
     for (const person of people) {
@@ -66,9 +72,26 @@ export function PeopleMap({ people, pins, me, now, focus, fitRequest }: Props) {
       const stale = now - time > STALE_AFTER_MS;
       const moving = MOVEMENT[movement] ?? MOVEMENT[2];
       const label = `${person.connection.label}, ${moving.name}, ${minutesAgo(time, now)}${stale ? " (stale)" : ""}`;
-      place(`person:${person.connection.connection}`, latitude, longitude, markerIcon(person.connection.label, `${moving.icon} ${minutesAgo(time, now)}`, label, stale ? "peer stale" : "peer"), accuracy);
+      place(
+        `person:${person.connection.connection}`,
+        latitude,
+        longitude,
+        markerIcon(
+          person.connection.label,
+          `${moving.icon} ${minutesAgo(time, now)}`,
+          label,
+          stale ? "peer stale" : "peer",
+        ),
+        accuracy,
+      );
     }
-    for (const pin of pins) place(`pin:${pin.key}`, pin.latitude, pin.longitude, markerIcon(`📍 ${pin.label}`, pin.from, `Pin from ${pin.from}: ${pin.label}`, "pin"));
+    for (const pin of pins)
+      place(
+        `pin:${pin.key}`,
+        pin.latitude,
+        pin.longitude,
+        markerIcon(`📍 ${pin.label}`, pin.from, `Pin from ${pin.from}: ${pin.label}`, "pin"),
+      );
     if (me) place("me", me.latitude, me.longitude, markerIcon("You", "", "You are here", "me"), me.accuracy);
     for (const [key, item] of shown.current) {
       if (keep.has(key)) continue;

@@ -9,7 +9,10 @@ export function QrCode({ code, owner }: { code: string; owner: string }) {
     void renderQrSvg(code).then(setSvg);
   }, [code]);
   const copy = async () => {
-    await navigator.clipboard?.writeText(code).then(() => setCopied(true), () => undefined);
+    await navigator.clipboard?.writeText(code).then(
+      () => setCopied(true),
+      () => undefined,
+    );
   };
   return (
     <div class="qr">
@@ -19,7 +22,9 @@ export function QrCode({ code, owner }: { code: string; owner: string }) {
         <summary>Show the code as text</summary>
         <label for="code-text">Code to paste on the other phone</label>
         <textarea id="code-text" readOnly rows={4} value={code} />
-        <button type="button" onClick={() => void copy()}>{copied ? "Copied" : "Copy code"}</button>
+        <button type="button" onClick={() => void copy()}>
+          {copied ? "Copied" : "Copy code"}
+        </button>
       </details>
     </div>
   );

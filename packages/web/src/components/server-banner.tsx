@@ -11,10 +11,17 @@ export function ServerBanner() {
   if (!messages.length) return null;
   return (
     <aside class="banner" aria-label="Messages from see-me">
-      {messages.map((m) => m.kind === "server" && (
-        <p key={m.seq}><strong>{SERVER_MESSAGE_NAMES[m.subType] ?? "Notice"}:</strong> {m.text}</p>
-      ))}
-      <button type="button" onClick={() => void seeMe.dismissBanners()}>Dismiss</button>
+      {messages.map(
+        (m) =>
+          m.kind === "server" && (
+            <p key={m.seq}>
+              <strong>{SERVER_MESSAGE_NAMES[m.subType] ?? "Notice"}:</strong> {m.text}
+            </p>
+          ),
+      )}
+      <button type="button" onClick={() => void seeMe.dismissBanners()}>
+        Dismiss
+      </button>
     </aside>
   );
 }

@@ -6,8 +6,12 @@ import { ConfirmDialog } from "./confirm-dialog.js";
 
 const DANGER = [SimpleStatus.Sos, SimpleStatus.ImLost, SimpleStatus.INeedUrgentHelp, SimpleStatus.IFeelUnsafe];
 const GENERAL = [
-  SimpleStatus.ImOk, SimpleStatus.OnMyWayHome, SimpleStatus.IllBeHomeLate,
-  SimpleStatus.PleaseCallMe, SimpleStatus.PleaseMessageMe, SimpleStatus.WhatsYourEta,
+  SimpleStatus.ImOk,
+  SimpleStatus.OnMyWayHome,
+  SimpleStatus.IllBeHomeLate,
+  SimpleStatus.PleaseCallMe,
+  SimpleStatus.PleaseMessageMe,
+  SimpleStatus.WhatsYourEta,
 ];
 
 /** The SPEC §6 statuses as big buttons; the alarming ones ask first and carry my last location. */
@@ -31,7 +35,12 @@ export function StatusScreen() {
       <h2>Need help</h2>
       <div class="status-grid">
         {DANGER.map((status) => (
-          <button type="button" key={status} class={status === SimpleStatus.Sos ? "status sos" : "status urgent"} onClick={() => setAsking(status)}>
+          <button
+            type="button"
+            key={status}
+            class={status === SimpleStatus.Sos ? "status sos" : "status urgent"}
+            onClick={() => setAsking(status)}
+          >
             {STATUS_NAMES[status]}
           </button>
         ))}
@@ -39,16 +48,29 @@ export function StatusScreen() {
       <h2>Let them know</h2>
       <div class="status-grid">
         {GENERAL.map((status) => (
-          <button type="button" key={status} class="status" onClick={() => void send(status)}>{STATUS_NAMES[status]}</button>
+          <button type="button" key={status} class="status" onClick={() => void send(status)}>
+            {STATUS_NAMES[status]}
+          </button>
         ))}
       </div>
-      <p role="status" class="result">{result}</p>
+      <p role="status" class="result">
+        {result}
+      </p>
       {asking !== undefined && (
-        <ConfirmDialog title={`Send ${STATUS_NAMES[asking]}?`} confirmLabel={`Send ${STATUS_NAMES[asking]}`} danger
-          onConfirm={() => void send(asking)} onCancel={() => setAsking(undefined)}>
+        <ConfirmDialog
+          title={`Send ${STATUS_NAMES[asking]}?`}
+          confirmLabel={`Send ${STATUS_NAMES[asking]}`}
+          danger
+          onConfirm={() => void send(asking)}
+          onCancel={() => setAsking(undefined)}
+        >
           <p>
             Everyone you are connected with gets a full-screen alert with a sound
-            {ALERT_STATUSES.includes(asking) ? state.myFix ? ", and your last location." : ". Your location is not known yet." : "."}
+            {ALERT_STATUSES.includes(asking)
+              ? state.myFix
+                ? ", and your last location."
+                : ". Your location is not known yet."
+              : "."}
           </p>
         </ConfirmDialog>
       )}

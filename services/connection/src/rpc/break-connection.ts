@@ -23,7 +23,11 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { BreakReason, type BreakConnectionRequest, type BreakConnectionResponseSchema } from "@seeme/contracts/connection";
+import {
+  BreakReason,
+  type BreakConnectionRequest,
+  type BreakConnectionResponseSchema,
+} from "@seeme/contracts/connection";
 import { callerOf } from "@seeme/runtime/caller";
 import { breakConnection as removeConnection } from "../breaking.js";
 import type { ConnectionContext } from "../context.js";
@@ -42,7 +46,10 @@ async function revokeAtRelay(ctx: ConnectionContext, pairIds: string[]): Promise
 }
 
 export function breakConnection(ctx: ConnectionContext) {
-  return async (req: BreakConnectionRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof BreakConnectionResponseSchema>> => {
+  return async (
+    req: BreakConnectionRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof BreakConnectionResponseSchema>> => {
     const accountId = callerOf(hctx);
     const pairId = requirePairId("pair_id", req.pairId);
     const at = ctx.now();
@@ -55,7 +62,11 @@ export function breakConnection(ctx: ConnectionContext) {
           ],
         },
       });
-      if (connection === null || !(await removeConnection(tx, connection, { accountId, reason: BreakReason.REQUESTED, at }))) return false;
+      if (
+        connection === null ||
+        !(await removeConnection(tx, connection, { accountId, reason: BreakReason.REQUESTED, at }))
+      )
+        return false;
       await revokeAtRelay(ctx, [connection.initiatorPairId, connection.recipientPairId]);
       return true;
     });

@@ -22,7 +22,11 @@
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { ConfirmStatus, type ConfirmConnectionRequest, type ConfirmConnectionResponseSchema } from "@seeme/contracts/connection";
+import {
+  ConfirmStatus,
+  type ConfirmConnectionRequest,
+  type ConfirmConnectionResponseSchema,
+} from "@seeme/contracts/connection";
 import { callerOf } from "@seeme/runtime/caller";
 import { ACCOUNT_GONE, deletedAmong, lockAccounts } from "../accounts.js";
 import type { ConnectionContext } from "../context.js";
@@ -38,20 +42,28 @@ const NO_INVITE = "no invite for this pair; it may have expired";
 const PAIR_ID_USED = "a pairID in this pair is already used by a connection";
 
 export function confirmConnection(ctx: ConnectionContext) {
-  return async (req: ConfirmConnectionRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof ConfirmConnectionResponseSchema>> => {
+  return async (
+    req: ConfirmConnectionRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof ConfirmConnectionResponseSchema>> => {
     const accountId = callerOf(hctx);
     const { senderPairId: sender, recipientPairId: recipient } = req;
     requirePair(sender, recipient);
     requireSignature("server_signature", req.serverSignature);
     if (!ctx.signer.verify(invitePayload(sender, recipient), req.serverSignature)) {
-      throw new ConnectError("server_signature is not this server's invite signature for this pair", Code.PermissionDenied);
+      throw new ConnectError(
+        "server_signature is not this server's invite signature for this pair",
+        Code.PermissionDenied,
+      );
     }
 
     const now = ctx.now();
     let connection: Connection;
     try {
       connection = await ctx.db.$transaction(async (tx) => {
-        const invite = await tx.invite.findUnique({ where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } } });
+        const invite = await tx.invite.findUnique({
+          where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } },
+        });
         if (!invite) throw new ConnectError(NO_INVITE, Code.NotFound);
         // Under both accounts' locks: a deletion of either either committed
         // before (seen here) or waits and then breaks what this makes.

@@ -46,7 +46,10 @@ function packetLifeSeconds(life: Duration | undefined): number {
 const PAIR_ID_USED = "a pairID in this pair is already used by a connection";
 
 export function initiateConnection(ctx: ConnectionContext) {
-  return async (req: InitiateConnectionRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof InitiateConnectionResponseSchema>> => {
+  return async (
+    req: InitiateConnectionRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof InitiateConnectionResponseSchema>> => {
     const accountId = callerOf(hctx);
     const { senderPairId: sender, recipientPairId: recipient } = req;
     requirePair(sender, recipient);
@@ -68,15 +71,22 @@ export function initiateConnection(ctx: ConnectionContext) {
         if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
           throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
         }
-        const existing = await tx.invite.findUnique({ where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } } });
+        const existing = await tx.invite.findUnique({
+          where: { senderPairId_recipientPairId: { senderPairId: sender, recipientPairId: recipient } },
+        });
         if (existing && existing.expiresAt > now) {
           if (existing.initiatorAccountId === accountId && !existing.usedAt) return existing;
           throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
         }
         // Counted under the account's lock, so concurrent initiates cannot overshoot.
-        const pending = await tx.invite.count({ where: { initiatorAccountId: accountId, usedAt: null, expiresAt: { gt: now } } });
+        const pending = await tx.invite.count({
+          where: { initiatorAccountId: accountId, usedAt: null, expiresAt: { gt: now } },
+        });
         if (pending >= ctx.config.maxPendingInvites) {
-          throw new ConnectError(`this account already holds ${pending} pending invites; at most ${ctx.config.maxPendingInvites}`, Code.ResourceExhausted);
+          throw new ConnectError(
+            `this account already holds ${pending} pending invites; at most ${ctx.config.maxPendingInvites}`,
+            Code.ResourceExhausted,
+          );
         }
         // An expired invite the sweeper has not reached yet gives way to the new one.
         if (existing) expiredOld = await expireInvite(tx, existing, now);
@@ -93,7 +103,8 @@ export function initiateConnection(ctx: ConnectionContext) {
       });
     } catch (error) {
       // A concurrent initiate of the same pair committed first.
-      if (isUniqueViolation(error)) throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
+      if (isUniqueViolation(error))
+        throw new ConnectError("a pending invite for this pair already exists", Code.AlreadyExists);
       throw error;
     }
     if (expiredOld) ctx.publishEvents();

@@ -11,7 +11,10 @@ import type { ConnectionContext } from "../context.js";
 import { toConnectionView } from "../routes.js";
 
 export function listConnections(ctx: ConnectionContext) {
-  return async (_req: ListConnectionsRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof ListConnectionsResponseSchema>> => {
+  return async (
+    _req: ListConnectionsRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof ListConnectionsResponseSchema>> => {
     const accountId = callerOf(hctx);
     const rows = await ctx.db.connection.findMany({
       where: { OR: [{ initiatorAccountId: accountId }, { recipientAccountId: accountId }] },

@@ -17,7 +17,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 function afterId(token: string): string | undefined {
   if (token === "") return undefined;
   const id = Buffer.from(token, "base64url").toString("utf8");
-  if (!UUID.test(id)) throw new ConnectError("page_token is not a token from a previous ListRoutes", Code.InvalidArgument);
+  if (!UUID.test(id))
+    throw new ConnectError("page_token is not a token from a previous ListRoutes", Code.InvalidArgument);
   return id;
 }
 

@@ -14,7 +14,10 @@ const KEY_CACHE_MS = 5 * 60 * 1000;
  * cached. If it cannot be asked, GetServerInfo still answers (the limits do
  * not depend on it) with the key empty, and the next call asks again.
  */
-export function inviteKeySource(connections: Pick<Client<typeof ConnectionInternalService>, "getInviteSigningKey">, log: GatewayContext["log"]) {
+export function inviteKeySource(
+  connections: Pick<Client<typeof ConnectionInternalService>, "getInviteSigningKey">,
+  log: GatewayContext["log"],
+) {
   let cached: { key: Uint8Array; until: number } | undefined;
   return async (): Promise<Uint8Array> => {
     if (cached && cached.until > Date.now()) return cached.key;
@@ -30,7 +33,10 @@ export function inviteKeySource(connections: Pick<Client<typeof ConnectionIntern
 }
 
 /** Limits a client must respect, so it can size batches and packets before sending, and the invite signing key. */
-export async function getServerInfo(context: GatewayContext, inviteKey: () => Promise<Uint8Array>): Promise<MessageInitShape<typeof GetServerInfoResponseSchema>> {
+export async function getServerInfo(
+  context: GatewayContext,
+  inviteKey: () => Promise<Uint8Array>,
+): Promise<MessageInitShape<typeof GetServerInfoResponseSchema>> {
   const { config } = context;
   return {
     apiVersion: "v1",

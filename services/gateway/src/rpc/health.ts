@@ -30,9 +30,10 @@ export function healthService(context: GatewayContext, servedNames: string[]): S
       ctx.signal.addEventListener("abort", () => wake?.(), { once: true });
       try {
         while (!ctx.signal.aborted) {
-          if (changes.length === 0) await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
+          if (changes.length === 0)
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
           for (const next of changes.splice(0)) {
             if (next !== last) {
               last = next;

@@ -1,5 +1,5 @@
 import type { PrismaPg } from "@prisma/adapter-pg";
-import { Prisma, PrismaClient } from "./generated/client.js";
+import { type Prisma, PrismaClient } from "./generated/client.js";
 
 export type IdentityDb = PrismaClient;
 export type IdentityTx = Prisma.TransactionClient;

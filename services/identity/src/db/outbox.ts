@@ -13,7 +13,11 @@ function isEventKey(name: string): name is EventKey {
 export function outboxStore(db: IdentityDb, now: () => Date): OutboxStore {
   return {
     async fetchUnpublished(limit) {
-      const rows = await db.outboxEvent.findMany({ where: { publishedAt: null }, orderBy: { seq: "asc" }, take: limit });
+      const rows = await db.outboxEvent.findMany({
+        where: { publishedAt: null },
+        orderBy: { seq: "asc" },
+        take: limit,
+      });
       return rows.map((row) => {
         if (!isEventKey(row.event)) throw new Error(`outbox row ${row.id} names unknown event "${row.event}"`);
         return { id: row.id, event: row.event, payload: row.payload };

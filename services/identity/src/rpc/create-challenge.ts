@@ -2,7 +2,11 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ChallengePurpose, type CreateChallengeRequest, type CreateChallengeResponseSchema } from "@seeme/contracts/identity";
+import {
+  ChallengePurpose,
+  type CreateChallengeRequest,
+  type CreateChallengeResponseSchema,
+} from "@seeme/contracts/identity";
 import { callerKey } from "@seeme/runtime/caller";
 import { limitAddress, limitSubject } from "../abuse-limits.js";
 import { challengePayload, type ChallengeKind } from "@seeme/contracts/protocol";
@@ -11,7 +15,13 @@ import { invalid, isForeignKeyViolation } from "@seeme/runtime/errors";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { NONCE_BYTES, requireAccountId, requirePublicKey } from "../validate.js";
 
-type Issued = { kind: ChallengeKind; purpose: DbPurpose; accountId: string | null; publicKey: Uint8Array | null; subject: Uint8Array | string };
+type Issued = {
+  kind: ChallengeKind;
+  purpose: DbPurpose;
+  accountId: string | null;
+  publicKey: Uint8Array | null;
+  subject: Uint8Array | string;
+};
 
 /** Checks the request for its purpose and decides what the challenge binds to. */
 async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hctx: HandlerContext): Promise<Issued> {
@@ -35,7 +45,8 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
       return { kind: req.purpose, purpose: DbPurpose.SIGN_IN, accountId, publicKey: null, subject: accountId };
     }
     case ChallengePurpose.ROTATE_KEY: {
-      if (req.accountId !== "") throw invalid("account_id must be empty for a rotate-key challenge: it is the signed-in caller");
+      if (req.accountId !== "")
+        throw invalid("account_id must be empty for a rotate-key challenge: it is the signed-in caller");
       const caller = hctx.values.get(callerKey);
       if (!caller) throw new ConnectError("a rotate-key challenge requires a signed-in caller", Code.Unauthenticated);
       const publicKey = requirePublicKey("public_key", req.publicKey);
@@ -51,7 +62,10 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
 }
 
 export function createChallenge(ctx: IdentityContext) {
-  return async (req: CreateChallengeRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof CreateChallengeResponseSchema>> => {
+  return async (
+    req: CreateChallengeRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof CreateChallengeResponseSchema>> => {
     limitAddress(ctx, hctx, "CreateChallenge");
     const issued = await subjectFor(ctx, req, hctx);
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));

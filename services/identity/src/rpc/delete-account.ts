@@ -20,7 +20,10 @@ import { recordEvent } from "@seeme/runtime/outbox";
  * Unavailable (the relay could not apply it; nothing changed, retry).
  */
 export function deleteAccount(ctx: IdentityContext) {
-  return async (_req: DeleteAccountRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof DeleteAccountResponseSchema>> => {
+  return async (
+    _req: DeleteAccountRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof DeleteAccountResponseSchema>> => {
     const accountId = callerId(hctx);
     const now = ctx.now();
     await ctx.db.$transaction(async (tx) => {
@@ -35,7 +38,10 @@ export function deleteAccount(ctx: IdentityContext) {
       } catch (error) {
         const code = error instanceof ConnectError ? Code[error.code] : "unknown";
         ctx.log.warn({ code }, "location RevokeAccount failed");
-        throw new ConnectError("the relay could not apply the deletion right now; nothing changed, retry", Code.Unavailable);
+        throw new ConnectError(
+          "the relay could not apply the deletion right now; nothing changed, retry",
+          Code.Unavailable,
+        );
       }
     });
     ctx.publishEvents();

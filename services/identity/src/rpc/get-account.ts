@@ -6,7 +6,10 @@ import { callerAccount } from "../caller-account.js";
 import type { IdentityContext } from "../context.js";
 
 export function getAccount(ctx: IdentityContext) {
-  return async (_req: GetAccountRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof GetAccountResponseSchema>> => {
+  return async (
+    _req: GetAccountRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof GetAccountResponseSchema>> => {
     return { account: accountMessage(await callerAccount(ctx, hctx)) };
   };
 }

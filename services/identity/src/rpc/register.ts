@@ -12,7 +12,10 @@ import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { requireNonce, requirePublicKey, requireSignature, verifySignature } from "../validate.js";
 
 export function register(ctx: IdentityContext) {
-  return async (req: RegisterRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
+  return async (
+    req: RegisterRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof RegisterResponseSchema>> => {
     limitAddress(ctx, hctx, "Register");
     const publicKey = requirePublicKey("public_key", req.publicKey);
     const nonce = requireNonce(req.nonce);
@@ -27,7 +30,9 @@ export function register(ctx: IdentityContext) {
     try {
       const account = await ctx.db.$transaction(async (tx) => {
         await consumeChallenge(tx, nonce);
-        return tx.account.create({ data: { id: randomUUID(), publicKey: new Uint8Array(publicKey), createdAt: now, keyRotatedAt: now } });
+        return tx.account.create({
+          data: { id: randomUUID(), publicKey: new Uint8Array(publicKey), createdAt: now, keyRotatedAt: now },
+        });
       });
       ctx.log.info({ accountId: account.id }, "account registered");
       return { account: accountMessage(account) };

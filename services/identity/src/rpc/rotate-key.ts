@@ -13,7 +13,10 @@ import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { requireNonce, requirePublicKey, requireSignature, verifySignature } from "../validate.js";
 
 export function rotateKey(ctx: IdentityContext) {
-  return async (req: RotateKeyRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof RotateKeyResponseSchema>> => {
+  return async (
+    req: RotateKeyRequest,
+    hctx: HandlerContext,
+  ): Promise<MessageInitShape<typeof RotateKeyResponseSchema>> => {
     const newKey = requirePublicKey("new_public_key", req.newPublicKey);
     const nonce = requireNonce(req.nonce);
     const oldSignature = requireSignature("old_signature", req.oldSignature);
@@ -38,7 +41,8 @@ export function rotateKey(ctx: IdentityContext) {
           where: { id: account.id, publicKey: account.publicKey },
           data: { publicKey: new Uint8Array(newKey), keyRotatedAt: now },
         });
-        if (count !== 1) throw new ConnectError("the account key changed meanwhile; sign in again", Code.Unauthenticated);
+        if (count !== 1)
+          throw new ConnectError("the account key changed meanwhile; sign in again", Code.Unauthenticated);
         await tx.session.deleteMany({ where: { accountId: account.id } });
         const keyRotated = { accountId: account.id, rotateTime: timestampFromDate(now) };
         await recordEvent(tx, "accountKeyRotated", keyRotated, { createdAt: now });

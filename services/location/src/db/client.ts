@@ -23,7 +23,10 @@ export function isConflictAbort(error: unknown): boolean {
   if (error.code === "P2034") return true;
   if (error.code !== "P2010") return false;
   const adapterError = error.meta?.driverAdapterError;
-  const cause = typeof adapterError === "object" && adapterError !== null && "cause" in adapterError ? adapterError.cause : undefined;
+  const cause =
+    typeof adapterError === "object" && adapterError !== null && "cause" in adapterError
+      ? adapterError.cause
+      : undefined;
   const code = typeof cause === "object" && cause !== null && "originalCode" in cause ? cause.originalCode : undefined;
   return typeof code === "string" && CONFLICT_CODES.has(code);
 }

@@ -79,13 +79,30 @@ export function inboxEntry(row: InboxRow): InboxEntry {
 }
 
 /** What waits for an account, oldest first (see inboxRows). */
-export async function readInbox(db: Queryable, accountId: string, now: Date, limit: number, after: InboxCursor = START): Promise<InboxEntry[]> {
-  const rows = await db.$queryRaw<InboxRow[]>`${inboxRows(accountId, now, after)} ORDER BY stored_at, kind, seq LIMIT ${limit}`;
+export async function readInbox(
+  db: Queryable,
+  accountId: string,
+  now: Date,
+  limit: number,
+  after: InboxCursor = START,
+): Promise<InboxEntry[]> {
+  const rows = await db.$queryRaw<
+    InboxRow[]
+  >`${inboxRows(accountId, now, after)} ORDER BY stored_at, kind, seq LIMIT ${limit}`;
   return rows.map(inboxEntry);
 }
 
 /** Builds the live-push form of a stored message. */
-export function incomingPacket(fields: { pairId: string; packetId: number; blob?: Uint8Array; type?: number; subType?: number; text?: string; storedAt: Date; expiresAt: Date }): IncomingPacket {
+export function incomingPacket(fields: {
+  pairId: string;
+  packetId: number;
+  blob?: Uint8Array;
+  type?: number;
+  subType?: number;
+  text?: string;
+  storedAt: Date;
+  expiresAt: Date;
+}): IncomingPacket {
   return create(IncomingPacketSchema, {
     pairId: fields.pairId,
     packetId: fields.packetId,

@@ -34,10 +34,14 @@ async function lockAccounts(tx: Queryable, accountIds: string[]): Promise<void> 
 export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Promise<void> {
   // Both sides are always added together: a known initiator side means a known
   // connection, so a lookup of an account with many connections locks only the new ones.
-  const known = new Set((await tx.route.findMany({
-    where: { pairId: { in: routes.map((route) => route.initiatorPairId) } },
-    select: { pairId: true },
-  })).map((route) => route.pairId));
+  const known = new Set(
+    (
+      await tx.route.findMany({
+        where: { pairId: { in: routes.map((route) => route.initiatorPairId) } },
+        select: { pairId: true },
+      })
+    ).map((route) => route.pairId),
+  );
   for (const route of routes) {
     if (known.has(route.initiatorPairId)) continue;
     const accountIds = [route.initiatorAccountId, route.recipientAccountId];
@@ -52,14 +56,20 @@ export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Prom
       skipDuplicates: true,
       data: [
         {
-          pairId: route.initiatorPairId, accountId: route.initiatorAccountId,
-          peerPairId: route.recipientPairId, peerAccountId: route.recipientAccountId,
-          connectionId: route.connectionId, packetLifeMs: lifeMs,
+          pairId: route.initiatorPairId,
+          accountId: route.initiatorAccountId,
+          peerPairId: route.recipientPairId,
+          peerAccountId: route.recipientAccountId,
+          connectionId: route.connectionId,
+          packetLifeMs: lifeMs,
         },
         {
-          pairId: route.recipientPairId, accountId: route.recipientAccountId,
-          peerPairId: route.initiatorPairId, peerAccountId: route.initiatorAccountId,
-          connectionId: route.connectionId, packetLifeMs: lifeMs,
+          pairId: route.recipientPairId,
+          accountId: route.recipientAccountId,
+          peerPairId: route.initiatorPairId,
+          peerAccountId: route.initiatorAccountId,
+          connectionId: route.connectionId,
+          packetLifeMs: lifeMs,
         },
       ],
     });
@@ -72,7 +82,10 @@ export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Prom
  */
 export async function retirePairs(tx: Queryable, pairIds: string[], now: Date): Promise<void> {
   await tx.route.deleteMany({ where: { pairId: { in: pairIds } } });
-  await tx.retiredPair.createMany({ data: pairIds.map((pairId) => ({ pairId, retiredAt: now })), skipDuplicates: true });
+  await tx.retiredPair.createMany({
+    data: pairIds.map((pairId) => ({ pairId, retiredAt: now })),
+    skipDuplicates: true,
+  });
   await tx.packet.deleteMany({ where: { recipientPairId: { in: pairIds } } });
   await tx.deliveryReceipt.deleteMany({
     where: { OR: [{ recipientPairId: { in: pairIds } }, { senderPairId: { in: pairIds } }] },
@@ -91,8 +104,12 @@ export async function retirePairs(tx: Queryable, pairIds: string[], now: Date): 
  * projection (an event not yet consumed) are retired all the same.
  */
 export async function revokePairs(tx: Queryable, pairIds: string[], now: Date): Promise<void> {
-  const routes = await tx.route.findMany({ where: { pairId: { in: pairIds } }, select: { connectionId: true, pairId: true, peerPairId: true } });
-  for (const connectionId of [...new Set(routes.map((route) => route.connectionId))].sort()) await lockConnection(tx, connectionId);
+  const routes = await tx.route.findMany({
+    where: { pairId: { in: pairIds } },
+    select: { connectionId: true, pairId: true, peerPairId: true },
+  });
+  for (const connectionId of [...new Set(routes.map((route) => route.connectionId))].sort())
+    await lockConnection(tx, connectionId);
   const all = [...new Set([...pairIds, ...routes.flatMap((route) => [route.pairId, route.peerPairId])])];
   await tx.$queryRaw`SELECT pair_id FROM route WHERE pair_id = ANY(${all}::text[]) ORDER BY pair_id FOR UPDATE`;
   await retirePairs(tx, all, now);

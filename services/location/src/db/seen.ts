@@ -17,11 +17,12 @@ import { oldestVisible } from "./retention.js";
  */
 export async function compactSeen(db: LocationDb, now: Date): Promise<number> {
   const oldest = oldestVisible(now);
-  return db.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('location-seen-compaction'))`;
-    await tx.seenRange.deleteMany({ where: { touchedAt: { lte: oldest } } });
-    await tx.seenPacket.deleteMany({ where: { seenAt: { lte: oldest } } });
-    const rows = await tx.$queryRaw<Array<{ folded: bigint }>>`
+  return db.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext('location-seen-compaction'))`;
+      await tx.seenRange.deleteMany({ where: { touchedAt: { lte: oldest } } });
+      await tx.seenPacket.deleteMany({ where: { seenAt: { lte: oldest } } });
+      const rows = await tx.$queryRaw<Array<{ folded: bigint }>>`
       WITH moved AS (
         DELETE FROM seen_packet RETURNING recipient_pair_id, packet_id, seen_at
       ), old AS (
@@ -44,6 +45,8 @@ export async function compactSeen(db: LocationDb, now: Date): Promise<number> {
         SELECT recipient_pair_id, min(first), max(last), max(touched) FROM grouped GROUP BY recipient_pair_id, run
       )
       SELECT count(*) AS folded FROM moved`;
-    return Number(rows[0].folded);
-  }, { timeout: 60_000 });
+      return Number(rows[0].folded);
+    },
+    { timeout: 60_000 },
+  );
 }

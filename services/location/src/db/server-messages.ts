@@ -60,7 +60,10 @@ export async function ackServerMessages(tx: Queryable, accountId: string, ids: n
   const addressed = await tx.$queryRaw<Array<{ message_id: number }>>`
     DELETE FROM server_message_recipient WHERE account_id = ${accountId} AND message_id = ANY(${valid}::int[])
     RETURNING message_id`;
-  await deleteOrphanedMessages(tx, addressed.map((row) => row.message_id));
+  await deleteOrphanedMessages(
+    tx,
+    addressed.map((row) => row.message_id),
+  );
   const broadcast = await tx.$queryRaw<Array<{ message_id: number }>>`
     INSERT INTO server_message_ack (message_id, account_id)
     SELECT id, ${accountId} FROM server_message WHERE broadcast AND id = ANY(${valid}::int[])

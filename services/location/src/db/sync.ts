@@ -10,7 +10,14 @@ export interface SyncInput {
    * releaseAt (in the future) holds a packet until then; slot 0 is none; urgent is
    * the sender's Web Push urgency bit.
    */
-  outgoing: Array<{ pairId: string; packetId: number; blob: Uint8Array; releaseAt: Date | null; slot: number; urgent: boolean }>;
+  outgoing: Array<{
+    pairId: string;
+    packetId: number;
+    blob: Uint8Array;
+    releaseAt: Date | null;
+    slot: number;
+    urgent: boolean;
+  }>;
   /** Distinct recipient pairIDs of `outgoing`. */
   sendTo: string[];
   /** Acknowledged packets under the caller's own pairIDs (not "SERVER"). */
@@ -70,7 +77,10 @@ interface Row extends InboxRow {
  */
 export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOutcome> {
   const { accountId, now } = input;
-  const inbox = input.inboxLimit === null ? Prisma.empty : Prisma.sql`
+  const inbox =
+    input.inboxLimit === null
+      ? Prisma.empty
+      : Prisma.sql`
     UNION ALL
     SELECT 'inbox', w.pair_id, w.packet_id, NULL, w.blob, w.type, w.sub_type, w.text, w.stored_at, w.expires_at, w.kind, w.seq
       FROM (
@@ -175,7 +185,13 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       case "stored":
         stored.push({
           seq: row.seq,
-          packet: { pairId: row.pair_id, packetId: Number(row.packet_id), accountId: row.account_id!, expiresAt: row.expires_at, held: row.kind === 1 },
+          packet: {
+            pairId: row.pair_id,
+            packetId: Number(row.packet_id),
+            accountId: row.account_id!,
+            expiresAt: row.expires_at,
+            held: row.kind === 1,
+          },
         });
         break;
       case "deleted":
@@ -194,6 +210,11 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
   }
   outcome.stored = stored.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)).map((entry) => entry.packet);
   // UNION ALL keeps each branch's rows together but does not promise their order.
-  outcome.inbox.sort((a, b) => a.cursor.storedAt.getTime() - b.cursor.storedAt.getTime() || a.cursor.kind - b.cursor.kind || (a.cursor.seq < b.cursor.seq ? -1 : a.cursor.seq > b.cursor.seq ? 1 : 0));
+  outcome.inbox.sort(
+    (a, b) =>
+      a.cursor.storedAt.getTime() - b.cursor.storedAt.getTime() ||
+      a.cursor.kind - b.cursor.kind ||
+      (a.cursor.seq < b.cursor.seq ? -1 : a.cursor.seq > b.cursor.seq ? 1 : 0),
+  );
   return outcome;
 }

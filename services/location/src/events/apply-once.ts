@@ -21,7 +21,10 @@ export async function applyOnce(
   const now = ctx.now();
   const notices = await ctx.db.$transaction(async (tx) => {
     if (id !== "") {
-      const { count } = await tx.processedEvent.createMany({ data: [{ eventId: id, processedAt: now }], skipDuplicates: true });
+      const { count } = await tx.processedEvent.createMany({
+        data: [{ eventId: id, processedAt: now }],
+        skipDuplicates: true,
+      });
       if (count === 0) return [];
     }
     return apply(tx, now);

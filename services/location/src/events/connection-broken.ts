@@ -24,7 +24,8 @@ export function onConnectionBroken(ctx: LocationContext) {
       ];
       const notices = [];
       for (const side of sides) {
-        if (side.accountId !== event.brokenByAccountId) notices.push(await queueNotice(tx, side.accountId, NOTICE.broken, side.peerPairId, now));
+        if (side.accountId !== event.brokenByAccountId)
+          notices.push(await queueNotice(tx, side.accountId, NOTICE.broken, side.peerPairId, now));
       }
       return notices;
     });

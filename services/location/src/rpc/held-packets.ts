@@ -14,7 +14,10 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type {
-  CancelHeldPacketRequest, CancelHeldPacketResponseSchema, RescheduleHeldPacketRequest, RescheduleHeldPacketResponseSchema,
+  CancelHeldPacketRequest,
+  CancelHeldPacketResponseSchema,
+  RescheduleHeldPacketRequest,
+  RescheduleHeldPacketResponseSchema,
 } from "@seeme/contracts/location";
 import { callerOf } from "@seeme/runtime/caller";
 import type { LocationContext } from "../context.js";
@@ -28,7 +31,10 @@ function requirePairId(pairId: string): void {
 }
 
 export function cancelHeldPacket(ctx: LocationContext) {
-  return async (req: CancelHeldPacketRequest, call: HandlerContext): Promise<MessageInitShape<typeof CancelHeldPacketResponseSchema>> => {
+  return async (
+    req: CancelHeldPacketRequest,
+    call: HandlerContext,
+  ): Promise<MessageInitShape<typeof CancelHeldPacketResponseSchema>> => {
     const accountId = callerOf(call);
     requirePairId(req.pairId);
     const now = ctx.now();
@@ -43,13 +49,17 @@ export function cancelHeldPacket(ctx: LocationContext) {
 }
 
 export function rescheduleHeldPacket(ctx: LocationContext) {
-  return async (req: RescheduleHeldPacketRequest, call: HandlerContext): Promise<MessageInitShape<typeof RescheduleHeldPacketResponseSchema>> => {
+  return async (
+    req: RescheduleHeldPacketRequest,
+    call: HandlerContext,
+  ): Promise<MessageInitShape<typeof RescheduleHeldPacketResponseSchema>> => {
     const accountId = callerOf(call);
     requirePairId(req.pairId);
     const now = ctx.now();
     if (req.releaseAt === undefined) throw new ConnectError("release_at is required", Code.InvalidArgument);
     const releaseAt = releaseTime("release_at", req.releaseAt, now);
-    if (releaseAt === null) throw new ConnectError("release_at must be in the future; cancel the packet instead", Code.InvalidArgument);
+    if (releaseAt === null)
+      throw new ConnectError("release_at must be in the future; cancel the packet instead", Code.InvalidArgument);
     // The packet keeps its life (expires_at - stored_at) from the new release time;
     // its idempotence record lives seven days from the latest release time.
     const rows = await ctx.db.$transaction(async (tx) => {

@@ -20,7 +20,8 @@ export function queueServerMessage(ctx: LocationContext) {
     if (text === "") throw invalid("text is required");
     if (text.length > MAX_TEXT_CHARS) throw invalid(`text is longer than ${MAX_TEXT_CHARS} characters`);
     if (req.accountIds.length > MAX_ACCOUNTS) throw invalid(`account_ids lists more than ${MAX_ACCOUNTS} accounts`);
-    if (req.accountIds.some((id) => id.trim() === "" || id.length > 128)) throw invalid("account_ids must not contain empty or overlong ids");
+    if (req.accountIds.some((id) => id.trim() === "" || id.length > 128))
+      throw invalid("account_ids must not contain empty or overlong ids");
     const now = ctx.now();
     const latest = now.getTime() + MAX_RETENTION_MS;
     const expiresAt = req.expireTime ? timestampDate(req.expireTime) : new Date(latest);
@@ -32,12 +33,30 @@ export function queueServerMessage(ctx: LocationContext) {
 
     const accountIds = req.accountIds.length > 0 ? [...new Set(req.accountIds)] : null;
     const id = await ctx.db.$transaction((tx) =>
-      insertServerMessage(tx, { type: SERVER_MESSAGE, subType: req.subType, text, accountIds, storedAt: now, expiresAt }),
+      insertServerMessage(tx, {
+        type: SERVER_MESSAGE,
+        subType: req.subType,
+        text,
+        accountIds,
+        storedAt: now,
+        expiresAt,
+      }),
     );
-    const packet = incomingPacket({ pairId: SERVER_PAIR_ID, packetId: id, type: SERVER_MESSAGE, subType: req.subType, text, storedAt: now, expiresAt });
+    const packet = incomingPacket({
+      pairId: SERVER_PAIR_ID,
+      packetId: id,
+      type: SERVER_MESSAGE,
+      subType: req.subType,
+      text,
+      storedAt: now,
+      expiresAt,
+    });
     if (accountIds === null) notifyInbox(ctx, null, [packet]);
     else for (const accountId of accountIds) notifyInbox(ctx, accountId, [packet]);
-    ctx.log.info({ packetId: id, subType: req.subType, recipients: accountIds?.length ?? "all" }, "server message queued");
+    ctx.log.info(
+      { packetId: id, subType: req.subType, recipients: accountIds?.length ?? "all" },
+      "server message queued",
+    );
     return { packetId: id };
   };
 }

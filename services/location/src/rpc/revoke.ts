@@ -22,7 +22,8 @@ async function inTransaction(ctx: LocationContext, apply: (tx: Queryable) => Pro
   try {
     await ctx.db.$transaction(apply);
   } catch (error) {
-    if (isConflictAbort(error)) throw new ConnectError("a concurrent change to the same connections got in the way; retry", Code.Unavailable);
+    if (isConflictAbort(error))
+      throw new ConnectError("a concurrent change to the same connections got in the way; retry", Code.Unavailable);
     throw error;
   }
 }
@@ -42,7 +43,8 @@ export function revokePairs(ctx: LocationContext) {
 
 export function revokeAccount(ctx: LocationContext) {
   return async (req: RevokeAccountRequest): Promise<Record<string, never>> => {
-    if (req.accountId === "" || req.accountId.length > 128) throw new ConnectError("account_id is required", Code.InvalidArgument);
+    if (req.accountId === "" || req.accountId.length > 128)
+      throw new ConnectError("account_id is required", Code.InvalidArgument);
     await inTransaction(ctx, (tx) => revokeAccountRoutes(tx, req.accountId, ctx.now()));
     return {};
   };

@@ -33,7 +33,10 @@ export function subscribe(ctx: LocationContext) {
     const accountId = callerOf(call);
     const streams = openStreams.get(accountId) ?? 0;
     if (streams >= ctx.config.subscribeMaxStreamsPerAccount) {
-      throw new ConnectError(`this account already has ${streams} open Subscribe streams; close one first`, Code.ResourceExhausted);
+      throw new ConnectError(
+        `this account already has ${streams} open Subscribe streams; close one first`,
+        Code.ResourceExhausted,
+      );
     }
     openStreams.set(accountId, streams + 1);
     const live: IncomingPacket[] = [];
@@ -65,7 +68,8 @@ export function subscribe(ctx: LocationContext) {
       let cursor: InboxCursor | undefined;
       for (;;) {
         const page = await readInbox(ctx.db, accountId, ctx.now(), ctx.config.defaultPageSize, cursor);
-        for (const entry of page) if (sent.add(keyOf(entry.packet))) yield { event: { case: "packet", value: entry.packet } };
+        for (const entry of page)
+          if (sent.add(keyOf(entry.packet))) yield { event: { case: "packet", value: entry.packet } };
         if (page.length < ctx.config.defaultPageSize || call.signal.aborted) return;
         cursor = page[page.length - 1].cursor;
       }
@@ -87,7 +91,8 @@ export function subscribe(ctx: LocationContext) {
           wake = undefined;
         }
         if (call.signal.aborted) return;
-        for (const packet of live.splice(0)) if (sent.add(keyOf(packet))) yield { event: { case: "packet", value: packet } };
+        for (const packet of live.splice(0))
+          if (sent.add(keyOf(packet))) yield { event: { case: "packet", value: packet } };
         if (resync || Date.now() >= resyncAt) {
           // Hints arriving during the re-read are buffered again; sent keys drop repeats.
           resync = false;

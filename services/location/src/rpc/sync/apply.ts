@@ -37,7 +37,8 @@ export async function applyStage(ctx: LocationContext, input: SyncInput): Promis
       return { outcome, serverAcked };
     });
   } catch (error) {
-    if (isConflictAbort(error)) throw new ConnectError("a concurrent change to the same connections got in the way; retry", Code.Unavailable);
+    if (isConflictAbort(error))
+      throw new ConnectError("a concurrent change to the same connections got in the way; retry", Code.Unavailable);
     throw error;
   }
 }

@@ -43,9 +43,11 @@ export function createAuthoriser(ctx: LocationContext) {
   const knownSenders = new KnownSenders();
   return async (input: SyncInput, checked: CheckedSync, apply: () => Promise<Applied>): Promise<Applied> => {
     const { accountId } = input;
-    if (checked.outgoingCount > 0) ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
+    if (checked.outgoingCount > 0)
+      ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
     const takeRecipientLimits = () => {
-      for (const batch of checked.outgoing) ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
+      for (const batch of checked.outgoing)
+        ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
     };
     const requireAccess = async () => {
       await requireRoutes(ctx, accountId, input.sendTo, "sendTo");

@@ -23,11 +23,15 @@ function groupIds(entries: Array<{ pairId: string; packetId: number }>): Map<str
  * sends to, deletions per pairID it receives under, and the inbox page.
  */
 export function respond(checked: CheckedSync, { outcome, serverAcked }: Applied): SyncResponse {
-  const received = new Map(checked.outgoing.map((batch) => [batch.pairId, batch.packets.map((packet) => packet.packetId)]));
+  const received = new Map(
+    checked.outgoing.map((batch) => [batch.pairId, batch.packets.map((packet) => packet.packetId)]),
+  );
   const delivered = groupIds(outcome.delivered);
   const superseded = groupIds(outcome.superseded);
   const deleted = groupIds(outcome.deleted);
-  const senderPairs = [...new Set([...received.keys(), ...[...new Set([...delivered.keys(), ...superseded.keys()])].sort()])];
+  const senderPairs = [
+    ...new Set([...received.keys(), ...[...new Set([...delivered.keys(), ...superseded.keys()])].sort()]),
+  ];
   return {
     syncMeta: [
       ...senderPairs.map((pairId) => ({
@@ -40,7 +44,7 @@ export function respond(checked: CheckedSync, { outcome, serverAcked }: Applied)
       ...[...checked.acks.keys()].map((pairId) => ({
         target: SyncTarget.RECIPIENT,
         pairId,
-        deletedPackets: pairId === SERVER_PAIR_ID ? serverAcked : deleted.get(pairId) ?? [],
+        deletedPackets: pairId === SERVER_PAIR_ID ? serverAcked : (deleted.get(pairId) ?? []),
       })),
     ],
     data: outcome.inbox.slice(0, checked.pageSize).map((entry) => entry.packet),
