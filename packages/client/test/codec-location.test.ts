@@ -104,4 +104,23 @@ describe("location codec", () => {
       expect((error as Error).message).not.toContain("99.8676");
     }
   });
+
+  it("says what each bad field must be (mutation testing, #19)", () => {
+    const message = (payload: string) => {
+      try {
+        decodeLocation(payload);
+      } catch (error) {
+        return (error as { rawMessage: string }).rawMessage;
+      }
+      throw new Error("decoded");
+    };
+    expect(message(`3${VECTOR.slice(1)}`)).toBe("location: type at position 0 must be 1 (location update)");
+    expect(message(`132${VECTOR.slice(3)}`)).toBe("location: sharing at position 2 must be 0 or 1");
+    expect(message("131 033.86760393347335+151.20859451303656000.0")).toBe(
+      "location: latitude at position 3 must be ±DDD.DDDDDDDDDDDDDD",
+    );
+    expect(message("131-033.86760393347335+151.20859451303656-00.1")).toBe(
+      "location: speed at position 41 must be DDD.D km/h",
+    );
+  });
 });

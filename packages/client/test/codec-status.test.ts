@@ -86,4 +86,28 @@ describe("simple status codec", () => {
     expectClientError(() => decodeStatus("30412025-04-19T19:41:05+10:60"), "invalid-payload", /not a real date/);
     expectClientError(() => decodeStatus("30412025-04-19T19:41:05+19:00"), "invalid-payload", /not a real date/);
   });
+
+  it("says what each bad field must be (mutation testing, #19)", () => {
+    const message = (payload: string) => {
+      try {
+        decodeStatus(payload);
+      } catch (error) {
+        return (error as { rawMessage: string }).rawMessage;
+      }
+      throw new Error("decoded");
+    };
+    expect(message(`1${VECTOR.slice(1)}`)).toBe("status: type at position 0 must be 3 (simple status)");
+    expect(message(`3042${VECTOR.slice(4)}`)).toBe("status: sharing at position 3 must be 0 or 1");
+    expect(message("30412025-04-19 19:41:05+10:00")).toBe(
+      "status: sent-at at position 4 must be YYYY-MM-DDThh:mm:ss±hh:mm",
+    );
+  });
+
+  it("without utcOffsetMinutes, writes the device's own offset (east of UTC is +)", () => {
+    // A device in Sydney in June: getTimezoneOffset() is −600 (minutes from local time to UTC).
+    const sentAt = Object.assign(new Date("2025-06-01T00:00:00Z"), { getTimezoneOffset: () => -600 });
+    expect(encodeStatus({ status: SimpleStatus.ImOk, sharing: true, sentAt })).toBe(
+      `3${String(SimpleStatus.ImOk).padStart(2, "0")}12025-06-01T10:00:00+10:00`,
+    );
+  });
 });

@@ -204,4 +204,32 @@ describe("text codec", () => {
       /part 2 belongs to a different message/,
     );
   });
+
+  it("pins: refuses a radius outside 0–99999 whole metres and names the bad coordinate (mutation testing, #19)", () => {
+    const pin = { latitude: -33.85678, longitude: 151.25, label: "x" };
+    for (const radiusM of [-1, 1.5, 100_000]) {
+      expectClientError(
+        () => encodePinBody({ ...pin, radiusM }),
+        "invalid-payload",
+        /\] pin: radius must be whole metres from 0 to 99999$/,
+      );
+    }
+    expect(decodePinBody(encodePinBody({ ...pin, radiusM: 99_999 })).radiusM).toBe(99_999);
+    expectClientError(() => encodePinBody({ ...pin, latitude: 91 }), "invalid-payload", /\] pin: latitude/);
+    expectClientError(() => encodePinBody({ ...pin, longitude: 181 }), "invalid-payload", /\] pin: longitude/);
+    const body = encodePinBody(pin);
+    expectClientError(
+      () => decodePinBody(body.slice(0, 42)),
+      "invalid-payload",
+      /\] pin: body must start with latitude, longitude and radius \(43 characters\)$/,
+    );
+  });
+
+  it("names a lone UTF-16 surrogate in a body (mutation testing, #19)", () => {
+    expectClientError(
+      () => encodeTextPart({ ...NEW, part: 1, of: 1, body: "a\ud800b" }, seededRandom(1)),
+      "invalid-payload",
+      /\] text: body holds a lone UTF-16 surrogate$/,
+    );
+  });
 });

@@ -169,6 +169,17 @@ describe("envelope v2", () => {
     await expectRefused(open({ ...openInput, packetId: 8 }), "envelope-unauthentic");
   });
 
+  it("refuses a re-addressed blob in decryption, before anything inside is read", async () => {
+    // With the recipient pairID in the AAD, the blob does not decrypt at all: no sender pairID
+    // comparison (envelope-sender-mismatch) happens, so nothing inside is learnt about it.
+    const { openInput } = await sealed();
+    await expectRefused(
+      open({ ...openInput, recipientPairId: newPairId(), expectedSenderPairId: newPairId() }),
+      "envelope-unauthentic",
+    );
+    await expectRefused(open({ ...openInput, packetId: 8, expectedSenderPairId: newPairId() }), "envelope-unauthentic");
+  });
+
   it("refuses the wrong sender pairID, sender keys or recipient keys", async () => {
     const { openInput } = await sealed();
     await expectRefused(open({ ...openInput, expectedSenderPairId: newPairId() }), "envelope-sender-mismatch");

@@ -52,4 +52,22 @@ describe("ReplayGuard", () => {
     expectClientError(() => guard.check("p", 1.5), "invalid-packet-id");
     expect(() => new ReplayGuard(0)).toThrow(/windowSize/);
   });
+
+  it("takes a window of one packetID, and checks every id of a snapshot it restores (mutation testing, #19)", () => {
+    const guard = new ReplayGuard(1);
+    guard.accept("peer", 5);
+    expect(guard.check("peer", 4)).toBe("too-old");
+    expect(guard.check("peer", 6)).toBe("fresh");
+    expectClientError(() => new ReplayGuard(0), "invalid-payload", /windowSize/);
+    expectClientError(
+      () => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: -1, seen: [] } } }),
+      "invalid-packet-id",
+      /\] highest must/,
+    );
+    expectClientError(
+      () => ReplayGuard.restore({ windowSize: 8, peers: { peer: { highest: 9, seen: [9, 1.5] } } }),
+      "invalid-packet-id",
+      /\] seen packetId must/,
+    );
+  });
 });

@@ -83,3 +83,42 @@ test("the peer's flag follows packetID order, not processing order", async () =>
   expect(connection.peerSharing).toBe(true);
   expect(connection.peerSharingPacketId).toBe(9);
 });
+
+describe("receiving while my sharing is off (I can't see you either)", () => {
+  test("a peer's location is dropped and acknowledged, never stored; once I share again, their locations arrive", async () => {
+    const bob = connectionPair();
+    const state = deviceState([bob.a]);
+    state.sharing = false;
+    const hidden = await receiveInto(state, await packetFrom(bob.b, bob.a, 1, location(true)), new Date());
+    expect(hidden).toEqual({ kind: "dropped", connection: bob.a.pairId, reason: "sharing-off" });
+    expect(state.inbox).toEqual([]);
+    // Acknowledged all the same, so the relay does not deliver it again later.
+    expect(state.acks).toEqual({ [bob.a.pairId]: [1] });
+
+    state.sharing = true;
+    const shown = await receiveInto(state, await packetFrom(bob.b, bob.a, 2, location(true)), new Date());
+    expect(shown).toMatchObject({
+      kind: "message",
+      message: { kind: "location", connection: bob.a.pairId, packetId: 2, latitude: HERE.latitude },
+    });
+    expect(state.inbox.map((message) => [message.kind, "packetId" in message ? message.packetId : 0])).toEqual([
+      ["location", 2],
+    ]);
+  });
+
+  test("an SOS still reaches me while I am hidden; a plain status does not (statusesWhileHidden defaults to urgent)", async () => {
+    const bob = connectionPair();
+    const state = deviceState([bob.a]);
+    state.sharing = false;
+    expect(
+      await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.ImOk, true)), new Date()),
+    ).toEqual({
+      kind: "dropped",
+      connection: bob.a.pairId,
+      reason: "hidden",
+    });
+    const sos = await receiveInto(state, await packetFrom(bob.b, bob.a, 2, status(SimpleStatus.Sos, true)), new Date());
+    expect(sos).toMatchObject({ kind: "message", message: { kind: "status", status: SimpleStatus.Sos, packetId: 2 } });
+    expect(state.acks).toEqual({ [bob.a.pairId]: [1, 2] });
+  });
+});

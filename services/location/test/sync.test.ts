@@ -20,38 +20,46 @@ beforeAll(async () => {
 afterAll(() => h.stop());
 
 describe("Sync between two connected accounts", () => {
-  it("relays a packet, deletes it on acknowledgement and reports the delivery to the sender once", async () => {
+  it("relays packets, deletes only the acknowledged one and reports its delivery to the sender once", async () => {
     const pair = newConnection();
     await h.connect(pair);
     const a = h.as(pair.a);
     const b = h.as(pair.b);
 
-    const sent = await a.sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("hello B") }] });
+    const sent = await a.sync({
+      data: [
+        { pairId: pair.bPair, packetId: 7, blob: blob("hello B") },
+        { pairId: pair.bPair, packetId: 8, blob: blob("still here") },
+      ],
+    });
     expect(sent.syncMeta).toEqual([
       expect.objectContaining({
         target: SyncTarget.SENDER,
         pairId: pair.bPair,
-        receivedPackets: [7],
+        receivedPackets: [7, 8],
         deliveredPackets: [],
       }),
     ]);
-    expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(2);
 
     const received = await b.sync({});
     const packets = received.data.filter((p) => p.pairId !== "SERVER");
-    expect(packets).toHaveLength(1);
+    expect(packets.map((p) => p.packetId)).toEqual([7, 8]);
     expect(packets[0]).toMatchObject({ pairId: pair.bPair, packetId: 7, type: 0, subType: 0, text: "" });
     expect(new TextDecoder().decode(packets[0].blob)).toBe("hello B");
     const stored = Number(packets[0].storeTime!.seconds) * 1000;
     const expires = Number(packets[0].expireTime!.seconds) * 1000;
     expect(expires - stored).toBe(7 * DAY_MS);
 
+    // Two packets wait under the pairID: acknowledging #7 deletes #7 only.
     const acked = await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
     expect(acked.syncMeta).toEqual([
       expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: pair.bPair, deletedPackets: [7] }),
     ]);
-    expect(acked.data.filter((p) => p.pairId !== "SERVER")).toEqual([]);
-    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    expect(
+      acked.data.filter((p) => p.pairId !== "SERVER").map((p) => [p.packetId, new TextDecoder().decode(p.blob)]),
+    ).toEqual([[8, "still here"]]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(1);
 
     const report = await a.sync({});
     expect(report.syncMeta).toEqual([
@@ -63,6 +71,43 @@ describe("Sync between two connected accounts", () => {
       }),
     ]);
     expect((await a.sync({})).syncMeta).toEqual([]);
+
+    await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [8] }] });
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    expect((await a.sync({})).syncMeta).toEqual([
+      expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, deliveredPackets: [8] }),
+    ]);
+  });
+
+  it("keeps the sender's receipts for the sender: the recipient or a third account syncing first takes none of them", async () => {
+    const pair = newConnection();
+    const other = newConnection();
+    await h.connect(pair);
+    await h.connect(other);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+    const c = h.as(other.a);
+    await a.sync({ data: [{ pairId: pair.bPair, packetId: 3, blob: blob("for B") }] });
+    await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [3] }] });
+
+    // Between the acknowledgement and the sender's next Sync, others sync: neither gets A's receipt.
+    for (const someone of [c, b, h.as(other.b)]) {
+      const { syncMeta } = await someone.sync({});
+      expect(syncMeta.filter((meta) => meta.target === SyncTarget.SENDER)).toEqual([]);
+    }
+    const { rows } = await h.pool.query("SELECT packet_id FROM delivery_receipt WHERE recipient_pair_id = $1", [
+      pair.bPair,
+    ]);
+    expect(rows.map((row) => Number(row.packet_id))).toEqual([3]);
+
+    expect((await a.sync({})).syncMeta).toEqual([
+      expect.objectContaining({
+        target: SyncTarget.SENDER,
+        pairId: pair.bPair,
+        receivedPackets: [],
+        deliveredPackets: [3],
+      }),
+    ]);
   });
 
   it("tells the initiator the connection was confirmed (5/3 with the recipient's pairID) until acknowledged", async () => {
@@ -216,6 +261,37 @@ describe("who may send, read and acknowledge", () => {
     ).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
     expect((await intruder.sync({})).data.filter((p) => p.pairId === pair.aPair)).toEqual([]);
     expect(await countPackets(h.pool, pair.aPair)).toBe(1);
+  });
+
+  it("refuses, and reports nothing received, when the connection breaks between the access check and the statement", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const breaker = await h.pool.connect();
+    try {
+      // The break, not yet committed: the access check still reads the route, the statement's FOR UPDATE waits for it.
+      await breaker.query("BEGIN");
+      await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
+      const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      const sending = h
+        .as(pair.a)
+        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }] })
+        .then(
+          (response) => ({ response }),
+          (error: unknown) => ({ error }),
+        );
+      const blocked = async () =>
+        (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
+          .rowCount === 1;
+      await waitUntil(blocked);
+      await breaker.query("COMMIT");
+      // Not "received": the client would drop the packet from its outbox.
+      expect(await sending).toEqual({
+        error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
+      });
+    } finally {
+      breaker.release();
+    }
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
   it("refuses calls without a valid caller", async () => {
