@@ -59,6 +59,7 @@ export interface LimitStoreOptions {
 /** The PostgreSQL side of shared limits: one small pool, the two UNLOGGED tables, lease renewal. */
 export class LimitStore {
   private readonly leases = new Set<string>();
+  private tables: Promise<void> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   readonly leaseTtlMs: number;
 
@@ -73,23 +74,23 @@ export class LimitStore {
     this.timers.push(renew);
   }
 
-  /** Opens a pool on the service's database URL (its schema) and creates the tables if missing. */
+  /**
+   * Opens a pool on the service's database URL (its schema). Nothing is queried
+   * yet: the tables are created on first use (see ready), so a service binds its
+   * ports and reports its own health before its schema needs to exist.
+   */
   static async open(databaseUrl: string, options: LimitStoreOptions = {}): Promise<LimitStore> {
     const pool = new pg.Pool(poolConfig(parseDatabaseUrl(databaseUrl), { max: options.poolSize ?? 4 }));
-    const client = await pool.connect();
-    try {
-      // Replicas start together: one creates, the others wait and find the tables.
-      await client.query("BEGIN");
-      await client.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.seeme_limits'))");
-      for (const statement of SETUP) await client.query(statement);
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
     return new LimitStore(pool, options);
+  }
+
+  /** Creates the two tables once; a failed attempt (database down) is retried on the next use. */
+  private ready(): Promise<void> {
+    this.tables ??= createTables(this.pool).catch((error: unknown) => {
+      this.tables = undefined;
+      throw error;
+    });
+    return this.tables;
   }
 
   /** A token bucket named `name` (one per limit), shared by every replica on this schema. */
@@ -107,6 +108,7 @@ export class LimitStore {
    * are dropped first. Release the lease when the stream ends.
    */
   async acquireLease(name: string, key: string, cap: number): Promise<StreamLease | undefined> {
+    await this.ready();
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");
@@ -155,6 +157,7 @@ export class LimitStore {
 
   /** @internal one bucket statement. */
   async takeTokens(name: string, key: string, limit: RateLimit, cost: number, nowMs: number): Promise<boolean> {
+    await this.ready();
     const result = await this.pool.query<{ granted: boolean }>(TAKE, [
       name,
       key,
@@ -168,6 +171,7 @@ export class LimitStore {
 
   /** @internal drops refilled buckets of one limit. */
   async forget(name: string, limit: RateLimit, nowMs: number): Promise<void> {
+    await this.ready();
     await this.pool.query(FORGET_FULL, [name, limit.capacity, limit.perSecond, nowMs]);
   }
 
@@ -181,6 +185,23 @@ export class LimitStore {
       this.leases.clear();
     }
     await this.pool.end();
+  }
+}
+
+/** Creates the UNLOGGED bucket and lease tables in the pool's schema if missing. */
+async function createTables(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    // Replicas start together: one creates, the others wait and find the tables.
+    await client.query("BEGIN");
+    await client.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.seeme_limits'))");
+    for (const statement of SETUP) await client.query(statement);
+    await client.query("COMMIT");
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
   }
 }
 
