@@ -1,7 +1,7 @@
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
-import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
+import { IdentityService } from "@seeme/contracts/identity";
 import { HeldPacketService, LocationService, PushService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
@@ -22,7 +22,8 @@ import { listenHttp } from "./listener.js";
 import { getServerInfo, inviteKeySource } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
 import { PublicStreams } from "./public-streams.js";
-import { watchRevocations } from "./revocations.js";
+import { followRevocations } from "./revocations.js";
+import { publicVerifyKey, SessionTokenVerifier } from "@seeme/runtime/session-token";
 import { SessionVerifier } from "./sessions.js";
 
 export interface GatewayHandle {
@@ -47,13 +48,14 @@ const PUBLIC_SERVICES = [
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
 export async function startGatewayService(
   config: GatewayConfig,
-  options: { log?: Logger } = {},
+  options: { log?: Logger; now?: () => Date } = {},
 ): Promise<GatewayHandle> {
+  // Injectable so tests can move past a token's expiry without sleeping.
+  const nowMs = options.now ? () => options.now!().getTime() : Date.now;
   const log = options.log ?? createLogger("gateway", config.logLevel);
   const serviceHeaders = () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "gateway") });
   const clients = {
     identity: createGrpcClient(IdentityService, config.identityAddr),
-    identityInternal: createGrpcClient(IdentityInternalService, config.identityAddr, { headers: serviceHeaders }),
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
     push: createGrpcClient(PushService, config.locationAddr),
@@ -73,9 +75,12 @@ export async function startGatewayService(
     log,
   );
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
-  const sessions = new SessionVerifier(clients.identityInternal, config.sessionCacheMs);
+  const tokens = new SessionTokenVerifier(await Promise.all(config.sessionVerifyKeys.map(publicVerifyKey)), nowMs);
+  const sessions = new SessionVerifier(tokens, nowMs);
   const bus = await connectEventBus({ url: config.natsUrl, prefix: config.natsPrefix, name: "gateway", log });
-  const revocations = watchRevocations(bus, sessions);
+  const revocations = await followRevocations(bus, sessions, log, nowMs);
+  // No token is accepted before every revocation it could be subject to is known.
+  await revocations.caughtUp;
   const context: GatewayContext = {
     config,
     log,
@@ -167,7 +172,7 @@ export async function startGatewayService(
       monitor.stop();
       shutdown.abort();
       await listener.close(config.shutdownTimeoutMs);
-      revocations.unsubscribe();
+      await revocations.stop();
       await bus.drain();
       for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
       await metricsServer?.close();

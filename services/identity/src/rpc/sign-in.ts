@@ -7,7 +7,7 @@ import { challengePayload } from "@seeme/contracts/protocol";
 import { consumeChallenge, findChallenge } from "../challenges.js";
 import type { IdentityContext } from "../context.js";
 import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
-import { hashSessionToken, newSessionToken } from "../session-token.js";
+import { newSessionId } from "@seeme/runtime/session-token";
 import { requireAccountId, requireNonce, requireSignature, verifySignature } from "../validate.js";
 
 const REFUSED = "sign-in refused: the signature does not match the account's current key";
@@ -29,19 +29,30 @@ export function signIn(ctx: IdentityContext) {
       throw await refuse(new ConnectError(REFUSED, Code.Unauthenticated));
     }
 
-    const token = newSessionToken();
     const now = ctx.now();
-    const expiresAt = new Date(now.getTime() + ctx.config.sessionTtlMs);
-    await ctx.db.$transaction(async (tx) => {
+    const keyRotatedAt = await ctx.db.$transaction(async (tx) => {
       // Holds the account row against a concurrent rotation or deletion, and
-      // confirms the key we verified with is still the account's key.
-      const current = await tx.$queryRaw<unknown[]>`
-        SELECT 1 FROM "Account" WHERE "id" = ${accountId}::uuid AND "publicKey" = ${account.publicKey} FOR SHARE`;
+      // confirms the key we verified with is still the account's key; the
+      // token carries that key's rotation time, so a later rotation revokes it.
+      const current = await tx.$queryRaw<{ keyRotatedAt: Date }[]>`
+        SELECT "keyRotatedAt" FROM "Account"
+        WHERE "id" = ${accountId}::uuid AND "publicKey" = ${account.publicKey} FOR SHARE`;
       if (current.length !== 1) throw new ConnectError(REFUSED, Code.Unauthenticated);
       await consumeChallenge(tx, nonce);
-      await tx.session.create({ data: { tokenHash: hashSessionToken(token), accountId, createdAt: now, expiresAt } });
+      return current[0].keyRotatedAt;
+    });
+    // The session is not stored: the signed token is the whole of it, and the
+    // gateways verify it themselves (see @seeme/runtime/session-token).
+    const expiresAt = new Date(now.getTime() + ctx.config.sessionTokenTtlMs);
+    const sessionToken = await ctx.sessions.sign({
+      accountId,
+      sessionId: newSessionId(),
+      keyRotatedAt: keyRotatedAt.getTime(),
+      issuedAt: now.getTime(),
+      expiresAt: expiresAt.getTime(),
+      sessionEndsAt: now.getTime() + ctx.config.sessionTtlMs,
     });
     ctx.log.info({ accountId }, "session started");
-    return { sessionToken: token, expireTime: timestampFromDate(expiresAt), accountId };
+    return { sessionToken, expireTime: timestampFromDate(expiresAt), accountId };
   };
 }
