@@ -97,7 +97,7 @@ export function newSessionId(): string {
   return randomBytes(16).toString("base64url");
 }
 
-export class InvalidSessionToken extends Error {}
+class InvalidSessionToken extends Error {}
 
 /**
  * Verifies tokens against a small set of public keys chosen by `kid`, so a
@@ -107,7 +107,10 @@ export class InvalidSessionToken extends Error {}
 export class SessionTokenVerifier {
   private readonly keys: Map<string, KeyObject>;
 
-  constructor(keys: VerifyKey[], private readonly now: () => number = Date.now) {
+  constructor(
+    keys: VerifyKey[],
+    private readonly now: () => number = Date.now,
+  ) {
     this.keys = new Map(keys.map((k) => [k.kid, k.key]));
   }
 
@@ -128,7 +131,11 @@ export class SessionTokenVerifier {
           currentDate: new Date(this.now()),
         },
       );
-      const { sub, sid, krt, sxp, iat, exp } = payload as Record<string, unknown> & { sub: string; iat: number; exp: number };
+      const { sub, sid, krt, sxp, iat, exp } = payload as Record<string, unknown> & {
+        sub: string;
+        iat: number;
+        exp: number;
+      };
       if (typeof sid !== "string" || typeof krt !== "number" || typeof sxp !== "number")
         throw new InvalidSessionToken("malformed claims");
       // A token living longer than any we issue was not issued by us as configured.

@@ -113,11 +113,6 @@ export class SessionVerifier {
     this.revoke(accountId, rotatedAt, { deleted: false, keyRotatedAt: rotatedAt });
   }
 
-  /** How many accounts the revocation set holds (for metrics and tests). */
-  get revocations(): number {
-    return this.revoked.size;
-  }
-
   private revoke(accountId: string, at: number, change: { deleted: boolean; keyRotatedAt: number }): void {
     const now = this.now();
     const previous = this.revoked.get(accountId);

@@ -122,9 +122,9 @@ describe("session revocation on every gateway replica", () => {
     await a.identity.deleteAccount({}, auth(account.sessionToken));
     expect(await refusedEverywhere([a], account.sessionToken, performance.now())).toBeLessThan(1000);
     const late = await startReplica(stack.natsUrl);
-    expect(await isRefused(replica(`http://127.0.0.1:${late.port}`).location.sync({}, auth(account.sessionToken)))).toBe(
-      true,
-    );
+    expect(
+      await isRefused(replica(`http://127.0.0.1:${late.port}`).location.sync({}, auth(account.sessionToken))),
+    ).toBe(true);
   });
 
   it("a replica cut off from NATS applies the revocations it missed once NATS is back", async () => {

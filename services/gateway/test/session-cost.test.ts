@@ -37,7 +37,7 @@ async function countingProxy(target: { host: string; port: number }, count: (chu
 function http2Requests(chunk: Buffer, state: { buffer?: Buffer; preface?: boolean }): number {
   let data = state.buffer ? Buffer.concat([state.buffer, chunk]) : chunk;
   if (!state.preface) {
-    if (data.length < 24) return (state.buffer = data), 0;
+    if (data.length < 24) return ((state.buffer = data), 0);
     data = data.subarray(24);
     state.preface = true;
   }

@@ -143,9 +143,13 @@ test("limits are configured by environment, with documented defaults and bounds"
   expect(defaults.port).toBe(50051);
   expect(loadConfig({ ...base, SESSION_TTL: "2h" }).sessionTtlMs).toBe(7_200_000);
   expect(defaults.sessionTokenTtlMs).toBe(15 * 60_000);
-  expect(() => loadConfig({ ...base, SESSION_TOKEN_TTL: "2h" })).toThrow("SESSION_TOKEN_TTL must be between 2m and 60m");
+  expect(() => loadConfig({ ...base, SESSION_TOKEN_TTL: "2h" })).toThrow(
+    "SESSION_TOKEN_TTL must be between 2m and 60m",
+  );
   // A production identity never signs with a key derived from a shared secret.
-  expect(() => loadConfig({ ...base, NODE_ENV: "production" })).toThrow("SESSION_SIGNING_KEY is required in production");
+  expect(() => loadConfig({ ...base, NODE_ENV: "production" })).toThrow(
+    "SESSION_SIGNING_KEY is required in production",
+  );
   const seed = Buffer.alloc(32, 7);
   expect(Buffer.from(loadConfig({ ...base, SESSION_SIGNING_KEY: seed.toString("base64") }).sessionSigningSeed)).toEqual(
     seed,

@@ -82,9 +82,9 @@ describe("register, challenge, sign in", () => {
     expect(lifeMs).toBeGreaterThan(15 * 60_000 - 5_000);
     expect(lifeMs).toBeLessThanOrEqual(15 * 60_000);
     // Signed by identity's key, carrying the account, a session id, the key version and both ends.
-    const claims = await new SessionTokenVerifier([h.context.sessions.verifyKey], () => h.context.now().getTime()).verify(
-      session.sessionToken,
-    );
+    const claims = await new SessionTokenVerifier([h.context.sessions.verifyKey], () =>
+      h.context.now().getTime(),
+    ).verify(session.sessionToken);
     expect(claims).toEqual({
       accountId: account!.accountId,
       sessionId: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
