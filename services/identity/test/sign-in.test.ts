@@ -157,7 +157,7 @@ describe("refused sign-ins leave the database unchanged", () => {
     });
     const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
     await client.signIn(request);
-    await refusedWithoutChange(Code.Unauthenticated, () => client.signIn(request), /already used/);
+    await refusedWithoutChange(Code.Unauthenticated, () => client.signIn(request), /used/);
   });
 
   test("two racing uses of one nonce make one session", async () => {
@@ -244,14 +244,40 @@ describe("refused sign-ins leave the database unchanged", () => {
     );
   });
 
-  test("an unknown account", async () => {
+  test("an unknown account: challenged like a real one, refused like a wrong signature (its existence is not revealed)", async () => {
     const client = h.publicClient();
     const unknown = "00000000-0000-4000-8000-000000000000";
-    await refusedWithoutChange(
-      Code.Unauthenticated,
-      () => client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: unknown }),
-      /unknown account/,
-    );
+    const before = await h.counts();
+    const challenge = await client.createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: unknown });
+    expect(challenge.nonce).toHaveLength(32);
+    expect(challenge.payload).toEqual(challengePayload(ChallengePurpose.SIGN_IN, challenge.nonce, unknown));
+    expect(timestampDate(challenge.expireTime!).getTime() - h.context.now().getTime()).toBeGreaterThan(60_000);
+    // Never stored, so no signature can answer it.
+    expect(await h.counts()).toEqual(before);
+    const anyKey = generateAccountKey();
+    const unknownRefusal = await client
+      .signIn({
+        accountId: unknown,
+        nonce: challenge.nonce,
+        signature: signPayload(anyKey.privateKey, challenge.payload),
+      })
+      .catch((e: unknown) => e);
+
+    // The same refusal a real account gives a stranger's signature.
+    const real = await registerAccount(client);
+    const realChallenge = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: real.accountId,
+    });
+    const realRefusal = await client
+      .signIn({
+        accountId: real.accountId,
+        nonce: realChallenge.nonce,
+        signature: signPayload(anyKey.privateKey, realChallenge.payload),
+      })
+      .catch((e: unknown) => e);
+    expect(unknownRefusal).toMatchObject({ code: Code.Unauthenticated });
+    expect((unknownRefusal as Error).message).toBe((realRefusal as Error).message);
     await refusedWithoutChange(Code.Unauthenticated, () =>
       client.signIn({ accountId: unknown, nonce: randomBytes(32), signature: randomBytes(64) }),
     );

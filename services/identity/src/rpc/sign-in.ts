@@ -10,7 +10,13 @@ import { ChallengePurpose as DbPurpose } from "../db/generated/client.js";
 import { newSessionId } from "@seeme/runtime/session-token";
 import { requireAccountId, requireNonce, requireSignature, verifySignature } from "../validate.js";
 
-const REFUSED = "sign-in refused: the signature does not match the account's current key";
+/**
+ * One answer for every refusal (no such challenge, expired or used, unknown
+ * account, wrong signature), so a stranger learns nothing about whether an
+ * account id exists.
+ */
+const REFUSED =
+  "sign-in refused: the challenge is unknown, used or expired, or the signature does not match the account's current key";
 
 export function signIn(ctx: IdentityContext) {
   return async (req: SignInRequest, hctx: HandlerContext): Promise<MessageInitShape<typeof SignInResponseSchema>> => {
@@ -21,10 +27,12 @@ export function signIn(ctx: IdentityContext) {
     const refuse = (refusal: ConnectError) => failedProof(ctx, hctx, "SignIn", accountId, refusal);
 
     await findChallenge(ctx, nonce, { purpose: DbPurpose.SIGN_IN, accountId }).catch(async (error: unknown) => {
-      throw error instanceof ConnectError && error.code === Code.Unauthenticated ? await refuse(error) : error;
+      throw error instanceof ConnectError && error.code === Code.Unauthenticated
+        ? await refuse(new ConnectError(REFUSED, Code.Unauthenticated))
+        : error;
     });
     const account = await ctx.db.account.findUnique({ where: { id: accountId } });
-    if (!account) throw await refuse(new ConnectError("unknown account", Code.Unauthenticated));
+    if (!account) throw await refuse(new ConnectError(REFUSED, Code.Unauthenticated));
     if (!verifySignature(account.publicKey, challengePayload(ChallengePurpose.SIGN_IN, nonce, accountId), signature)) {
       throw await refuse(new ConnectError(REFUSED, Code.Unauthenticated));
     }
