@@ -77,7 +77,14 @@ export async function startGatewayService(
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
   const tokens = new SessionTokenVerifier(await Promise.all(config.sessionVerifyKeys.map(publicVerifyKey)), nowMs);
   const sessions = new SessionVerifier(tokens, nowMs);
-  const bus = await connectEventBus({ url: config.natsUrl, prefix: config.natsPrefix, name: "gateway", log });
+  // Replicas as configured for every service: the gateway may be the first to create the IDENTITY stream.
+  const bus = await connectEventBus({
+    url: config.natsUrl,
+    prefix: config.natsPrefix,
+    name: "gateway",
+    log,
+    replicas: config.natsStreamReplicas,
+  });
   const revocations = await followRevocations(bus, sessions, log, nowMs);
   // No token is accepted before every revocation it could be subject to is known.
   await revocations.caughtUp;
