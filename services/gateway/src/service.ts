@@ -35,6 +35,8 @@ export interface GatewayHandle {
 // Per packet: pairID, packetID and protobuf framing; per request: everything else (acks, headers).
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
+// Replaying an hour of identity events takes milliseconds; a stall is a fault worth failing start-up for.
+const REPLAY_TIMEOUT_MS = 30_000;
 
 const PUBLIC_SERVICES = [
   GatewayService,
@@ -87,7 +89,13 @@ export async function startGatewayService(
   });
   const revocations = await followRevocations(bus, sessions, log, nowMs);
   // No token is accepted before every revocation it could be subject to is known.
-  await revocations.caughtUp;
+  let replayTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    revocations.caughtUp,
+    new Promise((_, reject) => {
+      replayTimer = setTimeout(() => reject(new Error("revocations not replayed within 30 s")), REPLAY_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(replayTimer));
   const context: GatewayContext = {
     config,
     log,
