@@ -19,8 +19,8 @@ export const inProcessServices: StackServices = {
   identity: (env, options) => startIdentityService(identityConfig(env), options),
   connection: (env, options) => startConnectionService(connectionConfig(env), options),
   location: (env, options) => startLocationService(locationConfig(env), options),
-  // The gateway keeps the wall clock: session expiry is identity's.
-  gateway: (env, { log }) => startGatewayService(gatewayConfig(env), { log }),
+  // Same clock as identity: the gateway checks the expiry of the tokens identity signs.
+  gateway: (env, options) => startGatewayService(gatewayConfig(env), options),
 };
 
 /** The whole system in this process on free ports (see @seeme/testkit/stack). */

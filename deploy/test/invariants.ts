@@ -33,12 +33,17 @@ interface ServiceFacts {
 
 /** What see-me's four processes are (docs/conventions.md); the manifests must agree. */
 export const SERVICES: Record<string, ServiceFacts> = {
-  gateway: { port: 8080, metricsPort: 9100, database: false, secrets: ["INTERNAL_AUTH_SECRET"] },
+  gateway: {
+    port: 8080,
+    metricsPort: 9100,
+    database: false,
+    secrets: ["INTERNAL_AUTH_SECRET", "SESSION_VERIFY_KEYS"],
+  },
   identity: {
     port: 50051,
     metricsPort: 9101,
     database: true,
-    secrets: ["INTERNAL_AUTH_SECRET", "IDENTITY_DATABASE_URL"],
+    secrets: ["INTERNAL_AUTH_SECRET", "IDENTITY_DATABASE_URL", "SESSION_SIGNING_KEY"],
   },
   connection: {
     port: 50052,

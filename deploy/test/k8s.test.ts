@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import type { IIoK8sApiAppsV1Deployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IIoK8sApiCoreV1PodSpec } from "kubernetes-models/v1/PodSpec";
+import { publicKeyOf, readSessionVerifyKeys } from "@seeme/runtime/session-token";
 import { checkInvariants, isPinned, SERVICES, type Environment, type Manifest } from "./invariants.js";
 import { kubectlVersions, renderOverlay } from "./render.js";
 import { schemaProblems } from "./schema.js";
@@ -107,7 +108,22 @@ test("production and dev differ where they must", () => {
   expect(config("dev").NATS_STREAM_REPLICAS).toBe("1");
   expect(config("prod")).not.toHaveProperty("NATS_SUBJECT_PREFIX");
   expect(render("prod").filter((o) => o.kind === "Secret")).toEqual([]);
-  expect(render("dev").filter((o) => o.kind === "Secret").length).toBe(4);
+  expect(render("dev").filter((o) => o.kind === "Secret").length).toBe(5);
+});
+
+test("dev: the gateways' SESSION_VERIFY_KEYS holds the public half of identity's SESSION_SIGNING_KEY", () => {
+  const secret = (prefix: string) =>
+    (
+      render("dev").find((o) => o.kind === "Secret" && o.metadata.name.startsWith(prefix)) as Manifest & {
+        data: Record<string, string>;
+      }
+    ).data;
+  const decode = (value: string) => Buffer.from(value, "base64").toString();
+  const seed = new Uint8Array(Buffer.from(decode(secret("identity-secrets-").SESSION_SIGNING_KEY), "base64"));
+  const keys = readSessionVerifyKeys({ SESSION_VERIFY_KEYS: decode(secret("gateway-secrets-").SESSION_VERIFY_KEYS) });
+  expect(keys.map((key) => Buffer.from(key).toString("base64"))).toContain(
+    Buffer.from(publicKeyOf(seed)).toString("base64"),
+  );
 });
 
 test("the first apply phase in docs/deploy.md selects the migration Jobs and no Deployment", () => {

@@ -6,11 +6,13 @@ import type { Logger } from "pino";
 import { streamName, streams, subjectName } from "@seeme/contracts/subjects";
 import type { EventDef, StreamName } from "@seeme/contracts/subjects";
 import { startConsumer } from "./nats/consumer.js";
+import { followStream, type FollowHandle, type FollowOptions } from "./nats/follow.js";
 import { withConsumeSpan, withPublishSpan, withPublishSpanSync } from "./tracing.js";
 import type { ConsumeOptions, ConsumerHandle } from "./nats/consumer.js";
 
 export { consumerName } from "./nats/consumer.js";
 export type { ConsumeOptions, ConsumerHandle, EventMeta } from "./nats/consumer.js";
+export type { FollowHandle, FollowOptions } from "./nats/follow.js";
 
 export interface EventBusOptions {
   url: string;
@@ -48,6 +50,8 @@ export interface EventBus {
   /** Same as `publish` for an already encoded payload (the outbox stores bytes). */
   publishEncoded(def: EventDef, payload: Uint8Array, opts: { msgId: string }): Promise<PublishResult>;
   consume<M extends DescMessage>(def: EventDef<M>, opts: ConsumeOptions<M>): Promise<ConsumerHandle>;
+  /** Every event of `stream` since `opts.since`, then live, to this process alone (see nats/follow.ts). */
+  follow(stream: StreamName, opts: FollowOptions): Promise<FollowHandle>;
   /** Fire-and-forget core NATS publish (live hints, nothing stored). */
   publishCore<M extends DescMessage>(subject: string, schema: M, message: MessageInitShape<M>): void;
   /** Handler gets the subject without the prefix. Wildcards are allowed; a queue group shares the messages among its members. */
@@ -186,6 +190,19 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
         name: handle.name,
         stop: async () => {
           consumers.delete(handle);
+          await handle.stop();
+        },
+      };
+    },
+    async follow(stream, o) {
+      const handle = await followStream({ js, jsm, prefix, log }, stream, o);
+      // Stopped with the consumers on drain.
+      const entry: ConsumerHandle = { name: `follow-${stream}`, stop: () => handle.stop() };
+      consumers.add(entry);
+      return {
+        caughtUp: handle.caughtUp,
+        stop: async () => {
+          consumers.delete(entry);
           await handle.stop();
         },
       };

@@ -7,6 +7,7 @@ import {
   type Env,
   type SharedLimits,
 } from "@seeme/runtime/config";
+import { readSessionVerifyKeys } from "@seeme/runtime/session-token";
 
 export interface GatewayConfig extends CommonConfig, SharedLimits {
   port: number;
@@ -16,8 +17,8 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   locationAddr: string;
   /** Browser origins allowed by CORS; ["*"] allows any. */
   corsOrigins: string[];
-  /** How long a verified session is trusted before asking identity again. */
-  sessionCacheMs: number;
+  /** Raw Ed25519 public keys whose session tokens are accepted (SESSION_VERIFY_KEYS). */
+  sessionVerifyKeys: Uint8Array[];
   /** Deadline for forwarded unary calls (a shorter client deadline wins). */
   upstreamTimeoutMs: number;
   /** A connection with no open request or stream for this long is closed. */
@@ -58,8 +59,7 @@ export function loadConfig(env: Env): GatewayConfig {
       .split(",")
       .map((origin) => origin.trim())
       .filter(Boolean),
-    // Deletion and key rotation must take effect within seconds, so the cache stays short.
-    sessionCacheMs: read.durationMs("SESSION_CACHE_TTL", "2s", { max: "10s" }),
+    sessionVerifyKeys: readSessionVerifyKeys(env),
     upstreamTimeoutMs: read.durationMs("UPSTREAM_TIMEOUT", "10s", { min: "100ms", max: "60s" }),
     idleTimeoutMs: read.durationMs("IDLE_TIMEOUT", "60s", { min: "1s", max: "1h" }),
     trustedProxyHops: read.int("TRUSTED_PROXY_HOPS", 0, { min: 0, max: 5 }),

@@ -16,7 +16,8 @@ export const sessionKey = createContextKey<Session | undefined>(undefined, { des
 /**
  * Connect's request gate: runs once the headers are in and before any byte of
  * the body is read, so a call without a valid session costs a header parse
- * and a (cached) session check, never a body read or a protobuf parse.
+ * and a local session check (signature, expiry, revocation set), never a body
+ * read, a protobuf parse or a call to identity.
  */
 export function sessionGate(
   context: GatewayContext,

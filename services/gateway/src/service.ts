@@ -1,7 +1,7 @@
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
-import { IdentityInternalService, IdentityService } from "@seeme/contracts/identity";
+import { IdentityService } from "@seeme/contracts/identity";
 import { HeldPacketService, LocationService, PushService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
@@ -22,7 +22,8 @@ import { listenHttp } from "./listener.js";
 import { getServerInfo, inviteKeySource } from "./rpc/get-server-info.js";
 import { healthService } from "./rpc/health.js";
 import { PublicStreams } from "./public-streams.js";
-import { watchRevocations } from "./revocations.js";
+import { followRevocations } from "./revocations.js";
+import { publicVerifyKey, SessionTokenVerifier } from "@seeme/runtime/session-token";
 import { SessionVerifier } from "./sessions.js";
 
 export interface GatewayHandle {
@@ -34,6 +35,8 @@ export interface GatewayHandle {
 // Per packet: pairID, packetID and protobuf framing; per request: everything else (acks, headers).
 const PACKET_OVERHEAD_BYTES = 64;
 const REQUEST_SLACK_BYTES = 256 * 1024;
+// Replaying an hour of identity events takes milliseconds; a stall is a fault worth failing start-up for.
+const REPLAY_TIMEOUT_MS = 30_000;
 
 const PUBLIC_SERVICES = [
   GatewayService,
@@ -47,13 +50,14 @@ const PUBLIC_SERVICES = [
 /** Starts the public gateway: Connect, gRPC and gRPC-web on one port, plus /healthz and metrics. */
 export async function startGatewayService(
   config: GatewayConfig,
-  options: { log?: Logger } = {},
+  options: { log?: Logger; now?: () => Date } = {},
 ): Promise<GatewayHandle> {
+  // Injectable so tests can move past a token's expiry without sleeping.
+  const nowMs = options.now ? () => options.now!().getTime() : Date.now;
   const log = options.log ?? createLogger("gateway", config.logLevel);
   const serviceHeaders = () => ({ [SERVICE_HEADER]: signService(config.internalAuthSecret, "gateway") });
   const clients = {
     identity: createGrpcClient(IdentityService, config.identityAddr),
-    identityInternal: createGrpcClient(IdentityInternalService, config.identityAddr, { headers: serviceHeaders }),
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
     push: createGrpcClient(PushService, config.locationAddr),
@@ -73,9 +77,25 @@ export async function startGatewayService(
     log,
   );
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
-  const sessions = new SessionVerifier(clients.identityInternal, config.sessionCacheMs);
-  const bus = await connectEventBus({ url: config.natsUrl, prefix: config.natsPrefix, name: "gateway", log });
-  const revocations = watchRevocations(bus, sessions);
+  const tokens = new SessionTokenVerifier(await Promise.all(config.sessionVerifyKeys.map(publicVerifyKey)), nowMs);
+  const sessions = new SessionVerifier(tokens, nowMs);
+  // Replicas as configured for every service: the gateway may be the first to create the IDENTITY stream.
+  const bus = await connectEventBus({
+    url: config.natsUrl,
+    prefix: config.natsPrefix,
+    name: "gateway",
+    log,
+    replicas: config.natsStreamReplicas,
+  });
+  const revocations = await followRevocations(bus, sessions, log, nowMs);
+  // No token is accepted before every revocation it could be subject to is known.
+  let replayTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    revocations.caughtUp,
+    new Promise((_, reject) => {
+      replayTimer = setTimeout(() => reject(new Error("revocations not replayed within 30 s")), REPLAY_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(replayTimer));
   const context: GatewayContext = {
     config,
     log,
@@ -167,7 +187,7 @@ export async function startGatewayService(
       monitor.stop();
       shutdown.abort();
       await listener.close(config.shutdownTimeoutMs);
-      revocations.unsubscribe();
+      await revocations.stop();
       await bus.drain();
       for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
       await metricsServer?.close();

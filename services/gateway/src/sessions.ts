@@ -1,71 +1,91 @@
 import { createHash } from "node:crypto";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import type { IdentityInternalService } from "@seeme/contracts/identity";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { SESSION_TOKEN_MAX_TTL_MS, type SessionTokenVerifier } from "@seeme/runtime/session-token";
 
 /**
- * Resolves bearer tokens to account ids through identity, remembering answers
- * for a few seconds so a busy client does not cost a round trip per call.
- * Only successes are cached, keyed by the token's hash (tokens are not kept);
- * an account's entries are dropped as soon as identity announces its deletion
- * or key rotation (see revocations.ts); the TTL bounds it if that is missed.
+ * Checks bearer tokens here, where the call lands: identity signed them
+ * (Ed25519, @seeme/runtime/session-token), so a valid signature, an unexpired
+ * token and no revocation are all it takes — no identity call, no query.
+ * Revocations (deletion, key rotation) come from identity's events through
+ * revocations.ts and are kept as long as a token can live.
  */
 export interface Session {
   accountId: string;
-  /** When identity ends the session (ms since epoch). */
+  /** Random id identity gave the session. */
+  sessionId: string;
+  /** When the session ends (ms since epoch): streams opened with it end then. */
   expiresAt: number;
+  /** The account key's rotation time the token was issued under. */
+  keyRotatedAt: number;
 }
 
-/** A long-lived call's hold on its session: aborted when the session ends. */
+/** A long-lived call's hold on its session: aborted when the session ends or is revoked. */
 export interface SessionHold {
   signal: AbortSignal;
   release(): void;
 }
 
+interface Revocation {
+  deleted: boolean;
+  /** Tokens issued under an older key (krt before this) are refused. */
+  keyRotatedAt: number;
+  /** Forgotten after this: every token it could refuse has expired. */
+  until: number;
+}
+
 // setTimeout's largest delay; a session longer than ~24.8 days is re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// Verified tokens are remembered (by hash, until their expiry) so a busy device
+// costs a map lookup, not a signature check, per call.
+const MAX_CACHED = 50_000;
+// Clock difference tolerated between identity and gateways.
+const CLOCK_SLACK_MS = 60_000;
+const REFUSED = "invalid or expired session";
 
 export class SessionVerifier {
-  private readonly cache = new Map<string, Session & { until: number }>();
-  private readonly holds = new Map<string, Set<AbortController>>();
+  private readonly cache = new Map<string, Session & { tokenExpiresAt: number }>();
+  private readonly revoked = new Map<string, Revocation>();
+  private readonly holds = new Map<string, Map<AbortController, Session>>();
 
   constructor(
-    private readonly identity: Client<typeof IdentityInternalService>,
-    private readonly cacheMs: number,
+    private readonly tokens: SessionTokenVerifier,
     private readonly now: () => number = Date.now,
   ) {}
 
   async verify(token: string): Promise<Session> {
     const key = createHash("sha256").update(token).digest("base64url");
     const now = this.now();
-    const cached = this.cache.get(key);
-    if (cached && cached.until > now) return { accountId: cached.accountId, expiresAt: cached.expiresAt };
-    this.cache.delete(key);
-    const { accountId, expireTime } = await this.identity
-      .verifySession({ sessionToken: token })
-      .catch((error: unknown) => {
-        const connectError = ConnectError.from(error);
-        // Identity being down is not the client's fault: keep Unavailable/DeadlineExceeded as they are.
-        if (connectError.code === Code.Unauthenticated || connectError.code === Code.InvalidArgument) {
-          throw new ConnectError("invalid or expired session", Code.Unauthenticated);
-        }
-        throw connectError;
+    let session = this.cache.get(key);
+    if (!session || session.tokenExpiresAt <= now) {
+      this.cache.delete(key);
+      const claims = await this.tokens.verify(token).catch(() => {
+        throw new ConnectError(REFUSED, Code.Unauthenticated);
       });
-    const expiresAt = expireTime ? Number(expireTime.seconds) * 1000 : now + this.cacheMs;
-    this.cache.set(key, { accountId, expiresAt, until: Math.min(now + this.cacheMs, expiresAt) });
-    if (this.cache.size > 50_000) this.evictExpired(now);
-    return { accountId, expiresAt };
+      session = {
+        accountId: claims.accountId,
+        sessionId: claims.sessionId,
+        expiresAt: claims.sessionEndsAt,
+        keyRotatedAt: claims.keyRotatedAt,
+        tokenExpiresAt: claims.expiresAt,
+      };
+      if (this.cache.size >= MAX_CACHED) this.evictExpired(now);
+      if (this.cache.size < MAX_CACHED) this.cache.set(key, session);
+    }
+    if (this.isRevoked(session)) throw new ConnectError(REFUSED, Code.Unauthenticated);
+    const { tokenExpiresAt: _, ...verified } = session;
+    return verified;
   }
 
   /**
    * For calls that outlive a single check (Subscribe): the returned signal
-   * aborts when the session expires or the account is deleted or re-keyed, so
-   * a stream never outlives the credential that opened it.
+   * aborts when the session ends or is revoked, so a stream never outlives
+   * the credential that opened it.
    */
   hold(session: Session): SessionHold {
     const controller = new AbortController();
-    const held = this.holds.get(session.accountId) ?? new Set();
+    const held = this.holds.get(session.accountId) ?? new Map<AbortController, Session>();
     this.holds.set(session.accountId, held);
-    held.add(controller);
+    held.set(controller, session);
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       const left = session.expiresAt - this.now();
@@ -79,17 +99,51 @@ export class SessionVerifier {
       if (held.size === 0) this.holds.delete(session.accountId);
     };
     controller.signal.addEventListener("abort", release, { once: true });
+    if (this.isRevoked(session)) controller.abort();
     return { signal: controller.signal, release };
   }
 
-  /** Drops every cached session of an account and ends its held calls (it was deleted or its key rotated). */
-  forget(accountId: string): void {
-    for (const [key, entry] of this.cache) if (entry.accountId === accountId) this.cache.delete(key);
-    for (const controller of [...(this.holds.get(accountId) ?? [])]) controller.abort();
+  /** The account was deleted at `at` (ms): every token of it is refused from now on. */
+  accountDeleted(accountId: string, at: number): void {
+    this.revoke(accountId, at, { deleted: true, keyRotatedAt: Number.POSITIVE_INFINITY });
+  }
+
+  /** The account's key was rotated at `rotatedAt` (ms): tokens issued under the old key are refused. */
+  keyRotated(accountId: string, rotatedAt: number): void {
+    this.revoke(accountId, rotatedAt, { deleted: false, keyRotatedAt: rotatedAt });
+  }
+
+  private revoke(accountId: string, at: number, change: { deleted: boolean; keyRotatedAt: number }): void {
+    const now = this.now();
+    const previous = this.revoked.get(accountId);
+    // Every token issued before `at` has expired by then (none lives longer).
+    const until = Math.max(at + SESSION_TOKEN_MAX_TTL_MS + CLOCK_SLACK_MS, previous?.until ?? 0);
+    this.revoked.set(accountId, {
+      deleted: change.deleted || (previous?.deleted ?? false),
+      keyRotatedAt: Math.max(change.keyRotatedAt, previous?.keyRotatedAt ?? 0),
+      until,
+    });
+    for (const [controller, session] of [...(this.holds.get(accountId) ?? [])])
+      if (this.isRevoked(session)) controller.abort();
+    if (this.revoked.size % 1024 === 0) this.pruneRevocations(now);
+  }
+
+  private isRevoked(session: Session): boolean {
+    const revocation = this.revoked.get(session.accountId);
+    if (!revocation) return false;
+    if (revocation.until <= this.now()) {
+      this.revoked.delete(session.accountId);
+      return false;
+    }
+    return revocation.deleted || session.keyRotatedAt < revocation.keyRotatedAt;
+  }
+
+  private pruneRevocations(now: number): void {
+    for (const [accountId, revocation] of this.revoked) if (revocation.until <= now) this.revoked.delete(accountId);
   }
 
   private evictExpired(now: number): void {
-    for (const [key, entry] of this.cache) if (entry.until <= now) this.cache.delete(key);
+    for (const [key, entry] of this.cache) if (entry.tokenExpiresAt <= now) this.cache.delete(key);
   }
 }
 
@@ -97,7 +151,7 @@ export class SessionVerifier {
 export function bearerToken(headers: Headers): string | undefined {
   const value = headers.get("authorization");
   if (value === null) return undefined;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,512})$/.exec(value.trim());
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,1024})$/.exec(value.trim());
   if (!match)
     throw new ConnectError('malformed Authorization header; expected "Bearer <session token>"', Code.Unauthenticated);
   return match[1];

@@ -147,7 +147,8 @@ describe("error codes at the gateway and the internal services", () => {
         expect({ protocol, code: result.code }).toEqual({ protocol, code: "Unavailable" });
         expect(result.message).not.toMatch(LEAKS);
       }
-      // A session check needs identity too: Unavailable, not Unauthenticated (the token is fine).
+      // A session check does not need identity (the gateway verifies tokens itself): a bad token is
+      // Unauthenticated whether identity is up or not (valid ones keep working: identity-down.test.ts).
       const sync = await rawCall(
         stack.gatewayUrl,
         "/seeme.location.v1.LocationService/Sync",
@@ -157,7 +158,7 @@ describe("error codes at the gateway and the internal services", () => {
           headers: { authorization: `Bearer ${"x".repeat(43)}` },
         },
       );
-      expect(sync.code).toBe("Unavailable");
+      expect(sync.code).toBe("Unauthenticated");
       expect(sync.message).not.toMatch(LEAKS);
     } finally {
       await stack.startService("identity");

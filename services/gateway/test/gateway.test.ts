@@ -1,5 +1,4 @@
 import net from "node:net";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -13,6 +12,9 @@ import { createLogger } from "@seeme/runtime/logger";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 import { waitFor } from "@seeme/testkit/health";
+import { createTestBus } from "@seeme/testkit/nats";
+import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
+import type { SessionClaims } from "@seeme/runtime/session-token";
 import { loadConfig } from "../src/config.js";
 import { clientAddress } from "../src/http.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
@@ -24,9 +26,9 @@ import { startGatewayService, type GatewayHandle } from "../src/service.js";
  * on its own.
  */
 const secret = "gateway-test-secret-".padEnd(40, "x");
-const goodToken = "good-session-token-0123456789";
+let goodToken: string;
 /** Its Subscribe stays silent for longer than the gateway's idle timeout before sending. */
-const slowToken = "slow-session-token-0123456789";
+let slowToken: string;
 const silent = createLogger("test", "silent");
 
 describe("gateway", () => {
@@ -36,19 +38,23 @@ describe("gateway", () => {
   let verifyCalls = 0;
   const seen: Array<{ account: string; address: string | null; forged: string | null }> = [];
 
+  const bus = createTestBus("gateway");
+  let mint: (accountId: string, claims?: Partial<SessionClaims>) => Promise<string>;
+
   beforeAll(async () => {
+    mint = await sessionTokenMinter(secret);
+    goodToken = await mint("account-1");
+    slowToken = await mint("slow-account");
     upstream = await startFakeService(
       "upstream",
       [
         registration(
           IdentityInternalService,
           {
-            verifySession(request) {
+            // The gateway verifies tokens itself: this must never be called.
+            verifySession() {
               verifyCalls += 1;
-              const expireTime = timestampFromMs(Date.now() + 3_600_000);
-              if (request.sessionToken === slowToken) return { accountId: "slow-account", expireTime };
-              if (request.sessionToken !== goodToken) throw new ConnectError("unknown session", Code.Unauthenticated);
-              return { accountId: "account-1", expireTime };
+              throw new ConnectError("not expected", Code.Internal);
             },
             verifySignature: () => ({ valid: false }),
           },
@@ -84,7 +90,7 @@ describe("gateway", () => {
     gateway = await startGatewayService(
       loadConfig({
         INTERNAL_AUTH_SECRET: secret,
-        NATS_SUBJECT_PREFIX: `t_gateway_${process.pid}`,
+        NATS_SUBJECT_PREFIX: bus.prefix,
         GATEWAY_PORT: "0",
         GATEWAY_HOST: "127.0.0.1",
         METRICS_PORT: "0",
@@ -92,7 +98,6 @@ describe("gateway", () => {
         CONNECTION_ADDR: address,
         LOCATION_ADDR: address,
         HEALTH_INTERVAL_MS: "100",
-        SESSION_CACHE_TTL: "1s",
         IDLE_TIMEOUT: "1s",
         MAX_PACKETS_PER_SYNC: "10",
       }),
@@ -103,6 +108,7 @@ describe("gateway", () => {
   afterAll(async () => {
     await gateway.stop();
     await upstream.stop();
+    await bus.cleanup();
   });
 
   const baseUrl = () => `http://127.0.0.1:${gateway.port}`;
@@ -163,15 +169,24 @@ describe("gateway", () => {
     });
   });
 
-  it("caches verified sessions briefly", async () => {
+  it("verifies session tokens itself: never asks identity; refuses expired, foreign-key and tampered tokens", async () => {
     const client = createClient(LocationService, transports()["Connect over HTTP/1.1"]);
     await client.sync({}, auth(goodToken));
-    const before = verifyCalls;
-    await client.sync({}, auth(goodToken));
-    expect(verifyCalls).toBe(before);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await client.sync({}, auth(goodToken));
-    expect(verifyCalls).toBe(before + 1);
+    await client.sync({}, auth(await mint("account-1")));
+    expect(verifyCalls).toBe(0);
+    const refused = [
+      await mint("account-1", { issuedAt: Date.now() - 20 * 60_000, expiresAt: Date.now() - 5 * 60_000 }),
+      await (await sessionTokenMinter(secret, new Uint8Array(32).fill(9)))("account-1"),
+      `${goodToken.slice(0, -4)}AAAA`,
+      // Longer than any token identity issues.
+      await mint("account-1", { expiresAt: Date.now() + 2 * 3_600_000 }),
+    ];
+    for (const token of refused)
+      await expect(client.sync({}, auth(token))).rejects.toMatchObject({
+        code: Code.Unauthenticated,
+        rawMessage: "invalid or expired session",
+      });
+    expect(seen.filter((call) => call.account !== "account-1")).toEqual([]);
   });
 
   it("answers CORS preflights for browsers", async () => {

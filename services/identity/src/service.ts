@@ -4,6 +4,7 @@ import { optionalCaller, requireService, SERVICE_HEADER, signService } from "@se
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import { startOutboxRelay } from "@seeme/runtime/outbox";
+import { sessionSigner } from "@seeme/runtime/session-token";
 import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { IdentityConfig } from "./config.js";
@@ -51,6 +52,7 @@ export async function startIdentityService(
     config,
     log: base.log,
     db: base.db,
+    sessions: await sessionSigner(config.sessionSigningSeed),
     now,
     location,
     publishEvents: () => relay.kick(),

@@ -142,6 +142,19 @@ test("limits are configured by environment, with documented defaults and bounds"
   expect(defaults.challengeTtlMs).toBe(5 * 60_000);
   expect(defaults.port).toBe(50051);
   expect(loadConfig({ ...base, SESSION_TTL: "2h" }).sessionTtlMs).toBe(7_200_000);
+  expect(defaults.sessionTokenTtlMs).toBe(15 * 60_000);
+  expect(() => loadConfig({ ...base, SESSION_TOKEN_TTL: "2h" })).toThrow(
+    "SESSION_TOKEN_TTL must be between 2m and 60m",
+  );
+  // A production identity never signs with a key derived from a shared secret.
+  expect(() => loadConfig({ ...base, NODE_ENV: "production" })).toThrow(
+    "SESSION_SIGNING_KEY is required in production",
+  );
+  const seed = Buffer.alloc(32, 7);
+  expect(Buffer.from(loadConfig({ ...base, SESSION_SIGNING_KEY: seed.toString("base64") }).sessionSigningSeed)).toEqual(
+    seed,
+  );
+  expect(() => loadConfig({ ...base, SESSION_SIGNING_KEY: "c2hvcnQ=" })).toThrow("SESSION_SIGNING_KEY");
   expect(() => loadConfig({ ...base, CHALLENGE_TTL: "6m" })).toThrow("CHALLENGE_TTL must be between 10s and 5m");
   expect(() => loadConfig({ ...base, IDENTITY_RATE_LIMIT_ACCOUNT_BURST: "0" })).toThrow(
     "IDENTITY_RATE_LIMIT_ACCOUNT_BURST",

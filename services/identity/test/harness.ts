@@ -87,13 +87,12 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
       return track(createGrpcClient(IdentityInternalService, address, { headers }));
     },
     async counts() {
-      const [accounts, challenges, sessions, events] = await Promise.all([
+      const [accounts, challenges, events] = await Promise.all([
         db.account.count(),
         db.challenge.count(),
-        db.session.count(),
         db.outboxEvent.count(),
       ]);
-      return { accounts, challenges, sessions, events };
+      return { accounts, challenges, events };
     },
     async stop() {
       clients.forEach((c) => c.close());

@@ -21,6 +21,8 @@ type Issued = {
   accountId: string | null;
   publicKey: Uint8Array | null;
   subject: Uint8Array | string;
+  /** False for a sign-in challenge for an account that does not exist: answered alike, never stored, never verifiable. */
+  stored: boolean;
 };
 
 /** Checks the request for its purpose and decides what the challenge binds to. */
@@ -31,16 +33,30 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
       const publicKey = requirePublicKey("public_key", req.publicKey);
       await limitSubject(ctx, hctx, "CreateChallenge", Buffer.from(publicKey).toString("hex"));
       // Issued whether or not the key is registered: only a signature by the key decides (Register).
-      return { kind: req.purpose, purpose: DbPurpose.REGISTER, accountId: null, publicKey, subject: publicKey };
+      return {
+        kind: req.purpose,
+        purpose: DbPurpose.REGISTER,
+        accountId: null,
+        publicKey,
+        subject: publicKey,
+        stored: true,
+      };
     }
     case ChallengePurpose.SIGN_IN: {
       if (req.publicKey.length !== 0) throw invalid("public_key must be empty for a sign-in challenge");
       const accountId = requireAccountId(req.accountId);
       await limitSubject(ctx, hctx, "CreateChallenge", accountId);
-      if (!(await ctx.db.account.findUnique({ where: { id: accountId }, select: { id: true } }))) {
-        throw new ConnectError("unknown account", Code.Unauthenticated);
-      }
-      return { kind: req.purpose, purpose: DbPurpose.SIGN_IN, accountId, publicKey: null, subject: accountId };
+      // An unknown account gets a challenge like any other, which no signature
+      // can answer (it is not stored): the answer does not tell whether the id exists.
+      const exists = (await ctx.db.account.findUnique({ where: { id: accountId }, select: { id: true } })) !== null;
+      return {
+        kind: req.purpose,
+        purpose: DbPurpose.SIGN_IN,
+        accountId,
+        publicKey: null,
+        subject: accountId,
+        stored: exists,
+      };
     }
     case ChallengePurpose.ROTATE_KEY: {
       if (req.accountId !== "")
@@ -50,7 +66,14 @@ async function subjectFor(ctx: IdentityContext, req: CreateChallengeRequest, hct
       const publicKey = requirePublicKey("public_key", req.publicKey);
       await limitSubject(ctx, hctx, "CreateChallenge", caller);
       // Whether the new key is taken is told only after both keys have signed (RotateKey).
-      return { kind: req.purpose, purpose: DbPurpose.ROTATE_KEY, accountId: caller, publicKey, subject: publicKey };
+      return {
+        kind: req.purpose,
+        purpose: DbPurpose.ROTATE_KEY,
+        accountId: caller,
+        publicKey,
+        subject: publicKey,
+        stored: true,
+      };
     }
     default:
       throw invalid("purpose must be REGISTER, SIGN_IN or ROTATE_KEY");
@@ -67,18 +90,21 @@ export function createChallenge(ctx: IdentityContext) {
     const nonce = new Uint8Array(randomBytes(NONCE_BYTES));
     const expiresAt = new Date(ctx.now().getTime() + ctx.config.challengeTtlMs);
     try {
-      await ctx.db.challenge.create({
-        data: {
-          nonce,
-          purpose: issued.purpose,
-          accountId: issued.accountId,
-          publicKey: issued.publicKey && new Uint8Array(issued.publicKey),
-          expiresAt,
-        },
-      });
+      if (issued.stored)
+        await ctx.db.challenge.create({
+          data: {
+            nonce,
+            purpose: issued.purpose,
+            accountId: issued.accountId,
+            publicKey: issued.publicKey && new Uint8Array(issued.publicKey),
+            expiresAt,
+          },
+        });
     } catch (error) {
-      if (isForeignKeyViolation(error)) throw new ConnectError("unknown account", Code.Unauthenticated);
-      throw error;
+      // The account was deleted meanwhile: a sign-in challenge is answered as for any unknown account.
+      if (!isForeignKeyViolation(error)) throw error;
+      if (issued.purpose !== DbPurpose.SIGN_IN)
+        throw new ConnectError("account no longer exists", Code.Unauthenticated);
     }
     return {
       nonce,

@@ -43,7 +43,8 @@ export function rotateKey(ctx: IdentityContext) {
         });
         if (count !== 1)
           throw new ConnectError("the account key changed meanwhile; sign in again", Code.Unauthenticated);
-        await tx.session.deleteMany({ where: { accountId: account.id } });
+        // Sessions are not stored: gateways refuse tokens issued before this
+        // rotation (their krt claim) once they hear the event below.
         const keyRotated = { accountId: account.id, rotateTime: timestampFromDate(now) };
         await recordEvent(tx, "accountKeyRotated", keyRotated, { createdAt: now });
         const updated = await tx.account.findUnique({ where: { id: account.id } });

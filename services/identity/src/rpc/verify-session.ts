@@ -1,20 +1,29 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { VerifySessionRequest, VerifySessionResponseSchema } from "@seeme/contracts/identity";
+import { SessionTokenVerifier } from "@seeme/runtime/session-token";
 import type { IdentityContext } from "../context.js";
-import { hashSessionToken, isSessionTokenShaped } from "../session-token.js";
 
 const REFUSED = "session token is unknown, expired or revoked";
 
+/**
+ * The authoritative check (gateways verify tokens themselves and need not
+ * call this): the signature with identity's own key, then the account as it
+ * is now — still there, and not re-keyed since the token was issued.
+ */
 export function verifySession(ctx: IdentityContext) {
+  const tokens = new SessionTokenVerifier([ctx.sessions.verifyKey], () => ctx.now().getTime());
   return async (req: VerifySessionRequest): Promise<MessageInitShape<typeof VerifySessionResponseSchema>> => {
-    if (!isSessionTokenShaped(req.sessionToken)) throw new ConnectError(REFUSED, Code.Unauthenticated);
-    const session = await ctx.db.session.findFirst({
-      where: { tokenHash: hashSessionToken(req.sessionToken), expiresAt: { gt: ctx.now() } },
-      select: { accountId: true, expiresAt: true },
+    const claims = await tokens.verify(req.sessionToken).catch(() => {
+      throw new ConnectError(REFUSED, Code.Unauthenticated);
     });
-    if (!session) throw new ConnectError(REFUSED, Code.Unauthenticated);
-    return { accountId: session.accountId, expireTime: timestampFromDate(session.expiresAt) };
+    const account = await ctx.db.account.findUnique({
+      where: { id: claims.accountId },
+      select: { keyRotatedAt: true },
+    });
+    if (!account || account.keyRotatedAt.getTime() !== claims.keyRotatedAt)
+      throw new ConnectError(REFUSED, Code.Unauthenticated);
+    return { accountId: claims.accountId, expireTime: timestampFromMs(claims.expiresAt) };
   };
 }

@@ -555,9 +555,11 @@ export const IdentityService: GenService<{
    *
    * Refusals: InvalidArgument (unknown purpose, a field the purpose forbids or a
    * malformed public_key); AlreadyExists (REGISTER or ROTATE_KEY for a public
-   * key that is already registered); Unauthenticated (SIGN_IN for an unknown
-   * account, ROTATE_KEY without a session); ResourceExhausted (over the per
-   * address or per account rate; retry later).
+   * key that is already registered); Unauthenticated (ROTATE_KEY without a
+   * session); ResourceExhausted (over the per address or per account rate;
+   * retry later). A SIGN_IN challenge for an account that does not exist is
+   * issued like any other and can never be answered: the answer does not
+   * reveal whether an account id exists.
    *
    * @generated from rpc seeme.identity.v1.IdentityService.CreateChallenge
    */
