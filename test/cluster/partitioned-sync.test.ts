@@ -99,6 +99,7 @@ function sync(input: Partial<SyncInput> & Pick<SyncInput, "accountId">): ReturnT
     sendTo: [...new Set(outgoing.map((p) => p.pairId))],
     acks,
     receiveUnder: [...new Set(acks.map((a) => a.pairId))],
+    receiptsSeen: [],
     serverAcks: [],
     inboxLimit: 100,
     ...input,

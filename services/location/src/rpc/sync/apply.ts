@@ -17,6 +17,7 @@ export function syncInput(accountId: string, checked: CheckedSync, skipIncoming:
     sendTo: checked.outgoing.map((batch) => batch.pairId),
     acks: acks.flatMap(([pairId, ids]) => ids.map((packetId) => ({ pairId, packetId }))),
     receiveUnder: acks.map(([pairId]) => pairId),
+    receiptsSeen: [...checked.receiptsSeen].flatMap(([pairId, ids]) => ids.map((packetId) => ({ pairId, packetId }))),
     serverAcks: checked.acks.get(SERVER_PAIR_ID) ?? [],
     inboxLimit: skipIncoming ? null : checked.pageSize + 1,
   };
