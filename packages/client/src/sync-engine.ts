@@ -346,7 +346,8 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
  * per peer pairID: what the app has not been told yet.
  */
 function takeReceipts(state: DeviceState, acknowledged: Acks[], meta: SyncMeta[]): Map<string, number[]> {
-  const seen = (state.receiptsSeen ??= {});
+  state.receiptsSeen ??= {};
+  const seen = state.receiptsSeen;
   const told = new Map(Object.entries(seen).map(([pairId, ids]) => [pairId, new Set(ids)]));
   for (const { pairId, packetIds } of acknowledged) {
     const done = new Set(packetIds);
