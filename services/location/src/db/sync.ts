@@ -51,7 +51,7 @@ export interface SyncOutcome {
 /** Most receipts one response reports: what one request may acknowledge (MAX_ACKS_PER_SYNC). */
 const MAX_RECEIPTS = MAX_ACKS_PER_SYNC;
 
-interface Row extends InboxRow {
+export interface SyncRow extends InboxRow {
   tag: "allowed" | "stored" | "deleted" | "delivered" | "superseded" | "inbox";
   account_id: string | null;
 }
@@ -84,6 +84,11 @@ interface Row extends InboxRow {
  *   left out explicitly.
  */
 export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOutcome> {
+  return readOutcome(await db.$queryRaw<SyncRow[]>(syncStatement(input)));
+}
+
+/** The Sync statement for one request (what applySync runs; the bench runs it through raw pg too). */
+export function syncStatement(input: SyncInput): Prisma.Sql {
   const { accountId, now } = input;
   const inbox =
     input.inboxLimit === null
@@ -99,7 +104,7 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
          ORDER BY stored_at, kind, seq
          LIMIT ${input.inboxLimit}
       ) w`;
-  const rows = await db.$queryRaw<Row[]>`
+  return Prisma.sql`
     WITH outgoing AS (
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
                            ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.releaseAt)}::timestamptz[],
@@ -192,7 +197,10 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
     SELECT CASE WHEN superseded THEN 'superseded' ELSE 'delivered' END, recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL
       FROM delivered
     ${inbox}`;
+}
 
+/** The Sync statement's rows as an outcome. */
+export function readOutcome(rows: SyncRow[]): SyncOutcome {
   const outcome: SyncOutcome = { allowed: false, stored: [], deleted: [], delivered: [], superseded: [], inbox: [] };
   const stored: Array<{ seq: bigint; packet: SyncOutcome["stored"][number] }> = [];
   for (const row of rows) {
