@@ -20,6 +20,8 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   defaultPageSize: number;
   /** Upper bound on a client's requested page size. */
   maxPageSize: number;
+  /** How long a Sync waits for others to share its commit (group commit); 0 commits each alone. */
+  syncGroupCommitMs: number;
   /** Outgoing packets per sending account. */
   senderRate: RateLimit;
   /** Incoming packets per recipient pairID. */
@@ -47,6 +49,7 @@ export function loadConfig(env: Env): LocationConfig {
     adminToken: read.secret("ADMIN_TOKEN", 32),
     defaultPageSize: read.int("SYNC_PAGE_SIZE", 100, { min: 1, max: maxPageSize }),
     maxPageSize,
+    syncGroupCommitMs: read.int("SYNC_GROUP_COMMIT_MS", 1, { min: 0, max: 50 }),
     senderRate: {
       capacity: read.int("SENDER_PACKET_BURST", 1000, { min: 1 }),
       perSecond: read.int("SENDER_PACKETS_PER_SECOND", 50, { min: 1 }),

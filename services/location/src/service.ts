@@ -15,6 +15,7 @@ import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
 import type { LocationContext } from "./context.js";
 import { createLocationDb } from "./db/client.js";
+import { GroupCommit } from "./db/group-commit.js";
 import { onAccountDeleted } from "./events/account-deleted.js";
 import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
@@ -35,6 +36,8 @@ import { startSweeper } from "./sweeper.js";
 
 /** JetStream durable consumer name (one consumer per event). */
 const DURABLE = "location";
+// Most Syncs sharing one commit: bounds how long the last of them waits for the others' statements.
+const SYNC_GROUP_COMMIT_MAX = 32;
 
 export interface RunningLocationService {
   port: number;
@@ -68,6 +71,7 @@ export async function startLocationService(
     config,
     log: base.log,
     db: base.db,
+    syncs: new GroupCommit(base.db, { windowMs: config.syncGroupCommitMs, maxBatch: SYNC_GROUP_COMMIT_MAX }),
     bus: base.bus,
     now: options.now ?? (() => new Date()),
     connections,
