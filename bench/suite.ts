@@ -209,7 +209,8 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
         `see-me saturation, ${batch} packet(s) per Sync, ${sizes.pairs} pairs, ${(sizes.e2e.warmupMs + sizes.e2e.durationMs) / 1000} s …`,
       );
       const run = await metered({ mode: "closed", batch, ...sizes.e2e });
-      if (batch === 1) cpu = run.used;
+      if (batch === 1)
+        cpu = Object.fromEntries(Object.entries(run.used).map(([name, cores]) => [name, Math.round(cores * 100) / 100]));
       saturation.push({ ...run.result, load: run.cost.load });
       cost.push({ batch, ...run.cost });
       say(

@@ -80,11 +80,12 @@ export async function startCpuMeter(
     await sample(false);
     const seconds = (performance.now() - started) / 1000;
     const used = process.cpuUsage(self);
-    const cores = (ticks: number) => Math.round((ticks / TICKS_PER_SECOND / seconds) * 100) / 100;
+    // Not rounded: at a few dozen packets per second a hundredth of a core is a large share of a packet.
+    const cores = (ticks: number) => ticks / TICKS_PER_SECOND / seconds;
     const result: Record<string, number> = {};
     for (const [name, known] of seen)
       result[name] = cores([...known.values()].reduce((total, [from, to]) => total + (to - from), 0));
-    result["load generator"] = Math.round(((used.user + used.system) / 1e6 / seconds) * 100) / 100;
+    result["load generator"] = (used.user + used.system) / 1e6 / seconds;
     return result;
   };
 }
