@@ -31,6 +31,8 @@ export interface BenchSizes {
   /** Most time spent signing up subscriber accounts; later subscribers reuse accounts. */
   registerBoundMs: number;
   sweepBoundMs: number;
+  /** How long the idle stack is metered (its CPU is subtracted for the marginal cost per packet). */
+  idleMs: number;
   /** Profile the services during a saturation run (processes only). */
   profile: boolean;
 }
@@ -45,6 +47,7 @@ export const FULL: BenchSizes = {
   subscribers: [100, 1000],
   registerBoundMs: 60_000,
   sweepBoundMs: 180_000,
+  idleMs: 5000,
   profile: true,
 };
 
@@ -59,6 +62,7 @@ export const SMOKE: BenchSizes = {
   subscribers: [3],
   registerBoundMs: 5000,
   sweepBoundMs: 10_000,
+  idleMs: 200,
   profile: false,
 };
 
@@ -88,6 +92,8 @@ export interface BenchResults {
       batch: number;
       cpuMsPerPacket: Record<string, number>;
       totalCpuMsPerPacket: number;
+      /** The total less what the idle stack spends in the same time. */
+      marginalCpuMsPerPacket: number;
       loadGeneratorCpuMsPerPacket: number;
       projectedPerSecond: number;
       /** 1-minute load average at the end of the run. */
@@ -177,6 +183,18 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       postgres: backends.find,
       ...(natsPid === undefined ? {} : { "nats-server": () => [natsPid] }),
     };
+    // What the stack spends doing nothing (timers, health checks, heartbeats): at a few dozen packets per
+    // second on a crowded machine it is a large share of a packet's cost, so it is reported apart.
+    say(`idle stack, ${sizes.idleMs} ms …`);
+    const idleMeter = await startCpuMeter(meterGroups);
+    await new Promise((resolve) => setTimeout(resolve, sizes.idleMs));
+    const idle = await idleMeter();
+    delete idle["load generator"];
+    say(
+      `  → idle cores: ${Object.entries(idle)
+        .map(([name, cores]) => `${name} ${Math.round(cores * 1000) / 1000}`)
+        .join(", ")}`,
+    );
     /** Runs a flow under the CPU meter: CPU ms per acknowledged packet per process. */
     const metered = async (options: Parameters<typeof runFlow>[1]) => {
       const meter = await startCpuMeter(meterGroups);
@@ -192,6 +210,7 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
         cost: {
           cpuMsPerPacket: Object.fromEntries(serving.map(([name, cores]) => [name, perPacket(cores)])),
           totalCpuMsPerPacket: perPacket(total),
+          marginalCpuMsPerPacket: perPacket(total - Object.values(idle).reduce((sum, cores) => sum + cores, 0)),
           loadGeneratorCpuMsPerPacket: perPacket(used["load generator"]),
           // In-process the services share the load generator's process, so their CPU cannot be told apart.
           projectedPerSecond:
@@ -210,11 +229,15 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       );
       const run = await metered({ mode: "closed", batch, ...sizes.e2e });
       if (batch === 1)
-        cpu = Object.fromEntries(Object.entries(run.used).map(([name, cores]) => [name, Math.round(cores * 100) / 100]));
+        cpu = Object.fromEntries(
+          Object.entries(run.used).map(([name, cores]) => [name, Math.round(cores * 100) / 100]),
+        );
       saturation.push({ ...run.result, load: run.cost.load });
       cost.push({ batch, ...run.cost });
       say(
-        `  → CPU ms per acked packet ${run.cost.totalCpuMsPerPacket} (${Object.entries(run.cost.cpuMsPerPacket)
+        `  → CPU ms per acked packet ${run.cost.totalCpuMsPerPacket} (idle subtracted ${run.cost.marginalCpuMsPerPacket}; ${Object.entries(
+          run.cost.cpuMsPerPacket,
+        )
           .map(([name, ms]) => `${name} ${ms}`)
           .join(
             ", ",
@@ -263,7 +286,8 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       );
       const seedSeconds = (performance.now() - t0) / 1000;
       queued = level;
-      const run = await metered({ mode: "closed", batch: 1, ...sizes.growth, drainMs: sizes.e2e.drainMs });
+      // 10 per Sync: enough packets per second that idle work (timers, health checks) does not dominate the cost.
+      const run = await metered({ mode: "closed", batch: 10, ...sizes.growth, drainMs: sizes.e2e.drainMs });
       backlog.push({
         queued: level,
         seedSeconds: Math.round(seedSeconds * 10) / 10,

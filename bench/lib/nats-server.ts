@@ -42,6 +42,9 @@ export async function startOwnNats(): Promise<OwnNats> {
   const storeDir = mkdtempSync(`${tmpdir()}/seeme-bench-nats-`);
   const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
   const exited = once(child, "exit");
+  // Not left behind if the bench itself is stopped.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
   const deadline = Date.now() + 10_000;
   while (!(await accepts(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -54,6 +57,7 @@ export async function startOwnNats(): Promise<OwnNats> {
     url: `nats://127.0.0.1:${port}`,
     pid: child.pid!,
     async stop() {
+      process.off("exit", killOnExit);
       if (child.exitCode === null) {
         child.kill("SIGTERM");
         await exited;

@@ -21,6 +21,9 @@ const SERVICE_NAMES: ServiceName[] = ["identity", "connection", "location", "gat
 export function withApplicationName(url: string, prefix: string, service: string): string {
   const marked = new URL(url);
   marked.searchParams.set("application_name", `${prefix}_${service}`);
+  // BENCH_DATABASE_URL_PARAMS (e.g. `pgbouncer=true`: unnamed statements) compares a variant in the same harness.
+  for (const [name, value] of new URLSearchParams(process.env.BENCH_DATABASE_URL_PARAMS ?? ""))
+    marked.searchParams.set(name, value);
   return marked.toString();
 }
 

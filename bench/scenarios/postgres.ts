@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { createLocationDb } from "@seeme/location/db/client";
+import { GroupCommit } from "@seeme/location/db/group-commit";
 import { applySync, readOutcome, syncStatement, type SyncInput, type SyncRow } from "@seeme/location/db/sync";
 import { createPrismaAdapter, migrate, parseDatabaseUrl } from "@seeme/runtime/db";
 import { createTestDatabase } from "@seeme/testkit/database";
@@ -26,6 +27,8 @@ export interface PostgresResult {
   concurrency: number;
   raw: PostgresPoint[];
   prisma: PostgresPoint[];
+  /** P_prisma through the relay's group commit (db/group-commit.ts, 1 ms window): Syncs of the workers share commits. */
+  grouped: PostgresPoint[];
 }
 
 const silentMigrations = { info: () => undefined };
@@ -37,6 +40,7 @@ const silentMigrations = { info: () => undefined };
  * batch of packets to its peer (acknowledging the receipts its previous Sync
  * reported), and the recipient's Sync acknowledges them. The location service's
  * own schema (same migrations, indexes, routes); pools of the services' size (10).
+ * P_group is P_prisma through the relay's group commit, as the service runs it.
  */
 export async function benchPostgres(
   say: Progress,
@@ -78,7 +82,7 @@ export async function benchPostgres(
            ($1, $2, $3, $4, $5, 604800000), ($3, $4, $1, $2, $5, 604800000)`,
         [w.to, w.recipient, w.back, w.sender, randomUUID()],
       );
-    const result: PostgresResult = { concurrency: options.concurrency, raw: [], prisma: [] };
+    const result: PostgresResult = { concurrency: options.concurrency, raw: [], prisma: [], grouped: [] };
     let nextId = 0;
     const viaRaw = async (input: SyncInput) => {
       const statement = syncStatement(input);
@@ -88,6 +92,8 @@ export async function benchPostgres(
       return readOutcome(rows);
     };
     const viaPrisma = (input: SyncInput) => applySync(prisma, input);
+    const groupCommit = new GroupCommit(prisma, { windowMs: 1, maxBatch: 32 });
+    const viaGroupCommit = (input: SyncInput) => groupCommit.run(input.accountId, false, (db) => applySync(db, input));
     const measure = async (
       run: (input: SyncInput) => Promise<Awaited<ReturnType<typeof applySync>>>,
       backendsOf: { find: PidSource },
@@ -154,6 +160,11 @@ export async function benchPostgres(
         result.prisma.push(viaOrm);
         say(
           `P_prisma batch ${String(batch).padStart(3)}: ${viaOrm.rowsPerSecond} packets/s (send+ack p50 ${viaOrm.latency.p50Ms} ms), CPU ms/packet client ${viaOrm.clientCpuMsPerRow} postgres ${viaOrm.postgresCpuMsPerRow}`,
+        );
+        const grouped = await measure(viaGroupCommit, backends.prisma, batch);
+        result.grouped.push(grouped);
+        say(
+          `P_group  batch ${String(batch).padStart(3)}: ${grouped.rowsPerSecond} packets/s (send+ack p50 ${grouped.latency.p50Ms} ms), CPU ms/packet client ${grouped.clientCpuMsPerRow} postgres ${grouped.postgresCpuMsPerRow}`,
         );
       }
     } finally {
