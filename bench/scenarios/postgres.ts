@@ -27,7 +27,7 @@ export interface PostgresResult {
   concurrency: number;
   raw: PostgresPoint[];
   prisma: PostgresPoint[];
-  /** P_prisma through the relay's group commit (db/group-commit.ts, 1 ms window): Syncs of the workers share commits. */
+  /** P_prisma through the relay's group commit (db/group-commit.ts): Syncs of one event-loop turn share a commit. */
   grouped: PostgresPoint[];
 }
 
@@ -92,7 +92,8 @@ export async function benchPostgres(
       return readOutcome(rows);
     };
     const viaPrisma = (input: SyncInput) => applySync(prisma, input);
-    const groupCommit = new GroupCommit(prisma, { windowMs: 1, maxBatch: 32 });
+    // As the relay runs it when turned on (SYNC_GROUP_COMMIT_MAX=32): the Syncs of one event-loop turn share a commit.
+    const groupCommit = new GroupCommit(prisma, { windowMs: 0, maxBatch: 32 });
     const viaGroupCommit = (input: SyncInput) => groupCommit.run(input.accountId, false, (db) => applySync(db, input));
     const measure = async (
       run: (input: SyncInput) => Promise<Awaited<ReturnType<typeof applySync>>>,

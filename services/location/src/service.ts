@@ -36,8 +36,6 @@ import { startSweeper } from "./sweeper.js";
 
 /** JetStream durable consumer name (one consumer per event). */
 const DURABLE = "location";
-// Most Syncs sharing one commit: bounds how long the last of them waits for the others' statements.
-const SYNC_GROUP_COMMIT_MAX = 32;
 
 export interface RunningLocationService {
   port: number;
@@ -71,7 +69,7 @@ export async function startLocationService(
     config,
     log: base.log,
     db: base.db,
-    syncs: new GroupCommit(base.db, { windowMs: config.syncGroupCommitMs, maxBatch: SYNC_GROUP_COMMIT_MAX }),
+    syncs: new GroupCommit(base.db, { windowMs: config.syncGroupCommitMs, maxBatch: config.syncGroupCommitMax }),
     bus: base.bus,
     now: options.now ?? (() => new Date()),
     connections,

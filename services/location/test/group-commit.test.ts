@@ -11,7 +11,7 @@ let h: Harness;
 const POISON = 666;
 
 beforeAll(async () => {
-  h = await startHarness("location-group-commit", { SYNC_GROUP_COMMIT_MS: "50" });
+  h = await startHarness("location-group-commit", { SYNC_GROUP_COMMIT_MS: "50", SYNC_GROUP_COMMIT_MAX: "32" });
   // A packet id the database refuses, to make one Sync of a batch fail inside its statement.
   await h.pool.query(`
     CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -12,9 +12,9 @@ interface Job<T> {
 }
 
 export interface GroupCommitOptions {
-  /** How long the first job of a batch waits for others; 0 runs every job alone. */
+  /** How long the first job of a batch waits for others; 0: the jobs that arrive in the same event-loop turn. */
   windowMs: number;
-  /** A batch this big runs at once. */
+  /** A batch this big runs at once; 1 runs every job alone (no group commit). */
   maxBatch: number;
 }
 
@@ -35,7 +35,7 @@ export interface GroupCommitOptions {
  */
 export class GroupCommit {
   private pending: Array<Job<unknown>> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private waiting = false;
 
   constructor(
     private readonly db: LocationDb,
@@ -43,17 +43,25 @@ export class GroupCommit {
   ) {}
 
   run<T>(key: string, atomic: boolean, run: (db: Queryable) => Promise<T>): Promise<T> {
-    if (this.options.windowMs <= 0) return this.alone({ key, atomic, run, resolve: () => {}, reject: () => {} });
+    if (this.options.maxBatch <= 1) return this.alone({ key, atomic, run, resolve: () => {}, reject: () => {} });
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ key, atomic, run, resolve, reject } as Job<unknown>);
       if (this.pending.length >= this.options.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.windowMs);
+      else if (!this.waiting) {
+        this.waiting = true;
+        if (this.options.windowMs > 0) setTimeout(() => this.flush(), this.options.windowMs);
+        else setImmediate(() => this.flush());
+      }
     });
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    // A batch flushed for its size leaves the pending timer to flush whatever came after it.
+    if (this.pending.length === 0) {
+      this.waiting = false;
+      return;
+    }
+    if (this.pending.length < this.options.maxBatch) this.waiting = false;
     const batch = this.pending.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     this.pending = [];
     void this.commit(batch);
