@@ -31,15 +31,33 @@ export type PidSource = () => number[] | Promise<number[]>;
  * database URLs). Other clients of the machine's PostgreSQL are not counted.
  */
 export async function postgresBackends(connectionString: string, prefix: string) {
-  const client = new pg.Client({ connectionString, application_name: "seeme_bench_meter" });
-  await client.connect();
-  const find: PidSource = async () =>
-    (
-      await client.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE starts_with(application_name, $1)", [
-        prefix,
-      ])
-    ).rows.map((row) => row.pid);
-  return { find, close: () => client.end() };
+  // Reconnects when the server ends the connection (other sessions on this machine test outages).
+  let client: pg.Client | undefined;
+  const connected = async () => {
+    if (client) return client;
+    const fresh = new pg.Client({ connectionString, application_name: "seeme_bench_meter" });
+    fresh.on("error", () => {
+      if (client === fresh) client = undefined;
+    });
+    await fresh.connect();
+    client = fresh;
+    return fresh;
+  };
+  await connected();
+  const find: PidSource = async () => {
+    try {
+      const { rows } = await (await connected()).query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE starts_with(application_name, $1)",
+        [prefix],
+      );
+      return rows.map((row) => row.pid);
+    } catch {
+      client = undefined;
+      // This sample finds no new backend; the known ones are still read (startCpuMeter).
+      return [];
+    }
+  };
+  return { find, close: async () => client?.end() };
 }
 
 /**
@@ -58,11 +76,11 @@ export async function startCpuMeter(
   const sample = async (first: boolean) => {
     for (const [name, find] of Object.entries(groups)) {
       const known = seen.get(name)!;
-      for (const pid of await find()) {
+      for (const pid of new Set([...known.keys(), ...(await find())])) {
         const ticks = ticksOf(pid);
         if (ticks === undefined) continue;
         const entry = known.get(pid);
-        if (entry) entry[1] = ticks;
+        if (entry) entry[1] = Math.max(entry[1], ticks);
         else known.set(pid, [first ? ticks : 0, ticks]);
       }
     }

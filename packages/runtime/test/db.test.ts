@@ -87,6 +87,26 @@ describe("migrate on PostgreSQL", () => {
       await prisma.$disconnect();
     }
   });
+
+  test("queries go as named prepared statements, parsed once per connection; ?pgbouncer=true sends them unnamed", async () => {
+    await migrate({ schemaPath, migrationsDir, url: db.url, log: recordingLogger() });
+    for (const [url, named] of [
+      [db.url, true],
+      [`${db.url}&pgbouncer=true`, false],
+    ] as const) {
+      // One connection, so the session asked below is the one that ran the query.
+      const prisma = new PrismaClient({ adapter: createPrismaAdapter(url, { poolSize: 1 }) });
+      try {
+        for (let i = 0; i < 2; i++) await prisma.note.findMany({ where: { mood: "BUSY" } });
+        const prepared = await prisma.$queryRawUnsafe<Array<{ statement: string }>>(
+          "SELECT statement FROM pg_prepared_statements",
+        );
+        expect(prepared.filter((row) => row.statement.includes('"Note"'))).toHaveLength(named ? 1 : 0);
+      } finally {
+        await prisma.$disconnect();
+      }
+    }
+  });
 });
 
 describe("hand-written migrations", () => {
