@@ -55,7 +55,7 @@ export const FULL: BenchSizes = {
 export const SMOKE: BenchSizes = {
   stack: "in-process",
   pairs: 2,
-  e2e: { warmupMs: 100, durationMs: 400, drainMs: 2000 },
+  e2e: { warmupMs: 100, durationMs: 1000, drainMs: 2000 },
   baseline: { durationMs: 250, pgConcurrency: 2, concurrency: 4 },
   backlog: [200],
   growth: { warmupMs: 100, durationMs: 300 },
@@ -248,7 +248,8 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
     const peak = Math.max(1, saturation[1].ackedPerSecond);
     const openLoop: BenchResults["seeme"]["openLoop"] = [];
     for (const fraction of [0.5, 0.8]) {
-      const rate = Math.max(10, Math.round(peak * fraction));
+      // At least 20/s: a smoke run on a crowded machine may ack nothing inside its short window.
+      const rate = Math.max(20, Math.round(peak * fraction));
       say(`see-me open loop at ${fraction * 100}% of the 10-per-Sync rate (${rate} packets/s) …`);
       const result = await flow({ mode: "open", rate, ...sizes.e2e });
       openLoop.push({ ...result, fraction, load: load1() });

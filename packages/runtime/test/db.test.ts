@@ -37,6 +37,7 @@ describe("database URLs", () => {
       connectionString: "postgresql://u@h:5/db?sslmode=disable",
       schema: "identity",
       poolSize: 1,
+      namedStatements: true,
     });
     expect(parseDatabaseUrl("postgresql://u@h/db").schema).toBe("public");
     expect(() => parseDatabaseUrl("postgresql://u@h/db?schema=a;drop")).toThrow("invalid schema name");
