@@ -101,6 +101,7 @@ try {
     sendTo: [pairId],
     acks: [],
     receiveUnder: [],
+    receiptsSeen: [],
     serverAcks: [],
     inboxLimit: null,
   });

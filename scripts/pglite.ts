@@ -28,7 +28,8 @@ export async function startPglite(options: { dataDir: string; port?: number }): 
     await db.close();
     throw err;
   }
-  const url = `postgresql://postgres@${server.getServerConn()}/postgres?connection_limit=1`;
+  // pgbouncer=true: no named prepared statements, which would outlive a client's reconnect in the one session.
+  const url = `postgresql://postgres@${server.getServerConn()}/postgres?connection_limit=1&pgbouncer=true`;
   return {
     url,
     async stop() {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
 import net from "node:net";
@@ -12,9 +13,25 @@ export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export type ServiceName = "identity" | "connection" | "location" | "gateway";
 const SERVICE_NAMES: ServiceName[] = ["identity", "connection", "location", "gateway"];
 
+/**
+ * Marks a service's database URL with the application_name its PostgreSQL
+ * connections report (`<prefix>_<service>`), so the bench can count exactly
+ * this stack's backends (pg_stat_activity; see lib/cpu.ts).
+ */
+export function withApplicationName(url: string, prefix: string, service: string): string {
+  const marked = new URL(url);
+  marked.searchParams.set("application_name", `${prefix}_${service}`);
+  // BENCH_DATABASE_URL_PARAMS (e.g. `pgbouncer=true`: unnamed statements) compares a variant in the same harness.
+  for (const [name, value] of new URLSearchParams(process.env.BENCH_DATABASE_URL_PARAMS ?? ""))
+    marked.searchParams.set(name, value);
+  return marked.toString();
+}
+
 /** What the scenarios need from a running see-me, however it runs. */
 export interface BenchStack {
   mode: "processes" | "in-process";
+  /** application_name prefix of the services' PostgreSQL connections. */
+  postgresApplication: string;
   gatewayUrl: string;
   address(name: ServiceName): string;
   databaseUrls: { identity: string; connection: string; location: string };
@@ -69,6 +86,7 @@ export async function startProcessStack(
 ): Promise<BenchStack> {
   const resources = await createStackResources(label);
   const { databases } = resources;
+  const postgresApplication = `seeme_${label}_${randomBytes(4).toString("hex")}`;
   const ports = Object.fromEntries(
     await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
   ) as Record<ServiceName, number>;
@@ -86,6 +104,10 @@ export async function startProcessStack(
     ...UNLIMITED,
     ...options.env,
   };
+  for (const name of ["identity", "connection", "location"]) {
+    const key = `${name.toUpperCase()}_DATABASE_URL`;
+    env[key] = withApplicationName(env[key], postgresApplication, name);
+  }
   const address = (name: ServiceName) => `127.0.0.1:${ports[name]}`;
   let children = new Map<ServiceName, ChildProcess>();
   const errors: string[] = [];
@@ -142,6 +164,7 @@ export async function startProcessStack(
   }
   return {
     mode: "processes",
+    postgresApplication,
     gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
     address,
     databaseUrls: {
@@ -164,9 +187,14 @@ export async function startProcessStack(
 
 /** The same services in this process (testkit's stack): quick to start, for the smoke test. */
 export async function startInProcessStack(label: string): Promise<BenchStack> {
-  const stack = await startStack(label, { env: { ...UNLIMITED } });
+  const postgresApplication = `seeme_${label}_${randomBytes(4).toString("hex")}`;
+  const stack = await startStack(label, {
+    env: { ...UNLIMITED },
+    databaseUrl: (url) => withApplicationName(url, postgresApplication, new URL(url).searchParams.get("schema")!),
+  });
   return {
     mode: "in-process",
+    postgresApplication,
     gatewayUrl: stack.gatewayUrl,
     address: stack.address,
     databaseUrls: stack.databaseUrls,

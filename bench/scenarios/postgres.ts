@@ -1,8 +1,12 @@
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { createLocationDb } from "@seeme/location/db/client";
+import { GroupCommit } from "@seeme/location/db/group-commit";
+import { applySync, readOutcome, syncStatement, type SyncInput, type SyncRow } from "@seeme/location/db/sync";
 import { createPrismaAdapter, migrate, parseDatabaseUrl } from "@seeme/runtime/db";
 import { createTestDatabase } from "@seeme/testkit/database";
-import { ROOT } from "../lib/stack.js";
+import { postgresBackends, startCpuMeter, type PidSource } from "../lib/cpu.js";
+import { ROOT, withApplicationName } from "../lib/stack.js";
 import { blobFor, closedLoop, type LatencySummary } from "../lib/stats.js";
 import type { Progress } from "../lib/progress.js";
 
@@ -10,25 +14,33 @@ const BATCH_SIZES = [1, 10, 100] as const;
 
 interface PostgresPoint {
   batch: number;
-  /** Rows inserted and then deleted per second (one row = one packet). */
+  /** Packets stored by a sender's Sync statement and deleted by the recipient's, per second. */
   rowsPerSecond: number;
-  /** One insert plus its delete. */
+  /** One sending statement plus its acknowledging one. */
   latency: LatencySummary;
+  /** CPU ms per packet in the client (this process) and in the client's PostgreSQL backends. */
+  clientCpuMsPerRow: number;
+  postgresCpuMsPerRow: number;
 }
 
 export interface PostgresResult {
   concurrency: number;
   raw: PostgresPoint[];
   prisma: PostgresPoint[];
+  /** P_prisma through the relay's group commit (db/group-commit.ts): Syncs of one event-loop turn share a commit. */
+  grouped: PostgresPoint[];
 }
 
 const silentMigrations = { info: () => undefined };
 
 /**
- * P_raw and P_prisma: insert a batch of packets, then delete exactly those rows,
- * on the location service's own `packet` table (same migrations, same indexes),
- * from `concurrency` workers each writing its own recipient pairID. The pools
- * have the services' default size (10).
+ * P_raw and P_prisma: the relay's own Sync statement (db/sync.ts), the same SQL
+ * text and parameters, run through node-postgres (a named statement) and through
+ * Prisma with the relay's adapter (applySync): each worker's sender Syncs a
+ * batch of packets to its peer (acknowledging the receipts its previous Sync
+ * reported), and the recipient's Sync acknowledges them. The location service's
+ * own schema (same migrations, indexes, routes); pools of the services' size (10).
+ * P_group is P_prisma through the relay's group commit, as the service runs it.
  */
 export async function benchPostgres(
   say: Progress,
@@ -42,85 +54,123 @@ export async function benchPostgres(
       url: database.url,
       log: silentMigrations,
     });
-    const target = parseDatabaseUrl(database.url);
+    const application = `seeme_pbench_${randomUUID().slice(0, 8)}`;
+    const target = parseDatabaseUrl(withApplicationName(database.url, application, "raw"));
     const pool = new pg.Pool({
       connectionString: target.connectionString,
       options: `-c search_path=${target.schema}`,
       max: 10,
     });
-    const prisma = createLocationDb(createPrismaAdapter(database.url, { poolSize: 10 }));
-    const pairOf = (worker: number) => `bench${String(worker).padStart(35, "0")}`;
-    const sender = "S".repeat(40);
-    const result: PostgresResult = { concurrency: options.concurrency, raw: [], prisma: [] };
+    const prisma = createLocationDb(
+      createPrismaAdapter(withApplicationName(database.url, application, "prisma"), { poolSize: 10 }),
+    );
+    const backends = {
+      raw: await postgresBackends(target.connectionString, `${application}_raw`),
+      prisma: await postgresBackends(target.connectionString, `${application}_prisma`),
+    };
+    // One connection per worker: sender account → recipient pairID.
+    const workers = Array.from({ length: options.concurrency }, (_, i) => ({
+      sender: randomUUID(),
+      recipient: randomUUID(),
+      to: `bench${String(i).padStart(35, "0")}`,
+      back: `back${String(i).padStart(36, "0")}`,
+      receipts: [] as number[],
+    }));
+    for (const w of workers)
+      await pool.query(
+        `INSERT INTO route (pair_id, account_id, peer_pair_id, peer_account_id, connection_id, packet_life_ms) VALUES
+           ($1, $2, $3, $4, $5, 604800000), ($3, $4, $1, $2, $5, 604800000)`,
+        [w.to, w.recipient, w.back, w.sender, randomUUID()],
+      );
+    const result: PostgresResult = { concurrency: options.concurrency, raw: [], prisma: [], grouped: [] };
     let nextId = 0;
-    // A few untimed rounds first: Prisma compiles each new query shape once, and the pools connect.
-    const measure = async (work: (worker: number) => Promise<number>) => {
+    const viaRaw = async (input: SyncInput) => {
+      const statement = syncStatement(input);
+      // Named, as the relay's adapter names its statements: parsed and planned once per connection.
+      const name = `sync_${input.inboxLimit === null ? "skip" : "read"}`;
+      const { rows } = await pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
+      return readOutcome(rows);
+    };
+    const viaPrisma = (input: SyncInput) => applySync(prisma, input);
+    // As the relay runs it when turned on (SYNC_GROUP_COMMIT_MAX=32): the Syncs of one event-loop turn share a commit.
+    const groupCommit = new GroupCommit(prisma, { windowMs: 0, maxBatch: 32 });
+    const viaGroupCommit = (input: SyncInput) => groupCommit.run(input.accountId, false, (db) => applySync(db, input));
+    const measure = async (
+      run: (input: SyncInput) => Promise<Awaited<ReturnType<typeof applySync>>>,
+      backendsOf: { find: PidSource },
+      batch: number,
+    ) => {
+      const work = async (index: number) => {
+        const w = workers[index];
+        const now = new Date();
+        const ids = Array.from({ length: batch }, () => nextId++);
+        const sent = await run({
+          accountId: w.sender,
+          now,
+          outgoing: ids.map((id) => ({
+            pairId: w.to,
+            packetId: id,
+            blob: Buffer.from(blobFor(id)),
+            releaseAt: null,
+            slot: 0,
+            urgent: false,
+          })),
+          sendTo: [w.to],
+          acks: [],
+          receiveUnder: [],
+          receiptsSeen: w.receipts.map((packetId) => ({ pairId: w.to, packetId })),
+          serverAcks: [],
+          inboxLimit: null,
+        });
+        w.receipts = sent.delivered.map((receipt) => receipt.packetId);
+        const acked = await run({
+          accountId: w.recipient,
+          now,
+          outgoing: [],
+          sendTo: [],
+          acks: ids.map((packetId) => ({ pairId: w.to, packetId })),
+          receiveUnder: [w.to],
+          receiptsSeen: [],
+          serverAcks: [],
+          inboxLimit: null,
+        });
+        return acked.deleted.length;
+      };
+      // A few untimed rounds first: Prisma compiles each new query shape once, and the pools connect.
       for (let worker = 0; worker < options.concurrency; worker++) for (let i = 0; i < 3; i++) await work(worker);
-      return closedLoop({ ...options, warmupMs: options.durationMs / 4 }, work);
+      const meter = await startCpuMeter({ postgres: backendsOf.find });
+      const loop = await closedLoop({ ...options, warmupMs: 0 }, work);
+      const cores = await meter();
+      const perRow = (used: number) => Math.round(((used * 1000) / Math.max(loop.perSecond, 1)) * 1000) / 1000;
+      return {
+        batch,
+        rowsPerSecond: loop.perSecond,
+        latency: loop.latency,
+        clientCpuMsPerRow: perRow(cores["load generator"]),
+        postgresCpuMsPerRow: perRow(cores.postgres),
+      };
     };
     try {
       for (const batch of BATCH_SIZES) {
-        const rows = (worker: number) => {
-          const now = new Date();
-          const expires = new Date(now.getTime() + 3_600_000);
-          return Array.from({ length: batch }, () => {
-            const id = nextId++;
-            return {
-              recipientPairId: pairOf(worker),
-              packetId: BigInt(id),
-              senderPairId: sender,
-              blob: blobFor(id),
-              storedAt: now,
-              expiresAt: expires,
-            };
-          });
-        };
-        // The same statements a hand-written relay would send: one multi-row INSERT, one DELETE by key.
-        const values = Array.from(
-          { length: batch },
-          (_, i) => `($${i * 6 + 1}, $${i * 6 + 2}, $${i * 6 + 3}, $${i * 6 + 4}, $${i * 6 + 5}, $${i * 6 + 6})`,
-        ).join(", ");
-        const insertSql = `INSERT INTO packet (recipient_pair_id, packet_id, sender_pair_id, blob, stored_at, expires_at) VALUES ${values}`;
-        const rawWork = async (worker: number) => {
-          const batchRows = rows(worker);
-          await pool.query(
-            insertSql,
-            batchRows.flatMap((r) => [
-              r.recipientPairId,
-              r.packetId.toString(),
-              r.senderPairId,
-              r.blob,
-              r.storedAt,
-              r.expiresAt,
-            ]),
-          );
-          const deleted = await pool.query(
-            "DELETE FROM packet WHERE recipient_pair_id = $1 AND packet_id = ANY($2::bigint[])",
-            [pairOf(worker), batchRows.map((r) => r.packetId.toString())],
-          );
-          return deleted.rowCount ?? 0;
-        };
-        const raw = await measure(rawWork);
-        result.raw.push({ batch, rowsPerSecond: raw.perSecond, latency: raw.latency });
+        const raw = await measure(viaRaw, backends.raw, batch);
+        result.raw.push(raw);
         say(
-          `P_raw    batch ${String(batch).padStart(3)}: ${raw.perSecond} rows/s (insert+delete p50 ${raw.latency.p50Ms} ms)`,
+          `P_raw    batch ${String(batch).padStart(3)}: ${raw.rowsPerSecond} packets/s (send+ack p50 ${raw.latency.p50Ms} ms), CPU ms/packet client ${raw.clientCpuMsPerRow} postgres ${raw.postgresCpuMsPerRow}`,
         );
-
-        const prismaWork = async (worker: number) => {
-          const batchRows = rows(worker);
-          await prisma.packet.createMany({ data: batchRows });
-          const { count } = await prisma.packet.deleteMany({
-            where: { recipientPairId: pairOf(worker), packetId: { in: batchRows.map((r) => r.packetId) } },
-          });
-          return count;
-        };
-        const viaPrisma = await measure(prismaWork);
-        result.prisma.push({ batch, rowsPerSecond: viaPrisma.perSecond, latency: viaPrisma.latency });
+        const viaOrm = await measure(viaPrisma, backends.prisma, batch);
+        result.prisma.push(viaOrm);
         say(
-          `P_prisma batch ${String(batch).padStart(3)}: ${viaPrisma.perSecond} rows/s (insert+delete p50 ${viaPrisma.latency.p50Ms} ms)`,
+          `P_prisma batch ${String(batch).padStart(3)}: ${viaOrm.rowsPerSecond} packets/s (send+ack p50 ${viaOrm.latency.p50Ms} ms), CPU ms/packet client ${viaOrm.clientCpuMsPerRow} postgres ${viaOrm.postgresCpuMsPerRow}`,
+        );
+        const grouped = await measure(viaGroupCommit, backends.prisma, batch);
+        result.grouped.push(grouped);
+        say(
+          `P_group  batch ${String(batch).padStart(3)}: ${grouped.rowsPerSecond} packets/s (send+ack p50 ${grouped.latency.p50Ms} ms), CPU ms/packet client ${grouped.clientCpuMsPerRow} postgres ${grouped.postgresCpuMsPerRow}`,
         );
       }
     } finally {
+      await backends.raw.close();
+      await backends.prisma.close();
       await pool.end();
       await prisma.$disconnect();
     }

@@ -134,15 +134,21 @@ export async function runFlow(pairs: DevicePair[], options: FlowOptions): Promis
   });
   const ended = (await Promise.all(streams)).map(({ done }) => done);
 
+  // Like the SDK, each sender's Sync acknowledges the receipts its previous one reported.
+  const receipts = new Map<DevicePair, number[]>();
   const send = async (pair: DevicePair, packets: Array<{ id: number; at: number }>) => {
     for (const { id, at } of packets) sentAt.set(`${pair.to}/${id}`, at);
     try {
+      const seen = receipts.get(pair) ?? [];
       const response = await pair.sender.location.sync(
         {
           data: packets.map(({ id }) => ({ pairId: pair.to, packetId: id, blob: blobFor(id) })),
+          receiptsSeen: seen.length > 0 ? [{ pairId: pair.to, packetIds: seen }] : [],
         },
         pair.sender.call,
       );
+      const meta = response.syncMeta.find((entry) => entry.target === SyncTarget.SENDER && entry.pairId === pair.to);
+      receipts.set(pair, [...(meta?.deliveredPackets ?? []), ...(meta?.supersededPackets ?? [])]);
       const now = performance.now();
       if (inWindow(now)) {
         counts.syncs++;

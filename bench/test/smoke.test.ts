@@ -31,12 +31,17 @@ test("see-me end to end: packets were sent, received over Subscribe and acknowle
   expect(results.seeme.openLoop.map((flow) => flow.fraction)).toEqual([0.5, 0.8]);
   expect(results.seeme.saturation.some((flow) => flow.ackedPerSecond > 0)).toBe(true);
   expect(results.seeme.cost.map((entry) => entry.batch)).toEqual([1, 10]);
+  // PostgreSQL's CPU is metered from this stack's own backends (found by application_name).
+  expect(results.seeme.cost.reduce((sum, entry) => sum + entry.cpuMsPerPacket.postgres, 0)).toBeGreaterThan(0);
 });
 
 test("baselines: PostgreSQL raw and Prisma at batch 1, 10, 100; NATS core and JetStream; C0 and G0", () => {
   for (const points of [results.postgres.raw, results.postgres.prisma]) {
     expect(points.map((point) => point.batch)).toEqual([1, 10, 100]);
     for (const point of points) expect(point.rowsPerSecond).toBeGreaterThan(0);
+    expect(points.reduce((sum, point) => sum + point.clientCpuMsPerRow + point.postgresCpuMsPerRow, 0)).toBeGreaterThan(
+      0,
+    );
   }
   expect(results.nats.core.messagesPerSecond).toBeGreaterThan(0);
   expect(results.nats.jetstream.messagesPerSecond).toBeGreaterThan(0);
@@ -60,6 +65,7 @@ test("the report prints every figure and ratio, and the chart is an SVG", () => 
   const table = formatTable(results);
   for (const name of [
     "see-me saturation, 1 packet/Sync",
+    "CPU ms per acked packet at 10 packet(s)/Sync: total",
     "P_raw batch 10",
     "P_prisma batch 100",
     "NATS JetStream",

@@ -99,6 +99,7 @@ function sync(input: Partial<SyncInput> & Pick<SyncInput, "accountId">): ReturnT
     sendTo: [...new Set(outgoing.map((p) => p.pairId))],
     acks,
     receiveUnder: [...new Set(acks.map((a) => a.pairId))],
+    receiptsSeen: [],
     serverAcks: [],
     inboxLimit: 100,
     ...input,
@@ -153,9 +154,12 @@ test("Sync stores, dedupes, delivers, acknowledges and reports receipts on the p
   expect(acked.deleted.map((p) => p.packetId).sort()).toEqual([1, 2, 4]);
   expect(acked.inbox).toEqual([]);
 
-  const receipts = await sync({ accountId: a });
+  // Receipts stay until acknowledged (receipts_seen): the superseded one is acknowledged here.
+  const receipts = await sync({ accountId: a, receiptsSeen: [{ pairId: bPair, packetId: 3 }] });
   expect(receipts.delivered.map((p) => p.packetId).sort()).toEqual([1, 2, 4]);
   expect(receipts.superseded).toEqual([]);
+  const done = await sync({ accountId: a, receiptsSeen: [1, 2, 4].map((packetId) => ({ pairId: bPair, packetId })) });
+  expect(done.delivered).toEqual([]);
 
   // Someone else's pairID is refused as on the unpartitioned schema.
   expect((await sync({ accountId: randomUUID(), outgoing: [packet(9)] })).allowed).toBe(false);

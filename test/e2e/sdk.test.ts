@@ -1,6 +1,15 @@
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type pg from "pg";
-import { Movement, SimpleStatus, decodePinBody, type InboxMessage, type SeeMeClient } from "@seeme/client";
+import {
+  Movement,
+  MemoryStorage,
+  SeeMeClient,
+  SimpleStatus,
+  createGatewayTransport,
+  decodePinBody,
+  type InboxMessage,
+} from "@seeme/client";
+import type { SyncResponse } from "@seeme/contracts/location";
 import { startStack, type Stack } from "../stack.js";
 import { locationDatabase, newDevice, pair, syncUntil } from "./helpers.js";
 
@@ -268,4 +277,49 @@ test("a confirm whose answer was lost: scanning the invite again hears 'already 
   expect(await dave.confirm(invite.qr)).toMatchObject({ connection: answer.connection, status: "active" });
   await dave.sendText("made it", { to: "Carol" });
   await syncUntil(carol, (inbox) => inbox.some((m) => m.kind === "text" && m.message === "made it"));
+});
+
+test("a receipt whose Sync answer was lost on the way is reported by a later Sync, and to the app once", async () => {
+  // Arms a fault: the next Sync answer that carries a delivery receipt is dropped after the relay committed it.
+  let loseNextReceipt = false;
+  const lost: number[] = [];
+  const loseAnswer: Interceptor = (next) => async (req) => {
+    const res = await next(req);
+    if (loseNextReceipt && req.method.name === "Sync" && !res.stream) {
+      const receipt = (res.message as SyncResponse).syncMeta.find((meta) => meta.deliveredPackets.length > 0);
+      if (receipt) {
+        loseNextReceipt = false;
+        lost.push(...receipt.deliveredPackets);
+        throw new ConnectError("the answer was lost on the way", Code.DeadlineExceeded);
+      }
+    }
+    return res;
+  };
+  const erin = new SeeMeClient({
+    storage: new MemoryStorage(),
+    transport: (auth) => createGatewayTransport(stack.gatewayUrl, { interceptors: [auth, loseAnswer] }),
+    retry: { baseDelayMs: 50 },
+  });
+  await erin.register();
+  const frank = await newDevice(stack);
+  const pairs = await pair(erin, frank);
+  await syncUntil(erin, async () => (await erin.connection(pairs.a)).status === "active");
+  const text = await erin.sendText("did you get this?", { to: pairs.a, sync: false });
+  await erin.sync();
+  await syncUntil(frank, (inbox) => inbox.some((m) => m.kind === "text" && m.message === "did you get this?"));
+  const packetId = text.sent[0].packetIds[0];
+
+  const delivered: number[] = [];
+  const off = erin.events.on("delivered", (event) => delivered.push(...event.packetIds));
+  loseNextReceipt = true;
+  // The first answer with the receipt is lost; the SDK's retry (and the next syncs) hear of it again.
+  await erin.sync();
+  await erin.sync();
+  await erin.sync();
+  off();
+  expect(lost).toEqual([packetId]);
+  expect(delivered).toEqual([packetId]);
+  // Acknowledged by erin's next Sync: the relay keeps it no longer.
+  const { rows } = await db.query("SELECT packet_id FROM delivery_receipt WHERE recipient_pair_id = $1", [pairs.b]);
+  expect(rows).toEqual([]);
 });

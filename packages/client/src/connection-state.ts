@@ -64,6 +64,7 @@ export function retireConnection(state: DeviceState, connection: StoredConnectio
   connection.status = status;
   state.outbox = state.outbox.filter((packet) => packet.pairId !== connection.peerPairId);
   delete state.acks[connection.pairId];
+  if (connection.peerPairId) delete state.receiptsSeen?.[connection.peerPairId];
   state.partialTexts = state.partialTexts.filter((partial) => partial.connection !== connection.pairId);
 }
 

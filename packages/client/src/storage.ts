@@ -141,6 +141,12 @@ export interface DeviceState {
   outbox: OutboxPacket[];
   /** Received and persisted packets still to acknowledge, per pairID (mine, or "SERVER"). */
   acks: Record<string, number[]>;
+  /**
+   * Receipts (delivered or superseded) the relay reported, per peer pairID, until a
+   * Sync has acknowledged them (receipts_seen). The relay reports each until then,
+   * so one seen here again is not reported to the app again. Missing in older states.
+   */
+  receiptsSeen?: Record<string, number[]>;
   partialTexts: PartialText[];
   /** Recent server message ids, to skip a second delivery before the acknowledgement lands. */
   seenServerMessages: number[];

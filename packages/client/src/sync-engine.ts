@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { Slot, SyncTarget, type IncomingPacket, type LocationService } from "@seeme/contracts/location";
+import { Slot, SyncTarget, type IncomingPacket, type LocationService, type SyncMeta } from "@seeme/contracts/location";
 import { backoffDelay, sleep, withCause, withRetry, type RetryPolicy } from "./backoff.js";
 import type { ClientEvents } from "./client-events.js";
 import { fromBase64 } from "./connection-state.js";
@@ -61,6 +61,7 @@ interface Acks {
 
 interface SyncRound {
   lastPacketsReceived: Acks[];
+  receiptsSeen: Acks[];
   data: Array<{ pairId: string; packetId: number; blob: Uint8Array; urgent: boolean }>;
 }
 
@@ -256,6 +257,7 @@ export class SyncEngine {
       const stream = this.liveStream;
       const skipIncoming = stream !== 0 && this.fetchedUnder === stream;
       const request = { ...buildRequest(await this.deps.storage.read(), limits), skipIncoming };
+      // Receipt acknowledgements alone do not call for a round: they go with the next Sync.
       if (report.rounds > 0 && !hasMore && request.data.length === 0 && request.lastPacketsReceived.length === 0) break;
       let response;
       try {
@@ -284,10 +286,8 @@ export class SyncEngine {
           stored.set(meta.pairId, new Set(meta.receivedPackets));
           this.deps.events.emit("stored", { peerPairId: meta.pairId, packetIds: meta.receivedPackets });
         }
-        if (meta.deliveredPackets.length > 0)
-          this.deps.events.emit("delivered", { peerPairId: meta.pairId, packetIds: meta.deliveredPackets });
       }
-      await this.deps.storage.update((state) => {
+      const newlyDelivered = await this.deps.storage.update((state) => {
         const before = state.outbox.length;
         state.outbox = state.outbox.filter((packet) => !stored.get(packet.pairId)?.has(packet.packetId));
         report.sent += before - state.outbox.length;
@@ -296,7 +296,11 @@ export class SyncEngine {
           if (left.length > 0) state.acks[pairId] = left;
           else delete state.acks[pairId];
         }
+        return takeReceipts(state, request.receiptsSeen, response.syncMeta);
       });
+      // Persisted first: a receipt the relay reports again (its acknowledgement was lost) is not reported twice.
+      for (const [peerPairId, packetIds] of newlyDelivered)
+        this.deps.events.emit("delivered", { peerPairId, packetIds });
       const outcomes = await this.receive(response.data);
       report.received += outcomes.filter((outcome) => outcome.kind !== "skipped" && outcome.kind !== "deferred").length;
       hasMore = response.hasMore;
@@ -314,6 +318,14 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
     budget -= packetIds.length;
     lastPacketsReceived.push({ pairId, packetIds });
   }
+  const receiptsSeen: Acks[] = [];
+  budget = MAX_ACKS_PER_SYNC;
+  for (const [pairId, ids] of Object.entries(state.receiptsSeen ?? {})) {
+    if (budget === 0 || ids.length === 0) continue;
+    const packetIds = ids.slice(0, budget);
+    budget -= packetIds.length;
+    receiptsSeen.push({ pairId, packetIds });
+  }
   const data = state.outbox
     .slice(0, limits.maxPacketsPerSync)
     // Locations go in the latest-value slot: the relay keeps only the newest undelivered one (SPEC §8).
@@ -324,5 +336,34 @@ function buildRequest(state: DeviceState, limits: ServerLimits): SyncRound {
       urgent: packet.urgent ?? false,
       slot: packet.kind === "location" ? Slot.LOCATION : Slot.UNSPECIFIED,
     }));
-  return { lastPacketsReceived, data };
+  return { lastPacketsReceived, receiptsSeen, data };
+}
+
+/**
+ * Bookkeeping of receipts after a Sync answered: the ones it acknowledged are
+ * done (the relay deleted them); the ones it reported are remembered, to be
+ * acknowledged by the next Sync. Returns the delivered ones not seen before,
+ * per peer pairID: what the app has not been told yet.
+ */
+function takeReceipts(state: DeviceState, acknowledged: Acks[], meta: SyncMeta[]): Map<string, number[]> {
+  state.receiptsSeen ??= {};
+  const seen = state.receiptsSeen;
+  const told = new Map(Object.entries(seen).map(([pairId, ids]) => [pairId, new Set(ids)]));
+  for (const { pairId, packetIds } of acknowledged) {
+    const done = new Set(packetIds);
+    const left = (seen[pairId] ?? []).filter((id) => !done.has(id));
+    if (left.length > 0) seen[pairId] = left;
+    else delete seen[pairId];
+  }
+  const fresh = new Map<string, number[]>();
+  for (const entry of meta) {
+    if (entry.target !== SyncTarget.SENDER) continue;
+    // Reported again though acknowledged (the acknowledgement did not land): acknowledged again, not told again.
+    const pending = new Set(seen[entry.pairId] ?? []);
+    const added = [...entry.deliveredPackets, ...entry.supersededPackets].filter((id) => !pending.has(id));
+    if (added.length > 0) seen[entry.pairId] = [...pending, ...added];
+    const delivered = entry.deliveredPackets.filter((id) => !told.get(entry.pairId)?.has(id));
+    if (delivered.length > 0) fresh.set(entry.pairId, delivered);
+  }
+  return fresh;
 }

@@ -224,3 +224,37 @@ test("while the Subscribe stream is caught up, Syncs skip the inbox; the first a
   expect(requests.map((r) => r.skipIncoming)).toEqual([false, true]);
   expect(requests[1].lastPacketsReceived).toEqual([expect.objectContaining({ pairId: myPairId, packetIds: [1] })]);
 });
+
+test("receipts are acknowledged by the next Sync and reported to the app once, though the relay reports one again", async () => {
+  // A relay that reports receipts until acknowledged; it drops the first acknowledgement (say, its answer was lost).
+  const waiting = new Set([5]);
+  const requests: SyncRequest[] = [];
+  const transport = createRouterTransport((router) =>
+    router.service(LocationService, {
+      async sync(request) {
+        requests.push(request);
+        if (requests.length === 2) waiting.add(6);
+        if (requests.length === 3)
+          for (const id of request.receiptsSeen.flatMap((r) => r.packetIds)) waiting.delete(id);
+        const delivered = [...waiting].sort((a, b) => a - b);
+        return {
+          syncMeta:
+            delivered.length > 0
+              ? [{ target: SyncTarget.SENDER, pairId: theirPairId, deliveredPackets: delivered }]
+              : [],
+        };
+      },
+      async *subscribe() {},
+    }),
+  );
+  const storage = new MemoryStorage({ ...emptyState(), connections: [connection()] });
+  const sync = engine(storage, createClient(LocationService, transport));
+  const events = (sync as unknown as { deps: { events: Emitter<ClientEvents> } }).deps.events;
+  const delivered: number[][] = [];
+  events.on("delivered", (event) => delivered.push(event.packetIds));
+
+  for (let round = 0; round < 4; round++) await sync.sync();
+  expect(requests.map((r) => r.receiptsSeen.flatMap((seen) => seen.packetIds))).toEqual([[], [5], [5, 6], []]);
+  expect(delivered).toEqual([[5], [6]]);
+  expect((await storage.read()).receiptsSeen).toEqual({});
+});

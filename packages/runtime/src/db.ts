@@ -5,7 +5,9 @@
  *
  * URL convention: `postgresql://user@host:port/db?schema=<name>&connection_limit=<n>`.
  * `schema` selects the PostgreSQL schema (default `public`); `connection_limit` caps the
- * pool (an embedded PGlite database must use 1).
+ * pool (an embedded PGlite database must use 1); `pgbouncer=true` (Prisma's name for it)
+ * turns named prepared statements off, for servers whose sessions outlive or are shared
+ * between client connections (a transaction-mode pooler, PGlite's single session).
  */
 import { PrismaPg } from "@prisma/adapter-pg";
 import { parseDatabaseUrl, poolConfig } from "./db/url.js";
@@ -28,7 +30,39 @@ export interface PrismaAdapterOptions {
 export function createPrismaAdapter(url: string, options: PrismaAdapterOptions = {}): PrismaPg {
   const target = parseDatabaseUrl(url);
   const config = poolConfig(target, options.poolSize === undefined ? {} : { max: options.poolSize });
-  return new PrismaPg(config, { schema: target.schema, onPoolError: options.onPoolError });
+  return new PrismaPg(config, {
+    schema: target.schema,
+    onPoolError: options.onPoolError,
+    statementNameGenerator: target.namedStatements ? statementNames() : undefined,
+  });
+}
+
+type StatementNameGenerator = NonNullable<
+  NonNullable<ConstructorParameters<typeof PrismaPg>[1]>["statementNameGenerator"]
+>;
+
+// Distinct statements named per process; any beyond (a query shape that varies with its
+// input, should one appear) run unnamed, so no connection caches an unbounded number.
+const MAX_NAMED_STATEMENTS = 500;
+
+/**
+ * Names for prepared statements, one per distinct SQL text. An unnamed statement
+ * (the adapter's default) is parsed and planned again on every call: for the
+ * relay's Sync statement PostgreSQL spent more CPU planning than running it.
+ * A named one is parsed once per connection and its plan cached (PostgreSQL
+ * switches to a generic plan after five runs when that is no worse).
+ */
+function statementNames(limit = MAX_NAMED_STATEMENTS): StatementNameGenerator {
+  const names = new Map<string, string>();
+  // pg treats an undefined name as unnamed; the adapter's type says string.
+  return (query) => {
+    let name = names.get(query.sql);
+    if (name === undefined && names.size < limit) {
+      name = `seeme_${names.size}`;
+      names.set(query.sql, name);
+    }
+    return name as string;
+  };
 }
 
 /** Anything `checkDatabase` can probe: a generated PrismaClient or a pg pool/client. */

@@ -37,6 +37,7 @@ describe("database URLs", () => {
       connectionString: "postgresql://u@h:5/db?sslmode=disable",
       schema: "identity",
       poolSize: 1,
+      namedStatements: true,
     });
     expect(parseDatabaseUrl("postgresql://u@h/db").schema).toBe("public");
     expect(() => parseDatabaseUrl("postgresql://u@h/db?schema=a;drop")).toThrow("invalid schema name");
@@ -85,6 +86,26 @@ describe("migrate on PostgreSQL", () => {
       expect(await checkDatabase(prisma)).toBe(true);
     } finally {
       await prisma.$disconnect();
+    }
+  });
+
+  test("queries go as named prepared statements, parsed once per connection; ?pgbouncer=true sends them unnamed", async () => {
+    await migrate({ schemaPath, migrationsDir, url: db.url, log: recordingLogger() });
+    for (const [url, named] of [
+      [db.url, true],
+      [`${db.url}&pgbouncer=true`, false],
+    ] as const) {
+      // One connection, so the session asked below is the one that ran the query.
+      const prisma = new PrismaClient({ adapter: createPrismaAdapter(url, { poolSize: 1 }) });
+      try {
+        for (let i = 0; i < 2; i++) await prisma.note.findMany({ where: { mood: "BUSY" } });
+        const prepared = await prisma.$queryRawUnsafe<Array<{ statement: string }>>(
+          "SELECT statement FROM pg_prepared_statements",
+        );
+        expect(prepared.filter((row) => row.statement.includes('"Note"'))).toHaveLength(named ? 1 : 0);
+      } finally {
+        await prisma.$disconnect();
+      }
     }
   });
 });

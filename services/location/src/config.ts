@@ -20,6 +20,10 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   defaultPageSize: number;
   /** Upper bound on a client's requested page size. */
   maxPageSize: number;
+  /** Group commit: how long a Sync waits for others to share its commit (0: those arriving in the same event-loop turn). */
+  syncGroupCommitMs: number;
+  /** Most Syncs sharing one commit; 1 commits each alone (group commit off). */
+  syncGroupCommitMax: number;
   /** Outgoing packets per sending account. */
   senderRate: RateLimit;
   /** Incoming packets per recipient pairID. */
@@ -47,6 +51,11 @@ export function loadConfig(env: Env): LocationConfig {
     adminToken: read.secret("ADMIN_TOKEN", 32),
     defaultPageSize: read.int("SYNC_PAGE_SIZE", 100, { min: 1, max: maxPageSize }),
     maxPageSize,
+    syncGroupCommitMs: read.int("SYNC_GROUP_COMMIT_MS", 0, { min: 0, max: 50 }),
+    // Off by default: measured on 2 cores it saves PostgreSQL CPU at one packet per Sync but costs the
+    // location service more than it saves (one Prisma transaction per batch, statements one after another);
+    // see BENCHMARKS.md, "Group commit".
+    syncGroupCommitMax: read.int("SYNC_GROUP_COMMIT_MAX", 1, { min: 1, max: 1000 }),
     senderRate: {
       capacity: read.int("SENDER_PACKET_BURST", 1000, { min: 1 }),
       perSecond: read.int("SENDER_PACKETS_PER_SECOND", 50, { min: 1 }),

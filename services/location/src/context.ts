@@ -5,12 +5,15 @@ import type { EventBus } from "@seeme/runtime/nats";
 import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
 import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
+import type { GroupCommit } from "./db/group-commit.js";
 
 /** Everything handlers, consumers and workers need; tests build it with their own clock. */
 export interface LocationContext {
   config: LocationConfig;
   log: Logger;
   db: LocationDb;
+  /** Sync statements arriving together share one transaction and commit (db/group-commit.ts). */
+  syncs: GroupCommit;
   bus: EventBus;
   /** The service's clock: store and expiry times, and what counts as expired. */
   now: () => Date;

@@ -15,6 +15,7 @@ import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
 import type { LocationContext } from "./context.js";
 import { createLocationDb } from "./db/client.js";
+import { GroupCommit } from "./db/group-commit.js";
 import { onAccountDeleted } from "./events/account-deleted.js";
 import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
@@ -68,6 +69,7 @@ export async function startLocationService(
     config,
     log: base.log,
     db: base.db,
+    syncs: new GroupCommit(base.db, { windowMs: config.syncGroupCommitMs, maxBatch: config.syncGroupCommitMax }),
     bus: base.bus,
     now: options.now ?? (() => new Date()),
     connections,

@@ -1,5 +1,5 @@
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { Slot, type SyncRequest } from "@seeme/contracts/location";
+import { Slot, type ReceivedPackets, type SyncRequest } from "@seeme/contracts/location";
 import { isPairId, MAX_ACK_ENTRIES, MAX_ACKS_PER_SYNC, SERVER_PAIR_ID } from "@seeme/contracts/protocol";
 import { invalid } from "@seeme/runtime/errors";
 import type { LocationConfig } from "./config.js";
@@ -32,6 +32,8 @@ export interface CheckedSync {
   outgoing: OutgoingBatch[];
   /** Acknowledged packet ids per own pairID (or "SERVER"), without repeats. */
   acks: Map<string, number[]>;
+  /** Receipts acknowledged (receipts_seen) per recipient pairID, without repeats. */
+  receiptsSeen: Map<string, number[]>;
   outgoingCount: number;
   pageSize: number;
 }
@@ -72,28 +74,34 @@ export function checkSyncRequest(req: SyncRequest, config: LocationConfig, now: 
     batches.set(packet.pairId, batch);
   });
 
-  // Both limits are checked before anything is merged: the merge is linear, but
-  // a request over them must cost no more than counting its entries.
-  const entries = req.lastPacketsReceived;
+  const acks = mergeIds("last_packets_received", req.lastPacketsReceived, true);
+  const receiptsSeen = mergeIds("receipts_seen", req.receiptsSeen, false);
+
+  const pageSize = req.pageSize === 0 ? config.defaultPageSize : Math.min(req.pageSize, config.maxPageSize);
+  return { outgoing: [...batches.values()], acks, receiptsSeen, outgoingCount: req.data.length, pageSize };
+}
+
+/**
+ * Packet ids per pairID without repeats, for acknowledgements (of packets or of
+ * receipts). Both limits are checked before anything is merged: the merge is
+ * linear, but a request over them must cost no more than counting its entries.
+ */
+function mergeIds(field: string, entries: ReceivedPackets[], server: boolean): Map<string, number[]> {
   if (entries.length > MAX_ACK_ENTRIES) {
-    throw invalid(`last_packets_received has ${entries.length} entries; at most ${MAX_ACK_ENTRIES}`);
+    throw invalid(`${field} has ${entries.length} entries; at most ${MAX_ACK_ENTRIES}`);
   }
-  let ackCount = 0;
-  for (const received of entries) ackCount += received.packetIds.length;
-  if (ackCount > MAX_ACKS_PER_SYNC)
-    throw invalid(`last_packets_received acknowledges ${ackCount} packets; at most ${MAX_ACKS_PER_SYNC}`);
+  let count = 0;
+  for (const received of entries) count += received.packetIds.length;
+  if (count > MAX_ACKS_PER_SYNC) throw invalid(`${field} acknowledges ${count} packets; at most ${MAX_ACKS_PER_SYNC}`);
 
   const merged = new Map<string, Set<number>>();
   entries.forEach((received, i) => {
-    if (received.pairId !== SERVER_PAIR_ID && !isPairId(received.pairId)) {
-      throw invalid(`last_packets_received[${i}].pair_id must be "SERVER" or 40 characters of [A-Za-z0-9]`);
+    if (!(isPairId(received.pairId) || (server && received.pairId === SERVER_PAIR_ID))) {
+      throw invalid(`${field}[${i}].pair_id must be ${server ? '"SERVER" or ' : ""}40 characters of [A-Za-z0-9]`);
     }
     const ids = merged.get(received.pairId) ?? new Set<number>();
     for (const id of received.packetIds) ids.add(id);
     merged.set(received.pairId, ids);
   });
-  const acks = new Map([...merged].map(([pairId, ids]) => [pairId, [...ids]]));
-
-  const pageSize = req.pageSize === 0 ? config.defaultPageSize : Math.min(req.pageSize, config.maxPageSize);
-  return { outgoing: [...batches.values()], acks, outgoingCount: req.data.length, pageSize };
+  return new Map([...merged].map(([pairId, ids]) => [pairId, [...ids]]));
 }

@@ -106,10 +106,8 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
     await h.as(pair.a).sync({ data: [packet] });
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [2] }] });
     expect(meta(await h.as(pair.a).sync({}), pair.bPair)).toMatchObject({ deliveredPackets: [2] });
-    expect(meta(await h.as(pair.a).sync({ data: [packet] }), pair.bPair)).toMatchObject({
-      receivedPackets: [2],
-      deliveredPackets: [],
-    });
+    const again = await h.as(pair.a).sync({ data: [packet], receiptsSeen: [{ pairId: pair.bPair, packetIds: [2] }] });
+    expect(meta(again, pair.bPair)).toMatchObject({ receivedPackets: [2], deliveredPackets: [] });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
     expect(await inbox(pair)).toEqual([]);
   });
@@ -283,12 +281,16 @@ describe("latest-value slot", () => {
     const received: number[] = [];
     const delivered: number[] = [];
     const superseded: number[] = [];
+    // Like the SDK, each Sync acknowledges the receipts the previous one reported.
+    let seen: number[] = [];
     const record = (res: SyncResponse) => {
       const m = meta(res, pair.bPair);
       received.push(...(m?.receivedPackets ?? []));
       delivered.push(...(m?.deliveredPackets ?? []));
       superseded.push(...(m?.supersededPackets ?? []));
+      seen = [...(m?.deliveredPackets ?? []), ...(m?.supersededPackets ?? [])];
     };
+    const receiptsSeen = () => [{ pairId: pair.bPair, packetIds: seen }];
     for (let first = 1; first <= 503; first += 100) {
       const data = [];
       for (let id = first; id < first + 100 && id <= 503; id++) {
@@ -299,13 +301,13 @@ describe("latest-value slot", () => {
           slot: statuses.has(id) ? Slot.UNSPECIFIED : Slot.LOCATION,
         });
       }
-      record(await h.as(pair.a).sync({ data }));
+      record(await h.as(pair.a).sync({ data, receiptsSeen: receiptsSeen() }));
     }
     expect(received).toHaveLength(503);
     const waiting = await inbox(pair);
     expect(waiting).toEqual([100, 250, 400, 503]);
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: waiting }] });
-    record(await h.as(pair.a).sync({}));
+    record(await h.as(pair.a).sync({ receiptsSeen: receiptsSeen() }));
     expect(delivered.sort((x, y) => x - y)).toEqual([100, 250, 400, 503]);
     expect(superseded).toHaveLength(499);
     expect(new Set([...delivered, ...superseded]).size).toBe(503);

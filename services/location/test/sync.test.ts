@@ -20,7 +20,7 @@ beforeAll(async () => {
 afterAll(() => h.stop());
 
 describe("Sync between two connected accounts", () => {
-  it("relays packets, deletes only the acknowledged one and reports its delivery to the sender once", async () => {
+  it("relays packets, deletes only the acknowledged one and reports its delivery to the sender until acknowledged", async () => {
     const pair = newConnection();
     await h.connect(pair);
     const a = h.as(pair.a);
@@ -70,13 +70,40 @@ describe("Sync between two connected accounts", () => {
         deliveredPackets: [7],
       }),
     ]);
-    expect((await a.sync({})).syncMeta).toEqual([]);
+    expect((await a.sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [7] }] })).syncMeta).toEqual([]);
 
     await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [8] }] });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
     expect((await a.sync({})).syncMeta).toEqual([
       expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, deliveredPackets: [8] }),
     ]);
+  });
+
+  it("keeps a receipt until the sender's next Sync acknowledges it: an answer lost on the way loses no receipt", async () => {
+    const pair = newConnection();
+    const other = newConnection();
+    await h.connect(pair);
+    await h.connect(other);
+    const a = h.as(pair.a);
+    const b = h.as(pair.b);
+    await a.sync({ data: [{ pairId: pair.bPair, packetId: 5, blob: blob("five") }] });
+    await b.sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [5] }] });
+    const receipt = [expect.objectContaining({ target: SyncTarget.SENDER, pairId: pair.bPair, deliveredPackets: [5] })];
+
+    // The relay answered this Sync, but the answer never reached A's device.
+    expect((await a.sync({})).syncMeta).toEqual(receipt);
+    // A's next Sync still hears of the delivery.
+    expect((await a.sync({})).syncMeta).toEqual(receipt);
+    // Someone else acknowledging A's receipt takes nothing away from A.
+    await h.as(other.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [5] }] });
+    await b.sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [5] }] });
+    expect((await a.sync({})).syncMeta).toEqual(receipt);
+
+    // Acknowledged: the Sync that says so no longer reports it, nor does any later one.
+    expect((await a.sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [5] }] })).syncMeta).toEqual([]);
+    expect((await a.sync({})).syncMeta).toEqual([]);
+    const { rows } = await h.pool.query("SELECT 1 FROM delivery_receipt WHERE recipient_pair_id = $1", [pair.bPair]);
+    expect(rows).toEqual([]);
   });
 
   it("keeps the sender's receipts for the sender: the recipient or a third account syncing first takes none of them", async () => {

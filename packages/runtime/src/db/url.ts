@@ -8,6 +8,8 @@ export interface DatabaseTarget {
   schema: string;
   /** Pool size from `?connection_limit=`; undefined leaves pg's default (10). */
   poolSize: number | undefined;
+  /** False with `?pgbouncer=true`: statements go unnamed (see createPrismaAdapter). */
+  namedStatements: boolean;
 }
 
 /** A malformed database URL; the message completes "<VARIABLE> …" (see ConfigError). */
@@ -22,7 +24,7 @@ export class DatabaseUrlError extends Error {
 // plain identifiers avoids having to quote them correctly in both places.
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-/** Splits `?schema=` and `?connection_limit=` (Prisma's conventional names) off a URL. */
+/** Splits `?schema=`, `?connection_limit=` and `?pgbouncer=` (Prisma's conventional names) off a URL. */
 export function parseDatabaseUrl(url: string): DatabaseTarget {
   let parsed: URL;
   try {
@@ -41,9 +43,11 @@ export function parseDatabaseUrl(url: string): DatabaseTarget {
   if (poolSize !== undefined && !(Number.isInteger(poolSize) && poolSize > 0)) {
     throw new DatabaseUrlError(`has an invalid connection_limit: ${JSON.stringify(limit)} (a positive integer)`);
   }
+  const namedStatements = parsed.searchParams.get("pgbouncer") !== "true";
   parsed.searchParams.delete("schema");
   parsed.searchParams.delete("connection_limit");
-  return { connectionString: parsed.toString(), schema, poolSize };
+  parsed.searchParams.delete("pgbouncer");
+  return { connectionString: parsed.toString(), schema, poolSize, namedStatements };
 }
 
 /**

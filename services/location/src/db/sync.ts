@@ -1,3 +1,4 @@
+import { MAX_ACKS_PER_SYNC } from "@seeme/contracts/protocol";
 import type { Queryable } from "./client.js";
 import { Prisma } from "./generated/client.js";
 import { inboxEntry, inboxRows, type InboxEntry, type InboxRow } from "./inbox.js";
@@ -24,6 +25,8 @@ export interface SyncInput {
   acks: Array<{ pairId: string; packetId: number }>;
   /** Distinct pairIDs of `acks`. */
   receiveUnder: string[];
+  /** Receipts the caller acknowledges having seen (receipts_seen): deleted, not reported again. */
+  receiptsSeen: Array<{ pairId: string; packetId: number }>;
   /** Server message ids acknowledged in the same request: left out of the inbox read. */
   serverAcks: number[];
   /** Most inbox entries to read; null reads none. */
@@ -37,15 +40,18 @@ export interface SyncOutcome {
   stored: Array<{ pairId: string; packetId: number; accountId: string; expiresAt: Date; held: boolean }>;
   /** Acknowledged packets that were deleted now. */
   deleted: Array<{ pairId: string; packetId: number }>;
-  /** Receipts for packets the caller sent, reported once and then dropped. */
+  /** Receipts for packets the caller sent, reported until the caller acknowledges them. */
   delivered: Array<{ pairId: string; packetId: number }>;
-  /** Receipts for packets the caller sent that a newer one in their slot replaced, reported once. */
+  /** Receipts for packets the caller sent that a newer one in their slot replaced, reported likewise. */
   superseded: Array<{ pairId: string; packetId: number }>;
   /** Inbox entries, oldest first. */
   inbox: InboxEntry[];
 }
 
-interface Row extends InboxRow {
+/** Most receipts one response reports: what one request may acknowledge (MAX_ACKS_PER_SYNC). */
+const MAX_RECEIPTS = MAX_ACKS_PER_SYNC;
+
+export interface SyncRow extends InboxRow {
   tag: "allowed" | "stored" | "deleted" | "delivered" | "superseded" | "inbox";
   account_id: string | null;
 }
@@ -70,12 +76,19 @@ interface Row extends InboxRow {
  * - a held packet (release_at) is stored with stored_at = its release time, so
  *   no inbox read, acknowledgement or hint sees it before then;
  * - acknowledged (visible) packets are deleted, each leaving a receipt;
- * - the caller's own receipts are taken;
+ * - the receipts the caller acknowledges (receipts_seen) are deleted, and the
+ *   rest of its receipts are reported (at most MAX_RECEIPTS, so one request can
+ *   acknowledge them all): a receipt outlives a lost response (at least once);
  * - the inbox is read as it stands after this request: the statement's snapshot
  *   still holds the packets and server messages acknowledged here, so they are
  *   left out explicitly.
  */
 export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOutcome> {
+  return readOutcome(await db.$queryRaw<SyncRow[]>(syncStatement(input)));
+}
+
+/** The Sync statement for one request (what applySync runs; the bench runs it through raw pg too). */
+export function syncStatement(input: SyncInput): Prisma.Sql {
   const { accountId, now } = input;
   const inbox =
     input.inboxLimit === null
@@ -91,7 +104,7 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
          ORDER BY stored_at, kind, seq
          LIMIT ${input.inboxLimit}
       ) w`;
-  const rows = await db.$queryRaw<Row[]>`
+  return Prisma.sql`
     WITH outgoing AS (
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
                            ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.releaseAt)}::timestamptz[],
@@ -157,10 +170,20 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
       UNION ALL
       SELECT pair_id, packet_id, peer_pair_id, ${now}::timestamptz, true FROM stillborn
       ON CONFLICT DO NOTHING
+    ), receipt_seen AS (
+      SELECT * FROM unnest(${input.receiptsSeen.map((r) => r.pairId)}::text[], ${input.receiptsSeen.map((r) => r.packetId)}::bigint[])
+             AS rs(pair_id, packet_id)
+    ), receipt_done AS (
+      DELETE FROM delivery_receipt d USING receipt_seen rs, route r
+       WHERE (SELECT allowed FROM verdict) AND d.recipient_pair_id = rs.pair_id AND d.packet_id = rs.packet_id
+         AND r.pair_id = d.sender_pair_id AND r.account_id = ${accountId}
     ), delivered AS (
-      DELETE FROM delivery_receipt d USING route r
-       WHERE (SELECT allowed FROM verdict) AND r.pair_id = d.sender_pair_id AND r.account_id = ${accountId}
-      RETURNING d.recipient_pair_id, d.packet_id, d.superseded
+      -- The snapshot still holds the receipts deleted just above: left out explicitly.
+      SELECT d.recipient_pair_id, d.packet_id, d.superseded FROM delivery_receipt d JOIN route r ON r.pair_id = d.sender_pair_id
+       WHERE (SELECT allowed FROM verdict) AND r.account_id = ${accountId}
+         AND NOT EXISTS (SELECT 1 FROM receipt_seen rs WHERE rs.pair_id = d.recipient_pair_id AND rs.packet_id = d.packet_id)
+       ORDER BY d.recipient_pair_id, d.packet_id
+       LIMIT ${MAX_RECEIPTS}
     )
     SELECT 'allowed' AS tag, NULL::text AS pair_id, NULL::bigint AS packet_id, NULL::text AS account_id, NULL::bytea AS blob,
            0 AS type, 0 AS sub_type, '' AS text, NULL::timestamptz AS stored_at, NULL::timestamptz AS expires_at,
@@ -174,7 +197,10 @@ export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOu
     SELECT CASE WHEN superseded THEN 'superseded' ELSE 'delivered' END, recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL
       FROM delivered
     ${inbox}`;
+}
 
+/** The Sync statement's rows as an outcome. */
+export function readOutcome(rows: SyncRow[]): SyncOutcome {
   const outcome: SyncOutcome = { allowed: false, stored: [], deleted: [], delivered: [], superseded: [], inbox: [] };
   const stored: Array<{ seq: bigint; packet: SyncOutcome["stored"][number] }> = [];
   for (const row of rows) {

@@ -17,6 +17,7 @@ export function syncInput(accountId: string, checked: CheckedSync, skipIncoming:
     sendTo: checked.outgoing.map((batch) => batch.pairId),
     acks: acks.flatMap(([pairId, ids]) => ids.map((packetId) => ({ pairId, packetId }))),
     receiveUnder: acks.map(([pairId]) => pairId),
+    receiptsSeen: [...checked.receiptsSeen].flatMap(([pairId, ids]) => ids.map((packetId) => ({ pairId, packetId }))),
     serverAcks: checked.acks.get(SERVER_PAIR_ID) ?? [],
     inboxLimit: skipIncoming ? null : checked.pageSize + 1,
   };
@@ -24,16 +25,20 @@ export function syncInput(accountId: string, checked: CheckedSync, skipIncoming:
 
 /**
  * Stage 2 of Sync: runs the Sync statement; server message acks join it in one
- * transaction. PostgreSQL may cancel it to break a deadlock (or a serialization
- * conflict) with a concurrent change of the same routes: nothing was applied
- * then, and the client's retry will go through, so the answer is Unavailable.
+ * transaction. Syncs arriving within a millisecond share one transaction and
+ * commit (group commit, db/group-commit.ts); each still gets its own outcome.
+ * PostgreSQL may cancel it to break a deadlock (or a serialization conflict)
+ * with a concurrent change of the same routes: nothing was applied then, and
+ * the client's retry will go through, so the answer is Unavailable.
  */
 export async function applyStage(ctx: LocationContext, input: SyncInput): Promise<Applied> {
   try {
-    if (input.serverAcks.length === 0) return { outcome: await applySync(ctx.db, input), serverAcked: [] };
-    return await ctx.db.$transaction(async (tx) => {
-      const outcome = await applySync(tx, input);
-      const serverAcked = outcome.allowed ? await ackServerMessages(tx, input.accountId, input.serverAcks) : [];
+    return await ctx.syncs.run(input.accountId, input.serverAcks.length > 0, async (db) => {
+      const outcome = await applySync(db, input);
+      const serverAcked =
+        outcome.allowed && input.serverAcks.length > 0
+          ? await ackServerMessages(db, input.accountId, input.serverAcks)
+          : [];
       return { outcome, serverAcked };
     });
   } catch (error) {

@@ -1,0 +1,82 @@
+import { Code } from "@connectrpc/connect";
+import { SyncTarget, type SyncResponse } from "@seeme/contracts/location";
+import { blob, countPackets, newConnection, startHarness, type Harness, type Pair } from "./helpers.js";
+
+/**
+ * Group commit (db/group-commit.ts): Syncs arriving together share one
+ * transaction, yet each caller gets its own answer and its own error. The
+ * window is widened to 50 ms here so that concurrent calls surely meet.
+ */
+let h: Harness;
+const POISON = 666;
+
+beforeAll(async () => {
+  h = await startHarness("location-group-commit", { SYNC_GROUP_COMMIT_MS: "50", SYNC_GROUP_COMMIT_MAX: "32" });
+  // A packet id the database refuses, to make one Sync of a batch fail inside its statement.
+  await h.pool.query(`
+    CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.packet_id = ${POISON} THEN RAISE EXCEPTION 'poisoned packet'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_poison BEFORE INSERT ON packet FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+});
+afterAll(() => h.stop());
+
+async function connectedPairs(n: number): Promise<Pair[]> {
+  const pairs = Array.from({ length: n }, () => newConnection());
+  for (const pair of pairs) await h.connect(pair);
+  return pairs;
+}
+
+const received = (response: SyncResponse, pairId: string) =>
+  response.syncMeta.find((meta) => meta.target === SyncTarget.SENDER && meta.pairId === pairId)?.receivedPackets;
+
+test("Syncs that arrive together share one commit, and each caller gets its own answer", async () => {
+  const pairs = await connectedPairs(6);
+  const answers = await Promise.all(
+    pairs.map((pair, i) => h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: i + 1, blob: blob(`p${i}`) }] })),
+  );
+  answers.forEach((answer, i) => expect(received(answer, pairs[i].bPair)).toEqual([i + 1]));
+  // Rows written by one transaction carry its id (xmin): six Syncs, fewer commits.
+  const { rows } = await h.pool.query<{ commits: string }>(
+    "SELECT count(DISTINCT xmin::text) AS commits FROM packet WHERE recipient_pair_id = ANY($1)",
+    [pairs.map((pair) => pair.bPair)],
+  );
+  expect(Number(rows[0].commits)).toBeLessThan(pairs.length);
+  // Durable and visible to the recipients.
+  for (const [i, pair] of pairs.entries())
+    expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([
+      i + 1,
+    ]);
+});
+
+test("one Sync that fails in the database fails alone: the others of its batch are stored and answered", async () => {
+  const pairs = await connectedPairs(4);
+  const calls = pairs.map((pair, i) =>
+    h
+      .as(pair.a)
+      .sync({ data: [{ pairId: pair.bPair, packetId: i === 1 ? POISON : 10 + i, blob: blob("x") }] })
+      .then(
+        (response) => ({ response }),
+        (error: unknown) => ({ error }),
+      ),
+  );
+  const outcomes = await Promise.all(calls);
+  // The poisoned Sync fails (an internal error: the database refused it); nothing of it is stored.
+  expect(outcomes[1]).toEqual({ error: expect.objectContaining({ code: Code.Internal }) });
+  for (const i of [0, 2, 3]) {
+    expect(received((outcomes[i] as { response: SyncResponse }).response, pairs[i].bPair)).toEqual([10 + i]);
+    expect(await countPackets(h.pool, pairs[i].bPair)).toBe(1);
+  }
+  expect(await countPackets(h.pool, pairs[1].bPair)).toBe(0);
+});
+
+test("the same packet sent twice in one batch is stored once, and both answers report it received", async () => {
+  const [pair] = await connectedPairs(1);
+  const send = () => h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("once") }] });
+  const [first, second] = await Promise.all([send(), send()]);
+  expect(received(first, pair.bPair)).toEqual([7]);
+  expect(received(second, pair.bPair)).toEqual([7]);
+  expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+});
