@@ -3,6 +3,8 @@
  * ConfigError whose message is one line naming the variable, so a bad value
  * stops the process with an actionable message instead of a stack trace.
  */
+import type { AdmissionLimits } from "./admission.js";
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -143,6 +145,8 @@ export interface CommonConfig {
    * NODE_ENV=production, so a development machine exposes nothing; undefined = 0.0.0.0.
    */
   bindHost?: string;
+  /** Bound on the unary calls worked on at once (admission.ts); health checks and streams are not counted. */
+  admission: AdmissionLimits;
 }
 
 /** BIND_HOST's default: loopback in development, every interface in production (pods are reached on their IP). */
@@ -163,6 +167,22 @@ export function readCommonConfig(env: Env, metricsPortDefault: number): CommonCo
     healthIntervalMs: read.int("HEALTH_INTERVAL_MS", 2000, { min: 100, max: 60_000 }),
     migrateOnStart: read.bool("MIGRATE_ON_START", true),
     bindHost: read.string("BIND_HOST", defaultBindHost(env)),
+    admission: readAdmissionLimits(env),
+  };
+}
+
+/**
+ * Defaults sized on the 2-core reference machine (docs/reliability.md): 64
+ * calls at once keep the database pool and the event loop busy without a long
+ * internal queue; 128 more may wait up to 250 ms, which smooths bursts while
+ * keeping the wait well inside a 1 s latency budget.
+ */
+export function readAdmissionLimits(env: Env): AdmissionLimits {
+  const read = configReader(env);
+  return {
+    maxInFlight: read.int("ADMISSION_MAX_IN_FLIGHT", 64, { min: 1, max: 100_000 }),
+    maxQueue: read.int("ADMISSION_MAX_QUEUE", 128, { min: 0, max: 100_000 }),
+    maxWaitMs: read.durationMs("ADMISSION_MAX_WAIT", "250ms", { max: "10s" }),
   };
 }
 
