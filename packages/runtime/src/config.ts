@@ -172,17 +172,20 @@ export function readCommonConfig(env: Env, metricsPortDefault: number): CommonCo
 }
 
 /**
- * Defaults sized on the 2-core reference machine (docs/reliability.md): 64
- * calls at once keep the database pool and the event loop busy without a long
- * internal queue; 128 more may wait up to 250 ms, which smooths bursts while
- * keeping the wait well inside a 1 s latency budget.
+ * Defaults (docs/reliability.md): the limit adapts between 2 and 64 calls at
+ * once to keep a call's time in the process near 250 ms; 64 more may wait up
+ * to 100 ms for a slot, which smooths bursts. Together they keep admitted
+ * calls well inside a 1 s budget whatever the machine's speed.
  */
 export function readAdmissionLimits(env: Env): AdmissionLimits {
   const read = configReader(env);
+  const maxInFlight = read.int("ADMISSION_MAX_IN_FLIGHT", 64, { min: 1, max: 100_000 });
   return {
-    maxInFlight: read.int("ADMISSION_MAX_IN_FLIGHT", 64, { min: 1, max: 100_000 }),
-    maxQueue: read.int("ADMISSION_MAX_QUEUE", 128, { min: 0, max: 100_000 }),
-    maxWaitMs: read.durationMs("ADMISSION_MAX_WAIT", "250ms", { max: "10s" }),
+    maxInFlight,
+    minInFlight: read.int("ADMISSION_MIN_IN_FLIGHT", Math.min(2, maxInFlight), { min: 1, max: maxInFlight }),
+    targetLatencyMs: read.durationMs("ADMISSION_TARGET_LATENCY", "250ms", { min: "1ms", max: "60s" }),
+    maxQueue: read.int("ADMISSION_MAX_QUEUE", 64, { min: 0, max: 100_000 }),
+    maxWaitMs: read.durationMs("ADMISSION_MAX_WAIT", "100ms", { max: "10s" }),
   };
 }
 

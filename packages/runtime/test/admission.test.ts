@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { GatewayService } from "@seeme/contracts/gateway";
-import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
+import { Admission, RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
 import { readCommonConfig } from "@seeme/runtime/config";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
@@ -29,6 +29,8 @@ describe("admission control", () => {
         ADMISSION_MAX_IN_FLIGHT: "4",
         ADMISSION_MAX_QUEUE: "2",
         ADMISSION_MAX_WAIT: "200ms",
+        // Calls here are held for as long as the test likes: no adapting.
+        ADMISSION_TARGET_LATENCY: "60s",
       },
       0,
     ).admission;
@@ -115,5 +117,39 @@ describe("admission control", () => {
     while (held.length) held.shift()?.();
     expect(await Promise.all(calls)).toEqual(["OK", "OK", "OK", "OK", "OK"]);
     client.close();
+  });
+
+  it("adapts the limit: shrinks when calls hold their slot longer than the target, grows back when fast", async () => {
+    let now = 0;
+    const admission = new Admission(
+      { maxInFlight: 10, minInFlight: 2, targetLatencyMs: 100, maxQueue: 0, maxWaitMs: 0 },
+      () => now,
+    );
+    expect(admission.limit).toBe(10);
+    const fill = () => Promise.all(Array.from({ length: admission.limit }, () => admission.acquire()));
+    // A round of slow calls (300 ms): one decrease per target interval, not one per call.
+    let releases = await fill();
+    now += 300;
+    for (const release of releases) release();
+    expect(admission.limit).toBe(8);
+    // Below the limit, a call is admitted (and its instant release does not grow an unreached limit).
+    (await admission.acquire())();
+    expect(admission.limit).toBe(8);
+    now += 1000;
+    // Still slow a few rounds later: down to the floor, never below.
+    for (let round = 0; round < 10; round++) {
+      releases = await fill();
+      now += 300;
+      for (const release of releases) release();
+    }
+    expect(admission.limit).toBe(2);
+    // Fast calls at the limit grow it back, about one per `limit` calls.
+    for (let round = 0; round < 40; round++) {
+      releases = await fill();
+      now += 10;
+      for (const release of releases) release();
+    }
+    expect(admission.limit).toBeGreaterThan(5);
+    expect(admission.limit).toBeLessThanOrEqual(10);
   });
 });

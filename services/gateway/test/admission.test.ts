@@ -77,6 +77,8 @@ describe("gateway admission control", () => {
         ADMISSION_MAX_IN_FLIGHT: "3",
         ADMISSION_MAX_QUEUE: "2",
         ADMISSION_MAX_WAIT: "300ms",
+        // Syncs here are held as long as the test likes: no adapting.
+        ADMISSION_TARGET_LATENCY: "60s",
       }),
       { log: silent },
     );

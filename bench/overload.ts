@@ -1,0 +1,173 @@
+/**
+ * `npm run overload`: admission control under 3× saturation (issue #16, item 5).
+ *
+ * The four services run as their own processes (bench/lib/stack.ts) with the
+ * default admission limits. Senders' Syncs of one packet each go through the
+ * gateway over gRPC (Connect-ES clients, one HTTP/2 connection per device):
+ *
+ * 1. saturation: a closed loop (OVERLOAD_CONCURRENCY workers, below the
+ *    admission bound so nothing is refused) measures the calls/s the stack
+ *    completes: S;
+ * 2. overload: an open loop offers OVERLOAD_FACTOR × S calls/s (default 3) for
+ *    OVERLOAD_SECONDS, each call fired at its scheduled time whether or not
+ *    earlier ones have answered (a closed loop would slow down with the server
+ *    and hide the queue);
+ * 3. accounting: every recipient drains its inbox; each packet whose Sync was
+ *    answered OK must be delivered.
+ *
+ * Prints saturation, admitted p50/p99 (from the scheduled time, so client-side
+ * lag counts too), refusals by code (and how many carried retry-after-ms), and
+ * lost packets. Exits 1 when admitted p99 ≥ 1 s, a refusal is not
+ * ResourceExhausted, or a packet is lost.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
+import { createPairs, type DevicePair } from "./lib/devices.js";
+import { startProcessStack } from "./lib/stack.js";
+import { blobFor, closedLoop, Latencies, round, sleep } from "./lib/stats.js";
+
+const PAIRS = Number(process.env.OVERLOAD_PAIRS ?? 60);
+const CONCURRENCY = Number(process.env.OVERLOAD_CONCURRENCY ?? 48);
+const SATURATION_SECONDS = Number(process.env.OVERLOAD_SATURATION_SECONDS ?? 15);
+const SECONDS = Number(process.env.OVERLOAD_SECONDS ?? 20);
+const FACTOR = Number(process.env.OVERLOAD_FACTOR ?? 3);
+const CALL_TIMEOUT_MS = 10_000;
+const PAGE = 500;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/** One packet from the pair's sender; resolves with the acknowledged key, or throws the call's error. */
+async function sendOne(pair: DevicePair): Promise<string> {
+  const id = pair.nextPacketId++;
+  await pair.sender.location.sync(
+    { data: [{ pairId: pair.to, packetId: id, blob: blobFor(id) }], skipIncoming: true },
+    { ...pair.sender.call, timeoutMs: CALL_TIMEOUT_MS },
+  );
+  return `${pair.to}/${id}`;
+}
+
+/** Everything waiting for the pair's recipient, acknowledged page by page. */
+async function drain(pair: DevicePair, delivered: Set<string>): Promise<void> {
+  let ack: number[] = [];
+  for (;;) {
+    const response = await pair.recipient.location.sync(
+      { lastPacketsReceived: ack.length ? [{ pairId: pair.to, packetIds: ack }] : [], pageSize: PAGE },
+      { ...pair.recipient.call, timeoutMs: 30_000 },
+    );
+    ack = [];
+    for (const packet of response.data) {
+      if (packet.pairId !== pair.to) continue;
+      delivered.add(`${pair.to}/${packet.packetId}`);
+      ack.push(packet.packetId);
+    }
+    if (!response.hasMore && ack.length === 0) return;
+  }
+}
+
+async function main(): Promise<void> {
+  const logDir = mkdtempSync(join(tmpdir(), "seeme-overload-"));
+  log(`starting the stack as processes (service logs in ${logDir})`);
+  const stack = await startProcessStack("overload", { logDir });
+  try {
+    const pairs = await createPairs(stack.gatewayUrl, PAIRS);
+    log(`${PAIRS} device pairs connected`);
+    const acked = new Set<string>();
+
+    // 1. Saturation, closed loop.
+    let turn = 0;
+    let saturationRefused = 0;
+    const saturation = await closedLoop(
+      { concurrency: CONCURRENCY, durationMs: SATURATION_SECONDS * 1000, warmupMs: 3000 },
+      async () => {
+        try {
+          acked.add(await sendOne(pairs[turn++ % pairs.length]));
+          return 1;
+        } catch (error) {
+          // Admission may refuse even here (its limit adapts to latency): back off as told.
+          const failure = ConnectError.from(error);
+          if (failure.code !== Code.ResourceExhausted) throw error;
+          saturationRefused++;
+          await sleep(Number(failure.metadata.get(RETRY_AFTER_HEADER) ?? 100));
+          return 0;
+        }
+      },
+    );
+    log(
+      `saturation (closed loop, ${CONCURRENCY} in flight): ${saturation.perSecond} calls/s, ` +
+        `p50 ${saturation.latency.p50Ms} ms, p99 ${saturation.latency.p99Ms} ms, ${saturationRefused} refused`,
+    );
+
+    // 2. Open loop at FACTOR × saturation.
+    const rate = Math.round(saturation.perSecond * FACTOR);
+    log(`overload: offering ${rate} calls/s (${FACTOR}× saturation) for ${SECONDS} s, open loop`);
+    const admitted = new Latencies();
+    const refused: Record<string, number> = {};
+    let withHint = 0;
+    let offered = 0;
+    const inFlight = new Set<Promise<void>>();
+    const start = performance.now();
+    const until = start + SECONDS * 1000;
+    while (performance.now() < until) {
+      const due = Math.floor(((performance.now() - start) / 1000) * rate);
+      for (; offered < due; offered++) {
+        const scheduled = start + (offered * 1000) / rate;
+        const pair = pairs[offered % pairs.length];
+        const call = sendOne(pair).then(
+          (key) => {
+            acked.add(key);
+            admitted.add(performance.now() - scheduled);
+          },
+          (error: unknown) => {
+            const failure = ConnectError.from(error);
+            const code = Code[failure.code];
+            refused[code] = (refused[code] ?? 0) + 1;
+            if (failure.metadata.get(RETRY_AFTER_HEADER) !== null) withHint++;
+          },
+        );
+        inFlight.add(call);
+        void call.finally(() => inFlight.delete(call));
+      }
+      await sleep(1);
+    }
+    await Promise.all(inFlight);
+    const elapsed = (performance.now() - start) / 1000;
+
+    // 3. Every acknowledged packet delivered?
+    const delivered = new Set<string>();
+    for (let i = 0; i < pairs.length; i += 10) await Promise.all(pairs.slice(i, i + 10).map((p) => drain(p, delivered)));
+    const lost = [...acked].filter((key) => !delivered.has(key)).length;
+
+    const summary = admitted.summary();
+    const refusedTotal = Object.values(refused).reduce((a, b) => a + b, 0);
+    log("");
+    log(`offered            ${offered} calls in ${round(elapsed, 1)} s (${round(offered / elapsed, 0)}/s)`);
+    log(`admitted (OK)      ${summary.samples} (${round(summary.samples / elapsed, 0)}/s)`);
+    log(`admitted p50       ${summary.p50Ms} ms`);
+    log(`admitted p99       ${summary.p99Ms} ms`);
+    log(`admitted max       ${summary.maxMs} ms`);
+    log(`refused            ${refusedTotal}: ${JSON.stringify(refused)}; with ${RETRY_AFTER_HEADER}: ${withHint}`);
+    log(`acknowledged       ${acked.size} packets (saturation + overload phases)`);
+    log(`delivered          ${[...acked].filter((key) => delivered.has(key)).length}`);
+    log(`lost               ${lost}`);
+
+    const problems: string[] = [];
+    if (summary.p99Ms >= 1000) problems.push(`admitted p99 ${summary.p99Ms} ms ≥ 1 s`);
+    const others = Object.keys(refused).filter((code) => code !== "ResourceExhausted");
+    if (others.length) problems.push(`refusals other than ResourceExhausted: ${others.join(", ")}`);
+    if (refusedTotal === 0) problems.push("nothing refused: the load did not exceed the bound");
+    if (lost > 0) problems.push(`${lost} acknowledged packets lost`);
+    for (const pair of pairs) {
+      pair.sender.close();
+      pair.recipient.close();
+    }
+    log(problems.length ? `FAIL: ${problems.join("; ")}` : "PASS");
+    process.exitCode = problems.length ? 1 : 0;
+  } finally {
+    await stack.stop();
+  }
+}
+
+await main();
