@@ -18,6 +18,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
  * `targetLatencyMs`, the limit shrinks by a fifth (at most once per target
  * interval, so one slow burst is one step); when the limit was reached and
  * calls are fast, it grows by about one per `limit` calls, up to `maxInFlight`.
+ * "Longer" is also relative: on a machine where a call takes longer than the
+ * target even alone, shrinking cannot help, so the bar is at least twice the
+ * fastest recent hold time (the no-queue baseline).
  */
 export interface AdmissionLimits {
   /** Ceiling of calls worked on at once (ADMISSION_MAX_IN_FLIGHT; read in config.ts with the defaults). */
@@ -54,6 +57,8 @@ export class Admission {
   /** Refused calls since start, for metrics and tests. */
   refused = 0;
   private currentLimit: number;
+  /** Fastest recent hold time: drops to any faster call, drifts up from lone calls so it follows a slower machine. */
+  private baselineMs = Number.POSITIVE_INFINITY;
   private lastDecrease = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -133,8 +138,11 @@ export class Admission {
 
   private adapt(heldMs: number, now: number): void {
     this.holdMs += (heldMs - this.holdMs) / 16;
+    // Up only from calls that ran (nearly) alone: under a queue every call is slow and would drag it up.
+    if (heldMs < this.baselineMs) this.baselineMs = heldMs;
+    else if (this.inFlight <= this.limits.minInFlight) this.baselineMs += (heldMs - this.baselineMs) / 16;
     const { minInFlight, maxInFlight, targetLatencyMs } = this.limits;
-    if (heldMs > targetLatencyMs) {
+    if (heldMs > Math.max(targetLatencyMs, 2 * this.baselineMs)) {
       if (now - this.lastDecrease >= targetLatencyMs) {
         this.currentLimit = Math.max(minInFlight, this.currentLimit * DECREASE);
         this.lastDecrease = now;

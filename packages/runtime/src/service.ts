@@ -77,7 +77,8 @@ export async function startServiceBase<DB extends PrismaLike>(
     host: common.bindHost,
     port: options.port,
     registrations: [],
-    probes: { postgres: () => (db ? checkDatabase(db) : false), nats: () => bus?.isConnected() ?? false },
+    // Until connected, the "starting" hold keeps health NOT_SERVING (and the retries log why).
+    probes: { postgres: () => (db ? checkDatabase(db) : true), nats: () => bus?.isConnected() ?? true },
     holds: [STARTING],
     admission: common.admission,
     log,

@@ -127,8 +127,13 @@ describe("admission control", () => {
     );
     expect(admission.limit).toBe(10);
     const fill = () => Promise.all(Array.from({ length: admission.limit }, () => admission.acquire()));
-    // A round of slow calls (300 ms): one decrease per target interval, not one per call.
+    // A round of fast calls (10 ms) sets the no-queue baseline; at the ceiling, the limit stays.
     let releases = await fill();
+    now += 10;
+    for (const release of releases) release();
+    expect(admission.limit).toBe(10);
+    // A round of slow calls (300 ms): one decrease per target interval, not one per call.
+    releases = await fill();
     now += 300;
     for (const release of releases) release();
     expect(admission.limit).toBe(8);
@@ -151,5 +156,20 @@ describe("admission control", () => {
     }
     expect(admission.limit).toBeGreaterThan(5);
     expect(admission.limit).toBeLessThanOrEqual(10);
+  });
+
+  it("does not shrink for calls that are slow even alone (the machine, not a queue)", async () => {
+    let now = 0;
+    const admission = new Admission(
+      { maxInFlight: 10, minInFlight: 2, targetLatencyMs: 100, maxQueue: 0, maxWaitMs: 0 },
+      () => now,
+    );
+    for (let round = 0; round < 5; round++) {
+      const release = await admission.acquire();
+      now += 400;
+      release();
+    }
+    // Every call took 400 ms with nothing else running: the baseline, not overload.
+    expect(admission.limit).toBe(10);
   });
 });
