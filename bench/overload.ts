@@ -20,13 +20,17 @@
  * lost packets. Exits 1 when admitted p99 ≥ 1 s, a refusal is not
  * ResourceExhausted, or a packet is lost.
  */
-import { mkdtempSync, readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
 import { createPairs, type DevicePair } from "./lib/devices.js";
-import { startProcessStack } from "./lib/stack.js";
+import { ROOT, startProcessStack } from "./lib/stack.js";
+import { waitFor } from "@seeme/testkit/wait";
 import { blobFor, closedLoop, Latencies, round, sleep } from "./lib/stats.js";
 
 const PAIRS = Number(process.env.OVERLOAD_PAIRS ?? 60);
@@ -67,6 +71,14 @@ async function drain(pair: DevicePair, delivered: Set<string>): Promise<void> {
   }
 }
 
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 /** The gateway's Sync duration histogram (admitted calls only: refusals never reach its interceptor). */
 async function syncHistogram(metricsUrl: string): Promise<Map<number, number>> {
   const text = await (await fetch(metricsUrl)).text();
@@ -94,16 +106,22 @@ function histogramPercentile(before: Map<number, number>, after: Map<number, num
 async function main(): Promise<void> {
   const logDir = mkdtempSync(join(tmpdir(), "seeme-overload-"));
   log(`starting the stack as processes (service logs in ${logDir})`);
-  // Info level for the start-up line that names each metrics port.
-  const stack = await startProcessStack("overload", { logDir, env: { LOG_LEVEL: "info" } });
-  const listening = readFileSync(join(logDir, "gateway.log"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as { msg?: string; metricsPort?: number })
-    .find((line) => line.msg === "gateway listening");
-  const metricsUrl = `http://127.0.0.1:${listening?.metricsPort}/metrics`;
+  const stack = await startProcessStack("overload", { logDir });
+  // A gateway of our own in front of the stack's services, with its metrics on
+  // (the stack's processes share METRICS_PORT=0, which turns them off).
+  const gatewayPort = await freePort();
+  const metricsPort = await freePort();
+  const gateway = spawn(process.execPath, ["--import", "tsx", `${ROOT}services/gateway/src/main.ts`], {
+    cwd: ROOT,
+    env: { ...process.env, ...stack.env, GATEWAY_PORT: String(gatewayPort), METRICS_PORT: String(metricsPort) },
+    stdio: "ignore",
+  });
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const up = await waitFor(async () => (await fetch(`${gatewayUrl}/healthz`)).ok, 60_000, 200);
+  if (!up) throw new Error("the overload gateway did not become healthy");
   try {
-    const pairs = await createPairs(stack.gatewayUrl, PAIRS);
+    const pairs = await createPairs(gatewayUrl, PAIRS);
     log(`${PAIRS} device pairs connected`);
     const acked = new Set<string>();
 
@@ -206,6 +224,8 @@ async function main(): Promise<void> {
     log(problems.length ? `FAIL: ${problems.join("; ")}` : "PASS");
     process.exitCode = problems.length ? 1 : 0;
   } finally {
+    gateway.kill("SIGTERM");
+    await once(gateway, "exit");
     await stack.stop();
   }
 }

@@ -141,13 +141,15 @@ describe("admission control", () => {
     (await admission.acquire())();
     expect(admission.limit).toBe(8);
     now += 1000;
-    // Still slow a few rounds later: down to the floor, never below.
+    // Still slow a few rounds later: well down, never below the floor (once only a couple
+    // run at once and they are still slow, that is the machine's speed, not a queue).
     for (let round = 0; round < 10; round++) {
       releases = await fill();
       now += 300;
       for (const release of releases) release();
     }
-    expect(admission.limit).toBe(2);
+    expect(admission.limit).toBeLessThanOrEqual(4);
+    expect(admission.limit).toBeGreaterThanOrEqual(2);
     // Fast calls at the limit grow it back, about one per `limit` calls.
     for (let round = 0; round < 40; round++) {
       releases = await fill();
