@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Gauge, type Registry } from "prom-client";
 
 /**
  * Admission control: a bound on the calls one process works on at once.
@@ -159,4 +160,32 @@ export class Admission {
       [RETRY_AFTER_HEADER]: String(this.retryAfterMs()),
     });
   }
+}
+
+/** Exposes the admission state on a service's Prometheus registry (read at scrape time). */
+export function admissionMetrics(admission: Admission, registry: Registry): void {
+  new Gauge({
+    name: "seeme_admission_limit",
+    help: "Unary calls admitted at once right now (adaptive).",
+    registers: [registry],
+    collect() {
+      this.set(admission.limit);
+    },
+  });
+  new Gauge({
+    name: "seeme_admission_in_flight",
+    help: "Unary calls being worked on.",
+    registers: [registry],
+    collect() {
+      this.set(admission.active);
+    },
+  });
+  new Gauge({
+    name: "seeme_admission_refused",
+    help: "Calls refused with ResourceExhausted since start.",
+    registers: [registry],
+    collect() {
+      this.set(admission.refused);
+    },
+  });
 }

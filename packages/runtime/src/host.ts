@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { Admission, type AdmissionLimits } from "./admission.js";
+import { Admission, admissionMetrics, type AdmissionLimits } from "./admission.js";
 import { addServices, type ServiceRegistration } from "./grpc.js";
 import { addHealthService, DependencyMonitor, type Probe } from "./health.js";
 import { addReflectionService } from "./reflection.js";
@@ -56,6 +56,7 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
   const shutdown = new AbortController();
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   const admission = options.admission ? new Admission(options.admission) : undefined;
+  if (admission) admissionMetrics(admission, options.metrics.registry);
   const adapter = { log, metrics: options.metrics, shutdownSignal: shutdown.signal, admission };
 
   const monitor = new DependencyMonitor(options.probes, options.healthIntervalMs, log);

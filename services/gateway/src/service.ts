@@ -5,7 +5,7 @@ import { IdentityInternalService, IdentityService } from "@seeme/contracts/ident
 import { HeldPacketService, LocationService, PushService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
-import { Admission } from "@seeme/runtime/admission";
+import { Admission, admissionMetrics } from "@seeme/runtime/admission";
 import { DependencyMonitor } from "@seeme/runtime/health";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
@@ -99,6 +99,7 @@ export async function startGatewayService(
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
   const admission = new Admission(config.admission);
+  admissionMetrics(admission, metrics.registry);
   // Only Sync carries packets: its cap is the largest valid Sync; every other
   // body is a few identifiers and keys, so a 2 MB body there is abuse, not use.
   const syncMaxBytes = config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES;
