@@ -63,15 +63,15 @@ async function drain(pair: DevicePair, delivered: Set<string>): Promise<void> {
   let ack: number[] = [];
   for (;;) {
     const request = { lastPacketsReceived: ack.length ? [{ pairId: pair.to, packetIds: ack }] : [], pageSize: PAGE };
-    const response = await pair.recipient.location.sync(request, { ...pair.recipient.call, timeoutMs: 30_000 }).catch(
-      async (error: unknown) => {
+    const response = await pair.recipient.location
+      .sync(request, { ...pair.recipient.call, timeoutMs: 30_000 })
+      .catch(async (error: unknown) => {
         // Refused or a dependency hiccup (the shared machine's PostgreSQL): the same request again.
         const code = ConnectError.from(error).code;
         if (code !== Code.ResourceExhausted && code !== Code.Unavailable) throw error;
         await sleep(200);
         return undefined;
-      },
-    );
+      });
     if (!response) continue;
     ack = [];
     for (const packet of response.data) {
@@ -244,7 +244,8 @@ async function main(): Promise<void> {
 
     // 3. Every acknowledged packet delivered?
     const delivered = new Set<string>();
-    for (let i = 0; i < pairs.length; i += 10) await Promise.all(pairs.slice(i, i + 10).map((p) => drain(p, delivered)));
+    for (let i = 0; i < pairs.length; i += 10)
+      await Promise.all(pairs.slice(i, i + 10).map((p) => drain(p, delivered)));
     const lost = [...acked].filter((key) => !delivered.has(key)).length;
 
     const summary = admitted.summary();

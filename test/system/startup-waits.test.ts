@@ -114,13 +114,15 @@ describe("start-up waits for PostgreSQL and NATS", () => {
     expect(await waitFor(async () => (await checkHealth(address).catch(() => "DOWN")) === "NOT_SERVING", 10_000)).toBe(
       true,
     );
-    const pgRetries = () => lines.filter((line) => line.msg === "PostgreSQL unreachable at start-up; NOT_SERVING, retrying");
+    const pgRetries = () =>
+      lines.filter((line) => line.msg === "PostgreSQL unreachable at start-up; NOT_SERVING, retrying");
     expect(await waitFor(() => pgRetries().length >= 3, 10_000)).toBe(true);
     expect(start.current.state).toBe("pending");
 
     // PostgreSQL back, NATS still absent: still waiting, now for NATS.
     postgres.restore();
-    const natsRetries = () => lines.filter((line) => line.msg === "NATS unreachable at start-up; NOT_SERVING, retrying");
+    const natsRetries = () =>
+      lines.filter((line) => line.msg === "NATS unreachable at start-up; NOT_SERVING, retrying");
     expect(await waitFor(() => natsRetries().length >= 2, 15_000)).toBe(true);
     expect(start.current.state).toBe("pending");
     expect(await checkHealth(address)).toBe("NOT_SERVING");
@@ -160,7 +162,9 @@ describe("start-up waits for PostgreSQL and NATS", () => {
     );
     const healthz = async () => {
       const response = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-      return response ? { status: response.status, body: (await response.json()) as { failing?: string[] } } : undefined;
+      return response
+        ? { status: response.status, body: (await response.json()) as { failing?: string[] } }
+        : undefined;
     };
     expect(await waitFor(async () => (await healthz())?.body.failing?.includes("starting") === true, 10_000)).toBe(
       true,

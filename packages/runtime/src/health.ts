@@ -123,7 +123,11 @@ export interface HealthHandle {
  * a monitor (readiness), plus LIVENESS_SERVICE. Health checks never pass
  * admission control: they are answered even when the process sheds load.
  */
-export function addHealthService(server: grpc.Server, serviceNames: string[], monitor: DependencyMonitor): HealthHandle {
+export function addHealthService(
+  server: grpc.Server,
+  serviceNames: string[],
+  monitor: DependencyMonitor,
+): HealthHandle {
   const names = [""];
   const status = (serving: boolean): ServingStatus => (serving ? "SERVING" : "NOT_SERVING");
   const health = new HealthImplementation({ [LIVENESS_SERVICE]: "SERVING" });

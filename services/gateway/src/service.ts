@@ -142,7 +142,11 @@ export async function startGatewayService(
     },
   });
   const unhealthy = () =>
-    monitor.isServing ? [] : monitor.failing.size || monitor.holds.size ? [...monitor.failing, ...monitor.holds] : ["stopping"];
+    monitor.isServing
+      ? []
+      : monitor.failing.size || monitor.holds.size
+        ? [...monitor.failing, ...monitor.holds]
+        : ["stopping"];
   const handler = createHttpHandler({
     connect,
     corsOrigins: config.corsOrigins,
