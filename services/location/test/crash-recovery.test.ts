@@ -77,7 +77,8 @@ describe("location crash", () => {
     expect(await waitFor(async () => (await routed([...before, fresh])) === before.length + 1, 10_000)).toBe(true);
     const elapsedMs = Date.now() - confirmedAt;
     expect(elapsedMs).toBeLessThan(10_000);
-    expect(await checkHealth(h.address())).toBe("SERVING");
+    // And it reports SERVING (it did once its consumers had nothing pending).
+    expect(await waitFor(async () => (await checkHealth(h.address())) === "SERVING", 5000)).toBe(true);
     expect(appliedByTheDead).toBeLessThan(before.length);
     await expect(
       h.as(fresh.a).sync({ data: [{ pairId: fresh.bPair, packetId: 1, blob: blob("hello") }] }),
