@@ -3,6 +3,8 @@
  * ConfigError whose message is one line naming the variable, so a bad value
  * stops the process with an actionable message instead of a stack trace.
  */
+import type { AdmissionLimits } from "./admission.js";
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -143,6 +145,8 @@ export interface CommonConfig {
    * NODE_ENV=production, so a development machine exposes nothing; undefined = 0.0.0.0.
    */
   bindHost?: string;
+  /** Bound on the unary calls worked on at once (admission.ts); health checks and streams are not counted. */
+  admission: AdmissionLimits;
 }
 
 /** BIND_HOST's default: loopback in development, every interface in production (pods are reached on their IP). */
@@ -163,6 +167,25 @@ export function readCommonConfig(env: Env, metricsPortDefault: number): CommonCo
     healthIntervalMs: read.int("HEALTH_INTERVAL_MS", 2000, { min: 100, max: 60_000 }),
     migrateOnStart: read.bool("MIGRATE_ON_START", true),
     bindHost: read.string("BIND_HOST", defaultBindHost(env)),
+    admission: readAdmissionLimits(env),
+  };
+}
+
+/**
+ * Defaults (docs/reliability.md): the limit adapts between 2 and 64 calls at
+ * once to keep a call's time in the process near 250 ms; 64 more may wait up
+ * to 100 ms for a slot, which smooths bursts. Together they keep admitted
+ * calls well inside a 1 s budget whatever the machine's speed.
+ */
+export function readAdmissionLimits(env: Env): AdmissionLimits {
+  const read = configReader(env);
+  const maxInFlight = read.int("ADMISSION_MAX_IN_FLIGHT", 64, { min: 1, max: 100_000 });
+  return {
+    maxInFlight,
+    minInFlight: read.int("ADMISSION_MIN_IN_FLIGHT", Math.min(2, maxInFlight), { min: 1, max: maxInFlight }),
+    targetLatencyMs: read.durationMs("ADMISSION_TARGET_LATENCY", "250ms", { min: "1ms", max: "60s" }),
+    maxQueue: read.int("ADMISSION_MAX_QUEUE", 64, { min: 0, max: 100_000 }),
+    maxWaitMs: read.durationMs("ADMISSION_MAX_WAIT", "100ms", { max: "10s" }),
   };
 }
 

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import { RETRY_AFTER_HEADER } from "./admission.js";
 import { ConnectError, type CallOptions, type Client, type Code } from "@connectrpc/connect";
 import { deserializer, methodPath, serializer } from "./grpc-codec.js";
 import { injectTraceContext } from "./tracing.js";
@@ -18,7 +19,13 @@ export interface GrpcClientOptions {
 
 /** Reads a ServiceError from grpc-js back into the ConnectError it started as. */
 function toConnectError(error: grpc.ServiceError): ConnectError {
-  return new ConnectError(error.details || error.message, error.code as number as Code);
+  // Keeps the retry hint of a refused call (admission.ts) so the gateway passes it on.
+  const hint = error.metadata?.get(RETRY_AFTER_HEADER)[0];
+  return new ConnectError(
+    error.details || error.message,
+    error.code as number as Code,
+    typeof hint === "string" ? { [RETRY_AFTER_HEADER]: hint } : undefined,
+  );
 }
 
 function metadataFor(options: GrpcClientOptions, call: CallOptions | undefined): grpc.Metadata {

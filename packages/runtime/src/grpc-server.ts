@@ -2,6 +2,7 @@ import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, createHandlerContext, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { Admission } from "./admission.js";
 import type { Guard } from "./caller.js";
 import { deserializer, methodPath, serializer } from "./grpc-codec.js";
 import type { Logger } from "./logger.js";
@@ -35,6 +36,8 @@ export interface AdapterOptions {
   metrics?: Metrics;
   /** Aborted at shutdown so long-lived streams end and the server can drain. */
   shutdownSignal: AbortSignal;
+  /** Bounds the unary calls worked on at once; streams (Subscribe) are long-lived and bounded per account instead. */
+  admission?: Admission;
 }
 
 type ServerCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>;
@@ -70,7 +73,15 @@ function rejectMalformed(request: unknown): void {
 }
 
 function toServiceError(error: unknown, log: Logger, path: string): Partial<grpc.StatusObject> & { code: number } {
-  if (error instanceof ConnectError) return { code: error.code as number, details: error.rawMessage };
+  if (error instanceof ConnectError) {
+    // Error metadata (e.g. admission's retry-after-ms) travels as trailers, as Connect's own servers send it.
+    let metadata: grpc.Metadata | undefined;
+    error.metadata.forEach((value, key) => {
+      metadata ??= new grpc.Metadata();
+      metadata.set(key, value);
+    });
+    return { code: error.code as number, details: error.rawMessage, ...(metadata ? { metadata } : {}) };
+  }
   if (isDependencyOutage(error)) {
     // Retryable and not the caller's fault; the driver's message names hosts and ports, so it stays in the log.
     log.warn({ err: error, path }, "dependency unavailable");
@@ -132,8 +143,11 @@ function serveCall<R>(
   const headers = headersOf(call.metadata);
   return withServerSpan(path, headers, async (span) => {
     const ctx = contextFor(method, call, headers, options.shutdownSignal);
+    let release: (() => void) | undefined;
     try {
       if (!fn) throw new ConnectError(`${path} is not implemented`, Code.Unimplemented);
+      // Before the guard: under overload even checking credentials is work to refuse cheaply.
+      if (options.admission && method.methodKind === "unary") release = await options.admission.acquire(ctx.signal);
       guard(ctx);
       rejectMalformed(call.request);
       const result = await shape.produce(fn(call.request, ctx), ctx);
@@ -145,6 +159,7 @@ function serveCall<R>(
       span.failed(status.code);
       shape.fail(status);
     } finally {
+      release?.();
       // Ends the call's signal and clears its deadline timer, as Connect's own server does.
       ctx.abort(CALL_ENDED);
     }

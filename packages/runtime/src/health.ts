@@ -33,6 +33,8 @@ export class DependencyMonitor {
   private stopped = false;
   private readonly listeners: Array<(serving: boolean) => void> = [];
   readonly failing = new Set<string>();
+  /** Reasons to stay NOT_SERVING that are not probes, e.g. "starting" until start-up has connected everything. */
+  readonly holds = new Set<string>();
 
   constructor(
     private readonly probes: Record<string, Probe>,
@@ -50,6 +52,17 @@ export class DependencyMonitor {
     return () => {
       const index = this.listeners.indexOf(listener);
       if (index >= 0) this.listeners.splice(index, 1);
+    };
+  }
+
+  /** Stays NOT_SERVING for `reason` until the returned function is called. */
+  hold(reason: string): () => void {
+    this.holds.add(reason);
+    this.set(false);
+    return () => {
+      if (!this.holds.delete(reason)) return;
+      // Re-probe at once rather than waiting for the next interval.
+      void this.check().catch(() => undefined);
     };
   }
 
@@ -76,7 +89,7 @@ export class DependencyMonitor {
       if (ok) this.failing.delete(name);
       else this.failing.add(name);
     }
-    this.set(this.failing.size === 0);
+    this.set(this.failing.size === 0 && this.holds.size === 0);
   }
 
   stop(): void {
@@ -98,19 +111,32 @@ export class DependencyMonitor {
  */
 export const LIVENESS_SERVICE = "liveness";
 
+export interface HealthHandle {
+  /** Reports these service names too (services registered once start-up has connected). */
+  add(serviceNames: string[]): void;
+  /** At shutdown: liveness goes NOT_SERVING too. */
+  end(): void;
+}
+
 /**
  * grpc.health.v1 for the overall server ("") and each named service, driven by
- * a monitor (readiness), plus LIVENESS_SERVICE. Returns a function to call at
- * shutdown, after which everything reports NOT_SERVING.
+ * a monitor (readiness), plus LIVENESS_SERVICE. Health checks never pass
+ * admission control: they are answered even when the process sheds load.
  */
-export function addHealthService(server: grpc.Server, serviceNames: string[], monitor: DependencyMonitor): () => void {
-  const names = ["", ...serviceNames];
+export function addHealthService(
+  server: grpc.Server,
+  serviceNames: string[],
+  monitor: DependencyMonitor,
+): HealthHandle {
+  const names = [""];
   const status = (serving: boolean): ServingStatus => (serving ? "SERVING" : "NOT_SERVING");
-  const health = new HealthImplementation({
-    ...Object.fromEntries(names.map((name) => [name, status(monitor.isServing)])),
-    [LIVENESS_SERVICE]: "SERVING",
-  });
+  const health = new HealthImplementation({ [LIVENESS_SERVICE]: "SERVING" });
+  const add = (more: string[]) => {
+    for (const name of more) if (!names.includes(name)) names.push(name);
+    for (const name of names) health.setStatus(name, status(monitor.isServing));
+  };
+  add(serviceNames);
   monitor.onChange((serving) => names.forEach((name) => health.setStatus(name, status(serving))));
   health.addToServer(server);
-  return () => health.setStatus(LIVENESS_SERVICE, "NOT_SERVING");
+  return { add, end: () => health.setStatus(LIVENESS_SERVICE, "NOT_SERVING") };
 }

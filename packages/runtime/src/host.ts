@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { Admission, admissionMetrics, type AdmissionLimits } from "./admission.js";
 import { addServices, type ServiceRegistration } from "./grpc.js";
 import { addHealthService, DependencyMonitor, type Probe } from "./health.js";
 import { addReflectionService } from "./reflection.js";
@@ -13,9 +14,14 @@ export interface GrpcHostOptions {
   port: number;
   /** Named when the port is taken (default <NAME>_PORT). */
   portVariable?: string;
+  /** Services served from the start; more can be added with `addServices` (after start-up has connected). */
   registrations: ServiceRegistration[];
   /** Dependencies whose reachability decides SERVING / NOT_SERVING. */
   probes: Record<string, Probe>;
+  /** NOT_SERVING for these reasons until `monitor.hold`'s releases are called; see `GrpcHost.holds`. */
+  holds?: string[];
+  /** Bounds the unary calls worked on at once (unbounded when absent). */
+  admission?: AdmissionLimits;
   log: Logger;
   metrics: Metrics;
   /** Prometheus endpoint port; undefined disables it, 0 picks a free port. */
@@ -30,6 +36,13 @@ export interface GrpcHost {
   port: number;
   metricsPort: number;
   monitor: DependencyMonitor;
+  admission?: Admission;
+  /** Release functions of `options.holds`, by reason. */
+  holds: Map<string, () => void>;
+  /** Serves more services on the running server (reported by health from now on). */
+  addServices(registrations: ServiceRegistration[]): void;
+  /** Runs `steps` at shutdown before the ones already given. */
+  addCleanup(...steps: Array<() => Promise<void> | void>): void;
   stop(): Promise<void>;
 }
 
@@ -42,19 +55,33 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
   const { log } = options;
   const shutdown = new AbortController();
   const server = new grpc.Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
-  addServices(server, options.registrations, { log, metrics: options.metrics, shutdownSignal: shutdown.signal });
+  const admission = options.admission ? new Admission(options.admission) : undefined;
+  if (admission) admissionMetrics(admission, options.metrics.registry);
+  const adapter = { log, metrics: options.metrics, shutdownSignal: shutdown.signal, admission };
 
   const monitor = new DependencyMonitor(options.probes, options.healthIntervalMs, log);
+  const holds = new Map((options.holds ?? []).map((reason) => [reason, monitor.hold(reason)]));
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
-  const endLiveness = addHealthService(
-    server,
-    options.registrations.map((r) => r.service.typeName),
-    monitor,
-  );
-  addReflectionService(
-    server,
-    options.registrations.map((r) => r.service),
-  );
+  const health = addHealthService(server, [], monitor);
+  // Reflection lists every service, so it is registered once, when the last ones arrive.
+  const served: ServiceRegistration[] = [];
+  const addServicesNow = (registrations: ServiceRegistration[]) => {
+    addServices(server, registrations, adapter);
+    served.push(...registrations);
+    health.add(registrations.map((r) => r.service.typeName));
+  };
+  addServicesNow(options.registrations);
+  let reflected = false;
+  const reflect = () => {
+    if (reflected || served.length === 0) return;
+    reflected = true;
+    addReflectionService(
+      server,
+      served.map((r) => r.service),
+    );
+  };
+  if (options.registrations.length > 0) reflect();
+  const cleanup = [...options.cleanup];
 
   // grpc-js also prints bind failures itself ("E No address added…"); they reach the caller
   // as errors (a taken port becomes one line naming the variable), so its own log stays
@@ -90,7 +117,7 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
     (stopping ??= (async () => {
       log.info("shutting down");
       monitor.stop();
-      endLiveness();
+      health.end();
       shutdown.abort();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
@@ -103,7 +130,7 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
           resolve();
         });
       });
-      for (const step of options.cleanup) {
+      for (const step of cleanup) {
         try {
           await step();
         } catch (error) {
@@ -113,5 +140,17 @@ export async function startGrpcHost(options: GrpcHostOptions): Promise<GrpcHost>
       await metricsServer?.close();
       log.info("stopped");
     })());
-  return { port, metricsPort: metricsServer?.port ?? 0, monitor, stop };
+  return {
+    port,
+    metricsPort: metricsServer?.port ?? 0,
+    monitor,
+    admission,
+    holds,
+    addServices(registrations) {
+      addServicesNow(registrations);
+      reflect();
+    },
+    addCleanup: (...steps) => cleanup.unshift(...steps),
+    stop,
+  };
 }

@@ -188,6 +188,7 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       consumers.add(handle);
       return {
         name: handle.name,
+        caughtUp: (maxWaitMs) => handle.caughtUp(maxWaitMs),
         stop: async () => {
           consumers.delete(handle);
           await handle.stop();

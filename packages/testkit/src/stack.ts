@@ -140,6 +140,10 @@ export async function startStack(label: string, options: StackOptions): Promise<
     // many devices behind one address; suites that test limits lower them.
     IDENTITY_RATE_LIMIT_ADDRESS_BURST: "10000",
     IDENTITY_RATE_LIMIT_ADDRESS_PER_MINUTE: "10000",
+    // Suites fire bursts of hundreds of calls on a shared, slow machine: admission
+    // control would rightly shed some. Its own suites (admission.test.ts) set it.
+    ADMISSION_MAX_IN_FLIGHT: "10000",
+    ADMISSION_MIN_IN_FLIGHT: "10000",
     ...options.env,
   };
   const running = new Map<ServiceName, RunningService>();

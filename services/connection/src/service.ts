@@ -47,6 +47,7 @@ export async function startConnectionService(
   const signer = await loadSigner(config, log);
   const base = await startServiceBase({
     name: "connection",
+    port: config.port,
     schema: prismaSchema(new URL("../../../prisma/connection/", import.meta.url)),
     common: config,
     databaseUrl: config.databaseUrl,
@@ -84,7 +85,6 @@ export async function startConnectionService(
       handler: onAccountDeleted(context),
     });
     const host = await serve(base, {
-      port: config.port,
       registrations: [
         registration(
           ConnectionService,
@@ -122,8 +122,7 @@ export async function startConnectionService(
     await relay?.stop();
     identity.close();
     location.close();
-    await base.bus.drain();
-    await base.db.$disconnect();
+    await base.host.stop();
     throw error;
   }
 }

@@ -1,3 +1,4 @@
+import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
 import type http from "node:http";
 import http2 from "node:http2";
 import { cors } from "@connectrpc/connect";
@@ -83,7 +84,8 @@ export function clientAddress(
 }
 
 const ALLOWED_HEADERS = [...cors.allowedHeaders, "Authorization"].join(", ");
-const EXPOSED_HEADERS = cors.exposedHeaders.join(", ");
+// retry-after-ms: the hint of a call refused by admission control, readable by browser clients.
+const EXPOSED_HEADERS = [...cors.exposedHeaders, RETRY_AFTER_HEADER].join(", ");
 
 /**
  * The gateway's HTTP front: /healthz, CORS for browsers, and hygiene before any

@@ -5,12 +5,15 @@ import { IdentityService } from "@seeme/contracts/identity";
 import { HeldPacketService, LocationService, PushService } from "@seeme/contracts/location";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
+import { Admission, admissionMetrics } from "@seeme/runtime/admission";
 import { DependencyMonitor } from "@seeme/runtime/health";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
-import { connectEventBus } from "@seeme/runtime/nats";
+import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
+import { retryUntilReachable } from "@seeme/runtime/startup";
 import { tracingInterceptor } from "@seeme/runtime/tracing";
 import { metricsInterceptor } from "./metrics-interceptor.js";
+import { admissionGate } from "./admission-gate.js";
 import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
@@ -29,6 +32,8 @@ import { SessionVerifier } from "./sessions.js";
 export interface GatewayHandle {
   port: number;
   context: GatewayContext;
+  /** Bounds the unary calls worked on at once (ADMISSION_* settings). */
+  admission: Admission;
   stop(): Promise<void>;
 }
 
@@ -78,24 +83,10 @@ export async function startGatewayService(
   );
   monitor.onChange((serving) => log.info({ serving }, serving ? "SERVING" : "NOT_SERVING"));
   const tokens = new SessionTokenVerifier(await Promise.all(config.sessionVerifyKeys.map(publicVerifyKey)), nowMs);
+  // Refuses every token (Unavailable) until the revocations are replayed: see the end of start-up.
   const sessions = new SessionVerifier(tokens, nowMs);
-  // Replicas as configured for every service: the gateway may be the first to create the IDENTITY stream.
-  const bus = await connectEventBus({
-    url: config.natsUrl,
-    prefix: config.natsPrefix,
-    name: "gateway",
-    log,
-    replicas: config.natsStreamReplicas,
-  });
-  const revocations = await followRevocations(bus, sessions, log, nowMs);
-  // No token is accepted before every revocation it could be subject to is known.
-  let replayTimer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    revocations.caughtUp,
-    new Promise((_, reject) => {
-      replayTimer = setTimeout(() => reject(new Error("revocations not replayed within 30 s")), REPLAY_TIMEOUT_MS);
-    }),
-  ]).finally(() => clearTimeout(replayTimer));
+  // NOT_SERVING until NATS (session revocations) is reached and replayed: see the end of start-up.
+  const starting = monitor.hold("starting");
   const context: GatewayContext = {
     config,
     log,
@@ -113,6 +104,8 @@ export async function startGatewayService(
   const inviteKey = inviteKeySource(clients.connectionInternal, log);
   const shutdown = new AbortController();
   const metrics = createMetrics("gateway");
+  const admission = new Admission(config.admission);
+  admissionMetrics(admission, metrics.registry);
   // Only Sync carries packets: its cap is the largest valid Sync; every other
   // body is a few identifiers and keys, so a 2 MB body there is abuse, not use.
   const syncMaxBytes = config.maxPacketsPerSync * (config.maxBlobBytes + PACKET_OVERHEAD_BYTES) + REQUEST_SLACK_BYTES;
@@ -130,7 +123,7 @@ export async function startGatewayService(
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
-    requestGate: sessionGate(context, policies),
+    requestGate: admissionGate(admission, sessionGate(context, policies)),
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
@@ -154,7 +147,12 @@ export async function startGatewayService(
       );
     },
   });
-  const unhealthy = () => (monitor.isServing ? [] : monitor.failing.size ? [...monitor.failing] : ["stopping"]);
+  const unhealthy = () =>
+    monitor.isServing
+      ? []
+      : monitor.failing.size || monitor.holds.size
+        ? [...monitor.failing, ...monitor.holds]
+        : ["stopping"];
   const handler = createHttpHandler({
     connect,
     corsOrigins: config.corsOrigins,
@@ -179,6 +177,41 @@ export async function startGatewayService(
       : await startMetricsServer(metrics.registry, config.metricsPort, config.bindHost);
   await monitor.start();
   log.info({ port: listener.port, metricsPort: metricsServer?.port }, "gateway listening");
+  // Listening (health answers NOT_SERVING) while NATS is waited for: started
+  // before NATS, the gateway waits instead of exiting.
+  let bus: EventBus;
+  try {
+    bus = await retryUntilReachable(
+      "NATS",
+      // Replicas as configured for every service: the gateway may be the first to create the IDENTITY stream.
+      () =>
+        connectEventBus({
+          url: config.natsUrl,
+          prefix: config.natsPrefix,
+          name: "gateway",
+          log,
+          replicas: config.natsStreamReplicas,
+        }),
+      { log, signal: shutdown.signal },
+    );
+  } catch (error) {
+    monitor.stop();
+    await listener.close(0);
+    await metricsServer?.close();
+    for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
+    throw error;
+  }
+  const revocations = await followRevocations(bus, sessions, log, nowMs);
+  // No token is accepted before every revocation it could be subject to is known.
+  let replayTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    revocations.caughtUp,
+    new Promise((_, reject) => {
+      replayTimer = setTimeout(() => reject(new Error("revocations not replayed within 30 s")), REPLAY_TIMEOUT_MS);
+    }),
+  ]).finally(() => clearTimeout(replayTimer));
+  sessions.open();
+  starting();
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -193,5 +226,5 @@ export async function startGatewayService(
       await metricsServer?.close();
       log.info("stopped");
     })());
-  return { port: listener.port, context, stop };
+  return { port: listener.port, context, admission, stop };
 }

@@ -46,13 +46,22 @@ export class SessionVerifier {
   private readonly cache = new Map<string, Session & { tokenExpiresAt: number }>();
   private readonly revoked = new Map<string, Revocation>();
   private readonly holds = new Map<string, Map<AbortController, Session>>();
+  // Closed until the revocations are replayed (service start-up): a token revoked
+  // while this replica was down must not pass in the meantime.
+  private opened = false;
 
   constructor(
     private readonly tokens: SessionTokenVerifier,
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Starts accepting tokens: every revocation they could be subject to is known. */
+  open(): void {
+    this.opened = true;
+  }
+
   async verify(token: string): Promise<Session> {
+    if (!this.opened) throw new ConnectError("the gateway is starting; retry shortly", Code.Unavailable);
     const key = createHash("sha256").update(token).digest("base64url");
     const now = this.now();
     let session = this.cache.get(key);

@@ -152,6 +152,9 @@ describe("SessionVerifier.hold", () => {
     const { readSessionVerifyKeys, publicVerifyKey } = await import("@seeme/runtime/session-token");
     const keys = await Promise.all(readSessionVerifyKeys({ INTERNAL_AUTH_SECRET: secret }).map(publicVerifyKey));
     const sessions = new SessionVerifier(new SessionTokenVerifier(keys));
+    // Until start-up has replayed the revocations, even a valid token waits (Unavailable, retryable).
+    await expect(sessions.verify(await mint("a"))).rejects.toMatchObject({ code: Code.Unavailable });
+    sessions.open();
 
     const ending = sessions.hold(await sessions.verify(await mint("a", { sessionEndsAt: Date.now() + 1000 })));
     expect(ending.signal.aborted).toBe(false);

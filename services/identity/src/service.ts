@@ -35,6 +35,7 @@ export async function startIdentityService(
   const now = options.now ?? (() => new Date());
   const base = await startServiceBase({
     name: "identity",
+    port: config.port,
     schema: prismaSchema(new URL("../../../prisma/identity/", import.meta.url)),
     common: config,
     databaseUrl: config.databaseUrl,
@@ -64,7 +65,6 @@ export async function startIdentityService(
   const sweeper = startSweeper(context, config.sweepIntervalMs);
 
   const host = await serve(base, {
-    port: config.port,
     registrations: [
       // Public: CreateChallenge, Register and SignIn work signed out; the other
       // methods require the caller the gateway signed (callerOf throws otherwise).

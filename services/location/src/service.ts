@@ -10,6 +10,7 @@ import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
+import type { ConsumerHandle } from "@seeme/runtime/nats";
 import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
@@ -36,6 +37,15 @@ import { startSweeper } from "./sweeper.js";
 
 /** JetStream durable consumer name (one consumer per event). */
 const DURABLE = "location";
+/** A consumer whose handler keeps failing must not keep the relay NOT_SERVING for ever. */
+const CATCH_UP_MAX_MS = 30_000;
+
+async function routesCaughtUp(projection: Promise<void>, consumers: ConsumerHandle[], log: Logger): Promise<void> {
+  await projection;
+  const caughtUp = await Promise.all(consumers.map((consumer) => consumer.caughtUp(CATCH_UP_MAX_MS)));
+  if (caughtUp.includes(false)) log.warn({ waitedMs: CATCH_UP_MAX_MS }, "route events not caught up; serving anyway");
+  else log.info("route projection caught up");
+}
 
 export interface RunningLocationService {
   port: number;
@@ -54,6 +64,7 @@ export async function startLocationService(
 ): Promise<RunningLocationService> {
   const base = await startServiceBase({
     name: "location",
+    port: config.port,
     schema: prismaSchema(new URL("../../../prisma/location/", import.meta.url)),
     common: config,
     databaseUrl: config.databaseUrl,
@@ -81,10 +92,12 @@ export async function startLocationService(
     streamLeases: limitStore,
   };
 
-  await base.bus.consume(events.connectionConfirmed, { durable: DURABLE, handler: onConnectionConfirmed(context) });
-  await base.bus.consume(events.connectionBroken, { durable: DURABLE, handler: onConnectionBroken(context) });
-  await base.bus.consume(events.inviteExpired, { durable: DURABLE, handler: onInviteExpired(context) });
-  await base.bus.consume(events.accountDeleted, { durable: DURABLE, handler: onAccountDeleted(context) });
+  const consumers = [
+    await base.bus.consume(events.connectionConfirmed, { durable: DURABLE, handler: onConnectionConfirmed(context) }),
+    await base.bus.consume(events.connectionBroken, { durable: DURABLE, handler: onConnectionBroken(context) }),
+    await base.bus.consume(events.inviteExpired, { durable: DURABLE, handler: onInviteExpired(context) }),
+    await base.bus.consume(events.accountDeleted, { durable: DURABLE, handler: onAccountDeleted(context) }),
+  ];
   const projection = startProjectionRebuild(context);
   const sweeper = startSweeper(context, config.sweepIntervalMs);
   await base.bus.consume(events.accountKeyRotated, { durable: DURABLE, handler: onAccountKeyRotated(context) });
@@ -92,7 +105,10 @@ export async function startLocationService(
   const releaser = startReleaser(context, config.releaseIntervalMs);
 
   const host = await serve(base, {
-    port: config.port,
+    // SERVING only once routes are current: the projection is built and the
+    // route events stored before this start (including those a crashed
+    // instance had taken) are applied.
+    ready: routesCaughtUp(projection.done, consumers, base.log),
     registrations: [
       registration(
         LocationService,

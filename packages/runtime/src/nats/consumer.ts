@@ -26,7 +26,13 @@ export interface ConsumeOptions<M extends DescMessage> {
   handler: EventHandler<M>;
   /** Deliveries before giving up on a message; default -1 = retry forever (with backoff). */
   maxDeliver?: number;
-  /** How long a delivery may stay unacknowledged before redelivery. Default 30 s. */
+  /**
+   * How long a delivery may stay unacknowledged before redelivery. Default 5 s:
+   * it is also how long the events a crashed instance had pulled wait before
+   * another instance gets them (it was 30 s: routes of fresh connections lagged
+   * that long after a location crash). A slow handler is not redelivered
+   * meanwhile: it reports progress (`working()`) every half ack_wait.
+   */
   ackWaitMs?: number;
   /** First retry delay after a failure, doubled per delivery, capped at 60 s. Default 1 s. */
   retryDelayMs?: number;
@@ -36,9 +42,17 @@ export interface ConsumerHandle {
   readonly name: string;
   /** Stops pulling and waits for the message being handled. */
   stop(): Promise<void>;
+  /**
+   * Resolves once everything stored before this call has been handled (nothing
+   * pending, nothing unacknowledged, including what a crashed instance held),
+   * or after `maxWaitMs`, with false then.
+   */
+  caughtUp(maxWaitMs: number): Promise<boolean>;
 }
 
 const MAX_RETRY_DELAY_MS = 60_000;
+const DEFAULT_ACK_WAIT_MS = 5000;
+const CATCH_UP_POLL_MS = 100;
 // Small batches keep redelivery after a crash quick and memory flat.
 const PULL_BATCH = 16;
 
@@ -70,6 +84,7 @@ export async function startConsumer<M extends DescMessage>(
   const name = consumerName(prefix, opts.durable, def.subject);
   const maxDeliver = opts.maxDeliver ?? -1;
   const retryDelayMs = opts.retryDelayMs ?? 1000;
+  const ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const config: Partial<ConsumerConfig> = {
     durable_name: name,
     filter_subject: subjectName(prefix, def.subject),
@@ -78,7 +93,7 @@ export async function startConsumer<M extends DescMessage>(
     // deployed after an event still applies it.
     deliver_policy: DeliverPolicy.All,
     max_deliver: maxDeliver,
-    ack_wait: nanos(opts.ackWaitMs ?? 30_000),
+    ack_wait: nanos(ackWaitMs),
   };
   const exists = await jsm.consumers.info(stream, name).then(
     () => true,
@@ -112,6 +127,8 @@ export async function startConsumer<M extends DescMessage>(
       m.term();
       return;
     }
+    // Keeps a slow handler's message from being redelivered to another instance meanwhile.
+    const progress = setInterval(() => m.working(), ackWaitMs / 2);
     try {
       await withConsumeSpan(def.subject, m.headers, () => opts.handler(message, meta));
       m.ack();
@@ -124,6 +141,8 @@ export async function startConsumer<M extends DescMessage>(
         clog.warn({ ...where, err, retryInMs: delay }, "event handler failed, will retry");
         m.nak(delay);
       }
+    } finally {
+      clearInterval(progress);
     }
   }
 
@@ -148,6 +167,15 @@ export async function startConsumer<M extends DescMessage>(
       stopping = true;
       messages.stop();
       await loop;
+    },
+    async caughtUp(maxWaitMs) {
+      const deadline = Date.now() + maxWaitMs;
+      while (!stopping && Date.now() < deadline) {
+        const info = await jsm.consumers.info(stream, name).catch(() => undefined);
+        if (info && info.num_pending === 0 && info.num_ack_pending === 0) return true;
+        await new Promise((resolve) => setTimeout(resolve, CATCH_UP_POLL_MS));
+      }
+      return false;
     },
   };
 }
