@@ -111,7 +111,8 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
   const nc: NatsConnection = await connect({ servers: opts.url, name: opts.name, maxReconnectAttempts: -1 });
   const js = nc.jetstream();
   const jsm = await nc.jetstreamManager();
-  const consumers = new Set<ConsumerHandle>();
+  // Everything that pulls from a stream: stopped first on drain.
+  const consumers = new Set<Pick<ConsumerHandle, "stop">>();
   let state: BusStatus = "connected";
 
   void (async () => {
@@ -198,7 +199,7 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
     async follow(stream, o) {
       const handle = await followStream({ js, jsm, prefix, log }, stream, o);
       // Stopped with the consumers on drain.
-      const entry: ConsumerHandle = { name: `follow-${stream}`, stop: () => handle.stop() };
+      const entry = { stop: () => handle.stop() };
       consumers.add(entry);
       return {
         caughtUp: handle.caughtUp,
