@@ -2,20 +2,19 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Health } from "@seeme/contracts/health";
-import { IdentityInternalService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
-import { requireCaller, requireService } from "@seeme/runtime/caller";
+import { requireCaller } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
 import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
 import { createMetrics } from "@seeme/runtime/metrics";
+import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { waitFor } from "@seeme/testkit/wait";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
 
 const secret = "admission-test-secret-".padEnd(40, "x");
-const token = "admission-session-token-0123456789";
 const silent = createLogger("test", "silent");
 
 /**
@@ -29,8 +28,11 @@ describe("gateway admission control", () => {
   let gateway: GatewayHandle;
   // Admitted Syncs wait at the relay until the test lets them go.
   const held: Array<() => void> = [];
+  // Verified by the gateway itself (identity signs them; no identity call).
+  let token: string;
 
   beforeAll(async () => {
+    token = await (await sessionTokenMinter(secret))("account-1");
     upstream = await startGrpcHost({
       name: "upstream",
       port: 0,
@@ -42,14 +44,6 @@ describe("gateway admission control", () => {
       cleanup: [],
       probes: {},
       registrations: [
-        registration(
-          IdentityInternalService,
-          {
-            verifySession: () => ({ accountId: "account-1", expireTime: timestampFromMs(Date.now() + 3_600_000) }),
-            verifySignature: () => ({ valid: false }),
-          },
-          requireService(secret),
-        ),
         registration(
           LocationService,
           {
@@ -92,13 +86,13 @@ describe("gateway admission control", () => {
   });
 
   const baseUrl = () => `http://127.0.0.1:${gateway.port}`;
-  const auth = { headers: { authorization: `Bearer ${token}` } };
+  const auth = () => ({ headers: { authorization: `Bearer ${token}` } });
 
   async function flood(transport: Transport, calls: number) {
     const location = createClient(LocationService, transport);
     let answered = 0;
     const results = Array.from({ length: calls }, () =>
-      location.sync({}, auth).then(
+      location.sync({}, auth()).then(
         () => "OK" as const,
         (error: unknown) => {
           answered++;
