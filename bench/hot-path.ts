@@ -1,0 +1,83 @@
+/**
+ * `npm run bench:hot-path`: CPU the gateway and location spend per Sync (10
+ * packets of 128 bytes, then 1), measured from /proc of the service processes,
+ * for each binary client protocol (gRPC, Connect proto, gRPC-web) and Connect JSON.
+ * CPU per call is stable on a noisy machine, unlike throughput.
+ * `--syncs N` per protocol (default 2000).
+ */
+import { createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { LocationService } from "@seeme/contracts/location";
+import { mkdirSync } from "node:fs";
+import { startCpuMeter } from "./lib/cpu.js";
+import { createPairs } from "./lib/devices.js";
+import { ROOT, startProcessStack } from "./lib/stack.js";
+import { blobFor, round } from "./lib/stats.js";
+
+const arg = (name: string, fallback: number) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+};
+const SYNCS = arg("syncs", 2000);
+const CONCURRENCY = 4;
+
+const logDir = `${ROOT}bench/results/hot-path-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+mkdirSync(logDir, { recursive: true });
+const stack = await startProcessStack("hotpath", { logDir });
+try {
+  const pairs = await createPairs(stack.gatewayUrl, CONCURRENCY);
+  for (const pair of pairs) {
+    pair.sender.close();
+    pair.recipient.close();
+  }
+  const transports: Record<string, Transport> = {
+    grpc: createGrpcTransport({ baseUrl: stack.gatewayUrl }),
+    "connect-proto": createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "2" }),
+    "grpc-web": createGrpcWebTransport({ baseUrl: stack.gatewayUrl, httpVersion: "2" }),
+    "connect-json": createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "2", useBinaryFormat: false }),
+  };
+  const rows: Array<Record<string, string | number>> = [];
+  for (const packetsPerSync of [10, 1]) {
+    for (const [protocol, transport] of Object.entries(transports)) {
+      const client = createClient(LocationService, transport);
+      const run = async (count: number) => {
+        let next = 0;
+        await Promise.all(
+          pairs.map(async (pair) => {
+            const headers = { authorization: `Bearer ${pair.sender.account.sessionToken}` };
+            while (next < count) {
+              next += 1;
+              const data = Array.from({ length: packetsPerSync }, (_, i) => ({
+                pairId: pair.to,
+                packetId: pair.nextPacketId++,
+                blob: blobFor(i),
+              }));
+              await client.sync({ data, skipIncoming: true }, { headers });
+            }
+          }),
+        );
+      };
+      await run(200); // warm-up: JIT, connections, session caches
+      const meter = startCpuMeter({ gateway: () => [stack.pid("gateway")], location: () => [stack.pid("location")] });
+      const started = performance.now();
+      await run(SYNCS);
+      const seconds = (performance.now() - started) / 1000;
+      const cores = meter();
+      const perSync = (cores: number) => round((cores * seconds * 1000) / SYNCS, 3);
+      rows.push({
+        protocol,
+        packetsPerSync,
+        syncs: SYNCS,
+        syncsPerSecond: round(SYNCS / seconds, 0),
+        gatewayMsPerSync: perSync(cores.gateway),
+        locationMsPerSync: perSync(cores.location),
+        loadGeneratorMsPerSync: perSync(cores["load generator"]),
+      });
+      process.stdout.write(`${JSON.stringify(rows.at(-1))}\n`);
+    }
+  }
+  process.stdout.write(`\nload average ${(await import("node:os")).loadavg().map((l) => round(l, 2)).join(" ")}\n`);
+  console.table(rows);
+} finally {
+  await stack.stop();
+}
