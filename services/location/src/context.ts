@@ -5,6 +5,7 @@ import type { EventBus } from "@seeme/runtime/nats";
 import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
 import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
+import type { LiveHub } from "./live.js";
 
 /** Everything handlers, consumers and workers need; tests build it with their own clock. */
 export interface LocationContext {
@@ -12,6 +13,8 @@ export interface LocationContext {
   log: Logger;
   db: LocationDb;
   bus: EventBus;
+  /** Live delivery to this process's Subscribe streams (one NATS subscription for all of them). */
+  live: LiveHub;
   /** The service's clock: store and expiry times, and what counts as expired. */
   now: () => Date;
   /** The connection service's internal API: route fallback and projection rebuild. */

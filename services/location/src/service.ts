@@ -19,6 +19,7 @@ import { onAccountDeleted } from "./events/account-deleted.js";
 import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
 import { onInviteExpired } from "./events/invite-expired.js";
+import { LiveHub } from "./live.js";
 import { startProjectionRebuild } from "./projection.js";
 import { getPushConfig } from "./push/get-push-config.js";
 import { startPushNotifier, type PushNotifier } from "./push/notifier.js";
@@ -69,6 +70,7 @@ export async function startLocationService(
     log: base.log,
     db: base.db,
     bus: base.bus,
+    live: new LiveHub(base.bus, base.log, config.subscribePollMs),
     now: options.now ?? (() => new Date()),
     connections,
     limits: {
@@ -133,6 +135,7 @@ export async function startLocationService(
       ...(pushNotifier ? [pushNotifier] : []),
       { stop: () => connections.close() },
       { stop: () => limitStore.close() },
+      { stop: () => context.live.stop() },
     ],
   });
   return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
