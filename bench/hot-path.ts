@@ -3,13 +3,16 @@
  * packets of 128 bytes, then 1), measured from /proc of the service processes,
  * for each binary client protocol (gRPC, Connect proto, gRPC-web) and Connect JSON.
  * CPU per call is stable on a noisy machine, unlike throughput.
- * `--syncs N` per protocol (default 2000).
+ * `--syncs N` per protocol (default 2000); `--protocols grpc,connect-proto` to
+ * pick; `--profile` then runs gRPC at 10 per Sync once more under --cpu-prof and
+ * prints where the gateway's time goes.
  */
 import { createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { LocationService } from "@seeme/contracts/location";
 import { mkdirSync } from "node:fs";
 import { startCpuMeter } from "./lib/cpu.js";
+import { profilesIn, summarizeProfile } from "./lib/profile.js";
 import { createPairs } from "./lib/devices.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { blobFor, round } from "./lib/stats.js";
@@ -20,6 +23,8 @@ const arg = (name: string, fallback: number) => {
 };
 const SYNCS = arg("syncs", 2000);
 const CONCURRENCY = 4;
+const at = process.argv.indexOf("--protocols");
+const only = at === -1 ? undefined : process.argv[at + 1].split(",");
 
 const logDir = `${ROOT}bench/results/hot-path-${new Date().toISOString().replace(/[:.]/g, "-")}`;
 mkdirSync(logDir, { recursive: true });
@@ -39,6 +44,7 @@ try {
   const rows: Array<Record<string, string | number>> = [];
   for (const packetsPerSync of [10, 1]) {
     for (const [protocol, transport] of Object.entries(transports)) {
+      if (only && !only.includes(protocol)) continue;
       const client = createClient(LocationService, transport);
       const run = async (count: number) => {
         let next = 0;
@@ -75,6 +81,30 @@ try {
       });
       process.stdout.write(`${JSON.stringify(rows.at(-1))}\n`);
     }
+  }
+  if (process.argv.includes("--profile") && stack.restart) {
+    const dir = `${logDir}/profiles`;
+    mkdirSync(dir, { recursive: true });
+    await stack.restart(["--cpu-prof", `--cpu-prof-dir=${dir}`]);
+    const gatewayPid = stack.pid("gateway");
+    const client = createClient(LocationService, transports.grpc);
+    const fromUs = Number(process.hrtime.bigint() / 1000n);
+    let next = 0;
+    await Promise.all(
+      pairs.map(async (pair) => {
+        const headers = { authorization: `Bearer ${pair.sender.account.sessionToken}` };
+        while (next++ < SYNCS) {
+          const data = Array.from({ length: 10 }, (_, i) => ({ pairId: pair.to, packetId: pair.nextPacketId++, blob: blobFor(i) }));
+          await client.sync({ data, skipIncoming: true }, { headers });
+        }
+      }),
+    );
+    const toUs = Number(process.hrtime.bigint() / 1000n);
+    await stack.restart([]);
+    const summary = summarizeProfile(profilesIn(dir).get(gatewayPid)!, { fromUs, toUs }, 25);
+    process.stdout.write(`\ngateway profile (gRPC, 10 per Sync): ${summary.busyMs} ms busy in ${summary.windowMs} ms\n`);
+    for (const entry of summary.topModules) process.stdout.write(`  ${entry.percent}%  ${entry.name}\n`);
+    for (const entry of summary.topFunctions) process.stdout.write(`    ${entry.percent}%  ${entry.name}\n`);
   }
   process.stdout.write(`\nload average ${(await import("node:os")).loadavg().map((l) => round(l, 2)).join(" ")}\n`);
   console.table(rows);

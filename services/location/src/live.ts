@@ -54,6 +54,13 @@ export class LiveHub {
     if (bus.status() === "reconnecting") this.onStatus("reconnecting");
   }
 
+  /** Streams open on this process. */
+  get streams(): number {
+    let count = 0;
+    for (const { listeners } of this.accounts.values()) count += listeners.size;
+    return count;
+  }
+
   /** True while NATS is unreachable and streams poll the database. */
   get polling(): boolean {
     return this.poller !== undefined;

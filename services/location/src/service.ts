@@ -10,6 +10,7 @@ import { events } from "@seeme/contracts/subjects";
 import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
+import type { Metrics } from "@seeme/runtime/metrics";
 import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
@@ -42,6 +43,8 @@ export interface RunningLocationService {
   context: LocationContext;
   /** Resolves once the route projection is complete (immediately when it already was). */
   projectionReady: Promise<void>;
+  /** This replica's Prometheus metrics (calls served per method and code). */
+  metrics: Metrics;
   /** Web Push wake-ups (absent when no VAPID key is configured); tests call flush() after moving the clock. */
   pushNotifier?: PushNotifier;
   stop(): Promise<void>;
@@ -138,5 +141,12 @@ export async function startLocationService(
       { stop: () => context.live.stop() },
     ],
   });
-  return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
+  return {
+    port: host.port,
+    context,
+    metrics: base.metrics,
+    projectionReady: projection.done,
+    pushNotifier,
+    stop: host.stop,
+  };
 }
