@@ -182,7 +182,9 @@ try {
   for (let i = 0; i < STREAMS; i++) {
     const account = accounts[i % accounts.length].account;
     const shared = i % PER_CONNECTION === 0 ? undefined : devices[devices.length - 1];
-    const device = shared ? { ...shared, account, call: { headers: { authorization: `Bearer ${account.sessionToken}` } } } : deviceFor(stack.gatewayUrl, account);
+    const device = shared
+      ? { ...shared, account, call: { headers: { authorization: `Bearer ${account.sessionToken}` } } }
+      : deviceFor(stack.gatewayUrl, account);
     if (!shared) devices.push(device);
     readers.push(
       (async () => {
@@ -208,7 +210,9 @@ try {
     const { profile } = (await profiled.send("HeapProfiler.getSamplingProfile")) as { profile: { head: SamplingNode } };
     await profiled.send("HeapProfiler.stopSampling");
     await profiled.close();
-    process.stdout.write(`gateway, live allocations by function:\n${topAllocations(profile.head, caughtUp).join("\n")}\n`);
+    process.stdout.write(
+      `gateway, live allocations by function:\n${topAllocations(profile.head, caughtUp).join("\n")}\n`,
+    );
   }
   const after = await measure();
 

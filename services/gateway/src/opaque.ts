@@ -16,7 +16,10 @@ import { EmptySchema } from "@bufbuild/protobuf/wkt";
  * Binary protocols only: JSON names fields, so a JSON body must go through the
  * real schema (the gateway routes JSON calls to the decoding router).
  */
-export function opaqueService<D extends DescService>(service: D, names: Array<keyof D["method"] & string>): DescService {
+export function opaqueService<D extends DescService>(
+  service: D,
+  names: Array<keyof D["method"] & string>,
+): DescService {
   const methods: DescMethod[] = service.methods
     .filter((method) => names.includes(method.localName as keyof D["method"] & string))
     .map((method) => ({ ...method, input: EmptySchema, output: EmptySchema }));
@@ -31,5 +34,9 @@ export function opaqueService<D extends DescService>(service: D, names: Array<ke
 
 /** True for a content type whose messages are protobuf binary (gRPC, gRPC-web, Connect proto). */
 export function isBinaryContentType(contentType: string | undefined): boolean {
-  return contentType !== undefined && !contentType.includes("json") && /^application\/(grpc|proto|connect\+proto)/.test(contentType);
+  return (
+    contentType !== undefined &&
+    !contentType.includes("json") &&
+    /^application\/(grpc|proto|connect\+proto)/.test(contentType)
+  );
 }

@@ -124,7 +124,9 @@ export async function startGatewayService(
     shutdownSignal: shutdown.signal,
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
     requestGate: sessionGate(context, policies),
-    opaqueRoutes: (router) => addLocation(router, LOCATION_OPAQUE, clients.locationOpaque),
+    opaqueRoutes: config.forwardUndecoded
+      ? (router) => addLocation(router, LOCATION_OPAQUE, clients.locationOpaque)
+      : undefined,
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));

@@ -118,13 +118,17 @@ export class LiveHub {
         if (this.lastSeq.size > REMEMBERED_PUBLISHERS) this.lastSeq.delete(this.lastSeq.keys().next().value as string);
       }
       if (last !== undefined && hint.seq > last + 1n) {
-        this.log.warn({ publisher: hint.publisher, missed: Number(hint.seq - last - 1n) }, "live hints lost; re-reading");
+        this.log.warn(
+          { publisher: hint.publisher, missed: Number(hint.seq - last - 1n) },
+          "live hints lost; re-reading",
+        );
         this.rereadAll();
       }
     }
     if (hint.packets.length === 0) return;
     if (hint.accountId === "") {
-      for (const { listeners } of this.accounts.values()) for (const listener of listeners) listener.packets(hint.packets);
+      for (const { listeners } of this.accounts.values())
+        for (const listener of listeners) listener.packets(hint.packets);
     } else {
       const entry = this.accounts.get(hint.accountId);
       if (entry) for (const listener of entry.listeners) listener.packets(hint.packets);

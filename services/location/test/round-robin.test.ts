@@ -65,7 +65,10 @@ const syncsServed = async (replica: RunningLocationService) =>
 
 it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are served by both location replicas", async () => {
   const url = `http://127.0.0.1:${gateway.port}`;
-  const transports = [createGrpcTransport({ baseUrl: url }), createConnectTransport({ baseUrl: url, httpVersion: "1.1" })];
+  const transports = [
+    createGrpcTransport({ baseUrl: url }),
+    createConnectTransport({ baseUrl: url, httpVersion: "1.1" }),
+  ];
   const identity = createClient(IdentityService, transports[0]);
   const sender = await registerAndSignIn(identity);
   const recipient = await registerAndSignIn(identity);
@@ -76,7 +79,11 @@ it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are serve
     const location = createClient(LocationService, transport);
     for (let packetId = 1; packetId <= 10; packetId++) {
       await location.sync(
-        { data: [{ pairId: initiatorPairId, packetId: packetId + (transport === transports[0] ? 0 : 100), blob: blob("rr") }] },
+        {
+          data: [
+            { pairId: initiatorPairId, packetId: packetId + (transport === transports[0] ? 0 : 100), blob: blob("rr") },
+          ],
+        },
         { headers: { authorization: `Bearer ${sender.sessionToken}` } },
       );
     }
@@ -90,7 +97,10 @@ it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are serve
   const location = createClient(LocationService, transports[0]);
   const streams = Array.from({ length: 6 }, async () => {
     try {
-      for await (const _ of location.subscribe({}, { signal: abort.signal, headers: { authorization: `Bearer ${recipient.sessionToken}` } }));
+      for await (const _ of location.subscribe(
+        {},
+        { signal: abort.signal, headers: { authorization: `Bearer ${recipient.sessionToken}` } },
+      ));
     } catch {
       // Aborted at the end.
     }

@@ -70,9 +70,7 @@ export function subscribe(ctx: LocationContext) {
       let cursor: InboxCursor | undefined;
       for (;;) {
         const at = cursor;
-        const page = await ctx.live.read(() =>
-          readInbox(ctx.db, accountId, ctx.now(), ctx.config.defaultPageSize, at),
-        );
+        const page = await ctx.live.read(() => readInbox(ctx.db, accountId, ctx.now(), ctx.config.defaultPageSize, at));
         for (const entry of page)
           if (sent.add(keyOf(entry.packet))) yield { event: { case: "packet", value: entry.packet } };
         if (page.length < ctx.config.defaultPageSize || call.signal.aborted) return;
