@@ -177,6 +177,8 @@ try {
   const abort = new AbortController();
   let caughtUp = 0;
   let failed = 0;
+  // Streams that ended (with their error) before the measurements were over; there should be none.
+  const errors: Record<string, number> = {};
   const started = performance.now();
   const readers: Array<Promise<void>> = [];
   for (let i = 0; i < STREAMS; i++) {
@@ -188,17 +190,24 @@ try {
     if (!shared) devices.push(device);
     readers.push(
       (async () => {
+        let open = false;
         try {
           for await (const { event } of device.location.subscribe({}, { ...device.call, signal: abort.signal }))
-            if (event.case === "caughtUp") caughtUp += 1;
-        } catch {
-          if (!abort.signal.aborted) failed += 1;
+            if (event.case === "caughtUp") {
+              open = true;
+              caughtUp += 1;
+            }
+        } catch (error) {
+          if (abort.signal.aborted) return;
+          const key = `${open ? "ended" : "refused"}: ${String(error).slice(0, 160)}`;
+          errors[key] = (errors[key] ?? 0) + 1;
         }
+        if (!open) failed += 1;
       })(),
     );
     // Connections open a few hundred at a time, as phones would not all at once.
     if (i % 200 === 199) {
-      while (caughtUp + failed < i - 400) await sleep(50);
+      while (caughtUp + failed < i - 100) await sleep(50);
     }
   }
   while (caughtUp + failed < STREAMS) await sleep(200);
@@ -235,6 +244,7 @@ try {
     `${JSON.stringify({
       streams: caughtUp,
       failed,
+      errors,
       streamsPerConnection: PER_CONNECTION,
       accounts: ACCOUNTS,
       openSeconds: round(openSeconds, 1),
