@@ -151,6 +151,7 @@ try {
   location.port = String(pg.port);
   stack.env.LOCATION_DATABASE_URL = location.toString();
   stack.env.NATS_URL = `nats://127.0.0.1:${natsPort}`;
+  if (!stack.restart) throw new Error("needs the services as processes");
   await stack.restart([]);
   say(`creating ${ACCOUNTS} accounts …`);
   const accounts = await createDevices(stack.gatewayUrl, ACCOUNTS, 8);

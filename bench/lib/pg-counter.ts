@@ -26,7 +26,7 @@ export async function startPgCounter(targetHost: string, targetPort: number): Pr
       });
     }
     // Frontend messages: type byte + int32 length (counting itself); the first one (startup) has no type byte.
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     let started = false;
     client.on("data", (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
