@@ -94,6 +94,34 @@ describe("Subscribe", () => {
   });
 });
 
+describe("numbered hints", () => {
+  it("a gap in a publisher's numbering makes every open stream re-read the database once; an unbroken sequence does not", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const stream = open(pair.b);
+    await waitUntil(stream.caughtUp);
+    const live = h.location.context.live;
+    const hint = (seq: bigint) =>
+      h.events.publishCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, {
+        accountId: pair.b,
+        packets: [],
+        publisher: "another-location-process",
+        seq,
+      });
+    const before = live.rereads;
+    hint(1n);
+    hint(2n);
+    hint(3n);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(live.rereads).toBe(before);
+    // Hints 4 and 5 were lost.
+    hint(6n);
+    await waitUntil(() => live.rereads > before);
+    expect(live.rereads - before).toBe(live.streams);
+    await stream.close();
+  });
+});
+
 describe("Subscribe resource limits", () => {
   it("a client that stops reading cannot make the stream buffer without limit: past 1,000 hinted packets it re-reads the database", async () => {
     const pair = newConnection();
