@@ -71,6 +71,8 @@ export interface EventBus {
   answerProbes(subject: string): CoreSubscription;
   isConnected(): boolean;
   status(): BusStatus;
+  /** Calls `listener` on every change of status (live delivery polls the database while NATS is away); returns "stop". */
+  onStatus(listener: (status: BusStatus) => void): () => void;
   /** Stops consumers, then drains subscriptions and pending publishes and closes. */
   drain(): Promise<void>;
 }
@@ -114,20 +116,26 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
   // Everything that pulls from a stream: stopped first on drain.
   const consumers = new Set<Pick<ConsumerHandle, "stop">>();
   let state: BusStatus = "connected";
+  const statusListeners = new Set<(status: BusStatus) => void>();
+  const setState = (next: BusStatus) => {
+    if (next === state) return;
+    state = next;
+    for (const listener of statusListeners) listener(next);
+  };
 
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === Events.Disconnect) {
-        state = "reconnecting";
+        setState("reconnecting");
         log.warn({ server: s.data }, "nats disconnected, reconnecting");
       } else if (s.type === Events.Reconnect) {
-        state = "connected";
+        setState("connected");
         log.info({ server: s.data }, "nats reconnected");
       }
     }
   })();
   void nc.closed().then((err) => {
-    state = "closed";
+    setState("closed");
     if (err) log.error({ err }, "nats connection closed with error");
   });
 
@@ -247,6 +255,10 @@ export async function connectEventBus(opts: EventBusOptions): Promise<EventBus> 
       return { unsubscribe: () => sub.unsubscribe() };
     },
     isConnected: () => state === "connected" && !nc.isClosed(),
+    onStatus(listener) {
+      statusListeners.add(listener);
+      return () => statusListeners.delete(listener);
+    },
     status: () => (nc.isClosed() ? "closed" : state),
     async drain() {
       await Promise.all([...consumers].map((c) => c.stop()));

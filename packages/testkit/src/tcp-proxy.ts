@@ -12,10 +12,13 @@ export interface TcpProxy {
   /** Accepts connections again. */
   restore(): void;
   close(): Promise<void>;
+  /** Bytes clients sent through the proxy so far (e.g. to show a service sends no queries while idle). */
+  bytesToTarget(): number;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let up = true;
+  let sent = 0;
   const open = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (!up) return void client.destroy();
@@ -28,6 +31,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         upstream.destroy();
       });
     }
+    client.on("data", (chunk: Buffer) => {
+      sent += chunk.length;
+    });
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -38,6 +44,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   return {
     port: (server.address() as net.AddressInfo).port,
     cut,
+    bytesToTarget: () => sent,
     restore: () => {
       up = true;
     },

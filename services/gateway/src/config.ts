@@ -38,6 +38,11 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
   /** Unauthenticated streams (grpc.health.v1 Watch) one connection / one address may hold open. */
   publicStreamsPerConnection: number;
   publicStreamsPerAddress: number;
+  /**
+   * Sync and Subscribe pass to location undecoded (binary protocols; docs/hot-path.md).
+   * false: decoded and re-encoded like every other method (the old path; for comparison).
+   */
+  forwardUndecoded: boolean;
   /** How often quiet connections are probed (HTTP/2 PING, TCP keepalive). */
   keepaliveMs: number;
   /** An unanswered HTTP/2 PING ends the connection after this long. */
@@ -71,6 +76,7 @@ export function loadConfig(env: Env): GatewayConfig {
     h2MaxConcurrentStreams: read.int("H2_MAX_CONCURRENT_STREAMS", 100, { min: 1, max: 10_000 }),
     publicStreamsPerConnection: read.int("PUBLIC_STREAMS_PER_CONNECTION", 4, { min: 1, max: 1000 }),
     publicStreamsPerAddress: read.int("PUBLIC_STREAMS_PER_ADDRESS", 32, { min: 1, max: 100_000 }),
+    forwardUndecoded: read.bool("GATEWAY_FORWARD_UNDECODED", true),
     keepaliveMs: read.durationMs("KEEPALIVE_INTERVAL", "30s", { min: "100ms", max: "10m" }),
     keepaliveTimeoutMs: read.durationMs("KEEPALIVE_TIMEOUT", "10s", { min: "100ms", max: "5m" }),
   };

@@ -15,6 +15,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "@seeme/runtime/logger";
 import type { RequestHandler } from "./listener.js";
+import { isBinaryContentType } from "./opaque.js";
 import { reportParseErrorsAsInvalid } from "./public-errors.js";
 
 /**
@@ -24,22 +25,38 @@ import { reportParseErrorsAsInvalid } from "./public-errors.js";
  * log real failures through pino.
  */
 export function createConnectHandler(
-  options: ConnectRouterOptions & { routes(router: ConnectRouter): void; log: Logger },
+  options: ConnectRouterOptions & {
+    routes(router: ConnectRouter): void;
+    /**
+     * Methods served without decoding their messages (opaque.ts) when the call
+     * is binary; JSON calls to the same paths fall through to `routes`.
+     */
+    opaqueRoutes?(router: ConnectRouter): void;
+    log: Logger;
+  },
 ): RequestHandler {
   const gate = options.requestGate;
-  const router = createConnectRouter({
-    acceptCompression: [compressionGzip, compressionBrotli],
-    ...options,
-    // Runs for every call before its body is read (whatever the protocol).
-    requestGate: (ctx) => {
-      reportParseErrorsAsInvalid(ctx);
-      return gate?.(ctx);
-    },
-  });
+  const newRouter = () =>
+    createConnectRouter({
+      acceptCompression: [compressionGzip, compressionBrotli],
+      ...options,
+      // Runs for every call before its body is read (whatever the protocol).
+      requestGate: (ctx) => {
+        reportParseErrorsAsInvalid(ctx);
+        return gate?.(ctx);
+      },
+    });
+  const router = newRouter();
   options.routes(router);
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const opaque = newRouter();
+  options.opaqueRoutes?.(opaque);
+  const opaqueHandlers = new Map(opaque.handlers.map((handler) => [handler.requestPath, handler]));
   return (req, res) => {
-    const handler = handlers.get(req.url?.split("?", 2)[0] ?? "");
+    const path = req.url?.split("?", 2)[0] ?? "";
+    const opaqueHandler = opaqueHandlers.get(path);
+    const handler =
+      opaqueHandler && isBinaryContentType(req.headers["content-type"]) ? opaqueHandler : handlers.get(path);
     if (!handler) {
       (res as http.ServerResponse).writeHead(404);
       res.end();

@@ -1,6 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Client, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
-import { createHash } from "node:crypto";
 import {
   CALLER_HEADER,
   SERVICE_HEADER,
@@ -14,7 +13,7 @@ import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { GatewayContext } from "./context.js";
 import { sessionKey, type SessionPolicy } from "./gate.js";
 import { publicError } from "./public-errors.js";
-import { bearerToken, type Session } from "./sessions.js";
+import type { Session } from "./sessions.js";
 
 // A signed value is valid for a minute (caller.ts); reused for a few seconds it
 // still arrives well within its life, and the gateway skips an HMAC or two per call.
@@ -74,18 +73,14 @@ function upstreamCall(
   const session = ctx.values.get(sessionKey);
   if (session) {
     headers[CALLER_HEADER] = credentials.forCaller(session.accountId, Date.now());
-    const token = bearerToken(ctx.requestHeader);
-    if (withSession && token !== undefined) {
-      headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, sessionId(token), session.expiresAt);
-    }
+    // The id identity gave the session (a claim of the signed token).
+    if (withSession)
+      headers[SESSION_HEADER] = signSession(context.config.internalAuthSecret, session.sessionId, session.expiresAt);
   } else if (policy === "required") throw new ConnectError("authentication required", Code.Unauthenticated);
   const address = ctx.requestHeader.get(CLIENT_ADDRESS_HEADER);
   if (address) headers[CLIENT_ADDRESS_HEADER] = credentials.forAddress(address, Date.now());
   return { headers, session };
 }
-
-/** A stable id for a session that is not the hash identity stores (domain-separated). */
-const sessionId = (token: string) => createHash("sha256").update(`seeme-session-id:${token}`).digest("base64url");
 
 const SESSION_ENDED = "session ended (expired, signed out by a key rotation, or account deleted); sign in again";
 

@@ -1,3 +1,5 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Client, ConnectRouter } from "@connectrpc/connect";
 import { ConnectionInternalService, ConnectionService } from "@seeme/contracts/connection";
 import { GatewayService } from "@seeme/contracts/gateway";
 import { Health } from "@seeme/contracts/health";
@@ -18,6 +20,7 @@ import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
+import { opaqueService } from "./opaque.js";
 import { sessionGate, type SessionPolicy } from "./gate.js";
 import { createHttpHandler } from "./http.js";
 import { createStaticHandler } from "./static.js";
@@ -43,6 +46,8 @@ const REQUEST_SLACK_BYTES = 256 * 1024;
 // Replaying an hour of identity events takes milliseconds; a stall is a fault worth failing start-up for.
 const REPLAY_TIMEOUT_MS = 30_000;
 
+const LOCATION_OPAQUE = opaqueService(LocationService, ["sync", "subscribe"]);
+
 const PUBLIC_SERVICES = [
   GatewayService,
   IdentityService,
@@ -65,6 +70,8 @@ export async function startGatewayService(
     identity: createGrpcClient(IdentityService, config.identityAddr),
     connection: createGrpcClient(ConnectionService, config.connectionAddr),
     location: createGrpcClient(LocationService, config.locationAddr),
+    // The hot path: Sync and Subscribe bytes pass through undecoded (opaque.ts, docs/hot-path.md).
+    locationOpaque: createGrpcClient(LOCATION_OPAQUE, config.locationAddr),
     push: createGrpcClient(PushService, config.locationAddr),
     heldPackets: createGrpcClient(HeldPacketService, config.locationAddr),
     connectionInternal: createGrpcClient(ConnectionInternalService, config.connectionAddr, { headers: serviceHeaders }),
@@ -118,12 +125,21 @@ export async function startGatewayService(
     [PushService.typeName, "required"],
     [HeldPacketService.typeName, "required"],
   ]);
+  // Every method of `service` (the real LocationService, or its opaque copy) forwarded to location; Sync's cap fits packets.
+  const addLocation = (router: ConnectRouter, service: DescService, upstream: Client<DescService>) => {
+    const impl = forwardService(service, upstream, context, "required") as Record<string, never>;
+    for (const method of service.methods)
+      router.rpc(method, impl[method.localName], method.name === "Sync" ? { readMaxBytes: syncMaxBytes } : {});
+  };
   const connect = createConnectHandler({
     log,
     readMaxBytes: config.maxRequestBytes,
     shutdownSignal: shutdown.signal,
     interceptors: [tracingInterceptor(), metricsInterceptor(metrics)],
     requestGate: admissionGate(admission, sessionGate(context, policies)),
+    opaqueRoutes: config.forwardUndecoded
+      ? (router) => addLocation(router, LOCATION_OPAQUE, clients.locationOpaque)
+      : undefined,
     routes(router) {
       router.service(GatewayService, { getServerInfo: () => getServerInfo(context, inviteKey) });
       router.service(IdentityService, forwardService(IdentityService, context.upstream.identity, context, "optional"));
@@ -131,11 +147,7 @@ export async function startGatewayService(
         ConnectionService,
         forwardService(ConnectionService, context.upstream.connection, context, "required"),
       );
-      const location = forwardService(LocationService, context.upstream.location, context, "required");
-      for (const method of LocationService.methods) {
-        const impl = location[method.localName as keyof typeof location] as never;
-        router.rpc(method, impl, method === LocationService.method.sync ? { readMaxBytes: syncMaxBytes } : {});
-      }
+      addLocation(router, LocationService, context.upstream.location);
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
       router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
       router.service(

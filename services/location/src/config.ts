@@ -31,8 +31,8 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   sweepIntervalMs: number;
   /** How often held packets (check-in) that fell due are pushed to Subscribe streams. */
   releaseIntervalMs: number;
-  /** How often an open Subscribe stream re-reads the database in case a live hint was lost. */
-  subscribeResyncMs: number;
+  /** How often open Subscribe streams re-read the database while NATS is unreachable (only then). */
+  subscribePollMs: number;
   /** Concurrent Subscribe streams one account may hold on one replica. */
   subscribeMaxStreamsPerAccount: number;
   /** Web Push wake-ups; undefined when no VAPID key is configured (push off). */
@@ -66,7 +66,7 @@ export function loadConfig(env: Env): LocationConfig {
     },
     sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
     releaseIntervalMs: read.durationMs("RELEASE_INTERVAL", "1s", { min: "10ms", max: "1m" }),
-    subscribeResyncMs: read.durationMs("SUBSCRIBE_RESYNC_INTERVAL", "30s", { min: "10ms", max: "1h" }),
+    subscribePollMs: read.durationMs("SUBSCRIBE_POLL_INTERVAL", "5s", { min: "10ms", max: "1h" }),
     subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
     push: readPushConfig(env),
   };

@@ -6,6 +6,7 @@ import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
 import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
 import type { GroupCommit } from "./db/group-commit.js";
+import type { LiveHub } from "./live.js";
 
 /** Everything handlers, consumers and workers need; tests build it with their own clock. */
 export interface LocationContext {
@@ -15,6 +16,8 @@ export interface LocationContext {
   /** Sync statements arriving together share one transaction and commit (db/group-commit.ts). */
   syncs: GroupCommit;
   bus: EventBus;
+  /** Live delivery to this process's Subscribe streams (one NATS subscription for all of them). */
+  live: LiveHub;
   /** The service's clock: store and expiry times, and what counts as expired. */
   now: () => Date;
   /** The connection service's internal API: route fallback and projection rebuild. */

@@ -8,10 +8,11 @@ const PACKETS_PER_HINT = 64;
 /**
  * Tells whichever replica holds the account's Subscribe stream that packets
  * were stored (after commit). Best effort: the database stays the source of
- * truth, and streams re-read it, so a lost hint only delays delivery.
+ * truth; a lost hint shows as a gap in this process's numbering, and the
+ * streams that may have missed it re-read the database.
  */
 export function notifyInbox(
-  ctx: Pick<LocationContext, "bus" | "log">,
+  ctx: Pick<LocationContext, "bus" | "log" | "live">,
   accountId: string | null,
   packets: IncomingPacket[],
   urgent = false,
@@ -23,6 +24,8 @@ export function notifyInbox(
         accountId: accountId ?? "",
         packets: packets.slice(i, i + PACKETS_PER_HINT),
         urgent,
+        // Numbered so a replica that misses one knows to re-read (live.ts).
+        ...ctx.live.nextHint(),
       });
     }
   } catch (err) {

@@ -11,6 +11,7 @@ import { requireAdmin, requireCaller, requireService, SERVICE_HEADER, signServic
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
 import type { Logger } from "@seeme/runtime/logger";
 import type { ConsumerHandle } from "@seeme/runtime/nats";
+import type { Metrics } from "@seeme/runtime/metrics";
 import { LimitStore } from "@seeme/runtime/shared-limits";
 import { prismaSchema, serve, startServiceBase } from "@seeme/runtime/service";
 import type { LocationConfig } from "./config.js";
@@ -21,6 +22,7 @@ import { onAccountDeleted } from "./events/account-deleted.js";
 import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
 import { onInviteExpired } from "./events/invite-expired.js";
+import { LiveHub } from "./live.js";
 import { startProjectionRebuild } from "./projection.js";
 import { getPushConfig } from "./push/get-push-config.js";
 import { startPushNotifier, type PushNotifier } from "./push/notifier.js";
@@ -52,6 +54,8 @@ export interface RunningLocationService {
   context: LocationContext;
   /** Resolves once the route projection is complete (immediately when it already was). */
   projectionReady: Promise<void>;
+  /** This replica's Prometheus metrics (calls served per method and code). */
+  metrics: Metrics;
   /** Web Push wake-ups (absent when no VAPID key is configured); tests call flush() after moving the clock. */
   pushNotifier?: PushNotifier;
   stop(): Promise<void>;
@@ -82,6 +86,7 @@ export async function startLocationService(
     db: base.db,
     syncs: new GroupCommit(base.db, { windowMs: config.syncGroupCommitMs, maxBatch: config.syncGroupCommitMax }),
     bus: base.bus,
+    live: new LiveHub(base.bus, base.log, config.subscribePollMs),
     now: options.now ?? (() => new Date()),
     connections,
     limits: {
@@ -151,7 +156,15 @@ export async function startLocationService(
       ...(pushNotifier ? [pushNotifier] : []),
       { stop: () => connections.close() },
       { stop: () => limitStore.close() },
+      { stop: () => context.live.stop() },
     ],
   });
-  return { port: host.port, context, projectionReady: projection.done, pushNotifier, stop: host.stop };
+  return {
+    port: host.port,
+    context,
+    metrics: base.metrics,
+    projectionReady: projection.done,
+    pushNotifier,
+    stop: host.stop,
+  };
 }

@@ -96,7 +96,7 @@ function subscribeAs(who: typeof A) {
 beforeAll(async () => {
   stack = await startStack("location-e2e", {
     now: clock.now,
-    env: { SWEEP_INTERVAL: "100ms", SUBSCRIBE_RESYNC_INTERVAL: "300ms" },
+    env: { SWEEP_INTERVAL: "100ms" },
   });
   transport = createGrpcTransport({ baseUrl: stack.gatewayUrl });
   const target = parseDatabaseUrl(stack.databaseUrls.location);

@@ -37,7 +37,6 @@ beforeAll(async () => {
   h = await startHarness("location-guarantees", {
     SWEEP_INTERVAL: "1h",
     RELEASE_INTERVAL: "50ms",
-    SUBSCRIBE_RESYNC_INTERVAL: "1h",
     SENDER_PACKET_BURST: "100000",
     RECIPIENT_PACKET_BURST: "100000",
   });

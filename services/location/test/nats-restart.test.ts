@@ -49,7 +49,7 @@ beforeAll(async () => {
   storeDir = await mkdtemp(join(tmpdir(), "location-nats-"));
   port = await freePort();
   await startNats();
-  h = await startHarness("location-nats", { NATS_URL: `nats://127.0.0.1:${port}`, SUBSCRIBE_RESYNC_INTERVAL: "300ms" });
+  h = await startHarness("location-nats", { NATS_URL: `nats://127.0.0.1:${port}`, SUBSCRIBE_POLL_INTERVAL: "300ms" });
 }, 30_000);
 
 afterAll(async () => {
@@ -97,3 +97,44 @@ it("a NATS restart loses no stored packet: Sync keeps working, live streams catc
   abort.abort();
   await reading;
 }, 30_000);
+
+it("while NATS is down, live streams still get packets by polling the database; once it is back, pushes resume and polling stops", async () => {
+  const pair = newConnection();
+  await h.connect(pair);
+  const live: IncomingPacket[] = [];
+  let caughtUp = false;
+  const abort = new AbortController();
+  const reading = (async () => {
+    try {
+      for await (const { event } of h.as(pair.b).subscribe({}, { signal: abort.signal })) {
+        if (event.case === "caughtUp") caughtUp = true;
+        else if (event.case === "packet") live.push(event.value);
+      }
+    } catch {
+      // Aborted at the end of the test.
+    }
+  })();
+  await waitUntil(() => caughtUp);
+  const a = h.as(pair.a);
+
+  await stopNats();
+  await waitUntil(() => !h.location.context.bus.isConnected(), 5000);
+  await a.sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("during the outage") }] });
+  // Delivered while NATS is still down (SUBSCRIBE_POLL_INTERVAL is 300 ms here).
+  await waitUntil(() => live.some((p) => p.packetId === 1), 5000);
+  expect(h.location.context.bus.isConnected()).toBe(false);
+
+  await startNats();
+  await waitUntil(() => h.location.context.bus.isConnected() && h.events.isConnected(), 15_000);
+  await waitUntil(() => !h.location.context.live.polling, 5000);
+  // Idle and connected again: no more re-reads.
+  const rereads = h.location.context.live.rereads;
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(h.location.context.live.rereads).toBe(rereads);
+  await a.sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("pushed again") }] });
+  await waitUntil(() => live.some((p) => p.packetId === 2), 5000);
+  expect(h.location.context.live.rereads).toBe(rereads);
+  expect(live.map((p) => p.packetId)).toEqual([1, 2]);
+  abort.abort();
+  await reading;
+}, 40_000);

@@ -11,7 +11,6 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness("location-subscribe", {
-    SUBSCRIBE_RESYNC_INTERVAL: "200ms",
     MAX_PACKETS_PER_SYNC: "30",
     SENDER_PACKET_BURST: "40",
     SENDER_PACKETS_PER_SECOND: "1",
@@ -59,7 +58,7 @@ describe("Subscribe", () => {
     await a.sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("live") }] });
     await waitUntil(() => stream.packets().length === 2, 2000);
     expect(new TextDecoder().decode(stream.packets()[1].blob)).toBe("live");
-    // Periodic re-reads of the database do not repeat what the stream already sent.
+    // Nothing the stream already sent is sent again.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(stream.packets().map((p) => p.packetId)).toEqual([1, 2]);
 
@@ -92,6 +91,34 @@ describe("Subscribe", () => {
       text: "Maintenance tonight",
     });
     await second.close();
+  });
+});
+
+describe("numbered hints", () => {
+  it("a gap in a publisher's numbering makes every open stream re-read the database once; an unbroken sequence does not", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const stream = open(pair.b);
+    await waitUntil(stream.caughtUp);
+    const live = h.location.context.live;
+    const hint = (seq: bigint) =>
+      h.events.publishCore(inboxUpdated.forAccount(pair.b), inboxUpdated.schema, {
+        accountId: pair.b,
+        packets: [],
+        publisher: "another-location-process",
+        seq,
+      });
+    const before = live.rereads;
+    hint(1n);
+    hint(2n);
+    hint(3n);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(live.rereads).toBe(before);
+    // Hints 4 and 5 were lost.
+    hint(6n);
+    await waitUntil(() => live.rereads > before);
+    expect(live.rereads - before).toBe(live.streams);
+    await stream.close();
   });
 });
 

@@ -1,7 +1,6 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { InboxUpdatedSchema, type IncomingPacket, type SubscribeResponseSchema } from "@seeme/contracts/location";
-import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
+import type { IncomingPacket, SubscribeResponseSchema } from "@seeme/contracts/location";
 import { BoundedSet } from "@seeme/runtime/bounded-set";
 import { callerOf } from "@seeme/runtime/caller";
 import type { LocationContext } from "../context.js";
@@ -18,9 +17,10 @@ const keyOf = (packet: IncomingPacket) => `${packet.pairId}/${packet.packetId}`;
 
 /**
  * Subscribe: the queued backlog oldest first, `caught_up`, then live packets as
- * they are stored. The live subscription opens before the backlog is read, so
- * nothing stored in between is missed; hints are best effort, so the stream also
- * re-reads the database periodically (a NATS outage delays, never loses, a packet).
+ * they are stored. The stream joins the live hub (live.ts) before the backlog is
+ * read, so nothing stored in between is missed. An idle stream costs no query
+ * and no timer: it re-reads the database only when the hub says hints may have
+ * been lost (a gap in a publisher's numbering, NATS down or back).
  *
  * A client that stops reading must not make the replica hold its traffic: at
  * most MAX_BUFFERED_PACKETS hinted packets wait in memory; past that the buffer
@@ -41,25 +41,26 @@ export function subscribe(ctx: LocationContext) {
     }
     openStreams.set(accountId, streams + 1);
     const live: IncomingPacket[] = [];
-    // Set when the buffer overflowed: the hinted packets are read from the database instead.
+    // Set when the buffer overflowed or hints may have been lost: the database is read instead.
     let resync = false;
     let wake: (() => void) | undefined;
-    const onHint = (hint: { packets: IncomingPacket[] }) => {
-      if (resync) return;
-      if (live.length + hint.packets.length > MAX_BUFFERED_PACKETS) {
+    const leave = ctx.live.add(accountId, {
+      packets(packets) {
+        if (resync) return;
+        if (live.length + packets.length > MAX_BUFFERED_PACKETS) {
+          live.length = 0;
+          resync = true;
+        } else {
+          live.push(...packets);
+        }
+        wake?.();
+      },
+      reread() {
         live.length = 0;
         resync = true;
-      } else {
-        live.push(...hint.packets);
-      }
-      wake?.();
-    };
-    const subscriptions = [
-      ctx.bus.subscribeCore(inboxUpdated.forAccount(accountId), InboxUpdatedSchema, onHint),
-      ctx.bus.subscribeCore(inboxUpdated.broadcast, InboxUpdatedSchema, onHint),
-      // Tells the Web Push notifier (push/) on any replica that this account needs no wake-up.
-      ctx.bus.answerProbes(liveStream.forAccount(accountId)),
-    ];
+        wake?.();
+      },
+    });
     // Keys of packets this stream already sent, bounded so a long stream stays small.
     const sent = new BoundedSet<string>(REMEMBERED_KEYS);
     const onAbort = () => wake?.();
@@ -68,7 +69,8 @@ export function subscribe(ctx: LocationContext) {
     async function* backlog(): AsyncGenerator<SubscribeResponse> {
       let cursor: InboxCursor | undefined;
       for (;;) {
-        const page = await readInbox(ctx.db, accountId, ctx.now(), ctx.config.defaultPageSize, cursor);
+        const at = cursor;
+        const page = await ctx.live.read(() => readInbox(ctx.db, accountId, ctx.now(), ctx.config.defaultPageSize, at));
         for (const entry of page)
           if (sent.add(keyOf(entry.packet))) yield { event: { case: "packet", value: entry.packet } };
         if (page.length < ctx.config.defaultPageSize || call.signal.aborted) return;
@@ -79,31 +81,25 @@ export function subscribe(ctx: LocationContext) {
     try {
       yield* backlog();
       yield { event: { case: "caughtUp", value: true } };
-      let resyncAt = Date.now() + ctx.config.subscribeResyncMs;
       while (!call.signal.aborted) {
         if (live.length === 0 && !resync) {
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.max(0, resyncAt - Date.now()));
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
+            wake = resolve;
           });
           wake = undefined;
         }
         if (call.signal.aborted) return;
         for (const packet of live.splice(0))
           if (sent.add(keyOf(packet))) yield { event: { case: "packet", value: packet } };
-        if (resync || Date.now() >= resyncAt) {
+        if (resync) {
           // Hints arriving during the re-read are buffered again; sent keys drop repeats.
           resync = false;
           yield* backlog();
-          resyncAt = Date.now() + ctx.config.subscribeResyncMs;
         }
       }
     } finally {
       call.signal.removeEventListener("abort", onAbort);
-      for (const subscription of subscriptions) subscription.unsubscribe();
+      leave();
       void lease?.release().catch(() => undefined);
       const left = openStreams.get(accountId)! - 1;
       if (left === 0) openStreams.delete(accountId);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file seeme/location/v1/events.proto.
  */
 export const file_seeme_location_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch5zZWVtZS9sb2NhdGlvbi92MS9ldmVudHMucHJvdG8SEXNlZW1lLmxvY2F0aW9uLnYxImYKDEluYm94VXBkYXRlZBISCgphY2NvdW50X2lkGAEgASgJEjIKB3BhY2tldHMYAiADKAsyIS5zZWVtZS5sb2NhdGlvbi52MS5JbmNvbWluZ1BhY2tldBIOCgZ1cmdlbnQYAyABKAhiBnByb3RvMw", [file_seeme_location_v1_location]);
+  fileDesc("Ch5zZWVtZS9sb2NhdGlvbi92MS9ldmVudHMucHJvdG8SEXNlZW1lLmxvY2F0aW9uLnYxIoYBCgxJbmJveFVwZGF0ZWQSEgoKYWNjb3VudF9pZBgBIAEoCRIyCgdwYWNrZXRzGAIgAygLMiEuc2VlbWUubG9jYXRpb24udjEuSW5jb21pbmdQYWNrZXQSDgoGdXJnZW50GAMgASgIEhEKCXB1Ymxpc2hlchgEIAEoCRILCgNzZXEYBSABKARiBnByb3RvMw", [file_seeme_location_v1_location]);
 
 /**
  * InboxUpdated is published on core NATS subject
@@ -45,6 +45,21 @@ export type InboxUpdated = Message<"seeme.location.v1.InboxUpdated"> & {
    * @generated from field: bool urgent = 3;
    */
   urgent: boolean;
+
+  /**
+   * publisher names the location process that sent the hint (random per
+   * start) and seq numbers its hints 1, 2, 3, ... across all subjects: a
+   * replica that sees a gap in a publisher's sequence lost hints and re-reads
+   * the database for its open streams (docs/hot-path.md). Empty/0: unnumbered.
+   *
+   * @generated from field: string publisher = 4;
+   */
+  publisher: string;
+
+  /**
+   * @generated from field: uint64 seq = 5;
+   */
+  seq: bigint;
 };
 
 /**

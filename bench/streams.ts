@@ -1,0 +1,265 @@
+/**
+ * `npm run bench:streams`: what idle live streams cost (issue #15 target: ≤ 20 KB
+ * per stream across all processes at 10,000 streams, no database query per idle
+ * stream). Opens `--streams` (10,000) authenticated Subscribe streams through the
+ * gateway, each device on its own HTTP/2 connection (gRPC protocol; or
+ * `--streams-per-connection` on one), spread over
+ * `--accounts` (100) accounts, then prints per process — gateway, location and
+ * this run's own nats-server — the growth of resident memory and of the V8 heap
+ * after a forced garbage collection, divided by the streams; and the statements
+ * location sent to PostgreSQL (counted by a proxy) during `--idle` (60) seconds
+ * with no stream and again with all streams open.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { rssBytes } from "./lib/cpu.js";
+import { createDevices, deviceFor, type Device } from "./lib/devices.js";
+import { startPgCounter } from "./lib/pg-counter.js";
+import { ROOT, startProcessStack } from "./lib/stack.js";
+import { round, sleep } from "./lib/stats.js";
+
+const arg = (name: string, fallback: number) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at === -1 ? fallback : Number(process.argv[at + 1]);
+};
+const STREAMS = arg("streams", 10_000);
+const ACCOUNTS = arg("accounts", 100);
+const IDLE_SECONDS = arg("idle", 60);
+// 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
+const PER_CONNECTION = arg("streams-per-connection", 1);
+const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** An inspector session on a running Node process: SIGUSR1 opens its inspector on 127.0.0.1:9229. */
+async function openInspector(pid: number) {
+  process.kill(pid, "SIGUSR1");
+  let url: string | undefined;
+  for (let i = 0; i < 100 && !url; i++) {
+    await sleep(100);
+    try {
+      const targets = (await (await fetch("http://127.0.0.1:9229/json/list")).json()) as Array<{
+        webSocketDebuggerUrl: string;
+      }>;
+      url = targets[0]?.webSocketDebuggerUrl;
+    } catch {
+      // Not listening yet.
+    }
+  }
+  if (!url) throw new Error(`the inspector of ${pid} did not open on 9229`);
+  const socket = new WebSocket(url);
+  await once(socket as unknown as EventTarget, "open");
+  const replies = new Map<number, (result: unknown) => void>();
+  socket.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
+    if (message.id !== undefined) replies.get(message.id)?.(message.result);
+  });
+  let nextId = 0;
+  const send = (method: string, params: object = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = ++nextId;
+      replies.set(id, resolve);
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+  return {
+    send,
+    /** Heap and resident memory after a full garbage collection. */
+    async memoryAfterGc(): Promise<{ heapUsed: number; rss: number }> {
+      await send("HeapProfiler.collectGarbage");
+      await send("HeapProfiler.collectGarbage");
+      const usage = (await send("Runtime.evaluate", {
+        expression: "JSON.stringify(process.memoryUsage())",
+        returnByValue: true,
+      })) as { result: { value: string } };
+      return JSON.parse(usage.result.value) as { heapUsed: number; rss: number };
+    },
+    async close() {
+      void send("Runtime.evaluate", { expression: 'process.getBuiltinModule("node:inspector").close()' });
+      await sleep(300);
+      socket.close();
+      // The port must be free again before the next process opens its inspector.
+      for (let i = 0; i < 50; i++) {
+        const open = await fetch("http://127.0.0.1:9229/json/list").then(
+          () => true,
+          () => false,
+        );
+        if (!open) break;
+        await sleep(100);
+      }
+    },
+  };
+}
+
+async function memoryAfterGc(pid: number): Promise<{ heapUsed: number; rss: number }> {
+  const inspector = await openInspector(pid);
+  try {
+    return await inspector.memoryAfterGc();
+  } finally {
+    await inspector.close();
+  }
+}
+
+interface SamplingNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+/** Live bytes by allocating function (self size), from V8's sampling heap profiler. */
+function topAllocations(root: SamplingNode, streams: number, top = 25): string[] {
+  const sizes = new Map<string, number>();
+  const walk = (node: SamplingNode) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || "(anonymous)"} ${url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*\/(services|packages)\//, "$1/")}:${lineNumber + 1}`;
+    sizes.set(key, (sizes.get(key) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(root);
+  return [...sizes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, bytes]) => `${round(bytes / 1024 / streams, 2)} KiB/stream  ${key}`);
+}
+
+const logDir = `${ROOT}bench/results/streams-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+mkdirSync(logDir, { recursive: true });
+const natsDir = mkdtempSync(join(tmpdir(), "bench-streams-nats-"));
+const natsPort = await freePort();
+const nats: ChildProcess = spawn(
+  "/usr/sbin/nats-server",
+  ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", natsDir],
+  { stdio: "ignore" },
+);
+const stack = await startProcessStack("streams", { logDir, env: { SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "1000" } });
+const location = new URL(stack.env.LOCATION_DATABASE_URL);
+const pg = await startPgCounter(location.hostname, Number(location.port || 5432));
+const devices: Device[] = [];
+try {
+  // Location's queries through the counting proxy; every service on this run's own NATS.
+  location.hostname = "127.0.0.1";
+  location.port = String(pg.port);
+  stack.env.LOCATION_DATABASE_URL = location.toString();
+  stack.env.NATS_URL = `nats://127.0.0.1:${natsPort}`;
+  if (!stack.restart) throw new Error("needs the services as processes");
+  await stack.restart([]);
+  say(`creating ${ACCOUNTS} accounts …`);
+  const accounts = await createDevices(stack.gatewayUrl, ACCOUNTS, 8);
+  for (const account of accounts) account.close();
+
+  const pids = { gateway: stack.pid("gateway"), location: stack.pid("location") };
+  const measure = async () => ({
+    gateway: await memoryAfterGc(pids.gateway),
+    location: await memoryAfterGc(pids.location),
+    nats: { heapUsed: 0, rss: rssBytes(nats.pid!) },
+  });
+  await sleep(2000);
+  const before = await measure();
+
+  say(`idle ${IDLE_SECONDS} s with no stream open …`);
+  let mark = pg.statements();
+  await sleep(IDLE_SECONDS * 1000);
+  const statementsWithout = pg.statements() - mark;
+
+  const heapProfile = process.argv.includes("--heap-profile");
+  const profiled = heapProfile ? await openInspector(pids.gateway) : undefined;
+  await profiled?.send("HeapProfiler.startSampling", { samplingInterval: 1024 });
+  say(`opening ${STREAMS} Subscribe streams …`);
+  const abort = new AbortController();
+  let caughtUp = 0;
+  let failed = 0;
+  // Streams that ended (with their error) before the measurements were over; there should be none.
+  const errors: Record<string, number> = {};
+  const started = performance.now();
+  const readers: Array<Promise<void>> = [];
+  for (let i = 0; i < STREAMS; i++) {
+    const account = accounts[i % accounts.length].account;
+    const shared = i % PER_CONNECTION === 0 ? undefined : devices[devices.length - 1];
+    const device = shared
+      ? { ...shared, account, call: { headers: { authorization: `Bearer ${account.sessionToken}` } } }
+      : deviceFor(stack.gatewayUrl, account);
+    if (!shared) devices.push(device);
+    readers.push(
+      (async () => {
+        let open = false;
+        try {
+          for await (const { event } of device.location.subscribe({}, { ...device.call, signal: abort.signal }))
+            if (event.case === "caughtUp") {
+              open = true;
+              caughtUp += 1;
+            }
+        } catch (error) {
+          if (abort.signal.aborted) return;
+          const key = `${open ? "ended" : "refused"}: ${String(error).slice(0, 160)}`;
+          errors[key] = (errors[key] ?? 0) + 1;
+        }
+        if (!open) failed += 1;
+      })(),
+    );
+    // Connections open a few hundred at a time, as phones would not all at once.
+    if (i % 200 === 199) {
+      while (caughtUp + failed < i - 100) await sleep(50);
+    }
+  }
+  while (caughtUp + failed < STREAMS) await sleep(200);
+  const openSeconds = (performance.now() - started) / 1000;
+  say(`${caughtUp} streams open (${failed} failed) in ${round(openSeconds, 1)} s`);
+  await sleep(5000);
+  if (profiled) {
+    await profiled.memoryAfterGc();
+    const { profile } = (await profiled.send("HeapProfiler.getSamplingProfile")) as { profile: { head: SamplingNode } };
+    await profiled.send("HeapProfiler.stopSampling");
+    await profiled.close();
+    process.stdout.write(
+      `gateway, live allocations by function:\n${topAllocations(profile.head, caughtUp).join("\n")}\n`,
+    );
+  }
+  const after = await measure();
+
+  say(`idle ${IDLE_SECONDS} s with ${caughtUp} streams open …`);
+  mark = pg.statements();
+  await sleep(IDLE_SECONDS * 1000);
+  const statementsWith = pg.statements() - mark;
+
+  const per = (bytes: number) => round(bytes / 1024 / caughtUp, 2);
+  const rows = (["gateway", "location", "nats"] as const).map((name) => ({
+    process: name,
+    rssKiBPerStream: per(after[name].rss - before[name].rss),
+    heapKiBPerStream: name === "nats" ? "-" : per(after[name].heapUsed - before[name].heapUsed),
+    rssBeforeMiB: round(before[name].rss / 2 ** 20, 1),
+    rssAfterMiB: round(after[name].rss / 2 ** 20, 1),
+  }));
+  const total = rows.reduce((sum, row) => sum + row.rssKiBPerStream, 0);
+  console.table(rows);
+  process.stdout.write(
+    `${JSON.stringify({
+      streams: caughtUp,
+      failed,
+      errors,
+      streamsPerConnection: PER_CONNECTION,
+      accounts: ACCOUNTS,
+      openSeconds: round(openSeconds, 1),
+      rssKiBPerStreamAllProcesses: round(total, 2),
+      locationStatementsIdle: { seconds: IDLE_SECONDS, withoutStreams: statementsWithout, withStreams: statementsWith },
+      loadAverage: loadavg().map((load) => round(load, 2)),
+    })}\n`,
+  );
+  abort.abort();
+  await Promise.all(readers);
+} finally {
+  for (const device of devices) device.close();
+  await stack.stop();
+  await pg.close();
+  nats.kill("SIGTERM");
+  rmSync(natsDir, { recursive: true, force: true });
+}
