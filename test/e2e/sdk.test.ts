@@ -269,3 +269,19 @@ test("a confirm whose answer was lost: scanning the invite again hears 'already 
   await dave.sendText("made it", { to: "Carol" });
   await syncUntil(carol, (inbox) => inbox.some((m) => m.kind === "text" && m.message === "made it"));
 });
+
+test("the peer's break is reported as a `connection` event even when a refused Sync finds it before the 5/5 notice", async () => {
+  const carol = await newDevice(stack);
+  const dave = await newDevice(stack);
+  const { a: carolSide, b: daveSide } = await pair(carol, dave, { a: "Dave", b: "Carol" });
+  const events: Array<{ connection: string; status: string }> = [];
+  dave.events.on("connection", ({ connection, status }) => events.push({ connection, status }));
+  await carol.breakConnection(carolSide);
+  // Dave's queued status goes to a pairID the relay now refuses: the Sync hears PermissionDenied,
+  // learns from the server's list that the connection ended, and then fetches the 5/5 notice.
+  await dave.sendStatus(SimpleStatus.ImOk, { to: daveSide, sync: false });
+  await syncUntil(dave, (inbox) => inbox.some((m) => m.kind === "server" && m.type === 5 && m.subType === 5));
+  expect((await dave.connection(daveSide)).status).toBe("broken");
+  // Once, however the device learnt it (the CLI demo polled the stored status because this was missed).
+  expect(events.filter((e) => e.connection === daveSide && e.status === "broken")).toHaveLength(1);
+});

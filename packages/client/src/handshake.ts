@@ -244,15 +244,22 @@ export async function breakConnection(deps: HandshakeDeps, ref: string): Promise
  * them: an active connection the server no longer has was broken by the peer
  * (its notice may be still on the way); an invited one it has was confirmed,
  * and so was an answered one (my confirm went through but its answer was lost).
+ * Returns the connections whose status changed, for the `connection` event: the
+ * peer's 5/5 notice that follows finds the connection already broken and changes
+ * nothing, so this is the only place the app can hear of it.
  */
-export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
+export async function reconcileConnections(deps: HandshakeDeps): Promise<StoredConnection[]> {
   const { connections } = await deps.api.connection.listConnections({});
   const live = new Set(connections.map((c) => c.pairId));
-  await deps.storage.update((state) => {
+  return deps.storage.update((state) => {
+    const changed: StoredConnection[] = [];
     for (const connection of state.connections) {
+      const before = connection.status;
       if (connection.status === "active" && !live.has(connection.pairId)) retireConnection(state, connection, "broken");
       if ((connection.status === "invited" || connection.status === "answered") && live.has(connection.pairId))
         connection.status = "active";
+      if (connection.status !== before) changed.push(structuredClone(connection));
     }
+    return changed;
   });
 }

@@ -172,7 +172,10 @@ export class SeeMeClient {
         this.session = undefined;
         return this.signIn().then(() => undefined);
       },
-      reconcile: () => handshake.reconcileConnections(this.handshakeDeps()),
+      reconcile: async () => {
+        for (const c of await handshake.reconcileConnections(this.handshakeDeps()))
+          this.events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
+      },
       present: (message, now) => this.present(message, now),
       receive: { rotationGraceMs: options.rotationGraceMs },
     });
