@@ -1,4 +1,7 @@
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { decodeInviteQr } from "@seeme/client/qr";
+import { ConnectionService } from "@seeme/contracts/connection";
 import type pg from "pg";
 import { Movement, SimpleStatus, decodePinBody, type InboxMessage, type SeeMeClient } from "@seeme/client";
 import { startStack, type Stack } from "../stack.js";
@@ -284,4 +287,23 @@ test("the peer's break is reported as a `connection` event even when a refused S
   expect((await dave.connection(daveSide)).status).toBe("broken");
   // Once, however the device learnt it (the CLI demo polled the stored status because this was missed).
   expect(events.filter((e) => e.connection === daveSide && e.status === "broken")).toHaveLength(1);
+});
+
+test("an invite the SDK makes is bound to the peer's code: a bystander who scanned the invite cannot confirm it", async () => {
+  const erin = await newDevice(stack);
+  const frank = await newDevice(stack);
+  const mallory = await newDevice(stack);
+  const offer = await erin.createOffer("Frank");
+  const answer = await frank.answerOffer(offer.qr, "Erin");
+  const invite = await erin.initiate(answer.qr, offer.connection);
+  // Mallory photographs the third code and sends what it holds as her own confirm.
+  const seen = decodeInviteQr(invite.qr);
+  const connections = createClient(ConnectionService, createConnectTransport({ baseUrl: stack.gatewayUrl }));
+  const { token } = await mallory.storage.read().then((state) => state.session!);
+  await expect(
+    connections.confirmConnection(seen, { headers: { authorization: `Bearer ${token}` } }),
+  ).rejects.toMatchObject({ code: Code.PermissionDenied });
+  // Mallory's SDK refuses it as not hers before any call.
+  await expect(mallory.confirm(invite.qr)).rejects.toMatchObject({ reason: "qr-mismatch" });
+  expect((await frank.confirm(invite.qr)).status).toBe("active");
 });
