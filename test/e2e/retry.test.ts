@@ -69,7 +69,7 @@ test("a gateway that stays down is Unavailable with the cause named, never Unkno
       () =>
         carol.sendStatus(1).then((report) => {
           // A send is offline first: queued, with why the Sync failed.
-          throw new ConnectError(report.syncError?.message ?? "no sync error", report.syncError?.code ?? Code.OK);
+          throw new ConnectError(report.syncError?.message ?? "no sync error", report.syncError?.code ?? Code.Unknown);
         }),
     ])
       failures.push(
