@@ -20,20 +20,23 @@ export interface FuzzRun {
   /** The JavaScript heap in use at the same moments: a leak shows here, allocator slack only in RSS. */
   heapBeforeMb: number;
   heapAfterMb: number;
+  /** Memory outside the heap that JavaScript objects hold (Buffers, ArrayBuffers). */
+  externalBeforeMb: number;
+  externalAfterMb: number;
   serving: string[];
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** Memory after forced garbage collections (`--expose-gc`), with pauses for sockets to close. */
-async function settledMemory(): Promise<{ rss: number; heapUsed: number }> {
+async function settledMemory(): Promise<{ rss: number; heapUsed: number; external: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heapUsed };
+  const { rss, heapUsed, external } = process.memoryUsage();
+  return { rss, heapUsed, external };
 }
 
 export async function fuzzStack(
@@ -73,6 +76,8 @@ export async function fuzzStack(
     rssAfterMb: mb(after.rss),
     heapBeforeMb: mb(before.heapUsed),
     heapAfterMb: mb(after.heapUsed),
+    externalBeforeMb: mb(before.external),
+    externalAfterMb: mb(after.external),
     serving,
   };
 }
@@ -107,7 +112,7 @@ async function main(): Promise<void> {
       console.log(`${kind.padEnd(20)} ${count}`);
     console.log(`\nslowest answer (ms) by code and protocol: ${JSON.stringify(report.slowest)}`);
     console.log(
-      `\nRSS before ${run.rssBeforeMb} MB, after ${run.rssAfterMb} MB; heap in use before ${run.heapBeforeMb} MB, after ${run.heapAfterMb} MB; services: ${run.serving.join(", ")}`,
+      `\nRSS before ${run.rssBeforeMb} MB, after ${run.rssAfterMb} MB; heap in use before ${run.heapBeforeMb} MB, after ${run.heapAfterMb} MB; external (Buffers) before ${run.externalBeforeMb} MB, after ${run.externalAfterMb} MB; services: ${run.serving.join(", ")}`,
     );
     for (const example of report.examples)
       console.log(`  FAIL ${example.method} ${example.protocol} ${example.kind}: ${example.code} ${example.message}`);
