@@ -17,18 +17,26 @@ export interface FuzzRun {
   report: FuzzReport;
   rssBeforeMb: number;
   rssAfterMb: number;
+  /** The JavaScript heap in use at the same moments: a leak shows here, allocator slack only in RSS. */
+  heapBeforeMb: number;
+  heapAfterMb: number;
+  /** Memory outside the heap that JavaScript objects hold (Buffers, ArrayBuffers). */
+  externalBeforeMb: number;
+  externalAfterMb: number;
   serving: string[];
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
-async function settledRss(): Promise<number> {
+/** Memory after forced garbage collections (`--expose-gc`), with pauses for sockets to close. */
+async function settledMemory(): Promise<{ rss: number; heapUsed: number; external: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
-  return process.memoryUsage().rss;
+  const { rss, heapUsed, external } = process.memoryUsage();
+  return { rss, heapUsed, external };
 }
 
 export async function fuzzStack(
@@ -50,19 +58,28 @@ export async function fuzzStack(
   };
   // Warm-up: code paths loaded, pools and caches filled, so the RSS baseline is honest.
   await runFuzz({ ...options, requests: Math.min(2_000, Math.ceil(requests / 10)), seed: seed + 1 });
-  const rssBefore = await settledRss();
+  const before = await settledMemory();
   const report = await runFuzz({
     ...options,
     requests,
     onProgress: (done) => done % 10_000 === 0 && log(`  ${done} requests`),
   });
-  const rssAfter = await settledRss();
+  const after = await settledMemory();
   const serving = await Promise.all(
     (["identity", "connection", "location", "gateway"] as const).map((name) =>
       checkHealth(stack.address(name)).catch(() => "DOWN"),
     ),
   );
-  return { report, rssBeforeMb: mb(rssBefore), rssAfterMb: mb(rssAfter), serving };
+  return {
+    report,
+    rssBeforeMb: mb(before.rss),
+    rssAfterMb: mb(after.rss),
+    heapBeforeMb: mb(before.heapUsed),
+    heapAfterMb: mb(after.heapUsed),
+    externalBeforeMb: mb(before.external),
+    externalAfterMb: mb(after.external),
+    serving,
+  };
 }
 
 export function verdict(run: FuzzRun): string[] {
@@ -94,7 +111,9 @@ async function main(): Promise<void> {
     for (const [kind, count] of Object.entries(report.byKind).sort((a, b) => b[1] - a[1]))
       console.log(`${kind.padEnd(20)} ${count}`);
     console.log(`\nslowest answer (ms) by code and protocol: ${JSON.stringify(report.slowest)}`);
-    console.log(`\nRSS before ${run.rssBeforeMb} MB, after ${run.rssAfterMb} MB; services: ${run.serving.join(", ")}`);
+    console.log(
+      `\nRSS before ${run.rssBeforeMb} MB, after ${run.rssAfterMb} MB; heap in use before ${run.heapBeforeMb} MB, after ${run.heapAfterMb} MB; external (Buffers) before ${run.externalBeforeMb} MB, after ${run.externalAfterMb} MB; services: ${run.serving.join(", ")}`,
+    );
     for (const example of report.examples)
       console.log(`  FAIL ${example.method} ${example.protocol} ${example.kind}: ${example.code} ${example.message}`);
     const problems = verdict(run);

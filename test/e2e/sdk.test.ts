@@ -1,4 +1,7 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { decodeInviteQr } from "@seeme/client/qr";
+import { ConnectionService } from "@seeme/contracts/connection";
 import type pg from "pg";
 import {
   Movement,
@@ -322,4 +325,39 @@ test("a receipt whose Sync answer was lost on the way is reported by a later Syn
   // Acknowledged by erin's next Sync: the relay keeps it no longer.
   const { rows } = await db.query("SELECT packet_id FROM delivery_receipt WHERE recipient_pair_id = $1", [pairs.b]);
   expect(rows).toEqual([]);
+});
+
+test("the peer's break is reported as a `connection` event even when a refused Sync finds it before the 5/5 notice", async () => {
+  const carol = await newDevice(stack);
+  const dave = await newDevice(stack);
+  const { a: carolSide, b: daveSide } = await pair(carol, dave, { a: "Dave", b: "Carol" });
+  const events: Array<{ connection: string; status: string }> = [];
+  dave.events.on("connection", ({ connection, status }) => events.push({ connection, status }));
+  await carol.breakConnection(carolSide);
+  // Dave's queued status goes to a pairID the relay now refuses: the Sync hears PermissionDenied,
+  // learns from the server's list that the connection ended, and then fetches the 5/5 notice.
+  await dave.sendStatus(SimpleStatus.ImOk, { to: daveSide, sync: false });
+  await syncUntil(dave, (inbox) => inbox.some((m) => m.kind === "server" && m.type === 5 && m.subType === 5));
+  expect((await dave.connection(daveSide)).status).toBe("broken");
+  // Once, however the device learnt it (the CLI demo polled the stored status because this was missed).
+  expect(events.filter((e) => e.connection === daveSide && e.status === "broken")).toHaveLength(1);
+});
+
+test("an invite the SDK makes is bound to the peer's code: a bystander who scanned the invite cannot confirm it", async () => {
+  const erin = await newDevice(stack);
+  const frank = await newDevice(stack);
+  const mallory = await newDevice(stack);
+  const offer = await erin.createOffer("Frank");
+  const answer = await frank.answerOffer(offer.qr, "Erin");
+  const invite = await erin.initiate(answer.qr, offer.connection);
+  // Mallory photographs the third code and sends what it holds as her own confirm.
+  const seen = decodeInviteQr(invite.qr);
+  const connections = createClient(ConnectionService, createConnectTransport({ baseUrl: stack.gatewayUrl }));
+  const { token } = await mallory.storage.read().then((state) => state.session!);
+  await expect(
+    connections.confirmConnection(seen, { headers: { authorization: `Bearer ${token}` } }),
+  ).rejects.toMatchObject({ code: Code.PermissionDenied });
+  // Mallory's SDK refuses it as not hers before any call.
+  await expect(mallory.confirm(invite.qr)).rejects.toMatchObject({ reason: "qr-mismatch" });
+  expect((await frank.confirm(invite.qr)).status).toBe("active");
 });

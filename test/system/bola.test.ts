@@ -1,7 +1,8 @@
 import { Code, ConnectError, createClient, type CallOptions } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { newPairId } from "@seeme/client/pair-id";
-import { initiatePayload } from "@seeme/client/signed-payloads";
+import { confirmPayload, initiatePayload } from "@seeme/client/signed-payloads";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { ChallengePurpose, IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
@@ -24,6 +25,8 @@ describe("a stranger cannot act on someone else's identifiers", () => {
   let stranger: TestAccount;
   let pairing: Pairing;
   let invite: { senderPairId: string; recipientPairId: string; serverSignature: Uint8Array };
+  // The connection signing key in the code B showed A: the invite is bound to it.
+  const bKey = ed25519.keygen();
   const transport = () => createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" });
   const as = (account: TestAccount): CallOptions => ({ headers: { authorization: `Bearer ${account.sessionToken}` } });
   const identity = () => createClient(IdentityService, transport());
@@ -50,6 +53,7 @@ describe("a stranger cannot act on someone else's identifiers", () => {
         senderPairId,
         recipientPairId,
         accountSignature: signPayload(a.privateKey, initiatePayload(senderPairId, recipientPairId)),
+        recipientSigningPublicKey: bKey.publicKey,
       },
       as(a),
     );
@@ -174,10 +178,37 @@ describe("a stranger cannot act on someone else's identifiers", () => {
     ).toBe(a.accountId);
   });
 
-  // Defect 7 (second half, not built yet): an invite is a bearer token, so a
-  // bystander who sees the QR code can confirm it. Remove `.failing` when
-  // Confirm is bound to the intended peer.
-  it.failing("ConnectionService.ConfirmConnection of A's invite by a stranger → refused", async () => {
-    expect(await refusal(() => connections().confirmConnection(invite, as(stranger)))).not.toBe("accepted");
+  // Defect 7 (second half): an invite was a bearer token, so a bystander who photographed the
+  // third QR code could confirm it in B's place. It is bound to B's key now.
+  it("ConnectionService.ConfirmConnection of A's invite by a stranger → PermissionDenied; B still can", async () => {
+    const { senderPairId, recipientPairId } = invite;
+    const strangerKey = ed25519.keygen();
+    const attempts = [
+      // What the QR code shows, as it is.
+      invite,
+      // With the stranger's own key and signature.
+      {
+        ...invite,
+        recipientSigningPublicKey: strangerKey.publicKey,
+        recipientSignature: ed25519.sign(confirmPayload(senderPairId, recipientPairId), strangerKey.secretKey),
+      },
+      // With B's public key (it was in B's code too) but no signature B made.
+      {
+        ...invite,
+        recipientSigningPublicKey: bKey.publicKey,
+        recipientSignature: ed25519.sign(confirmPayload(senderPairId, recipientPairId), strangerKey.secretKey),
+      },
+    ];
+    for (const attempt of attempts)
+      expect(await refusal(() => connections().confirmConnection(attempt, as(stranger)))).toBe("PermissionDenied");
+    const confirmed = await connections().confirmConnection(
+      {
+        ...invite,
+        recipientSigningPublicKey: bKey.publicKey,
+        recipientSignature: ed25519.sign(confirmPayload(senderPairId, recipientPairId), bKey.secretKey),
+      },
+      as(b),
+    );
+    expect(confirmed.connection?.pairId).toBe(recipientPairId);
   });
 });

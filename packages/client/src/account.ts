@@ -27,14 +27,23 @@ async function signedChallenge(
   return { nonce, signature: signWithAccountKey(secretKey, payload) };
 }
 
-/** Makes an account key, registers it and stores it; the caller then signs in. */
-export async function registerAccount(api: GatewayApi, storage: DeviceStorage): Promise<StoredAccount> {
+/**
+ * Makes an account key, registers it and stores it; the caller then signs in. `retry` repeats the
+ * network steps with the same key: a Register whose answer was lost answers the same account again.
+ */
+export async function registerAccount(
+  api: GatewayApi,
+  storage: DeviceStorage,
+  retry: <T>(call: () => Promise<T>) => Promise<T> = (call) => call(),
+): Promise<StoredAccount> {
   if ((await storage.read()).account) throw new ConnectError("this device already has an account", Code.AlreadyExists);
   const key = generateAccountKeyPair();
-  const { nonce, signature } = await signedChallenge(api, ChallengePurpose.REGISTER, key.secretKey, {
-    publicKey: key.publicKey,
+  const { account } = await retry(async () => {
+    const { nonce, signature } = await signedChallenge(api, ChallengePurpose.REGISTER, key.secretKey, {
+      publicKey: key.publicKey,
+    });
+    return api.identity.register({ publicKey: key.publicKey, nonce, signature });
   });
-  const { account } = await api.identity.register({ publicKey: key.publicKey, nonce, signature });
   if (!account) throw new ConnectError("Register returned no account", Code.Internal);
   const stored = { accountId: account.accountId, secretKey: toBase64(key.secretKey) };
   await storage.update((state) => {

@@ -5,6 +5,7 @@ import { GatewayService } from "@seeme/contracts/gateway";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService, PushService } from "@seeme/contracts/location";
 import { abortableFetch } from "./abortable-fetch.js";
+import { isNetworkFailure, withCause } from "./backoff.js";
 
 /**
  * The gateway's public services. The transports come from `@connectrpc/connect-web`,
@@ -32,11 +33,23 @@ export function createGatewayTransport(baseUrl: string, options: GatewayTranspor
   const common = {
     baseUrl,
     useBinaryFormat: true,
-    interceptors: options.interceptors,
+    interceptors: [networkFailures, ...(options.interceptors ?? [])],
     fetch: abortableFetch(options.fetch),
   };
   return options.protocol === "grpc-web" ? createGrpcWebTransport(common) : createConnectTransport(common);
 }
+
+/**
+ * A gateway that cannot be reached is `Unavailable` (retryable), with why it could not be reached
+ * (refused, reset, DNS) in the message — never the `Unknown` "fetch failed" Connect makes of it.
+ */
+const networkFailures: Interceptor = (next) => async (request) => {
+  try {
+    return await next(request);
+  } catch (error) {
+    throw isNetworkFailure(error) ? withCause(error) : error;
+  }
+};
 
 /** Adds `Authorization: Bearer <token>` whenever a session is held. */
 export function bearerInterceptor(token: () => string | undefined): Interceptor {

@@ -9,7 +9,6 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { HeldPacketService, type LocationService } from "@seeme/contracts/location";
-import { withRetry, type RetryPolicy } from "./backoff.js";
 import { encodeLocation, type LocationUpdate } from "./codec-location.js";
 import { splitText } from "./codec-text.js";
 import { TextMessageKind } from "./codes.js";
@@ -50,9 +49,8 @@ export interface CheckInDeps {
   location: Pick<Client<typeof LocationService>, "sync">;
   held: Pick<Client<typeof HeldPacketService>, "cancelHeldPacket" | "rescheduleHeldPacket">;
   maxBlobBytes: () => Promise<number>;
-  /** Runs a call with a valid session (signing in again once if it was refused). */
+  /** Runs a call with a valid session (signing in again once if it was refused), retrying transient failures. */
   authenticated: <T>(call: () => Promise<T>) => Promise<T>;
-  retry: RetryPolicy;
   now: () => Date;
   /** The last location this client sent, if any. */
   lastLocation?: Omit<LocationUpdate, "sharing">;
@@ -92,7 +90,8 @@ export async function checkIn(deps: CheckInDeps, options: CheckInOptions): Promi
     blob: fromBase64(packet.blob),
     releaseAt,
   }));
-  await withRetry(() => deps.authenticated(() => deps.location.sync({ data, skipIncoming: true })), deps.retry);
+  // `authenticated` retries transient failures itself.
+  await deps.authenticated(() => deps.location.sync({ data, skipIncoming: true }));
   return {
     connection: held.connection,
     peerPairId: held.peerPairId,
@@ -105,16 +104,12 @@ export async function checkIn(deps: CheckInDeps, options: CheckInOptions): Promi
 export async function extendCheckIn(deps: CheckInDeps, checkIn: CheckIn, until: Date): Promise<CheckIn> {
   checkUntil(until, deps.now());
   for (const packetId of checkIn.packetIds) {
-    await withRetry(
-      () =>
-        deps.authenticated(() =>
-          deps.held.rescheduleHeldPacket({
-            pairId: checkIn.peerPairId,
-            packetId,
-            releaseAt: timestampFromDate(until),
-          }),
-        ),
-      deps.retry,
+    await deps.authenticated(() =>
+      deps.held.rescheduleHeldPacket({
+        pairId: checkIn.peerPairId,
+        packetId,
+        releaseAt: timestampFromDate(until),
+      }),
     );
   }
   return { ...checkIn, releaseAt: until };
@@ -129,10 +124,7 @@ export async function cancelCheckIn(deps: CheckInDeps, checkIn: CheckIn): Promis
   let cancelled = 0;
   for (const packetId of checkIn.packetIds) {
     try {
-      await withRetry(
-        () => deps.authenticated(() => deps.held.cancelHeldPacket({ pairId: checkIn.peerPairId, packetId })),
-        deps.retry,
-      );
+      await deps.authenticated(() => deps.held.cancelHeldPacket({ pairId: checkIn.peerPairId, packetId }));
       cancelled++;
     } catch (error) {
       if (ConnectError.from(error).code !== Code.NotFound) throw error;

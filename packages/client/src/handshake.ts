@@ -1,13 +1,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { GatewayApi } from "./api.js";
-import { findConnection, retireConnection, toBase64 } from "./connection-state.js";
+import { findConnection, fromBase64, retireConnection, toBase64 } from "./connection-state.js";
 import { ClientError } from "./errors.js";
 import {
   connectionPublicKeys,
   exportConnectionSecretKeys,
   generateConnectionKeyPairs,
+  importConnectionKeyPairs,
   signWithAccountKey,
+  signWithConnectionKey,
 } from "./keys.js";
 import { newPairId } from "./pair-id.js";
 import {
@@ -19,7 +21,7 @@ import {
   type ConnectionCard,
 } from "./qr.js";
 import { ReplayGuard } from "./replay-guard.js";
-import { initiatePayload } from "./signed-payloads.js";
+import { confirmPayload, initiatePayload } from "./signed-payloads.js";
 import type { DeviceStorage, StoredConnection } from "./storage.js";
 
 /*
@@ -118,6 +120,8 @@ export async function initiate(
     senderPairId: open.pairId,
     recipientPairId: card.pairId,
     accountSignature: signature,
+    // Binds the invite to B's key from B's code: whoever else sees the invite code cannot confirm it.
+    recipientSigningPublicKey: card.publicKeys.signingPublicKey,
   });
   const inviteQr = encodeInviteQr({
     senderPairId: open.pairId,
@@ -159,8 +163,20 @@ export async function confirm(deps: HandshakeDeps, scanned: string): Promise<Sto
   const mine = state.connections.find((c) => c.pairId === recipientPairId && c.status === "answered");
   if (!mine?.peerPairId) throw new ClientError("qr-mismatch", "this invite is not for a code you showed");
   const invite = decodeInviteQr(scanned, { senderPairId: mine.peerPairId, recipientPairId: mine.pairId });
+  // The invite is bound to the key in the code I showed A: I prove I hold it (SPEC §3 step 4).
+  const { signing } = importConnectionKeyPairs({
+    signingSecretKey: fromBase64(mine.signingSecretKey),
+    encryptionSecretKey: fromBase64(mine.encryptionSecretKey),
+  });
+  const binding = {
+    recipientSigningPublicKey: signing.publicKey,
+    recipientSignature: signWithConnectionKey(
+      signing.secretKey,
+      confirmPayload(invite.senderPairId, invite.recipientPairId),
+    ),
+  };
   try {
-    await deps.api.connection.confirmConnection(invite);
+    await deps.api.connection.confirmConnection({ ...invite, ...binding });
   } catch (error) {
     // The confirm may have gone through with only its answer lost; a retry then
     // hears "already used". Whether the connection exists, the server's list says.
@@ -228,15 +244,22 @@ export async function breakConnection(deps: HandshakeDeps, ref: string): Promise
  * them: an active connection the server no longer has was broken by the peer
  * (its notice may be still on the way); an invited one it has was confirmed,
  * and so was an answered one (my confirm went through but its answer was lost).
+ * Returns the connections whose status changed, for the `connection` event: the
+ * peer's 5/5 notice that follows finds the connection already broken and changes
+ * nothing, so this is the only place the app can hear of it.
  */
-export async function reconcileConnections(deps: HandshakeDeps): Promise<void> {
+export async function reconcileConnections(deps: HandshakeDeps): Promise<StoredConnection[]> {
   const { connections } = await deps.api.connection.listConnections({});
   const live = new Set(connections.map((c) => c.pairId));
-  await deps.storage.update((state) => {
+  return deps.storage.update((state) => {
+    const changed: StoredConnection[] = [];
     for (const connection of state.connections) {
+      const before = connection.status;
       if (connection.status === "active" && !live.has(connection.pairId)) retireConnection(state, connection, "broken");
       if ((connection.status === "invited" || connection.status === "answered") && live.has(connection.pairId))
         connection.status = "active";
+      if (connection.status !== before) changed.push(structuredClone(connection));
     }
+    return changed;
   });
 }

@@ -36,6 +36,12 @@ export function signWithAccountKey(secretKey: Uint8Array, message: Uint8Array): 
   return ed25519.sign(message, secretKey);
 }
 
+/** Ed25519 with a connection signing key, outside the envelope (the bound-invite confirm). */
+export function signWithConnectionKey(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
+  assertKeyLength(secretKey, "connection signing secret key");
+  return ed25519.sign(message, secretKey);
+}
+
 /** Strict RFC 8032 verification; false (not a throw) for any signature that does not check out. */
 export function verifyAccountSignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   return verifyEd25519(publicKey, message, signature);

@@ -172,7 +172,10 @@ export class SeeMeClient {
         this.session = undefined;
         return this.signIn().then(() => undefined);
       },
-      reconcile: () => handshake.reconcileConnections(this.handshakeDeps()),
+      reconcile: async () => {
+        for (const c of await handshake.reconcileConnections(this.handshakeDeps()))
+          this.events.emit("connection", { connection: c.pairId, label: c.label, status: c.status });
+      },
       present: (message, now) => this.present(message, now),
       receive: { rotationGraceMs: options.rotationGraceMs },
     });
@@ -271,7 +274,7 @@ export class SeeMeClient {
 
   /** Creates this device's account (a new Ed25519 key) and signs in. */
   async register(): Promise<string> {
-    const account = await registerAccount(this.api, this.storage);
+    const account = await registerAccount(this.api, this.storage, (call) => withRetry(call, this.retry));
     await this.signIn();
     return account.accountId;
   }
@@ -530,7 +533,6 @@ export class SeeMeClient {
       held: this.checkIns.held,
       maxBlobBytes: async () => (await this.limits()).maxBlobBytes,
       authenticated: (call) => this.authenticated(call),
-      retry: this.retry,
       now: this.now,
       lastLocation: this.checkIns.lastLocation,
     };
@@ -707,16 +709,21 @@ export class SeeMeClient {
     else await this.signIn();
   }
 
-  /** Runs `call` with a session; if the server refuses the session (revoked, expired early), signs in again once and retries. */
+  /**
+   * Runs `call` with a session, retrying `Unavailable` and network failures with backoff and jitter
+   * (every call made this way is safe to repeat: initiate returns the invite it made, a confirm
+   * that landed is found in the server's list, a break of what is gone is NotFound); if the server
+   * refuses the session (revoked, expired early), signs in again once and retries.
+   */
   private async authenticated<T>(call: () => Promise<T>): Promise<T> {
     await this.ensureSession();
     try {
-      return await call();
+      return await withRetry(call, this.retry);
     } catch (error) {
       if (error instanceof ClientError || ConnectError.from(error).code !== Code.Unauthenticated) throw error;
       this.session = undefined;
       await this.signIn();
-      return call();
+      return withRetry(call, this.retry);
     }
   }
 

@@ -142,6 +142,7 @@ export type ChallengeKind = keyof typeof CHALLENGE_PURPOSE_LABELS;
 export const CHALLENGE_PREFIX = "see-me/identity/v1/";
 export const INITIATE_PREFIX = "see-me/connection/v1/initiate\n";
 export const INVITE_PREFIX = "see-me/connection/v1/invite\n";
+export const CONFIRM_PREFIX = "see-me/connection/v1/confirm\n";
 
 export function challengePayload(purpose: ChallengeKind, nonce: Uint8Array, subject: Uint8Array | string): Uint8Array {
   const encoder = new TextEncoder();
@@ -167,7 +168,26 @@ export function initiatePayload(senderPairId: string, recipientPairId: string): 
   return pairPayload(INITIATE_PREFIX, senderPairId, recipientPairId);
 }
 
-/** What the server signs with its signing key (InitiateConnectionResponse.server_signature). */
-export function invitePayload(senderPairId: string, recipientPairId: string): Uint8Array {
-  return pairPayload(INVITE_PREFIX, senderPairId, recipientPairId);
+/**
+ * What the server signs with its signing key (InitiateConnectionResponse.server_signature). A bound
+ * invite also covers the recipient's connection signing key, so the invite code alone cannot
+ * confirm it: the confirm must be signed with that key (confirmPayload).
+ */
+export function invitePayload(
+  senderPairId: string,
+  recipientPairId: string,
+  recipientSigningPublicKey?: Uint8Array,
+): Uint8Array {
+  const pair = pairPayload(INVITE_PREFIX, senderPairId, recipientPairId);
+  if (!recipientSigningPublicKey || recipientSigningPublicKey.length === 0) return pair;
+  const bound = new Uint8Array(pair.length + 1 + recipientSigningPublicKey.length);
+  bound.set(pair);
+  bound[pair.length] = 0x0a;
+  bound.set(recipientSigningPublicKey, pair.length + 1);
+  return bound;
+}
+
+/** What the recipient signs with its connection signing key to confirm a bound invite (ConfirmConnectionRequest.recipient_signature). */
+export function confirmPayload(senderPairId: string, recipientPairId: string): Uint8Array {
+  return pairPayload(CONFIRM_PREFIX, senderPairId, recipientPairId);
 }

@@ -30,6 +30,20 @@ export function createSigner(seed: Uint8Array): ServerSigner {
   };
 }
 
+/** Whether `signature` is the Ed25519 signature of `payload` by the raw 32-byte `publicKey` (false for a malformed key). */
+export function verifyEd25519(publicKey: Uint8Array, payload: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    const key = createPublicKey({
+      key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(publicKey).toString("base64url") },
+      format: "jwk",
+    });
+    return verify(null, payload, key, signature);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The configured key, or in development a key generated once into
  * `signingKeyFile` and reused, so invites survive restarts. (loadConfig already

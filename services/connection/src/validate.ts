@@ -22,3 +22,11 @@ export function requireSignature(field: string, value: Uint8Array): Uint8Array {
   if (value.length !== 64) throw new ConnectError(`${field} must be a 64-byte Ed25519 signature`, Code.InvalidArgument);
   return value;
 }
+
+/** An optional raw Ed25519 public key: empty (unset) or exactly 32 bytes. */
+export function optionalPublicKey(field: string, value: Uint8Array): Uint8Array | undefined {
+  if (value.length === 0) return undefined;
+  if (value.length !== 32)
+    throw new ConnectError(`${field} must be a 32-byte Ed25519 public key`, Code.InvalidArgument);
+  return value;
+}

@@ -3,7 +3,8 @@ import { Code } from "@connectrpc/connect";
 import { ConfirmStatus } from "@seeme/contracts/connection";
 import { waitFor } from "@seeme/testkit/health";
 import { createSigner } from "../src/signing-key.js";
-import { invitePayload } from "@seeme/contracts/protocol";
+import { confirmPayload, invitePayload } from "@seeme/contracts/protocol";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import {
   clientAs,
   eventWatcher,
@@ -242,6 +243,76 @@ test("refuses a reused invite with FailedPrecondition and a self-confirm with Pe
   await b.client.confirmConnection(request);
   await expectRefusal(c.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
   await expectRefusal(b.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
+});
+
+test("an invite bound to B's key is confirmed only with B's signature (a bystander with the code cannot)", async () => {
+  const a = newAccount();
+  const b = newAccount();
+  const c = newAccount();
+  const bKey = ed25519.keygen();
+  const sender = newPairId();
+  const recipient = newPairId();
+  const { serverSignature } = await a.client.initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.account.signInitiate(sender, recipient),
+    recipientSigningPublicKey: bKey.publicKey,
+  });
+  // The server signature covers the key; the unbound payload does not verify.
+  expect(createSigner(SEED).verify(invitePayload(sender, recipient, bKey.publicKey), serverSignature)).toBe(true);
+  expect(createSigner(SEED).verify(invitePayload(sender, recipient), serverSignature)).toBe(false);
+  const code = { senderPairId: sender, recipientPairId: recipient, serverSignature };
+  const signedBy = (secretKey: Uint8Array) => ed25519.sign(confirmPayload(sender, recipient), secretKey);
+  const cKey = ed25519.keygen();
+  // What the QR code shows, as a bearer token: refused.
+  await expectRefusal(c.client.confirmConnection(code), Code.PermissionDenied, /server_signature/);
+  // C's own key in place of B's: the server signature does not cover it.
+  await expectRefusal(
+    c.client.confirmConnection({
+      ...code,
+      recipientSigningPublicKey: cKey.publicKey,
+      recipientSignature: signedBy(cKey.secretKey),
+    }),
+    Code.PermissionDenied,
+    /server_signature/,
+  );
+  // B's public key (it was in B's code) with a signature B did not make.
+  await expectRefusal(
+    c.client.confirmConnection({
+      ...code,
+      recipientSigningPublicKey: bKey.publicKey,
+      recipientSignature: signedBy(cKey.secretKey),
+    }),
+    Code.PermissionDenied,
+    /recipient_signature/,
+  );
+  await expectRefusal(
+    c.client.confirmConnection({ ...code, recipientSigningPublicKey: bKey.publicKey.subarray(0, 31) }),
+    Code.InvalidArgument,
+    /recipient_signing_public_key/,
+  );
+  const confirmed = await b.client.confirmConnection({
+    ...code,
+    recipientSigningPublicKey: bKey.publicKey,
+    recipientSignature: signedBy(bKey.secretKey),
+  });
+  expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
+  expect(confirmed.connection?.pairId).toBe(recipient);
+});
+
+test("an unbound invite (initiated without a key) stays confirmable by its code, whatever key comes along", async () => {
+  const a = newAccount();
+  const b = newAccount();
+  const inv = await invite(a);
+  const key = ed25519.keygen();
+  const confirmed = await b.client.confirmConnection({
+    senderPairId: inv.sender,
+    recipientPairId: inv.recipient,
+    serverSignature: inv.serverSignature,
+    recipientSigningPublicKey: key.publicKey,
+    recipientSignature: ed25519.sign(confirmPayload(inv.sender, inv.recipient), key.secretKey),
+  });
+  expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
 });
 
 test("a pairID is never accepted twice, not even after its connection is broken (AlreadyExists)", async () => {

@@ -96,6 +96,23 @@ function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs
   session.once("close", () => clearInterval(timer));
 }
 
+/**
+ * An HTTP/1.1 answer written before its request body was read to the end (a refusal: the session
+ * gate, a body cap, a unary gRPC-web call with extra messages) closes the connection. Node pulls
+ * the rest of a body off the wire only if nobody started reading it; once Connect has read part
+ * of it, the unread remainder stays in the socket, the parser never reaches the client's next
+ * request on that kept-alive connection, and that call hangs until the idle timer (fuzz: 27
+ * unanswered calls in 100k). `Connection: close` tells the client not to reuse the socket.
+ */
+function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const writeHead = res.writeHead;
+  // Every way of sending the head (writeHead, or the implicit one of write/end) goes through writeHead.
+  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
+    if (!req.complete) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
+  } as typeof res.writeHead;
+}
+
 export async function listenHttp(
   handler: RequestHandler,
   port: number,
@@ -128,6 +145,7 @@ export async function listenHttp(
       if (closing && activity?.open === 0) req.socket.destroy();
     });
     if (closing) res.setHeader("connection", "close");
+    closeIfBodyUnread(req, res);
   });
   h2.on("session", (session) => {
     keepAlive(session, keepaliveMs, keepaliveTimeoutMs);

@@ -42,7 +42,12 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: Promise<T>): Promise<T> => {
     inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    // Both outcomes handled here: `work.finally(...)` made a second promise that rejected with
+    // `work` and nobody awaited, so a database cut during a flush crashed the process.
+    work.then(
+      () => inFlight.delete(work),
+      () => inFlight.delete(work),
+    );
     return work;
   };
 
@@ -84,7 +89,8 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
   const subscription = ctx.bus.subscribeCore(
     inboxUpdated.forAccount("*"),
     InboxUpdatedSchema,
-    (hint) => track(onHint(hint.accountId, hint.urgent)),
+    (hint) =>
+      track(onHint(hint.accountId, hint.urgent)).catch((err: unknown) => log.warn({ err }, "push wake-up failed")),
     { queue: QUEUE_GROUP },
   );
 
