@@ -59,6 +59,14 @@ describe("the access check before a Sync's limits are taken", () => {
     }
   });
 
+  it("does not ask the connection service when the projection has every route", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const before = h.connections.calls.listAccountRoutes;
+    await h.as(pair.a).sync({ data: packets(pair.bPair, 1, 1) });
+    expect(h.connections.calls.listAccountRoutes).toBe(before);
+  });
+
   it("asks the connection service about unknown pairIDs at most a burst of times per account", async () => {
     const stranger = newConnection();
     await h.connect(stranger);
