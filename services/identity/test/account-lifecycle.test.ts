@@ -157,6 +157,43 @@ describe("key rotation", () => {
     // The challenge is single-use.
     await refusedWithoutChange(Code.Unauthenticated, () => mine.rotateKey(good));
   });
+
+  test("names the malformed field of a rotation, and asks a rotate-key challenge for no account_id", async () => {
+    const account = await registerAndSignIn(h.publicClient());
+    const caller = h.callerClient(account.accountId);
+    const newKey = generateAccountKey();
+    const { nonce } = await requestChallenge(caller, {
+      purpose: ChallengePurpose.ROTATE_KEY,
+      publicKey: newKey.publicKey,
+    });
+    const good = {
+      newPublicKey: newKey.publicKey,
+      nonce,
+      oldSignature: new Uint8Array(64),
+      newSignature: new Uint8Array(64),
+    };
+    for (const [field, bad] of [
+      ["new_public_key", { newPublicKey: new Uint8Array(5) }],
+      ["old_signature", { oldSignature: new Uint8Array(3) }],
+      ["new_signature", { newSignature: new Uint8Array(3) }],
+    ] as const) {
+      const error = await caller.rotateKey({ ...good, ...bad }).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: Code.InvalidArgument,
+        rawMessage: expect.stringMatching(new RegExp(`^${field} `)),
+      });
+    }
+    await expect(
+      caller.createChallenge({
+        purpose: ChallengePurpose.ROTATE_KEY,
+        accountId: account.accountId,
+        publicKey: newKey.publicKey,
+      }),
+    ).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "account_id must be empty for a rotate-key challenge: it is the signed-in caller",
+    });
+  });
 });
 
 describe("account deletion", () => {
@@ -215,6 +252,19 @@ describe("account deletion", () => {
     const all = await deleted.take(3);
     expect(all.map((e) => e.accountId)).toEqual([first.accountId, second.accountId, third.accountId]);
     expect(new Set(all.map((e) => e.eventId)).size).toBe(3);
+  });
+
+  test("deleting one account leaves every other account as it was", async () => {
+    const client = h.publicClient();
+    const leaving = await registerAndSignIn(client);
+    const staying = await registerAndSignIn(client);
+    await h.callerClient(leaving.accountId).deleteAccount({});
+    expect(await h.db.account.count({ where: { id: staying.accountId } })).toBe(1);
+    const { account } = await h.callerClient(staying.accountId).getAccount({});
+    expect(account!.accountId).toBe(staying.accountId);
+    const internal = h.internalClient();
+    expect((await internal.verifySession({ sessionToken: staying.sessionToken })).accountId).toBe(staying.accountId);
+    await h.callerClient(staying.accountId).deleteAccount({});
   });
 
   test("deleted accounts' event rows are swept after their retention", async () => {
