@@ -23,7 +23,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -38,6 +37,7 @@ import type { Device, DevicePair } from "./lib/devices.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { waitFor } from "@seeme/testkit/wait";
 import { blobFor, closedLoop, Latencies, round, sleep } from "./lib/stats.js";
+import { freePort } from "@seeme/testkit/ports";
 
 const PAIRS = Number(process.env.OVERLOAD_PAIRS ?? 60);
 const CONCURRENCY = Number(process.env.OVERLOAD_CONCURRENCY ?? 16);
@@ -132,14 +132,6 @@ async function createPairs(gatewayUrl: string, n: number): Promise<DevicePair[]>
     pairs.push(...batch);
   }
   return pairs;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** The gateway's Sync duration histogram (admitted calls only: refusals never reach its interceptor). */

@@ -13,7 +13,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { rssBytes } from "./lib/cpu.js";
@@ -21,6 +20,7 @@ import { createDevices, deviceFor, type Device } from "./lib/devices.js";
 import { startPgCounter } from "./lib/pg-counter.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { round, sleep } from "./lib/stats.js";
+import { freePort } from "@seeme/testkit/ports";
 
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -32,15 +32,6 @@ const IDLE_SECONDS = arg("idle", 60);
 // 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
 const PER_CONNECTION = arg("streams-per-connection", 1);
 const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An inspector session on a running Node process: SIGUSR1 opens its inspector on 127.0.0.1:9229. */
 async function openInspector(pid: number) {

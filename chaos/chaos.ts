@@ -8,6 +8,7 @@ import { MemoryStorage, SeeMeClient, type InboxMessage } from "@seeme/client";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { createStackResources } from "@seeme/testkit/stack";
 import { startTcpProxy } from "@seeme/testkit/tcp-proxy";
+import { freePort } from "@seeme/testkit/ports";
 
 /**
  * The chaos matrix of issue #16 under load: the four services run as child processes (their
@@ -69,14 +70,6 @@ export interface ChaosReport {
   crashes: string[];
   elapsedMs: number;
   sendErrors: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A fault not recovered from in this long counts as not recovered. */

@@ -2,11 +2,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { createStackResources } from "@seeme/testkit/stack";
 import { startStack } from "../../test/stack.js";
+import { freePort } from "@seeme/testkit/ports";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -64,15 +64,6 @@ const UNLIMITED: Record<string, string> = {
   INITIATE_PER_MINUTE: "1000000",
   SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "1000",
 };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The four services as separate Node processes (as deployed), each on its own

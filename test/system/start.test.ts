@@ -8,6 +8,7 @@ import { checkHealth } from "@seeme/testkit/health";
 import { createTestBus } from "@seeme/testkit/nats";
 import { listServices } from "@seeme/testkit/reflection";
 import { waitFor } from "@seeme/testkit/wait";
+import { freePort } from "@seeme/testkit/ports";
 
 /**
  * The README's run command as a newcomer meets it: `npm start` (build, then the
@@ -17,14 +18,6 @@ import { waitFor } from "@seeme/testkit/wait";
  * build `npm test` ran first).
  */
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Local addresses ("127.0.0.1", "0.0.0.0", …) with a listening IPv4 TCP socket on `port`, from /proc/net/tcp. */
 function listeningAddresses(port: number): string[] {

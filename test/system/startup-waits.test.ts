@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, connect as tcpConnect } from "node:net";
+import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -15,6 +15,7 @@ import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
 import { checkHealth } from "@seeme/testkit/health";
 import { startTcpProxy, type TcpProxy } from "@seeme/testkit/tcp-proxy";
 import { waitFor } from "@seeme/testkit/wait";
+import { freePort } from "@seeme/testkit/ports";
 
 /**
  * Start-up order does not matter: a service started while PostgreSQL refuses
@@ -23,14 +24,6 @@ import { waitFor } from "@seeme/testkit/wait";
  * SERVING once both answer. On main it exited ("failed to start").
  */
 const NATS_SERVER = "/usr/sbin/nats-server";
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startNats(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, connect as tcpConnect } from "node:net";
+import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -9,6 +9,7 @@ import { events } from "@seeme/contracts/subjects";
 import { collector } from "@seeme/testkit/nats";
 import { waitUntil } from "@seeme/testkit/wait";
 import { connectEventBus } from "../src/nats.js";
+import { freePort } from "@seeme/testkit/ports";
 
 // A private nats-server (same binary as the shared one) that this suite may kill.
 const NATS_SERVER = "/usr/sbin/nats-server";
@@ -16,14 +17,6 @@ const log = pino({ level: "silent" });
 let dir: string;
 let port: number;
 let server: ChildProcess | null = null;
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => srv.once("listening", r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function startServer(): Promise<void> {
   server = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir], { stdio: "ignore" });

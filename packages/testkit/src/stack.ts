@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
 import webpush from "web-push";
-import { createServer } from "node:net";
 import type { Logger } from "@seeme/runtime/logger";
 import { createLogger } from "@seeme/runtime/logger";
 import { createTestDatabase, type TestDatabase } from "./database.js";
 import { createTestBus } from "./nats.js";
+import { freePort } from "./ports.js";
 
 /**
  * The whole see-me system in this process, on free ports, with a fresh
@@ -108,15 +108,6 @@ export async function createStackResources(label: string): Promise<StackResource
       await bus.cleanup();
     },
   };
-}
-
-/** A port the OS just handed out and released: free unless someone takes it in the next moment. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function startStack(label: string, options: StackOptions): Promise<Stack> {

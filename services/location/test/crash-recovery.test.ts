@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { events } from "@seeme/contracts/subjects";
 import { checkHealth } from "@seeme/testkit/health";
 import { waitFor } from "@seeme/testkit/wait";
 import { blob, newConnection, startHarness, type Harness, type Pair } from "./helpers.js";
+import { freePort } from "@seeme/testkit/ports";
 
 /**
  * After a location instance dies without shutting down (SIGKILL) while route
@@ -14,14 +14,6 @@ import { blob, newConnection, startHarness, type Harness, type Pair } from "./he
  * confirmed after the restart is routable within seconds too.
  */
 const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("location crash", () => {
   let h: Harness;

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IncomingPacket } from "@seeme/contracts/location";
 import { blob, countPackets, newConnection, startHarness, waitUntil, type Harness } from "./helpers.js";
+import { freePort } from "@seeme/testkit/ports";
 
 /**
  * A NATS restart cannot be staged on the machine's shared server, so this suite
@@ -14,14 +15,6 @@ let h: Harness;
 let nats: ChildProcess | undefined;
 let storeDir: string;
 let port: number;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port: free } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return free;
-}
 
 async function startNats(): Promise<void> {
   nats = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
