@@ -1,6 +1,8 @@
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { decodeInviteQr } from "@seeme/client/qr";
+import { confirmPayload } from "@seeme/client/signed-payloads";
 import { ConnectionService } from "@seeme/contracts/connection";
 import type pg from "pg";
 import {
@@ -354,9 +356,16 @@ test("an invite the SDK makes is bound to the peer's code: a bystander who scann
   const seen = decodeInviteQr(invite.qr);
   const connections = createClient(ConnectionService, createConnectTransport({ baseUrl: stack.gatewayUrl }));
   const { token } = await mallory.storage.read().then((state) => state.session!);
-  await expect(
-    connections.confirmConnection(seen, { headers: { authorization: `Bearer ${token}` } }),
-  ).rejects.toMatchObject({ code: Code.PermissionDenied });
+  const asMallory = { headers: { authorization: `Bearer ${token}` } };
+  // As it is, it is not even a confirm (no key, no signature); signed with her own key, it is refused.
+  await expect(connections.confirmConnection(seen, asMallory)).rejects.toMatchObject({ code: Code.InvalidArgument });
+  const malloryKey = ed25519.keygen();
+  const signed = {
+    ...seen,
+    recipientSigningPublicKey: malloryKey.publicKey,
+    recipientSignature: ed25519.sign(confirmPayload(seen.senderPairId, seen.recipientPairId), malloryKey.secretKey),
+  };
+  await expect(connections.confirmConnection(signed, asMallory)).rejects.toMatchObject({ code: Code.PermissionDenied });
   // Mallory's SDK refuses it as not hers before any call.
   await expect(mallory.confirm(invite.qr)).rejects.toMatchObject({ reason: "qr-mismatch" });
   expect((await frank.confirm(invite.qr)).status).toBe("active");

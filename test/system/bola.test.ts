@@ -89,6 +89,7 @@ describe("a stranger cannot act on someone else's identifiers", () => {
             senderPairId: pairing.initiatorPairId,
             recipientPairId: fresh,
             accountSignature: signPayload(stranger.privateKey, initiatePayload(pairing.initiatorPairId, fresh)),
+            recipientSigningPublicKey: bKey.publicKey,
           },
           as(stranger),
         );
@@ -106,6 +107,7 @@ describe("a stranger cannot act on someone else's identifiers", () => {
               stranger.privateKey,
               initiatePayload(invite.senderPairId, invite.recipientPairId),
             ),
+            recipientSigningPublicKey: bKey.publicKey,
           },
           as(stranger),
         ),
@@ -180,12 +182,12 @@ describe("a stranger cannot act on someone else's identifiers", () => {
 
   // Defect 7 (second half): an invite was a bearer token, so a bystander who photographed the
   // third QR code could confirm it in B's place. It is bound to B's key now.
-  it("ConnectionService.ConfirmConnection of A's invite by a stranger → PermissionDenied; B still can", async () => {
+  it("ConnectionService.ConfirmConnection of A's invite by a stranger → InvalidArgument bare, PermissionDenied signed; B still can", async () => {
     const { senderPairId, recipientPairId } = invite;
     const strangerKey = ed25519.keygen();
+    // What the QR code shows, as it is: no key, no signature, so not even a confirm.
+    expect(await refusal(() => connections().confirmConnection(invite, as(stranger)))).toBe("InvalidArgument");
     const attempts = [
-      // What the QR code shows, as it is.
-      invite,
       // With the stranger's own key and signature.
       {
         ...invite,

@@ -6,7 +6,7 @@ import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
 import { streamName } from "@seeme/contracts/subjects";
 import { registerAndSignIn, signPayload } from "@seeme/testkit/accounts";
-import { pairAccounts } from "@seeme/testkit/pairing";
+import { bindTo, pairAccounts } from "@seeme/testkit/pairing";
 import { startStack, type Stack } from "../stack.js";
 import { waitFor } from "@seeme/testkit/wait";
 import { connect, type NatsConnection } from "nats";
@@ -54,6 +54,7 @@ describe("privacy at rest in NATS", () => {
         senderPairId: sender,
         recipientPairId: recipient,
         accountSignature: signPayload(a.privateKey, initiatePayload(sender, recipient)),
+        ...bindTo(recipient),
       },
       bearer(a.sessionToken),
     );

@@ -169,17 +169,16 @@ export function initiatePayload(senderPairId: string, recipientPairId: string): 
 }
 
 /**
- * What the server signs with its signing key (InitiateConnectionResponse.server_signature). A bound
- * invite also covers the recipient's connection signing key, so the invite code alone cannot
- * confirm it: the confirm must be signed with that key (confirmPayload).
+ * What the server signs with its signing key (InitiateConnectionResponse.server_signature): the pair
+ * and the recipient's connection signing key, so the invite code alone cannot confirm it: the
+ * confirm must be signed with that key (confirmPayload).
  */
 export function invitePayload(
   senderPairId: string,
   recipientPairId: string,
-  recipientSigningPublicKey?: Uint8Array,
+  recipientSigningPublicKey: Uint8Array,
 ): Uint8Array {
   const pair = pairPayload(INVITE_PREFIX, senderPairId, recipientPairId);
-  if (!recipientSigningPublicKey || recipientSigningPublicKey.length === 0) return pair;
   const bound = new Uint8Array(pair.length + 1 + recipientSigningPublicKey.length);
   bound.set(pair);
   bound[pair.length] = 0x0a;
@@ -187,7 +186,7 @@ export function invitePayload(
   return bound;
 }
 
-/** What the recipient signs with its connection signing key to confirm a bound invite (ConfirmConnectionRequest.recipient_signature). */
+/** What the recipient signs with its connection signing key to confirm an invite (ConfirmConnectionRequest.recipient_signature). */
 export function confirmPayload(senderPairId: string, recipientPairId: string): Uint8Array {
   return pairPayload(CONFIRM_PREFIX, senderPairId, recipientPairId);
 }

@@ -30,7 +30,10 @@ describe("protocol", () => {
 
   it("signed payloads are the prefixed byte strings of SPEC §3", () => {
     expect(decode(initiatePayload(A, B))).toBe(`see-me/connection/v1/initiate\n${A}\n${B}`);
-    expect(decode(invitePayload(A, B))).toBe(`see-me/connection/v1/invite\n${A}\n${B}`);
+    const recipientKey = new Uint8Array(32).fill(7);
+    const invite = invitePayload(A, B, recipientKey);
+    expect(decode(invite.subarray(0, -33))).toBe(`see-me/connection/v1/invite\n${A}\n${B}`);
+    expect([...invite.subarray(-33)]).toEqual([0x0a, ...recipientKey]);
     expect(() => initiatePayload(A, "SERVER")).toThrow(RangeError);
 
     const nonce = new Uint8Array([1, 2, 3]);

@@ -23,10 +23,9 @@ export function requireSignature(field: string, value: Uint8Array): Uint8Array {
   return value;
 }
 
-/** An optional raw Ed25519 public key: empty (unset) or exactly 32 bytes. */
-export function optionalPublicKey(field: string, value: Uint8Array): Uint8Array | undefined {
-  if (value.length === 0) return undefined;
+/** A raw 32-byte Ed25519 public key; `what` tells a client that left it out what to send. */
+export function requirePublicKey(field: string, value: Uint8Array, what: string): Uint8Array {
   if (value.length !== 32)
-    throw new ConnectError(`${field} must be a 32-byte Ed25519 public key`, Code.InvalidArgument);
+    throw new ConnectError(`${field} must be a 32-byte Ed25519 public key: ${what}`, Code.InvalidArgument);
   return value;
 }

@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { waitFor } from "@seeme/testkit/health";
 import { clientAs, newPairId, registerAccount, startSuite } from "./helpers.js";
 
@@ -29,8 +30,14 @@ async function connectedPair() {
     senderPairId: sender,
     recipientPairId: recipient,
     accountSignature: a.signInitiate(sender, recipient),
+    ...bindTo(recipient),
   });
-  await bClient.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
+  await bClient.confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  });
   return { aClient, bClient, sender, recipient };
 }
 

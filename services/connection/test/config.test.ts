@@ -58,7 +58,10 @@ test("signed payloads are the documented bytes, and refuse anything but pairIDs"
   const a = "A".repeat(40);
   const b = "b0".repeat(20);
   expect(new TextDecoder().decode(initiatePayload(a, b))).toBe(`see-me/connection/v1/initiate\n${a}\n${b}`);
-  expect(new TextDecoder().decode(invitePayload(a, b))).toBe(`see-me/connection/v1/invite\n${a}\n${b}`);
+  const key = new Uint8Array(32).fill(7);
+  const invite = invitePayload(a, b, key);
+  expect(new TextDecoder().decode(invite.subarray(0, -33))).toBe(`see-me/connection/v1/invite\n${a}\n${b}`);
+  expect([...invite.subarray(-33)]).toEqual([0x0a, ...key]);
   expect(INITIATE_PREFIX).toBe("see-me/connection/v1/initiate\n");
   expect(() => initiatePayload(`${a}\n`, b)).toThrow(RangeError);
   expect(isPairId("z".repeat(40))).toBe(true);

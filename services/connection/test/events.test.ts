@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import pg from "pg";
 import { Code } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -56,8 +57,14 @@ async function connect(a: Account, b: Account) {
     senderPairId: sender,
     recipientPairId: recipient,
     accountSignature: a.signInitiate(sender, recipient),
+    ...bindTo(recipient),
   });
-  await client(b).confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
+  await client(b).confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  });
   return { sender, recipient };
 }
 
@@ -77,6 +84,7 @@ test("account deletion breaks every connection of the account once, even when th
     senderPairId: pendingSender,
     recipientPairId: pendingRecipient,
     accountSignature: a.signInitiate(pendingSender, pendingRecipient),
+    ...bindTo(pendingRecipient),
   });
   await watcher.confirmed.take(3);
   const seen = watcher.broken.items.length;
@@ -106,7 +114,12 @@ test("the sweeper expires each pending invite once (even with two sweeps racing)
   const used = await connect(a, b);
   const pending = Array.from({ length: 3 }, () => ({ s: newPairId(), r: newPairId() }));
   for (const { s, r } of pending)
-    await client(a).initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) });
+    await client(a).initiateConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      accountSignature: a.signInitiate(s, r),
+      ...bindTo(r),
+    });
   const seen = watcher.expired.items.length;
 
   clock.advance(15 * 60_000 - 1);
@@ -133,6 +146,7 @@ test("an expired invite not yet swept gives way to a new initiate of the pair, a
     senderPairId: s,
     recipientPairId: r,
     accountSignature: a.signInitiate(s, r),
+    ...bindTo(r),
   });
   const seen = watcher.expired.items.length;
   clock.advance(15 * 60_000);
@@ -140,6 +154,7 @@ test("an expired invite not yet swept gives way to a new initiate of the pair, a
     senderPairId: s,
     recipientPairId: r,
     accountSignature: a.signInitiate(s, r),
+    ...bindTo(r),
   });
   expect(Number(second.expireTime!.seconds)).toBeGreaterThan(Number(first.expireTime!.seconds));
   const [expired] = (await watcher.expired.take(seen + 1)).slice(seen);
@@ -179,6 +194,7 @@ function initiate(account: Account) {
     senderPairId,
     recipientPairId,
     accountSignature: account.signInitiate(senderPairId, recipientPairId),
+    ...bindTo(recipientPairId),
   };
   return { senderPairId, recipientPairId, send: () => client(account).initiateConnection(request) };
 }
@@ -207,6 +223,7 @@ test("a deleted account can neither initiate nor confirm, its invites are gone, 
       senderPairId: cInvite.senderPairId,
       recipientPairId: cInvite.recipientPairId,
       serverSignature: cSignature,
+      ...recipientProof(cInvite.senderPairId, cInvite.recipientPairId),
     }),
   ).rejects.toMatchObject({
     code: Code.Unauthenticated,
@@ -221,6 +238,7 @@ test("a deleted account can neither initiate nor confirm, its invites are gone, 
       senderPairId: aInvite.senderPairId,
       recipientPairId: aInvite.recipientPairId,
       serverSignature: aSignature,
+      ...recipientProof(aInvite.senderPairId, aInvite.recipientPairId),
     }),
   ).rejects.toMatchObject({ code: Code.NotFound });
 
@@ -262,6 +280,7 @@ test("a confirm racing the deletion of the invite's initiator leaves no connecti
       senderPairId: invite.senderPairId,
       recipientPairId: invite.recipientPairId,
       serverSignature,
+      ...recipientProof(invite.senderPairId, invite.recipientPairId),
     });
     confirming.catch(() => undefined);
     expect(await waitFor(async () => (await waitingBehind(pid)) === 1)).toBe(true);

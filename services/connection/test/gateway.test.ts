@@ -7,6 +7,7 @@ import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService, type IncomingPacket } from "@seeme/contracts/location";
 import { parseDatabaseUrl } from "@seeme/runtime/db";
 import { registerAndSignIn, signPayload, type TestAccount } from "@seeme/testkit/accounts";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { waitFor } from "@seeme/testkit/health";
 import { startStack, type Stack } from "../../../test/stack.js";
 import { loadConfig } from "../src/config.js";
@@ -42,6 +43,7 @@ function initiate(a: Device, b: Device, signer: Device = a) {
       senderPairId: a.pairId,
       recipientPairId: b.pairId,
       accountSignature: signPayload(signer.privateKey, initiatePayload(a.pairId, b.pairId)),
+      ...bindTo(b.pairId),
     },
     auth(a),
   );
@@ -49,7 +51,7 @@ function initiate(a: Device, b: Device, signer: Device = a) {
 
 function confirm(as: Device, a: Device, b: Device, serverSignature: Uint8Array) {
   return connections.confirmConnection(
-    { senderPairId: a.pairId, recipientPairId: b.pairId, serverSignature },
+    { senderPairId: a.pairId, recipientPairId: b.pairId, serverSignature, ...recipientProof(a.pairId, b.pairId) },
     auth(as),
   );
 }
@@ -119,7 +121,12 @@ test("the seed's happy path with two real accounts: initiate, confirm, A's 5/3 n
   const B = await device();
   const before = now().getTime();
   const { serverSignature, expireTime } = await initiate(A, B);
-  expect(createSigner(SEED).verify(invitePayload(A.pairId, B.pairId), serverSignature)).toBe(true);
+  expect(
+    createSigner(SEED).verify(
+      invitePayload(A.pairId, B.pairId, bindTo(B.pairId).recipientSigningPublicKey),
+      serverSignature,
+    ),
+  ).toBe(true);
   const expiresMs = Number(expireTime!.seconds) * 1000 + expireTime!.nanos / 1e6;
   expect(expiresMs).toBeGreaterThanOrEqual(before + 15 * 60_000);
   expect(expiresMs).toBeLessThanOrEqual(now().getTime() + 15 * 60_000);
@@ -167,6 +174,7 @@ test("each refusal has its documented status code and changes nothing in the dat
           senderPairId: A.pairId,
           recipientPairId: B.pairId,
           accountSignature: signPayload(A.privateKey, initiatePayload(B.pairId, A.pairId)),
+          ...bindTo(B.pairId),
         },
         auth(A),
       ),
@@ -178,7 +186,7 @@ test("each refusal has its documented status code and changes nothing in the dat
     await refused(
       () =>
         connections.initiateConnection(
-          { senderPairId: bad, recipientPairId: B.pairId, accountSignature: new Uint8Array(64) },
+          { senderPairId: bad, recipientPairId: B.pairId, accountSignature: new Uint8Array(64), ...bindTo(B.pairId) },
           auth(A),
         ),
       Code.InvalidArgument,
@@ -222,7 +230,15 @@ test("each refusal has its documented status code and changes nothing in the dat
   flipped[0] ^= 0x80;
   await refused(() => confirm(B, A, B, flipped), Code.PermissionDenied);
   await refused(
-    () => confirm(B, A, B, createSigner(randomBytes(32)).sign(invitePayload(A.pairId, B.pairId))),
+    () =>
+      confirm(
+        B,
+        A,
+        B,
+        createSigner(randomBytes(32)).sign(
+          invitePayload(A.pairId, B.pairId, bindTo(B.pairId).recipientSigningPublicKey),
+        ),
+      ),
     Code.PermissionDenied,
   );
   await refused(() => confirm(B, A, C, serverSignature), Code.PermissionDenied);
@@ -319,11 +335,15 @@ test("the Connect protocol reaches the same service (browser clients)", async ()
       senderPairId: A.pairId,
       recipientPairId: B.pairId,
       accountSignature: signPayload(A.privateKey, initiatePayload(A.pairId, B.pairId)),
+      ...bindTo(B.pairId),
     },
     auth(A),
   );
   await expect(
-    web.confirmConnection({ senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature }, auth(B)),
+    web.confirmConnection(
+      { senderPairId: A.pairId, recipientPairId: B.pairId, serverSignature, ...recipientProof(A.pairId, B.pairId) },
+      auth(B),
+    ),
   ).resolves.toMatchObject({ status: ConfirmStatus.CONFIRMED });
   await expect(web.listConnections({})).rejects.toMatchObject({ code: Code.Unauthenticated });
 });

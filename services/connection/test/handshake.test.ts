@@ -5,6 +5,7 @@ import { waitFor } from "@seeme/testkit/health";
 import { createSigner } from "../src/signing-key.js";
 import { confirmPayload, invitePayload } from "@seeme/contracts/protocol";
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import {
   clientAs,
   eventWatcher,
@@ -43,7 +44,10 @@ function newAccount() {
   return { account, client: as(account) };
 }
 
-/** A initiates {a, b}; returns the pair and the server signature A shows B. */
+/**
+ * A initiates {a, b} bound to B's key; returns the pair, the server signature A
+ * shows B, and `request`: the ConfirmConnection B sends (signed with its key).
+ */
 async function invite(a: ReturnType<typeof newAccount>) {
   const sender = newPairId();
   const recipient = newPairId();
@@ -51,8 +55,15 @@ async function invite(a: ReturnType<typeof newAccount>) {
     senderPairId: sender,
     recipientPairId: recipient,
     accountSignature: a.account.signInitiate(sender, recipient),
+    ...bindTo(recipient),
   });
-  return { sender, recipient, serverSignature };
+  const request = {
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  };
+  return { sender, recipient, serverSignature, request };
 }
 
 /** Runs `refused` after the relay has emptied the outbox and proves the database did not change. */
@@ -79,9 +90,11 @@ test("the seed's happy path: initiate, confirm, both sides see their view, event
     senderPairId: sender,
     recipientPairId: recipient,
     accountSignature: a.account.signInitiate(sender, recipient),
+    ...bindTo(recipient),
   });
   // The server's own Ed25519 signature over the invite payload, verifiable with its public key.
-  expect(createSigner(SEED).verify(invitePayload(sender, recipient), initiated.serverSignature)).toBe(true);
+  const key = bindTo(recipient).recipientSigningPublicKey;
+  expect(createSigner(SEED).verify(invitePayload(sender, recipient, key), initiated.serverSignature)).toBe(true);
   expect(Number(initiated.expireTime!.seconds) * 1000).toBe(
     Math.floor((clock.now().getTime() + 15 * 60_000) / 1000) * 1000,
   );
@@ -90,6 +103,7 @@ test("the seed's happy path: initiate, confirm, both sides see their view, event
     senderPairId: sender,
     recipientPairId: recipient,
     serverSignature: initiated.serverSignature,
+    ...recipientProof(sender, recipient),
   });
   expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
   expect(confirmed.connection).toMatchObject({ pairId: recipient, peerPairId: sender, rekeyDue: false });
@@ -127,6 +141,7 @@ test("repeating an initiate returns the same invite; another account cannot take
     senderPairId: first.sender,
     recipientPairId: first.recipient,
     accountSignature: a.account.signInitiate(first.sender, first.recipient),
+    ...bindTo(first.recipient),
   });
   expect(Buffer.from(again.serverSignature)).toEqual(Buffer.from(first.serverSignature));
 
@@ -136,6 +151,7 @@ test("repeating an initiate returns the same invite; another account cannot take
       senderPairId: first.sender,
       recipientPairId: first.recipient,
       accountSignature: eve.account.signInitiate(first.sender, first.recipient),
+      ...bindTo(first.recipient),
     }),
     Code.AlreadyExists,
     /pending invite/,
@@ -155,13 +171,23 @@ test("refuses a bad account signature with PermissionDenied and writes nothing",
   ];
   for (const accountSignature of cases) {
     await expectRefusal(
-      a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature }),
+      a.client.initiateConnection({
+        senderPairId: sender,
+        recipientPairId: recipient,
+        accountSignature,
+        ...bindTo(recipient),
+      }),
       Code.PermissionDenied,
     );
   }
   // A caller identity can sign for nobody else: B's valid signature does not work for A.
   await expectRefusal(
-    a.client.initiateConnection({ senderPairId: sender, recipientPairId: recipient, accountSignature: cases[0] }),
+    a.client.initiateConnection({
+      senderPairId: sender,
+      recipientPairId: recipient,
+      accountSignature: cases[0],
+      ...bindTo(recipient),
+    }),
     Code.PermissionDenied,
   );
   await expectRefusal(
@@ -169,6 +195,7 @@ test("refuses a bad account signature with PermissionDenied and writes nothing",
       senderPairId: sender,
       recipientPairId: recipient,
       accountSignature: new Uint8Array(63),
+      ...bindTo(recipient),
     }),
     Code.InvalidArgument,
     /64-byte/,
@@ -181,14 +208,22 @@ test("refuses a forged or altered server signature with PermissionDenied", async
   const real = await invite(a);
   const flipped = Uint8Array.from(real.serverSignature);
   flipped[10] ^= 1;
-  const otherKey = createSigner(randomBytes(32)).sign(invitePayload(real.sender, real.recipient));
+  const bKey = bindTo(real.recipient).recipientSigningPublicKey;
+  const otherKey = createSigner(randomBytes(32)).sign(invitePayload(real.sender, real.recipient, bKey));
+  // Each signed by the key bound into it, so only the server signature is wrong.
+  const confirm = (senderPairId: string, recipientPairId: string, serverSignature: Uint8Array) => ({
+    senderPairId,
+    recipientPairId,
+    serverSignature,
+    ...recipientProof(senderPairId, recipientPairId),
+  });
   const cases = [
-    { senderPairId: real.sender, recipientPairId: real.recipient, serverSignature: flipped },
-    { senderPairId: real.sender, recipientPairId: real.recipient, serverSignature: otherKey },
-    { senderPairId: real.sender, recipientPairId: real.recipient, serverSignature: randomBytes(64) },
+    confirm(real.sender, real.recipient, flipped),
+    confirm(real.sender, real.recipient, otherKey),
+    confirm(real.sender, real.recipient, randomBytes(64)),
     // The real signature, presented for an altered pair.
-    { senderPairId: real.sender, recipientPairId: newPairId(), serverSignature: real.serverSignature },
-    { senderPairId: real.recipient, recipientPairId: real.sender, serverSignature: real.serverSignature },
+    confirm(real.sender, newPairId(), real.serverSignature),
+    confirm(real.recipient, real.sender, real.serverSignature),
   ];
   for (const request of cases)
     await expectRefusal(b.client.confirmConnection(request), Code.PermissionDenied, /server_signature/);
@@ -204,7 +239,8 @@ test("refuses a forged or altered server signature with PermissionDenied", async
     b.client.confirmConnection({
       senderPairId: s,
       recipientPairId: r,
-      serverSignature: createSigner(SEED).sign(invitePayload(s, r)),
+      serverSignature: createSigner(SEED).sign(invitePayload(s, r, bindTo(r).recipientSigningPublicKey)),
+      ...recipientProof(s, r),
     }),
     Code.NotFound,
   );
@@ -215,11 +251,7 @@ test("refuses an expired invite with FailedPrecondition, then NotFound once swep
   const b = newAccount();
   const pending = await invite(a);
   clock.advance(15 * 60_000);
-  const request = {
-    senderPairId: pending.sender,
-    recipientPairId: pending.recipient,
-    serverSignature: pending.serverSignature,
-  };
+  const { request } = pending;
   await expectRefusal(b.client.confirmConnection(request), Code.FailedPrecondition, /expired/);
 
   // Earlier tests' pending invites expire in the same sweep.
@@ -238,7 +270,7 @@ test("refuses a reused invite with FailedPrecondition and a self-confirm with Pe
   const b = newAccount();
   const c = newAccount();
   const inv = await invite(a);
-  const request = { senderPairId: inv.sender, recipientPairId: inv.recipient, serverSignature: inv.serverSignature };
+  const { request } = inv;
   await expectRefusal(a.client.confirmConnection(request), Code.PermissionDenied, /own invite/);
   await b.client.confirmConnection(request);
   await expectRefusal(c.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
@@ -258,14 +290,18 @@ test("an invite bound to B's key is confirmed only with B's signature (a bystand
     accountSignature: a.account.signInitiate(sender, recipient),
     recipientSigningPublicKey: bKey.publicKey,
   });
-  // The server signature covers the key; the unbound payload does not verify.
+  // The server signature covers the key.
   expect(createSigner(SEED).verify(invitePayload(sender, recipient, bKey.publicKey), serverSignature)).toBe(true);
-  expect(createSigner(SEED).verify(invitePayload(sender, recipient), serverSignature)).toBe(false);
   const code = { senderPairId: sender, recipientPairId: recipient, serverSignature };
   const signedBy = (secretKey: Uint8Array) => ed25519.sign(confirmPayload(sender, recipient), secretKey);
   const cKey = ed25519.keygen();
-  // What the QR code shows, as a bearer token: refused.
-  await expectRefusal(c.client.confirmConnection(code), Code.PermissionDenied, /server_signature/);
+  // What the QR code shows, as a bearer token: refused, naming what a confirm must carry.
+  await expectRefusal(c.client.confirmConnection(code), Code.InvalidArgument, /recipient_signing_public_key/);
+  await expectRefusal(
+    c.client.confirmConnection({ ...code, recipientSigningPublicKey: bKey.publicKey }),
+    Code.InvalidArgument,
+    /recipient_signature/,
+  );
   // C's own key in place of B's: the server signature does not cover it.
   await expectRefusal(
     c.client.confirmConnection({
@@ -300,19 +336,26 @@ test("an invite bound to B's key is confirmed only with B's signature (a bystand
   expect(confirmed.connection?.pairId).toBe(recipient);
 });
 
-test("an unbound invite (initiated without a key) stays confirmable by its code, whatever key comes along", async () => {
+test("an initiate without the recipient's key is refused with InvalidArgument naming it; nothing is written", async () => {
   const a = newAccount();
-  const b = newAccount();
-  const inv = await invite(a);
-  const key = ed25519.keygen();
-  const confirmed = await b.client.confirmConnection({
-    senderPairId: inv.sender,
-    recipientPairId: inv.recipient,
-    serverSignature: inv.serverSignature,
-    recipientSigningPublicKey: key.publicKey,
-    recipientSignature: ed25519.sign(confirmPayload(inv.sender, inv.recipient), key.secretKey),
-  });
-  expect(confirmed.status).toBe(ConfirmStatus.CONFIRMED);
+  const sender = newPairId();
+  const recipient = newPairId();
+  const unbound = {
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.account.signInitiate(sender, recipient),
+  };
+  await expectRefusal(
+    a.client.initiateConnection(unbound),
+    Code.InvalidArgument,
+    /recipient_signing_public_key must be a 32-byte Ed25519 public key: the recipient's connection signing key/,
+  );
+  await expectRefusal(
+    a.client.initiateConnection({ ...unbound, recipientSigningPublicKey: new Uint8Array(33) }),
+    Code.InvalidArgument,
+    /recipient_signing_public_key/,
+  );
+  expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
 });
 
 test("a pairID is never accepted twice, not even after its connection is broken (AlreadyExists)", async () => {
@@ -325,18 +368,16 @@ test("a pairID is never accepted twice, not even after its connection is broken 
     senderPairId: inv.sender,
     recipientPairId: later,
     accountSignature: a.account.signInitiate(inv.sender, later),
+    ...bindTo(later),
   });
-  await b.client.confirmConnection({
-    senderPairId: inv.sender,
-    recipientPairId: inv.recipient,
-    serverSignature: inv.serverSignature,
-  });
+  await b.client.confirmConnection(inv.request);
 
   await expectRefusal(
     b.client.confirmConnection({
       senderPairId: inv.sender,
       recipientPairId: later,
       serverSignature: second.serverSignature,
+      ...recipientProof(inv.sender, later),
     }),
     Code.AlreadyExists,
     /already used/,
@@ -347,6 +388,7 @@ test("a pairID is never accepted twice, not even after its connection is broken 
       senderPairId: inv.sender,
       recipientPairId: fresh,
       accountSignature: a.account.signInitiate(inv.sender, fresh),
+      ...bindTo(fresh),
     }),
     Code.AlreadyExists,
   );
@@ -355,6 +397,7 @@ test("a pairID is never accepted twice, not even after its connection is broken 
       senderPairId: fresh,
       recipientPairId: inv.recipient,
       accountSignature: b.account.signInitiate(fresh, inv.recipient),
+      ...bindTo(inv.recipient),
     }),
     Code.AlreadyExists,
   );
@@ -365,6 +408,7 @@ test("a pairID is never accepted twice, not even after its connection is broken 
       senderPairId: inv.sender,
       recipientPairId: fresh,
       accountSignature: a.account.signInitiate(inv.sender, fresh),
+      ...bindTo(fresh),
     }),
     Code.AlreadyExists,
   );
@@ -373,6 +417,7 @@ test("a pairID is never accepted twice, not even after its connection is broken 
       senderPairId: fresh,
       recipientPairId: inv.recipient,
       accountSignature: a.account.signInitiate(fresh, inv.recipient),
+      ...bindTo(inv.recipient),
     }),
     Code.AlreadyExists,
   );
@@ -412,6 +457,7 @@ test("refuses malformed pairIDs with InvalidArgument on every RPC", async () => 
       senderPairId: good,
       recipientPairId: good,
       accountSignature: a.account.signInitiate(good, good),
+      ...bindTo(good),
     }),
     Code.InvalidArgument,
     /differ/,
@@ -421,6 +467,7 @@ test("refuses malformed pairIDs with InvalidArgument on every RPC", async () => 
       senderPairId: good,
       recipientPairId: newPairId(),
       accountSignature: new Uint8Array(64),
+      recipientSigningPublicKey: new Uint8Array(32),
       packetLife: { seconds: 0n, nanos: 0 },
     }),
     Code.InvalidArgument,
@@ -450,7 +497,7 @@ test("two concurrent confirms of one invite make exactly one connection", async 
     const b = newAccount();
     const c = newAccount();
     const inv = await invite(a);
-    const request = { senderPairId: inv.sender, recipientPairId: inv.recipient, serverSignature: inv.serverSignature };
+    const { request } = inv;
     const results = await Promise.allSettled([
       b.client.confirmConnection(request),
       c.client.confirmConnection(request),
@@ -476,6 +523,7 @@ test("two concurrent initiates of one pair by different accounts make one invite
         senderPairId: s,
         recipientPairId: r,
         accountSignature: x.account.signInitiate(s, r),
+        ...bindTo(r),
       }),
     ),
   );
@@ -491,11 +539,7 @@ test("break: either side by its own pairID; others get NotFound; the peer is not
   const b = newAccount();
   const stranger = newAccount();
   const inv = await invite(a);
-  await b.client.confirmConnection({
-    senderPairId: inv.sender,
-    recipientPairId: inv.recipient,
-    serverSignature: inv.serverSignature,
-  });
+  await b.client.confirmConnection(inv.request);
 
   // Someone else's pairID and the peer's pairID look exactly like a missing one.
   await expectRefusal(stranger.client.breakConnection({ pairId: inv.sender }), Code.NotFound, /no connection of yours/);
@@ -527,9 +571,10 @@ test("list: newest first, packet life as asked (capped at 7 days), rekey due aft
       senderPairId: s,
       recipientPairId: r,
       accountSignature: a.account.signInitiate(s, r),
+      ...bindTo(r),
       packetLife,
     });
-    await b.client.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
+    await b.client.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature, ...recipientProof(s, r) });
     clock.advance(1000);
   }
   const listed = (await a.client.listConnections({})).connections;

@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { ConnectionInternalService } from "@seeme/contracts/connection";
 import { CALLER_HEADER, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
@@ -26,8 +27,9 @@ async function connect(a: Account, b: Account) {
     senderPairId: s,
     recipientPairId: r,
     accountSignature: a.signInitiate(s, r),
+    ...bindTo(r),
   });
-  await bc.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
+  await bc.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature, ...recipientProof(s, r) });
   return { s, r };
 }
 

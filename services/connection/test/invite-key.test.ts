@@ -1,4 +1,5 @@
 import { createClient } from "@connectrpc/connect";
+import { bindTo } from "@seeme/testkit/pairing";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ConnectionService } from "@seeme/contracts/connection";
@@ -29,12 +30,18 @@ it("an invite's server_signature verifies with the key GetServerInfo publishes, 
       senderPairId: sender,
       recipientPairId: recipient,
       accountSignature: signPayload(account.privateKey, initiatePayload(sender, recipient)),
+      ...bindTo(recipient),
     },
     { headers: { authorization: `Bearer ${account.sessionToken}` } },
   );
 
-  expect(ed25519.verify(serverSignature, invitePayload(sender, recipient), info.inviteSigningPublicKey)).toBe(true);
-  expect(ed25519.verify(serverSignature, invitePayload(recipient, sender), info.inviteSigningPublicKey)).toBe(false);
-  const forged = ed25519.sign(invitePayload(sender, recipient), ed25519.utils.randomSecretKey());
-  expect(ed25519.verify(forged, invitePayload(sender, recipient), info.inviteSigningPublicKey)).toBe(false);
+  const key = bindTo(recipient).recipientSigningPublicKey;
+  expect(ed25519.verify(serverSignature, invitePayload(sender, recipient, key), info.inviteSigningPublicKey)).toBe(
+    true,
+  );
+  expect(ed25519.verify(serverSignature, invitePayload(recipient, sender, key), info.inviteSigningPublicKey)).toBe(
+    false,
+  );
+  const forged = ed25519.sign(invitePayload(sender, recipient, key), ed25519.utils.randomSecretKey());
+  expect(ed25519.verify(forged, invitePayload(sender, recipient, key), info.inviteSigningPublicKey)).toBe(false);
 });

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
@@ -56,8 +57,14 @@ test("a service stopped between the commit and the publish loses no event: the n
     senderPairId: sender,
     recipientPairId: recipient,
     accountSignature: a.signInitiate(sender, recipient),
+    ...bindTo(recipient),
   });
-  await bClient.confirmConnection({ senderPairId: sender, recipientPairId: recipient, serverSignature });
+  await bClient.confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  });
   aClient.close();
   bClient.close();
   await first.stop();
@@ -93,7 +100,12 @@ test("identity unreachable: initiate answers Unavailable and writes nothing", as
   const r = newPairId();
   const before = await tables.snapshot();
   await expect(
-    client.initiateConnection({ senderPairId: s, recipientPairId: r, accountSignature: a.signInitiate(s, r) }),
+    client.initiateConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      accountSignature: a.signInitiate(s, r),
+      ...bindTo(r),
+    }),
   ).rejects.toMatchObject({ code: Code.Unavailable });
   expect(await tables.snapshot()).toBe(before);
   client.close();
@@ -114,20 +126,23 @@ test("development: without SERVER_SIGNING_KEY a key is generated once into the k
     senderPairId: s,
     recipientPairId: r,
     accountSignature: a.signInitiate(s, r),
+    ...bindTo(r),
   });
   client.close();
   await first.stop();
   const seed = Buffer.from((await readFile(keyFile, "utf8")).trim(), "base64");
   expect(seed).toHaveLength(32);
   expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
-  expect(createSigner(seed).verify(invitePayload(s, r), serverSignature)).toBe(true);
+  expect(createSigner(seed).verify(invitePayload(s, r, bindTo(r).recipientSigningPublicKey), serverSignature)).toBe(
+    true,
+  );
 
   // After a restart the invite signed before it is still accepted.
   const second = await startConnectionService(config(), { log: silent });
   const b = registerAccount(identity);
   const bClient = clientAs(`127.0.0.1:${second.port}`, b.id);
   await expect(
-    bClient.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature }),
+    bClient.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature, ...recipientProof(s, r) }),
   ).resolves.toMatchObject({ status: 1 });
   bClient.close();
   await second.stop();

@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import { bindTo } from "@seeme/testkit/pairing";
 import { clientAs, newPairId, registerAccount, startSuite, testClock, type Account } from "./helpers.js";
 
 const clock = testClock();
@@ -24,6 +25,7 @@ function initiate(account: Account, pair = { senderPairId: newPairId(), recipien
   return c.initiateConnection({
     ...pair,
     accountSignature: account.signInitiate(pair.senderPairId, pair.recipientPairId),
+    ...bindTo(pair.recipientPairId),
   });
 }
 

@@ -4,9 +4,9 @@ import pg from "pg";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
-import { initiatePayload } from "@seeme/contracts/protocol";
 import { parseDatabaseUrl } from "@seeme/runtime/db";
-import { registerAndSignIn, signPayload, type TestAccount } from "@seeme/testkit/accounts";
+import { registerAndSignIn, type TestAccount } from "@seeme/testkit/accounts";
+import { pairAccounts } from "@seeme/testkit/pairing";
 import { startStack, type Stack } from "../../../test/stack.js";
 import { blob, newPairId, waitUntil } from "./helpers.js";
 
@@ -55,20 +55,7 @@ async function device(): Promise<Device> {
 
 /** A new connection between the two accounts under fresh pairIDs (routed at the relay once its event is consumed). */
 async function connectOnly(a: Device, b: Device): Promise<{ aPair: string; bPair: string }> {
-  const aPair = newPairId();
-  const bPair = newPairId();
-  const { serverSignature } = await connections.initiateConnection(
-    {
-      senderPairId: aPair,
-      recipientPairId: bPair,
-      accountSignature: signPayload(a.privateKey, initiatePayload(aPair, bPair)),
-    },
-    auth(a.sessionToken),
-  );
-  await connections.confirmConnection(
-    { senderPairId: aPair, recipientPairId: bPair, serverSignature },
-    auth(b.sessionToken),
-  );
+  const { initiatorPairId: aPair, recipientPairId: bPair } = await pairAccounts(connections, a, b);
   return { aPair, bPair };
 }
 

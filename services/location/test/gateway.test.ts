@@ -4,8 +4,8 @@ import pg from "pg";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService, SyncTarget, type IncomingPacket } from "@seeme/contracts/location";
-import { initiatePayload } from "@seeme/contracts/protocol";
-import { registerAndSignIn, signIn, signPayload, type TestAccount } from "@seeme/testkit/accounts";
+import { registerAndSignIn, signIn, type TestAccount } from "@seeme/testkit/accounts";
+import { pairAccounts } from "@seeme/testkit/pairing";
 import { startStack, type Stack } from "../../../test/stack.js";
 import { parseDatabaseUrl } from "@seeme/runtime/db";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
@@ -36,19 +36,10 @@ async function device(): Promise<TestAccount & { pairId: string; location: Clien
 }
 
 async function connect(initiator: typeof A, recipient: typeof A): Promise<void> {
-  const connections = createClient(ConnectionService, transport);
-  const { serverSignature } = await connections.initiateConnection(
-    {
-      senderPairId: initiator.pairId,
-      recipientPairId: recipient.pairId,
-      accountSignature: signPayload(initiator.privateKey, initiatePayload(initiator.pairId, recipient.pairId)),
-    },
-    auth(initiator.sessionToken),
-  );
-  await connections.confirmConnection(
-    { senderPairId: initiator.pairId, recipientPairId: recipient.pairId, serverSignature },
-    auth(recipient.sessionToken),
-  );
+  await pairAccounts(createClient(ConnectionService, transport), initiator, recipient, {
+    initiatorPairId: initiator.pairId,
+    recipientPairId: recipient.pairId,
+  });
 }
 
 const rows = async (pairId: string) =>

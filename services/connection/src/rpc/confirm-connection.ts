@@ -8,10 +8,11 @@
  *   Unauthenticated     no verified caller, or the caller's account was deleted
  *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
  *                       server_signature is not 64 bytes, recipient_signing_public_key
- *                       is set but not 32 bytes or without a 64-byte recipient_signature
+ *                       is not 32 bytes, recipient_signature is not 64 bytes
  *   PermissionDenied    server_signature is not this server's signature over exactly
  *                       "see-me/connection/v1/invite\n" || sender || "\n" || recipient
- *                       (forged, or for another pair, or — bound invite — another key);
+ *                       || "\n" || recipient_signing_public_key (forged, for another
+ *                       pair, or bound to another key);
  *                       recipient_signature is not the bound key's signature over
  *                       "see-me/connection/v1/confirm\n" || sender || "\n" || recipient
  *                       (a bystander who saw the invite code); or the caller made the invite
@@ -40,7 +41,7 @@ import { recordEvent } from "@seeme/runtime/outbox";
 import { toConnectionView, toRoute } from "../routes.js";
 import { confirmPayload, invitePayload } from "@seeme/contracts/protocol";
 import { verifyEd25519 } from "../signing-key.js";
-import { optionalPublicKey, requirePair, requireSignature } from "../validate.js";
+import { requirePair, requirePublicKey, requireSignature } from "../validate.js";
 
 const ALREADY_USED = "this invite was already used";
 const NO_INVITE = "no invite for this pair; it may have expired";
@@ -55,21 +56,21 @@ export function confirmConnection(ctx: ConnectionContext) {
     const { senderPairId: sender, recipientPairId: recipient } = req;
     requirePair(sender, recipient);
     requireSignature("server_signature", req.serverSignature);
-    const recipientKey = optionalPublicKey("recipient_signing_public_key", req.recipientSigningPublicKey);
-    if (recipientKey) requireSignature("recipient_signature", req.recipientSignature);
-    // A bound invite's signature covers the recipient's key: it verifies only with that key, whose
-    // signature over the pair must come along. An unbound invite (initiated without a key) is a
-    // bearer token as before; a bound one never verifies as unbound, so it cannot be downgraded.
-    const bound =
-      recipientKey !== undefined &&
-      ctx.signer.verify(invitePayload(sender, recipient, recipientKey), req.serverSignature);
-    if (!bound && !ctx.signer.verify(invitePayload(sender, recipient), req.serverSignature)) {
+    const recipientKey = requirePublicKey(
+      "recipient_signing_public_key",
+      req.recipientSigningPublicKey,
+      "the connection signing key whose public half was in this device's code",
+    );
+    requireSignature("recipient_signature", req.recipientSignature);
+    // Every invite's signature covers the recipient's key, so it verifies only with that key,
+    // and the confirm must be signed with it: the invite code alone confirms nothing.
+    if (!ctx.signer.verify(invitePayload(sender, recipient, recipientKey), req.serverSignature)) {
       throw new ConnectError(
-        "server_signature is not this server's invite signature for this pair",
+        "server_signature is not this server's invite signature for this pair and key",
         Code.PermissionDenied,
       );
     }
-    if (bound && !verifyEd25519(recipientKey!, confirmPayload(sender, recipient), req.recipientSignature)) {
+    if (!verifyEd25519(recipientKey, confirmPayload(sender, recipient), req.recipientSignature)) {
       throw new ConnectError(
         "recipient_signature is not the invited key's signature over this pair",
         Code.PermissionDenied,

@@ -7,7 +7,7 @@
  *   Unauthenticated     no verified caller, or the caller's account was deleted
  *   InvalidArgument     a pairID is not 40 × [A-Za-z0-9], the two are equal,
  *                       account_signature is not 64 bytes, packet_life is not positive,
- *                       recipient_signing_public_key is set but not 32 bytes
+ *                       recipient_signing_public_key is not 32 bytes (it is required)
  *   PermissionDenied    account_signature is not the caller's current account key
  *                       over "see-me/connection/v1/initiate\n" || sender || "\n" || recipient
  *   AlreadyExists       a pairID already belongs to a connection (now or in the past),
@@ -16,8 +16,8 @@
  *                       or it already holds MAX_PENDING_INVITES unused, unexpired invites
  *   Unavailable         the identity service cannot be reached (retry)
  *
- * With recipient_signing_public_key (B's connection signing key, from B's code)
- * the invite is bound to B: the server signature covers the key and
+ * Every invite is bound to B: recipient_signing_public_key (B's connection
+ * signing key, from B's code) is covered by the server signature, and
  * ConfirmConnection must be signed with it (issue #16, defect 7: whoever saw
  * the invite code could otherwise confirm it in B's place).
  *
@@ -39,7 +39,7 @@ import { verifyAccountSignature } from "../identity.js";
 import { expireInvite } from "../invites.js";
 import { MAX_PACKET_LIFE_SECONDS } from "../routes.js";
 import { initiatePayload, invitePayload } from "@seeme/contracts/protocol";
-import { optionalPublicKey, requirePair, requireSignature } from "../validate.js";
+import { requirePair, requirePublicKey, requireSignature } from "../validate.js";
 
 /** Unset or longer than seven days means seven days; whole seconds, rounded up. */
 function packetLifeSeconds(life: Duration | undefined): number {
@@ -60,7 +60,11 @@ export function initiateConnection(ctx: ConnectionContext) {
     const { senderPairId: sender, recipientPairId: recipient } = req;
     requirePair(sender, recipient);
     requireSignature("account_signature", req.accountSignature);
-    const recipientKey = optionalPublicKey("recipient_signing_public_key", req.recipientSigningPublicKey);
+    const recipientKey = requirePublicKey(
+      "recipient_signing_public_key",
+      req.recipientSigningPublicKey,
+      "the recipient's connection signing key from its code, which binds the invite to it",
+    );
     const lifeSeconds = packetLifeSeconds(req.packetLife);
     // Before the identity call: a flood must cost neither service anything.
     await ctx.limits.initiate.take(accountId, "connection invites by this account");
@@ -116,7 +120,7 @@ export function initiateConnection(ctx: ConnectionContext) {
     }
     if (expiredOld) ctx.publishEvents();
     return {
-      // Bound to the recipient's key when the initiator gave it: only its holder can confirm.
+      // Bound to the recipient's key: only its holder can confirm.
       serverSignature: ctx.signer.sign(invitePayload(sender, recipient, recipientKey)),
       expireTime: timestampFromDate(invite.expiresAt),
     };

@@ -52,10 +52,9 @@ export type InitiateConnectionRequest = Message<"seeme.connection.v1.InitiateCon
 
   /**
    * recipient_signing_public_key is the 32-byte Ed25519 connection signing
-   * public key from the recipient's code. When set, the invite is bound to it:
+   * public key from the recipient's code; required. The invite is bound to it:
    * server_signature covers it and ConfirmConnection must be signed with its
    * secret half, so someone who only saw the invite code cannot confirm it.
-   * When unset, the invite is a bearer token (older clients).
    *
    * @generated from field: bytes recipient_signing_public_key = 5;
    */
@@ -78,7 +77,7 @@ export type InitiateConnectionResponse = Message<"seeme.connection.v1.InitiateCo
   /**
    * server_signature is the 64-byte Ed25519 signature by the server signing key
    * of "see-me/connection/v1/invite\n" || sender_pair_id || "\n" || recipient_pair_id,
-   * followed by "\n" || recipient_signing_public_key when the invite is bound.
+   * || "\n" || recipient_signing_public_key.
    *
    * @generated from field: bytes server_signature = 1;
    */
@@ -127,8 +126,8 @@ export type ConfirmConnectionRequest = Message<"seeme.connection.v1.ConfirmConne
   serverSignature: Uint8Array;
 
   /**
-   * recipient_signing_public_key is the key a bound invite was made for (the
-   * caller's own connection signing public key); empty for an unbound invite.
+   * recipient_signing_public_key is the key the invite was made for (the
+   * caller's own connection signing public key); required.
    *
    * @generated from field: bytes recipient_signing_public_key = 4;
    */
@@ -137,7 +136,7 @@ export type ConfirmConnectionRequest = Message<"seeme.connection.v1.ConfirmConne
   /**
    * recipient_signature is the 64-byte Ed25519 signature by that key's secret
    * half of "see-me/connection/v1/confirm\n" || sender_pair_id || "\n" ||
-   * recipient_pair_id; required with recipient_signing_public_key.
+   * recipient_pair_id; required.
    *
    * @generated from field: bytes recipient_signature = 5;
    */
@@ -544,12 +543,14 @@ export const ConfirmStatusSchema: GenEnum<ConfirmStatus> = /*@__PURE__*/
 export const ConnectionService: GenService<{
   /**
    * InitiateConnection records a pending invite for the caller and returns the
-   * server's signature over the pair, which the initiator shows as a QR code.
-   * Repeating an initiate the caller already holds returns that invite.
+   * server's signature over the pair and the recipient's key, which the
+   * initiator shows as a QR code. Repeating an initiate the caller already
+   * holds returns that invite.
    *
    * Refusals (nothing is written): Unauthenticated (no session, or the account
    * was deleted); InvalidArgument (a malformed or repeated pair_id, a signature
-   * that is not 64 bytes, packet_life not positive); PermissionDenied
+   * that is not 64 bytes, recipient_signing_public_key missing or not 32 bytes,
+   * packet_life not positive); PermissionDenied
    * (account_signature is not the caller's current key over the documented
    * payload); AlreadyExists (a pair_id belongs to a connection now or in the
    * past, or another account holds a pending invite for the pair);
@@ -569,9 +570,10 @@ export const ConnectionService: GenService<{
    *
    * Refusals (nothing is written): Unauthenticated (no session, or the account
    * was deleted); InvalidArgument (a malformed or repeated pair_id, a signature
-   * that is not 64 bytes); PermissionDenied (server_signature is not this
-   * server's invite signature for this pair (and key), recipient_signature is
-   * not that key's signature, or the caller made the invite);
+   * that is not 64 bytes, recipient_signing_public_key missing or not 32
+   * bytes); PermissionDenied (server_signature is not this server's invite
+   * signature for this pair and key, recipient_signature is not that key's
+   * signature, or the caller made the invite);
    * NotFound (no invite for this pair, or its initiator was deleted);
    * FailedPrecondition (the invite expired or was already used); AlreadyExists
    * (a pair_id belongs to another connection now or in the past).
