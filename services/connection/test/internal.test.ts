@@ -72,8 +72,17 @@ test("ListRoutes pages through every connection exactly once", async () => {
   } while (pageToken !== "");
   expect(seen).toHaveLength(total);
   expect(new Set(seen).size).toBe(total);
-  expect(pages).toBe(Math.ceil(total / 2) + (total % 2 === 0 ? 1 : 0));
+  // No page after the last (when total is even, the last page is full yet carries no token).
+  expect(pages).toBe(Math.ceil(total / 2));
   expect((await internal.listRoutes({})).routes).toHaveLength(total);
+  // A last page of exactly page_size routes ends the listing: no token to an empty page.
+  const whole = await internal.listRoutes({ pageSize: total });
+  expect(whole.routes).toHaveLength(total);
+  expect(whole.nextPageToken).toBe("");
+  const first = await internal.listRoutes({ pageSize: 1 });
+  const rest = await internal.listRoutes({ pageSize: total - 1, pageToken: first.nextPageToken });
+  expect([first, rest].flatMap((p) => p.routes.map((r) => r.connectionId))).toEqual(seen);
+  expect(rest.nextPageToken).toBe("");
   await expect(internal.listRoutes({ pageToken: "garbage" })).rejects.toMatchObject({ code: Code.InvalidArgument });
 });
 
