@@ -92,6 +92,23 @@ describe("Subscribe", () => {
     });
     await second.close();
   });
+  it("does not announce a held packet (check-in) when it is stored, only what is visible now", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const stream = open(pair.b);
+    await waitUntil(stream.caughtUp);
+    const releaseAt = timestampFromMs(h.clock.now().getTime() + 3_600_000);
+    await h.as(pair.a).sync({
+      data: [
+        { pairId: pair.bPair, packetId: 1, blob: blob("held until I say"), releaseAt },
+        { pairId: pair.bPair, packetId: 2, blob: blob("now") },
+      ],
+    });
+    await waitUntil(() => stream.packets().some((p) => p.packetId === 2), 2000);
+    // Both were announced in one hint, so the held one would have arrived with it.
+    expect(stream.packets().map((p) => p.packetId)).toEqual([2]);
+    await stream.close();
+  });
 });
 
 describe("numbered hints", () => {
