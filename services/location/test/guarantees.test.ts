@@ -168,7 +168,9 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
       { first: "60", last: "62" },
     ]);
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [55, 62] }] });
-    await h.as(pair.a).sync({ data: [1, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })) });
+    await h
+      .as(pair.a)
+      .sync({ data: [1, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })) });
     expect(await inbox(pair)).toEqual([]);
   });
 });

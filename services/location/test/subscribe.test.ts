@@ -304,9 +304,9 @@ describe("QueueServerMessage (admin)", () => {
     const serverIds = async (accountId: string) =>
       (await h.as(accountId).sync({})).data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId);
     const rows = async () =>
-      (await h.pool.query("SELECT id FROM server_message WHERE id = ANY($1::int[]) ORDER BY id", [[everyone, both]])).rows.map(
-        (r) => r.id as number,
-      );
+      (
+        await h.pool.query("SELECT id FROM server_message WHERE id = ANY($1::int[]) ORDER BY id", [[everyone, both]])
+      ).rows.map((r) => r.id as number);
     expect(await serverIds(one.b)).toEqual(expect.arrayContaining([everyone, both]));
 
     const acked = await h.as(one.a).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [both, everyone] }] });

@@ -294,7 +294,9 @@ describe("who may send, read and acknowledge", () => {
     const pair = newConnection();
     await h.connect(pair);
     // Acknowledged in the refused Sync: it must stay pending too (a refused request changes nothing).
-    const { packetId: notice } = await h.admin().queueServerMessage({ subType: 1, text: "for A", accountIds: [pair.a] });
+    const { packetId: notice } = await h
+      .admin()
+      .queueServerMessage({ subType: 1, text: "for A", accountIds: [pair.a] });
     const breaker = await h.pool.connect();
     try {
       // The break, not yet committed: the access check still reads the route, the statement's FOR UPDATE waits for it.
