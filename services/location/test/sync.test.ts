@@ -297,6 +297,9 @@ describe("who may send, read and acknowledge", () => {
     const { packetId: notice } = await h
       .admin()
       .queueServerMessage({ subType: 1, text: "for A", accountIds: [pair.a] });
+    // A delivery receipt A is told about, also acknowledged (receipts_seen) in the refused Sync.
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("arrived") }] });
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
     const breaker = await h.pool.connect();
     try {
       // The break, not yet committed: the access check still reads the route, the statement's FOR UPDATE waits for it.
@@ -308,6 +311,7 @@ describe("who may send, read and acknowledge", () => {
         .sync({
           data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }],
           lastPacketsReceived: [{ pairId: "SERVER", packetIds: [notice] }],
+          receiptsSeen: [{ pairId: pair.bPair, packetIds: [7] }],
         })
         .then(
           (response) => ({ response }),
@@ -326,9 +330,10 @@ describe("who may send, read and acknowledge", () => {
       breaker.release();
     }
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
-    expect((await h.as(pair.a).sync({})).data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId)).toContain(
-      notice,
-    );
+    const after = await h.as(pair.a).sync({});
+    expect(after.data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId)).toContain(notice);
+    // The receipt was not consumed by the refused Sync: it is still reported.
+    expect(after.syncMeta.find((m) => m.pairId === pair.bPair)?.deliveredPackets).toEqual([7]);
   });
 
   it("refuses calls without a valid caller", async () => {
