@@ -51,7 +51,10 @@ test("ListAccountRoutes lists both sides of every connection of an account", asy
   );
   expect(routes[0].packetLife!.seconds).toBe(BigInt(7 * 24 * 3600));
   expect((await internal.listAccountRoutes({ accountId: "nobody" })).routes).toEqual([]);
-  await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+  await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({
+    code: Code.InvalidArgument,
+    rawMessage: "account_id is required",
+  });
 });
 
 test("ListRoutes pages through every connection exactly once", async () => {
