@@ -540,33 +540,3 @@ test("list: newest first, packet life as asked (capped at 7 days), rekey due aft
   const later = (await a.client.listConnections({})).connections;
   expect(later.map((c) => c.rekeyDue)).toEqual([false, true]);
 });
-
-test("list: newest first over many connections; those made in the same instant in connection-id order", async () => {
-  const a = newAccount();
-  const b = newAccount();
-  // Two instants, three connections each (the clock is frozen between advances). Six
-  // connections make a listing in id or storage order match by chance at most once in 720.
-  const instants: string[][] = [];
-  for (let instant = 0; instant < 2; instant++) {
-    const made: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const s = newPairId();
-      const r = newPairId();
-      const { serverSignature } = await a.client.initiateConnection({
-        senderPairId: s,
-        recipientPairId: r,
-        accountSignature: a.account.signInitiate(s, r),
-      });
-      await b.client.confirmConnection({ senderPairId: s, recipientPairId: r, serverSignature });
-      made.push(s);
-    }
-    instants.push(made);
-    clock.advance(1000);
-  }
-  const idOf = new Map(
-    (await suite.tables.rows("connections")).map((row) => [row.initiator_pair_id as string, row.id as string]),
-  );
-  const byId = (pairIds: string[]) => [...pairIds].sort((x, y) => (idOf.get(x)! < idOf.get(y)! ? -1 : 1));
-  const expected = [...byId(instants[1]), ...byId(instants[0])];
-  expect((await a.client.listConnections({})).connections.map((c) => c.pairId)).toEqual(expected);
-});

@@ -2,13 +2,23 @@ import { Code } from "@connectrpc/connect";
 import { ConnectionInternalService } from "@seeme/contracts/connection";
 import { CALLER_HEADER, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
-import { clientAs, internalClient, newPairId, registerAccount, SECRET, startSuite, type Account } from "./helpers.js";
+import {
+  clientAs,
+  internalClient,
+  newPairId,
+  registerAccount,
+  SECRET,
+  startSuite,
+  testClock,
+  type Account,
+} from "./helpers.js";
 
+const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
 const clients: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
-  suite = await startSuite("internal");
+  suite = await startSuite("internal", { now: clock.now });
 });
 
 afterAll(async () => {
@@ -101,4 +111,28 @@ test("the internal API refuses clients and account callers with PermissionDenied
       code: Code.PermissionDenied,
     });
   }
+});
+
+test("ListConnections: newest first over many connections; those made in the same instant in connection-id order", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  // Two instants, three connections each (the clock is frozen between advances). Six
+  // connections make a listing in id or storage order match by chance at most once in 720.
+  const instants: string[][] = [];
+  for (let instant = 0; instant < 2; instant++) {
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) made.push((await connect(a, b)).s);
+    instants.push(made);
+    clock.advance(1000);
+  }
+  const idOf = new Map(
+    (await suite.tables.rows("connections")).map((row) => [row.initiator_pair_id as string, row.id as string]),
+  );
+  const byId = (pairIds: string[]) => [...pairIds].sort((x, y) => (idOf.get(x)! < idOf.get(y)! ? -1 : 1));
+  const client = clientAs(suite.address, a.id);
+  clients.push(client);
+  expect((await client.listConnections({})).connections.map((c) => c.pairId)).toEqual([
+    ...byId(instants[1]),
+    ...byId(instants[0]),
+  ]);
 });
