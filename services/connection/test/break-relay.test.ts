@@ -55,7 +55,11 @@ test("when the relay cannot apply the break, BreakConnection answers Unavailable
   const before = await suite.tables.snapshot();
   suite.location.state.fail = true;
   try {
-    await expect(aClient.breakConnection({ pairId: sender })).rejects.toMatchObject({ code: Code.Unavailable });
+    // The message tells the caller that nothing changed and a retry is the way out.
+    await expect(aClient.breakConnection({ pairId: sender })).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "the relay could not apply the break right now; nothing changed, retry",
+    });
   } finally {
     suite.location.state.fail = false;
   }

@@ -3,13 +3,23 @@ import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { ConnectionInternalService } from "@seeme/contracts/connection";
 import { CALLER_HEADER, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
-import { clientAs, internalClient, newPairId, registerAccount, SECRET, startSuite, type Account } from "./helpers.js";
+import {
+  clientAs,
+  internalClient,
+  newPairId,
+  registerAccount,
+  SECRET,
+  startSuite,
+  testClock,
+  type Account,
+} from "./helpers.js";
 
+const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
 const clients: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
-  suite = await startSuite("internal");
+  suite = await startSuite("internal", { now: clock.now });
 });
 
 afterAll(async () => {
@@ -53,7 +63,10 @@ test("ListAccountRoutes lists both sides of every connection of an account", asy
   );
   expect(routes[0].packetLife!.seconds).toBe(BigInt(7 * 24 * 3600));
   expect((await internal.listAccountRoutes({ accountId: "nobody" })).routes).toEqual([]);
-  await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+  await expect(internal.listAccountRoutes({ accountId: "" })).rejects.toMatchObject({
+    code: Code.InvalidArgument,
+    rawMessage: "account_id is required",
+  });
 });
 
 test("ListRoutes pages through every connection exactly once", async () => {
@@ -74,8 +87,17 @@ test("ListRoutes pages through every connection exactly once", async () => {
   } while (pageToken !== "");
   expect(seen).toHaveLength(total);
   expect(new Set(seen).size).toBe(total);
-  expect(pages).toBe(Math.ceil(total / 2) + (total % 2 === 0 ? 1 : 0));
+  // No page after the last (when total is even, the last page is full yet carries no token).
+  expect(pages).toBe(Math.ceil(total / 2));
   expect((await internal.listRoutes({})).routes).toHaveLength(total);
+  // A last page of exactly page_size routes ends the listing: no token to an empty page.
+  const whole = await internal.listRoutes({ pageSize: total });
+  expect(whole.routes).toHaveLength(total);
+  expect(whole.nextPageToken).toBe("");
+  const first = await internal.listRoutes({ pageSize: 1 });
+  const rest = await internal.listRoutes({ pageSize: total - 1, pageToken: first.nextPageToken });
+  expect([first, rest].flatMap((p) => p.routes.map((r) => r.connectionId))).toEqual(seen);
+  expect(rest.nextPageToken).toBe("");
   await expect(internal.listRoutes({ pageToken: "garbage" })).rejects.toMatchObject({ code: Code.InvalidArgument });
 });
 
@@ -91,4 +113,28 @@ test("the internal API refuses clients and account callers with PermissionDenied
       code: Code.PermissionDenied,
     });
   }
+});
+
+test("ListConnections: newest first over many connections; those made in the same instant in connection-id order", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  // Two instants, three connections each (the clock is frozen between advances). Six
+  // connections make a listing in id or storage order match by chance at most once in 720.
+  const instants: string[][] = [];
+  for (let instant = 0; instant < 2; instant++) {
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) made.push((await connect(a, b)).s);
+    instants.push(made);
+    clock.advance(1000);
+  }
+  const idOf = new Map(
+    (await suite.tables.rows("connections")).map((row) => [row.initiator_pair_id as string, row.id as string]),
+  );
+  const byId = (pairIds: string[]) => [...pairIds].sort((x, y) => (idOf.get(x)! < idOf.get(y)! ? -1 : 1));
+  const client = clientAs(suite.address, a.id);
+  clients.push(client);
+  expect((await client.listConnections({})).connections.map((c) => c.pairId)).toEqual([
+    ...byId(instants[1]),
+    ...byId(instants[0]),
+  ]);
 });

@@ -153,6 +153,25 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
     expect(meta(resend, pair.bPair)?.receivedPackets).toEqual([1, 25, 50, 61, 55, 62]);
     // Only the id in the gap (a late retry) and the new one are stored.
     expect(await inbox(pair)).toEqual([55, 62]);
+
+    // A later compaction folds the new ids into the record and drops none of the folded ranges.
+    await sweepOnce(h.location.context);
+    expect(
+      (
+        await h.pool.query("SELECT first, last FROM seen_range WHERE recipient_pair_id = $1 ORDER BY first", [
+          pair.bPair,
+        ])
+      ).rows,
+    ).toEqual([
+      { first: "1", last: "50" },
+      { first: "55", last: "55" },
+      { first: "60", last: "62" },
+    ]);
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [55, 62] }] });
+    await h
+      .as(pair.a)
+      .sync({ data: [1, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })) });
+    expect(await inbox(pair)).toEqual([]);
   });
 });
 

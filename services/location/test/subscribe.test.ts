@@ -92,6 +92,23 @@ describe("Subscribe", () => {
     });
     await second.close();
   });
+  it("does not announce a held packet (check-in) when it is stored, only what is visible now", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const stream = open(pair.b);
+    await waitUntil(stream.caughtUp);
+    const releaseAt = timestampFromMs(h.clock.now().getTime() + 3_600_000);
+    await h.as(pair.a).sync({
+      data: [
+        { pairId: pair.bPair, packetId: 1, blob: blob("held until I say"), releaseAt },
+        { pairId: pair.bPair, packetId: 2, blob: blob("now") },
+      ],
+    });
+    await waitUntil(() => stream.packets().some((p) => p.packetId === 2), 2000);
+    // Both were announced in one hint, so the held one would have arrived with it.
+    expect(stream.packets().map((p) => p.packetId)).toEqual([2]);
+    await stream.close();
+  });
 });
 
 describe("numbered hints", () => {
@@ -273,6 +290,45 @@ describe("QueueServerMessage (admin)", () => {
     expect(await serverPackets(one.b)).toHaveLength(1);
     h.clock.advance(61_000);
     expect(await serverPackets(one.b)).toEqual([]);
+  });
+  it("an addressed message stays for its other recipients when one acknowledges, and is deleted after the last", async () => {
+    const one = newConnection();
+    const admin = h.admin();
+    // The broadcast is queued first, so its id is the lower one.
+    const { packetId: everyone } = await admin.queueServerMessage({ subType: 3, text: "To all" });
+    const { packetId: both } = await admin.queueServerMessage({
+      subType: 1,
+      text: "To the two of you",
+      accountIds: [one.a, one.b],
+    });
+    const serverIds = async (accountId: string) =>
+      (await h.as(accountId).sync({})).data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId);
+    const rows = async () =>
+      (
+        await h.pool.query("SELECT id FROM server_message WHERE id = ANY($1::int[]) ORDER BY id", [[everyone, both]])
+      ).rows.map((r) => r.id as number);
+    expect(await serverIds(one.b)).toEqual(expect.arrayContaining([everyone, both]));
+
+    const acked = await h.as(one.a).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [both, everyone] }] });
+    // Reported in id order, whichever kind each is.
+    expect(acked.syncMeta.find((m) => m.pairId === "SERVER")?.deletedPackets).toEqual([everyone, both]);
+    expect(await serverIds(one.a)).not.toEqual(expect.arrayContaining([everyone]));
+    expect(await serverIds(one.a)).not.toEqual(expect.arrayContaining([both]));
+    // The other recipient still gets both; both rows stay.
+    expect(await serverIds(one.b)).toEqual(expect.arrayContaining([everyone, both]));
+    expect(await rows()).toEqual([everyone, both]);
+
+    await h.as(one.b).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [both] }] });
+    // Nobody waits for the addressed one any more: its row is gone at once. The broadcast stays (new accounts get it).
+    expect(await rows()).toEqual([everyone]);
+  });
+
+  it("an acknowledgement of a SERVER id beyond any message id is answered, not an error", async () => {
+    const one = newConnection();
+    const response = await h
+      .as(one.a)
+      .sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [2_147_483_648, 4_294_967_295] }] });
+    expect(response.syncMeta.find((m) => m.pairId === "SERVER")?.deletedPackets).toEqual([]);
   });
 });
 

@@ -293,6 +293,13 @@ describe("who may send, read and acknowledge", () => {
   it("refuses, and reports nothing received, when the connection breaks between the access check and the statement", async () => {
     const pair = newConnection();
     await h.connect(pair);
+    // Acknowledged in the refused Sync: it must stay pending too (a refused request changes nothing).
+    const { packetId: notice } = await h
+      .admin()
+      .queueServerMessage({ subType: 1, text: "for A", accountIds: [pair.a] });
+    // A delivery receipt A is told about, also acknowledged (receipts_seen) in the refused Sync.
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("arrived") }] });
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
     const breaker = await h.pool.connect();
     try {
       // The break, not yet committed: the access check still reads the route, the statement's FOR UPDATE waits for it.
@@ -301,7 +308,11 @@ describe("who may send, read and acknowledge", () => {
       const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
       const sending = h
         .as(pair.a)
-        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }] })
+        .sync({
+          data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }],
+          lastPacketsReceived: [{ pairId: "SERVER", packetIds: [notice] }],
+          receiptsSeen: [{ pairId: pair.bPair, packetIds: [7] }],
+        })
         .then(
           (response) => ({ response }),
           (error: unknown) => ({ error }),
@@ -319,6 +330,10 @@ describe("who may send, read and acknowledge", () => {
       breaker.release();
     }
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    const after = await h.as(pair.a).sync({});
+    expect(after.data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId)).toContain(notice);
+    // The receipt was not consumed by the refused Sync: it is still reported.
+    expect(after.syncMeta.find((m) => m.pairId === pair.bPair)?.deliveredPackets).toEqual([7]);
   });
 
   it("refuses calls without a valid caller", async () => {
