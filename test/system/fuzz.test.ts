@@ -13,7 +13,7 @@ describe("fuzz (short)", () => {
 
   beforeAll(async () => {
     stack = await startStack("fuzz_short");
-    run = await fuzzStack(stack, 2_000, Number(process.env.FUZZ_SEED ?? 20261201));
+    run = await fuzzStack(stack, { requests: 2_000, seed: Number(process.env.FUZZ_SEED ?? 20261201) });
   }, 120_000);
 
   afterAll(() => stack?.stop());
