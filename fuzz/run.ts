@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -199,7 +199,16 @@ async function main(): Promise<void> {
     raiseLimits: false,
   });
   const services = ["identity", "connection", "location", "gateway"] as const;
+  // The client's kept-alive connections (and what the gateway holds per connection) stay until the
+  // gateway's idle timer (IDLE_TIMEOUT, 60 s) closes them: measured before that, a service's figure
+  // includes a client that is still connected. Each measurement waits for it, as a server would.
+  const settleMs = Number(process.env.FUZZ_SETTLE_SECONDS ?? 65) * 1000;
   const measure = async () => {
+    const openBefore = openSockets(stack.pid("gateway"));
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    console.log(
+      `  measuring after ${settleMs / 1000} s: gateway sockets ${openBefore} → ${openSockets(stack.pid("gateway"))}`,
+    );
     const rows = [];
     for (const name of services)
       rows.push({ name, judged: true, memory: await memoryAfterGc(stack.pid(name), inspectPort) });
@@ -222,6 +231,17 @@ async function main(): Promise<void> {
   } finally {
     await stack.stop();
   }
+}
+
+/** Open sockets of a process (Linux /proc): connections the server still holds. */
+function openSockets(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith("socket:");
+    } catch {
+      return false; // closed in between
+    }
+  }).length;
 }
 
 async function freePort(): Promise<number> {
