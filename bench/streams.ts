@@ -11,11 +11,11 @@
  * with no stream and again with all streams open.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { rssBytes } from "./lib/cpu.js";
+import { memoryAfterGc, openInspector } from "./lib/inspector.js";
 import { createDevices, deviceFor, type Device } from "./lib/devices.js";
 import { startPgCounter } from "./lib/pg-counter.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
@@ -32,74 +32,6 @@ const IDLE_SECONDS = arg("idle", 60);
 // 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
 const PER_CONNECTION = arg("streams-per-connection", 1);
 const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
-
-/** An inspector session on a running Node process: SIGUSR1 opens its inspector on 127.0.0.1:9229. */
-async function openInspector(pid: number) {
-  process.kill(pid, "SIGUSR1");
-  let url: string | undefined;
-  for (let i = 0; i < 100 && !url; i++) {
-    await sleep(100);
-    try {
-      const targets = (await (await fetch("http://127.0.0.1:9229/json/list")).json()) as Array<{
-        webSocketDebuggerUrl: string;
-      }>;
-      url = targets[0]?.webSocketDebuggerUrl;
-    } catch {
-      // Not listening yet.
-    }
-  }
-  if (!url) throw new Error(`the inspector of ${pid} did not open on 9229`);
-  const socket = new WebSocket(url);
-  await once(socket as unknown as EventTarget, "open");
-  const replies = new Map<number, (result: unknown) => void>();
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown };
-    if (message.id !== undefined) replies.get(message.id)?.(message.result);
-  });
-  let nextId = 0;
-  const send = (method: string, params: object = {}) =>
-    new Promise<unknown>((resolve) => {
-      const id = ++nextId;
-      replies.set(id, resolve);
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  return {
-    send,
-    /** Heap and resident memory after a full garbage collection. */
-    async memoryAfterGc(): Promise<{ heapUsed: number; rss: number }> {
-      await send("HeapProfiler.collectGarbage");
-      await send("HeapProfiler.collectGarbage");
-      const usage = (await send("Runtime.evaluate", {
-        expression: "JSON.stringify(process.memoryUsage())",
-        returnByValue: true,
-      })) as { result: { value: string } };
-      return JSON.parse(usage.result.value) as { heapUsed: number; rss: number };
-    },
-    async close() {
-      void send("Runtime.evaluate", { expression: 'process.getBuiltinModule("node:inspector").close()' });
-      await sleep(300);
-      socket.close();
-      // The port must be free again before the next process opens its inspector.
-      for (let i = 0; i < 50; i++) {
-        const open = await fetch("http://127.0.0.1:9229/json/list").then(
-          () => true,
-          () => false,
-        );
-        if (!open) break;
-        await sleep(100);
-      }
-    },
-  };
-}
-
-async function memoryAfterGc(pid: number): Promise<{ heapUsed: number; rss: number }> {
-  const inspector = await openInspector(pid);
-  try {
-    return await inspector.memoryAfterGc();
-  } finally {
-    await inspector.close();
-  }
-}
 
 interface SamplingNode {
   callFrame: { functionName: string; url: string; lineNumber: number };

@@ -73,7 +73,14 @@ const UNLIMITED: Record<string, string> = {
  */
 export async function startProcessStack(
   label: string,
-  options: { logDir: string; env?: Record<string, string> },
+  options: {
+    logDir: string;
+    env?: Record<string, string>;
+    /** Node flags for every service process, e.g. `--inspect-port=<port>` (see lib/inspector.ts). */
+    nodeFlags?: string[];
+    /** false: the per-device abuse limits as deployed (the fuzz), not raised for a load generator. */
+    raiseLimits?: boolean;
+  },
 ): Promise<BenchStack> {
   const resources = await createStackResources(label);
   const { databases } = resources;
@@ -92,7 +99,7 @@ export async function startProcessStack(
         `127.0.0.1:${ports[name]}`,
       ]),
     ),
-    ...UNLIMITED,
+    ...(options.raiseLimits === false ? {} : UNLIMITED),
     ...options.env,
   };
   for (const name of ["identity", "connection", "location"]) {
@@ -147,7 +154,7 @@ export async function startProcessStack(
   const cleanup = () => resources.release();
 
   try {
-    await spawnAll([]);
+    await spawnAll(options.nodeFlags ?? []);
   } catch (error) {
     await stopAll();
     await cleanup();
