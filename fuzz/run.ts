@@ -1,6 +1,4 @@
-import { once } from "node:events";
 import { mkdtempSync, readdirSync, readlinkSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -8,6 +6,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { registerAndSignIn } from "@seeme/testkit/accounts";
 import { checkHealth } from "@seeme/testkit/health";
+import { freePort } from "@seeme/testkit/ports";
 import { memoryAfterGc, type SettledMemory } from "../bench/lib/inspector.js";
 import { startProcessStack } from "../bench/lib/stack.js";
 import { runFuzz, type FuzzReport } from "./fuzz.js";
@@ -242,15 +241,6 @@ function openSockets(pid: number): number {
       return false; // closed in between
     }
   }).length;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
