@@ -48,15 +48,17 @@ export type InboxUpdated = Message<"seeme.location.v1.InboxUpdated"> & {
 
   /**
    * publisher names the location process that sent the hint (random per
-   * start) and seq numbers its hints 1, 2, 3, ... across all subjects: a
-   * replica that sees a gap in a publisher's sequence lost hints and re-reads
-   * the database for its open streams (docs/hot-path.md). Empty/0: unnumbered.
+   * start); empty: unnumbered.
    *
    * @generated from field: string publisher = 4;
    */
   publisher: string;
 
   /**
+   * seq numbers the publisher's hints 1, 2, 3, ... across all subjects: a
+   * replica that sees a gap in a publisher's sequence lost hints and re-reads
+   * the database for its open streams (docs/hot-path.md). 0: unnumbered.
+   *
    * @generated from field: uint64 seq = 5;
    */
   seq: bigint;
