@@ -1,26 +1,13 @@
-/**
- * `npm run bench:streams`: what idle live streams cost (issue #15 target: ≤ 20 KB
- * per stream across all processes at 10,000 streams, no database query per idle
- * stream). Opens `--streams` (10,000) authenticated Subscribe streams through the
- * gateway, each device on its own HTTP/2 connection (gRPC protocol; or
- * `--streams-per-connection` on one), spread over
- * `--accounts` (100) accounts, then prints per process — gateway, location and
- * this run's own nats-server — the growth of resident memory and of the V8 heap
- * after a forced garbage collection, divided by the streams; and the statements
- * location sent to PostgreSQL (counted by a proxy) during `--idle` (60) seconds
- * with no stream and again with all streams open.
- */
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { loadavg } from "node:os";
 import { rssBytes } from "./lib/cpu.js";
+import { startOwnNats } from "./lib/nats-server.js";
 import { memoryAfterGc, openInspector } from "./lib/inspector.js";
 import { createDevices, deviceFor, type Device } from "./lib/devices.js";
-import { startPgCounter } from "./lib/pg-counter.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { round, sleep } from "./lib/stats.js";
-import { freePort } from "@seeme/testkit/ports";
+import { startTcpProxy } from "@seeme/testkit/tcp-proxy";
+import { pgStatements } from "@seeme/testkit/wire-counters";
 
 const arg = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`);
@@ -57,23 +44,20 @@ function topAllocations(root: SamplingNode, streams: number, top = 25): string[]
 
 const logDir = `${ROOT}bench/results/streams-${new Date().toISOString().replace(/[:.]/g, "-")}`;
 mkdirSync(logDir, { recursive: true });
-const natsDir = mkdtempSync(join(tmpdir(), "bench-streams-nats-"));
-const natsPort = await freePort();
-const nats: ChildProcess = spawn(
-  "/usr/sbin/nats-server",
-  ["-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", natsDir],
-  { stdio: "ignore" },
-);
+const nats = await startOwnNats();
 const stack = await startProcessStack("streams", { logDir, env: { SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "1000" } });
 const location = new URL(stack.env.LOCATION_DATABASE_URL);
-const pg = await startPgCounter(location.hostname, Number(location.port || 5432));
+let statements = 0;
+const pg = await startTcpProxy(location.hostname, Number(location.port || 5432), {
+  watch: pgStatements((n) => (statements += n)),
+});
 const devices: Device[] = [];
 try {
   // Location's queries through the counting proxy; every service on this run's own NATS.
   location.hostname = "127.0.0.1";
   location.port = String(pg.port);
   stack.env.LOCATION_DATABASE_URL = location.toString();
-  stack.env.NATS_URL = `nats://127.0.0.1:${natsPort}`;
+  stack.env.NATS_URL = nats.url;
   if (!stack.restart) throw new Error("needs the services as processes");
   await stack.restart([]);
   say(`creating ${ACCOUNTS} accounts …`);
@@ -84,15 +68,15 @@ try {
   const measure = async () => ({
     gateway: await memoryAfterGc(pids.gateway),
     location: await memoryAfterGc(pids.location),
-    nats: { heapUsed: 0, rss: rssBytes(nats.pid!) },
+    nats: { heapUsed: 0, rss: rssBytes(nats.pid) },
   });
   await sleep(2000);
   const before = await measure();
 
   say(`idle ${IDLE_SECONDS} s with no stream open …`);
-  let mark = pg.statements();
+  let mark = statements;
   await sleep(IDLE_SECONDS * 1000);
-  const statementsWithout = pg.statements() - mark;
+  const statementsWithout = statements - mark;
 
   const heapProfile = process.argv.includes("--heap-profile");
   const profiled = heapProfile ? await openInspector(pids.gateway) : undefined;
@@ -150,9 +134,9 @@ try {
   const after = await measure();
 
   say(`idle ${IDLE_SECONDS} s with ${caughtUp} streams open …`);
-  mark = pg.statements();
+  mark = statements;
   await sleep(IDLE_SECONDS * 1000);
-  const statementsWith = pg.statements() - mark;
+  const statementsWith = statements - mark;
 
   const per = (bytes: number) => round(bytes / 1024 / caughtUp, 2);
   const rows = (["gateway", "location", "nats"] as const).map((name) => ({
@@ -183,6 +167,5 @@ try {
   for (const device of devices) device.close();
   await stack.stop();
   await pg.close();
-  nats.kill("SIGTERM");
-  rmSync(natsDir, { recursive: true, force: true });
+  await nats.stop();
 }

@@ -1,4 +1,5 @@
 import net from "node:net";
+import type { WireWatcher } from "./wire-counters.js";
 
 /**
  * A TCP proxy in front of a real dependency (PostgreSQL, NATS) that a test can
@@ -16,7 +17,12 @@ export interface TcpProxy {
   bytesToTarget(): number;
 }
 
-export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+export async function startTcpProxy(
+  targetHost: string,
+  targetPort: number,
+  /** A fresh watcher per connection, fed what the client sends (wire-counters.ts). */
+  options: { watch?: () => WireWatcher } = {},
+): Promise<TcpProxy> {
   let up = true;
   let sent = 0;
   const open = new Set<net.Socket>();
@@ -31,8 +37,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         upstream.destroy();
       });
     }
+    const watch = options.watch?.();
     client.on("data", (chunk: Buffer) => {
       sent += chunk.length;
+      watch?.(chunk);
     });
     client.pipe(upstream).pipe(client);
   });

@@ -1,10 +1,11 @@
-import net from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { createLogger } from "@seeme/runtime/logger";
 import { registerAndSignIn } from "@seeme/testkit/accounts";
+import { startTcpProxy, type TcpProxy } from "@seeme/testkit/tcp-proxy";
+import { http2Requests, pgStatements } from "@seeme/testkit/wire-counters";
 import { startStack, type Stack } from "../../../test/stack.js";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
@@ -15,78 +16,20 @@ import { startGatewayService, type GatewayHandle } from "../src/service.js";
  * wider than the old 2 s session cache, as a device that syncs now and then.
  */
 
-/** Forwards TCP to `target` and counts the client's messages with `count(chunk)`. */
-async function countingProxy(target: { host: string; port: number }, count: (chunk: Buffer, state: object) => number) {
-  let total = 0;
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target.port, target.host);
-    const state = {};
-    client.on("data", (chunk: Buffer) => (total += count(chunk, state)));
-    client.pipe(upstream).pipe(client);
-    for (const socket of [client, upstream]) socket.on("error", () => (client.destroy(), upstream.destroy()));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    total: () => total,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
-/** HTTP/2 HEADERS frames on odd (client) streams after the preface: one per request. */
-function http2Requests(chunk: Buffer, state: { buffer?: Buffer; preface?: boolean }): number {
-  let data = state.buffer ? Buffer.concat([state.buffer, chunk]) : chunk;
-  if (!state.preface) {
-    if (data.length < 24) return ((state.buffer = data), 0);
-    data = data.subarray(24);
-    state.preface = true;
-  }
-  let requests = 0;
-  while (data.length >= 9) {
-    const length = data.readUIntBE(0, 3);
-    if (data.length < 9 + length) break;
-    const type = data[3];
-    const stream = data.readUInt32BE(5) & 0x7fffffff;
-    if (type === 0x1 && stream % 2 === 1) requests += 1;
-    data = data.subarray(9 + length);
-  }
-  state.buffer = data;
-  return requests;
-}
-
-/** PostgreSQL frontend Execute ('E') and simple Query ('Q') messages: one per statement run. */
-function pgStatements(chunk: Buffer, state: { buffer?: Buffer; started?: boolean }): number {
-  let data = state.buffer ? Buffer.concat([state.buffer, chunk]) : chunk;
-  let statements = 0;
-  while (true) {
-    if (!state.started) {
-      // Startup (or SSLRequest) messages carry no type byte.
-      if (data.length < 8) break;
-      const length = data.readUInt32BE(0);
-      if (data.length < length) break;
-      if (data.readUInt32BE(4) !== 80877103) state.started = true;
-      data = data.subarray(length);
-      continue;
-    }
-    if (data.length < 5) break;
-    const length = data.readUInt32BE(1);
-    if (data.length < 1 + length) break;
-    if (data[0] === 0x45 || data[0] === 0x51) statements += 1;
-    data = data.subarray(1 + length);
-  }
-  state.buffer = data;
-  return statements;
-}
-
 describe("what a Sync costs identity", () => {
   let stack: Stack;
   let gateway: GatewayHandle;
-  let identityDb: Awaited<ReturnType<typeof countingProxy>>;
-  let identityRpc: Awaited<ReturnType<typeof countingProxy>>;
+  // Counted on the wire by proxies in front of identity's database and gRPC port.
+  let identityDb: TcpProxy;
+  let identityRpc: TcpProxy;
+  const counted = { statements: 0, requests: 0 };
+  const total = { db: () => counted.statements, rpc: () => counted.requests };
 
   beforeAll(async () => {
     const pgPort = Number(new URL(process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test").port);
-    identityDb = await countingProxy({ host: "127.0.0.1", port: pgPort || 5432 }, pgStatements);
+    identityDb = await startTcpProxy("127.0.0.1", pgPort || 5432, {
+      watch: pgStatements((n) => (counted.statements += n)),
+    });
     stack = await startStack("session_cost", {
       // Only identity's connections go through the counting proxy.
       databaseUrl: (url) => (url.includes("_identity") ? url.replace(/:(\d+)\//, `:${identityDb.port}/`) : url),
@@ -94,7 +37,7 @@ describe("what a Sync costs identity", () => {
       env: { HEALTH_INTERVAL_MS: "60000", IDENTITY_SWEEP_INTERVAL: "1h" },
     });
     const [host, port] = stack.address("identity").split(":");
-    identityRpc = await countingProxy({ host, port: Number(port) }, http2Requests);
+    identityRpc = await startTcpProxy(host, Number(port), { watch: http2Requests((n) => (counted.requests += n)) });
     gateway = await startGatewayService(
       loadConfig({
         INTERNAL_AUTH_SECRET: stack.internalAuthSecret,
@@ -127,17 +70,17 @@ describe("what a Sync costs identity", () => {
     await location.sync({}, auth);
     // Identity's outbox relay polls once a second: measured alone over as long a window first.
     const syncs = 5;
-    const idle = { rpc: identityRpc.total(), db: identityDb.total() };
+    const idle = { rpc: total.rpc(), db: total.db() };
     await new Promise((resolve) => setTimeout(resolve, syncs * 2100));
-    const background = identityDb.total() - idle.db;
-    const before = { rpc: identityRpc.total(), db: identityDb.total() };
+    const background = total.db() - idle.db;
+    const before = { rpc: total.rpc(), db: total.db() };
     for (let i = 0; i < syncs; i++) {
       await location.sync({}, auth);
       await new Promise((resolve) => setTimeout(resolve, 2100));
     }
     const perSync = {
-      identityRequests: (identityRpc.total() - before.rpc) / syncs,
-      identityStatements: (identityDb.total() - before.db - background) / syncs,
+      identityRequests: (total.rpc() - before.rpc) / syncs,
+      identityStatements: (total.db() - before.db - background) / syncs,
     };
     if (process.env.REPORT_TIMINGS) console.log({ perSync, backgroundStatements: background });
     expect(perSync.identityRequests).toBe(0);
