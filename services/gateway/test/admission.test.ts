@@ -5,13 +5,12 @@ import { LocationService } from "@seeme/contracts/location";
 import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
 import { requireCaller } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
-import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { waitFor } from "@seeme/testkit/wait";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
+import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 
 const secret = "admission-test-secret-".padEnd(40, "x");
 const silent = createLogger("test", "silent");
@@ -23,7 +22,7 @@ const silent = createLogger("test", "silent");
  * checks are answered throughout. On main every call was taken in and queued.
  */
 describe("gateway admission control", () => {
-  let upstream: GrpcHost;
+  let upstream: FakeService;
   let gateway: GatewayHandle;
   // Admitted Syncs wait at the relay until the test lets them go.
   const held: Array<() => void> = [];
@@ -32,17 +31,9 @@ describe("gateway admission control", () => {
 
   beforeAll(async () => {
     token = await (await sessionTokenMinter(secret))("account-1");
-    upstream = await startGrpcHost({
-      name: "upstream",
-      port: 0,
-      host: "127.0.0.1",
-      log: silent,
-      metrics: createMetrics("upstream"),
-      healthIntervalMs: 50,
-      shutdownTimeoutMs: 500,
-      cleanup: [],
-      probes: {},
-      registrations: [
+    upstream = await startFakeService(
+      "upstream",
+      [
         registration(
           LocationService,
           {
@@ -55,8 +46,9 @@ describe("gateway admission control", () => {
           requireCaller(secret),
         ),
       ],
-    });
-    const address = `127.0.0.1:${upstream.port}`;
+      { healthIntervalMs: 50 },
+    );
+    const address = upstream.address;
     gateway = await startGatewayService(
       loadConfig({
         INTERNAL_AUTH_SECRET: secret,

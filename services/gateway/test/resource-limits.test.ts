@@ -5,14 +5,13 @@ import { IdentityInternalService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { requireCaller, requireService } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
-import { startGrpcHost, type GrpcHost } from "@seeme/runtime/host";
 import { createLogger } from "@seeme/runtime/logger";
-import { createMetrics } from "@seeme/runtime/metrics";
 import { createTestBus } from "@seeme/testkit/nats";
 import { envelope, rawCall } from "@seeme/testkit/raw-rpc";
 import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
+import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 
 /**
  * What an unauthenticated client can make the gateway spend: bodies are capped
@@ -56,7 +55,7 @@ function rawSocket(port: number): { socket: net.Socket; received: () => string; 
 }
 
 describe("gateway resource limits", () => {
-  let upstream: GrpcHost;
+  let upstream: FakeService;
   let gateway: GatewayHandle;
   let base: string;
   let verifyCalls = 0;
@@ -64,17 +63,9 @@ describe("gateway resource limits", () => {
 
   beforeAll(async () => {
     goodToken = await (await sessionTokenMinter(secret))("account-1");
-    upstream = await startGrpcHost({
-      name: "upstream",
-      port: 0,
-      host: "127.0.0.1",
-      log: silent,
-      metrics: createMetrics("upstream"),
-      healthIntervalMs: 50,
-      shutdownTimeoutMs: 500,
-      cleanup: [],
-      probes: { fake: () => true },
-      registrations: [
+    upstream = await startFakeService(
+      "upstream",
+      [
         registration(
           IdentityInternalService,
           {
@@ -95,8 +86,9 @@ describe("gateway resource limits", () => {
           requireCaller(secret),
         ),
       ],
-    });
-    const address = `127.0.0.1:${upstream.port}`;
+      { probes: { fake: () => true }, healthIntervalMs: 50 },
+    );
+    const address = upstream.address;
     gateway = await startGatewayService(
       loadConfig({
         INTERNAL_AUTH_SECRET: secret,
