@@ -1,4 +1,4 @@
-import { createDevice, goTo, openPhone, pairByPasting, startWebStack, type Phone, type WebStack } from "./harness.js";
+import { goTo, openPhone, pairedPhones, type Phone, startWebStack, type WebStack } from "./harness.js";
 
 /**
  * Check-in: "if I'm not back by HH:MM, tell Bob where I was". Extended and
@@ -12,12 +12,10 @@ let bob: Phone;
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_check_in");
-  [alice, bob] = await Promise.all([
+  [alice, bob] = await pairedPhones(
     openPhone(web.url, "alice-check-in", { latitude: 59.3293, longitude: 18.0686 }),
     openPhone(web.url, "bob-check-in"),
-  ]);
-  await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
-  await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
+  );
   await Promise.all([alice, bob].map((phone) => phone.page.getByRole("button", { name: "Done" }).click()));
 }, 90_000);
 

@@ -171,6 +171,14 @@ export async function pairByPasting(a: Phone, b: Phone, names: { a: string; b: s
   await a.page.getByText(`You and ${names.b} are connected.`).waitFor({ timeout: 10_000 });
 }
 
+/** Alice and Bob, each with a device, paired by pasting the codes: where most screen tests start. */
+export async function pairedPhones(alicePhone: Promise<Phone>, bobPhone: Promise<Phone>): Promise<[Phone, Phone]> {
+  const [alice, bob] = await Promise.all([alicePhone, bobPhone]);
+  await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
+  await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
+  return [alice, bob];
+}
+
 /** Puts the QR code `shower` displays in front of `viewer`'s camera (a Y4M frame from a screenshot of it). */
 export async function showToCamera(shower: Phone, viewer: Phone): Promise<void> {
   const png = await shower.page.getByRole("img", { name: /QR code/ }).screenshot();

@@ -1,6 +1,6 @@
 import { LocationAdminService } from "@seeme/contracts/location";
 import { createGrpcClient } from "@seeme/runtime/grpc";
-import { createDevice, goTo, openPhone, pairByPasting, startWebStack, type Phone, type WebStack } from "./harness.js";
+import { goTo, openPhone, pairedPhones, type Phone, startWebStack, type WebStack } from "./harness.js";
 
 /**
  * Offline first: Alice loses the network, presses SOS, and the app queues it;
@@ -12,12 +12,10 @@ let bob: Phone;
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_offline");
-  [alice, bob] = await Promise.all([
+  [alice, bob] = await pairedPhones(
     openPhone(web.url, "alice-offline", { latitude: -33.8568, longitude: 151.2153 }),
     openPhone(web.url, "bob-offline"),
-  ]);
-  await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
-  await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
+  );
 }, 60_000);
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { createECDH, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import webpush from "web-push";
-import { createDevice, goTo, openPhone, pairByPasting, startWebStack, type Phone, type WebStack } from "./harness.js";
+import { goTo, openPhone, pairedPhones, type Phone, startWebStack, type WebStack } from "./harness.js";
 
 /**
  * Issue 18 in the real app: Bob allows notifications, the app subscribes to Web
@@ -65,12 +65,10 @@ beforeAll(async () => {
     VAPID_SUBJECT: "mailto:test@example.org",
     PUSH_ALLOWED_ORIGINS: "http://127.0.0.1",
   });
-  [alice, bob] = await Promise.all([
+  [alice, bob] = await pairedPhones(
     openPhone(web.url, "alice-push", { latitude: 51.5007, longitude: -0.1246 }),
     openPhone(web.url, "bob-push", undefined, [], { persistent: true, initScript: fakePushManager(endpoint) }),
-  ]);
-  await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
-  await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
+  );
 }, 90_000);
 
 afterAll(async () => {

@@ -1,4 +1,4 @@
-import { createDevice, goTo, openPhone, pairByPasting, startWebStack, type Phone, type WebStack } from "./harness.js";
+import { goTo, openPhone, pairedPhones, type Phone, startWebStack, type WebStack } from "./harness.js";
 
 /**
  * Two things a person does with the alarming statuses: send SOS by pressing and
@@ -12,12 +12,10 @@ let bob: Phone;
 
 beforeAll(async () => {
   web = await startWebStack("e2e_web_sos_hold");
-  [alice, bob] = await Promise.all([
+  [alice, bob] = await pairedPhones(
     openPhone(web.url, "alice-hold", { latitude: 40.4168, longitude: -3.7038 }),
     openPhone(web.url, "bob-hold", { latitude: 40.42, longitude: -3.7 }),
-  ]);
-  await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
-  await pairByPasting(alice, bob, { a: "Alice", b: "Bob" });
+  );
   await Promise.all([alice, bob].map((phone) => phone.page.getByRole("button", { name: "Done" }).click()));
 }, 90_000);
 
