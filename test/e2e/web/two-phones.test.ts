@@ -62,12 +62,17 @@ afterAll(async () => {
 });
 
 test("first run: each phone creates its device and names itself", async () => {
-  await expect(alice.page.getByRole("heading", { name: "Welcome to see-me" }).isVisible()).resolves.toBe(true);
+  // Waited for: the app renders after its bundle loads, which a loaded machine can take seconds over.
+  const welcome = alice.page.getByRole("heading", { name: "Welcome to see-me" });
+  await welcome.waitFor({ timeout: 15_000 });
+  await expect(welcome.isVisible()).resolves.toBe(true);
   await scanAccessibility(alice, "first run");
   await alice.page.getByLabel("Your name").fill("Alice");
   await screenshot(alice.page, "1-first-run");
   await Promise.all([createDevice(alice, "Alice"), createDevice(bob, "Bob")]);
-  await expect(alice.page.getByRole("heading", { name: "Map" }).isVisible()).resolves.toBe(true);
+  const map = alice.page.getByRole("heading", { name: "Map" });
+  await map.waitFor({ timeout: 15_000 });
+  await expect(map.isVisible()).resolves.toBe(true);
   await expect(alice.page.getByText("Nobody here yet.").isVisible()).resolves.toBe(true);
 });
 
