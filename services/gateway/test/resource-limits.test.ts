@@ -1,5 +1,6 @@
 import http2 from "node:http2";
 import net from "node:net";
+import v8 from "node:v8";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { IdentityInternalService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
@@ -12,6 +13,7 @@ import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
 import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
+import { waitFor } from "@seeme/testkit/wait";
 
 /**
  * What an unauthenticated client can make the gateway spend: bodies are capped
@@ -134,6 +136,26 @@ describe("gateway resource limits", () => {
     expect((await rawCall(base, SYNC, "connect-proto", unknownField(1_000_000), { headers: auth })).code).toBe(
       "ResourceExhausted",
     );
+  });
+
+  it("frees an HTTP/2 call refused halfway through its body once the client has gone", async () => {
+    // Connect stops reading a body over its cap and answers; Node then kept the stream, with the
+    // unread rest of the body, in its session for ever (the gateway grew through the fuzz run).
+    // v8.queryObjects collects garbage first, so what it counts is what something still holds.
+    const held = () => v8.queryObjects(http2.Http2ServerResponse, { format: "count" }) as number;
+    const before = held();
+    const sessions = [0, 1, 2, 3].map(() => http2.connect(base).on("error", () => undefined));
+    // Over the method's cap but within HTTP/2's flow-control window: the whole body arrives.
+    const big = envelope(unknownField(60_000));
+    const codes = await Promise.all(
+      Array.from(
+        { length: 24 },
+        async (_, i) => (await rawCall(base, SERVER_INFO, "grpc", big, { session: sessions[i % 4] })).code,
+      ),
+    );
+    expect(new Set(codes)).toEqual(new Set(["ResourceExhausted"]));
+    for (const session of sessions) session.destroy();
+    expect(await waitFor(() => held() <= before, 5_000, 100)).toBe(true);
   });
 
   it("refuses a call without a valid session before reading its body", async () => {
