@@ -1,6 +1,15 @@
+import { jest } from "@jest/globals";
 import { Code, ConnectError, createContextValues, createHandlerContext, type Client } from "@connectrpc/connect";
 import { LocationService } from "@seeme/contracts/location";
-import { CALLER_HEADER, SESSION_HEADER, verifiedClientAddress } from "@seeme/runtime/caller";
+import {
+  CALLER_HEADER,
+  callerOf,
+  requireCaller,
+  requireService,
+  SERVICE_HEADER,
+  SESSION_HEADER,
+  verifiedClientAddress,
+} from "@seeme/runtime/caller";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { SessionTokenVerifier } from "@seeme/runtime/session-token";
 import type { GatewayContext } from "../src/context.js";
@@ -200,5 +209,44 @@ describe("forwardService", () => {
     await started;
     client.abort();
     await expect(stream).rejects.toMatchObject({ code: Code.Canceled });
+  });
+
+  it("signs the gateway's and the caller's credentials once per five seconds, each valid for the upstream", async () => {
+    jest.useFakeTimers({ now: 1_800_000_000_000, doNotFake: ["nextTick", "setImmediate", "queueMicrotask"] });
+    try {
+      const { upstream, context, calls } = setUp();
+      const impl = forwardService(LocationService, upstream, context, "required") as unknown as Impl;
+      const call = async () => {
+        await impl.sync({}, handlerContext("Sync", { session: session("alice") }));
+        return calls.at(-1)!.options.headers;
+      };
+      const first = await call();
+      // What the upstream's guards accept: a gateway service credential and alice as the caller.
+      const upstreamCtx = handlerContext("Sync");
+      upstreamCtx.requestHeader.set(SERVICE_HEADER, first[SERVICE_HEADER]!);
+      upstreamCtx.requestHeader.set(CALLER_HEADER, first[CALLER_HEADER]!);
+      requireService(secret)(upstreamCtx);
+      requireCaller(secret)(upstreamCtx);
+      expect(callerOf(upstreamCtx)).toBe("alice");
+      jest.setSystemTime(1_800_000_000_000 + 4999);
+      const reused = await call();
+      expect([reused[SERVICE_HEADER], reused[CALLER_HEADER]]).toEqual([first[SERVICE_HEADER], first[CALLER_HEADER]]);
+      jest.setSystemTime(1_800_000_000_000 + 5000);
+      const renewed = await call();
+      expect(renewed[SERVICE_HEADER]).not.toBe(first[SERVICE_HEADER]);
+      expect(renewed[CALLER_HEADER]).not.toBe(first[CALLER_HEADER]);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it("a stream that ends upstream ends quietly for its client, and lets go of its session", async () => {
+    const { upstream, context, sessions } = setUp();
+    const impl = forwardService(LocationService, upstream, context, "required") as unknown as Impl;
+    const received: unknown[] = [];
+    for await (const event of impl.subscribe({}, handlerContext("Subscribe", { session: session("alice") })))
+      received.push(event);
+    expect(received).toHaveLength(1);
+    expect((sessions as unknown as { holds: Map<string, unknown> }).holds.size).toBe(0);
   });
 });
