@@ -66,8 +66,9 @@ function handlerContext(
   init: { session?: Session; address?: string; timeoutMs?: number; signal?: AbortSignal } = {},
 ) {
   const values = createContextValues();
+  // Aborted after each test: a context with a deadline holds a timer until then.
   if (init.session) values.set(sessionKey, init.session);
-  return createHandlerContext({
+  const ctx = createHandlerContext({
     service: LocationService,
     method: LocationService.methods.find((m) => m.name === methodName)!,
     protocolName: "connect",
@@ -78,7 +79,14 @@ function handlerContext(
     requestHeader: init.address ? { [CLIENT_ADDRESS_HEADER]: init.address } : {},
     contextValues: values,
   });
+  contexts.push(ctx);
+  return ctx;
 }
+
+const contexts: Array<{ abort(reason?: unknown): void }> = [];
+afterEach(() => {
+  for (const ctx of contexts.splice(0)) ctx.abort();
+});
 
 const session = (accountId: string, expiresAt = Date.now() + 3_600_000): Session => ({
   accountId,
