@@ -119,6 +119,9 @@ describe("location codec", () => {
     expect(message("131 033.86760393347335+151.20859451303656000.0")).toBe(
       "location: latitude at position 3 must be ±DDD.DDDDDDDDDDDDDD",
     );
+    expect(message("131-033.86760393347335 151.20859451303656000.0")).toBe(
+      "location: longitude at position 22 must be ±DDD.DDDDDDDDDDDDDD",
+    );
     expect(message("131-033.86760393347335+151.20859451303656-00.1")).toBe(
       "location: speed at position 41 must be DDD.D km/h",
     );

@@ -211,7 +211,14 @@ describe("envelope v2", () => {
     v3[0] = 3;
     await expectRefused(open({ ...openInput, blob: v3 }), "envelope-version", /version 3 is not supported/);
     await expectRefused(open({ ...openInput, packetId: 2 ** 32 }), "invalid-packet-id");
-    await expectRefused(seal({ ...sealInput, recipientPairId: "short" }), "invalid-pair-id");
+    await expectRefused(seal({ ...sealInput, senderPairId: "short" }), "invalid-pair-id", /\bsenderPairId must/);
+    await expectRefused(seal({ ...sealInput, recipientPairId: "short" }), "invalid-pair-id", /\brecipientPairId must/);
+    await expectRefused(
+      open({ ...openInput, expectedSenderPairId: "short" }),
+      "invalid-pair-id",
+      /expectedSenderPairId must/,
+    );
+    await expectRefused(open({ ...openInput, recipientPairId: "short" }), "invalid-pair-id", /\brecipientPairId must/);
     await expectRefused(seal({ ...sealInput, packetId: -1 }), "invalid-packet-id");
     await expectRefused(seal({ ...sealInput, batteryPercent: 101 }), "invalid-payload", /battery/);
     await expectRefused(seal({ ...sealInput, accuracyM: -1 }), "invalid-payload", /accuracy/);

@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { Code } from "@connectrpc/connect";
+import { pino } from "pino";
 import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { waitFor } from "@seeme/testkit/health";
 import { clientAs, newPairId, registerAccount, startSuite } from "./helpers.js";
@@ -10,9 +12,17 @@ import { clientAs, newPairId, registerAccount, startSuite } from "./helpers.js";
  */
 let suite: Awaited<ReturnType<typeof startSuite>>;
 const clients: Array<{ close(): void }> = [];
+// The service's warnings, one JSON object per line.
+const warnings: string[] = [];
 
 beforeAll(async () => {
-  suite = await startSuite("break_relay");
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      warnings.push(chunk.toString());
+      done();
+    },
+  });
+  suite = await startSuite("break_relay", { log: pino({ level: "warn" }, sink) });
 });
 afterAll(async () => {
   clients.forEach((c) => c.close());
@@ -63,6 +73,14 @@ test("when the relay cannot apply the break, BreakConnection answers Unavailable
   } finally {
     suite.location.state.fail = false;
   }
+  // The operator learns that the relay refused, and with which code.
+  const failed = warnings
+    .join("")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((record) => record.msg === "location RevokePairs failed");
+  expect(failed).toEqual([expect.objectContaining({ level: 40, code: "Internal" })]);
   expect(await suite.tables.snapshot()).toBe(before);
   expect((await aClient.listConnections({})).connections).toEqual([expect.objectContaining({ pairId: sender })]);
 

@@ -89,3 +89,39 @@ test("a full account flow logs no token, nonce, signature or key", async () => {
   expect(log).toContain(account.accountId);
   for (const secret of secrets) expect(log).not.toContain(secret);
 });
+
+/** The service's log lines so far, parsed (pino writes one JSON object per line). */
+const records = () =>
+  lines
+    .join("")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+test("each account event is logged once, with its account id; a failed relay revocation with its code", async () => {
+  // Operators follow an account's life in these lines (and nothing else: see the test above).
+  const client = h.publicClient();
+  const account = await registerAccount(client);
+  // Registering the same key again answers the same account and is not a new registration.
+  await registerAccount(client, account);
+  await signIn(client, account);
+  const asCaller = h.callerClient(account.accountId);
+  await rotateAccountKey(asCaller, account, generateAccountKey());
+  h.location.state.fail = true;
+  try {
+    await expect(asCaller.deleteAccount({})).rejects.toThrow();
+  } finally {
+    h.location.state.fail = false;
+  }
+  await asCaller.deleteAccount({});
+
+  const mine = records().filter((r) => r.accountId === account.accountId);
+  expect(mine.map((r) => r.msg)).toEqual([
+    "account registered",
+    "session started",
+    "account key rotated, sessions ended",
+    "account deleted",
+  ]);
+  const failed = records().filter((r) => r.msg === "location RevokeAccount failed");
+  expect(failed).toEqual([expect.objectContaining({ level: 40, code: "Internal" })]);
+});

@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { Code } from "@connectrpc/connect";
+import { pino } from "pino";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
 import { blob, countPackets, newConnection, newPairId, startHarness, type Harness } from "./helpers.js";
 
@@ -12,12 +14,21 @@ import { blob, countPackets, newConnection, newPairId, startHarness, type Harnes
 
 const BURST = 3;
 let h: Harness;
+// The service's warnings, one JSON object per line (operators read the failed lookups there).
+const warnings: string[] = [];
 
 beforeAll(async () => {
-  h = await startHarness("location-access", {
-    RECIPIENT_PACKET_BURST: String(BURST),
-    RECIPIENT_PACKETS_PER_SECOND: "1",
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      warnings.push(chunk.toString());
+      done();
+    },
   });
+  h = await startHarness(
+    "location-access",
+    { RECIPIENT_PACKET_BURST: String(BURST), RECIPIENT_PACKETS_PER_SECOND: "1" },
+    { log: pino({ level: "warn" }, sink) },
+  );
 });
 afterAll(() => h.stop());
 
@@ -92,5 +103,13 @@ describe("the access check before a Sync's limits are taken", () => {
       h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x") }] }),
     ).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: "cannot verify connections right now; retry later" });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    // The operator learns why, in the error's own words.
+    const failed = warnings
+      .join("")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { msg?: string; err?: string })
+      .filter((record) => record.msg === "route fallback lookup failed");
+    expect(failed).toEqual([expect.objectContaining({ err: expect.stringMatching(/^\[unavailable\] /) })]);
   });
 });

@@ -6,7 +6,7 @@ import { ConnectionInternalService, RouteSchema, type Route } from "@seeme/contr
 import { HeldPacketService, LocationAdminService, LocationService } from "@seeme/contracts/location";
 import { CALLER_HEADER, requireService, signCaller } from "@seeme/runtime/caller";
 import { createGrpcClient, registration } from "@seeme/runtime/grpc";
-import { createLogger } from "@seeme/runtime/logger";
+import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { events } from "@seeme/contracts/subjects";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
@@ -114,7 +114,11 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(label: string, extraEnv: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  label: string,
+  extraEnv: Record<string, string> = {},
+  options: { log?: Logger } = {},
+): Promise<Harness> {
   const db = await createTestDatabase(label);
   const bus = createTestBus(label);
   const connections = await startFakeConnections();
@@ -132,7 +136,7 @@ export async function startHarness(label: string, extraEnv: Record<string, strin
     LOG_LEVEL: "silent",
     ...extraEnv,
   };
-  const start = () => startLocationService(loadConfig(env), { now: clock.now, log: silent });
+  const start = () => startLocationService(loadConfig(env), { now: clock.now, log: options.log ?? silent });
   let location = await start();
   const eventBus = await connectEventBus({ url: env.NATS_URL, prefix: bus.prefix, name: `${label}-test`, log: silent });
   const schemaUrl = new URL(TEST_DATABASE_URL);
