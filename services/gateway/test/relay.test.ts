@@ -36,7 +36,7 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
   let subscribeEnd: "hold" | "fail" | "internal" = "hold";
   // What the bare upstream saw, and how it answers.
   const rawHeaders: http2.IncomingHttpHeaders[] = [];
-  let rawMode: "ok" | "reset" | "http503" | "no-trailers" = "ok";
+  let rawMode: "ok" | "reset" | "http503" | "no-trailers" | "hang" = "ok";
 
   const waitAborted = (ctx: HandlerContext, name: string) =>
     new Promise<void>((resolve) => {
@@ -94,6 +94,8 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
       stream.on("error", () => undefined);
       if (rawMode === "reset") return stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       if (rawMode === "http503") return stream.respond({ ":status": 503 }, { endStream: true });
+      // Never answers: only the gateway's own deadline ends the call.
+      if (rawMode === "hang") return;
       stream.resume();
       stream.once("end", () => {
         stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: rawMode === "ok" });
@@ -111,7 +113,10 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
     await new Promise((resolve) => probe.close(resolve));
 
     gateway = await startGatewayService(config(upstream.address), { log: silent });
-    rawGateway = await startGatewayService(config(`127.0.0.1:${rawPort}`), { log: silent });
+    // Its unary deadline is short, so an upstream that never answers is cut by the gateway's own timer.
+    rawGateway = await startGatewayService(config(`127.0.0.1:${rawPort}`, { UPSTREAM_TIMEOUT: "1s" }), {
+      log: silent,
+    });
     deadGateway = await startGatewayService(config(`127.0.0.1:${deadPort}`), { log: silent });
   });
 
@@ -188,10 +193,10 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
           events.push(event.event.case ?? "");
       })(),
     );
-    await waitFor(() => events.length === 1, 10_000);
+    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
     gateway.context.sessions.keyRotated("account-4", Date.now() + 1);
     expect((await ended)?.code).toBe(Code.Unauthenticated);
-    await waitFor(() => aborted.includes("subscribe"), 10_000);
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
   });
 
   it("propagates cancellation both ways on Subscribe", async () => {
@@ -210,10 +215,10 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
           events.push(event.event.case ?? "");
       })(),
     );
-    await waitFor(() => events.length === 1, 10_000);
+    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
     controller.abort();
     expect((await cancelled)?.code).toBe(Code.Canceled);
-    await waitFor(() => aborted.includes("subscribe"), 10_000);
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
 
     // Location → client: location ends the stream with a status; the client gets it (and the messages before it).
     subscribeEnd = "fail";
@@ -246,7 +251,14 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
       grpcClient(gateway).sync({ pageSize: 7 }, { headers: bearer(await mint("account-6")), timeoutMs: 300 }),
     );
     expect(error?.code).toBe(Code.DeadlineExceeded);
-    await waitFor(() => aborted.includes("sync"), 10_000);
+    expect(await waitFor(() => aborted.includes("sync"), 10_000)).toBe(true);
+
+    // An upstream that ignores deadlines and a client without one: the gateway's own timer
+    // (UPSTREAM_TIMEOUT) ends the call.
+    rawMode = "hang";
+    const hung = await failure(grpcClient(rawGateway).sync({}, { headers: bearer(await mint("account-6")) }));
+    expect(hung?.code).toBe(Code.DeadlineExceeded);
+    rawMode = "ok";
   });
 
   it("caps the Sync body (sized from the relay limits) with ResourceExhausted before location sees it", async () => {
