@@ -1,4 +1,4 @@
-import { createClient, type CallOptions, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type CallOptions, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
@@ -39,12 +39,22 @@ export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
 }
 
 async function createDevice(gatewayUrl: string): Promise<Device> {
-  const sessions = new Http2SessionManager(gatewayUrl);
-  const account = await registerAndSignIn(
-    createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
-  );
-  sessions.abort();
-  return deviceFor(gatewayUrl, account);
+  for (;;) {
+    const sessions = new Http2SessionManager(gatewayUrl);
+    try {
+      const account = await registerAndSignIn(
+        createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
+      );
+      return deviceFor(gatewayUrl, account);
+    } catch (error) {
+      // On a loaded shared machine admission control may refuse a sign-up: wait for its hint and start again.
+      const failure = ConnectError.from(error);
+      if (failure.code !== Code.ResourceExhausted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Number(failure.metadata.get("retry-after-ms") ?? 200)));
+    } finally {
+      sessions.abort();
+    }
+  }
 }
 
 /** Runs `task` for 0..n-1, at most `concurrency` at a time. */
