@@ -38,23 +38,35 @@ export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
   };
 }
 
-async function createDevice(gatewayUrl: string): Promise<Device> {
+/**
+ * Runs `task` again after a refusal by admission control (ResourceExhausted, after its
+ * retry-after-ms hint): on a loaded shared machine sign-ups and pairings are refused now and then.
+ * Each task starts over (a new account, a new invite), so a half-done attempt is simply left behind.
+ */
+async function retryBusy<T>(task: () => Promise<T>): Promise<T> {
   for (;;) {
-    const sessions = new Http2SessionManager(gatewayUrl);
     try {
-      const account = await registerAndSignIn(
-        createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
-      );
-      return deviceFor(gatewayUrl, account);
+      return await task();
     } catch (error) {
-      // On a loaded shared machine admission control may refuse a sign-up: wait for its hint and start again.
       const failure = ConnectError.from(error);
       if (failure.code !== Code.ResourceExhausted) throw error;
       await new Promise((resolve) => setTimeout(resolve, Number(failure.metadata.get("retry-after-ms") ?? 200)));
+    }
+  }
+}
+
+async function createDevice(gatewayUrl: string): Promise<Device> {
+  const account = await retryBusy(async () => {
+    const sessions = new Http2SessionManager(gatewayUrl);
+    try {
+      return await registerAndSignIn(
+        createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
+      );
     } finally {
       sessions.abort();
     }
-  }
+  });
+  return deviceFor(gatewayUrl, account);
 }
 
 /** Runs `task` for 0..n-1, at most `concurrency` at a time. */
@@ -84,7 +96,9 @@ export async function createPairs(gatewayUrl: string, n: number): Promise<Device
     const sender = devices[2 * i];
     const recipient = devices[2 * i + 1];
     // The recipient initiates, so `initiatorPairId` is where the sender sends.
-    const { initiatorPairId } = await pairAccounts(sender.connection, recipient.account, sender.account);
+    const { initiatorPairId } = await retryBusy(() =>
+      pairAccounts(sender.connection, recipient.account, sender.account),
+    );
     return { sender, recipient, to: initiatorPairId, nextPacketId: 1 };
   });
 }
