@@ -5,6 +5,7 @@ import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
 import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
 import type { Metrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
 import type { GatewayContext } from "./context.js";
 import { Credentials, SESSION_ENDED } from "./forward.js";
 import type { H2Pool } from "./h2-pool.js";
@@ -113,6 +114,7 @@ export function createRelay(options: RelayOptions): {
     private upstreamTrailers?: http2.IncomingHttpHeaders;
     private releaseAdmission?: () => void;
     private hold?: SessionHold;
+    private span?: RelaySpan;
     private timers: NodeJS.Timeout[] = [];
     private bodyBytes = 0;
     private finalTrailers?: http2.OutgoingHttpHeaders;
@@ -198,9 +200,12 @@ export function createRelay(options: RelayOptions): {
         ),
       };
       if (timeoutMs !== undefined) upstreamHeaders["grpc-timeout"] = `${Math.ceil(timeoutMs)}m`;
-      // Compressed messages and the trace context pass as they are; location reads them.
-      for (const name of ["grpc-encoding", "grpc-accept-encoding", "traceparent", "tracestate"])
+      // Compressed messages pass as they are; location reads them. The client's trace context does
+      // not (a device cannot choose our trace ids): the call's own span is the root (tracing on).
+      for (const name of ["grpc-encoding", "grpc-accept-encoding"])
         if (headers[name] !== undefined) upstreamHeaders[name] = headers[name];
+      this.span = startRelaySpan(LocationService.typeName, this.method.name);
+      if (this.span) Object.assign(upstreamHeaders, this.span.headers);
       let upstream: http2.ClientHttp2Stream;
       try {
         upstream = pool.request(upstreamHeaders);
@@ -336,6 +341,7 @@ export function createRelay(options: RelayOptions): {
       this.releaseAdmission?.();
       this.hold?.release();
       streams.delete(this.endAtShutdown);
+      this.span?.end(code);
       const upstream = this.upstream;
       if (upstream && !this.upstreamEnded && !upstream.closed) upstream.close(STATUS.NGHTTP2_CANCEL);
       const labels = { service: LocationService.typeName, method: this.method.name };
