@@ -3,14 +3,19 @@
  * packets of 128 bytes, then 1), measured from /proc of the service processes,
  * for each binary client protocol (gRPC, Connect proto, gRPC-web) and Connect JSON.
  * CPU per call is stable on a noisy machine, unlike throughput.
- * Undecoded forwarding (the default) and the old decoding path
- * (GATEWAY_FORWARD_UNDECODED=false) alternate, `--rounds` (2) times each, in one
- * session, so both see the same machine load.
+ * Three gateway paths alternate, `--rounds` (2) times each, in one session, so
+ * all see the same machine load: "raw" (the default: gRPC Sync/Subscribe relayed
+ * as raw HTTP/2 streams, relay.ts; other protocols take the undecoded Connect
+ * path), "undecoded" (GATEWAY_RAW_RELAY=false: the Connect server with
+ * undecoded messages and a grpc-js client) and "decoded" (also
+ * GATEWAY_FORWARD_UNDECODED=false). `--modes raw,decoded` to pick.
  * `--syncs N` per protocol (default 2000); `--protocols grpc,connect-proto` to
- * pick; `--profile` then runs gRPC at 10 per Sync once more under --cpu-prof and
- * prints where the gateway's time goes.
+ * pick; `--profile` then runs gRPC at 10 per Sync once more under --cpu-prof
+ * (default path, or `--profile-mode`) and prints where the gateway's and
+ * location's time goes. A call refused by admission control (a loaded machine)
+ * is retried after its hint and not counted.
  */
-import { createClient, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { LocationService } from "@seeme/contracts/location";
 import { mkdirSync } from "node:fs";
@@ -29,6 +34,31 @@ const CONCURRENCY = 4;
 const ROUNDS = arg("rounds", 2);
 const at = process.argv.indexOf("--protocols");
 const only = at === -1 ? undefined : process.argv[at + 1].split(",");
+const MODES = ["raw", "undecoded", "decoded"] as const;
+type Mode = (typeof MODES)[number];
+const modesAt = process.argv.indexOf("--modes");
+const chosenModes = modesAt === -1 ? [...MODES] : (process.argv[modesAt + 1].split(",") as Mode[]);
+const profileAt = process.argv.indexOf("--profile-mode");
+const profileMode = (profileAt === -1 ? "raw" : process.argv[profileAt + 1]) as Mode;
+
+function setMode(env: Record<string, string>, mode: Mode): void {
+  env.GATEWAY_RAW_RELAY = String(mode === "raw");
+  env.GATEWAY_FORWARD_UNDECODED = String(mode !== "decoded");
+}
+
+/** One Sync; a refusal by admission control (the machine is shared and may be loaded) waits for its hint and retries. */
+async function syncRetrying(call: () => Promise<unknown>): Promise<void> {
+  for (;;) {
+    try {
+      await call();
+      return;
+    } catch (error) {
+      const failure = ConnectError.from(error);
+      if (failure.code !== Code.ResourceExhausted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Number(failure.metadata.get("retry-after-ms") ?? 100)));
+    }
+  }
+}
 
 const logDir = `${ROOT}bench/results/hot-path-${new Date().toISOString().replace(/[:.]/g, "-")}`;
 mkdirSync(logDir, { recursive: true });
@@ -40,10 +70,10 @@ try {
     pair.recipient.close();
   }
   const rows: Array<Record<string, string | number>> = [];
-  const modes = Array.from({ length: ROUNDS }, () => ["undecoded", "decoded"]).flat();
+  const modes = Array.from({ length: ROUNDS }, () => chosenModes).flat();
   for (const [round_, mode] of modes.entries()) {
     if (stack.restart) {
-      stack.env.GATEWAY_FORWARD_UNDECODED = String(mode === "undecoded");
+      setMode(stack.env, mode);
       await stack.restart([]);
     }
     const transports: Record<string, Transport> = {
@@ -68,7 +98,7 @@ try {
                   packetId: pair.nextPacketId++,
                   blob: blobFor(i),
                 }));
-                await client.sync({ data, skipIncoming: true }, { headers });
+                await syncRetrying(() => client.sync({ data, skipIncoming: true }, { headers }));
               }
             }),
           );
@@ -84,7 +114,7 @@ try {
         const cores = await meter();
         const perSync = (cores: number) => round((cores * seconds * 1000) / SYNCS, 3);
         rows.push({
-          round: Math.floor(round_ / 2) + 1,
+          round: Math.floor(round_ / chosenModes.length) + 1,
           gateway: mode,
           protocol,
           packetsPerSync,
@@ -99,11 +129,12 @@ try {
     }
   }
   if (process.argv.includes("--profile") && stack.restart) {
-    stack.env.GATEWAY_FORWARD_UNDECODED = "true";
+    setMode(stack.env, profileMode);
     const dir = `${logDir}/profiles`;
     mkdirSync(dir, { recursive: true });
     await stack.restart(["--cpu-prof", `--cpu-prof-dir=${dir}`]);
     const gatewayPid = stack.pid("gateway");
+    const locationPid = stack.pid("location");
     const client = createClient(LocationService, createGrpcTransport({ baseUrl: stack.gatewayUrl }));
     const fromUs = Number(process.hrtime.bigint() / 1000n);
     let next = 0;
@@ -116,18 +147,24 @@ try {
             packetId: pair.nextPacketId++,
             blob: blobFor(i),
           }));
-          await client.sync({ data, skipIncoming: true }, { headers });
+          await syncRetrying(() => client.sync({ data, skipIncoming: true }, { headers }));
         }
       }),
     );
     const toUs = Number(process.hrtime.bigint() / 1000n);
     await stack.restart([]);
-    const summary = summarizeProfile(profilesIn(dir).get(gatewayPid)!, { fromUs, toUs }, 25);
-    process.stdout.write(
-      `\ngateway profile (gRPC, 10 per Sync): ${summary.busyMs} ms busy in ${summary.windowMs} ms\n`,
-    );
-    for (const entry of summary.topModules) process.stdout.write(`  ${entry.percent}%  ${entry.name}\n`);
-    for (const entry of summary.topFunctions) process.stdout.write(`    ${entry.percent}%  ${entry.name}\n`);
+    const profiles = profilesIn(dir);
+    for (const [service, pid] of [
+      ["gateway", gatewayPid],
+      ["location", locationPid],
+    ] as const) {
+      const summary = summarizeProfile(profiles.get(pid)!, { fromUs, toUs }, 25);
+      process.stdout.write(
+        `\n${service} profile (gRPC, 10 per Sync, ${profileMode}): ${summary.busyMs} ms busy in ${summary.windowMs} ms, ${round(summary.busyMs / SYNCS, 3)} ms per Sync\n`,
+      );
+      for (const entry of summary.topModules) process.stdout.write(`  ${entry.percent}%  ${entry.name}\n`);
+      for (const entry of summary.topFunctions) process.stdout.write(`    ${entry.percent}%  ${entry.name}\n`);
+    }
   }
   process.stdout.write(
     `\nload average ${(await import("node:os"))

@@ -1,4 +1,4 @@
-import { createClient, type CallOptions, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type CallOptions, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
@@ -38,12 +38,34 @@ export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
   };
 }
 
+/**
+ * Runs `task` again after a refusal by admission control (ResourceExhausted, after its
+ * retry-after-ms hint): on a loaded shared machine sign-ups and pairings are refused now and then.
+ * Each task starts over (a new account, a new invite), so a half-done attempt is simply left behind.
+ */
+async function retryBusy<T>(task: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await task();
+    } catch (error) {
+      const failure = ConnectError.from(error);
+      if (failure.code !== Code.ResourceExhausted) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Number(failure.metadata.get("retry-after-ms") ?? 200)));
+    }
+  }
+}
+
 async function createDevice(gatewayUrl: string): Promise<Device> {
-  const sessions = new Http2SessionManager(gatewayUrl);
-  const account = await registerAndSignIn(
-    createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
-  );
-  sessions.abort();
+  const account = await retryBusy(async () => {
+    const sessions = new Http2SessionManager(gatewayUrl);
+    try {
+      return await registerAndSignIn(
+        createClient(IdentityService, createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })),
+      );
+    } finally {
+      sessions.abort();
+    }
+  });
   return deviceFor(gatewayUrl, account);
 }
 
@@ -74,7 +96,9 @@ export async function createPairs(gatewayUrl: string, n: number): Promise<Device
     const sender = devices[2 * i];
     const recipient = devices[2 * i + 1];
     // The recipient initiates, so `initiatorPairId` is where the sender sends.
-    const { initiatorPairId } = await pairAccounts(sender.connection, recipient.account, sender.account);
+    const { initiatorPairId } = await retryBusy(() =>
+      pairAccounts(sender.connection, recipient.account, sender.account),
+    );
     return { sender, recipient, to: initiatorPairId, nextPacketId: 1 };
   });
 }

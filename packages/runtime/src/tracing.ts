@@ -205,6 +205,46 @@ export function tracingInterceptor(): Interceptor {
   };
 }
 
+/** A call's SERVER span opened outside Connect: its context for the upstream call, and its end. */
+export interface RelaySpan {
+  /** Trace context headers (traceparent, …) for the upstream call, so it continues this trace. */
+  headers: Record<string, string>;
+  /** Ends the span with the call's gRPC status code. */
+  end(code: number): void;
+}
+
+/**
+ * The gateway's SERVER span for a call relayed without Connect (the raw relay):
+ * the same name and attributes as tracingInterceptor's, the root of its trace
+ * (whatever trace context the device sent is ignored). Undefined when tracing is off.
+ */
+export function startRelaySpan(service: string, method: string): RelaySpan | undefined {
+  if (!enabled) return undefined;
+  const attributes = {
+    "rpc.system": "connect_rpc",
+    "rpc.service": service,
+    "rpc.method": method,
+    "seeme.component": "gateway",
+  };
+  const span = tracer().startSpan(`${service}/${method}`, { kind: SpanKind.SERVER, attributes }, ROOT_CONTEXT);
+  const headers: Record<string, string> = {};
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers, {
+    set: (carrier, key, value) => {
+      carrier[key] = value;
+    },
+  });
+  return {
+    headers,
+    end(code) {
+      if (code !== 0) {
+        span.setAttribute("rpc.grpc.status_code", code);
+        if (SERVER_FAULTS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+      span.end();
+    },
+  };
+}
+
 function endFailed(span: Span, error: unknown): void {
   // The code only: the error's message may name what the caller sent.
   const code = ConnectError.from(error).code as number;

@@ -43,6 +43,11 @@ export interface GatewayConfig extends CommonConfig, SharedLimits {
    * false: decoded and re-encoded like every other method (the old path; for comparison).
    */
   forwardUndecoded: boolean;
+  /**
+   * gRPC calls to Sync and Subscribe are relayed to location as raw HTTP/2 streams (relay.ts;
+   * docs/hot-path.md). false: they take the Connect server path like Connect and gRPC-web calls.
+   */
+  rawRelay: boolean;
   /** How often quiet connections are probed (HTTP/2 PING, TCP keepalive). */
   keepaliveMs: number;
   /** An unanswered HTTP/2 PING ends the connection after this long. */
@@ -77,6 +82,7 @@ export function loadConfig(env: Env): GatewayConfig {
     publicStreamsPerConnection: read.int("PUBLIC_STREAMS_PER_CONNECTION", 4, { min: 1, max: 1000 }),
     publicStreamsPerAddress: read.int("PUBLIC_STREAMS_PER_ADDRESS", 32, { min: 1, max: 100_000 }),
     forwardUndecoded: read.bool("GATEWAY_FORWARD_UNDECODED", true),
+    rawRelay: read.bool("GATEWAY_RAW_RELAY", true),
     keepaliveMs: read.durationMs("KEEPALIVE_INTERVAL", "30s", { min: "100ms", max: "10m" }),
     keepaliveTimeoutMs: read.durationMs("KEEPALIVE_TIMEOUT", "10s", { min: "100ms", max: "5m" }),
   };

@@ -21,7 +21,7 @@ const REUSE_MS = 5_000;
 const REUSED_CALLERS = 50_000;
 
 /** The gateway's service credential and recent callers' credentials, each signed once per REUSE_MS. */
-class Credentials {
+export class Credentials {
   private service = { value: "", until: 0 };
   private readonly callers = new Map<string, { value: string; until: number }>();
   private readonly addresses = new Map<string, { value: string; until: number }>();
@@ -82,7 +82,7 @@ function upstreamCall(
   return { headers, session };
 }
 
-const SESSION_ENDED = "session ended (expired, signed out by a key rotation, or account deleted); sign in again";
+export const SESSION_ENDED = "session ended (expired, signed out by a key rotation, or account deleted); sign in again";
 
 /**
  * Builds a Connect implementation of `service` that forwards every method to

@@ -67,6 +67,11 @@ export interface ListenOptions {
   keepaliveMs?: number;
   /** An HTTP/2 PING unanswered this long ends the connection and its streams. */
   keepaliveTimeoutMs?: number;
+  /**
+   * Sees every HTTP/2 stream first, before Node's compatibility layer builds its
+   * request and response objects; true takes the stream (the raw relay, relay.ts).
+   */
+  h2Stream?: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
 }
 
 /**
@@ -150,6 +155,16 @@ export async function listenHttp(
     { settings },
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
+  const takeStream = options.h2Stream;
+  if (takeStream) {
+    // The compatibility layer is a "stream" listener of the server: it runs only for streams not taken.
+    const compat = h2.listeners("stream") as Array<(...args: unknown[]) => void>;
+    h2.removeAllListeners("stream");
+    h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, ...rest: unknown[]) => {
+      if (takeStream(stream, headers)) return;
+      for (const listener of compat) listener.call(h2, stream, headers, ...rest);
+    });
+  }
   const sockets = new Set<net.Socket>();
   const h1Activity = new Map<net.Socket, Activity>();
   const h2Activity = new Map<http2.ServerHttp2Session, Activity>();

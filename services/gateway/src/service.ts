@@ -20,6 +20,8 @@ import type { GatewayConfig } from "./config.js";
 import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
+import { H2Pool } from "./h2-pool.js";
+import { createRelay } from "./relay.js";
 import { opaqueService } from "./opaque.js";
 import { sessionGate, type SessionPolicy } from "./gate.js";
 import { createHttpHandler } from "./http.js";
@@ -178,7 +180,14 @@ export async function startGatewayService(
     }),
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
+  // The hot path: gRPC Syncs and Subscribes go to location as raw HTTP/2 streams (relay.ts, docs/hot-path.md).
+  const locationPool = config.rawRelay ? new H2Pool(config.locationAddr, { log }) : undefined;
+  await locationPool?.ready();
+  const relay = locationPool
+    ? createRelay({ context, admission, pool: locationPool, metrics, syncMaxBytes, shutdownSignal: shutdown.signal })
+    : undefined;
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
+    h2Stream: relay?.handle,
     h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,
     keepaliveMs: config.keepaliveMs,
     keepaliveTimeoutMs: config.keepaliveTimeoutMs,
@@ -209,6 +218,7 @@ export async function startGatewayService(
   } catch (error) {
     monitor.stop();
     await listener.close(0);
+    locationPool?.close();
     await metricsServer?.close();
     for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
     throw error;
@@ -232,6 +242,7 @@ export async function startGatewayService(
       monitor.stop();
       shutdown.abort();
       await listener.close(config.shutdownTimeoutMs);
+      locationPool?.close();
       await revocations.stop();
       await bus.drain();
       for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();

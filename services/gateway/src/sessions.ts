@@ -158,8 +158,12 @@ export class SessionVerifier {
 
 /** The token of "Authorization: Bearer <token>", or undefined when absent. */
 export function bearerToken(headers: Headers): string | undefined {
-  const value = headers.get("authorization");
-  if (value === null) return undefined;
+  return bearerTokenOf(headers.get("authorization") ?? undefined);
+}
+
+/** The token of an Authorization header's value (the raw relay reads headers without a Headers object). */
+export function bearerTokenOf(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
   const match = /^Bearer ([A-Za-z0-9._~+/=-]{16,1024})$/.exec(value.trim());
   if (!match)
     throw new ConnectError('malformed Authorization header; expected "Bearer <session token>"', Code.Unauthenticated);

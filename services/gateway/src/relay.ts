@@ -1,0 +1,372 @@
+import http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { LocationService } from "@seeme/contracts/location";
+import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
+import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
+import type { Metrics } from "@seeme/runtime/metrics";
+import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
+import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
+import type { GatewayContext } from "./context.js";
+import { Credentials, SESSION_ENDED } from "./forward.js";
+import type { H2Pool } from "./h2-pool.js";
+import { clientAddress } from "./http.js";
+import { publicError } from "./public-errors.js";
+import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
+
+/**
+ * The raw relay (docs/hot-path.md): Sync and Subscribe called over gRPC on
+ * HTTP/2 are passed to location as HTTP/2 streams, frame payloads copied as
+ * they come — no Connect server, no protobuf, no grpc-js client. What the
+ * gateway owes every call still happens here, before a byte goes upstream:
+ * the session token is verified locally (sessions.ts) and replaced by the
+ * signed caller, service and client-address metadata forward.ts sends on the
+ * decoding path; Sync passes admission control; bodies are capped, slow bodies
+ * cut, deadlines enforced (the client's, capped at UPSTREAM_TIMEOUT for Sync);
+ * upstream failures reach the client as the same public errors
+ * (public-errors.ts). Only gRPC is relayed: Connect and gRPC-web (browsers,
+ * the SDK) keep the Connect server path, which speaks their framing.
+ */
+export interface RelayOptions {
+  context: GatewayContext;
+  admission: Admission;
+  pool: H2Pool;
+  metrics: Metrics;
+  syncMaxBytes: number;
+  /** Aborted at shutdown: open Subscribe streams end with Unavailable (Syncs finish within the grace period). */
+  shutdownSignal: AbortSignal;
+}
+
+interface Method {
+  name: string;
+  unary: boolean;
+  maxBytes: number;
+}
+
+const STATUS = http2.constants;
+const UNAVAILABLE = "service temporarily unavailable; retry later";
+const CODE_NAMES = new Map<number, string>(
+  Object.values(Code)
+    .filter((value): value is Code => typeof value === "number")
+    .map((code) => [code, Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase()]),
+);
+CODE_NAMES.set(0, "OK");
+// Trailers of location's answer that reach the client (everything else is dropped).
+const PASSED_TRAILERS = ["grpc-status-details-bin", RETRY_AFTER_HEADER];
+const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
+const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
+
+/** gRPC percent-encodes grpc-message (anything outside printable ASCII, and %). */
+function encodeMessage(message: string): string {
+  return message.replace(/[^\x20-\x24\x26-\x7e]/g, (char) => encodeURIComponent(char));
+}
+
+/** The relay's paths (`/seeme.location.v1.LocationService/Sync`, …) and their limits. */
+function relayMethods(syncMaxBytes: number, maxRequestBytes: number): Map<string, Method> {
+  const methods = new Map<string, Method>();
+  for (const method of [LocationService.method.sync, LocationService.method.subscribe]) {
+    methods.set(`/${LocationService.typeName}/${method.name}`, {
+      name: method.name,
+      unary: method.methodKind === "unary",
+      // A gRPC body is the message behind a 5-byte prefix.
+      maxBytes: (method.name === "Sync" ? syncMaxBytes : maxRequestBytes) + 5,
+    });
+  }
+  return methods;
+}
+
+/** True for the content types the relay speaks: gRPC with protobuf (not gRPC-web, not JSON). */
+function isGrpcProto(contentType: string | undefined): boolean {
+  return contentType === "application/grpc" || contentType === "application/grpc+proto";
+}
+
+/**
+ * Returns the HTTP/2 stream handler: it takes the stream (true) when it is a
+ * gRPC call to Sync or Subscribe, and leaves every other stream (false) to the
+ * compatibility layer and the Connect server.
+ */
+export function createRelay(options: RelayOptions): {
+  handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
+  /** Subscribe streams open right now. */
+  readonly open: number;
+} {
+  const { context, admission, pool, metrics } = options;
+  const { config, sessions } = context;
+  const methods = relayMethods(options.syncMaxBytes, config.maxRequestBytes);
+  const credentials = new Credentials(config.internalAuthSecret);
+  const streams = new Set<() => void>();
+  options.shutdownSignal.addEventListener("abort", () => {
+    for (const end of [...streams]) end();
+  });
+
+  const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
+    const path = headers[":path"];
+    const method = path === undefined ? undefined : methods.get(path);
+    if (!method || headers[":method"] !== "POST" || !isGrpcProto(headers["content-type"])) return false;
+    new RelayCall(stream, headers, method, path!).start();
+    return true;
+  };
+
+  class RelayCall {
+    private responded = false;
+    private done = false;
+    private upstream?: http2.ClientHttp2Stream;
+    private upstreamEnded = false;
+    private upstreamTrailers?: http2.IncomingHttpHeaders;
+    private releaseAdmission?: () => void;
+    private hold?: SessionHold;
+    private span?: RelaySpan;
+    private timers: NodeJS.Timeout[] = [];
+    private bodyBytes = 0;
+    private finalTrailers?: http2.OutgoingHttpHeaders;
+    private readonly started = performance.now();
+    private readonly endAtShutdown = () => this.fail(Code.Unavailable, "the gateway is shutting down; retry");
+
+    constructor(
+      private readonly stream: http2.ServerHttp2Stream,
+      private readonly headers: http2.IncomingHttpHeaders,
+      private readonly method: Method,
+      private readonly path: string,
+    ) {}
+
+    start(): void {
+      const { stream } = this;
+      stream.on("error", () => undefined);
+      // The client went away (cancelled, reset, connection lost): the upstream call goes too.
+      stream.once("close", () => this.end());
+      stream.on("wantTrailers", () => stream.sendTrailers(this.finalTrailers ?? { "grpc-status": "0" }));
+      // The body must have arrived this long after the headers (slow senders hold nothing for ever).
+      if (!stream.readableEnded) {
+        const body = this.timer(config.bodyTimeoutMs, () => this.cancelSlowBody());
+        stream.once("end", () => clearTimeout(body));
+      }
+      const timeoutMs = this.timeoutMs();
+      if (timeoutMs === null) {
+        this.fail(Code.InvalidArgument, "malformed grpc-timeout header");
+        return;
+      }
+      if (timeoutMs !== undefined) this.timer(timeoutMs, () => this.fail(Code.DeadlineExceeded, "deadline exceeded"));
+      stream.pause();
+      this.authorize()
+        .then((session) => (this.done ? undefined : this.forward(session, timeoutMs)))
+        .catch((error: unknown) => {
+          const failure = publicError(error);
+          this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
+        });
+    }
+
+    /** The client's deadline in ms (capped for Sync); undefined for none; null when unreadable. */
+    private timeoutMs(): number | undefined | null {
+      const header = this.headers["grpc-timeout"];
+      let ms: number | undefined;
+      if (header !== undefined) {
+        const match = GRPC_TIMEOUT.exec(header as string);
+        if (!match) return null;
+        ms = Math.max(1, Math.ceil(Number(match[1]) * TIMEOUT_UNIT_MS[match[2]]));
+      }
+      return this.method.unary ? Math.min(ms ?? Infinity, config.upstreamTimeoutMs) : ms;
+    }
+
+    private async authorize(): Promise<Session> {
+      const authorization = this.headers.authorization;
+      const token = bearerTokenOf(typeof authorization === "string" ? authorization : undefined);
+      if (token === undefined)
+        throw new ConnectError(
+          'authentication required: send "Authorization: Bearer <session token>"',
+          Code.Unauthenticated,
+        );
+      const session = await sessions.verify(token);
+      // After the session check, as on the Connect path: a refused token never takes a slot.
+      if (this.method.unary) {
+        const release = await admission.acquire();
+        if (this.done) release();
+        else this.releaseAdmission = release;
+      }
+      return session;
+    }
+
+    private forward(session: Session, timeoutMs: number | undefined): void {
+      const { stream, headers } = this;
+      const now = Date.now();
+      const upstreamHeaders: http2.OutgoingHttpHeaders = {
+        ":method": "POST",
+        ":path": this.path,
+        "content-type": "application/grpc",
+        te: "trailers",
+        [SERVICE_HEADER]: credentials.forService(now),
+        [CALLER_HEADER]: credentials.forCaller(session.accountId, now),
+        [CLIENT_ADDRESS_HEADER]: credentials.forAddress(
+          clientAddress({ headers, socket: stream.session?.socket ?? {} }, config.trustedProxyHops),
+          now,
+        ),
+      };
+      if (timeoutMs !== undefined) upstreamHeaders["grpc-timeout"] = `${Math.ceil(timeoutMs)}m`;
+      // Compressed messages pass as they are; location reads them. The client's trace context does
+      // not (a device cannot choose our trace ids): the call's own span is the root (tracing on).
+      for (const name of ["grpc-encoding", "grpc-accept-encoding"])
+        if (headers[name] !== undefined) upstreamHeaders[name] = headers[name];
+      this.span = startRelaySpan(LocationService.typeName, this.method.name);
+      if (this.span) Object.assign(upstreamHeaders, this.span.headers);
+      let upstream: http2.ClientHttp2Stream;
+      try {
+        upstream = pool.request(upstreamHeaders);
+      } catch (error) {
+        context.log.warn({ err: error }, "no upstream session for a relayed call");
+        this.fail(Code.Unavailable, UNAVAILABLE);
+        return;
+      }
+      this.upstream = upstream;
+      if (!this.method.unary) {
+        // A stream is checked once when it opens, so it must end with its session.
+        this.hold = sessions.hold(session);
+        if (this.hold.signal.aborted) {
+          this.fail(Code.Unauthenticated, SESSION_ENDED);
+          return;
+        }
+        this.hold.signal.addEventListener("abort", () => this.fail(Code.Unauthenticated, SESSION_ENDED), {
+          once: true,
+        });
+        streams.add(this.endAtShutdown);
+      }
+      upstream.on("error", () => undefined);
+      upstream.on("response", (responseHeaders, flags) => this.onResponse(responseHeaders, flags));
+      upstream.on("data", (chunk: Buffer) => {
+        if (this.done) return;
+        if (!stream.write(chunk)) {
+          upstream.pause();
+          stream.once("drain", () => upstream.resume());
+        }
+      });
+      upstream.on("trailers", (trailers) => {
+        this.upstreamTrailers = trailers;
+      });
+      upstream.on("end", () => {
+        this.upstreamEnded = true;
+        const trailers = this.upstreamTrailers;
+        if (trailers?.["grpc-status"] !== undefined) this.finishFrom(trailers);
+        else this.fail(Code.Unavailable, UNAVAILABLE);
+      });
+      // Reset, or the session died, before location answered.
+      upstream.once("close", () => {
+        if (!this.done) this.fail(Code.Unavailable, UNAVAILABLE);
+      });
+      stream.on("data", (chunk: Buffer) => {
+        this.bodyBytes += chunk.length;
+        if (this.bodyBytes > this.method.maxBytes) {
+          this.fail(Code.ResourceExhausted, `message larger than ${this.method.maxBytes - 5} bytes`);
+          return;
+        }
+        if (!upstream.write(chunk)) {
+          stream.pause();
+          upstream.once("drain", () => stream.resume());
+        }
+      });
+      stream.once("end", () => {
+        if (!this.done) upstream.end();
+      });
+      stream.resume();
+    }
+
+    private onResponse(responseHeaders: http2.IncomingHttpHeaders, flags: number): void {
+      if (this.done) return;
+      const status = responseHeaders[":status"];
+      const contentType = responseHeaders["content-type"];
+      if (Number(status) !== 200 || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
+        this.fail(Code.Unavailable, UNAVAILABLE);
+        return;
+      }
+      // Trailers-only: location answered with a status and no message.
+      if (responseHeaders["grpc-status"] !== undefined) {
+        this.upstreamEnded = (flags & STATUS.NGHTTP2_FLAG_END_STREAM) !== 0;
+        this.finishFrom(responseHeaders);
+        return;
+      }
+      const out: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": contentType };
+      if (responseHeaders["grpc-encoding"] !== undefined) out["grpc-encoding"] = responseHeaders["grpc-encoding"];
+      this.responded = true;
+      this.stream.respond(out, { waitForTrailers: true });
+    }
+
+    /** Ends the call with location's status, made public (public-errors.ts). */
+    private finishFrom(trailers: http2.IncomingHttpHeaders): void {
+      const code = Number(trailers["grpc-status"]);
+      const message = trailers["grpc-message"];
+      let rawMessage: string | undefined;
+      try {
+        rawMessage = typeof message === "string" ? decodeURIComponent(message) : "";
+      } catch {
+        rawMessage = typeof message === "string" ? message : "";
+      }
+      if (!Number.isInteger(code) || code < 0 || code > 16) {
+        this.fail(Code.Unavailable, UNAVAILABLE);
+        return;
+      }
+      const translated = code === 0 ? undefined : publicError(new ConnectError(rawMessage, code as Code));
+      if (!translated) {
+        this.finish(0, undefined, trailers);
+        return;
+      }
+      // Codes that pass unchanged keep their message and details; the rest get the fixed public wording.
+      const unchanged = translated.code === code && translated.rawMessage === rawMessage;
+      this.finish(translated.code, translated.rawMessage, unchanged ? trailers : undefined);
+    }
+
+    private fail(code: Code, message: string, retryAfter?: string): void {
+      this.finish(code, message, retryAfter === undefined ? undefined : { [RETRY_AFTER_HEADER]: retryAfter });
+    }
+
+    /** Sends the final status (trailers-only if nothing was sent yet) and lets go of everything the call held. */
+    private finish(code: number, message: string | undefined, passed?: http2.IncomingHttpHeaders): void {
+      if (this.done) return;
+      const trailers: http2.OutgoingHttpHeaders = { "grpc-status": String(code) };
+      if (message) trailers["grpc-message"] = encodeMessage(message);
+      for (const name of PASSED_TRAILERS) if (passed?.[name] !== undefined) trailers[name] = passed[name];
+      this.end(code);
+      const { stream } = this;
+      if (stream.closed || stream.destroyed) return;
+      if (this.responded) {
+        this.finalTrailers = trailers;
+        stream.end();
+      } else {
+        stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
+      }
+      // Whatever of the request body is still unread is not wanted.
+      if (!stream.readableEnded) stream.resume();
+    }
+
+    /** Releases the call's hold on everything (idempotent): timers, admission slot, session hold, upstream stream. */
+    private end(code: number = Code.Canceled): void {
+      if (this.done) return;
+      this.done = true;
+      for (const timer of this.timers) clearTimeout(timer);
+      this.releaseAdmission?.();
+      this.hold?.release();
+      streams.delete(this.endAtShutdown);
+      this.span?.end(code);
+      const upstream = this.upstream;
+      if (upstream && !this.upstreamEnded && !upstream.closed) upstream.close(STATUS.NGHTTP2_CANCEL);
+      const labels = { service: LocationService.typeName, method: this.method.name };
+      metrics.rpcHandled.inc({ ...labels, code: CODE_NAMES.get(code) ?? "UNKNOWN" });
+      metrics.rpcSeconds.observe(labels, (performance.now() - this.started) / 1000);
+    }
+
+    private cancelSlowBody(): void {
+      if (this.stream.readableEnded) return;
+      this.end();
+      if (!this.stream.closed) this.stream.close(STATUS.NGHTTP2_CANCEL);
+    }
+
+    private timer(ms: number, run: () => void): NodeJS.Timeout {
+      const timer = setTimeout(run, ms);
+      timer.unref();
+      this.timers.push(timer);
+      return timer;
+    }
+  }
+
+  return {
+    handle,
+    get open() {
+      return streams.size;
+    },
+  };
+}

@@ -1,0 +1,318 @@
+import http2 from "node:http2";
+import net from "node:net";
+import { Code, ConnectError, createClient, type HandlerContext } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { LocationService } from "@seeme/contracts/location";
+import { callerOf, requireCaller } from "@seeme/runtime/caller";
+import { registration } from "@seeme/runtime/grpc";
+import { createLogger } from "@seeme/runtime/logger";
+import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
+import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
+import { waitFor } from "@seeme/testkit/wait";
+import { loadConfig } from "../src/config.js";
+import { startGatewayService, type GatewayHandle } from "../src/service.js";
+
+const secret = "relay-test-secret-".padEnd(40, "x");
+const silent = createLogger("test", "silent");
+
+/**
+ * The raw relay (relay.ts): gRPC Syncs and Subscribes go to location as raw
+ * HTTP/2 streams. Real servers on real ports: a grpc-js location (the real
+ * server stack, which checks the signed caller), a bare node:http2 upstream
+ * that misbehaves on purpose, and a port nobody listens on.
+ */
+describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
+  let upstream: FakeService;
+  let raw: http2.Http2Server;
+  let rawPort: number;
+  let deadPort: number;
+  let gateway: GatewayHandle;
+  let rawGateway: GatewayHandle;
+  let deadGateway: GatewayHandle;
+  let mint: Awaited<ReturnType<typeof sessionTokenMinter>>;
+  // What the grpc-js location saw: the caller of each call, and calls whose signal aborted.
+  const callers: string[] = [];
+  const aborted: string[] = [];
+  let subscribeEnd: "hold" | "fail" | "internal" = "hold";
+  // What the bare upstream saw, and how it answers.
+  const rawHeaders: http2.IncomingHttpHeaders[] = [];
+  let rawMode: "ok" | "reset" | "http503" | "no-trailers" | "hang" = "ok";
+
+  const waitAborted = (ctx: HandlerContext, name: string) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        aborted.push(name);
+        resolve();
+      };
+      if (ctx.signal.aborted) done();
+      else ctx.signal.addEventListener("abort", done, { once: true });
+    });
+
+  const config = (address: string, extra: Record<string, string> = {}) =>
+    loadConfig({
+      INTERNAL_AUTH_SECRET: secret,
+      NATS_SUBJECT_PREFIX: `t_relay_${process.pid}`,
+      GATEWAY_PORT: "0",
+      GATEWAY_HOST: "127.0.0.1",
+      METRICS_PORT: "0",
+      IDENTITY_ADDR: address,
+      CONNECTION_ADDR: address,
+      LOCATION_ADDR: address,
+      HEALTH_INTERVAL_MS: "100",
+      MAX_PACKETS_PER_SYNC: "1",
+      MAX_BLOB_BYTES: "64",
+      ...extra,
+    });
+
+  beforeAll(async () => {
+    mint = await sessionTokenMinter(secret);
+    upstream = await startFakeService("location", [
+      registration(
+        LocationService,
+        {
+          sync: async (request, ctx) => {
+            callers.push(callerOf(ctx));
+            // page_size 7: hold the call until it is cancelled (deadline tests).
+            if (request.pageSize === 7) await waitAborted(ctx, "sync");
+            return { hasMore: request.pageSize === 3 };
+          },
+          async *subscribe(_request, ctx) {
+            callers.push(callerOf(ctx));
+            yield { event: { case: "caughtUp", value: true } };
+            if (subscribeEnd === "fail") throw new ConnectError("pair gone", Code.FailedPrecondition);
+            if (subscribeEnd === "internal") throw new ConnectError("db exploded at 10.0.0.7", Code.Internal);
+            await waitAborted(ctx, "subscribe");
+          },
+        },
+        requireCaller(secret),
+      ),
+    ]);
+    raw = http2.createServer();
+    raw.on("stream", (stream, headers) => {
+      // The gateway's health probes reach it too; only location's calls are recorded.
+      if (String(headers[":path"]).startsWith("/seeme.location")) rawHeaders.push(headers);
+      stream.on("error", () => undefined);
+      if (rawMode === "reset") return stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      if (rawMode === "http503") return stream.respond({ ":status": 503 }, { endStream: true });
+      // Never answers: only the gateway's own deadline ends the call.
+      if (rawMode === "hang") return;
+      stream.resume();
+      stream.once("end", () => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: rawMode === "ok" });
+        stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
+        // An empty SyncResponse: a 5-byte prefix, no fields.
+        stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, "127.0.0.1", resolve));
+    rawPort = (raw.address() as net.AddressInfo).port;
+    // A port that was free a moment ago: nothing listens there.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+    deadPort = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+
+    gateway = await startGatewayService(config(upstream.address), { log: silent });
+    // Its unary deadline is short, so an upstream that never answers is cut by the gateway's own timer.
+    rawGateway = await startGatewayService(config(`127.0.0.1:${rawPort}`, { UPSTREAM_TIMEOUT: "1s" }), {
+      log: silent,
+    });
+    deadGateway = await startGatewayService(config(`127.0.0.1:${deadPort}`), { log: silent });
+  });
+
+  afterAll(async () => {
+    await Promise.all([gateway?.stop(), rawGateway?.stop(), deadGateway?.stop()]);
+    await upstream?.stop();
+    raw?.close();
+  });
+
+  const grpcClient = (handle: GatewayHandle) =>
+    createClient(LocationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${handle.port}` }));
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+
+  it("passes the verified account as signed caller metadata, and none of the client's headers", async () => {
+    rawMode = "ok";
+    rawHeaders.length = 0;
+    const token = await mint("account-raw");
+    await grpcClient(rawGateway).sync(
+      {},
+      { headers: { ...bearer(token), "x-seeme-caller": "forged", "x-custom": "1" }, timeoutMs: 5000 },
+    );
+    expect(rawHeaders).toHaveLength(1);
+    const seen = rawHeaders[0];
+    expect(seen[":path"]).toBe("/seeme.location.v1.LocationService/Sync");
+    expect(String(seen["x-seeme-caller"])).toMatch(/^account-raw\.\d+\./);
+    expect(seen["x-seeme-service"]).toMatch(/^gateway\./);
+    expect(String(seen["x-seeme-client-address"]).split(".")[0]).toBe(Buffer.from("127.0.0.1").toString("base64url"));
+    expect(seen.authorization).toBeUndefined();
+    expect(seen["x-custom"]).toBeUndefined();
+    // Relayed, not re-issued by grpc-js (which names itself in user-agent).
+    expect(seen["user-agent"]).toBeUndefined();
+    // The client's deadline, as a deadline for location.
+    expect(seen["grpc-timeout"]).toMatch(/^\d+m$/);
+
+    // The real grpc-js location accepts the signature and sees the account.
+    callers.length = 0;
+    const answer = await grpcClient(gateway).sync({ pageSize: 3 }, { headers: bearer(await mint("account-1")) });
+    expect(answer.hasMore).toBe(true);
+    expect(callers).toEqual(["account-1"]);
+  });
+
+  it("refuses a missing, malformed, expired or revoked token before anything reaches location", async () => {
+    callers.length = 0;
+    const client = grpcClient(gateway);
+    const expired = await mint("account-2", { issuedAt: Date.now() - 120_000, expiresAt: Date.now() - 60_000 });
+    const revokedToken = await mint("account-3");
+    gateway.context.sessions.accountDeleted("account-3", Date.now());
+    for (const headers of [{}, { authorization: "Bearer !" }, bearer(expired), bearer(revokedToken)]) {
+      const error = await failure(client.sync({}, { headers }));
+      expect(error?.code).toBe(Code.Unauthenticated);
+      const stream = await failure(
+        (async () => {
+          for await (const _ of client.subscribe({}, { headers })) break;
+        })(),
+      );
+      expect(stream?.code).toBe(Code.Unauthenticated);
+    }
+    expect(callers).toEqual([]);
+  });
+
+  it("ends an open Subscribe stream when its session is revoked, and cancels location's side", async () => {
+    subscribeEnd = "hold";
+    aborted.length = 0;
+    const token = await mint("account-4");
+    const events: string[] = [];
+    const ended = failure(
+      (async () => {
+        for await (const event of grpcClient(gateway).subscribe({}, { headers: bearer(token) }))
+          events.push(event.event.case ?? "");
+      })(),
+    );
+    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
+    gateway.context.sessions.keyRotated("account-4", Date.now() + 1);
+    expect((await ended)?.code).toBe(Code.Unauthenticated);
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+  });
+
+  it("propagates cancellation both ways on Subscribe", async () => {
+    const token = await mint("account-5");
+    // Client → location: the client cancels, location's handler sees its call end.
+    subscribeEnd = "hold";
+    aborted.length = 0;
+    const controller = new AbortController();
+    const events: string[] = [];
+    const cancelled = failure(
+      (async () => {
+        for await (const event of grpcClient(gateway).subscribe(
+          {},
+          { headers: bearer(token), signal: controller.signal },
+        ))
+          events.push(event.event.case ?? "");
+      })(),
+    );
+    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
+    controller.abort();
+    expect((await cancelled)?.code).toBe(Code.Canceled);
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+
+    // Location → client: location ends the stream with a status; the client gets it (and the messages before it).
+    subscribeEnd = "fail";
+    events.length = 0;
+    const failed = await failure(
+      (async () => {
+        for await (const event of grpcClient(gateway).subscribe({}, { headers: bearer(token) }))
+          events.push(event.event.case ?? "");
+      })(),
+    );
+    expect(events).toEqual(["caughtUp"]);
+    expect(failed?.code).toBe(Code.FailedPrecondition);
+    expect(failed?.rawMessage).toBe("pair gone");
+
+    // Internal errors are made public: the code stays, the wording (which may name internals) does not.
+    subscribeEnd = "internal";
+    const internal = await failure(
+      (async () => {
+        for await (const _ of grpcClient(gateway).subscribe({}, { headers: bearer(token) }));
+      })(),
+    );
+    expect(internal?.code).toBe(Code.Internal);
+    expect(internal?.rawMessage).toBe("internal error");
+    subscribeEnd = "hold";
+  });
+
+  it("ends a Sync at the client's deadline and cancels it at location", async () => {
+    aborted.length = 0;
+    const error = await failure(
+      grpcClient(gateway).sync({ pageSize: 7 }, { headers: bearer(await mint("account-6")), timeoutMs: 300 }),
+    );
+    expect(error?.code).toBe(Code.DeadlineExceeded);
+    expect(await waitFor(() => aborted.includes("sync"), 10_000)).toBe(true);
+
+    // An upstream that ignores deadlines and a client without one: the gateway's own timer
+    // (UPSTREAM_TIMEOUT) ends the call.
+    rawMode = "hang";
+    const hung = await failure(grpcClient(rawGateway).sync({}, { headers: bearer(await mint("account-6")) }));
+    expect(hung?.code).toBe(Code.DeadlineExceeded);
+    rawMode = "ok";
+  });
+
+  it("caps the Sync body (sized from the relay limits) with ResourceExhausted before location sees it", async () => {
+    callers.length = 0;
+    const blob = new Uint8Array(300 * 1024);
+    const error = await failure(
+      grpcClient(gateway).sync(
+        { data: [{ pairId: "p", packetId: 1, blob }] },
+        { headers: bearer(await mint("account-7")) },
+      ),
+    );
+    expect(error?.code).toBe(Code.ResourceExhausted);
+    expect(callers).toEqual([]);
+  });
+
+  it("answers Unavailable, naming no address, when location is down, resets the call or does not speak gRPC", async () => {
+    const token = await mint("account-8");
+    const down = await failure(grpcClient(deadGateway).sync({}, { headers: bearer(token) }));
+    expect(down?.code).toBe(Code.Unavailable);
+    expect(down?.rawMessage).not.toContain(String(deadPort));
+    const downStream = await failure(
+      (async () => {
+        for await (const _ of grpcClient(deadGateway).subscribe({}, { headers: bearer(token) }));
+      })(),
+    );
+    expect(downStream?.code).toBe(Code.Unavailable);
+    for (const mode of ["reset", "http503", "no-trailers"] as const) {
+      rawMode = mode;
+      const error = await failure(grpcClient(rawGateway).sync({}, { headers: bearer(token) }));
+      expect({ mode, code: error?.code }).toEqual({ mode, code: Code.Unavailable });
+      expect(error?.rawMessage).not.toContain(String(rawPort));
+    }
+    rawMode = "ok";
+  });
+
+  it("leaves Connect and gRPC-web calls to the Connect server path, which still serves them", async () => {
+    const baseUrl = `http://127.0.0.1:${gateway.port}`;
+    callers.length = 0;
+    rawHeaders.length = 0;
+    const token = await mint("account-9");
+    for (const transport of [
+      createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+      createConnectTransport({ baseUrl, httpVersion: "2" }),
+      createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+    ]) {
+      const answer = await createClient(LocationService, transport).sync({ pageSize: 3 }, { headers: bearer(token) });
+      expect(answer.hasMore).toBe(true);
+    }
+    expect(callers).toEqual(["account-9", "account-9", "account-9"]);
+    // Through the bare upstream: grpc-js (the Connect path's client) names itself.
+    await createClient(
+      LocationService,
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${rawGateway.port}`, httpVersion: "2" }),
+    ).sync({}, { headers: bearer(token) });
+    expect(String(rawHeaders.at(-1)?.["user-agent"])).toMatch(/grpc-node-js/);
+  });
+});
