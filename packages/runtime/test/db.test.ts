@@ -250,6 +250,7 @@ describe("PGlite", () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  // Two PGlite (WebAssembly) starts with migrations: ~10 s on a quiet machine, over 30 s on a busy one.
   test("migrates, serves Prisma over one connection, and keeps data across restarts", async () => {
     const first = await startPglite({ dataDir, port: 0 });
     try {
@@ -285,5 +286,5 @@ describe("PGlite", () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 120_000);
 });
