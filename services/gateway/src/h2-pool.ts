@@ -1,6 +1,7 @@
 import { lookup } from "node:dns/promises";
 import http2 from "node:http2";
 import type { Logger } from "@seeme/runtime/logger";
+import { pingOrDestroy } from "./h2-ping.js";
 
 /**
  * HTTP/2 client sessions to an internal service's replicas, for the raw relay
@@ -147,18 +148,7 @@ export class H2Pool {
     for (const entry of this.entries) {
       const session = entry.session;
       if (!session || session.closed || session.destroyed || session.connecting) continue;
-      const deadline = setTimeout(() => session.destroy(), timeoutMs);
-      deadline.unref();
-      try {
-        const sent = session.ping((error) => {
-          clearTimeout(deadline);
-          if (error) session.destroy();
-        });
-        if (!sent) clearTimeout(deadline);
-      } catch {
-        clearTimeout(deadline);
-        session.destroy();
-      }
+      pingOrDestroy(session, timeoutMs);
     }
   }
 

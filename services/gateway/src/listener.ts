@@ -2,6 +2,7 @@ import { isAddressInUse, PortInUseError } from "@seeme/runtime/config";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { pingOrDestroy } from "./h2-ping.js";
 
 export type RequestHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -84,18 +85,7 @@ function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs
   const timer = setInterval(() => {
     // A session can be destroyed before its "close" event stops this timer; ping() would throw.
     if (session.destroyed || session.closed) return clearInterval(timer);
-    const deadline = setTimeout(() => session.destroy(), timeoutMs);
-    deadline.unref();
-    try {
-      const sent = session.ping((error) => {
-        clearTimeout(deadline);
-        if (error) session.destroy();
-      });
-      if (!sent) clearTimeout(deadline);
-    } catch {
-      clearTimeout(deadline);
-      session.destroy();
-    }
+    pingOrDestroy(session, timeoutMs);
   }, everyMs);
   timer.unref();
   session.once("close", () => clearInterval(timer));
