@@ -230,7 +230,7 @@ test("refuses a forged or altered server signature with PermissionDenied", async
   await expectRefusal(
     b.client.confirmConnection({ ...cases[0], serverSignature: new Uint8Array(0) }),
     Code.InvalidArgument,
-    /64-byte/,
+    /^server_signature must be a 64-byte/,
   );
   // A signature for a pair nobody initiated is refused even when genuinely ours (invites are records, not just signatures).
   const s = newPairId();
@@ -296,7 +296,11 @@ test("an invite bound to B's key is confirmed only with B's signature (a bystand
   const signedBy = (secretKey: Uint8Array) => ed25519.sign(confirmPayload(sender, recipient), secretKey);
   const cKey = ed25519.keygen();
   // What the QR code shows, as a bearer token: refused, naming what a confirm must carry.
-  await expectRefusal(c.client.confirmConnection(code), Code.InvalidArgument, /recipient_signing_public_key/);
+  await expectRefusal(
+    c.client.confirmConnection(code),
+    Code.InvalidArgument,
+    /recipient_signing_public_key must be a 32-byte Ed25519 public key: the connection signing key whose public half was in this device's code/,
+  );
   await expectRefusal(
     c.client.confirmConnection({ ...code, recipientSigningPublicKey: bKey.publicKey }),
     Code.InvalidArgument,
@@ -446,9 +450,21 @@ test("refuses malformed pairIDs with InvalidArgument on every RPC", async () => 
       Code.InvalidArgument,
       /recipient_pair_id/,
     );
+    // Every other field well-formed, so only the pairID check can refuse it as InvalidArgument.
+    const wellFormed = {
+      serverSignature: new Uint8Array(64),
+      recipientSigningPublicKey: new Uint8Array(32),
+      recipientSignature: new Uint8Array(64),
+    };
     await expectRefusal(
-      a.client.confirmConnection({ senderPairId: bad, recipientPairId: good, serverSignature: new Uint8Array(64) }),
+      a.client.confirmConnection({ senderPairId: bad, recipientPairId: good, ...wellFormed }),
       Code.InvalidArgument,
+      /sender_pair_id/,
+    );
+    await expectRefusal(
+      a.client.confirmConnection({ senderPairId: good, recipientPairId: bad, ...wellFormed }),
+      Code.InvalidArgument,
+      /recipient_pair_id/,
     );
     await expectRefusal(a.client.breakConnection({ pairId: bad }), Code.InvalidArgument, /pair_id/);
   }
@@ -458,6 +474,17 @@ test("refuses malformed pairIDs with InvalidArgument on every RPC", async () => 
       recipientPairId: good,
       accountSignature: a.account.signInitiate(good, good),
       ...bindTo(good),
+    }),
+    Code.InvalidArgument,
+    /differ/,
+  );
+  await expectRefusal(
+    a.client.confirmConnection({
+      senderPairId: good,
+      recipientPairId: good,
+      serverSignature: new Uint8Array(64),
+      recipientSigningPublicKey: new Uint8Array(32),
+      recipientSignature: new Uint8Array(64),
     }),
     Code.InvalidArgument,
     /differ/,
@@ -555,6 +582,33 @@ test("break: either side by its own pairID; others get NotFound; the peer is not
   ]);
   expect((await b.client.listConnections({})).connections).toEqual([]);
   await expectRefusal(a.client.breakConnection({ pairId: inv.sender }), Code.NotFound);
+});
+
+test("a packet life with a fraction of a second is rounded up to whole seconds", async () => {
+  const a = newAccount();
+  const b = newAccount();
+  const lives = [
+    { life: { seconds: 3599n, nanos: 500_000_000 }, expected: 3600n },
+    { life: { seconds: 0n, nanos: 1 }, expected: 1n },
+  ];
+  for (const { life, expected } of lives) {
+    const s = newPairId();
+    const r = newPairId();
+    const { serverSignature } = await a.client.initiateConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      accountSignature: a.account.signInitiate(s, r),
+      ...bindTo(r),
+      packetLife: life,
+    });
+    const confirmed = await b.client.confirmConnection({
+      senderPairId: s,
+      recipientPairId: r,
+      serverSignature,
+      ...recipientProof(s, r),
+    });
+    expect(confirmed.connection!.packetLife!.seconds).toBe(expected);
+  }
 });
 
 test("list: newest first, packet life as asked (capped at 7 days), rekey due after 90 days", async () => {
