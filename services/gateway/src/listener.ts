@@ -118,7 +118,8 @@ function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse):
  * frame sent and received), destroying it loses nothing.
  */
 function destroyOnceClosed(stream: http2.ServerHttp2Stream): void {
-  if (stream.destroyed) return;
+  // A body read to its end lets Node destroy the stream itself: no timer on the common path.
+  if (stream.destroyed || stream.readableEnded) return;
   if (stream.closed) stream.destroy();
   else setTimeout(destroyOnceClosed, CLOSED_STREAM_CHECK_MS, stream).unref();
 }
