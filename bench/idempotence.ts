@@ -94,7 +94,7 @@ try {
     urgent: false,
   }));
   const started = performance.now();
-  const outcome = await applySync(prisma, {
+  const outcome = await applySync(service.context.sql, {
     accountId: sender,
     now: new Date(),
     outgoing: resend,

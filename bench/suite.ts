@@ -150,7 +150,7 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
   const started = Date.now();
   const loadAtStart = loadavg();
   say(
-    `baselines: PostgreSQL (P_raw, P_prisma), NATS, empty handlers (C0, G0), ${sizes.baseline.durationMs} ms per point`,
+    `baselines: PostgreSQL (P_raw, P_relay, P_prisma, P_group), NATS, empty handlers (C0, G0), ${sizes.baseline.durationMs} ms per point`,
   );
   const postgres = await benchPostgres(say, {
     durationMs: sizes.baseline.durationMs,

@@ -97,6 +97,11 @@ export function renderChart(results: BenchResults): string {
       value: point.rowsPerSecond,
       color: COLORS.postgres,
     })),
+    ...results.postgres.relay.map((point) => ({
+      label: `P_relay (pg, as the relay runs it), batch ${point.batch}`,
+      value: point.rowsPerSecond,
+      color: COLORS.postgres,
+    })),
     ...results.postgres.prisma.map((point) => ({
       label: `P_prisma, batch ${point.batch}`,
       value: point.rowsPerSecond,

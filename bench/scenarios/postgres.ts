@@ -3,7 +3,7 @@ import pg from "pg";
 import { createLocationDb } from "@seeme/location/db/client";
 import { GroupCommit } from "@seeme/location/db/group-commit";
 import { applySync, readOutcome, syncStatement, type SyncInput, type SyncRow } from "@seeme/location/db/sync";
-import { createPrismaAdapter, migrate, parseDatabaseUrl } from "@seeme/runtime/db";
+import { createPrismaAdapter, migrate, openDatabase, parseDatabaseUrl } from "@seeme/runtime/db";
 import { createTestDatabase } from "@seeme/testkit/database";
 import { postgresBackends, startCpuMeter, type PidSource } from "../lib/cpu.js";
 import { ROOT, withApplicationName } from "../lib/stack.js";
@@ -26,21 +26,26 @@ interface PostgresPoint {
 export interface PostgresResult {
   concurrency: number;
   raw: PostgresPoint[];
+  /** The chosen client: applySync on the runtime's pool, as the relay runs Sync (`pg` directly, named). */
+  relay: PostgresPoint[];
+  /** The same statement through Prisma's $queryRaw (how the relay ran it until 2026-12-01), for reference. */
   prisma: PostgresPoint[];
-  /** P_prisma through the relay's group commit (db/group-commit.ts): Syncs of one event-loop turn share a commit. */
+  /** P_relay through the relay's group commit (db/group-commit.ts): Syncs of one event-loop turn share a commit. */
   grouped: PostgresPoint[];
 }
 
 const silentMigrations = { info: () => undefined };
 
 /**
- * P_raw and P_prisma: the relay's own Sync statement (db/sync.ts), the same SQL
- * text and parameters, run through node-postgres (a named statement) and through
- * Prisma with the relay's adapter (applySync): each worker's sender Syncs a
- * batch of packets to its peer (acknowledging the receipts its previous Sync
- * reported), and the recipient's Sync acknowledges them. The location service's
- * own schema (same migrations, indexes, routes); pools of the services' size (10).
- * P_group is P_prisma through the relay's group commit, as the service runs it.
+ * P_raw, P_relay and P_prisma: the relay's own Sync statement (db/sync.ts), the
+ * same SQL text and parameters, run through a plain node-postgres pool (a named
+ * statement), through what the relay runs (applySync on the runtime's pool:
+ * openDatabase, named statements, Prisma's result types) and through Prisma's
+ * $queryRaw with the services' adapter: each worker's sender Syncs a batch of
+ * packets to its peer (acknowledging the receipts its previous Sync reported),
+ * and the recipient's Sync acknowledges them. The location service's own schema
+ * (same migrations, indexes, routes); pools of the services' size (10). P_group
+ * is P_relay through the relay's group commit, as the service runs it when on.
  */
 export async function benchPostgres(
   say: Progress,
@@ -61,11 +66,13 @@ export async function benchPostgres(
       options: `-c search_path=${target.schema}`,
       max: 10,
     });
+    const relay = openDatabase(withApplicationName(database.url, application, "relay"), { poolSize: 10 });
     const prisma = createLocationDb(
       createPrismaAdapter(withApplicationName(database.url, application, "prisma"), { poolSize: 10 }),
     );
     const backends = {
       raw: await postgresBackends(target.connectionString, `${application}_raw`),
+      relay: await postgresBackends(target.connectionString, `${application}_relay`),
       prisma: await postgresBackends(target.connectionString, `${application}_prisma`),
     };
     // One connection per worker: sender account → recipient pairID.
@@ -82,7 +89,7 @@ export async function benchPostgres(
            ($1, $2, $3, $4, $5, 604800000), ($3, $4, $1, $2, $5, 604800000)`,
         [w.to, w.recipient, w.back, w.sender, randomUUID()],
       );
-    const result: PostgresResult = { concurrency: options.concurrency, raw: [], prisma: [], grouped: [] };
+    const result: PostgresResult = { concurrency: options.concurrency, raw: [], relay: [], prisma: [], grouped: [] };
     let nextId = 0;
     const viaRaw = async (input: SyncInput) => {
       const statement = syncStatement(input);
@@ -91,9 +98,10 @@ export async function benchPostgres(
       const { rows } = await pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
       return readOutcome(rows);
     };
-    const viaPrisma = (input: SyncInput) => applySync(prisma, input);
+    const viaRelay = (input: SyncInput) => applySync(relay.sql, input);
+    const viaPrisma = async (input: SyncInput) => readOutcome(await prisma.$queryRaw<SyncRow[]>(syncStatement(input)));
     // As the relay runs it when turned on (SYNC_GROUP_COMMIT_MAX=32): the Syncs of one event-loop turn share a commit.
-    const groupCommit = new GroupCommit(prisma, { windowMs: 0, maxBatch: 32 });
+    const groupCommit = new GroupCommit(relay.sql, { windowMs: 0, maxBatch: 32 });
     const viaGroupCommit = (input: SyncInput) => groupCommit.run(input.accountId, false, (db) => applySync(db, input));
     const measure = async (
       run: (input: SyncInput) => Promise<Awaited<ReturnType<typeof applySync>>>,
@@ -157,12 +165,17 @@ export async function benchPostgres(
         say(
           `P_raw    batch ${String(batch).padStart(3)}: ${raw.rowsPerSecond} packets/s (send+ack p50 ${raw.latency.p50Ms} ms), CPU ms/packet client ${raw.clientCpuMsPerRow} postgres ${raw.postgresCpuMsPerRow}`,
         );
+        const chosen = await measure(viaRelay, backends.relay, batch);
+        result.relay.push(chosen);
+        say(
+          `P_relay  batch ${String(batch).padStart(3)}: ${chosen.rowsPerSecond} packets/s (send+ack p50 ${chosen.latency.p50Ms} ms), CPU ms/packet client ${chosen.clientCpuMsPerRow} postgres ${chosen.postgresCpuMsPerRow}`,
+        );
         const viaOrm = await measure(viaPrisma, backends.prisma, batch);
         result.prisma.push(viaOrm);
         say(
           `P_prisma batch ${String(batch).padStart(3)}: ${viaOrm.rowsPerSecond} packets/s (send+ack p50 ${viaOrm.latency.p50Ms} ms), CPU ms/packet client ${viaOrm.clientCpuMsPerRow} postgres ${viaOrm.postgresCpuMsPerRow}`,
         );
-        const grouped = await measure(viaGroupCommit, backends.prisma, batch);
+        const grouped = await measure(viaGroupCommit, backends.relay, batch);
         result.grouped.push(grouped);
         say(
           `P_group  batch ${String(batch).padStart(3)}: ${grouped.rowsPerSecond} packets/s (send+ack p50 ${grouped.latency.p50Ms} ms), CPU ms/packet client ${grouped.clientCpuMsPerRow} postgres ${grouped.postgresCpuMsPerRow}`,
@@ -170,8 +183,10 @@ export async function benchPostgres(
       }
     } finally {
       await backends.raw.close();
+      await backends.relay.close();
       await backends.prisma.close();
       await pool.end();
+      await relay.end();
       await prisma.$disconnect();
     }
     return result;

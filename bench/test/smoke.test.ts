@@ -35,8 +35,8 @@ test("see-me end to end: packets were sent, received over Subscribe and acknowle
   expect(results.seeme.cost.reduce((sum, entry) => sum + entry.cpuMsPerPacket.postgres, 0)).toBeGreaterThan(0);
 });
 
-test("baselines: PostgreSQL raw and Prisma at batch 1, 10, 100; NATS core and JetStream; C0 and G0", () => {
-  for (const points of [results.postgres.raw, results.postgres.prisma]) {
+test("baselines: PostgreSQL raw, as the relay runs it, and Prisma at batch 1, 10, 100; NATS core and JetStream; C0 and G0", () => {
+  for (const points of [results.postgres.raw, results.postgres.relay, results.postgres.prisma]) {
     expect(points.map((point) => point.batch)).toEqual([1, 10, 100]);
     for (const point of points) expect(point.rowsPerSecond).toBeGreaterThan(0);
     expect(points.reduce((sum, point) => sum + point.clientCpuMsPerRow + point.postgresCpuMsPerRow, 0)).toBeGreaterThan(
@@ -67,6 +67,7 @@ test("the report prints every figure and ratio, and the chart is an SVG", () => 
     "see-me saturation, 1 packet/Sync",
     "CPU ms per acked packet at 10 packet(s)/Sync: total",
     "P_raw batch 10",
+    "P_relay batch 1",
     "P_prisma batch 100",
     "NATS JetStream",
     "C0 empty Connect",
@@ -80,6 +81,9 @@ test("the report prints every figure and ratio, and the chart is an SVG", () => 
     "see-me ÷ P_raw (batch 1)",
     "see-me ÷ P_raw (batch 10)",
     "see-me ÷ C0",
+    "P_relay ÷ P_raw (batch 1)",
+    "P_relay ÷ P_raw (batch 10)",
+    "P_relay ÷ P_raw (batch 100)",
     "P_prisma ÷ P_raw (batch 1)",
     "P_prisma ÷ P_raw (batch 10)",
     "P_prisma ÷ P_raw (batch 100)",

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { createPrismaAdapter, migrate } from "@seeme/runtime/db";
+import { migrate, openDatabase, type ServiceDatabase } from "@seeme/runtime/db";
 import { createLogger } from "@seeme/runtime/logger";
 import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
 import { newPairId } from "@seeme/testkit/pairing";
-import { createLocationDb, type LocationDb } from "../../services/location/src/db/client.js";
 import { applySync, type SyncInput } from "../../services/location/src/db/sync.js";
 
 /**
@@ -31,7 +30,7 @@ const TABLES: Array<{ table: string; key: string; drop?: string[]; index?: strin
 
 let db: TestDatabase;
 let pool: pg.Pool;
-let relay: LocationDb;
+let relay: ServiceDatabase;
 
 /** Re-creates `table` as PARTITION BY HASH (key) with the same columns, defaults, keys and indexes; rows are copied. */
 async function partition(
@@ -81,11 +80,11 @@ beforeAll(async () => {
   url.searchParams.delete("schema");
   pool = new pg.Pool({ connectionString: url.toString(), max: 1, options: `-c search_path=${db.schema}` });
   for (const table of TABLES) await partition(pool, table);
-  relay = createLocationDb(createPrismaAdapter(db.url));
+  relay = openDatabase(db.url);
 }, 60_000);
 
 afterAll(async () => {
-  await relay?.$disconnect();
+  await relay?.end();
   await pool?.end();
   await db?.drop();
 });
@@ -93,7 +92,7 @@ afterAll(async () => {
 function sync(input: Partial<SyncInput> & Pick<SyncInput, "accountId">): ReturnType<typeof applySync> {
   const outgoing = input.outgoing ?? [];
   const acks = input.acks ?? [];
-  return applySync(relay, {
+  return applySync(relay.sql, {
     now: new Date(),
     outgoing,
     sendTo: [...new Set(outgoing.map((p) => p.pairId))],

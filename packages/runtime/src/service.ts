@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { PrismaPg } from "@prisma/adapter-pg";
 import { ConfigError, type CommonConfig } from "./config.js";
 import { DatabaseUrlError, parseDatabaseUrl } from "./db/url.js";
-import { checkDatabase, createPrismaAdapter, migrate, type Probeable } from "./db.js";
+import { checkDatabase, migrate, openDatabase, type DirectDatabase, type Probeable, type ServiceDatabase } from "./db.js";
 import { retryUntilReachable } from "./startup.js";
 import { startGrpcHost, type GrpcHost } from "./host.js";
 import type { ServiceRegistration } from "./grpc.js";
@@ -45,6 +45,8 @@ export interface ServiceBase<DB extends PrismaLike> {
   log: Logger;
   metrics: Metrics;
   db: DB;
+  /** Direct statements on the pool Prisma runs on, for hot paths (db/direct.ts). */
+  sql: DirectDatabase;
   bus: EventBus;
   /** The running server: health only, until `serve` adds the service's RPCs. */
   host: GrpcHost;
@@ -70,6 +72,7 @@ export async function startServiceBase<DB extends PrismaLike>(
     throw error;
   }
   const metrics = createMetrics(name);
+  let database: ServiceDatabase | undefined;
   let db: DB | undefined;
   let bus: EventBus | undefined;
   const host = await startGrpcHost({
@@ -86,7 +89,7 @@ export async function startServiceBase<DB extends PrismaLike>(
     metricsPort: common.metricsPort,
     healthIntervalMs: common.healthIntervalMs,
     shutdownTimeoutMs: common.shutdownTimeoutMs,
-    cleanup: [() => bus?.drain(), () => db?.$disconnect()],
+    cleanup: [() => bus?.drain(), () => db?.$disconnect(), () => database?.end()],
   });
   try {
     if (common.migrateOnStart ?? true) {
@@ -94,11 +97,10 @@ export async function startServiceBase<DB extends PrismaLike>(
         log,
       });
     } else log.info("MIGRATE_ON_START is off: not migrating (the deployment's migration Job does)");
-    db = options.createClient(
-      createPrismaAdapter(options.databaseUrl, {
-        onPoolError: (error) => log.warn({ err: error.message }, "database connection lost"),
-      }),
-    );
+    database = openDatabase(options.databaseUrl, {
+      onPoolError: (error) => log.warn({ err: error.message }, "database connection lost"),
+    });
+    db = options.createClient(database.adapter);
     const client = db;
     // Without migrating, nothing has reached the database yet: wait for it here.
     await retryUntilReachable(
@@ -129,7 +131,7 @@ export async function startServiceBase<DB extends PrismaLike>(
     await host.stop();
     throw error;
   }
-  return { name, common, log, metrics, db, bus, host };
+  return { name, common, log, metrics, db, sql: database.sql, bus, host };
 }
 
 const STARTING = "starting";

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { ConnectionInternalService } from "@seeme/contracts/connection";
+import type { DirectDatabase } from "@seeme/runtime/db";
 import type { Logger } from "@seeme/runtime/logger";
 import type { EventBus } from "@seeme/runtime/nats";
 import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
@@ -13,6 +14,8 @@ export interface LocationContext {
   config: LocationConfig;
   log: Logger;
   db: LocationDb;
+  /** The Sync path's statements on `pg` directly (same pool as `db`): Prisma's client cost 2× pg's for them. */
+  sql: DirectDatabase;
   /** Sync statements arriving together share one transaction and commit (db/group-commit.ts). */
   syncs: GroupCommit;
   bus: EventBus;

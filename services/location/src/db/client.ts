@@ -1,4 +1,5 @@
 import type { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { Prisma, PrismaClient } from "./generated/client.js";
 
 export type LocationDb = PrismaClient;
@@ -14,11 +15,13 @@ export function createLocationDb(adapter: PrismaPg): LocationDb {
 const CONFLICT_CODES = new Set(["40P01", "40001"]);
 
 /**
- * True when PostgreSQL cancelled a statement to resolve a lock conflict.
- * Prisma reports it as P2034 from its own queries and as P2010 (raw query
- * failed) with the driver adapter's original code from raw ones.
+ * True when PostgreSQL cancelled a statement to resolve a lock conflict: pg's
+ * own error from direct statements (the Sync path); Prisma reports it as P2034
+ * from its own queries and as P2010 (raw query failed) with the driver
+ * adapter's original code from raw ones.
  */
 export function isConflictAbort(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return error.code !== undefined && CONFLICT_CODES.has(error.code);
   if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
   if (error.code === "P2034") return true;
   if (error.code !== "P2010") return false;

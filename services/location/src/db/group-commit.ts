@@ -1,4 +1,4 @@
-import type { LocationDb, Queryable } from "./client.js";
+import type { DirectDatabase, DirectSql } from "@seeme/runtime/db";
 
 /** One caller's work: it runs on whatever it is given (the shared transaction, or the client alone). */
 interface Job<T> {
@@ -6,7 +6,7 @@ interface Job<T> {
   key: string;
   /** Needs a transaction of its own when it runs alone (more than one statement). */
   atomic: boolean;
-  run: (db: Queryable) => Promise<T>;
+  run: (db: DirectSql) => Promise<T>;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
 }
@@ -38,11 +38,11 @@ export class GroupCommit {
   private waiting = false;
 
   constructor(
-    private readonly db: LocationDb,
+    private readonly db: DirectDatabase,
     private readonly options: GroupCommitOptions,
   ) {}
 
-  run<T>(key: string, atomic: boolean, run: (db: Queryable) => Promise<T>): Promise<T> {
+  run<T>(key: string, atomic: boolean, run: (db: DirectSql) => Promise<T>): Promise<T> {
     if (this.options.maxBatch <= 1) return this.alone({ key, atomic, run, resolve: () => {}, reject: () => {} });
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ key, atomic, run, resolve, reject } as Job<unknown>);
@@ -74,15 +74,11 @@ export class GroupCommit {
     }
     let results: unknown[];
     try {
-      results = await this.db.$transaction(
-        async (tx) => {
-          const out: unknown[] = [];
-          for (const job of batch) out.push(await job.run(tx));
-          return out;
-        },
-        // A batch runs its statements one after another on one connection: allow for a busy database.
-        { maxWait: 10_000, timeout: 30_000 },
-      );
+      results = await this.db.transaction(async (tx) => {
+        const out: unknown[] = [];
+        for (const job of batch) out.push(await job.run(tx));
+        return out;
+      });
     } catch {
       // Rolled back whole: each job again on its own, with its own result or error.
       await Promise.all(batch.map((job) => this.settle(job)));
@@ -100,6 +96,6 @@ export class GroupCommit {
   }
 
   private alone<T>(job: Job<T>): Promise<T> {
-    return job.atomic ? this.db.$transaction((tx) => job.run(tx)) : job.run(this.db);
+    return job.atomic ? this.db.transaction((tx) => job.run(tx)) : job.run(this.db);
   }
 }

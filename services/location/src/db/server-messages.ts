@@ -1,4 +1,6 @@
+import type { DirectSql } from "@seeme/runtime/db";
 import type { Queryable } from "./client.js";
+import { Prisma } from "./generated/client.js";
 
 /** SPEC §6 primary types of server-created messages. */
 export const CONNECTION_MANAGEMENT = 5;
@@ -40,10 +42,8 @@ export async function insertServerMessage(tx: Queryable, message: NewServerMessa
 }
 
 /** Addressed messages nobody waits for any more. */
-export async function deleteOrphanedMessages(tx: Queryable, ids?: number[]): Promise<void> {
-  await tx.serverMessage.deleteMany({
-    where: { broadcast: false, recipients: { none: {} }, ...(ids ? { id: { in: ids } } : {}) },
-  });
+export async function deleteOrphanedMessages(tx: Queryable): Promise<void> {
+  await tx.serverMessage.deleteMany({ where: { broadcast: false, recipients: { none: {} } } });
 }
 
 // Server message ids come from an int4 sequence; larger acknowledged ids cannot exist.
@@ -52,21 +52,23 @@ const MAX_MESSAGE_ID = 2_147_483_647;
 /**
  * Acknowledges server messages for an account: addressed ones lose the account
  * as a recipient (and go once nobody waits), broadcasts record the ack.
- * Returns the ids that were pending for the account.
+ * Returns the ids that were pending for the account. Part of Sync, so on `pg`
+ * directly, in the Sync statement's transaction (db/sync.ts).
  */
-export async function ackServerMessages(tx: Queryable, accountId: string, ids: number[]): Promise<number[]> {
+export async function ackServerMessages(tx: DirectSql, accountId: string, ids: number[]): Promise<number[]> {
   const valid = ids.filter((id) => id <= MAX_MESSAGE_ID);
   if (valid.length === 0) return [];
-  const addressed = await tx.$queryRaw<Array<{ message_id: number }>>`
+  const addressed = await tx.query<{ message_id: number }>(Prisma.sql`
     DELETE FROM server_message_recipient WHERE account_id = ${accountId} AND message_id = ANY(${valid}::int[])
-    RETURNING message_id`;
-  await deleteOrphanedMessages(
-    tx,
-    addressed.map((row) => row.message_id),
-  );
-  const broadcast = await tx.$queryRaw<Array<{ message_id: number }>>`
+    RETURNING message_id`);
+  if (addressed.length > 0)
+    await tx.query(Prisma.sql`
+      DELETE FROM server_message m
+       WHERE NOT m.broadcast AND m.id = ANY(${addressed.map((row) => row.message_id)}::int[])
+         AND NOT EXISTS (SELECT 1 FROM server_message_recipient r WHERE r.message_id = m.id)`);
+  const broadcast = await tx.query<{ message_id: number }>(Prisma.sql`
     INSERT INTO server_message_ack (message_id, account_id)
     SELECT id, ${accountId} FROM server_message WHERE broadcast AND id = ANY(${valid}::int[])
-    ON CONFLICT DO NOTHING RETURNING message_id`;
+    ON CONFLICT DO NOTHING RETURNING message_id`);
   return [...addressed, ...broadcast].map((row) => row.message_id).sort((a, b) => a - b);
 }

@@ -1,5 +1,5 @@
 import { MAX_ACKS_PER_SYNC } from "@seeme/contracts/protocol";
-import type { Queryable } from "./client.js";
+import type { DirectSql } from "@seeme/runtime/db";
 import { Prisma } from "./generated/client.js";
 import { inboxEntry, inboxRows, type InboxEntry, type InboxRow } from "./inbox.js";
 
@@ -83,11 +83,15 @@ export interface SyncRow extends InboxRow {
  *   still holds the packets and server messages acknowledged here, so they are
  *   left out explicitly.
  */
-export async function applySync(db: Queryable, input: SyncInput): Promise<SyncOutcome> {
-  return readOutcome(await db.$queryRaw<SyncRow[]>(syncStatement(input)));
+export async function applySync(db: DirectSql, input: SyncInput): Promise<SyncOutcome> {
+  return readOutcome(await db.query<SyncRow>(syncStatement(input)));
 }
 
-/** The Sync statement for one request (what applySync runs; the bench runs it through raw pg too). */
+/**
+ * The Sync statement for one request. applySync runs it on `pg` directly, not
+ * through Prisma (whose client cost 1.9–2.3× pg's CPU for it, BENCHMARKS.md);
+ * Prisma.sql still builds it (`text` with $n placeholders, `values`).
+ */
 export function syncStatement(input: SyncInput): Prisma.Sql {
   const { accountId, now } = input;
   const inbox =
