@@ -57,6 +57,14 @@ export function directDatabase(pool: pg.Pool, names: StatementNames | undefined)
     ...on(pool, names),
     async transaction<T>(work: (tx: DirectSql) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // A connection that dies while checked out also emits "error" (its query fails too);
+      // the pool listens only while a connection is idle, and an unheard "error" crashes the process.
+      const ignore = () => undefined;
+      client.on("error", ignore);
+      const release = (error?: Error) => {
+        client.removeListener("error", ignore);
+        client.release(error);
+      };
       let result: T;
       try {
         await client.query("BEGIN");
@@ -65,12 +73,12 @@ export function directDatabase(pool: pg.Pool, names: StatementNames | undefined)
       } catch (error) {
         // A connection that cannot even roll back is broken: released with the error, the pool drops it.
         await client.query("ROLLBACK").then(
-          () => client.release(),
-          (rollbackError: Error) => client.release(rollbackError),
+          () => release(),
+          (rollbackError: Error) => release(rollbackError),
         );
         throw error;
       }
-      client.release();
+      release();
       return result;
     },
   };
