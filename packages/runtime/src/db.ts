@@ -16,7 +16,7 @@ import { parseDatabaseUrl, poolConfig } from "./db/url.js";
 
 export { parseDatabaseUrl } from "./db/url.js";
 export { createMigration, migrate } from "./db/migrations.js";
-export type { DirectDatabase, DirectSql, Statement } from "./db/direct.js";
+export type { DirectDatabase, DirectSql } from "./db/direct.js";
 
 export interface PrismaAdapterOptions {
   /** Overrides `?connection_limit=`. */

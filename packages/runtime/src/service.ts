@@ -2,7 +2,14 @@ import { fileURLToPath } from "node:url";
 import type { PrismaPg } from "@prisma/adapter-pg";
 import { ConfigError, type CommonConfig } from "./config.js";
 import { DatabaseUrlError, parseDatabaseUrl } from "./db/url.js";
-import { checkDatabase, migrate, openDatabase, type DirectDatabase, type Probeable, type ServiceDatabase } from "./db.js";
+import {
+  checkDatabase,
+  migrate,
+  openDatabase,
+  type DirectDatabase,
+  type Probeable,
+  type ServiceDatabase,
+} from "./db.js";
 import { retryUntilReachable } from "./startup.js";
 import { startGrpcHost, type GrpcHost } from "./host.js";
 import type { ServiceRegistration } from "./grpc.js";
