@@ -4,7 +4,7 @@ import { createLocationDb } from "@seeme/location/db/client";
 import { GroupCommit } from "@seeme/location/db/group-commit";
 import { applySync, readOutcome, syncStatement, type SyncInput, type SyncRow } from "@seeme/location/db/sync";
 import { createPrismaAdapter, migrate, openDatabase, parseDatabaseUrl } from "@seeme/runtime/db";
-import { createTestDatabase } from "@seeme/testkit/database";
+import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
 import { postgresBackends, startCpuMeter, type PidSource } from "../lib/cpu.js";
 import { ROOT, withApplicationName } from "../lib/stack.js";
 import { blobFor, closedLoop, type LatencySummary } from "../lib/stats.js";
@@ -46,68 +46,87 @@ const silentMigrations = { info: () => undefined };
  * and the recipient's Sync acknowledges them. The location service's own schema
  * (same migrations, indexes, routes); pools of the services' size (10). P_group
  * is P_relay through the relay's group commit, as the service runs it when on.
+ *
+ * Each client has a schema of its own, so each meets the tables in the same state
+ * (the same points before it): in one shared schema the later clients ran on
+ * tables the earlier ones had grown (seen_packet) and filled with dead rows, and
+ * PostgreSQL's CPU per packet rose with the order, not the client.
  */
 export async function benchPostgres(
   say: Progress,
   options: { durationMs: number; concurrency: number },
 ): Promise<PostgresResult> {
-  const database = await createTestDatabase("bench_pg");
-  try {
+  const application = `seeme_pbench_${randomUUID().slice(0, 8)}`;
+  // One connection per worker: sender account → recipient pairID.
+  const workers = Array.from({ length: options.concurrency }, (_, i) => ({
+    sender: randomUUID(),
+    recipient: randomUUID(),
+    to: `bench${String(i).padStart(35, "0")}`,
+    back: `back${String(i).padStart(36, "0")}`,
+    receipts: [] as number[],
+  }));
+  const databases: TestDatabase[] = [];
+  const closing: Array<() => Promise<unknown>> = [];
+  /** A migrated schema with the workers' routes, and its URL marked with the client's application_name. */
+  const lane = async (name: string) => {
+    const database = await createTestDatabase(`bench_pg_${name}`);
+    databases.push(database);
     await migrate({
       schemaPath: `${ROOT}prisma/location/schema.prisma`,
       migrationsDir: `${ROOT}prisma/location/migrations`,
       url: database.url,
       log: silentMigrations,
     });
-    const application = `seeme_pbench_${randomUUID().slice(0, 8)}`;
-    const target = parseDatabaseUrl(withApplicationName(database.url, application, "raw"));
+    const url = withApplicationName(database.url, application, name);
+    const target = parseDatabaseUrl(url);
     const pool = new pg.Pool({
       connectionString: target.connectionString,
       options: `-c search_path=${target.schema}`,
       max: 10,
     });
-    const relay = openDatabase(withApplicationName(database.url, application, "relay"), { poolSize: 10 });
-    const prisma = createLocationDb(
-      createPrismaAdapter(withApplicationName(database.url, application, "prisma"), { poolSize: 10 }),
-    );
-    const backends = {
-      raw: await postgresBackends(target.connectionString, `${application}_raw`),
-      relay: await postgresBackends(target.connectionString, `${application}_relay`),
-      prisma: await postgresBackends(target.connectionString, `${application}_prisma`),
-    };
-    // One connection per worker: sender account → recipient pairID.
-    const workers = Array.from({ length: options.concurrency }, (_, i) => ({
-      sender: randomUUID(),
-      recipient: randomUUID(),
-      to: `bench${String(i).padStart(35, "0")}`,
-      back: `back${String(i).padStart(36, "0")}`,
-      receipts: [] as number[],
-    }));
+    closing.push(() => pool.end());
     for (const w of workers)
       await pool.query(
         `INSERT INTO route (pair_id, account_id, peer_pair_id, peer_account_id, connection_id, packet_life_ms) VALUES
            ($1, $2, $3, $4, $5, 604800000), ($3, $4, $1, $2, $5, 604800000)`,
         [w.to, w.recipient, w.back, w.sender, randomUUID()],
       );
-    const result: PostgresResult = { concurrency: options.concurrency, raw: [], relay: [], prisma: [], grouped: [] };
-    let nextId = 0;
+    const backends = await postgresBackends(target.connectionString, `${application}_${name}`);
+    closing.push(() => backends.close());
+    return { url, pool, backends };
+  };
+  try {
+    const raw = await lane("raw");
     const viaRaw = async (input: SyncInput) => {
       const statement = syncStatement(input);
-      // Named, as the relay's adapter names its statements: parsed and planned once per connection.
+      // Named, as the relay names its statements: parsed and planned once per connection.
       const name = `sync_${input.inboxLimit === null ? "skip" : "read"}`;
-      const { rows } = await pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
+      const { rows } = await raw.pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
       return readOutcome(rows);
     };
+    const relayLane = await lane("relay");
+    const relay = openDatabase(relayLane.url, { poolSize: 10 });
+    closing.push(() => relay.end());
     const viaRelay = (input: SyncInput) => applySync(relay.sql, input);
+    const prismaLane = await lane("prisma");
+    const prisma = createLocationDb(createPrismaAdapter(prismaLane.url, { poolSize: 10 }));
+    closing.push(() => prisma.$disconnect());
     const viaPrisma = async (input: SyncInput) => readOutcome(await prisma.$queryRaw<SyncRow[]>(syncStatement(input)));
     // As the relay runs it when turned on (SYNC_GROUP_COMMIT_MAX=32): the Syncs of one event-loop turn share a commit.
-    const groupCommit = new GroupCommit(relay.sql, { windowMs: 0, maxBatch: 32 });
+    const groupLane = await lane("group");
+    const grouping = openDatabase(groupLane.url, { poolSize: 10 });
+    closing.push(() => grouping.end());
+    const groupCommit = new GroupCommit(grouping.sql, { windowMs: 0, maxBatch: 32 });
     const viaGroupCommit = (input: SyncInput) => groupCommit.run(input.accountId, false, (db) => applySync(db, input));
+
+    const result: PostgresResult = { concurrency: options.concurrency, raw: [], relay: [], prisma: [], grouped: [] };
+    let nextId = 0;
     const measure = async (
       run: (input: SyncInput) => Promise<Awaited<ReturnType<typeof applySync>>>,
       backendsOf: { find: PidSource },
       batch: number,
     ) => {
+      for (const w of workers) w.receipts = [];
       const work = async (index: number) => {
         const w = workers[index];
         const now = new Date();
@@ -158,39 +177,23 @@ export async function benchPostgres(
         postgresCpuMsPerRow: perRow(cores.postgres),
       };
     };
-    try {
-      for (const batch of BATCH_SIZES) {
-        const raw = await measure(viaRaw, backends.raw, batch);
-        result.raw.push(raw);
+    const series = [
+      ["P_raw   ", viaRaw, raw.backends, result.raw],
+      ["P_relay ", viaRelay, relayLane.backends, result.relay],
+      ["P_prisma", viaPrisma, prismaLane.backends, result.prisma],
+      ["P_group ", viaGroupCommit, groupLane.backends, result.grouped],
+    ] as const;
+    for (const batch of BATCH_SIZES)
+      for (const [label, run, backends, points] of series) {
+        const point = await measure(run, backends, batch);
+        points.push(point);
         say(
-          `P_raw    batch ${String(batch).padStart(3)}: ${raw.rowsPerSecond} packets/s (send+ack p50 ${raw.latency.p50Ms} ms), CPU ms/packet client ${raw.clientCpuMsPerRow} postgres ${raw.postgresCpuMsPerRow}`,
-        );
-        const chosen = await measure(viaRelay, backends.relay, batch);
-        result.relay.push(chosen);
-        say(
-          `P_relay  batch ${String(batch).padStart(3)}: ${chosen.rowsPerSecond} packets/s (send+ack p50 ${chosen.latency.p50Ms} ms), CPU ms/packet client ${chosen.clientCpuMsPerRow} postgres ${chosen.postgresCpuMsPerRow}`,
-        );
-        const viaOrm = await measure(viaPrisma, backends.prisma, batch);
-        result.prisma.push(viaOrm);
-        say(
-          `P_prisma batch ${String(batch).padStart(3)}: ${viaOrm.rowsPerSecond} packets/s (send+ack p50 ${viaOrm.latency.p50Ms} ms), CPU ms/packet client ${viaOrm.clientCpuMsPerRow} postgres ${viaOrm.postgresCpuMsPerRow}`,
-        );
-        const grouped = await measure(viaGroupCommit, backends.relay, batch);
-        result.grouped.push(grouped);
-        say(
-          `P_group  batch ${String(batch).padStart(3)}: ${grouped.rowsPerSecond} packets/s (send+ack p50 ${grouped.latency.p50Ms} ms), CPU ms/packet client ${grouped.clientCpuMsPerRow} postgres ${grouped.postgresCpuMsPerRow}`,
+          `${label} batch ${String(batch).padStart(3)}: ${point.rowsPerSecond} packets/s (send+ack p50 ${point.latency.p50Ms} ms), CPU ms/packet client ${point.clientCpuMsPerRow} postgres ${point.postgresCpuMsPerRow}`,
         );
       }
-    } finally {
-      await backends.raw.close();
-      await backends.relay.close();
-      await backends.prisma.close();
-      await pool.end();
-      await relay.end();
-      await prisma.$disconnect();
-    }
     return result;
   } finally {
-    await database.drop();
+    for (const close of closing.reverse()) await close();
+    for (const database of databases) await database.drop();
   }
 }
