@@ -19,7 +19,7 @@ export async function startPglite(options: { dataDir: string; port?: number }): 
   const db = await PGlite.create(options.dataDir);
   // PGlite has a single session: transactions on different connections would not be
   // isolated from each other. So clients get one pooled connection (connection_limit=1,
-  // honoured by createPrismaAdapter and migrate). The server allows one more so a client
+  // honoured by openDatabase, createPrismaAdapter and migrate). The server allows one more so a client
   // reconnecting right after closing is not refused while the old socket is torn down.
   const server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: options.port ?? 0, maxConnections: 2 });
   try {
