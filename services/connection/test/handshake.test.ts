@@ -362,6 +362,25 @@ test("an initiate without the recipient's key is refused with InvalidArgument na
   expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
 });
 
+test("an initiate whose account signature is not 64 bytes is refused with InvalidArgument naming the field; nothing is written", async () => {
+  const a = newAccount();
+  const sender = newPairId();
+  const recipient = newPairId();
+  for (const accountSignature of [new Uint8Array(0), a.account.signInitiate(sender, recipient).subarray(0, 63)]) {
+    await expectRefusal(
+      a.client.initiateConnection({
+        senderPairId: sender,
+        recipientPairId: recipient,
+        accountSignature,
+        ...bindTo(recipient),
+      }),
+      Code.InvalidArgument,
+      /^account_signature must be a 64-byte Ed25519 signature$/,
+    );
+  }
+  expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
+});
+
 test("a pairID is never accepted twice, not even after its connection is broken (AlreadyExists)", async () => {
   const a = newAccount();
   const b = newAccount();
