@@ -212,6 +212,8 @@ async function main(): Promise<void> {
     const gatewayBefore = await syncHistogram(metricsUrl);
     const admitted = new Latencies();
     const refused: Record<string, number> = {};
+    // The first few messages of each code other than ResourceExhausted, to say what went wrong.
+    const samples: Record<string, string[]> = {};
     let withHint = 0;
     let offered = 0;
     const inFlight = new Set<Promise<void>>();
@@ -231,6 +233,9 @@ async function main(): Promise<void> {
             const failure = ConnectError.from(error);
             const code = Code[failure.code];
             refused[code] = (refused[code] ?? 0) + 1;
+            const seen = samples[code] ?? [];
+            if (failure.code !== Code.ResourceExhausted && seen.length < 5)
+              samples[code] = [...seen, failure.rawMessage];
             if (failure.metadata.get(RETRY_AFTER_HEADER) !== null) withHint++;
           },
         );
@@ -267,6 +272,7 @@ async function main(): Promise<void> {
     );
     log(`  gateway admission at the end: ${admissionState}`);
     log(`refused            ${refusedTotal}: ${JSON.stringify(refused)}; with ${RETRY_AFTER_HEADER}: ${withHint}`);
+    for (const [code, messages] of Object.entries(samples)) log(`  ${code}: ${JSON.stringify(messages)}`);
     log(`acknowledged       ${acked.size} packets (saturation + overload phases)`);
     log(`delivered          ${[...acked].filter((key) => delivered.has(key)).length}`);
     log(`lost               ${lost}`);

@@ -26,6 +26,9 @@ const NETWORK_CODES = new Set([
   "P1008",
   "P1017",
   "P2024",
+  // Prisma: a transaction could not start in time (every pooled connection busy) or outlived its
+  // timeout, and was rolled back: the database is overloaded, and a retry may go through.
+  "P2028",
 ]);
 // PostgreSQL SQLSTATE classes and codes meaning "not now": connection exceptions, shutdown, too many connections.
 const POSTGRES_OUTAGE = /^(08...|57P0[1-3]|53300)$/;

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { checkDatabase, createMigration, createPrismaAdapter, migrate, parseDatabaseUrl } from "@seeme/runtime/db";
+import { isDependencyOutage } from "@seeme/runtime/outage";
 import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from "@seeme/testkit/database";
 import { startPglite } from "../../../scripts/pglite.js";
 import { PrismaClient } from "./fixtures/db/generated/client.js";
@@ -106,6 +107,34 @@ describe("migrate on PostgreSQL", () => {
       } finally {
         await prisma.$disconnect();
       }
+    }
+  });
+
+  test("a transaction that cannot get a connection in time (the pool is busy) is an outage to retry, not a bug", async () => {
+    await migrate({ schemaPath, migrationsDir, url: db.url, log: recordingLogger() });
+    const prisma = new PrismaClient({ adapter: createPrismaAdapter(db.url, { poolSize: 1 }) });
+    try {
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      // The only connection, held by a transaction until the second one has given up.
+      const holding = prisma.$transaction(async (tx) => {
+        await tx.note.findMany();
+        await released;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const waiting = prisma.$transaction(async (tx) => tx.note.findMany(), { maxWait: 200 });
+      const error = await waiting.then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      release();
+      await holding;
+      expect(error).toMatchObject({ code: "P2028" });
+      expect(isDependencyOutage(error)).toBe(true);
+    } finally {
+      await prisma.$disconnect();
     }
   });
 });

@@ -249,6 +249,19 @@ test("a deleted account can neither initiate nor confirm, its invites are gone, 
   );
 });
 
+/** Backends waiting, directly or through another waiter, for the locks of backend `pid`. */
+async function backendsWaitingBehind(observer: pg.Client, pid: number): Promise<number> {
+  const { rows } = await observer.query<{ n: number }>(
+    `
+    WITH RECURSIVE waiting(pid) AS (
+      SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
+      UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+    SELECT count(*)::int AS n FROM waiting`,
+    [pid],
+  );
+  return rows[0].n;
+}
+
 test("a confirm racing the deletion of the invite's initiator leaves no connection owned by the deleted account", async () => {
   const a = registerAccount(suite.identity);
   const b = registerAccount(suite.identity);
@@ -259,18 +272,7 @@ test("a confirm racing the deletion of the invite's initiator leaves no connecti
   const observer = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
   await holder.connect();
   await observer.connect();
-  // Backends waiting, directly or through another waiter, for the holder's locks.
-  const waitingBehind = async (pid: number) =>
-    (
-      await observer.query<{ n: number }>(
-        `
-    WITH RECURSIVE waiting(pid) AS (
-      SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))
-      UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
-    SELECT count(*)::int AS n FROM waiting`,
-        [pid],
-      )
-    ).rows[0].n;
+  const waitingBehind = (pid: number) => backendsWaitingBehind(observer, pid);
   try {
     await holder.query("BEGIN");
     // Holding the invite row stops B's confirm at its claim, after its checks.
@@ -298,4 +300,82 @@ test("a confirm racing the deletion of the invite's initiator leaves no connecti
     await waitFor(async () => (await suite.tables.rows("deleted_accounts")).some((row) => row.account_id === a.id)),
   ).toBe(true);
   expect(await waitFor(async () => (await connectionsOf(a)).length === 0, 3000)).toBe(true);
+});
+
+/**
+ * Runs `race` while a test transaction holds `account`'s lock (accounts.ts), then releases it.
+ * `waiters(n)` is true once n backends queue behind that lock (PostgreSQL grants it in order).
+ */
+async function whileAccountLocked(
+  account: Account,
+  race: (waiters: (n: number) => Promise<boolean>) => Promise<void>,
+): Promise<void> {
+  const options = `-c search_path=${suite.db.schema}`;
+  const holder = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  const observer = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  await holder.connect();
+  await observer.connect();
+  try {
+    await holder.query("BEGIN");
+    await holder.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`connection-account:${account.id}`]);
+    const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+    await race((n) => waitFor(async () => (await backendsWaitingBehind(observer, pid)) === n));
+    await holder.query("COMMIT");
+  } finally {
+    await holder.end();
+    await observer.end();
+  }
+}
+
+async function publishDeletion(account: Account): Promise<void> {
+  const event = { eventId: randomUUID(), accountId: account.id, deleteTime: timestampFromDate(clock.now()) };
+  await publisher.publish(events.accountDeleted, event, { msgId: event.eventId });
+}
+
+test("a confirm that read the invite just before its initiator's deletion committed is refused NotFound, as if the invite were gone", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const invite = initiate(a);
+  const { serverSignature } = await invite.send();
+  let confirming: Promise<unknown> | undefined;
+  // The deletion queues for A's lock first, then the confirm, which has already read the invite.
+  // Released, the deletion commits (invite dropped, A recorded as deleted) before the confirm
+  // gets the lock and looks again.
+  await whileAccountLocked(a, async (waiters) => {
+    await publishDeletion(a);
+    expect(await waiters(1)).toBe(true);
+    confirming = client(b).confirmConnection({
+      senderPairId: invite.senderPairId,
+      recipientPairId: invite.recipientPairId,
+      serverSignature,
+      ...recipientProof(invite.senderPairId, invite.recipientPairId),
+    });
+    confirming.catch(() => undefined);
+    expect(await waiters(2)).toBe(true);
+  });
+  await expect(confirming).rejects.toMatchObject({
+    code: Code.NotFound,
+    rawMessage: "no invite for this pair; it may have expired",
+  });
+  expect(await connectionsOf(a)).toEqual([]);
+  expect(await connectionsOf(b)).toEqual([]);
+});
+
+test("an initiate racing its account's deletion waits for it and is refused; it never answers OK for an invite the deletion drops", async () => {
+  const a = registerAccount(suite.identity);
+  const pending = initiate(a);
+  let initiating: Promise<unknown> | undefined;
+  await whileAccountLocked(a, async (waiters) => {
+    await publishDeletion(a);
+    expect(await waiters(1)).toBe(true);
+    initiating = pending.send();
+    initiating.catch(() => undefined);
+    // The initiate queues behind the deletion for the account's lock.
+    expect(await waiters(2)).toBe(true);
+  });
+  await expect(initiating).rejects.toMatchObject({
+    code: Code.Unauthenticated,
+    rawMessage: "account no longer exists",
+  });
+  expect((await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === a.id)).toEqual([]);
 });

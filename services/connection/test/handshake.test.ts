@@ -66,6 +66,21 @@ async function invite(a: ReturnType<typeof newAccount>) {
   return { sender, recipient, serverSignature, request };
 }
 
+/** A's initiate of {sender, recipient}, bound to the recipient's key, carrying `accountSignature`. */
+function initiateSignedWith(
+  a: ReturnType<typeof newAccount>,
+  sender: string,
+  recipient: string,
+  accountSignature: Uint8Array,
+) {
+  return a.client.initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature,
+    ...bindTo(recipient),
+  });
+}
+
 /** Runs `refused` after the relay has emptied the outbox and proves the database did not change. */
 async function expectRefusal(refused: Promise<unknown>, code: Code, message?: RegExp) {
   const before = await stableSnapshot();
@@ -170,15 +185,7 @@ test("refuses a bad account signature with PermissionDenied and writes nothing",
     new Uint8Array(64), // garbage of the right length
   ];
   for (const accountSignature of cases) {
-    await expectRefusal(
-      a.client.initiateConnection({
-        senderPairId: sender,
-        recipientPairId: recipient,
-        accountSignature,
-        ...bindTo(recipient),
-      }),
-      Code.PermissionDenied,
-    );
+    await expectRefusal(initiateSignedWith(a, sender, recipient, accountSignature), Code.PermissionDenied);
   }
   // A caller identity can sign for nobody else: B's valid signature does not work for A.
   await expectRefusal(
@@ -359,6 +366,20 @@ test("an initiate without the recipient's key is refused with InvalidArgument na
     Code.InvalidArgument,
     /recipient_signing_public_key/,
   );
+  expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
+});
+
+test("an initiate whose account signature is not 64 bytes is refused with InvalidArgument naming the field; nothing is written", async () => {
+  const a = newAccount();
+  const sender = newPairId();
+  const recipient = newPairId();
+  for (const accountSignature of [new Uint8Array(0), a.account.signInitiate(sender, recipient).subarray(0, 63)]) {
+    await expectRefusal(
+      initiateSignedWith(a, sender, recipient, accountSignature),
+      Code.InvalidArgument,
+      /^account_signature must be a 64-byte Ed25519 signature$/,
+    );
+  }
   expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
 });
 

@@ -58,7 +58,8 @@ test("initiates are rate limited per account (INITIATE_BURST, INITIATE_PER_MINUT
   for (let i = 0; i < 5; i++) await initiate(a, pair);
   await expect(initiate(a)).rejects.toMatchObject({
     code: Code.ResourceExhausted,
-    rawMessage: expect.stringMatching(/rate limit/),
+    // Says which limit, so the person knows what to wait for.
+    rawMessage: "rate limit exceeded for connection invites by this account; retry later",
   });
   expect(await invitesOf(a)).toHaveLength(1);
   // Another account has its own budget.

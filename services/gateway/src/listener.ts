@@ -141,7 +141,7 @@ export async function listenHttp(
   // reuse them (a "fetch failed" on a healthy gateway); idleness is ours to judge (Activity).
   h1.keepAliveTimeout = idleMs;
   // Bounds what one HTTP/2 connection may open at once (Node's default is unlimited).
-  const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 100 };
+  const settings = { maxConcurrentStreams: options.h2MaxConcurrentStreams ?? 1000 };
   const h2 = http2.createServer(
     { settings },
     handler as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,

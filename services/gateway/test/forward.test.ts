@@ -13,7 +13,7 @@ import {
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import type { SessionTokenVerifier } from "@seeme/runtime/session-token";
 import type { GatewayContext } from "../src/context.js";
-import { forwardService } from "../src/forward.js";
+import { Credentials, forwardService } from "../src/forward.js";
 import { sessionKey } from "../src/gate.js";
 import { type Session, SessionVerifier } from "../src/sessions.js";
 
@@ -249,12 +249,41 @@ describe("forwardService", () => {
   });
 
   it("a stream that ends upstream ends quietly for its client, and lets go of its session", async () => {
-    const { upstream, context, sessions } = setUp();
+    const { upstream, context, sessions, calls } = setUp();
     const impl = forwardService(LocationService, upstream, context, "required") as unknown as Impl;
     const received: unknown[] = [];
     for await (const event of impl.subscribe({}, handlerContext("Subscribe", { session: session("alice") })))
       received.push(event);
     expect(received).toHaveLength(1);
     expect((sessions as unknown as { holds: Map<string, unknown> }).holds.size).toBe(0);
+    // A stream vouches for its caller, and for nothing it does not need (no session header).
+    const upstreamCtx = handlerContext("Subscribe");
+    upstreamCtx.requestHeader.set(CALLER_HEADER, calls[0]!.options.headers[CALLER_HEADER]!);
+    requireCaller(secret)(upstreamCtx);
+    expect(callerOf(upstreamCtx)).toBe("alice");
+    expect(calls[0]!.options.headers[SESSION_HEADER]).toBeUndefined();
+  });
+});
+
+describe("Credentials", () => {
+  const sizes = (credentials: Credentials) => {
+    const maps = credentials as unknown as { callers: Map<string, unknown>; addresses: Map<string, unknown> };
+    return { callers: maps.callers.size, addresses: maps.addresses.size };
+  };
+
+  it("keeps up to 50,000 recent callers and addresses; past that, the expired ones go", () => {
+    const credentials = new Credentials(secret);
+    const add = (i: number, now: number) => {
+      credentials.forCaller(`account-${i}`, now);
+      credentials.forAddress(`10.0.${i >> 8}.${i & 255}`, now);
+    };
+    // Signed at 0, each is reused until 5,000 ms and expired from then on.
+    for (let i = 0; i < 49_999; i++) add(i, 0);
+    // The 50,000th, at 5,000 ms: not over the bound, so nothing is swept (a sweep reads them all).
+    add(49_999, 5_000);
+    expect(sizes(credentials)).toEqual({ callers: 50_000, addresses: 50_000 });
+    // One more is over it: the 49,999 expired ones go, the two still valid stay.
+    add(50_000, 5_000);
+    expect(sizes(credentials)).toEqual({ callers: 2, addresses: 2 });
   });
 });
