@@ -158,3 +158,22 @@ test("an unreachable database is a dependency outage (Unavailable to callers), n
     expect(isDependencyOutage(inTransaction)).toBe(true);
   });
 });
+
+test("a statement that cannot get a connection in time (the pool is busy) is an outage to retry, not a bug", async () => {
+  await withDatabase(db.url, 1, async (database) => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The only connection, held by a transaction until the statement has given up (the pool's 5 s).
+    const holding = database.sql.transaction(async (tx) => {
+      await tx.query(statement("SELECT 1"));
+      await released;
+    });
+    const error = await database.sql.query(statement("SELECT 1")).catch((caught: unknown) => caught);
+    release();
+    await holding;
+    expect(error).toMatchObject({ message: expect.stringMatching(/timeout exceeded when trying to connect/) });
+    expect(isDependencyOutage(error)).toBe(true);
+  });
+}, 15_000);
