@@ -1,9 +1,16 @@
 import { create } from "@bufbuild/protobuf";
 import { IncomingPacketSchema } from "@seeme/contracts/location";
+import { encodeLocation } from "../src/codec-location.js";
 import { encodeStatus } from "../src/codec-status.js";
-import { ConnectionManagement, PrimaryType, SimpleStatus } from "../src/codes.js";
-import { applyIncoming, openIncoming, receiveInto, SERVER_PAIR_ID } from "../src/receive.js";
-import { connectionPair, deviceState, packetFrom } from "./device-fixtures.js";
+import { ConnectionManagement, Movement, PrimaryType, SimpleStatus } from "../src/codes.js";
+import { fromBase64, toBase64 } from "../src/connection-state.js";
+import { encodeRekey, newKeySet } from "../src/key-rotation.js";
+import { importConnectionKeyPairs, type ConnectionKeyPairs } from "../src/keys.js";
+import { commitPackets, sealPayloads } from "../src/outgoing.js";
+import { applyIncoming, FUTURE_TOLERANCE_MS, openIncoming, receiveInto, SERVER_PAIR_ID } from "../src/receive.js";
+import { pruneState } from "../src/retention.js";
+import type { DeviceState } from "../src/storage.js";
+import { connectionPair, deviceState, packetFrom, queueInto } from "./device-fixtures.js";
 
 /** receive.ts on its own (the relay-level cases are in test/e2e): what each packet does to the device state. */
 
@@ -146,4 +153,132 @@ test("a packet that failed to open while keys change is deferred, not acknowledg
   ]);
   expect(await receiveInto(waiting, bad, new Date())).toEqual({ kind: "deferred", connection: bob.a.pairId });
   expect(waiting.acks).toEqual({});
+});
+
+const DAY_MS = 86_400_000;
+const NOW = new Date("2026-06-01T12:00:00Z");
+const HERE = { movement: Movement.Walking, latitude: -33.8676, longitude: 151.2085, speedKmh: 4 };
+const status = (code: SimpleStatus, sharing = true) => encodeStatus({ status: code, sharing, sentAt: NOW });
+
+test("a packet from a peer whose sharing is on leaves the locations queued for them in the outbox", async () => {
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  await queueInto(state, state.connections[0], [encodeLocation({ ...HERE, sharing: true })]);
+  expect((await receiveInto(state, await packetFrom(bob.b, bob.a, 1, ok()), NOW)).kind).toBe("message");
+  expect(state.connections[0].peerSharing).toBe(true);
+  expect(state.outbox.map((packet) => packet.kind)).toEqual(["location"]);
+});
+
+test("status 0 turns the peer's flag off and status 1 on, whatever the flag field beside them says", async () => {
+  // see-me sends them with the matching flag; another client may not, and the status is the explicit word.
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  const queueLocation = () => queueInto(state, state.connections[0], [encodeLocation({ ...HERE, sharing: true })]);
+  await queueLocation();
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 1, status(SimpleStatus.LocationSharingOff, true)), NOW);
+  expect(state.connections[0].peerSharing).toBe(false);
+  expect(state.outbox).toEqual([]);
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 2, status(SimpleStatus.LocationSharingOn, false)), NOW);
+  expect(state.connections[0].peerSharing).toBe(true);
+  await queueLocation();
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 3, ok()), NOW);
+  expect(state.outbox.map((packet) => packet.kind)).toEqual(["location"]);
+});
+
+test("while my location is hidden, the notification notices (statuses 2 and 3) reach me even under `none`", async () => {
+  const bob = connectionPair();
+  const state = deviceState([{ ...bob.a, statusesWhileHidden: "none" }]);
+  state.sharing = false;
+  const codes = [SimpleStatus.NotificationsOff, SimpleStatus.NotificationsOn, SimpleStatus.ImLost];
+  const outcomes = [];
+  for (const [i, code] of codes.entries())
+    outcomes.push(await receiveInto(state, await packetFrom(bob.b, bob.a, i + 1, status(code)), NOW));
+  expect(outcomes.map((o) => o.kind)).toEqual(["message", "message", "dropped"]);
+  expect(state.inbox.map((m) => (m.kind === "status" ? m.status : undefined))).toEqual([
+    SimpleStatus.NotificationsOff,
+    SimpleStatus.NotificationsOn,
+  ]);
+});
+
+test("a send time exactly 5 minutes ahead of my clock is not flagged; a millisecond more is", async () => {
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  const sentAt = Math.floor(NOW.getTime() / 1000);
+  const at = new Date(sentAt * 1000 - FUTURE_TOLERANCE_MS);
+  const first = await receiveInto(state, await packetFrom(bob.b, bob.a, 1, ok(), { sentAt }), at);
+  const second = await receiveInto(
+    state,
+    await packetFrom(bob.b, bob.a, 2, ok(), { sentAt }),
+    new Date(at.getTime() - 1),
+  );
+  expect(state.inbox.map((m) => m.kind === "status" && m.sentInFuture)).toEqual([undefined, true]);
+  expect([first.kind, second.kind]).toEqual(["message", "message"]);
+});
+
+/** Seals `payloads` from one side of a connection and commits them, as a send would; returns them as the relay delivers them. */
+async function send(state: DeviceState, payloads: string[], at: Date, signWith?: ConnectionKeyPairs) {
+  const connection = state.connections[0];
+  const packets = await sealPayloads(connection, payloads, 4096, at, {}, signWith);
+  if (!commitPackets(state, connection.pairId, connection.lastPacketId, packets)) throw new Error("not committed");
+  return packets.map((p) =>
+    create(IncomingPacketSchema, { pairId: p.pairId, packetId: p.packetId, blob: fromBase64(p.blob) }),
+  );
+}
+
+/** A (the initiator, no rotation of its own waiting) and B, who has just offered new keys: the offer is not delivered yet. */
+async function offerFromB() {
+  const bob = connectionPair();
+  const a = deviceState([bob.a]);
+  const b = deviceState([bob.b]);
+  const fresh = newKeySet();
+  const [offer] = await send(b, [encodeRekey({ kind: "offer", keys: fresh.publicKeys })], NOW);
+  b.connections[0].pendingRotation = { ...fresh.secrets, startedAt: NOW.toISOString() };
+  return { bob, a, b, fresh, offer };
+}
+
+test("an offer reaching the initiator with no rotation of its own is answered; after the confirm both sides' packets open under the new keys", async () => {
+  const { bob, a, b, fresh, offer } = await offerFromB();
+  expect(await receiveInto(a, offer, NOW)).toEqual({ kind: "rekeyed", connection: bob.a.pairId, step: "answered" });
+  const mine = a.connections[0];
+  // A switched: B's offered keys are now the peer's, A's own are new, the old ones kept for the grace window.
+  expect(mine.peerSigningPublicKey).toBe(toBase64(fresh.publicKeys.signingPublicKey));
+  expect(mine.signingSecretKey).not.toBe(bob.a.signingSecretKey);
+  expect(mine.previousKeys).toMatchObject({ signingSecretKey: bob.a.signingSecretKey });
+  expect(mine.owedRekeyConfirm).toMatch(/^57[0-9a-f]{256}$/);
+
+  // The confirm goes out signed with A's old signing key (the only one B knows), as the sync engine sends it.
+  const old = importConnectionKeyPairs({
+    signingSecretKey: fromBase64(mine.previousKeys!.signingSecretKey),
+    encryptionSecretKey: fromBase64(mine.previousKeys!.encryptionSecretKey),
+  });
+  const [confirm] = await send(a, [mine.owedRekeyConfirm!], NOW, old);
+  expect(await receiveInto(b, confirm, NOW)).toEqual({ kind: "rekeyed", connection: bob.b.pairId, step: "completed" });
+
+  const [fromB] = await send(b, [ok()], NOW);
+  expect(await receiveInto(a, fromB, NOW)).toMatchObject({ kind: "message", message: { kind: "status" } });
+  const [fromA] = await send(a, [ok()], NOW);
+  expect(await receiveInto(b, fromA, NOW)).toMatchObject({ kind: "message", message: { kind: "status" } });
+});
+
+test("after answering an offer, packets sealed under the old keys still open for the grace window (7 days), not after pruning past it", async () => {
+  const { bob, a, b, offer } = await offerFromB();
+  // B keeps sending under the old keys until A's confirm reaches it.
+  const [early, late] = await send(b, [ok(), ok()], NOW);
+  expect((await receiveInto(a, offer, NOW)).kind).toBe("rekeyed");
+
+  const sixDaysOn = new Date(NOW.getTime() + 6 * DAY_MS);
+  pruneState(a, sixDaysOn);
+  expect(await receiveInto(a, early, sixDaysOn)).toMatchObject({
+    kind: "message",
+    message: { packetId: early.packetId },
+  });
+
+  const sevenDaysOn = new Date(NOW.getTime() + 7 * DAY_MS);
+  pruneState(a, sevenDaysOn);
+  expect(a.connections[0].previousKeys).toBeUndefined();
+  expect(await receiveInto(a, late, sevenDaysOn)).toEqual({
+    kind: "rejected",
+    connection: bob.a.pairId,
+    reason: "envelope-unauthentic",
+  });
 });
