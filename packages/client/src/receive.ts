@@ -211,7 +211,9 @@ export function applyIncoming(
   if (inner.type === "rekey")
     return applyRekey(connection, inner.rekey, now, options.rotationGraceMs ?? DEFAULT_ROTATION_GRACE_MS);
   // The flag of the peer's latest packet by packetID, whatever order packets are processed in.
-  if (packet.packetId > (connection.peerSharingPacketId ?? 0)) {
+  // packetID 0 is valid (uint32): the first packet sets the flag whatever its id.
+  const latest = connection.peerSharingPacketId;
+  if (latest === undefined || packet.packetId > latest) {
     connection.peerSharing = peerFlag(inner);
     connection.peerSharingPacketId = packet.packetId;
   }

@@ -185,6 +185,16 @@ test("status 0 turns the peer's flag off and status 1 on, whatever the flag fiel
   expect(state.outbox.map((packet) => packet.kind)).toEqual(["location"]);
 });
 
+test("the peer's first packet sets its flag even when its packetID is 0 (a valid id, though see-me starts at 1)", async () => {
+  const bob = connectionPair();
+  const state = deviceState([bob.a]);
+  await queueInto(state, state.connections[0], [encodeLocation({ ...HERE, sharing: true })]);
+  await receiveInto(state, await packetFrom(bob.b, bob.a, 0, status(SimpleStatus.LocationSharingOff, false)), NOW);
+  expect(state.connections[0].peerSharing).toBe(false);
+  // Their sharing is off: my queued location does not go to them.
+  expect(state.outbox).toEqual([]);
+});
+
 test("while my location is hidden, the notification notices (statuses 2 and 3) reach me even under `none`", async () => {
   const bob = connectionPair();
   const state = deviceState([{ ...bob.a, statusesWhileHidden: "none" }]);
