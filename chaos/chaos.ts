@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MemoryStorage, SeeMeClient, type InboxMessage } from "@seeme/client";
+import { allocatorEnv } from "@seeme/runtime/allocator";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { createStackResources } from "@seeme/testkit/stack";
 import { startTcpProxy } from "@seeme/testkit/tcp-proxy";
@@ -159,6 +160,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const env: Record<string, string | undefined> = {
     PATH: process.env.PATH,
     ...resources.env,
+    ...allocatorEnv(),
     NATS_URL: `nats://127.0.0.1:${natsPort}`,
     IDENTITY_DATABASE_URL: throughProxy(resources.databases.identity.url),
     CONNECTION_DATABASE_URL: throughProxy(resources.databases.connection.url),

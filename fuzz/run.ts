@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
+import { allocatorName } from "@seeme/runtime/allocator";
 import { registerAndSignIn } from "@seeme/testkit/accounts";
 import { checkHealth } from "@seeme/testkit/health";
 import { freePort } from "@seeme/testkit/ports";
@@ -52,8 +53,8 @@ export const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10
 
 /** This process's memory after forced garbage collections (with `--expose-gc`), with pauses for sockets to close. */
 async function ownMemory(): Promise<SettledMemory> {
-  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
-  const raw = { rss, heapUsed, external, arrayBuffers };
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  const raw = { rss, heapTotal, heapUsed, external, arrayBuffers };
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();
@@ -62,6 +63,7 @@ async function ownMemory(): Promise<SettledMemory> {
   const settled = process.memoryUsage();
   return {
     rss: settled.rss,
+    heapTotal: settled.heapTotal,
     heapUsed: settled.heapUsed,
     external: settled.external,
     arrayBuffers: settled.arrayBuffers,
@@ -150,7 +152,7 @@ export function verdict(run: FuzzRun): string[] {
 /** One line per process and sample: RSS, heap and external after GC, and RSS before it (raw). */
 export function memoryTable(run: FuzzRun): string[] {
   const lines = [
-    "process          judged  sample         RSS MB  growth  (raw)    heap MB  external MB  arrayBuffers MB",
+    "process          judged  sample         RSS MB  growth  (raw)    heap MB (committed)  external MB  arrayBuffers MB",
   ];
   for (const row of run.memory)
     row.samples.forEach((sample, index) => {
@@ -161,7 +163,7 @@ export function memoryTable(run: FuzzRun): string[] {
         `${row.name.padEnd(16)} ${(row.judged ? "yes" : "no").padEnd(7)} ${label.padEnd(14)} ${String(mb(sample.rss)).padEnd(7)} ${growth.padEnd(7)} (${mb(sample.raw.rss)})`.padEnd(
           66,
         ) +
-          ` ${String(mb(sample.heapUsed)).padEnd(8)} ${String(mb(sample.external)).padEnd(12)} ${mb(sample.arrayBuffers)}`,
+          ` ${`${mb(sample.heapUsed)} (${mb(sample.heapTotal)})`.padEnd(20)} ${String(mb(sample.external)).padEnd(12)} ${mb(sample.arrayBuffers)}`,
       );
     });
   return lines;
@@ -197,6 +199,9 @@ async function main(): Promise<void> {
     nodeFlags: [`--inspect-port=127.0.0.1:${inspectPort}`],
     raiseLimits: false,
   });
+  console.log(
+    `services' allocator: ${allocatorName(stack.env)} (SEEME_ALLOCATOR=glibc runs them on glibc malloc; docs/reliability.md)`,
+  );
   const services = ["identity", "connection", "location", "gateway"] as const;
   // The client's kept-alive connections (and what the gateway holds per connection) stay until the
   // gateway's idle timer (IDLE_TIMEOUT, 60 s) closes them: measured before that, a service's figure

@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import webpush from "web-push";
+import { allocatorEnv } from "@seeme/runtime/allocator";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { clock, formatLine, paint, styleFor } from "./log-stream.js";
 import { startPglite, type EmbeddedDatabase } from "./pglite.js";
@@ -94,6 +95,8 @@ async function main(): Promise<void> {
     ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? persistentSecret("admin-token"),
     SERVER_SIGNING_KEY_FILE: process.env.SERVER_SIGNING_KEY_FILE ?? join(DATA, "server-signing-key"),
     ...(process.env.VAPID_PUBLIC_KEY ? {} : persistentVapidKeys()),
+    // jemalloc when installed: RSS comes back after a burst (docs/reliability.md).
+    ...allocatorEnv(),
   };
   const portOf = ({ name, port }: Service) => Number(process.env[`${name.toUpperCase()}_PORT`] || port);
   for (const service of SERVICES) {

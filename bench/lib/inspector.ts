@@ -4,6 +4,8 @@ import { sleep } from "./stats.js";
 /** process.memoryUsage() of another process. */
 export interface ProcessMemory {
   rss: number;
+  /** V8's committed heap: tells pages V8 keeps from pages malloc keeps when RSS stays up. */
+  heapTotal: number;
   heapUsed: number;
   external: number;
   arrayBuffers: number;
@@ -54,8 +56,8 @@ export async function openInspector(pid: number, port = 9229) {
       expression: "JSON.stringify(process.memoryUsage())",
       returnByValue: true,
     })) as { result: { value: string } };
-    const { rss, heapUsed, external, arrayBuffers } = JSON.parse(reply.result.value) as ProcessMemory;
-    return { rss, heapUsed, external, arrayBuffers };
+    const { rss, heapTotal, heapUsed, external, arrayBuffers } = JSON.parse(reply.result.value) as ProcessMemory;
+    return { rss, heapTotal, heapUsed, external, arrayBuffers };
   };
   return {
     send,

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { allocatorEnv } from "@seeme/runtime/allocator";
 import { checkHealth, waitFor } from "@seeme/testkit/health";
 import { createStackResources } from "@seeme/testkit/stack";
 import { startStack } from "../../test/stack.js";
@@ -90,6 +91,7 @@ export async function startProcessStack(
   ) as Record<ServiceName, number>;
   const env: Record<string, string> = {
     ...resources.env,
+    ...allocatorEnv(),
     LOG_LEVEL: "warn",
     SHUTDOWN_TIMEOUT_MS: "3000",
     ...Object.fromEntries(SERVICE_NAMES.map((name) => [`${name.toUpperCase()}_PORT`, String(ports[name])])),

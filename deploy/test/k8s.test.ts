@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import type { IIoK8sApiAppsV1Deployment } from "kubernetes-models/apps/v1/Deployment";
 import type { IIoK8sApiCoreV1PodSpec } from "kubernetes-models/v1/PodSpec";
+import { JEMALLOC_CONF } from "@seeme/runtime/allocator";
 import { publicKeyOf, readSessionVerifyKeys } from "@seeme/runtime/session-token";
 import { checkInvariants, isPinned, SERVICES, type Environment, type Manifest } from "./invariants.js";
 import { kubectlVersions, renderOverlay } from "./render.js";
@@ -364,6 +365,14 @@ describe("Dockerfile", () => {
         .replace(/\.js$/, ".ts");
       expect(existsSync(join(root, source))).toBe(true);
     }
+  });
+
+  test("runs the services on jemalloc with the decay settings the local runs use", () => {
+    expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends libjemalloc2/);
+    const env = instructions.filter((line) => line.startsWith("ENV ")).join(" ");
+    expect(env).toContain("LD_PRELOAD=/usr/local/lib/libjemalloc.so.2");
+    // The same MALLOC_CONF as allocatorEnv() gives `npm start`, bench, chaos and fuzz runs.
+    expect(env).toContain(`MALLOC_CONF=${JEMALLOC_CONF}`);
   });
 
   test(".dockerignore keeps local state and secrets out of the build context", () => {

@@ -42,7 +42,7 @@ describe("fuzz (short)", () => {
 
 describe("fuzz verdict on memory (npm run fuzz)", () => {
   const sample = (rssMb: number) => {
-    const memory = { rss: rssMb * 2 ** 20, heapUsed: 0, external: 0, arrayBuffers: 0 };
+    const memory = { rss: rssMb * 2 ** 20, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
     return { ...memory, raw: memory };
   };
   const run = (rows: FuzzRun["memory"]): FuzzRun => {
