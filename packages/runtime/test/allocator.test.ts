@@ -19,13 +19,13 @@ function mappedLibraries(env: Record<string, string>): string {
 }
 
 describe("allocatorEnv", () => {
-  test("a child started with it runs on jemalloc with the immediate-decay settings (when the library is installed)", () => {
+  test("a child started with it runs on jemalloc with its background thread returning freed pages (when the library is installed)", () => {
     const env = allocatorEnv({});
     if (!installed) {
       expect(env).toEqual({});
       return;
     }
-    expect(env.MALLOC_CONF).toBe("dirty_decay_ms:0,muzzy_decay_ms:0");
+    expect(env.MALLOC_CONF).toBe("background_thread:true");
     expect(mappedLibraries(env)).toMatch(/libjemalloc\.so\.2/);
     expect(mappedLibraries({})).not.toMatch(/libjemalloc/);
     expect(allocatorName(env)).toBe("jemalloc");
