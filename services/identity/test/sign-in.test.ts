@@ -13,6 +13,7 @@ import {
 } from "@seeme/testkit/accounts";
 import { SessionTokenVerifier } from "@seeme/runtime/session-token";
 import { sweepExpired } from "../src/sweeper.js";
+import { waitFor } from "@seeme/testkit/health";
 import { startHarness, type Harness } from "./harness.js";
 
 let h: Harness;
@@ -172,6 +173,45 @@ describe("refused sign-ins leave the database unchanged", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results)
       if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.Unauthenticated });
+  });
+
+  test("two uses of one nonce that both found the challenge before either used it make one session", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
+    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    let results: PromiseSettledResult<unknown>[] = [];
+    // The test holds the challenge row: both sign-ins find it and verify the signature, then
+    // queue to delete it. Released, the first deletes it and the second must be refused.
+    await h.db.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM "Challenge" WHERE "nonce" = ${Buffer.from(nonce)} FOR UPDATE`;
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const racing = Promise.allSettled([client.signIn(request), client.signIn(request)]);
+        // Backends queued behind the test's lock, directly or behind another waiter.
+        const waiting = async () =>
+          (
+            await h.db.$queryRaw<{ n: number }[]>`
+              WITH RECURSIVE waiting(pid) AS (
+                SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))
+                UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+              SELECT count(*)::int AS n FROM waiting`
+          )[0].n;
+        expect(await waitFor(async () => (await waiting()) === 2, 20_000)).toBe(true);
+        void racing.then((settled) => {
+          results = settled;
+        });
+      },
+      { timeout: 30_000 },
+    );
+    await waitFor(async () => results.length === 2, 20_000);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason).toMatchObject({
+      code: Code.Unauthenticated,
+    });
   });
 
   test("an expired nonce", async () => {
@@ -485,7 +525,10 @@ describe("VerifySignature", () => {
         payload: new Uint8Array(1),
         signature: randomBytes(63),
       }),
-    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    ).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "signature must be a 64-byte Ed25519 signature, got 63 bytes",
+    });
     await expect(
       internal.verifySignature({
         accountId: account.accountId,
@@ -493,5 +536,14 @@ describe("VerifySignature", () => {
         signature: randomBytes(64),
       }),
     ).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "payload must be at most 4096 bytes, got 4097" });
+  });
+
+  test("a payload of exactly 4096 bytes is verified, not refused", async () => {
+    const account = await registerAccount(h.publicClient());
+    const payload = new Uint8Array(4096).fill(7);
+    const signature = signPayload(account.privateKey, payload);
+    expect((await h.internalClient().verifySignature({ accountId: account.accountId, payload, signature })).valid).toBe(
+      true,
+    );
   });
 });
