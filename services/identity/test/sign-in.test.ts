@@ -451,12 +451,12 @@ describe("bad input is InvalidArgument and changes nothing", () => {
     await refusedWithoutChange(
       Code.InvalidArgument,
       () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(65) }),
-      /signature/,
+      /signature must be a 64-byte Ed25519 signature, got 65 bytes/,
     );
     await refusedWithoutChange(
       Code.InvalidArgument,
       () => client.signIn({ accountId: account.accountId, nonce: randomBytes(32), signature: new Uint8Array() }),
-      /signature/,
+      /signature must be a 64-byte Ed25519 signature, got 0 bytes/,
     );
     await refusedWithoutChange(
       Code.InvalidArgument,
