@@ -486,6 +486,59 @@ describe("bad input is InvalidArgument and changes nothing", () => {
   });
 });
 
+describe("a challenge for an account deleted while it is issued", () => {
+  /** Runs `call` while a test transaction has deleted `accountId` but not committed; then commits. */
+  async function whileDeleting<T>(accountId: string, call: () => Promise<T>): Promise<PromiseSettledResult<T>> {
+    let settled: PromiseSettledResult<T> | undefined;
+    await h.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`DELETE FROM "Account" WHERE "id" = ${accountId}::uuid`;
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const running = call().then(
+          (value) => ({ status: "fulfilled", value }) as const,
+          (reason: unknown) => ({ status: "rejected", reason }) as const,
+        );
+        // The call read the account (the delete is not visible yet); its challenge insert now
+        // waits on the account row for the foreign-key check.
+        const waiting = async () =>
+          (
+            await h.db.$queryRaw<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
+          )[0].n;
+        expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+        void running.then((result) => {
+          settled = result;
+        });
+      },
+      { timeout: 30_000 },
+    );
+    await waitFor(async () => settled !== undefined, 20_000);
+    return settled!;
+  }
+
+  test("a sign-in challenge is issued as for any unknown account, and nothing is stored", async () => {
+    const account = await registerAccount(h.publicClient());
+    const result = await whileDeleting(account.accountId, () =>
+      h.publicClient().createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId }),
+    );
+    expect(result.status).toBe("fulfilled");
+    expect(await h.db.challenge.count({ where: { accountId: account.accountId } })).toBe(0);
+  });
+
+  test("a rotate-key challenge is refused Unauthenticated: the account no longer exists", async () => {
+    const account = await registerAccount(h.publicClient());
+    const result = await whileDeleting(account.accountId, () =>
+      h
+        .callerClient(account.accountId)
+        .createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: generateAccountKey().publicKey }),
+    );
+    expect(result).toMatchObject({
+      status: "rejected",
+      reason: { code: Code.Unauthenticated, rawMessage: "account no longer exists" },
+    });
+  });
+});
+
 describe("VerifySignature", () => {
   test("true only for the account's current key over the exact payload", async () => {
     const account = await registerAccount(h.publicClient());
