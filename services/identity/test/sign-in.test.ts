@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose } from "@seeme/contracts/identity";
@@ -537,6 +537,32 @@ describe("a challenge for an account deleted while it is issued", () => {
       reason: { code: Code.Unauthenticated, rawMessage: "account no longer exists" },
     });
   });
+});
+
+test("a Register that loses the race to another registration of the same key answers with the winner's account", async () => {
+  const key = generateAccountKey();
+  const winner = randomUUID();
+  let result: Promise<{ accountId: string }> | undefined;
+  await h.db.$transaction(
+    async (tx) => {
+      // The other registration has inserted the key's account but not committed: this Register
+      // finds no account for the key, and its insert waits on the key's unique index.
+      await tx.$executeRaw`
+        INSERT INTO "Account" ("id", "publicKey", "createdAt", "keyRotatedAt")
+        VALUES (${winner}::uuid, ${Buffer.from(key.publicKey)}, now(), now())`;
+      const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+      result = registerAccount(h.publicClient(), key);
+      result.catch(() => undefined);
+      const waiting = async () =>
+        (
+          await h.db.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
+        )[0].n;
+      expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+    },
+    { timeout: 30_000 },
+  );
+  await expect(result).resolves.toMatchObject({ accountId: winner });
 });
 
 describe("VerifySignature", () => {
