@@ -379,3 +379,40 @@ test("an initiate racing its account's deletion waits for it and is refused; it 
   });
   expect((await suite.tables.rows("invites")).filter((row) => row.initiator_account_id === a.id)).toEqual([]);
 });
+
+test("an initiate that loses the race to another account's initiate of the same pair is refused AlreadyExists with the pending-invite message", async () => {
+  const a = registerAccount(suite.identity);
+  const e = registerAccount(suite.identity);
+  const pending = initiate(a);
+  const options = `-c search_path=${suite.db.schema}`;
+  const holder = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  const observer = new pg.Client({ connectionString: TEST_DATABASE_URL, options });
+  await holder.connect();
+  await observer.connect();
+  let initiating: Promise<unknown> | undefined;
+  try {
+    // E's initiate of the pair, inserted but not committed: A's initiate finds no invite for the
+    // pair (it is not visible yet), so it passes every check and waits on the pair's unique index.
+    await holder.query("BEGIN");
+    await holder.query(
+      `INSERT INTO invites (id, initiator_account_id, sender_pair_id, recipient_pair_id, packet_life_seconds, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, 3600, now(), now() + interval '15 minutes')`,
+      [randomUUID(), e.id, pending.senderPairId, pending.recipientPairId],
+    );
+    const pid = (await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+    initiating = pending.send();
+    initiating.catch(() => undefined);
+    expect(await waitFor(async () => (await backendsWaitingBehind(observer, pid)) === 1)).toBe(true);
+    await holder.query("COMMIT");
+  } finally {
+    await holder.end();
+    await observer.end();
+  }
+  await expect(initiating).rejects.toMatchObject({
+    code: Code.AlreadyExists,
+    rawMessage: "a pending invite for this pair already exists",
+  });
+  expect(
+    (await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === pending.senderPairId),
+  ).toMatchObject([{ initiator_account_id: e.id }]);
+});

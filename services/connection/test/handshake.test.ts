@@ -282,6 +282,8 @@ test("refuses a reused invite with FailedPrecondition and a self-confirm with Pe
   await b.client.confirmConnection(request);
   await expectRefusal(c.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
   await expectRefusal(b.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
+  // Once used, the invite is used for everyone, its initiator too (not a self-confirm any more).
+  await expectRefusal(a.client.confirmConnection(request), Code.FailedPrecondition, /already used/);
 });
 
 test("an invite bound to B's key is confirmed only with B's signature (a bystander with the code cannot)", async () => {

@@ -196,6 +196,46 @@ describe("key rotation", () => {
   });
 });
 
+test("a rotation whose account key changed after it was read is refused Unauthenticated, and the other change stands", async () => {
+  const account = await registerAccount(h.publicClient());
+  const mine = h.callerClient(account.accountId);
+  const newKey = generateAccountKey();
+  const { nonce, payload } = await requestChallenge(mine, {
+    purpose: ChallengePurpose.ROTATE_KEY,
+    publicKey: newKey.publicKey,
+  });
+  const other = generateAccountKey();
+  let rotating: Promise<unknown> | undefined;
+  await h.db.$transaction(
+    async (tx) => {
+      // Another rotation has changed the key but not committed: this one reads the old key,
+      // verifies both signatures, and waits on the account row for its own update.
+      await tx.$executeRaw`UPDATE "Account" SET "publicKey" = ${Buffer.from(other.publicKey)} WHERE "id" = ${account.accountId}::uuid`;
+      const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+      rotating = mine.rotateKey({
+        newPublicKey: newKey.publicKey,
+        nonce,
+        oldSignature: signPayload(account.privateKey, payload),
+        newSignature: signPayload(newKey.privateKey, payload),
+      });
+      rotating.catch(() => undefined);
+      const waiting = async () =>
+        (
+          await h.db.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
+        )[0].n;
+      expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+    },
+    { timeout: 30_000 },
+  );
+  await expect(rotating).rejects.toMatchObject({
+    code: Code.Unauthenticated,
+    rawMessage: "the account key changed meanwhile; sign in again",
+  });
+  const row = await h.db.account.findUnique({ where: { id: account.accountId } });
+  expect(Buffer.from(row!.publicKey)).toEqual(Buffer.from(other.publicKey));
+});
+
 describe("account deletion", () => {
   test("revokes sessions at once, erases the account and emits one event, even if relayed twice", async () => {
     const client = h.publicClient();

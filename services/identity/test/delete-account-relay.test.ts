@@ -25,7 +25,10 @@ test("when the relay cannot apply it, DeleteAccount answers Unavailable and noth
   const before = await h.counts();
   h.location.state.fail = true;
   try {
-    await expect(h.callerClient(account.accountId).deleteAccount({})).rejects.toMatchObject({ code: Code.Unavailable });
+    await expect(h.callerClient(account.accountId).deleteAccount({})).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "the relay could not apply the deletion right now; nothing changed, retry",
+    });
   } finally {
     h.location.state.fail = false;
   }

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ChallengePurpose } from "@seeme/contracts/identity";
@@ -13,6 +13,7 @@ import {
 } from "@seeme/testkit/accounts";
 import { SessionTokenVerifier } from "@seeme/runtime/session-token";
 import { sweepExpired } from "../src/sweeper.js";
+import { waitFor } from "@seeme/testkit/health";
 import { startHarness, type Harness } from "./harness.js";
 
 let h: Harness;
@@ -172,6 +173,45 @@ describe("refused sign-ins leave the database unchanged", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results)
       if (r.status === "rejected") expect(r.reason).toMatchObject({ code: Code.Unauthenticated });
+  });
+
+  test("two uses of one nonce that both found the challenge before either used it make one session", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    const { nonce, payload } = await requestChallenge(client, {
+      purpose: ChallengePurpose.SIGN_IN,
+      accountId: account.accountId,
+    });
+    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    let results: PromiseSettledResult<unknown>[] = [];
+    // The test holds the challenge row: both sign-ins find it and verify the signature, then
+    // queue to delete it. Released, the first deletes it and the second must be refused.
+    await h.db.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT 1 FROM "Challenge" WHERE "nonce" = ${Buffer.from(nonce)} FOR UPDATE`;
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const racing = Promise.allSettled([client.signIn(request), client.signIn(request)]);
+        // Backends queued behind the test's lock, directly or behind another waiter.
+        const waiting = async () =>
+          (
+            await h.db.$queryRaw<{ n: number }[]>`
+              WITH RECURSIVE waiting(pid) AS (
+                SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))
+                UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+              SELECT count(*)::int AS n FROM waiting`
+          )[0].n;
+        expect(await waitFor(async () => (await waiting()) === 2, 20_000)).toBe(true);
+        void racing.then((settled) => {
+          results = settled;
+        });
+      },
+      { timeout: 30_000 },
+    );
+    await waitFor(async () => results.length === 2, 20_000);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason).toMatchObject({
+      code: Code.Unauthenticated,
+    });
   });
 
   test("an expired nonce", async () => {
@@ -411,12 +451,12 @@ describe("bad input is InvalidArgument and changes nothing", () => {
     await refusedWithoutChange(
       Code.InvalidArgument,
       () => client.register({ publicKey, nonce: randomBytes(32), signature: randomBytes(65) }),
-      /signature/,
+      /signature must be a 64-byte Ed25519 signature, got 65 bytes/,
     );
     await refusedWithoutChange(
       Code.InvalidArgument,
       () => client.signIn({ accountId: account.accountId, nonce: randomBytes(32), signature: new Uint8Array() }),
-      /signature/,
+      /signature must be a 64-byte Ed25519 signature, got 0 bytes/,
     );
     await refusedWithoutChange(
       Code.InvalidArgument,
@@ -444,6 +484,85 @@ describe("bad input is InvalidArgument and changes nothing", () => {
       /account_id must be empty/,
     );
   });
+});
+
+describe("a challenge for an account deleted while it is issued", () => {
+  /** Runs `call` while a test transaction has deleted `accountId` but not committed; then commits. */
+  async function whileDeleting<T>(accountId: string, call: () => Promise<T>): Promise<PromiseSettledResult<T>> {
+    let settled: PromiseSettledResult<T> | undefined;
+    await h.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`DELETE FROM "Account" WHERE "id" = ${accountId}::uuid`;
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const running = call().then(
+          (value) => ({ status: "fulfilled", value }) as const,
+          (reason: unknown) => ({ status: "rejected", reason }) as const,
+        );
+        // The call read the account (the delete is not visible yet); its challenge insert now
+        // waits on the account row for the foreign-key check.
+        const waiting = async () =>
+          (
+            await h.db.$queryRaw<{ n: number }[]>`
+              SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
+          )[0].n;
+        expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+        void running.then((result) => {
+          settled = result;
+        });
+      },
+      { timeout: 30_000 },
+    );
+    await waitFor(async () => settled !== undefined, 20_000);
+    return settled!;
+  }
+
+  test("a sign-in challenge is issued as for any unknown account, and nothing is stored", async () => {
+    const account = await registerAccount(h.publicClient());
+    const result = await whileDeleting(account.accountId, () =>
+      h.publicClient().createChallenge({ purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId }),
+    );
+    expect(result.status).toBe("fulfilled");
+    expect(await h.db.challenge.count({ where: { accountId: account.accountId } })).toBe(0);
+  });
+
+  test("a rotate-key challenge is refused Unauthenticated: the account no longer exists", async () => {
+    const account = await registerAccount(h.publicClient());
+    const result = await whileDeleting(account.accountId, () =>
+      h
+        .callerClient(account.accountId)
+        .createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: generateAccountKey().publicKey }),
+    );
+    expect(result).toMatchObject({
+      status: "rejected",
+      reason: { code: Code.Unauthenticated, rawMessage: "account no longer exists" },
+    });
+  });
+});
+
+test("a Register that loses the race to another registration of the same key answers with the winner's account", async () => {
+  const key = generateAccountKey();
+  const winner = randomUUID();
+  let result: Promise<{ accountId: string }> | undefined;
+  await h.db.$transaction(
+    async (tx) => {
+      // The other registration has inserted the key's account but not committed: this Register
+      // finds no account for the key, and its insert waits on the key's unique index.
+      await tx.$executeRaw`
+        INSERT INTO "Account" ("id", "publicKey", "createdAt", "keyRotatedAt")
+        VALUES (${winner}::uuid, ${Buffer.from(key.publicKey)}, now(), now())`;
+      const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+      result = registerAccount(h.publicClient(), key);
+      result.catch(() => undefined);
+      const waiting = async () =>
+        (
+          await h.db.$queryRaw<{ n: number }[]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
+        )[0].n;
+      expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+    },
+    { timeout: 30_000 },
+  );
+  await expect(result).resolves.toMatchObject({ accountId: winner });
 });
 
 describe("VerifySignature", () => {
@@ -485,7 +604,10 @@ describe("VerifySignature", () => {
         payload: new Uint8Array(1),
         signature: randomBytes(63),
       }),
-    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    ).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "signature must be a 64-byte Ed25519 signature, got 63 bytes",
+    });
     await expect(
       internal.verifySignature({
         accountId: account.accountId,
@@ -493,5 +615,14 @@ describe("VerifySignature", () => {
         signature: randomBytes(64),
       }),
     ).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: "payload must be at most 4096 bytes, got 4097" });
+  });
+
+  test("a payload of exactly 4096 bytes is verified, not refused", async () => {
+    const account = await registerAccount(h.publicClient());
+    const payload = new Uint8Array(4096).fill(7);
+    const signature = signPayload(account.privateKey, payload);
+    expect((await h.internalClient().verifySignature({ accountId: account.accountId, payload, signature })).valid).toBe(
+      true,
+    );
   });
 });
