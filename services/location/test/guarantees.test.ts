@@ -383,6 +383,26 @@ describe("revocation (LocationInternalService)", () => {
     }
   });
 
+  it("RevokePairs naming one side of a connection retires both: neither may send, and both queues are emptied", async () => {
+    const pair = await connected();
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("to B") }] });
+    await h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("to A") }] });
+    await internal().revokePairs({ pairIds: [pair.bPair] });
+    for (const pairId of [pair.aPair, pair.bPair])
+      expect([pairId, await countPackets(h.pool, pairId)]).toEqual([pairId, 0]);
+    expect(
+      await count("SELECT count(*) AS n FROM retired_pair WHERE pair_id = ANY($1)", [[pair.aPair, pair.bPair]]),
+    ).toBe(2);
+    for (const [who, to] of [
+      [pair.a, pair.bPair],
+      [pair.b, pair.aPair],
+    ]) {
+      await expect(h.as(who).sync({ data: [{ pairId: to, packetId: 2, blob: blob("after") }] })).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+      });
+    }
+  });
+
   it("after RevokeAccount no connection of the account is added again, not even by a late confirmation event or a fallback lookup", async () => {
     const pair = await connected();
     await internal().revokeAccount({ accountId: pair.a });
