@@ -80,3 +80,20 @@ test("the same packet sent twice in one batch is stored once, and both answers r
   expect(received(second, pair.bPair)).toEqual([7]);
   expect(await countPackets(h.pool, pair.bPair)).toBe(1);
 });
+
+test("a batch runs its Syncs in caller order, so two batches never take route locks in opposite orders", async () => {
+  const pairs = await connectedPairs(8);
+  await Promise.all(
+    pairs.map((pair) => h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x") }] })),
+  );
+  // One transaction per batch (xmin); within it the statements ran in seq order.
+  const { rows } = await h.pool.query<{ batch: string; sender: string }>(
+    `SELECT p.xmin::text AS batch, r.peer_account_id AS sender FROM packet p JOIN route r ON r.pair_id = p.recipient_pair_id
+      WHERE p.recipient_pair_id = ANY($1) ORDER BY p.seq`,
+    [pairs.map((pair) => pair.bPair)],
+  );
+  const batches = new Map<string, string[]>();
+  for (const row of rows) batches.set(row.batch, [...(batches.get(row.batch) ?? []), row.sender]);
+  expect(Math.max(...[...batches.values()].map((senders) => senders.length))).toBeGreaterThan(1);
+  for (const senders of batches.values()) expect(senders).toEqual([...senders].sort());
+});
