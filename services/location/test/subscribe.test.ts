@@ -326,7 +326,9 @@ describe("QueueServerMessage (admin)", () => {
   it("the last message id the sequence can give (2^31 - 1) can be acknowledged", async () => {
     const one = newConnection();
     const sequence = "pg_get_serial_sequence('server_message', 'id')";
-    const { rows } = await h.pool.query<{ last: string }>(`SELECT coalesce(pg_sequence_last_value(${sequence}), 1)::text AS last`);
+    const { rows } = await h.pool.query<{ last: string }>(
+      `SELECT coalesce(pg_sequence_last_value(${sequence}), 1)::text AS last`,
+    );
     await h.pool.query(`SELECT setval(${sequence}, 2147483646)`);
     try {
       const { packetId } = await h.admin().queueServerMessage({ subType: 1, text: "Last one", accountIds: [one.a] });
