@@ -151,6 +151,8 @@ describe("Sync between two connected accounts", () => {
     expect(ack.syncMeta).toEqual([
       expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: "SERVER", deletedPackets: [data[0].packetId] }),
     ]);
+    // Not even the Sync that acknowledges it shows it again.
+    expect(ack.data).toEqual([]);
     expect((await a.sync({})).data).toEqual([]);
     expect((await h.as(pair.b).sync({})).data).toEqual([]);
   });
