@@ -297,6 +297,23 @@ describe("held packets (check-in)", () => {
   });
 });
 
+describe("receipts", () => {
+  it("a response reports at most 5,000 receipts, what one request may acknowledge; the rest come after", async () => {
+    const pair = await connected();
+    const ids = Array.from({ length: 5001 }, (_, i) => i + 1);
+    for (let from = 0; from < ids.length; from += 500) {
+      const batch = ids.slice(from, from + 500);
+      await h.as(pair.a).sync({ data: batch.map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("r") })) });
+    }
+    for (const batch of [ids.slice(0, 5000), ids.slice(5000)])
+      await h.as(pair.b).sync({ skipIncoming: true, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: batch }] });
+    const first = meta(await h.as(pair.a).sync({}), pair.bPair)?.deliveredPackets ?? [];
+    expect(first).toHaveLength(5000);
+    const rest = await h.as(pair.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: first }] });
+    expect(meta(rest, pair.bPair)?.deliveredPackets).toEqual(ids.filter((id) => !first.includes(id)));
+  });
+});
+
 describe("latest-value slot", () => {
   it("B offline while A sends 500 locations and 3 statuses: B receives 1 location and 3 statuses; A's receipts account for all 503", async () => {
     const pair = await connected();
