@@ -70,6 +70,22 @@ describe("the access check before a Sync's limits are taken", () => {
     }
   });
 
+  it("a sender known for one pairID who adds a stranger's pairID is refused before that pairID's budget is taken", async () => {
+    const mine = newConnection();
+    await h.connect(mine);
+    const victim = newConnection();
+    await h.connect(victim);
+    // Allowed once to mine.bPair: this replica now knows mine.a as its sender.
+    await h.as(mine.a).sync({ data: packets(mine.bPair, 1, 1) });
+    await expect(
+      h.as(mine.a).sync({ data: [...packets(mine.bPair, 2, 1), ...packets(victim.bPair, 1, BURST)] }),
+    ).rejects.toMatchObject(refused);
+    // Knowing the caller for one of its recipients says nothing of the other: the victim's burst is whole.
+    await h.as(victim.a).sync({ data: packets(victim.bPair, 1, BURST) });
+    expect(await countPackets(h.pool, victim.bPair)).toBe(BURST);
+    expect(await countPackets(h.pool, mine.bPair)).toBe(1);
+  });
+
   it("does not ask the connection service when the projection has every route", async () => {
     const pair = newConnection();
     await h.connect(pair);

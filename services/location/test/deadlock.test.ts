@@ -3,6 +3,8 @@ import type pg from "pg";
 import { Code } from "@connectrpc/connect";
 import { SyncTarget } from "@seeme/contracts/location";
 import { events } from "@seeme/contracts/subjects";
+import { isConflictAbort } from "../src/db/client.js";
+import { Prisma } from "../src/db/generated/client.js";
 import { blob, newConnection, startHarness, waitUntil, type Harness, type Pair } from "./helpers.js";
 
 let h: Harness;
@@ -101,4 +103,37 @@ it("Sync answers a deadlock with Unavailable (retry), not Internal, and the retr
     expect.objectContaining({ target: SyncTarget.SENDER, pairId: low.bPair, receivedPackets: [1] }),
     expect.objectContaining({ target: SyncTarget.SENDER, pairId: high.bPair, receivedPackets: [1] }),
   ]);
+});
+
+it("a deadlock or serialization failure is told apart from other database errors, from pg and from Prisma alike", async () => {
+  // Real PostgreSQL errors of each code, raised by the server.
+  const raise = (code: string) => `DO $$ BEGIN RAISE EXCEPTION 'raised by the test' USING ERRCODE = '${code}'; END $$`;
+  const failure = async (run: () => Promise<unknown>): Promise<unknown> => {
+    try {
+      await run();
+    } catch (error) {
+      return error;
+    }
+    throw new Error("the statement did not fail");
+  };
+  for (const [code, conflict] of [
+    ["40P01", true], // deadlock_detected
+    ["40001", true], // serialization_failure
+    ["23505", false], // unique_violation
+    ["57014", false], // query_canceled
+  ] as const) {
+    // The Sync path: pg's own error.
+    expect([code, isConflictAbort(await failure(() => h.pool.query(raise(code))))]).toEqual([code, conflict]);
+    // Prisma's raw queries (P2010, the driver adapter's original code inside).
+    expect([code, isConflictAbort(await failure(() => h.location.context.db.$executeRawUnsafe(raise(code))))]).toEqual([
+      code,
+      conflict,
+    ]);
+  }
+  // Prisma's own queries report a conflict as P2034; its other known errors are not conflicts.
+  const prismaError = (errorCode: string) =>
+    new Prisma.PrismaClientKnownRequestError("failed", { code: errorCode, clientVersion: Prisma.prismaVersion.client });
+  expect(isConflictAbort(prismaError("P2034"))).toBe(true);
+  expect(isConflictAbort(prismaError("P2002"))).toBe(false);
+  expect(isConflictAbort(new Error("40P01"))).toBe(false);
 });

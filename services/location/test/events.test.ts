@@ -3,6 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { BreakReason } from "@seeme/contracts/connection";
 import { events } from "@seeme/contracts/subjects";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
+import { compactSeen } from "../src/db/seen.js";
 import {
   blob,
   countPackets,
@@ -20,6 +21,9 @@ beforeAll(async () => {
   h = await startHarness("location-events");
 });
 afterAll(() => h.stop());
+
+const count = async (sql: string, pairIds: string[]): Promise<number> =>
+  Number((await h.pool.query<{ n: string }>(sql, [pairIds])).rows[0].n);
 
 async function exchange(pair: Pair): Promise<void> {
   await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("to B") }] });
@@ -62,6 +66,48 @@ describe("connection events", () => {
       h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("late") }] }),
     ).rejects.toMatchObject({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+  });
+
+  it("a break leaves nothing about either pairID: no queued packet, no receipt, no idempotence record", async () => {
+    const pair = newConnection();
+    const other = newConnection();
+    await h.connect(pair);
+    await h.connect(other);
+    await exchange(pair);
+    await exchange(other);
+    // B takes A's packet (a receipt waits for A); B's packet still waits for A.
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [1] }] });
+    await h.as(other.b).sync({ lastPacketsReceived: [{ pairId: other.bPair, packetIds: [1] }] });
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("folded") }] });
+    // The ids stored so far fold into ranges; B's #2 below stays a seen_packet row (unless the
+    // service's own sweeper folds it first: then the ranges alone hold it).
+    await compactSeen(h.location.context.db, h.clock.now());
+    await h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 2, blob: blob("unfolded") }] });
+    const left = async (pairs: string[]) => ({
+      packets: await count("SELECT count(*) AS n FROM packet WHERE recipient_pair_id = ANY($1)", pairs),
+      receipts: await count(
+        "SELECT count(*) AS n FROM delivery_receipt WHERE recipient_pair_id = ANY($1) OR sender_pair_id = ANY($1)",
+        pairs,
+      ),
+      seenPackets: await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = ANY($1)", pairs),
+      seenRanges: await count("SELECT count(*) AS n FROM seen_range WHERE recipient_pair_id = ANY($1)", pairs),
+    });
+    expect(await left([pair.aPair, pair.bPair])).toMatchObject({ packets: 3, receipts: 1, seenRanges: 2 });
+    const others = await left([other.aPair, other.bPair]);
+    expect(others).toMatchObject({ packets: 1, receipts: 1 });
+
+    await h.events.publish(
+      events.connectionBroken,
+      { eventId: randomUUID(), route: pair.route, brokenByAccountId: pair.b, reason: BreakReason.REQUESTED },
+      { msgId: randomUUID() },
+    );
+    await waitUntil(
+      async () =>
+        (await h.pool.query("SELECT 1 FROM route WHERE connection_id = $1", [pair.route.connectionId])).rowCount === 0,
+    );
+    expect(await left([pair.aPair, pair.bPair])).toEqual({ packets: 0, receipts: 0, seenPackets: 0, seenRanges: 0 });
+    // Another connection's queue, receipts and record are untouched.
+    expect(await left([other.aPair, other.bPair])).toEqual(others);
   });
 
   it("an expired invite notifies the initiator (5/4) with the invited pairID", async () => {

@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
 import { SyncTarget, type SyncResponse } from "@seeme/contracts/location";
+import { GroupCommit } from "../src/db/group-commit.js";
 import { blob, countPackets, newConnection, startHarness, type Harness, type Pair } from "./helpers.js";
 
 /**
@@ -79,4 +80,47 @@ test("the same packet sent twice in one batch is stored once, and both answers r
   expect(received(first, pair.bPair)).toEqual([7]);
   expect(received(second, pair.bPair)).toEqual([7]);
   expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+});
+
+test("a batch runs its Syncs in caller order, so two batches never take route locks in opposite orders", async () => {
+  const pairs = await connectedPairs(8);
+  await Promise.all(
+    pairs.map((pair) => h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x") }] })),
+  );
+  // One transaction per batch (xmin); within it the statements ran in seq order.
+  const { rows } = await h.pool.query<{ batch: string; sender: string }>(
+    `SELECT p.xmin::text AS batch, r.peer_account_id AS sender FROM packet p JOIN route r ON r.pair_id = p.recipient_pair_id
+      WHERE p.recipient_pair_id = ANY($1) ORDER BY p.seq`,
+    [pairs.map((pair) => pair.bPair)],
+  );
+  const batches = new Map<string, string[]>();
+  for (const row of rows) batches.set(row.batch, [...(batches.get(row.batch) ?? []), row.sender]);
+  expect(Math.max(...[...batches.values()].map((senders) => senders.length))).toBeGreaterThan(1);
+  for (const senders of batches.values()) expect(senders).toEqual([...senders].sort());
+});
+
+test("a batch holds at most SYNC_GROUP_COMMIT_MAX Syncs, and a Sync after a full batch is not left waiting", async () => {
+  const configured = h.location.context.syncs;
+  try {
+    for (const windowMs of [50, 0]) {
+      h.location.context.syncs = new GroupCommit(h.location.context.sql, { windowMs, maxBatch: 2 });
+      const pairs = await connectedPairs(6);
+      await Promise.all(
+        pairs.map((pair) => h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("x") }] })),
+      );
+      const { rows } = await h.pool.query<{ size: number }>(
+        "SELECT count(*)::int AS size FROM packet WHERE recipient_pair_id = ANY($1) GROUP BY xmin::text",
+        [pairs.map((pair) => pair.bPair)],
+      );
+      expect([windowMs, Math.max(...rows.map((row) => row.size))]).toEqual([windowMs, expect.any(Number)]);
+      expect(Math.max(...rows.map((row) => row.size))).toBeLessThanOrEqual(2);
+      // One Sync on its own, after the batches above: answered within the window, not stuck.
+      const [lone] = await connectedPairs(1);
+      const answered = h.as(lone.a).sync({ data: [{ pairId: lone.bPair, packetId: 1, blob: blob("alone") }] });
+      const late = new Promise((resolve) => setTimeout(() => resolve("not answered in 5 s"), 5000));
+      expect(await Promise.race([answered.then(() => "answered"), late])).toBe("answered");
+    }
+  } finally {
+    h.location.context.syncs = configured;
+  }
 });

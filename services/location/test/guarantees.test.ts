@@ -131,7 +131,11 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
       .sync({ data: ids.map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob(`p${packetId}`) })) });
     expect(await inbox(pair)).toEqual(ids);
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: ids }] });
-    await h.as(pair.a).sync({});
+    // A takes its receipts: from here only the folded record keeps a resend out.
+    await h.as(pair.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: ids }] });
+    expect(await count("SELECT count(*) AS n FROM delivery_receipt WHERE recipient_pair_id = $1", [pair.bPair])).toBe(
+      0,
+    );
     await sweepOnce(h.location.context);
     // 52 packets, one gap: two ranges and nothing else.
     expect(await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = $1", [pair.bPair])).toBe(0);
@@ -168,9 +172,10 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
       { first: "60", last: "62" },
     ]);
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [55, 62] }] });
-    await h
-      .as(pair.a)
-      .sync({ data: [1, 55, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })) });
+    await h.as(pair.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [55, 62] }] });
+    await h.as(pair.a).sync({
+      data: [1, 30, 55, 60, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })),
+    });
     expect(await inbox(pair)).toEqual([]);
   });
 });
@@ -292,6 +297,23 @@ describe("held packets (check-in)", () => {
   });
 });
 
+describe("receipts", () => {
+  it("a response reports at most 5,000 receipts, what one request may acknowledge; the rest come after", async () => {
+    const pair = await connected();
+    const ids = Array.from({ length: 5001 }, (_, i) => i + 1);
+    for (let from = 0; from < ids.length; from += 500) {
+      const batch = ids.slice(from, from + 500);
+      await h.as(pair.a).sync({ data: batch.map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("r") })) });
+    }
+    for (const batch of [ids.slice(0, 5000), ids.slice(5000)])
+      await h.as(pair.b).sync({ skipIncoming: true, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: batch }] });
+    const first = meta(await h.as(pair.a).sync({}), pair.bPair)?.deliveredPackets ?? [];
+    expect(first).toHaveLength(5000);
+    const rest = await h.as(pair.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: first }] });
+    expect(meta(rest, pair.bPair)?.deliveredPackets).toEqual(ids.filter((id) => !first.includes(id)));
+  });
+});
+
 describe("latest-value slot", () => {
   it("B offline while A sends 500 locations and 3 statuses: B receives 1 location and 3 statuses; A's receipts account for all 503", async () => {
     const pair = await connected();
@@ -351,6 +373,22 @@ describe("latest-value slot", () => {
       [8, "status"],
     ]);
   });
+
+  it("a superseded location is remembered: resent after its receipt was taken and the newer one delivered, it is not stored again", async () => {
+    const pair = await connected();
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 10, blob: blob("new"), slot: Slot.LOCATION }] });
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 9, blob: blob("old"), slot: Slot.LOCATION }] });
+    expect(meta(await h.as(pair.a).sync({}), pair.bPair)?.supersededPackets).toEqual([9]);
+    await h.as(pair.a).sync({ receiptsSeen: [{ pairId: pair.bPair, packetIds: [9] }] });
+    expect(await inbox(pair)).toEqual([10]);
+    await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [10] }] });
+    // A retry of 9 from another of A's processes, once nothing of 9 or 10 waits any more.
+    const retry = await h.as(pair.a).sync({
+      data: [{ pairId: pair.bPair, packetId: 9, blob: blob("old"), slot: Slot.LOCATION }],
+    });
+    expect(meta(retry, pair.bPair)?.receivedPackets).toEqual([9]);
+    expect(await inbox(pair)).toEqual([]);
+  });
 });
 
 describe("revocation (LocationInternalService)", () => {
@@ -373,6 +411,26 @@ describe("revocation (LocationInternalService)", () => {
     await expect(internal().revokePairs({ pairIds: ["short"] })).rejects.toMatchObject({ code: Code.InvalidArgument });
     await internal().revokePairs({ pairIds: [pair.aPair, pair.bPair] });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    for (const [who, to] of [
+      [pair.a, pair.bPair],
+      [pair.b, pair.aPair],
+    ]) {
+      await expect(h.as(who).sync({ data: [{ pairId: to, packetId: 2, blob: blob("after") }] })).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+      });
+    }
+  });
+
+  it("RevokePairs naming one side of a connection retires both: neither may send, and both queues are emptied", async () => {
+    const pair = await connected();
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("to B") }] });
+    await h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("to A") }] });
+    await internal().revokePairs({ pairIds: [pair.bPair] });
+    for (const pairId of [pair.aPair, pair.bPair])
+      expect([pairId, await countPackets(h.pool, pairId)]).toEqual([pairId, 0]);
+    expect(
+      await count("SELECT count(*) AS n FROM retired_pair WHERE pair_id = ANY($1)", [[pair.aPair, pair.bPair]]),
+    ).toBe(2);
     for (const [who, to] of [
       [pair.a, pair.bPair],
       [pair.b, pair.aPair],

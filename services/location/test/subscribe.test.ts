@@ -323,6 +323,26 @@ describe("QueueServerMessage (admin)", () => {
     expect(await rows()).toEqual([everyone]);
   });
 
+  it("the last message id the sequence can give (2^31 - 1) can be acknowledged", async () => {
+    const one = newConnection();
+    const sequence = "pg_get_serial_sequence('server_message', 'id')";
+    const { rows } = await h.pool.query<{ last: string }>(
+      `SELECT coalesce(pg_sequence_last_value(${sequence}), 1)::text AS last`,
+    );
+    await h.pool.query(`SELECT setval(${sequence}, 2147483646)`);
+    try {
+      const { packetId } = await h.admin().queueServerMessage({ subType: 1, text: "Last one", accountIds: [one.a] });
+      expect(packetId).toBe(2_147_483_647);
+      const acked = await h.as(one.a).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [packetId] }] });
+      expect(acked.syncMeta.find((m) => m.pairId === "SERVER")?.deletedPackets).toEqual([packetId]);
+      expect((await h.as(one.a).sync({})).data.filter((p) => p.packetId === packetId)).toEqual([]);
+    } finally {
+      // The suite's later messages take ids after the ones it used before.
+      await h.pool.query("DELETE FROM server_message WHERE id = 2147483647");
+      await h.pool.query(`SELECT setval(${sequence}, $1::bigint)`, [rows[0].last]);
+    }
+  });
+
   it("an acknowledgement of a SERVER id beyond any message id is answered, not an error", async () => {
     const one = newConnection();
     const response = await h

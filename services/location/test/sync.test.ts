@@ -1,3 +1,5 @@
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { SyncTarget } from "@seeme/contracts/location";
 import { NOT_YOUR_CONNECTION } from "../src/access.js";
@@ -149,6 +151,8 @@ describe("Sync between two connected accounts", () => {
     expect(ack.syncMeta).toEqual([
       expect.objectContaining({ target: SyncTarget.RECIPIENT, pairId: "SERVER", deletedPackets: [data[0].packetId] }),
     ]);
+    // Not even the Sync that acknowledges it shows it again.
+    expect(ack.data).toEqual([]);
     expect((await a.sync({})).data).toEqual([]);
     expect((await h.as(pair.b).sync({})).data).toEqual([]);
   });
@@ -465,6 +469,19 @@ describe("retention", () => {
     h.clock.advance(60 * 60 * 1000 + 1000);
     expect((await h.as(pair.b).sync({})).data.filter((p) => p.pairId === pair.bPair)).toEqual([]);
     await waitUntil(async () => (await countPackets(h.pool, pair.bPair)) === 0);
+  });
+
+  it("keeps a packet for its connection's packet life to the millisecond (a fraction of one dropped)", async () => {
+    const pair = newConnection();
+    // 90.5009 s: whole seconds and nanoseconds both count; the 0.9 ms fraction does not.
+    pair.route.packetLife = create(DurationSchema, { seconds: 90n, nanos: 500_900_000 });
+    await h.connect(pair);
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("brief") }] });
+    const { rows } = await h.pool.query<{ life: string }>(
+      "SELECT (extract(epoch FROM expires_at - stored_at) * 1000)::text AS life FROM packet WHERE recipient_pair_id = $1",
+      [pair.bPair],
+    );
+    expect(rows.map((row) => Number(row.life))).toEqual([90_500]);
   });
 
   it("caps a connection's packet life at seven days", async () => {
