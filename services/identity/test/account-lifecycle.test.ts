@@ -219,12 +219,7 @@ test("a rotation whose account key changed after it was read is refused Unauthen
         newSignature: signPayload(newKey.privateKey, payload),
       });
       rotating.catch(() => undefined);
-      const waiting = async () =>
-        (
-          await h.db.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
-        )[0].n;
-      expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+      expect(await waitFor(async () => (await h.blockedBehind(pid)) === 1, 20_000)).toBe(true);
     },
     { timeout: 30_000 },
   );

@@ -94,6 +94,18 @@ export async function startHarness(label: string, env: Env = {}, options: { log?
       ]);
       return { accounts, challenges, events };
     },
+    /**
+     * How many database sessions wait on a lock held by backend `pid`, directly or queued behind
+     * another waiter: race tests hold a lock, start calls and wait until they are queued.
+     */
+    async blockedBehind(pid: number): Promise<number> {
+      const [{ n }] = await db.$queryRaw<{ n: number }[]>`
+        WITH RECURSIVE waiting(pid) AS (
+          SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))
+          UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
+        SELECT count(*)::int AS n FROM waiting`;
+      return n;
+    },
     async stop() {
       clients.forEach((c) => c.close());
       await service.stop();

@@ -16,6 +16,19 @@ import { sweepExpired } from "../src/sweeper.js";
 import { waitFor } from "@seeme/testkit/health";
 import { startHarness, type Harness } from "./harness.js";
 
+/** A new account's sign-in request over a fresh SIGN_IN challenge, signed and not sent yet. */
+async function signedSignIn(client: ReturnType<Harness["publicClient"]>) {
+  const account = await registerAccount(client);
+  const { nonce, payload } = await requestChallenge(client, {
+    purpose: ChallengePurpose.SIGN_IN,
+    accountId: account.accountId,
+  });
+  return {
+    nonce,
+    request: { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) },
+  };
+}
+
 let h: Harness;
 
 beforeAll(async () => {
@@ -151,24 +164,14 @@ describe("refused sign-ins leave the database unchanged", () => {
 
   test("a reused nonce", async () => {
     const client = h.publicClient();
-    const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, {
-      purpose: ChallengePurpose.SIGN_IN,
-      accountId: account.accountId,
-    });
-    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    const { request } = await signedSignIn(client);
     await client.signIn(request);
     await refusedWithoutChange(Code.Unauthenticated, () => client.signIn(request), /used/);
   });
 
   test("two racing uses of one nonce make one session", async () => {
     const client = h.publicClient();
-    const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, {
-      purpose: ChallengePurpose.SIGN_IN,
-      accountId: account.accountId,
-    });
-    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    const { request } = await signedSignIn(client);
     const results = await Promise.allSettled([client.signIn(request), client.signIn(request), client.signIn(request)]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     for (const r of results)
@@ -177,12 +180,7 @@ describe("refused sign-ins leave the database unchanged", () => {
 
   test("two uses of one nonce that both found the challenge before either used it make one session", async () => {
     const client = h.publicClient();
-    const account = await registerAccount(client);
-    const { nonce, payload } = await requestChallenge(client, {
-      purpose: ChallengePurpose.SIGN_IN,
-      accountId: account.accountId,
-    });
-    const request = { accountId: account.accountId, nonce, signature: signPayload(account.privateKey, payload) };
+    const { nonce, request } = await signedSignIn(client);
     let results: PromiseSettledResult<unknown>[] = [];
     // The test holds the challenge row: both sign-ins find it and verify the signature, then
     // queue to delete it. Released, the first deletes it and the second must be refused.
@@ -191,16 +189,7 @@ describe("refused sign-ins leave the database unchanged", () => {
         await tx.$queryRaw`SELECT 1 FROM "Challenge" WHERE "nonce" = ${Buffer.from(nonce)} FOR UPDATE`;
         const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
         const racing = Promise.allSettled([client.signIn(request), client.signIn(request)]);
-        // Backends queued behind the test's lock, directly or behind another waiter.
-        const waiting = async () =>
-          (
-            await h.db.$queryRaw<{ n: number }[]>`
-              WITH RECURSIVE waiting(pid) AS (
-                SELECT pid FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))
-                UNION SELECT a.pid FROM pg_stat_activity a JOIN waiting w ON w.pid = ANY(pg_blocking_pids(a.pid)))
-              SELECT count(*)::int AS n FROM waiting`
-          )[0].n;
-        expect(await waitFor(async () => (await waiting()) === 2, 20_000)).toBe(true);
+        expect(await waitFor(async () => (await h.blockedBehind(pid)) === 2, 20_000)).toBe(true);
         void racing.then((settled) => {
           results = settled;
         });
@@ -500,12 +489,7 @@ describe("a challenge for an account deleted while it is issued", () => {
         );
         // The call read the account (the delete is not visible yet); its challenge insert now
         // waits on the account row for the foreign-key check.
-        const waiting = async () =>
-          (
-            await h.db.$queryRaw<{ n: number }[]>`
-              SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
-          )[0].n;
-        expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+        expect(await waitFor(async () => (await h.blockedBehind(pid)) === 1, 20_000)).toBe(true);
         void running.then((result) => {
           settled = result;
         });
@@ -553,12 +537,7 @@ test("a Register that loses the race to another registration of the same key ans
       const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
       result = registerAccount(h.publicClient(), key);
       result.catch(() => undefined);
-      const waiting = async () =>
-        (
-          await h.db.$queryRaw<{ n: number }[]>`
-            SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${pid}::int = ANY(pg_blocking_pids(pid))`
-        )[0].n;
-      expect(await waitFor(async () => (await waiting()) === 1, 20_000)).toBe(true);
+      expect(await waitFor(async () => (await h.blockedBehind(pid)) === 1, 20_000)).toBe(true);
     },
     { timeout: 30_000 },
   );
