@@ -78,8 +78,10 @@ try {
   await sleep(IDLE_SECONDS * 1000);
   const statementsWithout = statements - mark;
 
-  const heapProfile = process.argv.includes("--heap-profile");
-  const profiled = heapProfile ? await openInspector(pids.gateway) : undefined;
+  // --heap-profile [gateway|location]: live allocations by function in that process (default gateway).
+  const profileAt = process.argv.indexOf("--heap-profile");
+  const profiledName = profileAt === -1 ? undefined : process.argv[profileAt + 1] === "location" ? "location" : "gateway";
+  const profiled = profiledName ? await openInspector(pids[profiledName]) : undefined;
   await profiled?.send("HeapProfiler.startSampling", { samplingInterval: 1024 });
   say(`opening ${STREAMS} Subscribe streams …`);
   const abort = new AbortController();
@@ -128,7 +130,7 @@ try {
     await profiled.send("HeapProfiler.stopSampling");
     await profiled.close();
     process.stdout.write(
-      `gateway, live allocations by function:\n${topAllocations(profile.head, caughtUp).join("\n")}\n`,
+      `${profiledName}, live allocations by function:\n${topAllocations(profile.head, caughtUp).join("\n")}\n`,
     );
   }
   const after = await measure();
