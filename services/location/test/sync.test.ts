@@ -340,6 +340,53 @@ describe("who may send, read and acknowledge", () => {
     expect(after.syncMeta.find((m) => m.pairId === pair.bPair)?.deliveredPackets).toEqual([7]);
   });
 
+  it("refuses a first-time sender too when the connection breaks between the access check and the statement", async () => {
+    // Unlike the test above, A has never sent under this pairID, so its access is checked before
+    // the statement and not again after it: the refusal must come from the statement's verdict.
+    const pair = newConnection();
+    await h.connect(pair);
+    const breaker = await h.pool.connect();
+    try {
+      await breaker.query("BEGIN");
+      await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
+      const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      const sending = h
+        .as(pair.a)
+        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("first, too late") }] })
+        .then(
+          (response) => ({ response }),
+          (error: unknown) => ({ error }),
+        );
+      await waitUntil(
+        async () =>
+          (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
+            .rowCount === 1,
+      );
+      await breaker.query("COMMIT");
+      expect(await sending).toEqual({
+        error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
+      });
+    } finally {
+      breaker.release();
+    }
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+  });
+
+  it("re-checks a known sender with the connection service when the statement finds no route, and sends", async () => {
+    // Location's copy of the route is gone (a lagging or rebuilt projection) while the connection
+    // service still holds the connection: the Sync asks it again and goes through, not refused.
+    const pair = newConnection();
+    await h.connect(pair);
+    h.connections.routes.set(pair.route.connectionId, pair.route);
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("known now") }] });
+    await h.pool.query("DELETE FROM route WHERE pair_id IN ($1, $2)", [pair.aPair, pair.bPair]);
+    const asked = h.connections.calls.listAccountRoutes;
+    const response = await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("again") }] });
+    expect(response.syncMeta.find((m) => m.pairId === pair.bPair)?.receivedPackets).toEqual([2]);
+    expect(h.connections.calls.listAccountRoutes).toBe(asked + 1);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(2);
+  });
+
   it("refuses calls without a valid caller", async () => {
     const { createGrpcClient } = await import("@seeme/runtime/grpc");
     const { LocationService } = await import("@seeme/contracts/location");
