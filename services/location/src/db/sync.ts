@@ -238,13 +238,14 @@ export function readOutcome(rows: SyncRow[]): SyncOutcome {
         break;
     }
   }
-  outcome.stored = stored.sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0)).map((entry) => entry.packet);
+  // A bigint difference keeps its sign as a Number, however far apart the two seqs are.
+  outcome.stored = stored.sort((a, b) => Number(a.seq - b.seq)).map((entry) => entry.packet);
   // UNION ALL keeps each branch's rows together but does not promise their order.
   outcome.inbox.sort(
     (a, b) =>
       a.cursor.storedAt.getTime() - b.cursor.storedAt.getTime() ||
       a.cursor.kind - b.cursor.kind ||
-      (a.cursor.seq < b.cursor.seq ? -1 : a.cursor.seq > b.cursor.seq ? 1 : 0),
+      Number(a.cursor.seq - b.cursor.seq),
   );
   return outcome;
 }
