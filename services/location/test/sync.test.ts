@@ -256,6 +256,37 @@ describe("Sync between two connected accounts", () => {
   });
 });
 
+describe("one Sync is one transaction", () => {
+  it("stores none of a Sync's packets when acknowledging its server message fails, and keeps the message", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    const { packetId: notice } = await h
+      .admin()
+      .queueServerMessage({ subType: 1, text: "for A", accountIds: [pair.a] });
+    // A fault in the acknowledgement, the statement after the Sync statement (db/server-messages.ts).
+    await h.pool.query(`CREATE FUNCTION fail_server_ack() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$`);
+    await h.pool.query(`CREATE TRIGGER fail_server_ack BEFORE DELETE ON server_message_recipient
+      FOR EACH ROW EXECUTE FUNCTION fail_server_ack()`);
+    const request = {
+      data: [{ pairId: pair.bPair, packetId: 1, blob: blob("with the ack") }],
+      lastPacketsReceived: [{ pairId: "SERVER", packetIds: [notice] }],
+    };
+    try {
+      await expect(h.as(pair.a).sync(request)).rejects.toMatchObject({ code: Code.Internal });
+    } finally {
+      await h.pool.query("DROP TRIGGER fail_server_ack ON server_message_recipient");
+      await h.pool.query("DROP FUNCTION fail_server_ack()");
+    }
+    expect(await countPackets(h.pool, pair.bPair)).toBe(0);
+    // The retry stores the packet and acknowledges the message, once each.
+    const retried = await h.as(pair.a).sync(request);
+    expect(retried.syncMeta.find((m) => m.pairId === pair.bPair)?.receivedPackets).toEqual([1]);
+    expect(retried.syncMeta.find((m) => m.pairId === "SERVER")?.deletedPackets).toEqual([notice]);
+    expect(await countPackets(h.pool, pair.bPair)).toBe(1);
+  });
+});
+
 describe("who may send, read and acknowledge", () => {
   it("refuses sending to a pairID the caller is not connected to, the same way whether it exists or not", async () => {
     const mine = newConnection();
