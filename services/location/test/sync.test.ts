@@ -238,11 +238,11 @@ describe("Sync between two connected accounts", () => {
     expect((await b.sync({})).data.filter((p) => p.pairId === pair.bPair).map((p) => p.packetId)).toEqual([2, 3, 4]);
   });
 
-  it("returns packets oldest first, in pages, with has_more", async () => {
+  it("returns packets oldest first, in pages, with has_more (false on an exactly full last page)", async () => {
     const pair = newConnection();
     await h.connect(pair);
     const a = h.as(pair.a);
-    for (const id of [10, 11, 12]) {
+    for (const id of [10, 11, 12, 13]) {
       await a.sync({ data: [{ pairId: pair.bPair, packetId: id, blob: blob(`p${id}`) }] });
       h.clock.advance(1000);
     }
@@ -251,7 +251,7 @@ describe("Sync between two connected accounts", () => {
     expect(first.data.map((p) => p.packetId)).toEqual([10, 11]);
     expect(first.hasMore).toBe(true);
     const second = await b.sync({ pageSize: 2, lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [10, 11] }] });
-    expect(second.data.map((p) => p.packetId)).toEqual([12]);
+    expect(second.data.map((p) => p.packetId)).toEqual([12, 13]);
     expect(second.hasMore).toBe(false);
   });
 });
