@@ -1,8 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { IncomingPacketSchema } from "@seeme/contracts/location";
 import { encodeLocation } from "../src/codec-location.js";
+import { encodeTextPart, splitText } from "../src/codec-text.js";
 import { encodeStatus } from "../src/codec-status.js";
-import { ConnectionManagement, Movement, PrimaryType, SimpleStatus } from "../src/codes.js";
+import { ConnectionManagement, Movement, PrimaryType, SimpleStatus, TextMessageKind } from "../src/codes.js";
 import { fromBase64, toBase64 } from "../src/connection-state.js";
 import { encodeRekey, newKeySet } from "../src/key-rotation.js";
 import { importConnectionKeyPairs, type ConnectionKeyPairs } from "../src/keys.js";
@@ -290,5 +291,157 @@ test("after answering an offer, packets sealed under the old keys still open for
     kind: "rejected",
     connection: bob.a.pairId,
     reason: "envelope-unauthentic",
+  });
+});
+
+describe("texts in several parts, and edits", () => {
+  const NEW = { kind: TextMessageKind.New, sharing: true, parentPacketId: 0, parentIsSender: false };
+  const receive = async (
+    state: DeviceState,
+    from: ReturnType<typeof connectionPair>,
+    packetId: number,
+    payload: string,
+  ) => receiveInto(state, await packetFrom(from.b, from.a, packetId, payload), NOW);
+
+  test("a text is kept only once all its parts arrived, in any order; texts in flight at once, on one connection or on two under the same packetIDs, do not mix", async () => {
+    const bob = connectionPair();
+    const carol = connectionPair({ a: "C", b: "A" });
+    const state = deviceState([bob.a, carol.a]);
+    const fromBob = "b".repeat(250); // 3 parts, packetIDs 10–12
+    const fromCarol = "c".repeat(150); // 2 parts, packetIDs 10–11
+    const bobParts = splitText(fromBob, NEW);
+    const carolParts = splitText(fromCarol, NEW);
+    expect([bobParts.length, carolParts.length]).toEqual([3, 2]);
+
+    expect(await receive(state, bob, 12, bobParts[2])).toEqual({ kind: "text-part", connection: bob.a.pairId });
+    expect(await receive(state, carol, 10, carolParts[0])).toEqual({ kind: "text-part", connection: carol.a.pairId });
+    expect(await receive(state, bob, 10, bobParts[0])).toEqual({ kind: "text-part", connection: bob.a.pairId });
+    const bobAgain = "d".repeat(150); // Bob's second text, 2 parts, packetIDs 20–21
+    const bobAgainParts = splitText(bobAgain, NEW);
+    expect(await receive(state, bob, 20, bobAgainParts[0])).toEqual({ kind: "text-part", connection: bob.a.pairId });
+    expect(await receive(state, carol, 11, carolParts[1])).toMatchObject({
+      kind: "message",
+      message: { kind: "text", connection: carol.a.pairId, packetId: 10, message: fromCarol },
+    });
+    expect(state.partialTexts).toHaveLength(2);
+    expect(await receive(state, bob, 21, bobAgainParts[1])).toMatchObject({
+      kind: "message",
+      message: { kind: "text", connection: bob.a.pairId, packetId: 20, message: bobAgain },
+    });
+    expect(state.partialTexts).toHaveLength(1);
+    expect(await receive(state, bob, 11, bobParts[1])).toMatchObject({
+      kind: "message",
+      message: { kind: "text", connection: bob.a.pairId, packetId: 10, message: fromBob },
+    });
+    expect(state.partialTexts).toEqual([]);
+    expect(state.inbox.map((m) => m.kind === "text" && m.message)).toEqual([fromCarol, bobAgain, fromBob]);
+  });
+
+  test("parts that do not belong together are refused as an invalid payload, and the device goes on", async () => {
+    const bob = connectionPair();
+    const state = deviceState([bob.a]);
+    const [first] = splitText("x".repeat(150), NEW);
+    const [, otherKind] = splitText("y".repeat(150), { ...NEW, kind: TextMessageKind.Reply, parentPacketId: 3 });
+    expect(await receive(state, bob, 30, first)).toEqual({ kind: "text-part", connection: bob.a.pairId });
+    expect(await receive(state, bob, 31, otherKind)).toEqual({
+      kind: "rejected",
+      connection: bob.a.pairId,
+      reason: "invalid-payload",
+    });
+    expect(state.partialTexts).toEqual([]);
+    expect(state.inbox).toEqual([]);
+  });
+
+  test("an edit changes only its sender's text with that packetID: not another connection's, not a location; packetID 0 is refused", async () => {
+    const bob = connectionPair();
+    const carol = connectionPair({ a: "C", b: "A" });
+    const state = deviceState([bob.a, carol.a]);
+    const edit = (parentPacketId: number, body: string) =>
+      encodeTextPart({
+        kind: TextMessageKind.Update,
+        sharing: true,
+        parentPacketId,
+        parentIsSender: true,
+        part: 1,
+        of: 1,
+        body,
+      });
+    await receive(state, bob, 5, splitText("bob's", NEW)[0]);
+    await receive(state, carol, 5, splitText("carol's", NEW)[0]);
+    const location = encodeLocation({ ...HERE, sharing: true });
+    expect((await receive(state, bob, 6, location)).kind).toBe("message");
+
+    expect(await receive(state, carol, 7, edit(5, "carol's, edited"))).toMatchObject({
+      kind: "edited",
+      connection: carol.a.pairId,
+      packetId: 5,
+      found: true,
+    });
+    expect(state.inbox.flatMap((m) => (m.kind === "text" ? [[m.connection, m.message]] : []))).toEqual([
+      [bob.a.pairId, "bob's"],
+      [carol.a.pairId, "carol's, edited"],
+    ]);
+    expect(await receive(state, bob, 8, edit(6, "not a text"))).toMatchObject({ kind: "edited", found: false });
+    expect(state.inbox.find((m) => m.kind === "location")).toMatchObject({ latitude: HERE.latitude });
+    expect(await receive(state, bob, 9, edit(0, "no parent"))).toEqual({
+      kind: "rejected",
+      connection: bob.a.pairId,
+      reason: "invalid-payload",
+    });
+  });
+});
+
+describe("server notices", () => {
+  const notice = (packetId: number, fields: { type?: number; subType?: number; text?: string } = {}) =>
+    create(IncomingPacketSchema, {
+      pairId: SERVER_PAIR_ID,
+      packetId,
+      type: PrimaryType.ConnectionManagement,
+      subType: ConnectionManagement.Confirmed,
+      ...fields,
+    });
+
+  test("a notice is acknowledged when it first arrives and again on a second delivery after the first ack went out", async () => {
+    const state = deviceState([]);
+    await receiveInto(state, notice(7, { type: PrimaryType.ServerMessage, subType: 1 }), NOW);
+    expect(state.acks[SERVER_PAIR_ID]).toEqual([7]);
+    delete state.acks[SERVER_PAIR_ID]; // as a Sync that carried the ack does
+    expect(await receiveInto(state, notice(7, { type: PrimaryType.ServerMessage, subType: 1 }), NOW)).toEqual({
+      kind: "skipped",
+    });
+    expect(state.acks[SERVER_PAIR_ID]).toEqual([7]);
+    expect(state.inbox).toHaveLength(1);
+  });
+
+  test("the device remembers the last 200 notice ids, not more", async () => {
+    const state = deviceState([]);
+    for (let id = 1; id <= 201; id++) await receiveInto(state, notice(id, { type: PrimaryType.ServerMessage }), NOW);
+    expect(state.seenServerMessages).toHaveLength(200);
+    expect(state.seenServerMessages[0]).toBe(2);
+  });
+
+  test("connection notices change only the connection they name, and only from the status they apply to", async () => {
+    const bob = connectionPair();
+    const carol = connectionPair({ a: "C", b: "A" });
+    const dan = connectionPair({ a: "D", b: "A" });
+    const state = deviceState([
+      { ...bob.a, status: "invited" },
+      { ...carol.a, status: "invited" },
+      { ...dan.a, status: "broken" },
+    ]);
+    const [bobSide, carolSide, danSide] = state.connections;
+    // Not a connection-management notice, though its text names Bob's pairID and its subtype is 3.
+    await receiveInto(state, notice(1, { type: PrimaryType.ServerMessage, text: bob.a.peerPairId }), NOW);
+    expect(bobSide.status).toBe("invited");
+    // Confirmed names Carol's connection: Carol's becomes active, Bob's stays invited.
+    await receiveInto(state, notice(2, { text: carol.a.peerPairId }), NOW);
+    expect([bobSide.status, carolSide.status]).toEqual(["invited", "active"]);
+    // Confirmed does not revive a broken connection; Expired does not end an active one.
+    await receiveInto(state, notice(3, { text: dan.a.peerPairId }), NOW);
+    await receiveInto(state, notice(4, { subType: ConnectionManagement.Expired, text: carol.a.peerPairId }), NOW);
+    expect([carolSide.status, danSide.status]).toEqual(["active", "broken"]);
+    // Expired ends an invited one.
+    await receiveInto(state, notice(5, { subType: ConnectionManagement.Expired, text: bob.a.peerPairId }), NOW);
+    expect(bobSide.status).toBe("expired");
   });
 });
