@@ -662,3 +662,17 @@ test("list: newest first, packet life as asked (capped at 7 days), rekey due aft
   const later = (await a.client.listConnections({})).connections;
   expect(later.map((c) => c.rekeyDue)).toEqual([false, true]);
 });
+
+test("confirming one invite leaves the initiator's other pending invites open: each is claimed alone", async () => {
+  const a = newAccount();
+  const b = newAccount();
+  const c = newAccount();
+  const toB = await invite(a);
+  const toC = await invite(a);
+  expect((await b.client.confirmConnection(toB.request)).status).toBe(ConfirmStatus.CONFIRMED);
+  expect((await c.client.confirmConnection(toC.request)).status).toBe(ConfirmStatus.CONFIRMED);
+  const used = await suite.tables.rows("invites");
+  expect(used.filter((row) => [toB.sender, toC.sender].includes(row.sender_pair_id)).every((row) => row.used_at)).toBe(
+    true,
+  );
+});

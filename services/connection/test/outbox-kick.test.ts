@@ -1,0 +1,63 @@
+import { bindTo, recipientProof } from "@seeme/testkit/pairing";
+import { clientAs, eventWatcher, newPairId, registerAccount, startSuite, testClock, type Account } from "./helpers.js";
+
+// The outbox is polled once a minute here, so an event that reaches NATS within seconds got there
+// because the call that recorded it kicked the relay (ctx.publishEvents): a confirm, and an initiate
+// that replaced an expired invite. The other suites poll every 50 ms and cannot tell.
+const clock = testClock();
+let suite: Awaited<ReturnType<typeof startSuite>>;
+let watcher: Awaited<ReturnType<typeof eventWatcher>>;
+const clients: Array<{ close(): void }> = [];
+
+beforeAll(async () => {
+  suite = await startSuite("outbox_kick", { now: clock.now }, { OUTBOX_POLL_INTERVAL: "1m" });
+  watcher = await eventWatcher(suite.bus, "outbox-kick-test");
+});
+
+afterAll(async () => {
+  clients.forEach((c) => c.close());
+  await watcher.close();
+  await suite.stop();
+});
+
+function client(account: Account) {
+  const c = clientAs(suite.address, account.id);
+  clients.push(c);
+  return c;
+}
+
+async function initiate(a: Account, sender: string, recipient: string) {
+  return client(a).initiateConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    accountSignature: a.signInitiate(sender, recipient),
+    ...bindTo(recipient),
+  });
+}
+
+test("a confirm publishes connection.confirmed at once, not at the next outbox poll", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const [sender, recipient] = [newPairId(), newPairId()];
+  const { serverSignature } = await initiate(a, sender, recipient);
+  await client(b).confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  });
+  const [confirmed] = await watcher.confirmed.take(1, 5000);
+  expect(confirmed).toMatchObject({ initiatorPairId: sender, recipientPairId: recipient });
+});
+
+test("an initiate that replaces an invite at its expiry time publishes invite.expired at once", async () => {
+  const a = registerAccount(suite.identity);
+  const [sender, recipient] = [newPairId(), newPairId()];
+  await initiate(a, sender, recipient);
+  // Exactly at its expiry time, the invite is expired (the clock is frozen: no time passes between calls).
+  clock.advance(suite.config.inviteTtlMs);
+  // The sweeper (hourly here) has not run: the new initiate expires the old invite itself.
+  await initiate(a, sender, recipient);
+  const [expired] = await watcher.expired.take(1, 5000);
+  expect(expired).toMatchObject({ sender, recipient });
+});
