@@ -15,7 +15,8 @@ import { createMetrics } from "@seeme/runtime/metrics";
 export async function startFakeLocation(secret: string) {
   const revokedPairs: string[][] = [];
   const revokedAccounts: string[] = [];
-  const state = { fail: false };
+  // fail: every call refused; hangMs: RevokeAccount answers only after that long (a relay that hangs).
+  const state = { fail: false, hangMs: 0 };
   const refuse = () => {
     if (state.fail) throw new Error("fake location is down");
   };
@@ -38,8 +39,9 @@ export async function startFakeLocation(secret: string) {
             revokedPairs.push([...req.pairIds]);
             return {};
           },
-          revokeAccount: (req) => {
+          revokeAccount: async (req) => {
             refuse();
+            if (state.hangMs > 0) await new Promise((resolve) => setTimeout(resolve, state.hangMs));
             revokedAccounts.push(req.accountId);
             return {};
           },

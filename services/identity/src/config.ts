@@ -21,6 +21,8 @@ export interface IdentityConfig extends CommonConfig {
   challengeTtlMs: number;
   /** How often expired challenges, sessions and relayed outbox rows are deleted. */
   sweepIntervalMs: number;
+  /** How often the outbox relay looks for unpublished events; every commit that records one also kicks it. */
+  outboxIntervalMs: number;
   /** Register, challenge and sign-in calls per client network address (each method its own bucket). */
   addressLimit: RateLimit;
   /** Register, challenge and sign-in calls per account or public key (each method its own bucket). */
@@ -50,6 +52,7 @@ export function loadConfig(env: Env): IdentityConfig {
     sessionSigningSeed: readSessionSigningSeed(env),
     challengeTtlMs: read.durationMs("CHALLENGE_TTL", "5m", { min: "10s", max: "5m" }),
     sweepIntervalMs: read.durationMs("IDENTITY_SWEEP_INTERVAL", "1m", { min: "1s", max: "1h" }),
+    outboxIntervalMs: read.durationMs("OUTBOX_POLL_INTERVAL", "1s", { min: "10ms", max: "1m" }),
     addressLimit: rateLimit(read, "IDENTITY_RATE_LIMIT_ADDRESS", 20, 20),
     accountLimit: rateLimit(read, "IDENTITY_RATE_LIMIT_ACCOUNT", 5, 5),
   };

@@ -42,7 +42,12 @@ export async function startIdentityService(
     createClient: createIdentityDb,
     log: options.log,
   });
-  const relay = startOutboxRelay({ store: outboxStore(base.db, now), bus: base.bus, log: base.log });
+  const relay = startOutboxRelay({
+    store: outboxStore(base.db, now),
+    bus: base.bus,
+    log: base.log,
+    intervalMs: config.outboxIntervalMs,
+  });
   const clockMs = () => now().getTime();
   const limitStore = await LimitStore.open(config.databaseUrl, { log: base.log });
   const location = createGrpcClient(LocationInternalService, config.locationAddr, {

@@ -53,9 +53,9 @@ afterAll(async () => {
   await h.stop();
 });
 
-async function refusedWithoutChange(code: Code, fn: () => Promise<unknown>): Promise<void> {
+async function refusedWithoutChange(code: Code, fn: () => Promise<unknown>, message?: string): Promise<void> {
   const before = await h.counts();
-  await expect(fn()).rejects.toMatchObject({ code });
+  await expect(fn()).rejects.toMatchObject({ code, ...(message === undefined ? {} : { rawMessage: message }) });
   expect(await h.counts()).toEqual(before);
 }
 
@@ -123,11 +123,15 @@ describe("key rotation", () => {
     };
     const third = generateAccountKey();
 
-    await refusedWithoutChange(Code.Unauthenticated, () =>
-      mine.rotateKey({ ...good, newSignature: signPayload(third.privateKey, payload) }),
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () => mine.rotateKey({ ...good, newSignature: signPayload(third.privateKey, payload) }),
+      "new_signature does not verify with new_public_key",
     );
-    await refusedWithoutChange(Code.Unauthenticated, () =>
-      mine.rotateKey({ ...good, oldSignature: signPayload(third.privateKey, payload) }),
+    await refusedWithoutChange(
+      Code.Unauthenticated,
+      () => mine.rotateKey({ ...good, oldSignature: signPayload(third.privateKey, payload) }),
+      "old_signature does not verify with the account's current key",
     );
     await refusedWithoutChange(Code.InvalidArgument, () => mine.rotateKey({ ...good, oldSignature: new Uint8Array() }));
     // The nonce belongs to `account`: another account cannot use it, even signing correctly.
@@ -142,17 +146,24 @@ describe("key rotation", () => {
     );
     // A key that is taken is told only to whoever signs with it (no probing by challenge).
     const taken = await requestChallenge(mine, { purpose: ChallengePurpose.ROTATE_KEY, publicKey: stranger.publicKey });
-    await refusedWithoutChange(Code.AlreadyExists, () =>
-      mine.rotateKey({
-        newPublicKey: stranger.publicKey,
-        nonce: taken.nonce,
-        oldSignature: signPayload(account.privateKey, taken.payload),
-        newSignature: signPayload(stranger.privateKey, taken.payload),
-      }),
+    await refusedWithoutChange(
+      Code.AlreadyExists,
+      () =>
+        mine.rotateKey({
+          newPublicKey: stranger.publicKey,
+          nonce: taken.nonce,
+          oldSignature: signPayload(account.privateKey, taken.payload),
+          newSignature: signPayload(stranger.privateKey, taken.payload),
+        }),
+      "new_public_key is already registered",
     );
     expect((await mine.getAccount({})).account!.publicKey).toEqual(account.publicKey);
 
-    await mine.rotateKey(good);
+    // The answer is the account as it now is.
+    expect((await mine.rotateKey(good)).account).toMatchObject({
+      accountId: account.accountId,
+      publicKey: newKey.publicKey,
+    });
     expect((await mine.getAccount({})).account!.publicKey).toEqual(newKey.publicKey);
     // The challenge is single-use.
     await refusedWithoutChange(Code.Unauthenticated, () => mine.rotateKey(good));
@@ -192,6 +203,15 @@ describe("key rotation", () => {
     ).rejects.toMatchObject({
       code: Code.InvalidArgument,
       rawMessage: "account_id must be empty for a rotate-key challenge: it is the signed-in caller",
+    });
+    await expect(
+      caller.createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: new Uint8Array(5) }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument, rawMessage: expect.stringMatching(/^public_key /) });
+    await expect(
+      h.publicClient().createChallenge({ purpose: ChallengePurpose.ROTATE_KEY, publicKey: newKey.publicKey }),
+    ).rejects.toMatchObject({
+      code: Code.Unauthenticated,
+      rawMessage: "a rotate-key challenge requires a signed-in caller",
     });
   });
 });

@@ -39,3 +39,20 @@ test("when the relay cannot apply it, DeleteAccount answers Unavailable and noth
   expect(h.location.revokedAccounts.at(-1)).toBe(account.accountId);
   await expect(h.callerClient(account.accountId).getAccount({})).rejects.toMatchObject({ code: Code.Unauthenticated });
 });
+
+test("a relay that answers only after 4 s is given up on at its 3 s deadline: Unavailable, nothing changed", async () => {
+  // Past DeleteAccount's own 3 s deadline for RevokeAccount, inside the client's 5 s default and the
+  // transaction's 5 s limit: only that deadline tells this apart from a slow success.
+  const account = await registerAndSignIn(h.publicClient());
+  const before = await h.counts();
+  h.location.state.hangMs = 4000;
+  try {
+    await expect(h.callerClient(account.accountId).deleteAccount({})).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "the relay could not apply the deletion right now; nothing changed, retry",
+    });
+  } finally {
+    h.location.state.hangMs = 0;
+  }
+  expect(await h.counts()).toEqual(before);
+});
