@@ -148,8 +148,12 @@ describe("text codec", () => {
       /parentPacketId/,
     );
     expectClientError(() => splitText("x", { ...NEW, parentPacketId: -1 }), "invalid-payload", /parentPacketId/);
-    expectClientError(() => splitText("a\uD800b", NEW), "invalid-payload", /surrogate/);
-    expectClientError(() => splitText("x".repeat(99 * 110 + 1), NEW), "invalid-payload", /100 parts; at most 99/);
+    expectClientError(() => splitText("a\uD800b", NEW), "invalid-payload", /message holds a lone UTF-16 surrogate$/);
+    expectClientError(
+      () => splitText("x".repeat(99 * 110 + 1), NEW),
+      "invalid-payload",
+      /100 parts; at most 99 fit \(10890 bytes\)$/,
+    );
     expectClientError(
       () => encodeTextPart({ ...NEW, part: 1, of: 1, body: "x".repeat(111) }),
       "invalid-payload",
@@ -186,6 +190,79 @@ describe("text codec", () => {
       "invalid-payload",
       /no \| between padding and body/,
     );
+  });
+
+  it("encodeTextPart checks its own meta, part and of (mutation testing, #19)", () => {
+    const one = { ...NEW, part: 1, of: 1, body: "" };
+    expectClientError(() => encodeTextPart({ ...one, kind: 6 as TextMessageKind }), "invalid-payload", /kind must be/);
+    for (const count of [0, 1.5, 100]) {
+      expectClientError(() => encodeTextPart({ ...one, of: count }), "invalid-payload", /\] text: of must be 1–99$/);
+    }
+    for (const part of [0, 1.5, 3]) {
+      expectClientError(
+        () => encodeTextPart({ ...one, of: 2, part }),
+        "invalid-payload",
+        /\] text: part must be from 1 to of$/,
+      );
+    }
+    expect(decodeTextPart(encodeTextPart({ ...one, part: 99, of: 99 }))).toMatchObject({ part: 99, of: 99 });
+  });
+
+  it("names each header field, where it is and what it must be, when decoding (mutation testing, #19)", () => {
+    const at = (position: number, value: string) =>
+      `${VECTOR.slice(0, position)}${value}${VECTOR.slice(position + value.length)}`;
+    const cases: Array<[string, string]> = [
+      [at(0, "1"), "type at position 0 must be 4 (text message)"],
+      [at(2, "2"), "sharing at position 2 must be 0 or 1"],
+      [at(3, "00000106x"), "parent packetID at position 3 must be 9 digits"],
+      [at(12, "2"), "parent-is-sender at position 12 must be 0 or 1"],
+      [at(13, "0x"), "part at position 13 must be 2 digits"],
+      [at(15, "x1"), "of at position 15 must be 2 digits"],
+      [at(13, "0001"), "part must be from 1 to of, and of at least 1"],
+    ];
+    for (const [payload, message] of cases) {
+      expect(utf8Length(payload)).toBe(128);
+      let thrown: unknown;
+      try {
+        decodeTextPart(payload);
+      } catch (error) {
+        thrown = error;
+      }
+      expect((thrown as Error).message).toMatch(new RegExp(`\\] text: ${message.replace(/[()]/g, "\\$&")}$`));
+    }
+  });
+
+  it("refuses to join parts that differ in any shared field, and a delete that carries a body (mutation testing, #19)", () => {
+    const parts = splitText("y".repeat(300), NEW);
+    const differing: TextMeta[] = [
+      { ...NEW, kind: TextMessageKind.Reply },
+      { ...NEW, sharing: false },
+      { ...NEW, parentIsSender: true },
+    ];
+    for (const meta of differing) {
+      const other = splitText("z".repeat(300), meta);
+      expectClientError(
+        () => joinText([parts[0], other[1], parts[2]]),
+        "invalid-payload",
+        /part 2 belongs to a different message/,
+      );
+    }
+    const fourParts = splitText("z".repeat(400), NEW);
+    expect(fourParts).toHaveLength(4);
+    expectClientError(
+      () => joinText([parts[0], fourParts[1], parts[2]]),
+      "invalid-payload",
+      /part 2 belongs to a different message/,
+    );
+    const deleteWithBody = encodeTextPart({
+      ...NEW,
+      kind: TextMessageKind.Delete,
+      parentPacketId: 3,
+      part: 1,
+      of: 1,
+      body: "x",
+    });
+    expectClientError(() => joinText([deleteWithBody]), "invalid-payload", /a delete carries no body/);
   });
 
   it("refuses to join an incomplete, duplicated or mixed set of parts", () => {
