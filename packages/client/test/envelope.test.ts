@@ -232,4 +232,53 @@ describe("envelope v2", () => {
       "invalid-key",
     );
   });
+
+  it("takes the optional fields' bounds exactly, and says what each refusal means (mutation testing, #19)", async () => {
+    const { sealInput, openInput } = await sealed();
+    const opened = async (fields: Partial<SealInput>) =>
+      open({ ...openInput, blob: await seal({ ...sealInput, ...fields }) });
+    expect(await opened({ sentAt: 0, accuracyM: 0, batteryPercent: 0 })).toMatchObject({
+      sentAt: 0,
+      accuracyM: 0,
+      batteryPercent: 0,
+    });
+    expect(await opened({ batteryPercent: 100 })).toMatchObject({ batteryPercent: 100 });
+    // Without a send time, now in whole Unix seconds.
+    const { sentAt } = await opened({ sentAt: undefined });
+    expect(Math.abs(sentAt - Date.now() / 1000)).toBeLessThan(60);
+    await expectRefused(open({ ...openInput, blob: new Uint8Array(0) }), "envelope-malformed", /at least 162/);
+    for (const sentAt of [-1, 1.5]) {
+      await expectRefused(seal({ ...sealInput, sentAt }), "invalid-payload", /sentAt must be whole Unix seconds/);
+    }
+    for (const accuracyM of [-1, 0.5, 65_536]) {
+      await expectRefused(seal({ ...sealInput, accuracyM }), "invalid-payload", /accuracy must be whole metres/);
+    }
+    for (const batteryPercent of [-1, 0.5, 101]) {
+      await expectRefused(
+        seal({ ...sealInput, batteryPercent }),
+        "invalid-payload",
+        /battery must be a whole percentage from 0 to 100/,
+      );
+    }
+    await expectRefused(
+      seal({
+        ...sealInput,
+        recipientPublicKeys: { ...sealInput.recipientPublicKeys, encryptionPublicKey: filled(0, 32) },
+      }),
+      "invalid-key",
+      /recipient encryption public key is not a usable X25519 key/,
+    );
+    await expectRefused(
+      open({ ...openInput, expectedSenderPairId: newPairId() }),
+      "envelope-sender-mismatch",
+      /envelope was sent from a different pairID than expected/,
+    );
+    const forged = await seal({ ...sealInput, senderKeys: generateConnectionKeyPairs() });
+    await expectRefused(open({ ...openInput, blob: forged }), "envelope-unauthentic", /envelope is not authentic/);
+    await expectRefused(
+      open({ ...openInput, recipientKeys: generateConnectionKeyPairs() }),
+      "envelope-unauthentic",
+      /envelope is not authentic/,
+    );
+  });
 });
