@@ -1,9 +1,14 @@
 import { readFileSync } from "node:fs";
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { Chacha20Poly1305 } from "@hpke/chacha20poly1305";
+import { CipherSuite, HkdfSha256 } from "@hpke/core";
+import { DhkemX25519HkdfSha256 } from "@hpke/dhkem-x25519";
+import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js";
 import { ENVELOPE_OVERHEAD, ENVELOPE_VERSION, open, seal, type OpenInput, type SealInput } from "../src/envelope.js";
 import type { ClientErrorReason } from "../src/errors.js";
 import { connectionPublicKeys, generateConnectionKeyPairs } from "../src/keys.js";
 import { newPairId } from "../src/pair-id.js";
+import { packetIdBytes } from "../src/packet-id.js";
+import { utf8Bytes } from "../src/utf8.js";
 import { VECTOR_INPUT } from "./envelope-fixtures.js";
 import { filled } from "./helpers.js";
 
@@ -280,5 +285,53 @@ describe("envelope v2", () => {
       "envelope-unauthentic",
       /envelope is not authentic/,
     );
+  });
+
+  it("checks the inner header before the signature: anyone who can encrypt to me gets a malformed one refused as such (mutation testing, #19)", async () => {
+    // HPKE (base mode) lets anyone holding my public key encrypt to me, so the inner bytes are
+    // not the sender's until the signature says so; this seals arbitrary inner bytes (a zero
+    // signature) the way seal() does, to reach the header checks that run before it.
+    const { recipient, senderPairId, recipientPairId, openInput } = await sealed();
+    const hpke = new CipherSuite({
+      kem: new DhkemX25519HkdfSha256(),
+      kdf: new HkdfSha256(),
+      aead: new Chacha20Poly1305(),
+    });
+    const withHeader = async (header: number[]) => {
+      const context = await hpke.createSenderContext({
+        recipientPublicKey: await hpke.kem.importKey(
+          "raw",
+          connectionPublicKeys(recipient).encryptionPublicKey.slice().buffer,
+        ),
+        info: utf8Bytes("seeme/envelope/v2"),
+      });
+      const inner = concatBytes(utf8Bytes(senderPairId), new Uint8Array(64), Uint8Array.from(header));
+      const aad = concatBytes(Uint8Array.of(ENVELOPE_VERSION), utf8Bytes(recipientPairId), packetIdBytes(7));
+      const ciphertext = new Uint8Array(await context.seal(inner, aad));
+      return open({
+        ...openInput,
+        blob: concatBytes(Uint8Array.of(ENVELOPE_VERSION), new Uint8Array(context.enc), ciphertext),
+      });
+    };
+    const sentAt = (value: bigint) => [...hexToBytes(value.toString(16).padStart(16, "0"))];
+    const ok = sentAt(1_764_547_200n);
+    const malformed: number[][] = [
+      [0x04, ...ok], // an unknown flag
+      [0x00, ...sentAt(2n ** 53n)], // a send time past 2^53 − 1
+      [0x01, ...ok, 0x01], // accuracy flag, one byte of two
+      [0x02, ...ok], // battery flag, no byte
+      [0x02, ...ok, 101], // battery over 100
+    ];
+    for (const header of malformed) {
+      await expectRefused(withHeader(header), "envelope-malformed", /envelope inner header is malformed/);
+    }
+    // At each limit the header is well-formed, and only the (zero) signature is refused.
+    const wellFormed: number[][] = [
+      [0x00, ...sentAt(2n ** 53n - 1n)],
+      [0x01, ...ok, 0xff, 0xff],
+      [0x02, ...ok, 100],
+      [0x03, ...ok, 0x00, 0x05, 0],
+    ];
+    for (const header of wellFormed) await expectRefused(withHeader(header), "envelope-unauthentic");
   });
 });
