@@ -5,6 +5,7 @@ import { LocationService, type SubscribeResponse, type SubscribeResponseSchema }
 import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerKey } from "@seeme/runtime/caller";
 import { subscribe } from "../src/rpc/subscribe.js";
+import { sweepOnce } from "../src/sweeper.js";
 import { blob, countPackets, DAY_MS, newConnection, startHarness, waitUntil, type Harness } from "./helpers.js";
 
 let h: Harness;
@@ -321,6 +322,25 @@ describe("QueueServerMessage (admin)", () => {
     await h.as(one.b).sync({ lastPacketsReceived: [{ pairId: "SERVER", packetIds: [both] }] });
     // Nobody waits for the addressed one any more: its row is gone at once. The broadcast stays (new accounts get it).
     expect(await rows()).toEqual([everyone]);
+  });
+
+  it("the sweeper deletes an addressed message nobody waits for, and keeps broadcasts, which have no recipient rows", async () => {
+    const one = newConnection();
+    const admin = h.admin();
+    const { packetId: everyone } = await admin.queueServerMessage({ subType: 3, text: "To all, kept" });
+    const { packetId: orphan } = await admin.queueServerMessage({ subType: 1, text: "Orphaned", accountIds: [one.a] });
+    const { packetId: waited } = await admin.queueServerMessage({
+      subType: 1,
+      text: "Waited for",
+      accountIds: [one.b],
+    });
+    // As an account deletion leaves it: the message row without its last recipient.
+    await h.pool.query("DELETE FROM server_message_recipient WHERE message_id = $1", [orphan]);
+    await sweepOnce(h.location.context);
+    const rows = await h.pool.query("SELECT id FROM server_message WHERE id = ANY($1::int[]) ORDER BY id", [
+      [everyone, orphan, waited],
+    ]);
+    expect(rows.rows.map((r) => r.id as number)).toEqual([everyone, waited]);
   });
 
   it("the last message id the sequence can give (2^31 - 1) can be acknowledged", async () => {
