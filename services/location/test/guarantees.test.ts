@@ -421,6 +421,37 @@ describe("revocation (LocationInternalService)", () => {
     }
   });
 
+  it("revoking one connection, or one account, leaves every other connection whole: route, queue, receipts and idempotence record", async () => {
+    const keep = await connected();
+    await h.as(keep.a).sync({
+      data: [
+        { pairId: keep.bPair, packetId: 1, blob: blob("delivered") },
+        { pairId: keep.bPair, packetId: 2, blob: blob("queued") },
+      ],
+    });
+    await h.as(keep.b).sync({ lastPacketsReceived: [{ pairId: keep.bPair, packetIds: [1] }], skipIncoming: true });
+    const seen = await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = $1", [keep.bPair]);
+
+    const gone = await connected();
+    await h.as(gone.a).sync({ data: [{ pairId: gone.bPair, packetId: 1, blob: blob("gone") }] });
+    await internal().revokePairs({ pairIds: [gone.aPair, gone.bPair] });
+    const deleted = await connected();
+    await internal().revokeAccount({ accountId: deleted.a });
+
+    expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[keep.aPair, keep.bPair]])).toBe(2);
+    expect(await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = $1", [keep.bPair])).toBe(seen);
+    expect(await countPackets(h.pool, keep.bPair)).toBe(1);
+    // The receipt for 1 is still A's to hear; a resend of 1 is not stored again; A can still send.
+    const after = await h.as(keep.a).sync({
+      data: [
+        { pairId: keep.bPair, packetId: 1, blob: blob("delivered") },
+        { pairId: keep.bPair, packetId: 3, blob: blob("new") },
+      ],
+    });
+    expect(meta(after, keep.bPair)).toMatchObject({ deliveredPackets: [1], receivedPackets: [1, 3] });
+    expect(await countPackets(h.pool, keep.bPair)).toBe(2);
+  });
+
   it("RevokePairs naming one side of a connection retires both: neither may send, and both queues are emptied", async () => {
     const pair = await connected();
     await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("to B") }] });
