@@ -15,7 +15,7 @@ import { createMetrics } from "@seeme/runtime/metrics";
 export async function startFakeLocation(secret: string) {
   const revokedPairs: string[][] = [];
   const revokedAccounts: string[] = [];
-  // fail: every call refused; hangMs: RevokeAccount answers only after that long (a relay that hangs).
+  // fail: every call refused; hangMs: each call answers only after that long (a relay that hangs).
   const state = { fail: false, hangMs: 0 };
   const refuse = () => {
     if (state.fail) throw new Error("fake location is down");
@@ -34,8 +34,9 @@ export async function startFakeLocation(secret: string) {
       registration(
         LocationInternalService,
         {
-          revokePairs: (req) => {
+          revokePairs: async (req) => {
             refuse();
+            if (state.hangMs > 0) await new Promise((resolve) => setTimeout(resolve, state.hangMs));
             revokedPairs.push([...req.pairIds]);
             return {};
           },

@@ -88,3 +88,18 @@ test("when the relay cannot apply the break, BreakConnection answers Unavailable
   expect(suite.location.revokedPairs.at(-1)).toEqual([sender, recipient]);
   expect((await aClient.listConnections({})).connections).toEqual([]);
 });
+
+test("a relay that answers only after 4 s is given up on at BreakConnection's 3 s deadline: Unavailable, the connection stays", async () => {
+  // Past the 3 s RevokePairs deadline, inside the client's 5 s default and the transaction's 5 s
+  // limit: only that deadline tells this apart from a slow success.
+  const { aClient, sender } = await connectedPair();
+  expect(await waitFor(async () => (await suite.tables.count("outbox_events")) === 0)).toBe(true);
+  const before = await suite.tables.snapshot();
+  suite.location.state.hangMs = 4000;
+  try {
+    await expect(aClient.breakConnection({ pairId: sender })).rejects.toMatchObject({ code: Code.Unavailable });
+  } finally {
+    suite.location.state.hangMs = 0;
+  }
+  expect(await suite.tables.snapshot()).toBe(before);
+});
