@@ -80,7 +80,8 @@ try {
 
   // --heap-profile [gateway|location]: live allocations by function in that process (default gateway).
   const profileAt = process.argv.indexOf("--heap-profile");
-  const profiledName = profileAt === -1 ? undefined : process.argv[profileAt + 1] === "location" ? "location" : "gateway";
+  const profiledName =
+    profileAt === -1 ? undefined : process.argv[profileAt + 1] === "location" ? "location" : "gateway";
   const profiled = profiledName ? await openInspector(pids[profiledName]) : undefined;
   await profiled?.send("HeapProfiler.startSampling", { samplingInterval: 1024 });
   say(`opening ${STREAMS} Subscribe streams …`);
