@@ -12,6 +12,7 @@ import {
   startHarness,
   waitUntil,
   type Harness,
+  type Pair,
 } from "./helpers.js";
 
 let h: Harness;
@@ -256,6 +257,36 @@ describe("Sync between two connected accounts", () => {
   });
 });
 
+/**
+ * Runs `sync` while the connection's break is held uncommitted: the access check still reads the
+ * route, the statement's FOR UPDATE waits for it; the break commits once the Sync is blocked on
+ * that lock. Returns how the Sync ended.
+ */
+async function syncDuringBreak(
+  pair: Pair,
+  sync: () => Promise<unknown>,
+): Promise<{ response?: unknown; error?: unknown }> {
+  const breaker = await h.pool.connect();
+  try {
+    await breaker.query("BEGIN");
+    await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
+    const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    const sending = sync().then(
+      (response) => ({ response }),
+      (error: unknown) => ({ error }),
+    );
+    await waitUntil(
+      async () =>
+        (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
+          .rowCount === 1,
+    );
+    await breaker.query("COMMIT");
+    return await sending;
+  } finally {
+    breaker.release();
+  }
+}
+
 describe("one Sync is one transaction", () => {
   it("stores none of a Sync's packets when acknowledging its server message fails, and keeps the message", async () => {
     const pair = newConnection();
@@ -335,35 +366,17 @@ describe("who may send, read and acknowledge", () => {
     // A delivery receipt A is told about, also acknowledged (receipts_seen) in the refused Sync.
     await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 7, blob: blob("arrived") }] });
     await h.as(pair.b).sync({ lastPacketsReceived: [{ pairId: pair.bPair, packetIds: [7] }] });
-    const breaker = await h.pool.connect();
-    try {
-      // The break, not yet committed: the access check still reads the route, the statement's FOR UPDATE waits for it.
-      await breaker.query("BEGIN");
-      await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
-      const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-      const sending = h
-        .as(pair.a)
-        .sync({
-          data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }],
-          lastPacketsReceived: [{ pairId: "SERVER", packetIds: [notice] }],
-          receiptsSeen: [{ pairId: pair.bPair, packetIds: [7] }],
-        })
-        .then(
-          (response) => ({ response }),
-          (error: unknown) => ({ error }),
-        );
-      const blocked = async () =>
-        (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
-          .rowCount === 1;
-      await waitUntil(blocked);
-      await breaker.query("COMMIT");
-      // Not "received": the client would drop the packet from its outbox.
-      expect(await sending).toEqual({
-        error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
-      });
-    } finally {
-      breaker.release();
-    }
+    const outcome = await syncDuringBreak(pair, () =>
+      h.as(pair.a).sync({
+        data: [{ pairId: pair.bPair, packetId: 1, blob: blob("too late") }],
+        lastPacketsReceived: [{ pairId: "SERVER", packetIds: [notice] }],
+        receiptsSeen: [{ pairId: pair.bPair, packetIds: [7] }],
+      }),
+    );
+    // Not "received": the client would drop the packet from its outbox.
+    expect(outcome).toEqual({
+      error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
     const after = await h.as(pair.a).sync({});
     expect(after.data.filter((p) => p.pairId === "SERVER").map((p) => p.packetId)).toContain(notice);
@@ -376,30 +389,12 @@ describe("who may send, read and acknowledge", () => {
     // the statement and not again after it: the refusal must come from the statement's verdict.
     const pair = newConnection();
     await h.connect(pair);
-    const breaker = await h.pool.connect();
-    try {
-      await breaker.query("BEGIN");
-      await breaker.query("DELETE FROM route WHERE pair_id = $1", [pair.bPair]);
-      const { rows } = await breaker.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
-      const sending = h
-        .as(pair.a)
-        .sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("first, too late") }] })
-        .then(
-          (response) => ({ response }),
-          (error: unknown) => ({ error }),
-        );
-      await waitUntil(
-        async () =>
-          (await h.pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [rows[0].pid]))
-            .rowCount === 1,
-      );
-      await breaker.query("COMMIT");
-      expect(await sending).toEqual({
-        error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
-      });
-    } finally {
-      breaker.release();
-    }
+    const outcome = await syncDuringBreak(pair, () =>
+      h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("first, too late") }] }),
+    );
+    expect(outcome).toEqual({
+      error: expect.objectContaining({ code: Code.PermissionDenied, rawMessage: NOT_YOUR_CONNECTION }),
+    });
     expect(await countPackets(h.pool, pair.bPair)).toBe(0);
   });
 
