@@ -9,22 +9,12 @@ import { events, streamName } from "@seeme/contracts/subjects";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { TEST_DATABASE_URL } from "@seeme/testkit/database";
 import { waitFor } from "@seeme/testkit/health";
-import {
-  clientAs,
-  eventWatcher,
-  newPairId,
-  registerAccount,
-  silent,
-  startSuite,
-  testClock,
-  type Account,
-} from "./helpers.js";
+import { eventWatcher, newPairId, registerAccount, silent, startSuite, testClock, type Account } from "./helpers.js";
 
 const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
 let watcher: Awaited<ReturnType<typeof eventWatcher>>;
 let publisher: EventBus;
-const clients: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
   suite = await startSuite("events", { now: clock.now });
@@ -38,17 +28,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  clients.forEach((c) => c.close());
   await publisher.drain();
   await watcher.close();
   await suite.stop();
 });
 
-function client(account: Account) {
-  const c = clientAs(suite.address, account.id);
-  clients.push(c);
-  return c;
-}
+const client = (account: Account) => suite.client(account);
 
 async function connect(a: Account, b: Account) {
   const sender = newPairId();

@@ -210,6 +210,8 @@ export async function startSuite(
   const config = testConfig(db, bus, identity.address, env);
   const service: RunningConnectionService = await startConnectionService(config, { log: silent, ...options });
   const tables = tableReader(db);
+  const address = `127.0.0.1:${service.port}`;
+  const clients: Array<{ close(): void }> = [];
   return {
     db,
     bus,
@@ -218,8 +220,15 @@ export async function startSuite(
     config,
     service,
     tables,
-    address: `127.0.0.1:${service.port}`,
+    address,
+    /** A client calling as `account`, closed by stop(). */
+    client(account: Account) {
+      const client = clientAs(address, account.id);
+      clients.push(client);
+      return client;
+    },
     async stop() {
+      for (const client of clients) client.close();
       await service.stop();
       await identity.stop();
       await location.stop();

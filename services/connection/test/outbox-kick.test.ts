@@ -1,5 +1,5 @@
 import { bindTo, recipientProof } from "@seeme/testkit/pairing";
-import { clientAs, eventWatcher, newPairId, registerAccount, startSuite, testClock, type Account } from "./helpers.js";
+import { eventWatcher, newPairId, registerAccount, startSuite, testClock, type Account } from "./helpers.js";
 
 // The outbox is polled once a minute here, so an event that reaches NATS within seconds got there
 // because the call that recorded it kicked the relay (ctx.publishEvents): a confirm, and an initiate
@@ -7,7 +7,6 @@ import { clientAs, eventWatcher, newPairId, registerAccount, startSuite, testClo
 const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
 let watcher: Awaited<ReturnType<typeof eventWatcher>>;
-const clients: Array<{ close(): void }> = [];
 
 beforeAll(async () => {
   suite = await startSuite("outbox_kick", { now: clock.now }, { OUTBOX_POLL_INTERVAL: "1m" });
@@ -15,16 +14,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  clients.forEach((c) => c.close());
   await watcher.close();
   await suite.stop();
 });
 
-function client(account: Account) {
-  const c = clientAs(suite.address, account.id);
-  clients.push(c);
-  return c;
-}
+const client = (account: Account) => suite.client(account);
 
 async function initiate(a: Account, sender: string, recipient: string) {
   return client(a).initiateConnection({
