@@ -38,9 +38,13 @@ try {
     .split("\n")
     .filter((l) => l.includes("✕"))
     .map((l) => l.trim());
-  const summary = output.split("\n").find((l) => l.startsWith("Tests:")) ?? "no jest summary";
-  const verdict = run.status === 0 ? "SURVIVED" : "KILLED";
-  console.log(`${file}:${lineText} ${JSON.stringify(from)} → ${JSON.stringify(to)}: ${verdict} (${summary.trim()})`);
+  const summary = output.split("\n").find((l) => l.startsWith("Tests:"));
+  // A suite that did not run (the mutant does not compile, say) killed nothing.
+  const ran = summary !== undefined && !output.includes("Test suite failed to run");
+  const verdict = !ran ? "NOT RUN" : run.status === 0 ? "SURVIVED" : "KILLED";
+  console.log(
+    `${file}:${lineText} ${JSON.stringify(from)} → ${JSON.stringify(to)}: ${verdict} (${summary?.trim() ?? output.trim().split("\n").slice(0, 5).join(" | ")})`,
+  );
   for (const name of failed) console.log(`  ${name}`);
 } finally {
   restore();

@@ -10,15 +10,17 @@ import { createMetrics } from "@seeme/runtime/metrics";
  * alone (identity, connection): a real gRPC server with the real service guard
  * that records each revocation, so a suite can assert that BreakConnection or
  * DeleteAccount applied it at the relay before answering. `fail` makes it
- * answer Unavailable, as a relay that is down would.
+ * answer Unavailable, as a relay that is down would; `hangMs` delays every answer, as a
+ * relay that hangs would.
  */
 export async function startFakeLocation(secret: string) {
   const revokedPairs: string[][] = [];
   const revokedAccounts: string[] = [];
-  // fail: every call refused; hangMs: each call answers only after that long (a relay that hangs).
   const state = { fail: false, hangMs: 0 };
-  const refuse = () => {
+  // Every call: refused while `fail`, answered only after `hangMs` (a relay that hangs).
+  const answer = async () => {
     if (state.fail) throw new Error("fake location is down");
+    if (state.hangMs > 0) await new Promise((resolve) => setTimeout(resolve, state.hangMs));
   };
   const host = await startGrpcHost({
     name: "location-fake",
@@ -35,14 +37,12 @@ export async function startFakeLocation(secret: string) {
         LocationInternalService,
         {
           revokePairs: async (req) => {
-            refuse();
-            if (state.hangMs > 0) await new Promise((resolve) => setTimeout(resolve, state.hangMs));
+            await answer();
             revokedPairs.push([...req.pairIds]);
             return {};
           },
           revokeAccount: async (req) => {
-            refuse();
-            if (state.hangMs > 0) await new Promise((resolve) => setTimeout(resolve, state.hangMs));
+            await answer();
             revokedAccounts.push(req.accountId);
             return {};
           },
