@@ -475,6 +475,69 @@ describe("revocation (LocationInternalService)", () => {
     }
   });
 
+  /** The backends blocked by `pid` (their lock waits on its transaction). */
+  const blockedBy = async (pid: number) =>
+    (
+      await h.pool.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [
+        pid,
+      ])
+    ).rows.map((row) => row.pid);
+  const settle = <T>(promise: Promise<T>) =>
+    promise.then(
+      () => "sent",
+      (error: unknown) => error,
+    );
+
+  /**
+   * A's first Sync to `pair` does not find the route, asks the connection service (which
+   * still lists it) and saves it; `revoke` runs while that save is inside its transaction,
+   * past its retired checks. An uncommitted row under A's pairID (another transaction's)
+   * holds the save there until the test rolls it back. The revocation must either wait for
+   * the save and retire what it saved, or the save must find the pairIDs retired: never may
+   * the route be saved after its revocation, so every later Sync is refused.
+   */
+  async function revokeDuringLookup(pair: Pair, revoke: () => Promise<unknown>) {
+    h.connections.routes.set(pair.route.connectionId, pair.route);
+    const holder = await h.pool.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(
+        `INSERT INTO route (pair_id, account_id, peer_pair_id, peer_account_id, connection_id, packet_life_ms)
+         VALUES ($1, 'holder', $2, 'holder', 'holder', 1)`,
+        [pair.aPair, randomUUID()],
+      );
+      const { rows } = await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      const sending = settle(h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] }));
+      let lookupPid = 0;
+      await waitUntil(async () => ([lookupPid] = await blockedBy(rows[0].pid)).length === 1);
+      h.connections.routes.delete(pair.route.connectionId);
+      let revoked = false;
+      const revoking = revoke().then(() => (revoked = true));
+      // Until the revocation either finished or waits for the lookup's transaction.
+      await waitUntil(async () => revoked || (await blockedBy(lookupPid)).length === 1);
+      await holder.query("ROLLBACK");
+      await revoking;
+      await sending;
+    } finally {
+      holder.release();
+    }
+    expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[pair.aPair, pair.bPair]])).toBe(0);
+    expect(await countPackets(h.pool, pair.aPair)).toBe(0);
+    await expect(
+      h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 2, blob: blob("after") }] }),
+    ).rejects.toMatchObject({ code: Code.PermissionDenied });
+  }
+
+  it("a break while a fallback lookup is saving the connection: the lookup does not bring it back", async () => {
+    const pair = newConnection();
+    await revokeDuringLookup(pair, () => internal().revokePairs({ pairIds: [pair.aPair, pair.bPair] }));
+  });
+
+  it("an account deletion while a fallback lookup is saving one of its connections: the lookup does not bring it back", async () => {
+    const pair = newConnection();
+    await revokeDuringLookup(pair, () => internal().revokeAccount({ accountId: pair.a }));
+  });
+
   it("after RevokeAccount no connection of the account is added again, not even by a late confirmation event or a fallback lookup", async () => {
     const pair = await connected();
     await internal().revokeAccount({ accountId: pair.a });

@@ -8,21 +8,12 @@ function durationMs(duration: Duration | undefined): number {
 }
 
 /**
- * Serialises every projection change of one connection: a rebuild or fallback
- * lookup that read a route before its break must not re-insert it after.
+ * Transaction-scoped advisory locks, one per id, taken in id order. `kind`
+ * keeps the kinds' keys apart.
  */
-export async function lockConnection(tx: Queryable, connectionId: string): Promise<void> {
-  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`location-route:${connectionId}`}))`;
-}
-
-/**
- * Serialises adding an account's routes with revoking the account: a lookup
- * that read a connection before the account was deleted must not add it after.
- * Taken before any connection lock, in account id order.
- */
-async function lockAccounts(tx: Queryable, accountIds: string[]): Promise<void> {
-  for (const accountId of [...new Set(accountIds)].sort()) {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`location-account:${accountId}`}))`;
+async function lock(tx: Queryable, kind: "account" | "pair", ids: string[]): Promise<void> {
+  for (const id of [...new Set(ids)].sort()) {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`location-${kind}:${id}`}))`;
   }
 }
 
@@ -44,10 +35,11 @@ export async function saveRoutes(tx: Queryable, routes: ConnectionRoute[]): Prom
   );
   for (const route of routes) {
     if (known.has(route.initiatorPairId)) continue;
+    // Locks: see revokePairs and revokeAccount. Accounts before pairIDs, as they take them.
     const accountIds = [route.initiatorAccountId, route.recipientAccountId];
-    await lockAccounts(tx, accountIds);
-    await lockConnection(tx, route.connectionId);
+    await lock(tx, "account", accountIds);
     const pairIds = [route.initiatorPairId, route.recipientPairId];
+    await lock(tx, "pair", pairIds);
     const retired = await tx.retiredPair.count({ where: { pairId: { in: pairIds } } });
     if (retired > 0) continue;
     if ((await tx.retiredAccount.count({ where: { accountId: { in: accountIds } } })) > 0) continue;
@@ -96,20 +88,22 @@ export async function retirePairs(tx: Queryable, pairIds: string[], now: Date): 
 }
 
 /**
- * Retires pairIDs with the locks Sync and the projection expect: the
- * connections' projection locks (by connection id), then their route rows in
- * pairID order, as Sync locks them, so a Sync holding one route cannot deadlock
- * with this. A Sync that locked a route first commits first, and what it stored
- * is deleted here; a Sync after this finds no route. Pairs unknown to the
- * projection (an event not yet consumed) are retired all the same.
+ * Retires pairIDs with the locks Sync and the projection expect. First the
+ * pairIDs' projection locks, so a lookup or rebuild that read the connection
+ * before the break and is saving it now (its rows not yet visible here)
+ * commits first, and is retired here with the rest; one that starts later
+ * finds the pairIDs retired. Then the route rows in pairID order, as Sync locks
+ * them, so a Sync holding one route cannot deadlock with this: a Sync that
+ * locked a route first commits first, and what it stored is deleted here; a
+ * Sync after this finds no route. Pairs unknown to the projection (an event not
+ * yet consumed) are retired all the same.
  */
 export async function revokePairs(tx: Queryable, pairIds: string[], now: Date): Promise<void> {
+  await lock(tx, "pair", pairIds);
   const routes = await tx.route.findMany({
     where: { pairId: { in: pairIds } },
-    select: { connectionId: true, pairId: true, peerPairId: true },
+    select: { pairId: true, peerPairId: true },
   });
-  for (const connectionId of [...new Set(routes.map((route) => route.connectionId))].sort())
-    await lockConnection(tx, connectionId);
   const all = [...new Set([...pairIds, ...routes.flatMap((route) => [route.pairId, route.peerPairId])])];
   await tx.$queryRaw`SELECT pair_id FROM route WHERE pair_id = ANY(${all}::text[]) ORDER BY pair_id FOR UPDATE`;
   await retirePairs(tx, all, now);
@@ -121,7 +115,8 @@ export async function revokePairs(tx: Queryable, pairIds: string[], now: Date): 
  * later (a fallback lookup or a confirmation event that raced the deletion).
  */
 export async function revokeAccount(tx: Queryable, accountId: string, now: Date): Promise<void> {
-  await lockAccounts(tx, [accountId]);
+  // A lookup saving a connection of this account holds the account's lock until it commits.
+  await lock(tx, "account", [accountId]);
   await tx.retiredAccount.createMany({ data: [{ accountId, retiredAt: now }], skipDuplicates: true });
   const routes = await tx.route.findMany({ where: { accountId }, select: { pairId: true, peerPairId: true } });
   const pairIds = routes.flatMap((route) => [route.pairId, route.peerPairId]);
