@@ -81,7 +81,8 @@ for (const spec of specs) {
     const current = readFileSync(testFile, "utf8");
     const carried = carryTests(source, current, tests);
     counts.dropped += tests.length - carried.size;
-    const entry = (merged.testFiles[testFile] ??= { source: current, tests: [] });
+    merged.testFiles[testFile] ??= { source: current, tests: [] };
+    const entry = merged.testFiles[testFile];
     for (const [oldId, { name, start }] of carried) {
       const key = `${testFile}@${start.line}:${start.column}\n${name}`;
       if (!testIds.has(key)) {
