@@ -385,6 +385,39 @@ test("an initiate whose account signature is not 64 bytes is refused with Invali
   expect((await suite.tables.rows("invites")).filter((row) => row.sender_pair_id === sender)).toEqual([]);
 });
 
+test("a confirm that loses a race for a pairID to another invite's confirm hears AlreadyExists too, and changes nothing", async () => {
+  const a = newAccount();
+  const b = newAccount();
+  const inv = await invite(a);
+  const before = await stableSnapshot();
+  // Another invite's confirm has claimed the recipient's pairID and not committed yet: this
+  // confirm's check cannot see it, and its own insert waits for it, then finds it taken.
+  const other = await suite.tables.connect();
+  try {
+    await other.query("BEGIN");
+    await other.query("INSERT INTO used_pair_ids (pair_id) VALUES ($1)", [inv.recipient]);
+    const { rows } = await other.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    const confirming = b.client.confirmConnection(inv.request).then(
+      () => "confirmed",
+      (error: unknown) => error,
+    );
+    expect(await waitFor(async () => (await suite.tables.waitingOn(rows[0].pid)) === 1)).toBe(true);
+    await other.query("COMMIT");
+    expect(await confirming).toMatchObject({
+      code: Code.AlreadyExists,
+      rawMessage: expect.stringMatching(/already used/),
+    });
+  } finally {
+    other.release();
+  }
+  // The invite is still unused and no connection was made; only the other confirm's pairID is new.
+  const ids = (snapshot: { used_pair_ids: Array<{ pair_id: string }> }, ...more: string[]) => ({
+    ...snapshot,
+    used_pair_ids: [...snapshot.used_pair_ids.map((row) => row.pair_id), ...more].sort(),
+  });
+  expect(ids(JSON.parse(await stableSnapshot()))).toEqual(ids(JSON.parse(before), inv.recipient));
+});
+
 test("a pairID is never accepted twice, not even after its connection is broken (AlreadyExists)", async () => {
   const a = newAccount();
   const b = newAccount();

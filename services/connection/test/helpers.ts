@@ -141,6 +141,15 @@ export function tableReader(db: TestDatabase) {
       const all = await Promise.all(tables.map(rows));
       return JSON.stringify(Object.fromEntries(tables.map((t, i) => [t, all[i]])));
     },
+    /** A connection of its own, to hold a transaction open against the service's. */
+    connect: () => pool.connect(),
+    /** How many backends wait for a lock the backend `pid` holds. */
+    async waitingOn(pid: number): Promise<number> {
+      const { rowCount } = await pool.query("SELECT 1 FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", [
+        pid,
+      ]);
+      return rowCount ?? 0;
+    },
     close: () => pool.end(),
   };
 }
