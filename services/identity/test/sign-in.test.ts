@@ -203,6 +203,36 @@ describe("refused sign-ins leave the database unchanged", () => {
     });
   });
 
+  test("a key rotated between the signature check and the sign-in's commit: refused, no session for the old key", async () => {
+    const client = h.publicClient();
+    const { request } = await signedSignIn(client);
+    const { publicKey: newKey } = generateAccountKey();
+    let outcome: unknown;
+    // The test's rotation holds the account row: the sign-in reads the old key, verifies the
+    // signature with it, then waits for the row. Committed, the row no longer has that key.
+    await h.db.$transaction(
+      async (tx) => {
+        await tx.$executeRaw`UPDATE "Account" SET "publicKey" = ${Buffer.from(newKey)}, "keyRotatedAt" = now()
+          WHERE "id" = ${request.accountId}::uuid`;
+        const [{ pid }] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        const signing = client.signIn(request).then(
+          () => "signed in",
+          (error: unknown) => error,
+        );
+        expect(await waitFor(async () => (await h.blockedBehind(pid)) === 1, 20_000)).toBe(true);
+        void signing.then((result) => {
+          outcome = result;
+        });
+      },
+      { timeout: 30_000 },
+    );
+    expect(await waitFor(async () => outcome !== undefined, 20_000)).toBe(true);
+    expect(outcome).toMatchObject({
+      code: Code.Unauthenticated,
+      rawMessage: expect.stringMatching(/^sign-in refused/),
+    });
+  });
+
   test("an expired nonce", async () => {
     const client = h.publicClient();
     const account = await registerAccount(client);
@@ -542,6 +572,46 @@ test("a Register that loses the race to another registration of the same key ans
     { timeout: 30_000 },
   );
   await expect(result).resolves.toMatchObject({ accountId: winner });
+});
+
+describe("a database fault is an internal error, never a refusal", () => {
+  // A refusal would tell the person their key or account is wrong when it is not, and a
+  // sign-in refusal counts against the account's failed-proof limit.
+  test("a challenge that cannot be stored is not handed out", async () => {
+    const client = h.publicClient();
+    const account = await registerAccount(client);
+    await h.db.$executeRawUnsafe(`CREATE FUNCTION fail_challenge() RETURNS trigger LANGUAGE plpgsql
+      AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$`);
+    await h.db.$executeRawUnsafe(
+      `CREATE TRIGGER fail_challenge BEFORE INSERT ON "Challenge" FOR EACH ROW EXECUTE FUNCTION fail_challenge()`,
+    );
+    try {
+      await refusedWithoutChange(
+        Code.Internal,
+        () => requestChallenge(client, { purpose: ChallengePurpose.SIGN_IN, accountId: account.accountId }),
+        /^\[internal\] internal error$/,
+      );
+    } finally {
+      await h.db.$executeRawUnsafe(`DROP TRIGGER fail_challenge ON "Challenge"`);
+      await h.db.$executeRawUnsafe(`DROP FUNCTION fail_challenge()`);
+    }
+  });
+
+  test("a challenge that cannot be read", async () => {
+    const client = h.publicClient();
+    const { request } = await signedSignIn(client);
+    const before = await h.counts();
+    await h.db.$executeRawUnsafe(`ALTER TABLE "Challenge" RENAME TO "ChallengeAway"`);
+    try {
+      // Nothing of the fault (table names, SQL) reaches the caller.
+      await expect(client.signIn(request)).rejects.toMatchObject({ code: Code.Internal, rawMessage: "internal error" });
+    } finally {
+      await h.db.$executeRawUnsafe(`ALTER TABLE "ChallengeAway" RENAME TO "Challenge"`);
+    }
+    expect(await h.counts()).toEqual(before);
+    // The challenge is still there, and the same sign-in now succeeds.
+    expect((await client.signIn(request)).sessionToken).not.toBe("");
+  });
 });
 
 describe("VerifySignature", () => {
