@@ -236,6 +236,18 @@ describe("SessionVerifier.hold", () => {
     expect(hold.signal.aborted).toBe(true);
   });
 
+  it("a released or aborted hold leaves no timer behind: an ended stream holds nothing until its session would end", async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const h = harness();
+    const released = h.hold(await h.sessions.verify(h.mint("alice")));
+    const revoked = h.hold(await h.sessions.verify(h.mint("bob")));
+    expect(jest.getTimerCount()).toBe(2);
+    released.release();
+    h.sessions.accountDeleted("bob", h.now());
+    expect([released.signal.aborted, revoked.signal.aborted]).toEqual([false, true]);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
   it("aborts the holds of a revoked account only, and only those issued under an older key", async () => {
     const h = harness();
     const rotatedAt = h.now();
