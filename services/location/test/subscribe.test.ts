@@ -59,6 +59,9 @@ describe("Subscribe", () => {
     await a.sync({ data: [{ pairId: pair.bPair, packetId: 2, blob: blob("live") }] });
     await waitUntil(() => stream.packets().length === 2, 2000);
     expect(new TextDecoder().decode(stream.packets()[1].blob)).toBe("live");
+    // A push is the very message a Sync returns for the packet: no field more or less.
+    const viaSync = (await h.as(pair.b).sync({})).data;
+    expect(stream.packets()).toEqual(viaSync.filter((p) => p.pairId === pair.bPair));
     // Nothing the stream already sent is sent again.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(stream.packets().map((p) => p.packetId)).toEqual([1, 2]);
