@@ -124,3 +124,13 @@ test("a batch holds at most SYNC_GROUP_COMMIT_MAX Syncs, and a Sync after a full
     h.location.context.syncs = configured;
   }
 });
+
+test("a window that ends after its batch was flushed for its size finds nothing, and a later lone Sync still runs", async () => {
+  const commits = new GroupCommit(h.location.context.sql, { windowMs: 30, maxBatch: 2 });
+  const job = (n: number) => commits.run(`caller-${n}`, false, async () => n);
+  // Two in one turn: the second fills the batch, which runs at once; the first's window timer is still set.
+  expect(await Promise.all([job(1), job(2)])).toEqual([1, 2]);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  const late = new Promise((resolve) => setTimeout(() => resolve("not run in 2 s"), 2000));
+  expect(await Promise.race([job(3), late])).toBe(3);
+});
