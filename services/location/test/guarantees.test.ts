@@ -12,6 +12,7 @@ import { events } from "@seeme/contracts/subjects";
 import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import { NO_HELD_PACKET } from "../src/rpc/held-packets.js";
+import { compactSeen } from "../src/db/seen.js";
 import { sweepOnce } from "../src/sweeper.js";
 import {
   blob,
@@ -177,6 +178,29 @@ describe("a (pairID, packetID) that was stored is never delivered again within s
       data: [1, 30, 55, 60, 62].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("once more") })),
     });
     expect(await inbox(pair)).toEqual([]);
+  });
+});
+
+describe("folding the idempotence record", () => {
+  it("a fold that waits over 5 s for another replica's fold still completes, and folds what it found", async () => {
+    const pair = await connected();
+    await h.as(pair.a).sync({ data: [1, 2, 3].map((packetId) => ({ pairId: pair.bPair, packetId, blob: blob("x") })) });
+    const replica = await h.pool.connect();
+    try {
+      // Another replica's sweeper is folding: this one waits for its lock (db/seen.ts).
+      await replica.query("BEGIN");
+      await replica.query("SELECT pg_advisory_xact_lock(hashtext('location-seen-compaction'))");
+      const folding = compactSeen(h.location.context.db, h.clock.now());
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      await replica.query("COMMIT");
+      expect(await folding).toBeGreaterThanOrEqual(3);
+    } finally {
+      replica.release();
+    }
+    const { rows } = await h.pool.query("SELECT first::int, last::int FROM seen_range WHERE recipient_pair_id = $1", [
+      pair.bPair,
+    ]);
+    expect(rows).toEqual([{ first: 1, last: 3 }]);
   });
 });
 
