@@ -14,8 +14,10 @@ const REMEMBERED_SENDERS = 100_000;
  * statement, so a refused request still takes nothing from a pairID's budget
  * unless its caller was once allowed to send there.
  */
-class KnownSenders {
+export class KnownSenders {
   private readonly keys = new Set<string>();
+
+  constructor(private readonly limit = REMEMBERED_SENDERS) {}
 
   has(accountId: string, pairIds: string[]): boolean {
     return pairIds.every((pairId) => this.keys.has(`${accountId}/${pairId}`));
@@ -24,7 +26,7 @@ class KnownSenders {
   add(accountId: string, pairIds: string[]): void {
     for (const pairId of pairIds) {
       this.keys.add(`${accountId}/${pairId}`);
-      if (this.keys.size > REMEMBERED_SENDERS) this.keys.delete(this.keys.values().next().value!);
+      if (this.keys.size > this.limit) this.keys.delete(this.keys.values().next().value!);
     }
   }
 }
