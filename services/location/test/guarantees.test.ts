@@ -562,6 +562,34 @@ describe("revocation (LocationInternalService)", () => {
     await revokeDuringLookup(pair, () => internal().revokeAccount({ accountId: pair.a }));
   });
 
+  it("a break naming a connection's pairIDs in either order while a lookup saves it: neither deadlocks", async () => {
+    const pair = newConnection();
+    h.connections.routes.set(pair.route.connectionId, pair.route);
+    const [low, high] = [pair.aPair, pair.bPair].sort();
+    const holder = await h.pool.connect();
+    let sent: unknown;
+    try {
+      // Holding the lower pairID's projection lock (db/routes.ts) queues the lookup on it first,
+      // then the break, which names the higher pairID first.
+      await holder.query("BEGIN");
+      await holder.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`location-pair:${low}`]);
+      const { rows } = await holder.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      const sending = settle(h.as(pair.b).sync({ data: [{ pairId: pair.aPair, packetId: 1, blob: blob("x") }] }));
+      await waitUntil(async () => (await blockedBy(rows[0].pid)).length === 1);
+      h.connections.routes.delete(pair.route.connectionId);
+      const revoking = internal().revokePairs({ pairIds: [high, low] });
+      await waitUntil(async () => (await blockedBy(rows[0].pid)).length === 2);
+      await holder.query("COMMIT");
+      // A deadlock would cancel one of them: the break as Unavailable, or the lookup's Sync.
+      await revoking;
+      sent = await sending;
+    } finally {
+      holder.release();
+    }
+    expect(["sent", Code.PermissionDenied]).toContain(sent === "sent" ? sent : (sent as { code: Code }).code);
+    expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[pair.aPair, pair.bPair]])).toBe(0);
+  });
+
   it("after RevokeAccount no connection of the account is added again, not even by a late confirmation event or a fallback lookup", async () => {
     const pair = await connected();
     await internal().revokeAccount({ accountId: pair.a });
