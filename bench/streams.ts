@@ -18,6 +18,11 @@ const ACCOUNTS = arg("accounts", 100);
 const IDLE_SECONDS = arg("idle", 60);
 // 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
 const PER_CONNECTION = arg("streams-per-connection", 1);
+// --protocol connect: the Connect protocol, as the SDK speaks it (browsers); gRPC otherwise.
+const PROTOCOL =
+  process.argv.includes("--protocol") && process.argv[process.argv.indexOf("--protocol") + 1] === "connect"
+    ? "connect"
+    : "grpc";
 const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
 
 interface SamplingNode {
@@ -97,7 +102,7 @@ try {
     const shared = i % PER_CONNECTION === 0 ? undefined : devices[devices.length - 1];
     const device = shared
       ? { ...shared, account, call: { headers: { authorization: `Bearer ${account.sessionToken}` } } }
-      : deviceFor(stack.gatewayUrl, account);
+      : deviceFor(stack.gatewayUrl, account, PROTOCOL);
     if (!shared) devices.push(device);
     readers.push(
       (async () => {
@@ -156,6 +161,7 @@ try {
       streams: caughtUp,
       failed,
       errors,
+      protocol: PROTOCOL,
       streamsPerConnection: PER_CONNECTION,
       accounts: ACCOUNTS,
       openSeconds: round(openSeconds, 1),

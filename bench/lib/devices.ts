@@ -1,5 +1,5 @@
 import { Code, ConnectError, createClient, type CallOptions, type Client } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { ConnectionService } from "@seeme/contracts/connection";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
@@ -25,10 +25,16 @@ export interface DevicePair {
   nextPacketId: number;
 }
 
-/** A device for an account that already exists, with its own connection (opened on its first call). */
-export function deviceFor(gatewayUrl: string, account: TestAccount): Device {
+/**
+ * A device for an account that already exists, with its own HTTP/2 connection (opened on its
+ * first call), speaking gRPC (native apps) or the Connect protocol (the SDK's, as browsers do).
+ */
+export function deviceFor(gatewayUrl: string, account: TestAccount, protocol: "grpc" | "connect" = "grpc"): Device {
   const sessions = new Http2SessionManager(gatewayUrl);
-  const transport = createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions });
+  const transport =
+    protocol === "grpc"
+      ? createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })
+      : createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "2", sessionManager: sessions });
   return {
     account,
     location: createClient(LocationService, transport),
