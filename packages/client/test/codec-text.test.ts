@@ -295,6 +295,13 @@ describe("text codec", () => {
     expectClientError(() => encodePinBody({ ...pin, latitude: 91 }), "invalid-payload", /\] pin: latitude/);
     expectClientError(() => encodePinBody({ ...pin, longitude: 181 }), "invalid-payload", /\] pin: longitude/);
     const body = encodePinBody(pin);
+    // Decoding names the bad coordinate too: a latitude of 91, then a longitude of 181.
+    expectClientError(() => decodePinBody(`+091${body.slice(4)}`), "invalid-payload", /\] pin: latitude/);
+    expectClientError(
+      () => decodePinBody(`${body.slice(0, 19)}+181${body.slice(23)}`),
+      "invalid-payload",
+      /\] pin: longitude/,
+    );
     expectClientError(
       () => decodePinBody(body.slice(0, 42)),
       "invalid-payload",

@@ -179,6 +179,8 @@ describe("SessionVerifier revocations", () => {
     await expect(h.sessions.verify(h.mint("alice", { keyRotatedAt: at - 1 }))).rejects.toMatchObject(refused);
     h.set(until);
     expect((await h.sessions.verify(h.mint("alice", { keyRotatedAt: at - 1 }))).accountId).toBe("alice");
+    // Forgotten, not merely ignored: the table does not keep it.
+    expect((h.sessions as unknown as { revoked: Map<string, unknown> }).revoked.has("alice")).toBe(false);
   });
 
   it("an older revocation heard later does not shorten how long the newer one is kept", async () => {
