@@ -2,8 +2,9 @@
 /**
  * Mutation testing (issue #19) of the code that guards people's safety and privacy.
  * `npm run mutate` runs every module below; `MUTATE_SCOPE=client npm run mutate` (or a
- * comma-separated list) one or some. Each scope keeps its own incremental record in
- * reports/, committed, so a re-run only tests mutants in code or tests changed since.
+ * comma-separated list) one or some. The whole scope's incremental record,
+ * reports/stryker-incremental-all.json, is committed, so a re-run only tests mutants in code
+ * changed since, or covered by tests added or changed since (a scope's own run keeps its own).
  *
  * Only the test files that exercise a scope run, and only suites that import the code
  * under test relatively: Stryker mutates a copy of the tree (the sandbox) while
