@@ -190,8 +190,14 @@ describe("folding the idempotence record", () => {
       // Another replica's sweeper is folding: this one waits for its lock (db/seen.ts).
       await replica.query("BEGIN");
       await replica.query("SELECT pg_advisory_xact_lock(hashtext('location-seen-compaction'))");
-      const folding = compactSeen(h.location.context.db, h.clock.now());
+      let folded = false;
+      const folding = compactSeen(h.location.context.db, h.clock.now()).then((n) => {
+        folded = true;
+        return n;
+      });
       await new Promise((resolve) => setTimeout(resolve, 6000));
+      // Two folds at once would write the same ranges: this one waited.
+      expect(folded).toBe(false);
       await replica.query("COMMIT");
       expect(await folding).toBeGreaterThanOrEqual(3);
     } finally {
