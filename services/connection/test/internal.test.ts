@@ -98,7 +98,10 @@ test("ListRoutes pages through every connection exactly once", async () => {
   const rest = await internal.listRoutes({ pageSize: total - 1, pageToken: first.nextPageToken });
   expect([first, rest].flatMap((p) => p.routes.map((r) => r.connectionId))).toEqual(seen);
   expect(rest.nextPageToken).toBe("");
-  await expect(internal.listRoutes({ pageToken: "garbage" })).rejects.toMatchObject({ code: Code.InvalidArgument });
+  await expect(internal.listRoutes({ pageToken: "garbage" })).rejects.toMatchObject({
+    code: Code.InvalidArgument,
+    rawMessage: "page_token is not a token from a previous ListRoutes",
+  });
 });
 
 test("the internal API refuses clients and account callers with PermissionDenied", async () => {
