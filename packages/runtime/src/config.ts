@@ -199,6 +199,22 @@ export interface SharedLimits {
   inviteTtlMs: number;
 }
 
+/** Subscribe streams, held by location and (for devices on HTTP/2) by the gateway: both read them here. */
+export interface LiveStreamLimits {
+  /** How often open Subscribe streams re-read their backlog while NATS is unreachable (only then). */
+  subscribePollMs: number;
+  /** Concurrent Subscribe streams one account may hold on one process. */
+  subscribeMaxStreamsPerAccount: number;
+}
+
+export function readLiveStreamLimits(env: Env): LiveStreamLimits {
+  const read = configReader(env);
+  return {
+    subscribePollMs: read.durationMs("SUBSCRIBE_POLL_INTERVAL", "5s", { min: "10ms", max: "1h" }),
+    subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
+  };
+}
+
 export function readSharedLimits(env: Env): SharedLimits {
   const read = configReader(env);
   return {

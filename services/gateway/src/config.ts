@@ -2,14 +2,16 @@ import { DEFAULT_TILE_ATTRIBUTION, DEFAULT_TILE_URL, DEFAULT_WEB_ROOT } from "./
 import {
   configReader,
   readCommonConfig,
+  readLiveStreamLimits,
   readSharedLimits,
   type CommonConfig,
   type Env,
+  type LiveStreamLimits,
   type SharedLimits,
 } from "@seeme/runtime/config";
 import { readSessionVerifyKeys } from "@seeme/runtime/session-token";
 
-export interface GatewayConfig extends CommonConfig, SharedLimits {
+export interface GatewayConfig extends CommonConfig, SharedLimits, LiveStreamLimits {
   port: number;
   host: string;
   identityAddr: string;
@@ -66,6 +68,7 @@ export function loadConfig(env: Env): GatewayConfig {
   return {
     ...readCommonConfig(env, 9100),
     ...readSharedLimits(env),
+    ...readLiveStreamLimits(env),
     port: read.port("GATEWAY_PORT", 8080),
     host: read.string("GATEWAY_HOST", "0.0.0.0"),
     identityAddr: read.string("IDENTITY_ADDR", "127.0.0.1:50051"),

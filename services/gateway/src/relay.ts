@@ -1,8 +1,16 @@
 import http2 from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LocationService } from "@seeme/contracts/location";
+import {
+  LocationService,
+  SubscribeRequestSchema,
+  SubscribeResponseSchema,
+  type IncomingPacket,
+} from "@seeme/contracts/location";
 import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
 import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
+import type { LiveHub } from "@seeme/runtime/live-hub";
+import { liveStream } from "@seeme/runtime/live-stream";
 import type { Metrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
@@ -14,17 +22,25 @@ import { publicError } from "./public-errors.js";
 import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
 
 /**
- * The raw relay (docs/hot-path.md): Sync and Subscribe called over gRPC on
- * HTTP/2 are passed to location as HTTP/2 streams, frame payloads copied as
- * they come — no Connect server, no protobuf, no grpc-js client. What the
- * gateway owes every call still happens here, before a byte goes upstream:
- * the session token is verified locally (sessions.ts) and replaced by the
- * signed caller, service and client-address metadata forward.ts sends on the
+ * The raw path (docs/hot-path.md), for Sync and Subscribe over HTTP/2 — no
+ * Connect server, no grpc-js server objects per call:
+ *
+ * - Sync over gRPC is passed to location as an HTTP/2 stream, frame payloads
+ *   copied as they come (no protobuf, no grpc-js client);
+ * - Subscribe over gRPC or the Connect protocol (binary, non-browser: the SDK on
+ *   Node) is held here: the gateway's own live hub (@seeme/runtime/live-hub)
+ *   pushes the account's packets from NATS hints, and location is asked only for
+ *   the backlog, reading its Subscribe up to `caught_up`, when the stream opens
+ *   and when hints may have been lost. An idle stream costs the gateway an HTTP/2
+ *   stream and a few objects, and location nothing.
+ *
+ * What the gateway owes every call still happens here, before anything goes
+ * upstream: the session token is verified locally (sessions.ts) and replaced by
+ * the signed caller, service and client-address metadata forward.ts sends on the
  * decoding path; Sync passes admission control; bodies are capped, slow bodies
  * cut, deadlines enforced (the client's, capped at UPSTREAM_TIMEOUT for Sync);
- * upstream failures reach the client as the same public errors
- * (public-errors.ts). Only gRPC is relayed: Connect and gRPC-web (browsers,
- * the SDK) keep the Connect server path, which speaks their framing.
+ * failures reach the client as the same public errors (public-errors.ts).
+ * gRPC-web, JSON and browsers' calls (they need CORS) keep the Connect server path.
  */
 export interface RelayOptions {
   context: GatewayContext;
@@ -34,7 +50,13 @@ export interface RelayOptions {
   syncMaxBytes: number;
   /** Aborted at shutdown: open Subscribe streams end with Unavailable (Syncs finish within the grace period). */
   shutdownSignal: AbortSignal;
+  /** The gateway's live hub, once NATS is reached (Subscribe is refused as Unavailable before). */
+  live: () => LiveHub | undefined;
+  /** Subscribe streams one account may hold open on this gateway. */
+  maxStreamsPerAccount: number;
 }
+
+type Protocol = "grpc" | "connect";
 
 interface Method {
   name: string;
@@ -44,6 +66,10 @@ interface Method {
 
 const STATUS = http2.constants;
 const UNAVAILABLE = "service temporarily unavailable; retry later";
+// The flag byte of Connect's last message on a stream: JSON with the status (and error), not a response.
+const CONNECT_END_STREAM = 0x02;
+const CONNECT_TIMEOUT = /^\d{1,10}$/;
+const STREAM_ENDED = new ConnectError("stream ended", Code.Canceled);
 const CODE_NAMES = new Map<number, string>(
   Object.values(Code)
     .filter((value): value is Code => typeof value === "number")
@@ -74,9 +100,39 @@ function relayMethods(syncMaxBytes: number, maxRequestBytes: number): Map<string
   return methods;
 }
 
-/** True for the content types the relay speaks: gRPC with protobuf (not gRPC-web, not JSON). */
-function isGrpcProto(contentType: string | undefined): boolean {
-  return contentType === "application/grpc" || contentType === "application/grpc+proto";
+/**
+ * The protocol of a call the raw path takes: gRPC with protobuf for both methods; the
+ * Connect protocol with protobuf for Subscribe when no browser is calling (a browser
+ * sends Origin and needs the Connect server's CORS answers). Undefined leaves the call
+ * to the Connect server (gRPC-web, JSON, Connect unary).
+ */
+function protocolOf(method: Method, headers: http2.IncomingHttpHeaders): Protocol | undefined {
+  const contentType = headers["content-type"];
+  if (contentType === "application/grpc" || contentType === "application/grpc+proto") return "grpc";
+  if (!method.unary && contentType === "application/connect+proto" && headers.origin === undefined) return "connect";
+  return undefined;
+}
+
+/** One length-prefixed message, as gRPC and Connect's streams both frame them. */
+function envelope(flags: number, message: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + message.length);
+  frame[0] = flags;
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+/** Why a Subscribe request body is not one uncompressed SubscribeRequest, or undefined when it is. */
+function requestProblem(body: Buffer): string | undefined {
+  if (body.length < 5 || body.readUInt32BE(1) !== body.length - 5)
+    return "malformed request: the body must be one length-prefixed SubscribeRequest";
+  if (body[0] !== 0) return "compressed Subscribe requests are not accepted; send it uncompressed";
+  try {
+    fromBinary(SubscribeRequestSchema, body.subarray(5));
+    return undefined;
+  } catch (error) {
+    return `malformed request: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }
 
 /**
@@ -94,6 +150,7 @@ export function createRelay(options: RelayOptions): {
   const methods = relayMethods(options.syncMaxBytes, config.maxRequestBytes);
   const credentials = new Credentials(config.internalAuthSecret);
   const streams = new Set<() => void>();
+  const streamsByAccount = new Map<string, number>();
   options.shutdownSignal.addEventListener("abort", () => {
     for (const end of [...streams]) end();
   });
@@ -101,8 +158,10 @@ export function createRelay(options: RelayOptions): {
   const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
     const path = headers[":path"];
     const method = path === undefined ? undefined : methods.get(path);
-    if (!method || headers[":method"] !== "POST" || !isGrpcProto(headers["content-type"])) return false;
-    new RelayCall(stream, headers, method, path!).start();
+    if (!method || headers[":method"] !== "POST") return false;
+    const protocol = protocolOf(method, headers);
+    if (!protocol) return false;
+    new RelayCall(stream, headers, method, path!, protocol).start();
     return true;
   };
 
@@ -118,6 +177,9 @@ export function createRelay(options: RelayOptions): {
     private timers: NodeJS.Timeout[] = [];
     private bodyBytes = 0;
     private finalTrailers?: http2.OutgoingHttpHeaders;
+    /** A held Subscribe: its account (counted in streamsByAccount) and what ends its live stream. */
+    private account?: string;
+    private ended?: AbortController;
     private readonly started = performance.now();
     private readonly endAtShutdown = () => this.fail(Code.Unavailable, "the gateway is shutting down; retry");
 
@@ -126,6 +188,7 @@ export function createRelay(options: RelayOptions): {
       private readonly headers: http2.IncomingHttpHeaders,
       private readonly method: Method,
       private readonly path: string,
+      private readonly protocol: Protocol,
     ) {}
 
     start(): void {
@@ -141,7 +204,7 @@ export function createRelay(options: RelayOptions): {
       }
       const timeoutMs = this.timeoutMs();
       if (timeoutMs === null) {
-        this.fail(Code.InvalidArgument, "malformed grpc-timeout header");
+        this.fail(Code.InvalidArgument, `malformed ${this.protocol}-timeout header`);
         return;
       }
       if (timeoutMs !== undefined) this.timer(timeoutMs, () => this.fail(Code.DeadlineExceeded, "deadline exceeded"));
@@ -156,8 +219,14 @@ export function createRelay(options: RelayOptions): {
 
     /** The client's deadline in ms (capped for Sync); undefined for none; null when unreadable. */
     private timeoutMs(): number | undefined | null {
-      const header = this.headers["grpc-timeout"];
       let ms: number | undefined;
+      if (this.protocol === "connect") {
+        const header = this.headers["connect-timeout-ms"];
+        if (header === undefined) return undefined;
+        if (!CONNECT_TIMEOUT.test(header as string)) return null;
+        return Math.max(1, Number(header));
+      }
+      const header = this.headers["grpc-timeout"];
       if (header !== undefined) {
         const match = GRPC_TIMEOUT.exec(header as string);
         if (!match) return null;
@@ -185,6 +254,11 @@ export function createRelay(options: RelayOptions): {
     }
 
     private forward(session: Session, timeoutMs: number | undefined): void {
+      this.span = startRelaySpan(LocationService.typeName, this.method.name);
+      if (!this.method.unary) {
+        this.holdStream(session);
+        return;
+      }
       const { stream, headers } = this;
       const now = Date.now();
       const upstreamHeaders: http2.OutgoingHttpHeaders = {
@@ -204,7 +278,6 @@ export function createRelay(options: RelayOptions): {
       // not (a device cannot choose our trace ids): the call's own span is the root (tracing on).
       for (const name of ["grpc-encoding", "grpc-accept-encoding"])
         if (headers[name] !== undefined) upstreamHeaders[name] = headers[name];
-      this.span = startRelaySpan(LocationService.typeName, this.method.name);
       if (this.span) Object.assign(upstreamHeaders, this.span.headers);
       let upstream: http2.ClientHttp2Stream;
       try {
@@ -215,18 +288,6 @@ export function createRelay(options: RelayOptions): {
         return;
       }
       this.upstream = upstream;
-      if (!this.method.unary) {
-        // A stream is checked once when it opens, so it must end with its session.
-        this.hold = sessions.hold(session);
-        if (this.hold.signal.aborted) {
-          this.fail(Code.Unauthenticated, SESSION_ENDED);
-          return;
-        }
-        this.hold.signal.addEventListener("abort", () => this.fail(Code.Unauthenticated, SESSION_ENDED), {
-          once: true,
-        });
-        streams.add(this.endAtShutdown);
-      }
       upstream.on("error", () => undefined);
       upstream.on("response", (responseHeaders, flags) => this.onResponse(responseHeaders, flags));
       upstream.on("data", (chunk: Buffer) => {
@@ -264,6 +325,104 @@ export function createRelay(options: RelayOptions): {
         if (!this.done) upstream.end();
       });
       stream.resume();
+    }
+
+    /** Subscribe: held here, pushed from the gateway's live hub (see the top of this file). */
+    private holdStream(session: Session): void {
+      const hub = options.live();
+      if (!hub) {
+        this.fail(Code.Unavailable, "the gateway is starting; retry");
+        return;
+      }
+      const { accountId } = session;
+      const open = streamsByAccount.get(accountId) ?? 0;
+      if (open >= options.maxStreamsPerAccount) {
+        const cap = options.maxStreamsPerAccount;
+        this.fail(Code.ResourceExhausted, `this account already has ${cap} open Subscribe streams; close one first`);
+        return;
+      }
+      streamsByAccount.set(accountId, open + 1);
+      this.account = accountId;
+      this.ended = new AbortController();
+      // A stream is checked once when it opens, so it must end with its session.
+      this.hold = sessions.hold(session);
+      if (this.hold.signal.aborted) {
+        this.fail(Code.Unauthenticated, SESSION_ENDED);
+        return;
+      }
+      this.hold.signal.addEventListener("abort", () => this.fail(Code.Unauthenticated, SESSION_ENDED), { once: true });
+      streams.add(this.endAtShutdown);
+      void this.readRequest().then((body) => {
+        if (body === undefined || this.done) return;
+        const problem = requestProblem(body);
+        if (problem) this.fail(Code.InvalidArgument, problem);
+        else void this.push(hub, accountId);
+      });
+    }
+
+    /** The request body, read to its end within its cap; undefined when the call ended first. */
+    private readRequest(): Promise<Buffer | undefined> {
+      const { stream } = this;
+      const chunks: Buffer[] = [];
+      return new Promise((resolve) => {
+        stream.on("data", (chunk: Buffer) => {
+          this.bodyBytes += chunk.length;
+          if (this.bodyBytes > this.method.maxBytes) {
+            this.fail(Code.ResourceExhausted, `message larger than ${this.method.maxBytes - 5} bytes`);
+            resolve(undefined);
+          } else chunks.push(chunk);
+        });
+        stream.once("end", () => resolve(Buffer.concat(chunks)));
+        stream.once("close", () => resolve(undefined));
+        stream.resume();
+      });
+    }
+
+    /** Writes the stream's events until it ends; a failure (the backlog read) ends it with its public error. */
+    private async push(hub: LiveHub, accountId: string): Promise<void> {
+      const signal = this.ended!.signal;
+      if (this.stream.destroyed) return;
+      this.responded = true;
+      const contentType = this.protocol === "grpc" ? "application/grpc" : "application/connect+proto";
+      this.stream.respond({ ":status": 200, "content-type": contentType }, { waitForTrailers: this.protocol === "grpc" });
+      try {
+        for await (const event of liveStream({ hub, accountId, signal, backlog: () => this.backlog(accountId) })) {
+          if (this.done) return;
+          const frame = envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, event)));
+          if (!this.stream.write(frame)) await this.drained();
+        }
+      } catch (error) {
+        // A bug, not a refusal: logged with its stack, never shown to the client.
+        if (!(error instanceof ConnectError)) context.log.error({ err: error }, "Subscribe stream failed");
+        const failure = publicError(error);
+        this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
+      }
+    }
+
+    /** What location holds for the account, read from its Subscribe up to `caught_up`. */
+    private async *backlog(accountId: string): AsyncGenerator<IncomingPacket> {
+      const now = Date.now();
+      const headers = { [SERVICE_HEADER]: credentials.forService(now), [CALLER_HEADER]: credentials.forCaller(accountId, now) };
+      const signal = this.ended!.signal;
+      for await (const response of context.upstream.location.subscribe({}, { headers, signal })) {
+        if (response.event.case === "caughtUp") return;
+        if (response.event.case === "packet") yield response.event.value;
+      }
+      // Location ended the stream before saying it was caught up (it is shutting down).
+      if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
+    }
+
+    /** Resolves once the client has read what is buffered, or the stream is gone. */
+    private drained(): Promise<void> {
+      return new Promise((resolve) => {
+        const done = () => {
+          this.stream.off("drain", done);
+          this.stream.off("close", done);
+          resolve();
+        };
+        this.stream.once("drain", done);
+        this.stream.once("close", done);
+      });
     }
 
     private onResponse(responseHeaders: http2.IncomingHttpHeaders, flags: number): void {
@@ -323,7 +482,9 @@ export function createRelay(options: RelayOptions): {
       this.end(code);
       const { stream } = this;
       if (stream.closed || stream.destroyed) return;
-      if (this.responded) {
+      if (this.protocol === "connect") {
+        this.endConnectStream(code, message, passed?.[RETRY_AFTER_HEADER]);
+      } else if (this.responded) {
         this.finalTrailers = trailers;
         stream.end();
       } else {
@@ -333,6 +494,20 @@ export function createRelay(options: RelayOptions): {
       if (!stream.readableEnded) stream.resume();
     }
 
+    /** Connect ends a stream with a last message: `{}`, or the error (with its metadata) as JSON. */
+    private endConnectStream(code: number, message: string | undefined, retryAfter: unknown): void {
+      const error = {
+        code: CODE_NAMES.get(code)?.toLowerCase() ?? "unknown",
+        message,
+        ...(retryAfter === undefined ? {} : { metadata: { [RETRY_AFTER_HEADER]: [String(retryAfter)] } }),
+      };
+      if (!this.responded) {
+        this.responded = true;
+        this.stream.respond({ ":status": 200, "content-type": "application/connect+proto" });
+      }
+      this.stream.end(envelope(CONNECT_END_STREAM, Buffer.from(JSON.stringify(code === 0 ? {} : { error }))));
+    }
+
     /** Releases the call's hold on everything (idempotent): timers, admission slot, session hold, upstream stream. */
     private end(code: number = Code.Canceled): void {
       if (this.done) return;
@@ -340,6 +515,13 @@ export function createRelay(options: RelayOptions): {
       for (const timer of this.timers) clearTimeout(timer);
       this.releaseAdmission?.();
       this.hold?.release();
+      // With a reason: without one, every stream's end would build a DOMException.
+      this.ended?.abort(STREAM_ENDED);
+      if (this.account !== undefined) {
+        const left = streamsByAccount.get(this.account)! - 1;
+        if (left === 0) streamsByAccount.delete(this.account);
+        else streamsByAccount.set(this.account, left);
+      }
       streams.delete(this.endAtShutdown);
       this.span?.end(code);
       const upstream = this.upstream;

@@ -9,6 +9,7 @@ import { SERVICE_HEADER, signService } from "@seeme/runtime/caller";
 import { createGrpcClient } from "@seeme/runtime/grpc";
 import { Admission, admissionMetrics } from "@seeme/runtime/admission";
 import { DependencyMonitor } from "@seeme/runtime/health";
+import { LiveHub } from "@seeme/runtime/live-hub";
 import { createLogger, type Logger } from "@seeme/runtime/logger";
 import { createMetrics, startMetricsServer } from "@seeme/runtime/metrics";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
@@ -39,6 +40,8 @@ export interface GatewayHandle {
   context: GatewayContext;
   /** Bounds the unary calls worked on at once (ADMISSION_* settings). */
   admission: Admission;
+  /** Subscribe streams this gateway holds (relay.ts). */
+  liveStreams(): number;
   stop(): Promise<void>;
 }
 
@@ -180,11 +183,23 @@ export async function startGatewayService(
     }),
     bodyTimeoutMs: config.bodyTimeoutMs,
   });
-  // The hot path: gRPC Syncs and Subscribes go to location as raw HTTP/2 streams (relay.ts, docs/hot-path.md).
+  // The hot path: gRPC Syncs go to location as raw HTTP/2 streams, and Subscribes over HTTP/2 are
+  // held here, pushed from this gateway's live hub (relay.ts, docs/hot-path.md).
   const locationPool = config.rawRelay ? new H2Pool(config.locationAddr, { log }) : undefined;
   await locationPool?.ready();
+  // Set once NATS is reached (below); until then sessions are refused anyway.
+  let live: LiveHub | undefined;
   const relay = locationPool
-    ? createRelay({ context, admission, pool: locationPool, metrics, syncMaxBytes, shutdownSignal: shutdown.signal })
+    ? createRelay({
+        context,
+        admission,
+        pool: locationPool,
+        metrics,
+        syncMaxBytes,
+        shutdownSignal: shutdown.signal,
+        live: () => live,
+        maxStreamsPerAccount: config.subscribeMaxStreamsPerAccount,
+      })
     : undefined;
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
     h2Stream: relay?.handle,
@@ -223,6 +238,7 @@ export async function startGatewayService(
     for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
     throw error;
   }
+  if (relay) live = new LiveHub(bus, log, config.subscribePollMs);
   const revocations = await followRevocations(bus, sessions, log, nowMs);
   // No token is accepted before every revocation it could be subject to is known.
   let replayTimer: NodeJS.Timeout | undefined;
@@ -243,11 +259,12 @@ export async function startGatewayService(
       shutdown.abort();
       await listener.close(config.shutdownTimeoutMs);
       locationPool?.close();
+      live?.stop();
       await revocations.stop();
       await bus.drain();
       for (const client of [...Object.values(clients), ...upstreamHealth.map(([, client]) => client)]) client.close();
       await metricsServer?.close();
       log.info("stopped");
     })());
-  return { port: listener.port, context, admission, stop };
+  return { port: listener.port, context, admission, liveStreams: () => live?.streams ?? 0, stop };
 }

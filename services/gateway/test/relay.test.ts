@@ -1,11 +1,13 @@
 import http2 from "node:http2";
 import net from "node:net";
-import { Code, ConnectError, createClient, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { LocationService } from "@seeme/contracts/location";
+import { InboxUpdatedSchema, LocationService } from "@seeme/contracts/location";
+import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerOf, requireCaller } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
 import { createLogger } from "@seeme/runtime/logger";
+import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 import { waitFor } from "@seeme/testkit/wait";
@@ -16,12 +18,14 @@ const secret = "relay-test-secret-".padEnd(40, "x");
 const silent = createLogger("test", "silent");
 
 /**
- * The raw relay (relay.ts): gRPC Syncs and Subscribes go to location as raw
- * HTTP/2 streams. Real servers on real ports: a grpc-js location (the real
- * server stack, which checks the signed caller), a bare node:http2 upstream
- * that misbehaves on purpose, and a port nobody listens on.
+ * The raw path (relay.ts): gRPC Syncs go to location as raw HTTP/2 streams;
+ * Subscribes over HTTP/2 (gRPC, binary Connect) are held by the gateway, pushed
+ * from NATS hints, with location read only up to `caught_up`. Real servers on
+ * real ports and the machine's NATS: a grpc-js location (the real server stack,
+ * which checks the signed caller), a bare node:http2 upstream that misbehaves
+ * on purpose, and a port nobody listens on.
  */
-describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
+describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
   let upstream: FakeService;
   let raw: http2.Http2Server;
   let rawPort: number;
@@ -33,7 +37,10 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
   // What the grpc-js location saw: the caller of each call, and calls whose signal aborted.
   const callers: string[] = [];
   const aborted: string[] = [];
-  let subscribeEnd: "hold" | "fail" | "internal" = "hold";
+  // How location's Subscribe answers the gateway's backlog read.
+  let subscribeMode: "backlog" | "fail" | "internal" | "end-early" = "backlog";
+  let bus: EventBus;
+  const prefix = `t_relay_${process.pid}`;
   // What the bare upstream saw, and how it answers.
   const rawHeaders: http2.IncomingHttpHeaders[] = [];
   let rawMode: "ok" | "reset" | "http503" | "no-trailers" | "hang" = "ok";
@@ -51,7 +58,7 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
   const config = (address: string, extra: Record<string, string> = {}) =>
     loadConfig({
       INTERNAL_AUTH_SECRET: secret,
-      NATS_SUBJECT_PREFIX: `t_relay_${process.pid}`,
+      NATS_SUBJECT_PREFIX: prefix,
       GATEWAY_PORT: "0",
       GATEWAY_HOST: "127.0.0.1",
       METRICS_PORT: "0",
@@ -61,11 +68,13 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
       HEALTH_INTERVAL_MS: "100",
       MAX_PACKETS_PER_SYNC: "1",
       MAX_BLOB_BYTES: "64",
+      SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT: "2",
       ...extra,
     });
 
   beforeAll(async () => {
     mint = await sessionTokenMinter(secret);
+    bus = await connectEventBus({ url: "nats://127.0.0.1:4222", prefix, name: "relay-test", log: silent });
     upstream = await startFakeService("location", [
       registration(
         LocationService,
@@ -78,9 +87,11 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
           },
           async *subscribe(_request, ctx) {
             callers.push(callerOf(ctx));
+            if (subscribeMode === "fail") throw new ConnectError("pair gone", Code.FailedPrecondition);
+            if (subscribeMode === "internal") throw new ConnectError("db exploded at 10.0.0.7", Code.Internal);
+            yield { event: { case: "packet", value: { pairId: "queued", packetId: 1, blob: new Uint8Array([1]) } } };
+            if (subscribeMode === "end-early") return;
             yield { event: { case: "caughtUp", value: true } };
-            if (subscribeEnd === "fail") throw new ConnectError("pair gone", Code.FailedPrecondition);
-            if (subscribeEnd === "internal") throw new ConnectError("db exploded at 10.0.0.7", Code.Internal);
             await waitAborted(ctx, "subscribe");
           },
         },
@@ -124,8 +135,14 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
     await Promise.all([gateway?.stop(), rawGateway?.stop(), deadGateway?.stop()]);
     await upstream?.stop();
     raw?.close();
+    await bus?.drain();
   });
 
+  // What a browser adds to every cross-origin call.
+  const withOrigin: Interceptor = (next) => (request) => {
+    request.header.set("origin", "https://app.example");
+    return next(request);
+  };
   const grpcClient = (handle: GatewayHandle) =>
     createClient(LocationService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${handle.port}` }));
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -182,67 +199,172 @@ describe("gateway raw relay (gRPC Sync and Subscribe)", () => {
     expect(callers).toEqual([]);
   });
 
-  it("ends an open Subscribe stream when its session is revoked, and cancels location's side", async () => {
-    subscribeEnd = "hold";
-    aborted.length = 0;
-    const token = await mint("account-4");
+  /** A Subscribe in the background: the events it received, and how it ended. */
+  function openSubscribe(client: ReturnType<typeof grpcClient>, token: string, signal?: AbortSignal) {
     const events: string[] = [];
     const ended = failure(
       (async () => {
-        for await (const event of grpcClient(gateway).subscribe({}, { headers: bearer(token) }))
-          events.push(event.event.case ?? "");
+        for await (const { event } of client.subscribe({}, { headers: bearer(token), signal }))
+          events.push(event.case === "packet" ? `packet ${event.value.pairId}/${event.value.packetId}` : `${event.case}`);
       })(),
     );
-    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
+    return { events, ended };
+  }
+
+  /** What location's notify.ts publishes after a commit: the packets, for one account. */
+  const hint = (accountId: string, pairId: string, packetId: number, seq: bigint) =>
+    bus.publishCore(inboxUpdated.forAccount(accountId), InboxUpdatedSchema, {
+      accountId,
+      packets: [{ pairId, packetId, blob: new Uint8Array([7]) }],
+      publisher: "relay-test",
+      seq,
+    });
+
+  it("holds Subscribe itself: location is read up to caught_up, live packets come from NATS hints", async () => {
+    subscribeMode = "backlog";
+    aborted.length = 0;
+    callers.length = 0;
+    const token = await mint("account-4");
+    const stream = openSubscribe(grpcClient(gateway), token);
+    expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
+    expect(stream.events).toEqual(["packet queued/1", "caughtUp"]);
+    // Location's side ends once the backlog is read; the client's stream stays open at the gateway.
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+    expect(callers).toEqual(["account-4"]);
+    expect(gateway.liveStreams()).toBe(1);
+    // Another account's hint is not this stream's; a repeat of a packet already sent is dropped.
+    hint("account-other", "p-other", 1, 1n);
+    hint("account-4", "queued", 1, 2n);
+    hint("account-4", "p", 5, 3n);
+    expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
+    expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet p/5"]);
+    // The session ends (a key rotation): the stream ends with it.
     gateway.context.sessions.keyRotated("account-4", Date.now() + 1);
-    expect((await ended)?.code).toBe(Code.Unauthenticated);
+    const ended = await stream.ended;
+    expect(ended?.code).toBe(Code.Unauthenticated);
+    expect(ended?.rawMessage).toMatch(/session ended/);
+    expect(await waitFor(() => gateway.liveStreams() === 0, 10_000)).toBe(true);
+    // Location was asked once, for the backlog, and never held the stream.
+    expect(callers).toEqual(["account-4"]);
+  });
+
+  it("lets go of a stream the client cancels, and caps the streams one account holds", async () => {
+    subscribeMode = "backlog";
+    const token = await mint("account-5");
+    const controller = new AbortController();
+    const first = openSubscribe(grpcClient(gateway), token, controller.signal);
+    const second = openSubscribe(grpcClient(gateway), token);
+    expect(await waitFor(() => first.events.length === 2 && second.events.length === 2, 10_000)).toBe(true);
+    // SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT is 2 here.
+    const third = openSubscribe(grpcClient(gateway), token);
+    const refused = await third.ended;
+    expect(refused?.code).toBe(Code.ResourceExhausted);
+    expect(refused?.rawMessage).toBe("this account already has 2 open Subscribe streams; close one first");
+    expect(third.events).toEqual([]);
+    controller.abort();
+    expect((await first.ended)?.code).toBe(Code.Canceled);
+    expect(await waitFor(() => gateway.liveStreams() === 1, 10_000)).toBe(true);
+    // The freed slot can be taken again.
+    const fourth = openSubscribe(grpcClient(gateway), token);
+    expect(await waitFor(() => fourth.events.length === 2, 10_000)).toBe(true);
+    gateway.context.sessions.keyRotated("account-5", Date.now() + 1);
+    expect((await second.ended)?.code).toBe(Code.Unauthenticated);
+    expect((await fourth.ended)?.code).toBe(Code.Unauthenticated);
+  });
+
+  it("ends the stream with location's error when the backlog read fails, made public", async () => {
+    const token = await mint("account-5b");
+    subscribeMode = "fail";
+    const failed = openSubscribe(grpcClient(gateway), token);
+    const error = await failed.ended;
+    expect(failed.events).toEqual([]);
+    expect(error?.code).toBe(Code.FailedPrecondition);
+    expect(error?.rawMessage).toBe("pair gone");
+
+    // Internal errors are made public: the code stays, the wording (which may name internals) does not.
+    subscribeMode = "internal";
+    const internal = await openSubscribe(grpcClient(gateway), token).ended;
+    expect(internal?.code).toBe(Code.Internal);
+    expect(internal?.rawMessage).toBe("internal error");
+
+    // Location ends its stream before caught_up (it is shutting down): Unavailable, retry.
+    subscribeMode = "end-early";
+    const early = openSubscribe(grpcClient(gateway), token);
+    const cut = await early.ended;
+    expect(early.events).toEqual(["packet queued/1"]);
+    expect(cut?.code).toBe(Code.Unavailable);
+    subscribeMode = "backlog";
+    expect(await waitFor(() => gateway.liveStreams() === 0, 10_000)).toBe(true);
+  });
+
+  it("holds Connect-protocol streams over HTTP/2 too (the SDK on Node), and leaves browsers' to the Connect server", async () => {
+    subscribeMode = "backlog";
+    aborted.length = 0;
+    const token = await mint("account-5c");
+    const baseUrl = `http://127.0.0.1:${gateway.port}`;
+    const connect = createClient(LocationService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+    const stream = openSubscribe(connect as ReturnType<typeof grpcClient>, token);
+    expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
+    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+    expect(gateway.liveStreams()).toBe(1);
+    hint("account-5c", "p", 9, 4n);
+    expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
+    expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet p/9"]);
+    // Errors travel in Connect's end-of-stream message, with their code and wording.
+    gateway.context.sessions.keyRotated("account-5c", Date.now() + 1);
+    const ended = await stream.ended;
+    expect(ended?.code).toBe(Code.Unauthenticated);
+    expect(ended?.rawMessage).toMatch(/session ended/);
+
+    // A browser (it sends Origin and needs CORS answers) is served by the Connect server: location holds that stream.
+    aborted.length = 0;
+    const browserToken = await mint("account-5d");
+    const controller = new AbortController();
+    const browser = createClient(
+      LocationService,
+      createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [withOrigin] }),
+    );
+    const browserStream = openSubscribe(browser as ReturnType<typeof grpcClient>, browserToken, controller.signal);
+    expect(await waitFor(() => browserStream.events.length === 2, 10_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(aborted).toEqual([]);
+    expect(gateway.liveStreams()).toBe(0);
+    controller.abort();
+    expect((await browserStream.ended)?.code).toBe(Code.Canceled);
     expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
   });
 
-  it("propagates cancellation both ways on Subscribe", async () => {
-    const token = await mint("account-5");
-    // Client → location: the client cancels, location's handler sees its call end.
-    subscribeEnd = "hold";
-    aborted.length = 0;
-    const controller = new AbortController();
-    const events: string[] = [];
-    const cancelled = failure(
-      (async () => {
-        for await (const event of grpcClient(gateway).subscribe(
-          {},
-          { headers: bearer(token), signal: controller.signal },
-        ))
-          events.push(event.event.case ?? "");
-      })(),
-    );
-    expect(await waitFor(() => events.length === 1, 10_000)).toBe(true);
-    controller.abort();
-    expect((await cancelled)?.code).toBe(Code.Canceled);
-    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
-
-    // Location → client: location ends the stream with a status; the client gets it (and the messages before it).
-    subscribeEnd = "fail";
-    events.length = 0;
-    const failed = await failure(
-      (async () => {
-        for await (const event of grpcClient(gateway).subscribe({}, { headers: bearer(token) }))
-          events.push(event.event.case ?? "");
-      })(),
-    );
-    expect(events).toEqual(["caughtUp"]);
-    expect(failed?.code).toBe(Code.FailedPrecondition);
-    expect(failed?.rawMessage).toBe("pair gone");
-
-    // Internal errors are made public: the code stays, the wording (which may name internals) does not.
-    subscribeEnd = "internal";
-    const internal = await failure(
-      (async () => {
-        for await (const _ of grpcClient(gateway).subscribe({}, { headers: bearer(token) }));
-      })(),
-    );
-    expect(internal?.code).toBe(Code.Internal);
-    expect(internal?.rawMessage).toBe("internal error");
-    subscribeEnd = "hold";
+  it("refuses a Subscribe body that is not one uncompressed SubscribeRequest, with InvalidArgument", async () => {
+    const token = await mint("account-5e");
+    const session = http2.connect(`http://127.0.0.1:${gateway.port}`);
+    try {
+      const answers: string[] = [];
+      for (const body of [Buffer.from([0, 0, 0, 0, 9, 1]), Buffer.from([1, 0, 0, 0, 0])]) {
+        const call = session.request({
+          ":method": "POST",
+          ":path": "/seeme.location.v1.LocationService/Subscribe",
+          "content-type": "application/grpc",
+          te: "trailers",
+          authorization: `Bearer ${token}`,
+        });
+        call.end(body);
+        call.resume();
+        const status = await new Promise<string>((resolve) => {
+          call.on("response", (headers) => {
+            if (headers["grpc-status"] !== undefined) resolve(`${headers["grpc-status"]} ${headers["grpc-message"]}`);
+          });
+          call.on("trailers", (trailers) => resolve(`${trailers["grpc-status"]} ${trailers["grpc-message"]}`));
+        });
+        answers.push(decodeURIComponent(status));
+      }
+      expect(answers).toEqual([
+        `${Code.InvalidArgument} malformed request: the body must be one length-prefixed SubscribeRequest`,
+        `${Code.InvalidArgument} compressed Subscribe requests are not accepted; send it uncompressed`,
+      ]);
+      expect(gateway.liveStreams()).toBe(0);
+    } finally {
+      session.close();
+    }
   });
 
   it("ends a Sync at the client's deadline and cancels it at location", async () => {

@@ -1,15 +1,17 @@
 import {
   configReader,
   readCommonConfig,
+  readLiveStreamLimits,
   readSharedLimits,
   type CommonConfig,
   type Env,
+  type LiveStreamLimits,
   type SharedLimits,
 } from "@seeme/runtime/config";
 import type { RateLimit } from "@seeme/runtime/rate-limit";
 import { readPushConfig, type PushConfig } from "./push/config.js";
 
-export interface LocationConfig extends CommonConfig, SharedLimits {
+export interface LocationConfig extends CommonConfig, SharedLimits, LiveStreamLimits {
   port: number;
   databaseUrl: string;
   /** host:port of the connection service's internal API (route fallback and rebuild). */
@@ -31,10 +33,6 @@ export interface LocationConfig extends CommonConfig, SharedLimits {
   sweepIntervalMs: number;
   /** How often held packets (check-in) that fell due are pushed to Subscribe streams. */
   releaseIntervalMs: number;
-  /** How often open Subscribe streams re-read the database while NATS is unreachable (only then). */
-  subscribePollMs: number;
-  /** Concurrent Subscribe streams one account may hold on one replica. */
-  subscribeMaxStreamsPerAccount: number;
   /** Web Push wake-ups; undefined when no VAPID key is configured (push off). */
   push: PushConfig | undefined;
 }
@@ -66,8 +64,7 @@ export function loadConfig(env: Env): LocationConfig {
     },
     sweepIntervalMs: read.durationMs("SWEEP_INTERVAL", "1m", { min: "10ms", max: "1h" }),
     releaseIntervalMs: read.durationMs("RELEASE_INTERVAL", "1s", { min: "10ms", max: "1m" }),
-    subscribePollMs: read.durationMs("SUBSCRIBE_POLL_INTERVAL", "5s", { min: "10ms", max: "1h" }),
-    subscribeMaxStreamsPerAccount: read.int("SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT", 8, { min: 1, max: 1000 }),
+    ...readLiveStreamLimits(env),
     push: readPushConfig(env),
   };
 }

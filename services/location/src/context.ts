@@ -7,7 +7,7 @@ import type { Limiter, LimitStore } from "@seeme/runtime/shared-limits";
 import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
 import type { GroupCommit } from "./db/group-commit.js";
-import type { LiveHub } from "./live.js";
+import type { LiveHub } from "@seeme/runtime/live-hub";
 
 /** Everything handlers, consumers and workers need; tests build it with their own clock. */
 export interface LocationContext {

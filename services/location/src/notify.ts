@@ -24,7 +24,7 @@ export function notifyInbox(
         accountId: accountId ?? "",
         packets: packets.slice(i, i + PACKETS_PER_HINT),
         urgent,
-        // Numbered so a replica that misses one knows to re-read (live.ts).
+        // Numbered so a replica that misses one knows to re-read (@seeme/runtime/live-hub).
         ...ctx.live.nextHint(),
       });
     }

@@ -22,7 +22,7 @@ import { onAccountDeleted } from "./events/account-deleted.js";
 import { onConnectionBroken } from "./events/connection-broken.js";
 import { onConnectionConfirmed } from "./events/connection-confirmed.js";
 import { onInviteExpired } from "./events/invite-expired.js";
-import { LiveHub } from "./live.js";
+import { LiveHub } from "@seeme/runtime/live-hub";
 import { startProjectionRebuild } from "./projection.js";
 import { getPushConfig } from "./push/get-push-config.js";
 import { startPushNotifier, type PushNotifier } from "./push/notifier.js";

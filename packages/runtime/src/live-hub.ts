@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { InboxUpdatedSchema, type IncomingPacket } from "@seeme/contracts/location";
 import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
-import type { Logger } from "@seeme/runtime/logger";
-import type { BusStatus, CoreSubscription, EventBus } from "@seeme/runtime/nats";
+import type { Logger } from "./logger.js";
+import type { BusStatus, CoreSubscription, EventBus } from "./nats.js";
 
 /** What one open Subscribe stream is told by the hub. */
 export interface LiveListener {
@@ -19,6 +19,8 @@ const CONCURRENT_REREADS = 4;
 
 /**
  * Live delivery for every Subscribe stream of this process (docs/hot-path.md):
+ * location's (the streams it serves itself) and the gateway's (the streams it
+ * holds for devices on the raw path, services/gateway/src/streams.ts).
  *
  * - one core NATS subscription for all inbox hints (`inbox.updated.*`), fanned
  *   out in memory to the streams of each account, instead of two subscriptions
@@ -27,8 +29,8 @@ const CONCURRENT_REREADS = 4;
  *   whether an account is live), shared by that account's streams;
  * - hints are numbered per publishing process; a gap means hints were lost
  *   (e.g. a publisher's reconnect buffer overflowed), and every stream here
- *   re-reads the database once. An idle stream queries nothing;
- * - while NATS is down, streams poll the database every `pollMs`; when it is
+ *   re-reads its backlog once. An idle stream reads nothing;
+ * - while NATS is down, streams re-read their backlog every `pollMs`; when it is
  *   back they re-read once (hints sent meanwhile are gone) and stop polling.
  */
 export class LiveHub {
