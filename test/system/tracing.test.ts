@@ -82,6 +82,11 @@ it("a Sync is one trace: gateway → location → PostgreSQL, and across NATS to
     }
   })();
   await waitUntil(() => caughtUp);
+  // The gateway holds B's stream; location's part, the backlog read, ended at caught_up.
+  const readSpan = (s: ReadableSpan) =>
+    s.attributes["seeme.component"] === "service" && s.attributes["rpc.method"] === "Subscribe";
+  await waitUntil(() => exporter.getFinishedSpans().some(readSpan));
+  const backlogRead = exporter.getFinishedSpans().find(readSpan)!;
   exporter.reset();
 
   const sent = await location().sync(
@@ -131,15 +136,14 @@ it("a Sync is one trace: gateway → location → PostgreSQL, and across NATS to
   expect(ancestors(publish!)).toContain(service);
   expect(delivery!.parentSpanContext?.spanId).toBe(publish!.spanContext().spanId);
 
-  // B's Subscribe stream (ended by the abort above) is a trace of its own: gateway → location.
-  const subscribeSpan = (component: string) => (s: ReadableSpan) =>
-    s.attributes["seeme.component"] === component && s.attributes["rpc.method"] === "Subscribe";
-  const subscribeSpans = () => exporter.getFinishedSpans().filter((s) => s.attributes["rpc.method"] === "Subscribe");
-  await waitUntil(() => subscribeSpans().length === 2);
-  const gatewayStream = exporter.getFinishedSpans().find(subscribeSpan("gateway"));
-  const serviceStream = exporter.getFinishedSpans().find(subscribeSpan("service"));
-  expect(serviceStream!.parentSpanContext?.spanId).toBe(gatewayStream!.spanContext().spanId);
-  expect(serviceStream!.spanContext().traceId).not.toBe(traceId);
+  // B's Subscribe stream (ended by the abort above) is a trace of its own: the gateway's span, and
+  // under it location's backlog read.
+  const gatewayStreamSpan = (s: ReadableSpan) =>
+    s.attributes["seeme.component"] === "gateway" && s.attributes["rpc.method"] === "Subscribe";
+  await waitUntil(() => exporter.getFinishedSpans().some(gatewayStreamSpan));
+  const gatewayStream = exporter.getFinishedSpans().find(gatewayStreamSpan)!;
+  expect(backlogRead.parentSpanContext?.spanId).toBe(gatewayStream.spanContext().spanId);
+  expect(gatewayStream.spanContext().traceId).not.toBe(traceId);
 });
 
 it("no span names or attributes carry account ids, pairIDs, tokens or blobs", () => {

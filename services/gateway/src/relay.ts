@@ -384,7 +384,10 @@ export function createRelay(options: RelayOptions): {
       if (this.stream.destroyed) return;
       this.responded = true;
       const contentType = this.protocol === "grpc" ? "application/grpc" : "application/connect+proto";
-      this.stream.respond({ ":status": 200, "content-type": contentType }, { waitForTrailers: this.protocol === "grpc" });
+      this.stream.respond(
+        { ":status": 200, "content-type": contentType },
+        { waitForTrailers: this.protocol === "grpc" },
+      );
       try {
         for await (const event of liveStream({ hub, accountId, signal, backlog: () => this.backlog(accountId) })) {
           if (this.done) return;
@@ -402,7 +405,12 @@ export function createRelay(options: RelayOptions): {
     /** What location holds for the account, read from its Subscribe up to `caught_up`. */
     private async *backlog(accountId: string): AsyncGenerator<IncomingPacket> {
       const now = Date.now();
-      const headers = { [SERVICE_HEADER]: credentials.forService(now), [CALLER_HEADER]: credentials.forCaller(accountId, now) };
+      const headers: Record<string, string> = {
+        [SERVICE_HEADER]: credentials.forService(now),
+        [CALLER_HEADER]: credentials.forCaller(accountId, now),
+        // Location's side of the read belongs to the stream's trace (tracing on).
+        ...this.span?.headers,
+      };
       const signal = this.ended!.signal;
       for await (const response of context.upstream.location.subscribe({}, { headers, signal })) {
         if (response.event.case === "caughtUp") return;

@@ -71,14 +71,17 @@ describe("gateway", () => {
               });
               return { hasMore: true };
             },
+            // The backlog, then caught_up; then live packets would follow until the call ends.
             async *subscribe(_request, ctx) {
               if (callerOf(ctx) === "slow-account") {
                 await new Promise((resolve) => setTimeout(resolve, 1500));
                 yield { event: { case: "packet", value: { pairId: "p", packetId: 1 } } };
-                return;
+              } else {
+                for (let packetId = 1; packetId <= 3; packetId++)
+                  yield { event: { case: "packet", value: { pairId: "p", packetId } } };
               }
-              for (let packetId = 1; packetId <= 3; packetId++)
-                yield { event: { case: "packet", value: { pairId: "p", packetId } } };
+              yield { event: { case: "caughtUp", value: true } };
+              await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
             },
           },
           requireCaller(secret),
@@ -128,15 +131,15 @@ describe("gateway", () => {
     }
   });
 
-  it("forwards server streams", async () => {
-    const ids: number[] = [];
-    for await (const event of createClient(LocationService, transports()["gRPC over h2c"]).subscribe(
-      {},
-      auth(goodToken),
-    )) {
-      if (event.event.case === "packet") ids.push(event.event.value.packetId);
+  it("serves server streams on every protocol", async () => {
+    for (const [name, transport] of Object.entries(transports())) {
+      const ids: number[] = [];
+      for await (const event of createClient(LocationService, transport).subscribe({}, auth(goodToken))) {
+        if (event.event.case === "packet") ids.push(event.event.value.packetId);
+        else break;
+      }
+      expect({ name, ids }).toEqual({ name, ids: [1, 2, 3] });
     }
-    expect(ids).toEqual([1, 2, 3]);
   });
 
   it("passes the verified account upstream and drops identity headers a client sends", async () => {
@@ -244,6 +247,7 @@ describe("gateway", () => {
       auth(slowToken),
     )) {
       if (event.event.case === "packet") ids.push(event.event.value.packetId);
+      else break;
     }
     expect(ids).toEqual([1]);
   });

@@ -205,7 +205,9 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     const ended = failure(
       (async () => {
         for await (const { event } of client.subscribe({}, { headers: bearer(token), signal }))
-          events.push(event.case === "packet" ? `packet ${event.value.pairId}/${event.value.packetId}` : `${event.case}`);
+          events.push(
+            event.case === "packet" ? `packet ${event.value.pairId}/${event.value.packetId}` : `${event.case}`,
+          );
       })(),
     );
     return { events, ended };
