@@ -5,6 +5,13 @@ import type { LiveHub } from "./live-hub.js";
 
 export type SubscribeEvent = MessageInitShape<typeof SubscribeResponseSchema>;
 
+/**
+ * Set by the gateway on its call to location's Subscribe when it holds the device's stream
+ * itself: location sends what is queued, `caught_up`, and ends the call. The gateway never
+ * passes a client's headers on, so only a service can ask for it.
+ */
+export const BACKLOG_ONLY_HEADER = "x-seeme-backlog-only";
+
 // Hinted packets a stream holds while its client does not read; beyond, it re-reads its backlog.
 const MAX_BUFFERED_PACKETS = 1000;
 // Enough to remember a full backlog; older keys are forgotten first.

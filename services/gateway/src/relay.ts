@@ -10,7 +10,7 @@ import {
 import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
 import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
 import type { LiveHub } from "@seeme/runtime/live-hub";
-import { liveStream } from "@seeme/runtime/live-stream";
+import { BACKLOG_ONLY_HEADER, liveStream } from "@seeme/runtime/live-stream";
 import type { Metrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
@@ -408,6 +408,7 @@ export function createRelay(options: RelayOptions): {
       const headers: Record<string, string> = {
         [SERVICE_HEADER]: credentials.forService(now),
         [CALLER_HEADER]: credentials.forCaller(accountId, now),
+        [BACKLOG_ONLY_HEADER]: "1",
         // Location's side of the read belongs to the stream's trace (tracing on).
         ...this.span?.headers,
       };
@@ -416,7 +417,7 @@ export function createRelay(options: RelayOptions): {
         if (response.event.case === "caughtUp") return;
         if (response.event.case === "packet") yield response.event.value;
       }
-      // Location ended the stream before saying it was caught up (it is shutting down).
+      // Location ended the read before saying it was caught up (it is shutting down).
       if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
     }
 

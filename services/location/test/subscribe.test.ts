@@ -4,6 +4,7 @@ import { TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { LocationService, type SubscribeResponse, type SubscribeResponseSchema } from "@seeme/contracts/location";
 import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerKey } from "@seeme/runtime/caller";
+import { BACKLOG_ONLY_HEADER } from "@seeme/runtime/live-stream";
 import { subscribe } from "../src/rpc/subscribe.js";
 import { sweepOnce } from "../src/sweeper.js";
 import { blob, countPackets, DAY_MS, newConnection, startHarness, waitUntil, type Harness } from "./helpers.js";
@@ -232,6 +233,28 @@ describe("Subscribe resource limits", () => {
     });
     third.abort();
     await second.close();
+  });
+
+  it("a backlog-only read (the gateway holding the stream) sends what is queued, caught_up, and ends, taking no slot", async () => {
+    const pair = newConnection();
+    await h.connect(pair);
+    await h.as(pair.a).sync({ data: [{ pairId: pair.bPair, packetId: 1, blob: blob("queued") }] });
+    // Both of the account's slots (SUBSCRIBE_MAX_STREAMS_PER_ACCOUNT 2) are taken by live streams.
+    const [first, second] = [open(pair.b), open(pair.b)];
+    await waitUntil(() => first.caughtUp() && second.caughtUp());
+    const read = async () => {
+      const events: string[] = [];
+      for await (const { event } of h.as(pair.b).subscribe({}, { headers: { [BACKLOG_ONLY_HEADER]: "1" } }))
+        events.push(event.case === "packet" ? `packet ${event.value.packetId}` : `${event.case}`);
+      return events;
+    };
+    // Three at once, past the cap: each ends by itself after caught_up.
+    expect(await Promise.all([read(), read(), read()])).toEqual([
+      ["packet 1", "caughtUp"],
+      ["packet 1", "caughtUp"],
+      ["packet 1", "caughtUp"],
+    ]);
+    await Promise.all([first.close(), second.close()]);
   });
 });
 
