@@ -389,21 +389,28 @@ export function createRelay(options: RelayOptions): {
         { waitForTrailers: this.protocol === "grpc" },
       );
       try {
-        for await (const event of liveStream({ hub, accountId, signal, backlog: () => this.backlog(accountId) })) {
+        for await (const event of liveStream({ hub, accountId, signal, backlog: () => this.backlog(hub, accountId) })) {
           if (this.done) return;
           const frame = envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, event)));
           if (!this.stream.write(frame)) await this.drained();
         }
       } catch (error) {
-        // A bug, not a refusal: logged with its stack, never shown to the client.
-        if (!(error instanceof ConnectError)) context.log.error({ err: error }, "Subscribe stream failed");
         const failure = publicError(error);
+        // A bug, or a fault of the internal hop: the detail stays in our logs, never shown to the client.
+        if (!(error instanceof ConnectError)) context.log.error({ err: error }, "Subscribe stream failed");
+        else if (failure.rawMessage !== error.rawMessage) context.log.warn({ err: error }, "Subscribe backlog read failed");
         this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
       }
     }
 
-    /** What location holds for the account, read from its Subscribe up to `caught_up`. */
-    private async *backlog(accountId: string): AsyncGenerator<IncomingPacket> {
+    /**
+     * What location holds for the account, read from its Subscribe up to `caught_up`. Opening the
+     * read waits its turn in the hub (a few at a time): thousands of streams opening at once, or
+     * re-reading after a gap, must not open thousands of calls to location together (the grpc-js
+     * session to location failed under 10,000 at once). The turn ends at the first answer, so a
+     * client that reads slowly does not hold it.
+     */
+    private async *backlog(hub: LiveHub, accountId: string): AsyncGenerator<IncomingPacket> {
       const now = Date.now();
       const headers: Record<string, string> = {
         [SERVICE_HEADER]: credentials.forService(now),
@@ -413,9 +420,16 @@ export function createRelay(options: RelayOptions): {
         ...this.span?.headers,
       };
       const signal = this.ended!.signal;
-      for await (const response of context.upstream.location.subscribe({}, { headers, signal })) {
-        if (response.event.case === "caughtUp") return;
-        if (response.event.case === "packet") yield response.event.value;
+      const responses = context.upstream.location.subscribe({}, { headers, signal })[Symbol.asyncIterator]();
+      try {
+        for (let next = await hub.read(() => responses.next()); !next.done; next = await responses.next()) {
+          const { event } = next.value;
+          if (event.case === "caughtUp") return;
+          if (event.case === "packet") yield event.value;
+        }
+      } finally {
+        // Ends location's side if the read stopped early (the stream ended, or caught up).
+        await responses.return?.();
       }
       // Location ended the read before saying it was caught up (it is shutting down).
       if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);

@@ -17,8 +17,8 @@ import { blob, waitUntil } from "./helpers.js";
  * Issue #15: one gateway spreads calls over every location replica. Two real
  * location replicas (one schema, one NATS prefix) behind one gateway whose
  * LOCATION_ADDR is a resolver target listing both (`ipv4:` here, `dns:///` over
- * a headless Service in Kubernetes): Syncs over gRPC and Connect, and Subscribe
- * streams, land on both.
+ * a headless Service in Kubernetes): Syncs over gRPC and Connect, and the backlog
+ * reads of Subscribe streams (the gateway holds the streams themselves), land on both.
  */
 let stack: Stack;
 const replicas: RunningLocationService[] = [];
@@ -58,12 +58,14 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const syncsServed = async (replica: RunningLocationService) =>
+const served = async (replica: RunningLocationService, method: "Sync" | "Subscribe") =>
   (await replica.metrics.rpcHandled.get()).values
-    .filter((value) => value.labels.method === "Sync" && value.labels.code === "OK")
+    .filter((value) => value.labels.method === method && value.labels.code === "OK")
     .reduce((sum, value) => sum + value.value, 0);
+const syncsServed = (replica: RunningLocationService) => served(replica, "Sync");
+const backlogReadsServed = (replica: RunningLocationService) => served(replica, "Subscribe");
 
-it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are served by both location replicas", async () => {
+it("Syncs (gRPC and Connect) and Subscribe backlog reads through one gateway are served by both location replicas", async () => {
   const url = `http://127.0.0.1:${gateway.port}`;
   const transports = [
     createGrpcTransport({ baseUrl: url }),
@@ -88,10 +90,10 @@ it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are serve
       );
     }
   }
-  const served = (await Promise.all(replicas.map(syncsServed))).map((after, i) => after - before[i]);
-  expect(served[0] + served[1]).toBe(20);
-  expect(served[0]).toBeGreaterThan(0);
-  expect(served[1]).toBeGreaterThan(0);
+  const syncs = (await Promise.all(replicas.map(syncsServed))).map((after, i) => after - before[i]);
+  expect(syncs[0] + syncs[1]).toBe(20);
+  expect(syncs[0]).toBeGreaterThan(0);
+  expect(syncs[1]).toBeGreaterThan(0);
 
   const abort = new AbortController();
   const location = createClient(LocationService, transports[0]);
@@ -105,9 +107,15 @@ it("Syncs (gRPC and Connect) and Subscribe streams through one gateway are serve
       // Aborted at the end.
     }
   });
-  await waitUntil(() => replicas[0].context.live.streams + replicas[1].context.live.streams === 6, 10_000);
-  expect(replicas[0].context.live.streams).toBeGreaterThan(0);
-  expect(replicas[1].context.live.streams).toBeGreaterThan(0);
+  // Each held stream reads its backlog from location once, up to caught_up, and holds no slot there.
+  let reads = [0, 0];
+  await waitUntil(async () => {
+    reads = await Promise.all(replicas.map(backlogReadsServed));
+    return gateway.liveStreams() === 6 && reads[0] + reads[1] === 6;
+  }, 10_000);
+  expect(reads[0]).toBeGreaterThan(0);
+  expect(reads[1]).toBeGreaterThan(0);
+  expect(replicas[0].context.live.streams + replicas[1].context.live.streams).toBe(0);
   abort.abort();
   await Promise.all(streams);
 }, 60_000);
