@@ -40,8 +40,8 @@ export interface GatewayHandle {
   context: GatewayContext;
   /** Bounds the unary calls worked on at once (ADMISSION_* settings). */
   admission: Admission;
-  /** Subscribe streams this gateway holds (relay.ts). */
-  liveStreams(): number;
+  /** The hub of the Subscribe streams this gateway holds (relay.ts); none before NATS is reached, or with GATEWAY_RAW_RELAY off. */
+  live(): LiveHub | undefined;
   stop(): Promise<void>;
 }
 
@@ -266,5 +266,5 @@ export async function startGatewayService(
       await metricsServer?.close();
       log.info("stopped");
     })());
-  return { port: listener.port, context, admission, liveStreams: () => live?.streams ?? 0, stop };
+  return { port: listener.port, context, admission, live: () => live, stop };
 }

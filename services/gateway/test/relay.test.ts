@@ -10,6 +10,7 @@ import { createLogger } from "@seeme/runtime/logger";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
 import { sessionTokenMinter } from "@seeme/testkit/session-tokens";
 import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
+import { startTcpProxy } from "@seeme/testkit/tcp-proxy";
 import { waitFor } from "@seeme/testkit/wait";
 import { loadConfig } from "../src/config.js";
 import { startGatewayService, type GatewayHandle } from "../src/service.js";
@@ -39,6 +40,8 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
   const aborted: string[] = [];
   // How location's Subscribe answers the gateway's backlog read.
   let subscribeMode: "backlog" | "fail" | "internal" | "end-early" = "backlog";
+  // The packet ids location holds for every account (pair "queued").
+  const queued = [1];
   let bus: EventBus;
   const prefix = `t_relay_${process.pid}`;
   // What the bare upstream saw, and how it answers.
@@ -89,7 +92,8 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
             callers.push(callerOf(ctx));
             if (subscribeMode === "fail") throw new ConnectError("pair gone", Code.FailedPrecondition);
             if (subscribeMode === "internal") throw new ConnectError("db exploded at 10.0.0.7", Code.Internal);
-            yield { event: { case: "packet", value: { pairId: "queued", packetId: 1, blob: new Uint8Array([1]) } } };
+            for (const packetId of queued)
+              yield { event: { case: "packet", value: { pairId: "queued", packetId, blob: new Uint8Array([1]) } } };
             if (subscribeMode === "end-early") return;
             yield { event: { case: "caughtUp", value: true } };
             await waitAborted(ctx, "subscribe");
@@ -233,7 +237,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     // Location's side ends once the backlog is read; the client's stream stays open at the gateway.
     expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
     expect(callers).toEqual(["account-4"]);
-    expect(gateway.liveStreams()).toBe(1);
+    expect(gateway.live()?.streams).toBe(1);
     // Another account's hint is not this stream's; a repeat of a packet already sent is dropped.
     hint("account-other", "p-other", 1, 1n);
     hint("account-4", "queued", 1, 2n);
@@ -245,7 +249,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     const ended = await stream.ended;
     expect(ended?.code).toBe(Code.Unauthenticated);
     expect(ended?.rawMessage).toMatch(/session ended/);
-    expect(await waitFor(() => gateway.liveStreams() === 0, 10_000)).toBe(true);
+    expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
     // Location was asked once, for the backlog, and never held the stream.
     expect(callers).toEqual(["account-4"]);
   });
@@ -265,7 +269,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(third.events).toEqual([]);
     controller.abort();
     expect((await first.ended)?.code).toBe(Code.Canceled);
-    expect(await waitFor(() => gateway.liveStreams() === 1, 10_000)).toBe(true);
+    expect(await waitFor(() => gateway.live()?.streams === 1, 10_000)).toBe(true);
     // The freed slot can be taken again.
     const fourth = openSubscribe(grpcClient(gateway), token);
     expect(await waitFor(() => fourth.events.length === 2, 10_000)).toBe(true);
@@ -296,7 +300,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(early.events).toEqual(["packet queued/1"]);
     expect(cut?.code).toBe(Code.Unavailable);
     subscribeMode = "backlog";
-    expect(await waitFor(() => gateway.liveStreams() === 0, 10_000)).toBe(true);
+    expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
   });
 
   it("holds Connect-protocol streams over HTTP/2 too (the SDK on Node), and leaves browsers' to the Connect server", async () => {
@@ -308,7 +312,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     const stream = openSubscribe(connect as ReturnType<typeof grpcClient>, token);
     expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
     expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
-    expect(gateway.liveStreams()).toBe(1);
+    expect(gateway.live()?.streams).toBe(1);
     hint("account-5c", "p", 9, 4n);
     expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
     expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet p/9"]);
@@ -330,7 +334,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(await waitFor(() => browserStream.events.length === 2, 10_000)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(aborted).toEqual([]);
-    expect(gateway.liveStreams()).toBe(0);
+    expect(gateway.live()?.streams).toBe(0);
     controller.abort();
     expect((await browserStream.ended)?.code).toBe(Code.Canceled);
     expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
@@ -363,11 +367,49 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
         `${Code.InvalidArgument} malformed request: the body must be one length-prefixed SubscribeRequest`,
         `${Code.InvalidArgument} compressed Subscribe requests are not accepted; send it uncompressed`,
       ]);
-      expect(gateway.liveStreams()).toBe(0);
+      expect(gateway.live()?.streams).toBe(0);
     } finally {
       session.close();
     }
   });
+
+  it("while the gateway has lost NATS, held streams poll location's backlog; once NATS is back, polling stops", async () => {
+    subscribeMode = "backlog";
+    callers.length = 0;
+    const nats = await startTcpProxy("127.0.0.1", 4222);
+    const cut = await startGatewayService(
+      config(upstream.address, { NATS_URL: `nats://127.0.0.1:${nats.port}`, SUBSCRIBE_POLL_INTERVAL: "300ms" }),
+      { log: silent },
+    );
+    try {
+      const stream = openSubscribe(grpcClient(cut), await mint("account-7"));
+      expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
+      const hub = cut.live()!;
+      nats.cut();
+      expect(await waitFor(() => hub.polling, 5000)).toBe(true);
+      // Location took a packet meanwhile: the stream gets it by polling, while NATS is still cut.
+      queued.push(2);
+      expect(await waitFor(() => stream.events.length === 3, 5000)).toBe(true);
+      expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet queued/2"]);
+      expect(hub.polling).toBe(true);
+      expect(callers.length).toBeGreaterThanOrEqual(2);
+
+      nats.restore();
+      expect(await waitFor(() => !hub.polling, 15_000)).toBe(true);
+      // Connected and idle again: no more reads of location.
+      const reads = callers.length;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(callers.length).toBe(reads);
+      hint("account-7", "p", 9, 1n);
+      expect(await waitFor(() => stream.events.length === 4, 10_000)).toBe(true);
+      expect(stream.events.at(-1)).toBe("packet p/9");
+      expect(callers.length).toBe(reads);
+    } finally {
+      queued.length = 1;
+      await cut.stop();
+      await nats.close();
+    }
+  }, 40_000);
 
   it("ends a Sync at the client's deadline and cancels it at location", async () => {
     aborted.length = 0;

@@ -111,7 +111,7 @@ it("Syncs (gRPC and Connect) and Subscribe backlog reads through one gateway are
   let reads = [0, 0];
   await waitUntil(async () => {
     reads = await Promise.all(replicas.map(backlogReadsServed));
-    return gateway.liveStreams() === 6 && reads[0] + reads[1] === 6;
+    return gateway.live()?.streams === 6 && reads[0] + reads[1] === 6;
   }, 10_000);
   expect(reads[0]).toBeGreaterThan(0);
   expect(reads[1]).toBeGreaterThan(0);
