@@ -398,7 +398,8 @@ export function createRelay(options: RelayOptions): {
         const failure = publicError(error);
         // A bug, or a fault of the internal hop: the detail stays in our logs, never shown to the client.
         if (!(error instanceof ConnectError)) context.log.error({ err: error }, "Subscribe stream failed");
-        else if (failure.rawMessage !== error.rawMessage) context.log.warn({ err: error }, "Subscribe backlog read failed");
+        else if (failure.rawMessage !== error.rawMessage)
+          context.log.warn({ err: error }, "Subscribe backlog read failed");
         this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
       }
     }
