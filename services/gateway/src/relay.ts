@@ -406,10 +406,9 @@ export function createRelay(options: RelayOptions): {
 
     /**
      * What location holds for the account, read from its Subscribe up to `caught_up`. Opening the
-     * read waits its turn in the hub (a few at a time): thousands of streams opening at once, or
-     * re-reading after a gap, must not open thousands of calls to location together (the grpc-js
-     * session to location failed under 10,000 at once). The turn ends at the first answer, so a
-     * client that reads slowly does not hold it.
+     * read waits its turn in the hub (a few at a time), so thousands of streams opening at once, or
+     * re-reading after a gap, do not query location's database together. The turn ends at the
+     * first answer, so a client that reads slowly does not hold it.
      */
     private async *backlog(hub: LiveHub, accountId: string): AsyncGenerator<IncomingPacket> {
       const now = Date.now();
@@ -422,18 +421,22 @@ export function createRelay(options: RelayOptions): {
       };
       const signal = this.ended!.signal;
       const responses = context.upstream.location.subscribe({}, { headers, signal })[Symbol.asyncIterator]();
+      let caughtUp = false;
       try {
         for (let next = await hub.read(() => responses.next()); !next.done; next = await responses.next()) {
           const { event } = next.value;
-          if (event.case === "caughtUp") return;
-          if (event.case === "packet") yield event.value;
+          // Location ends a backlog-only read right after caught_up: its end is read, not cancelled.
+          // A cancel is a RST_STREAM, and past nghttp2's reset rate limit (a burst of 1,000, then
+          // 33/s) location's HTTP/2 server closes the whole connection, failing every call on it.
+          if (event.case === "caughtUp") caughtUp = true;
+          else if (event.case === "packet" && !caughtUp) yield event.value;
         }
       } finally {
-        // Ends location's side if the read stopped early (the stream ended, or caught up).
+        // Ends location's side if the stream ended before the read did.
         await responses.return?.();
       }
       // Location ended the read before saying it was caught up (it is shutting down).
-      if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
+      if (!caughtUp && !signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
     }
 
     /** Resolves once the client has read what is buffered, or the stream is gone. */

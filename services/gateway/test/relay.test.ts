@@ -5,6 +5,7 @@ import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } f
 import { InboxUpdatedSchema, LocationService } from "@seeme/contracts/location";
 import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerOf, requireCaller } from "@seeme/runtime/caller";
+import { BACKLOG_ONLY_HEADER } from "@seeme/runtime/live-stream";
 import { registration } from "@seeme/runtime/grpc";
 import { createLogger } from "@seeme/runtime/logger";
 import { connectEventBus, type EventBus } from "@seeme/runtime/nats";
@@ -42,6 +43,8 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
   let subscribeMode: "backlog" | "fail" | "internal" | "end-early" = "backlog";
   // The packet ids location holds for every account (pair "queued").
   const queued = [1];
+  // How each backlog-only read ended at location: "ended" after caught_up, or "cancelled" by the gateway.
+  const backlogReads: string[] = [];
   let bus: EventBus;
   const prefix = `t_relay_${process.pid}`;
   // What the bare upstream saw, and how it answers.
@@ -96,7 +99,11 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
               yield { event: { case: "packet", value: { pairId: "queued", packetId, blob: new Uint8Array([1]) } } };
             if (subscribeMode === "end-early") return;
             yield { event: { case: "caughtUp", value: true } };
-            await waitAborted(ctx, "subscribe");
+            if (ctx.requestHeader.get(BACKLOG_ONLY_HEADER) === null) return await waitAborted(ctx, "subscribe");
+            // Like location, a backlog-only read ends after caught_up: a moment later here, so that
+            // a gateway cancelling the call instead (a RST_STREAM) would be seen.
+            await new Promise((resolve) => setTimeout(resolve, 100));
+            backlogReads.push(ctx.signal.aborted ? "cancelled" : "ended");
           },
         },
         requireCaller(secret),
@@ -228,14 +235,17 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
   it("holds Subscribe itself: location is read up to caught_up, live packets come from NATS hints", async () => {
     subscribeMode = "backlog";
-    aborted.length = 0;
+    backlogReads.length = 0;
     callers.length = 0;
     const token = await mint("account-4");
     const stream = openSubscribe(grpcClient(gateway), token);
     expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
     expect(stream.events).toEqual(["packet queued/1", "caughtUp"]);
-    // Location's side ends once the backlog is read; the client's stream stays open at the gateway.
-    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+    // Location's side ends once the backlog is read, read to its end, not cancelled (a cancel is a
+    // RST_STREAM: thousands of them make location's HTTP/2 server close the connection); the
+    // client's stream stays open at the gateway.
+    expect(await waitFor(() => backlogReads.length === 1, 10_000)).toBe(true);
+    expect(backlogReads).toEqual(["ended"]);
     expect(callers).toEqual(["account-4"]);
     expect(gateway.live()?.streams).toBe(1);
     // Another account's hint is not this stream's; a repeat of a packet already sent is dropped.
@@ -305,13 +315,14 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
   it("holds Connect-protocol streams over HTTP/2 too (the SDK on Node), and leaves browsers' to the Connect server", async () => {
     subscribeMode = "backlog";
-    aborted.length = 0;
+    backlogReads.length = 0;
     const token = await mint("account-5c");
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
     const connect = createClient(LocationService, createConnectTransport({ baseUrl, httpVersion: "2" }));
     const stream = openSubscribe(connect as ReturnType<typeof grpcClient>, token);
     expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
-    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+    expect(await waitFor(() => backlogReads.length === 1, 10_000)).toBe(true);
+    expect(backlogReads).toEqual(["ended"]);
     expect(gateway.live()?.streams).toBe(1);
     hint("account-5c", "p", 9, 4n);
     expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
@@ -376,6 +387,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
   it("while the gateway has lost NATS, held streams poll location's backlog; once NATS is back, polling stops", async () => {
     subscribeMode = "backlog";
     callers.length = 0;
+    backlogReads.length = 0;
     const nats = await startTcpProxy("127.0.0.1", 4222);
     const cut = await startGatewayService(
       config(upstream.address, { NATS_URL: `nats://127.0.0.1:${nats.port}`, SUBSCRIBE_POLL_INTERVAL: "300ms" }),
@@ -396,7 +408,11 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
       nats.restore();
       expect(await waitFor(() => !hub.polling, 15_000)).toBe(true);
-      // Connected and idle again: no more reads of location.
+      // The read on reconnecting (hints sent meanwhile are gone) ends; connected and idle again, no more reads.
+      const settled = () => waitFor(() => backlogReads.length === callers.length, 5000);
+      expect(await settled()).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await settled()).toBe(true);
       const reads = callers.length;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect(callers.length).toBe(reads);
