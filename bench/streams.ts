@@ -1,4 +1,6 @@
+import { once } from "node:events";
 import { mkdirSync } from "node:fs";
+import http2 from "node:http2";
 import { loadavg } from "node:os";
 import { rssBytes } from "./lib/cpu.js";
 import { startOwnNats } from "./lib/nats-server.js";
@@ -6,6 +8,7 @@ import { memoryAfterGc, openInspector } from "./lib/inspector.js";
 import { createDevices, deviceFor, type Device } from "./lib/devices.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { round, sleep } from "./lib/stats.js";
+import { startEmptyServer } from "./scenarios/handlers.js";
 import { startTcpProxy } from "@seeme/testkit/tcp-proxy";
 import { pgStatements } from "@seeme/testkit/wire-counters";
 
@@ -23,7 +26,54 @@ const PROTOCOL =
   process.argv.includes("--protocol") && process.argv[process.argv.indexOf("--protocol") + 1] === "connect"
     ? "connect"
     : "grpc";
+// --no-floor: skip measuring bare node:http2 holding the same streams.
+const FLOOR = !process.argv.includes("--no-floor");
 const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
+
+/**
+ * The floor under the gateway's figure: a bare node:http2 server (no code of ours) holding as many
+ * streams, on as many connections, opened with headers of the same size, measured the same way.
+ */
+async function http2Floor(streams: number, perConnection: number) {
+  const server = await startEmptyServer("held");
+  const sessions: http2.ClientHttp2Session[] = [];
+  try {
+    await sleep(1000);
+    const before = await memoryAfterGc(server.pid);
+    const open = async () => {
+      const call = sessions[sessions.length - 1].request({
+        ":method": "POST",
+        ":path": "/seeme.location.v1.LocationService/Subscribe",
+        "content-type": "application/grpc",
+        te: "trailers",
+        authorization: `Bearer ${"x".repeat(220)}`,
+      });
+      call.on("error", () => undefined);
+      call.end(Buffer.from([0, 0, 0, 0, 0]));
+      call.resume();
+      await once(call, "response");
+    };
+    for (let i = 0; i < streams; i += 200) {
+      const batch: Array<Promise<void>> = [];
+      for (let j = i; j < Math.min(i + 200, streams); j++) {
+        if (j % perConnection === 0) sessions.push(http2.connect(`http://127.0.0.1:${server.port}`));
+        batch.push(open());
+      }
+      await Promise.all(batch);
+    }
+    await sleep(5000);
+    const after = await memoryAfterGc(server.pid);
+    return {
+      rssKiBPerStream: round((after.rss - before.rss) / 1024 / streams, 2),
+      heapKiBPerStream: round((after.heapUsed - before.heapUsed) / 1024 / streams, 2),
+      rssBeforeMiB: round(before.rss / 2 ** 20, 1),
+      rssAfterMiB: round(after.rss / 2 ** 20, 1),
+    };
+  } finally {
+    for (const session of sessions) session.destroy();
+    await server.stop();
+  }
+}
 
 interface SamplingNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
@@ -148,13 +198,19 @@ try {
 
   const per = (bytes: number) => round(bytes / 1024 / caughtUp, 2);
   const rows = (["gateway", "location", "nats"] as const).map((name) => ({
-    process: name,
+    process: name as string,
     rssKiBPerStream: per(after[name].rss - before[name].rss),
     heapKiBPerStream: name === "nats" ? "-" : per(after[name].heapUsed - before[name].heapUsed),
     rssBeforeMiB: round(before[name].rss / 2 ** 20, 1),
     rssAfterMiB: round(after[name].rss / 2 ** 20, 1),
   }));
   const total = rows.reduce((sum, row) => sum + row.rssKiBPerStream, 0);
+  abort.abort();
+  await Promise.all(readers);
+  for (const device of devices.splice(0)) device.close();
+  if (FLOOR) say(`bare node:http2 holding ${caughtUp} streams, ${PER_CONNECTION} per connection …`);
+  const floor = FLOOR ? await http2Floor(caughtUp, PER_CONNECTION) : undefined;
+  if (floor) rows.push({ process: "bare node:http2 (floor)", ...floor });
   console.table(rows);
   process.stdout.write(
     `${JSON.stringify({
@@ -167,11 +223,11 @@ try {
       openSeconds: round(openSeconds, 1),
       rssKiBPerStreamAllProcesses: round(total, 2),
       locationStatementsIdle: { seconds: IDLE_SECONDS, withoutStreams: statementsWithout, withStreams: statementsWith },
+      // The gateway's own code per stream: its figure above the bare server's.
+      gatewayAboveFloorKiB: floor ? round(rows[0].rssKiBPerStream - floor.rssKiBPerStream, 2) : undefined,
       loadAverage: loadavg().map((load) => round(load, 2)),
     })}\n`,
   );
-  abort.abort();
-  await Promise.all(readers);
 } finally {
   for (const device of devices) device.close();
   await stack.stop();

@@ -21,7 +21,10 @@ export interface HandlersResult {
   grpc: HandlerPoint;
 }
 
-async function startServer(kind: "connect" | "grpc"): Promise<{ port: number; stop(): Promise<void> }> {
+/** One of bench/servers/empty-handlers.ts's servers, in its own process. */
+export async function startEmptyServer(
+  kind: "connect" | "grpc" | "held",
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", `${ROOT}bench/servers/empty-handlers.ts`, kind], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "inherit"],
@@ -31,6 +34,7 @@ async function startServer(kind: "connect" | "grpc"): Promise<{ port: number; st
   if (!port) throw new Error(`empty ${kind} server said: ${line}`);
   return {
     port,
+    pid: child.pid!,
     async stop() {
       const exited = once(child, "exit");
       child.kill("SIGTERM");
@@ -52,7 +56,7 @@ export async function benchHandlers(
   options: { durationMs: number; concurrency: number },
 ): Promise<HandlersResult> {
   const loop = { concurrency: options.concurrency, durationMs: options.durationMs, warmupMs: options.durationMs / 4 };
-  const connectServer = await startServer("connect");
+  const connectServer = await startEmptyServer("connect");
   let connect;
   try {
     const client = createClient(
@@ -67,7 +71,7 @@ export async function benchHandlers(
   }
   say(`C0 empty Connect handler: ${connect.requestsPerSecond} req/s (p50 ${connect.latency.p50Ms} ms)`);
 
-  const grpcServer = await startServer("grpc");
+  const grpcServer = await startEmptyServer("grpc");
   let grpc;
   try {
     const client = createGrpcClient(LocationService, `127.0.0.1:${grpcServer.port}`);

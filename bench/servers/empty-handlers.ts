@@ -2,7 +2,10 @@
  * C0 and G0: the location proto's Sync served by handlers that do nothing, in
  * their own process like a service. `connect` serves it with connect-node over
  * HTTP/2 (as the gateway does), `grpc` with grpc-js through @seeme/runtime/grpc
- * (as the services do). Prints "port <n>" once listening; SIGTERM stops it.
+ * (as the services do). `held` is bench/streams.ts's floor: bare node:http2
+ * answering every stream with gRPC headers and one message and holding it open,
+ * what any Node server holding idle streams pays before its own code. Prints
+ * "port <n>" once listening; SIGTERM stops it.
  */
 import http2 from "node:http2";
 import { once } from "node:events";
@@ -38,10 +41,26 @@ async function serveGrpc(): Promise<{ port: number; close(): void }> {
   return { port, close: () => server.forceShutdown() };
 }
 
-const kind = process.argv[2];
-const running = kind === "connect" ? await serveConnect() : kind === "grpc" ? await serveGrpc() : undefined;
+async function serveHeld(): Promise<{ port: number; close(): void }> {
+  const held = new Set<http2.ServerHttp2Stream>();
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    held.add(stream);
+    stream.on("close", () => held.delete(stream));
+    stream.on("error", () => undefined);
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    // A SubscribeResponse saying caught_up (field 2, true).
+    stream.write(Buffer.from([0, 0, 0, 0, 2, 0x10, 1]));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+const serve = { connect: serveConnect, grpc: serveGrpc, held: serveHeld }[process.argv[2] ?? ""];
+const running = serve ? await serve() : undefined;
 if (!running) {
-  process.stderr.write("usage: empty-handlers.ts connect|grpc\n");
+  process.stderr.write("usage: empty-handlers.ts connect|grpc|held\n");
   process.exit(2);
 }
 process.stdout.write(`port ${running.port}\n`);
