@@ -1,5 +1,5 @@
-import { Code, createClient, type Client } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { IdentityService } from "@seeme/contracts/identity";
 import { LocationService } from "@seeme/contracts/location";
 import { createLogger } from "@seeme/runtime/logger";
@@ -114,6 +114,35 @@ describe("session revocation on every gateway replica", () => {
     const fresh = await signIn(b.identity, { accountId: account.accountId, privateKey: newKey.privateKey });
     await a.location.sync({}, auth(fresh));
     await b.location.sync({}, auth(fresh));
+  });
+
+  it("Subscribe streams each replica holds end with Unauthenticated within 1 s of the account's deletion", async () => {
+    const [a] = replicas();
+    const account = await registerAndSignIn(a.identity);
+    // gRPC over HTTP/2: streams the gateways hold themselves (relay.ts), not location.
+    const streams = [stack.gatewayUrl, `http://127.0.0.1:${second!.port}`].map((baseUrl) => {
+      const location = createClient(LocationService, createGrpcTransport({ baseUrl }));
+      const state = { caughtUp: false, endedAt: Number.POSITIVE_INFINITY, code: undefined as Code | undefined };
+      const reading = (async () => {
+        try {
+          for await (const { event } of location.subscribe({}, auth(account.sessionToken)))
+            if (event.case === "caughtUp") state.caughtUp = true;
+        } catch (error) {
+          state.code = ConnectError.from(error).code;
+        }
+        state.endedAt = performance.now();
+      })();
+      return { state, reading };
+    });
+    expect(await waitFor(() => streams.every(({ state }) => state.caughtUp), 10_000)).toBe(true);
+    expect(second!.live()?.streams).toBe(1);
+    const deletedAt = performance.now();
+    await a.identity.deleteAccount({}, auth(account.sessionToken));
+    await Promise.all(streams.map(({ reading }) => reading));
+    const elapsed = Math.max(...streams.map(({ state }) => state.endedAt)) - deletedAt;
+    expect(streams.map(({ state }) => state.code)).toEqual([Code.Unauthenticated, Code.Unauthenticated]);
+    expect(elapsed).toBeLessThan(1000);
+    expect(second!.live()?.streams).toBe(0);
   });
 
   it("a replica started after a revocation refuses the token from its first call (it replays the stream)", async () => {
