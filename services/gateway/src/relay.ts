@@ -113,6 +113,15 @@ function protocolOf(method: Method, headers: http2.IncomingHttpHeaders): Protoco
   return undefined;
 }
 
+/** Reads a call's remaining answers to its end, ignoring them and its failure. */
+async function readToEnd(responses: AsyncIterator<unknown>): Promise<void> {
+  try {
+    while (!(await responses.next()).done);
+  } catch {
+    // Ended by the stream's signal, or location went away: nothing is owed to anyone.
+  }
+}
+
 /** One length-prefixed message, as gRPC and Connect's streams both frame them. */
 function envelope(flags: number, message: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(5 + message.length);
@@ -421,22 +430,27 @@ export function createRelay(options: RelayOptions): {
       };
       const signal = this.ended!.signal;
       const responses = context.upstream.location.subscribe({}, { headers, signal })[Symbol.asyncIterator]();
-      let caughtUp = false;
+      let readingOn = false;
       try {
         for (let next = await hub.read(() => responses.next()); !next.done; next = await responses.next()) {
           const { event } = next.value;
-          // Location ends a backlog-only read right after caught_up: its end is read, not cancelled.
-          // A cancel is a RST_STREAM, and past nghttp2's reset rate limit (a burst of 1,000, then
-          // 33/s) location's HTTP/2 server closes the whole connection, failing every call on it.
-          if (event.case === "caughtUp") caughtUp = true;
-          else if (event.case === "packet" && !caughtUp) yield event.value;
+          if (event.case === "caughtUp") {
+            // Location ends a backlog-only read right after caught_up. Its end is read, in the
+            // background, not cancelled: a cancel is a RST_STREAM, and past nghttp2's reset rate
+            // limit (a burst of 1,000, then 33/s) location's HTTP/2 server closes the whole
+            // connection, failing every call on it. The call still ends with the stream (signal).
+            readingOn = true;
+            void readToEnd(responses);
+            return;
+          }
+          if (event.case === "packet") yield event.value;
         }
       } finally {
-        // Ends location's side if the stream ended before the read did.
-        await responses.return?.();
+        // Ends location's side if the stream ended before caught_up.
+        if (!readingOn) await responses.return?.();
       }
       // Location ended the read before saying it was caught up (it is shutting down).
-      if (!caughtUp && !signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
+      if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
     }
 
     /** Resolves once the client has read what is buffered, or the stream is gone. */

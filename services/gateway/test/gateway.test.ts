@@ -9,6 +9,7 @@ import { LocationService } from "@seeme/contracts/location";
 import { callerOf, requireCaller, requireService, verifiedClientAddress } from "@seeme/runtime/caller";
 import { registration } from "@seeme/runtime/grpc";
 import { createLogger } from "@seeme/runtime/logger";
+import { BACKLOG_ONLY_HEADER } from "@seeme/runtime/live-stream";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startFakeService, type FakeService } from "@seeme/testkit/fake-service";
 import { waitFor } from "@seeme/testkit/health";
@@ -71,7 +72,8 @@ describe("gateway", () => {
               });
               return { hasMore: true };
             },
-            // The backlog, then caught_up; then live packets would follow until the call ends.
+            // The backlog, then caught_up; then live packets would follow until the call ends. Like
+            // location, a backlog-only read (the gateway holding the stream itself) ends at caught_up.
             async *subscribe(_request, ctx) {
               if (callerOf(ctx) === "slow-account") {
                 await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -81,6 +83,7 @@ describe("gateway", () => {
                   yield { event: { case: "packet", value: { pairId: "p", packetId } } };
               }
               yield { event: { case: "caughtUp", value: true } };
+              if (ctx.requestHeader.get(BACKLOG_ONLY_HEADER) !== null) return;
               await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
             },
           },
