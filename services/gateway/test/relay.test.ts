@@ -43,8 +43,11 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
   let subscribeMode: "backlog" | "fail" | "internal" | "end-early" = "backlog";
   // The packet ids location holds for every account (pair "queued").
   const queued = [1];
-  // How each backlog-only read ended at location: "ended" after caught_up, or "cancelled" by the gateway.
-  const backlogReads: string[] = [];
+  // How each account's backlog-only reads ended at location: "ended" after caught_up, or
+  // "cancelled" by the gateway (recorded 100 ms late, so kept per account: tests do not share them).
+  const backlogReads = new Map<string, string[]>();
+  const readsOf = (account: string) => backlogReads.get(account) ?? [];
+  const callsOf = (account: string) => callers.filter((caller) => caller === account).length;
   let bus: EventBus;
   const prefix = `t_relay_${process.pid}`;
   // What the bare upstream saw, and how it answers.
@@ -103,7 +106,8 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
             // Like location, a backlog-only read ends after caught_up: a moment later here, so that
             // a gateway cancelling the call instead (a RST_STREAM) would be seen.
             await new Promise((resolve) => setTimeout(resolve, 100));
-            backlogReads.push(ctx.signal.aborted ? "cancelled" : "ended");
+            const account = callerOf(ctx);
+            backlogReads.set(account, [...readsOf(account), ctx.signal.aborted ? "cancelled" : "ended"]);
           },
         },
         requireCaller(secret),
@@ -235,7 +239,6 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
   it("holds Subscribe itself: location is read up to caught_up, live packets come from NATS hints", async () => {
     subscribeMode = "backlog";
-    backlogReads.length = 0;
     callers.length = 0;
     const token = await mint("account-4");
     const stream = openSubscribe(grpcClient(gateway), token);
@@ -244,8 +247,8 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     // Location's side ends once the backlog is read, read to its end, not cancelled (a cancel is a
     // RST_STREAM: thousands of them make location's HTTP/2 server close the connection); the
     // client's stream stays open at the gateway.
-    expect(await waitFor(() => backlogReads.length === 1, 10_000)).toBe(true);
-    expect(backlogReads).toEqual(["ended"]);
+    expect(await waitFor(() => readsOf("account-4").length === 1, 10_000)).toBe(true);
+    expect(readsOf("account-4")).toEqual(["ended"]);
     expect(callers).toEqual(["account-4"]);
     expect(gateway.live()?.streams).toBe(1);
     // Another account's hint is not this stream's; a repeat of a packet already sent is dropped.
@@ -315,14 +318,13 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
   it("holds Connect-protocol streams over HTTP/2 too (the SDK on Node), and leaves browsers' to the Connect server", async () => {
     subscribeMode = "backlog";
-    backlogReads.length = 0;
     const token = await mint("account-5c");
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
     const connect = createClient(LocationService, createConnectTransport({ baseUrl, httpVersion: "2" }));
     const stream = openSubscribe(connect as ReturnType<typeof grpcClient>, token);
     expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
-    expect(await waitFor(() => backlogReads.length === 1, 10_000)).toBe(true);
-    expect(backlogReads).toEqual(["ended"]);
+    expect(await waitFor(() => readsOf("account-5c").length === 1, 10_000)).toBe(true);
+    expect(readsOf("account-5c")).toEqual(["ended"]);
     expect(gateway.live()?.streams).toBe(1);
     hint("account-5c", "p", 9, 4n);
     expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
@@ -386,8 +388,6 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
 
   it("while the gateway has lost NATS, held streams poll location's backlog; once NATS is back, polling stops", async () => {
     subscribeMode = "backlog";
-    callers.length = 0;
-    backlogReads.length = 0;
     const nats = await startTcpProxy("127.0.0.1", 4222);
     const cut = await startGatewayService(
       config(upstream.address, { NATS_URL: `nats://127.0.0.1:${nats.port}`, SUBSCRIBE_POLL_INTERVAL: "300ms" }),
@@ -404,22 +404,22 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
       expect(await waitFor(() => stream.events.length === 3, 5000)).toBe(true);
       expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet queued/2"]);
       expect(hub.polling).toBe(true);
-      expect(callers.length).toBeGreaterThanOrEqual(2);
+      expect(callsOf("account-7")).toBeGreaterThanOrEqual(2);
 
       nats.restore();
       expect(await waitFor(() => !hub.polling, 15_000)).toBe(true);
       // The read on reconnecting (hints sent meanwhile are gone) ends; connected and idle again, no more reads.
-      const settled = () => waitFor(() => backlogReads.length === callers.length, 5000);
+      const settled = () => waitFor(() => readsOf("account-7").length === callsOf("account-7"), 5000);
       expect(await settled()).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(await settled()).toBe(true);
-      const reads = callers.length;
+      const reads = callsOf("account-7");
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      expect(callers.length).toBe(reads);
+      expect(callsOf("account-7")).toBe(reads);
       hint("account-7", "p", 9, 1n);
       expect(await waitFor(() => stream.events.length === 4, 10_000)).toBe(true);
       expect(stream.events.at(-1)).toBe("packet p/9");
-      expect(callers.length).toBe(reads);
+      expect(callsOf("account-7")).toBe(reads);
     } finally {
       queued.length = 1;
       await cut.stop();
