@@ -21,7 +21,7 @@ const ACCOUNTS = arg("accounts", 100);
 const IDLE_SECONDS = arg("idle", 60);
 // 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
 const PER_CONNECTION = arg("streams-per-connection", 1);
-// --protocol connect: the Connect protocol, as the SDK speaks it (browsers); gRPC otherwise.
+// --protocol connect: the Connect protocol (the SDK's), here over HTTP/2; gRPC otherwise.
 const PROTOCOL =
   process.argv.includes("--protocol") && process.argv[process.argv.indexOf("--protocol") + 1] === "connect"
     ? "connect"

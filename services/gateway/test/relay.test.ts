@@ -316,7 +316,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
   });
 
-  it("holds Connect-protocol streams over HTTP/2 too (the SDK on Node), and leaves browsers' to the Connect server", async () => {
+  it("holds Connect-protocol streams over HTTP/2 too (connect-node clients), and leaves browsers' to the Connect server", async () => {
     subscribeMode = "backlog";
     const token = await mint("account-5c");
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
