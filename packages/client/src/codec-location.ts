@@ -58,7 +58,8 @@ export function decodeLocation(payload: string): LocationUpdate {
 }
 
 function formatSpeed(speedKmh: number): string {
-  const text = Number.isFinite(speedKmh) && speedKmh >= 0 ? speedKmh.toFixed(1).padStart(5, "0") : "";
+  // NaN, ±Infinity, negatives and speeds that round past 999.9 do not print as DDD.D: the pattern refuses them.
+  const text = speedKmh.toFixed(1).padStart(5, "0");
   if (!/^\d{3}\.\d$/.test(text)) throw invalidPayload(`location: speed must be from 0 to ${MAX_SPEED_KMH} km/h`);
   return text;
 }

@@ -60,6 +60,8 @@ describe("location codec", () => {
     expectClientError(() => encodeLocation({ ...valid, speedKmh: -1 }), "invalid-payload", /speed/);
     expectClientError(() => encodeLocation({ ...valid, speedKmh: 999.95 }), "invalid-payload", /speed/);
     expectClientError(() => encodeLocation({ ...valid, speedKmh: Infinity }), "invalid-payload", /speed/);
+    expectClientError(() => encodeLocation({ ...valid, speedKmh: Number.NaN }), "invalid-payload", /speed/);
+    expectClientError(() => encodeLocation({ ...valid, speedKmh: -0.04 }), "invalid-payload", /speed/);
     expectClientError(() => encodeLocation({ ...valid, movement: 7 as Movement }), "invalid-payload", /movement/);
   });
 

@@ -2,8 +2,8 @@ import { bindTo, recipientProof } from "@seeme/testkit/pairing";
 import { eventWatcher, newPairId, registerAccount, startSuite, testClock, type Account } from "./helpers.js";
 
 // The outbox is polled once a minute here, so an event that reaches NATS within seconds got there
-// because the call that recorded it kicked the relay (ctx.publishEvents): a confirm, and an initiate
-// that replaced an expired invite. The other suites poll every 50 ms and cannot tell.
+// because the call that recorded it kicked the relay (ctx.publishEvents): a confirm, a break, and an
+// initiate that replaced an expired invite. The other suites poll every 50 ms and cannot tell.
 const clock = testClock();
 let suite: Awaited<ReturnType<typeof startSuite>>;
 let watcher: Awaited<ReturnType<typeof eventWatcher>>;
@@ -42,6 +42,22 @@ test("a confirm publishes connection.confirmed at once, not at the next outbox p
   });
   const [confirmed] = await watcher.confirmed.take(1, 5000);
   expect(confirmed).toMatchObject({ initiatorPairId: sender, recipientPairId: recipient });
+});
+
+test("a break publishes connection.broken at once: the peer's device hears of it now, not in a minute", async () => {
+  const a = registerAccount(suite.identity);
+  const b = registerAccount(suite.identity);
+  const [sender, recipient] = [newPairId(), newPairId()];
+  const { serverSignature } = await initiate(a, sender, recipient);
+  await client(b).confirmConnection({
+    senderPairId: sender,
+    recipientPairId: recipient,
+    serverSignature,
+    ...recipientProof(sender, recipient),
+  });
+  await client(b).breakConnection({ pairId: recipient });
+  const [broken] = await watcher.broken.take(1, 5000);
+  expect(broken).toMatchObject({ by: b.id, pairIds: [sender, recipient] });
 });
 
 test("an initiate that replaces an invite at its expiry time publishes invite.expired at once", async () => {

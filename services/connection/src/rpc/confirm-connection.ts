@@ -104,9 +104,8 @@ export function confirmConnection(ctx: ConnectionContext) {
           data: { usedAt: now },
         });
         if (claimed.count === 0) throw new ConnectError(ALREADY_USED, Code.FailedPrecondition);
-        if ((await tx.usedPairId.count({ where: { pairId: { in: [sender, recipient] } } })) > 0) {
-          throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
-        }
+        // A pairID used before (now or by a broken connection) fails this insert on the primary
+        // key; the transaction, and with it the claim above, rolls back (AlreadyExists below).
         await tx.usedPairId.createMany({ data: [{ pairId: sender }, { pairId: recipient }] });
         const created = await tx.connection.create({
           data: {
@@ -122,7 +121,7 @@ export function confirmConnection(ctx: ConnectionContext) {
         return created;
       });
     } catch (error) {
-      // Another invite sharing a pairID was confirmed concurrently.
+      // A pairID is already used: by an earlier connection, or by another invite confirmed concurrently.
       if (isUniqueViolation(error)) throw new ConnectError(PAIR_ID_USED, Code.AlreadyExists);
       throw error;
     }

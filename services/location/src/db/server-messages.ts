@@ -13,7 +13,7 @@ export interface NewServerMessage {
   type: number;
   subType: number;
   text: string;
-  /** Recipients; null for a broadcast to every account. */
+  /** Distinct recipients; null for a broadcast to every account. */
   accountIds: string[] | null;
   storedAt: Date;
   expiresAt: Date;
@@ -35,7 +35,6 @@ export async function insertServerMessage(tx: Queryable, message: NewServerMessa
   if (message.accountIds !== null) {
     await tx.serverMessageRecipient.createMany({
       data: message.accountIds.map((accountId) => ({ messageId: id, accountId })),
-      skipDuplicates: true,
     });
   }
   return id;
