@@ -1,11 +1,12 @@
 import { once } from "node:events";
 import { mkdirSync } from "node:fs";
+import http from "node:http";
 import http2 from "node:http2";
 import { loadavg } from "node:os";
 import { rssBytes } from "./lib/cpu.js";
 import { startOwnNats } from "./lib/nats-server.js";
 import { memoryAfterGc, openInspector } from "./lib/inspector.js";
-import { createDevices, deviceFor, type Device } from "./lib/devices.js";
+import { createDevices, deviceFor, type Device, type DeviceProtocol } from "./lib/devices.js";
 import { ROOT, startProcessStack } from "./lib/stack.js";
 import { round, sleep } from "./lib/stats.js";
 import { startEmptyServer } from "./scenarios/handlers.js";
@@ -21,43 +22,70 @@ const ACCOUNTS = arg("accounts", 100);
 const IDLE_SECONDS = arg("idle", 60);
 // 1: every device on its own HTTP/2 connection (phones); more: streams multiplexed on shared connections.
 const PER_CONNECTION = arg("streams-per-connection", 1);
-// --protocol connect: the Connect protocol (the SDK's), here over HTTP/2; gRPC otherwise.
-const PROTOCOL =
-  process.argv.includes("--protocol") && process.argv[process.argv.indexOf("--protocol") + 1] === "connect"
-    ? "connect"
-    : "grpc";
-// --no-floor: skip measuring bare node:http2 holding the same streams.
+// --protocol grpc (default) | connect (the Connect protocol over HTTP/2) | connect-http1 (over
+// HTTP/1.1, as the SDK's fetch and browsers open them against an http:// gateway: a connection each).
+const PROTOCOLS: DeviceProtocol[] = ["grpc", "connect", "connect-http1"];
+const protocolAt = process.argv.indexOf("--protocol");
+const PROTOCOL = (protocolAt === -1 ? "grpc" : process.argv[protocolAt + 1]) as DeviceProtocol;
+if (!PROTOCOLS.includes(PROTOCOL)) throw new Error(`--protocol must be one of ${PROTOCOLS.join(", ")}`);
+if (PROTOCOL === "connect-http1" && PER_CONNECTION !== 1)
+  throw new Error("--protocol connect-http1 holds one stream per connection: HTTP/1.1 cannot share one");
+// --no-floor: skip measuring a bare Node server holding the same streams.
 const FLOOR = !process.argv.includes("--no-floor");
 const say = (text: string) => process.stderr.write(`[streams] ${text}\n`);
 
 /**
- * The floor under the gateway's figure: a bare node:http2 server (no code of ours) holding as many
- * streams, on as many connections, opened with headers of the same size, measured the same way.
+ * The floor under the gateway's figure: a bare Node server (no code of ours) holding as many
+ * streams, on as many connections, opened with headers of the same size, measured the same way:
+ * node:http2 for gRPC and Connect over HTTP/2, node:http for Connect over HTTP/1.1.
  */
-async function http2Floor(streams: number, perConnection: number) {
-  const server = await startEmptyServer("held");
+async function serverFloor(streams: number, perConnection: number) {
+  const http1 = PROTOCOL === "connect-http1";
+  const server = await startEmptyServer(http1 ? "held-http1" : "held");
   const sessions: http2.ClientHttp2Session[] = [];
+  const requests: http.ClientRequest[] = [];
+  const path = "/seeme.location.v1.LocationService/Subscribe";
+  const authorization = `Bearer ${"x".repeat(220)}`;
+  const open2 = async () => {
+    const call = sessions[sessions.length - 1].request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization,
+    });
+    call.on("error", () => undefined);
+    call.end(Buffer.from([0, 0, 0, 0, 0]));
+    call.resume();
+    await once(call, "response");
+  };
+  const open1 = async () => {
+    const call = http.request({
+      host: "127.0.0.1",
+      port: server.port,
+      method: "POST",
+      path,
+      agent: false,
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1", authorization },
+    });
+    requests.push(call);
+    call.on("error", () => undefined);
+    call.end(Buffer.from([0, 0, 0, 0, 0]));
+    const [response] = (await once(call, "response")) as [http.IncomingMessage];
+    response.resume();
+  };
   try {
     await sleep(1000);
     const before = await memoryAfterGc(server.pid);
-    const open = async () => {
-      const call = sessions[sessions.length - 1].request({
-        ":method": "POST",
-        ":path": "/seeme.location.v1.LocationService/Subscribe",
-        "content-type": "application/grpc",
-        te: "trailers",
-        authorization: `Bearer ${"x".repeat(220)}`,
-      });
-      call.on("error", () => undefined);
-      call.end(Buffer.from([0, 0, 0, 0, 0]));
-      call.resume();
-      await once(call, "response");
-    };
     for (let i = 0; i < streams; i += 200) {
       const batch: Array<Promise<void>> = [];
       for (let j = i; j < Math.min(i + 200, streams); j++) {
+        if (http1) {
+          batch.push(open1());
+          continue;
+        }
         if (j % perConnection === 0) sessions.push(http2.connect(`http://127.0.0.1:${server.port}`));
-        batch.push(open());
+        batch.push(open2());
       }
       await Promise.all(batch);
     }
@@ -71,6 +99,7 @@ async function http2Floor(streams: number, perConnection: number) {
     };
   } finally {
     for (const session of sessions) session.destroy();
+    for (const request of requests) request.destroy();
     await server.stop();
   }
 }
@@ -208,9 +237,10 @@ try {
   abort.abort();
   await Promise.all(readers);
   for (const device of devices.splice(0)) device.close();
-  if (FLOOR) say(`bare node:http2 holding ${caughtUp} streams, ${PER_CONNECTION} per connection …`);
-  const floor = FLOOR ? await http2Floor(caughtUp, PER_CONNECTION) : undefined;
-  if (floor) rows.push({ process: "bare node:http2 (floor)", ...floor });
+  const floorServer = PROTOCOL === "connect-http1" ? "node:http" : "node:http2";
+  if (FLOOR) say(`bare ${floorServer} holding ${caughtUp} streams, ${PER_CONNECTION} per connection …`);
+  const floor = FLOOR ? await serverFloor(caughtUp, PER_CONNECTION) : undefined;
+  if (floor) rows.push({ process: `bare ${floorServer} (floor)`, ...floor });
   console.table(rows);
   process.stdout.write(
     `${JSON.stringify({

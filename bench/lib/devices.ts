@@ -26,15 +26,23 @@ export interface DevicePair {
 }
 
 /**
- * A device for an account that already exists, with its own HTTP/2 connection (opened on its
- * first call), speaking gRPC (native apps) or the Connect protocol (the SDK's, as browsers do).
+ * How a device speaks to the gateway: gRPC over HTTP/2 (native apps), the Connect protocol over
+ * HTTP/2, or the Connect protocol over HTTP/1.1 — the SDK's fetch against an http:// gateway and
+ * a browser's, each call on a connection of its own.
  */
-export function deviceFor(gatewayUrl: string, account: TestAccount, protocol: "grpc" | "connect" = "grpc"): Device {
+export type DeviceProtocol = "grpc" | "connect" | "connect-http1";
+
+/**
+ * A device for an account that already exists, with its own connection (opened on its first call).
+ */
+export function deviceFor(gatewayUrl: string, account: TestAccount, protocol: DeviceProtocol = "grpc"): Device {
   const sessions = new Http2SessionManager(gatewayUrl);
   const transport =
     protocol === "grpc"
       ? createGrpcTransport({ baseUrl: gatewayUrl, sessionManager: sessions })
-      : createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "2", sessionManager: sessions });
+      : protocol === "connect"
+        ? createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "2", sessionManager: sessions })
+        : createConnectTransport({ baseUrl: gatewayUrl, httpVersion: "1.1" });
   return {
     account,
     location: createClient(LocationService, transport),

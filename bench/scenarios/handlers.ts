@@ -23,7 +23,7 @@ export interface HandlersResult {
 
 /** One of bench/servers/empty-handlers.ts's servers, in its own process. */
 export async function startEmptyServer(
-  kind: "connect" | "grpc" | "held",
+  kind: "connect" | "grpc" | "held" | "held-http1",
 ): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", `${ROOT}bench/servers/empty-handlers.ts`, kind], {
     cwd: ROOT,

@@ -4,9 +4,11 @@
  * HTTP/2 (as the gateway does), `grpc` with grpc-js through @seeme/runtime/grpc
  * (as the services do). `held` is bench/streams.ts's floor: bare node:http2
  * answering every stream with gRPC headers and one message and holding it open,
- * what any Node server holding idle streams pays before its own code. Prints
+ * what any Node server holding idle streams pays before its own code; `held-http1` the same
+ * over HTTP/1.1 (a Connect streaming response per connection). Prints
  * "port <n>" once listening; SIGTERM stops it.
  */
+import http from "node:http";
 import http2 from "node:http2";
 import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
@@ -57,10 +59,26 @@ async function serveHeld(): Promise<{ port: number; close(): void }> {
   return { port: (server.address() as { port: number }).port, close: () => server.close() };
 }
 
-const serve = { connect: serveConnect, grpc: serveGrpc, held: serveHeld }[process.argv[2] ?? ""];
+/** `held` over HTTP/1.1: a Connect streaming response per request, one connection each. */
+async function serveHeldHttp1(): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.on("error", () => undefined);
+    res.writeHead(200, { "content-type": "application/connect+proto" });
+    // The same caught_up message, as a Connect stream envelope.
+    res.write(Buffer.from([0, 0, 0, 0, 2, 0x10, 1]));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+const serve = { connect: serveConnect, grpc: serveGrpc, held: serveHeld, "held-http1": serveHeldHttp1 }[
+  process.argv[2] ?? ""
+];
 const running = serve ? await serve() : undefined;
 if (!running) {
-  process.stderr.write("usage: empty-handlers.ts connect|grpc|held\n");
+  process.stderr.write("usage: empty-handlers.ts connect|grpc|held|held-http1\n");
   process.exit(2);
 }
 process.stdout.write(`port ${running.port}\n`);

@@ -1,16 +1,11 @@
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  LocationService,
-  SubscribeRequestSchema,
-  SubscribeResponseSchema,
-  type IncomingPacket,
-} from "@seeme/contracts/location";
+import { LocationService, SubscribeRequestSchema, SubscribeResponseSchema } from "@seeme/contracts/location";
 import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
 import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
 import type { LiveHub } from "@seeme/runtime/live-hub";
-import { BACKLOG_ONLY_HEADER, liveStream } from "@seeme/runtime/live-stream";
+import { liveStream } from "@seeme/runtime/live-stream";
 import type { Metrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
@@ -19,6 +14,7 @@ import { Credentials, SESSION_ENDED } from "./forward.js";
 import type { H2Pool } from "./h2-pool.js";
 import { clientAddress } from "./http.js";
 import { publicError } from "./public-errors.js";
+import { UNAVAILABLE, type HeldStreams } from "./held-streams.js";
 import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
 
 /**
@@ -27,8 +23,8 @@ import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
  *
  * - Sync over gRPC is passed to location as an HTTP/2 stream, frame payloads
  *   copied as they come (no protobuf, no grpc-js client);
- * - Subscribe over gRPC or the Connect protocol (binary, non-browser: the SDK on
- *   Node) is held here: the gateway's own live hub (@seeme/runtime/live-hub)
+ * - Subscribe over gRPC or the binary Connect protocol is held here
+ *   (held-streams.ts): the gateway's own live hub (@seeme/runtime/live-hub)
  *   pushes the account's packets from NATS hints, and location is asked only for
  *   the backlog, reading its Subscribe up to `caught_up`, when the stream opens
  *   and when hints may have been lost. An idle stream costs the gateway an HTTP/2
@@ -40,7 +36,8 @@ import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
  * decoding path; Sync passes admission control; bodies are capped, slow bodies
  * cut, deadlines enforced (the client's, capped at UPSTREAM_TIMEOUT for Sync);
  * failures reach the client as the same public errors (public-errors.ts).
- * gRPC-web, JSON and browsers' calls (they need CORS) keep the Connect server path.
+ * gRPC-web, JSON, HTTP/1.1 and browsers' calls (they need CORS) take the Connect
+ * server path; their Subscribe streams are held the same way (held-streams.ts).
  */
 export interface RelayOptions {
   context: GatewayContext;
@@ -50,10 +47,8 @@ export interface RelayOptions {
   syncMaxBytes: number;
   /** Aborted at shutdown: open Subscribe streams end with Unavailable (Syncs finish within the grace period). */
   shutdownSignal: AbortSignal;
-  /** The gateway's live hub, once NATS is reached (Subscribe is refused as Unavailable before). */
-  live: () => LiveHub | undefined;
-  /** Subscribe streams one account may hold open on this gateway. */
-  maxStreamsPerAccount: number;
+  /** The Subscribe streams this gateway holds, with the Connect server's (held-streams.ts). */
+  held: HeldStreams;
 }
 
 type Protocol = "grpc" | "connect";
@@ -65,7 +60,6 @@ interface Method {
 }
 
 const STATUS = http2.constants;
-const UNAVAILABLE = "service temporarily unavailable; retry later";
 // The flag byte of Connect's last message on a stream: JSON with the status (and error), not a response.
 const CONNECT_END_STREAM = 0x02;
 const CONNECT_TIMEOUT = /^\d{1,10}$/;
@@ -113,15 +107,6 @@ function protocolOf(method: Method, headers: http2.IncomingHttpHeaders): Protoco
   return undefined;
 }
 
-/** Reads a call's remaining answers to its end, ignoring them and its failure. */
-async function readToEnd(responses: AsyncIterator<unknown>): Promise<void> {
-  try {
-    while (!(await responses.next()).done);
-  } catch {
-    // Ended by the stream's signal, or location went away: nothing is owed to anyone.
-  }
-}
-
 /** One length-prefixed message, as gRPC and Connect's streams both frame them. */
 function envelope(flags: number, message: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(5 + message.length);
@@ -151,15 +136,12 @@ function requestProblem(body: Buffer): string | undefined {
  */
 export function createRelay(options: RelayOptions): {
   handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
-  /** Subscribe streams open right now. */
-  readonly open: number;
 } {
-  const { context, admission, pool, metrics } = options;
+  const { context, admission, pool, metrics, held } = options;
   const { config, sessions } = context;
   const methods = relayMethods(options.syncMaxBytes, config.maxRequestBytes);
   const credentials = new Credentials(config.internalAuthSecret);
   const streams = new Set<() => void>();
-  const streamsByAccount = new Map<string, number>();
   options.shutdownSignal.addEventListener("abort", () => {
     for (const end of [...streams]) end();
   });
@@ -186,8 +168,8 @@ export function createRelay(options: RelayOptions): {
     private timers: NodeJS.Timeout[] = [];
     private bodyBytes = 0;
     private finalTrailers?: http2.OutgoingHttpHeaders;
-    /** A held Subscribe: its account (counted in streamsByAccount) and what ends its live stream. */
-    private account?: string;
+    /** A held Subscribe: its slot in the account's cap and what ends its live stream. */
+    private releaseSlot?: () => void;
     private ended?: AbortController;
     private readonly started = performance.now();
     private readonly endAtShutdown = () => this.fail(Code.Unavailable, "the gateway is shutting down; retry");
@@ -338,20 +320,9 @@ export function createRelay(options: RelayOptions): {
 
     /** Subscribe: held here, pushed from the gateway's live hub (see the top of this file). */
     private holdStream(session: Session): void {
-      const hub = options.live();
-      if (!hub) {
-        this.fail(Code.Unavailable, "the gateway is starting; retry");
-        return;
-      }
       const { accountId } = session;
-      const open = streamsByAccount.get(accountId) ?? 0;
-      if (open >= options.maxStreamsPerAccount) {
-        const cap = options.maxStreamsPerAccount;
-        this.fail(Code.ResourceExhausted, `this account already has ${cap} open Subscribe streams; close one first`);
-        return;
-      }
-      streamsByAccount.set(accountId, open + 1);
-      this.account = accountId;
+      const hub = held.hub();
+      this.releaseSlot = held.acquire(accountId);
       this.ended = new AbortController();
       // A stream is checked once when it opens, so it must end with its session.
       this.hold = sessions.hold(session);
@@ -398,59 +369,16 @@ export function createRelay(options: RelayOptions): {
         { waitForTrailers: this.protocol === "grpc" },
       );
       try {
-        for await (const event of liveStream({ hub, accountId, signal, backlog: () => this.backlog(hub, accountId) })) {
+        const backlog = () => held.backlog(hub, accountId, signal, this.span?.headers);
+        for await (const event of liveStream({ hub, accountId, signal, backlog })) {
           if (this.done) return;
           const frame = envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, event)));
           if (!this.stream.write(frame)) await this.drained();
         }
       } catch (error) {
-        const failure = publicError(error);
-        // A bug, or a fault of the internal hop: the detail stays in our logs, never shown to the client.
-        if (!(error instanceof ConnectError)) context.log.error({ err: error }, "Subscribe stream failed");
-        else if (failure.rawMessage !== error.rawMessage)
-          context.log.warn({ err: error }, "Subscribe backlog read failed");
+        const failure = held.failure(error);
         this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
       }
-    }
-
-    /**
-     * What location holds for the account, read from its Subscribe up to `caught_up`. Opening the
-     * read waits its turn in the hub (a few at a time), so thousands of streams opening at once, or
-     * re-reading after a gap, do not query location's database together. The turn ends at the
-     * first answer, so a client that reads slowly does not hold it.
-     */
-    private async *backlog(hub: LiveHub, accountId: string): AsyncGenerator<IncomingPacket> {
-      const now = Date.now();
-      const headers: Record<string, string> = {
-        [SERVICE_HEADER]: credentials.forService(now),
-        [CALLER_HEADER]: credentials.forCaller(accountId, now),
-        [BACKLOG_ONLY_HEADER]: "1",
-        // Location's side of the read belongs to the stream's trace (tracing on).
-        ...this.span?.headers,
-      };
-      const signal = this.ended!.signal;
-      const responses = context.upstream.location.subscribe({}, { headers, signal })[Symbol.asyncIterator]();
-      let readingOn = false;
-      try {
-        for (let next = await hub.read(() => responses.next()); !next.done; next = await responses.next()) {
-          const { event } = next.value;
-          if (event.case === "caughtUp") {
-            // Location ends a backlog-only read right after caught_up. Its end is read, in the
-            // background, not cancelled: a cancel is a RST_STREAM, and past nghttp2's reset rate
-            // limit (a burst of 1,000, then 33/s) location's HTTP/2 server closes the whole
-            // connection, failing every call on it. The call still ends with the stream (signal).
-            readingOn = true;
-            void readToEnd(responses);
-            return;
-          }
-          if (event.case === "packet") yield event.value;
-        }
-      } finally {
-        // Ends location's side if the stream ended before caught_up.
-        if (!readingOn) await responses.return?.();
-      }
-      // Location ended the read before saying it was caught up (it is shutting down).
-      if (!signal.aborted) throw new ConnectError(UNAVAILABLE, Code.Unavailable);
     }
 
     /** Resolves once the client has read what is buffered, or the stream is gone. */
@@ -558,11 +486,7 @@ export function createRelay(options: RelayOptions): {
       this.hold?.release();
       // With a reason: without one, every stream's end would build a DOMException.
       this.ended?.abort(STREAM_ENDED);
-      if (this.account !== undefined) {
-        const left = streamsByAccount.get(this.account)! - 1;
-        if (left === 0) streamsByAccount.delete(this.account);
-        else streamsByAccount.set(this.account, left);
-      }
+      this.releaseSlot?.();
       streams.delete(this.endAtShutdown);
       this.span?.end(code);
       const upstream = this.upstream;
@@ -586,10 +510,5 @@ export function createRelay(options: RelayOptions): {
     }
   }
 
-  return {
-    handle,
-    get open() {
-      return streams.size;
-    },
-  };
+  return { handle };
 }

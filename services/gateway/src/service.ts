@@ -22,6 +22,7 @@ import type { GatewayContext } from "./context.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { forwardService } from "./forward.js";
 import { H2Pool } from "./h2-pool.js";
+import { HeldStreams } from "./held-streams.js";
 import { createRelay } from "./relay.js";
 import { opaqueService } from "./opaque.js";
 import { sessionGate, type SessionPolicy } from "./gate.js";
@@ -130,11 +131,19 @@ export async function startGatewayService(
     [PushService.typeName, "required"],
     [HeldPacketService.typeName, "required"],
   ]);
-  // Every method of `service` (the real LocationService, or its opaque copy) forwarded to location; Sync's cap fits packets.
+  // Set once NATS is reached (below); until then sessions are refused anyway.
+  let live: LiveHub | undefined;
+  // With the raw relay on, every Subscribe stream is held here, pushed from this gateway's live hub:
+  // over HTTP/2 the relay takes it, otherwise the Connect server (held-streams.ts, docs/hot-path.md).
+  const held = config.rawRelay ? new HeldStreams(context, config.subscribeMaxStreamsPerAccount, () => live) : undefined;
+  // Every method of `service` (the real LocationService, or its opaque copy) forwarded to location
+  // (Subscribe held here, when it is); Sync's cap fits packets.
   const addLocation = (router: ConnectRouter, service: DescService, upstream: Client<DescService>) => {
     const impl = forwardService(service, upstream, context, "required") as Record<string, never>;
-    for (const method of service.methods)
+    for (const method of service.methods) {
+      if (method.name === "Subscribe" && held) continue;
       router.rpc(method, impl[method.localName], method.name === "Sync" ? { readMaxBytes: syncMaxBytes } : {});
+    }
   };
   const connect = createConnectHandler({
     log,
@@ -153,6 +162,7 @@ export async function startGatewayService(
         forwardService(ConnectionService, context.upstream.connection, context, "required"),
       );
       addLocation(router, LocationService, context.upstream.location);
+      if (held) router.rpc(LocationService.method.subscribe, (request, ctx) => held.subscribe(request, ctx));
       router.service(PushService, forwardService(PushService, context.upstream.push, context, "required", true));
       router.service(HeldPacketService, forwardService(HeldPacketService, clients.heldPackets, context, "required"));
       router.service(
@@ -187,20 +197,18 @@ export async function startGatewayService(
   // held here, pushed from this gateway's live hub (relay.ts, docs/hot-path.md).
   const locationPool = config.rawRelay ? new H2Pool(config.locationAddr, { log }) : undefined;
   await locationPool?.ready();
-  // Set once NATS is reached (below); until then sessions are refused anyway.
-  let live: LiveHub | undefined;
-  const relay = locationPool
-    ? createRelay({
-        context,
-        admission,
-        pool: locationPool,
-        metrics,
-        syncMaxBytes,
-        shutdownSignal: shutdown.signal,
-        live: () => live,
-        maxStreamsPerAccount: config.subscribeMaxStreamsPerAccount,
-      })
-    : undefined;
+  const relay =
+    locationPool && held
+      ? createRelay({
+          context,
+          admission,
+          pool: locationPool,
+          metrics,
+          syncMaxBytes,
+          shutdownSignal: shutdown.signal,
+          held,
+        })
+      : undefined;
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
     h2Stream: relay?.handle,
     h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,

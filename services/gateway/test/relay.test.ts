@@ -316,7 +316,7 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
   });
 
-  it("holds Connect-protocol streams over HTTP/2 too (connect-node clients), and leaves browsers' to the Connect server", async () => {
+  it("holds Connect-protocol streams over HTTP/2 too (connect-node clients)", async () => {
     subscribeMode = "backlog";
     const token = await mint("account-5c");
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
@@ -334,23 +334,60 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     const ended = await stream.ended;
     expect(ended?.code).toBe(Code.Unauthenticated);
     expect(ended?.rawMessage).toMatch(/session ended/);
+  });
 
-    // A browser (it sends Origin and needs CORS answers) is served by the Connect server: location holds that stream.
-    aborted.length = 0;
-    const browserToken = await mint("account-5d");
-    const controller = new AbortController();
+  it("holds the Connect server's streams the same way: browsers (Origin, CORS), HTTP/1.1, JSON, gRPC-web", async () => {
+    subscribeMode = "backlog";
+    const baseUrl = `http://127.0.0.1:${gateway.port}`;
+    const transports = {
+      browser: createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [withOrigin] }),
+      json: createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+      "grpc-web": createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+    };
+    let seq = 5n;
+    for (const [name, transport] of Object.entries(transports)) {
+      const account = `account-5d-${name}`;
+      const controller = new AbortController();
+      const client = createClient(LocationService, transport) as ReturnType<typeof grpcClient>;
+      const stream = openSubscribe(client, await mint(account), controller.signal);
+      expect(await waitFor(() => stream.events.length === 2, 10_000)).toBe(true);
+      // Location is read for the backlog only, to its end; the stream is the gateway's.
+      expect(await waitFor(() => readsOf(account).length === 1, 10_000)).toBe(true);
+      expect(readsOf(account)).toEqual(["ended"]);
+      expect(gateway.live()?.streams).toBe(1);
+      hint(account, "p", 11, seq++);
+      expect(await waitFor(() => stream.events.length === 3, 10_000)).toBe(true);
+      expect(stream.events).toEqual(["packet queued/1", "caughtUp", "packet p/11"]);
+      controller.abort();
+      expect((await stream.ended)?.code).toBe(Code.Canceled);
+      expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
+    }
+  });
+
+  it("caps the Connect server's streams and the relay's together, per account; a session's end ends them", async () => {
+    subscribeMode = "backlog";
+    const account = "account-5f";
+    const token = await mint(account);
+    const baseUrl = `http://127.0.0.1:${gateway.port}`;
     const browser = createClient(
       LocationService,
-      createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [withOrigin] }),
-    );
-    const browserStream = openSubscribe(browser as ReturnType<typeof grpcClient>, browserToken, controller.signal);
-    expect(await waitFor(() => browserStream.events.length === 2, 10_000)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(aborted).toEqual([]);
-    expect(gateway.live()?.streams).toBe(0);
-    controller.abort();
-    expect((await browserStream.ended)?.code).toBe(Code.Canceled);
-    expect(await waitFor(() => aborted.includes("subscribe"), 10_000)).toBe(true);
+      createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [withOrigin] }),
+    ) as ReturnType<typeof grpcClient>;
+    // The cap is 2 here: one stream each way, then a third is refused whichever way it comes.
+    const held = [openSubscribe(browser, token), openSubscribe(grpcClient(gateway), token)];
+    expect(await waitFor(() => held.every((stream) => stream.events.length === 2), 10_000)).toBe(true);
+    for (const client of [browser, grpcClient(gateway)]) {
+      const third = await openSubscribe(client, token).ended;
+      expect(third?.code).toBe(Code.ResourceExhausted);
+      expect(third?.rawMessage).toBe("this account already has 2 open Subscribe streams; close one first");
+    }
+    gateway.context.sessions.accountDeleted(account, Date.now());
+    for (const stream of held) {
+      const ended = await stream.ended;
+      expect(ended?.code).toBe(Code.Unauthenticated);
+      expect(ended?.rawMessage).toMatch(/session ended/);
+    }
+    expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
   });
 
   it("refuses a Subscribe body that is not one uncompressed SubscribeRequest, with InvalidArgument", async () => {
