@@ -53,8 +53,9 @@ export interface GatewayConfig extends CommonConfig, SharedLimits, LiveStreamLim
    */
   forwardUndecoded: boolean;
   /**
-   * gRPC calls to Sync and Subscribe are relayed to location as raw HTTP/2 streams (relay.ts;
-   * docs/hot-path.md). false: they take the Connect server path like Connect and gRPC-web calls.
+   * gRPC calls to Sync are relayed to location as raw HTTP/2 streams, and Subscribe streams are
+   * held by the gateway's live hub (relay.ts, held-streams.ts; docs/hot-path.md). false: every
+   * call takes the Connect server path, which forwards Subscribe to location (for comparison).
    */
   rawRelay: boolean;
   /** How often quiet connections are probed (HTTP/2 PING, TCP keepalive). */
