@@ -29,7 +29,8 @@ async function initiate(a: Account, sender: string, recipient: string) {
   });
 }
 
-test("a confirm publishes connection.confirmed at once, not at the next outbox poll", async () => {
+/** A pairs with B: A's invite of {sender, recipient}, confirmed by B. */
+async function pair() {
   const a = registerAccount(suite.identity);
   const b = registerAccount(suite.identity);
   const [sender, recipient] = [newPairId(), newPairId()];
@@ -40,21 +41,17 @@ test("a confirm publishes connection.confirmed at once, not at the next outbox p
     serverSignature,
     ...recipientProof(sender, recipient),
   });
+  return { b, sender, recipient };
+}
+
+test("a confirm publishes connection.confirmed at once, not at the next outbox poll", async () => {
+  const { sender, recipient } = await pair();
   const [confirmed] = await watcher.confirmed.take(1, 5000);
   expect(confirmed).toMatchObject({ initiatorPairId: sender, recipientPairId: recipient });
 });
 
 test("a break publishes connection.broken at once: the peer's device hears of it now, not in a minute", async () => {
-  const a = registerAccount(suite.identity);
-  const b = registerAccount(suite.identity);
-  const [sender, recipient] = [newPairId(), newPairId()];
-  const { serverSignature } = await initiate(a, sender, recipient);
-  await client(b).confirmConnection({
-    senderPairId: sender,
-    recipientPairId: recipient,
-    serverSignature,
-    ...recipientProof(sender, recipient),
-  });
+  const { b, sender, recipient } = await pair();
   await client(b).breakConnection({ pairId: recipient });
   const [broken] = await watcher.broken.take(1, 5000);
   expect(broken).toMatchObject({ by: b.id, pairIds: [sender, recipient] });
