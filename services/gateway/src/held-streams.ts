@@ -10,6 +10,7 @@ import { publicError } from "./public-errors.js";
 
 export const UNAVAILABLE = "service temporarily unavailable; retry later";
 export const GATEWAY_STARTING = "the gateway is starting; retry";
+export const GATEWAY_STOPPING = "the gateway is shutting down; retry";
 
 /**
  * The Subscribe streams this gateway holds (docs/hot-path.md), whichever way they arrive: over
@@ -28,6 +29,8 @@ export class HeldStreams {
     private readonly maxPerAccount: number,
     /** The gateway's live hub, once NATS is reached. */
     private readonly live: () => LiveHub | undefined,
+    /** Aborted at shutdown: held streams end with Unavailable, and the client retries elsewhere. */
+    private readonly shutdownSignal: AbortSignal,
   ) {
     this.credentials = new Credentials(context.config.internalAuthSecret);
   }
@@ -128,7 +131,10 @@ export class HeldStreams {
       hold.release();
       release();
     }
-    if (hold.signal.aborted && !ctx.signal.aborted) throw new ConnectError(SESSION_ENDED, Code.Unauthenticated);
+    if (this.shutdownSignal.aborted) throw new ConnectError(GATEWAY_STOPPING, Code.Unavailable);
+    // The client's deadline (or the client left, when nobody reads this any more).
+    if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
+    if (hold.signal.aborted) throw new ConnectError(SESSION_ENDED, Code.Unauthenticated);
   }
 
   /** The public error a held stream ends with; a bug's or the internal hop's detail stays in our logs. */

@@ -14,7 +14,7 @@ import { Credentials, SESSION_ENDED } from "./forward.js";
 import type { H2Pool } from "./h2-pool.js";
 import { clientAddress } from "./http.js";
 import { publicError } from "./public-errors.js";
-import { UNAVAILABLE, type HeldStreams } from "./held-streams.js";
+import { GATEWAY_STOPPING, UNAVAILABLE, type HeldStreams } from "./held-streams.js";
 import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
 
 /**
@@ -172,7 +172,7 @@ export function createRelay(options: RelayOptions): {
     private releaseSlot?: () => void;
     private ended?: AbortController;
     private readonly started = performance.now();
-    private readonly endAtShutdown = () => this.fail(Code.Unavailable, "the gateway is shutting down; retry");
+    private readonly endAtShutdown = () => this.fail(Code.Unavailable, GATEWAY_STOPPING);
 
     constructor(
       private readonly stream: http2.ServerHttp2Stream,

@@ -135,7 +135,9 @@ export async function startGatewayService(
   let live: LiveHub | undefined;
   // With the raw relay on, every Subscribe stream is held here, pushed from this gateway's live hub:
   // over HTTP/2 the relay takes it, otherwise the Connect server (held-streams.ts, docs/hot-path.md).
-  const held = config.rawRelay ? new HeldStreams(context, config.subscribeMaxStreamsPerAccount, () => live) : undefined;
+  const held = config.rawRelay
+    ? new HeldStreams(context, config.subscribeMaxStreamsPerAccount, () => live, shutdown.signal)
+    : undefined;
   // Every method of `service` (the real LocationService, or its opaque copy) forwarded to location
   // (Subscribe held here, when it is); Sync's cap fits packets.
   const addLocation = (router: ConnectRouter, service: DescService, upstream: Client<DescService>) => {

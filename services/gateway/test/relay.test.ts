@@ -390,6 +390,25 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
   });
 
+  it("ends the streams it holds, both ways in, with Unavailable when the gateway shuts down", async () => {
+    subscribeMode = "backlog";
+    const stopping = await startGatewayService(config(upstream.address), { log: silent });
+    const baseUrl = `http://127.0.0.1:${stopping.port}`;
+    const http1 = createClient(LocationService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    const streams = [
+      openSubscribe(grpcClient(stopping), await mint("account-5g")),
+      openSubscribe(http1 as ReturnType<typeof grpcClient>, await mint("account-5h")),
+    ];
+    expect(await waitFor(() => streams.every((stream) => stream.events.length === 2), 10_000)).toBe(true);
+    expect(stopping.live()?.streams).toBe(2);
+    await stopping.stop();
+    for (const stream of streams) {
+      const ended = await stream.ended;
+      expect(ended?.code).toBe(Code.Unavailable);
+      expect(ended?.rawMessage).toBe("the gateway is shutting down; retry");
+    }
+  });
+
   it("refuses a Subscribe body that is not one uncompressed SubscribeRequest, with InvalidArgument", async () => {
     const token = await mint("account-5e");
     const session = http2.connect(`http://127.0.0.1:${gateway.port}`);
