@@ -134,3 +134,21 @@ test("a window that ends after its batch was flushed for its size finds nothing,
   const late = new Promise((resolve) => setTimeout(() => resolve("not run in 2 s"), 2000));
   expect(await Promise.race([job(3), late])).toBe(3);
 });
+
+test("a job that arrives within the window joins the first one's batch: both run in one transaction", async () => {
+  const { sql } = h.location.context;
+  const commits = new GroupCommit(sql, { windowMs: 200, maxBatch: 32 });
+  // What each job runs on: the batch's transaction, or the client itself when it runs alone.
+  const ranOn: unknown[] = [];
+  const job = (n: number) =>
+    commits.run(`caller-${n}`, false, async (db) => {
+      ranOn.push(db);
+      return n;
+    });
+  const first = job(1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  expect(await Promise.all([first, job(2)])).toEqual([1, 2]);
+  expect(ranOn).toHaveLength(2);
+  expect(ranOn[0]).toBe(ranOn[1]);
+  expect(ranOn[0]).not.toBe(sql);
+});
