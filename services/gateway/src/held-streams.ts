@@ -7,6 +7,7 @@ import type { GatewayContext } from "./context.js";
 import { Credentials, SESSION_ENDED } from "./forward.js";
 import { sessionKey } from "./gate.js";
 import { publicError } from "./public-errors.js";
+import { decrement } from "./public-streams.js";
 
 export const UNAVAILABLE = "service temporarily unavailable; retry later";
 export const GATEWAY_STARTING = "the gateway is starting; retry";
@@ -56,9 +57,7 @@ export class HeldStreams {
     return () => {
       if (released) return;
       released = true;
-      const left = this.byAccount.get(accountId)! - 1;
-      if (left === 0) this.byAccount.delete(accountId);
-      else this.byAccount.set(accountId, left);
+      decrement(this.byAccount, accountId);
     };
   }
 

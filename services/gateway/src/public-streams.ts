@@ -37,7 +37,8 @@ export class PublicStreams {
   }
 }
 
-function decrement(counts: Map<string, number>, key: string): void {
+/** Takes one from `key`'s count, forgetting the key at zero. */
+export function decrement(counts: Map<string, number>, key: string): void {
   const left = (counts.get(key) ?? 1) - 1;
   if (left <= 0) counts.delete(key);
   else counts.set(key, left);
