@@ -1,5 +1,5 @@
 import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { ConnectionService } from "@seeme/contracts/connection";
@@ -144,6 +144,43 @@ it("a Sync is one trace: gateway → location → PostgreSQL, and across NATS to
   const gatewayStream = exporter.getFinishedSpans().find(gatewayStreamSpan)!;
   expect(backlogRead.parentSpanContext?.spanId).toBe(gatewayStream.spanContext().spanId);
   expect(gatewayStream.spanContext().traceId).not.toBe(traceId);
+});
+
+it("a Subscribe over Connect and HTTP/1.1 (as browsers and the SDK open it) is a trace too: location's backlog read under the gateway's span", async () => {
+  const earlier = new Set(exporter.getFinishedSpans());
+  const connect = createClient(
+    LocationService,
+    createConnectTransport({ baseUrl: stack.gatewayUrl, httpVersion: "1.1" }),
+  );
+  const abort = new AbortController();
+  let caughtUp = false;
+  const stream = (async () => {
+    try {
+      for await (const event of connect.subscribe({}, { ...auth(B.sessionToken), signal: abort.signal })) {
+        if (event.event.case === "caughtUp") caughtUp = true;
+      }
+    } catch {
+      // Ends with the abort below.
+    }
+  })();
+  await waitUntil(() => caughtUp);
+  abort.abort();
+  await stream;
+  const isSubscribe = (component: string) => (s: ReadableSpan) =>
+    s.attributes["seeme.component"] === component && s.attributes["rpc.method"] === "Subscribe";
+  const newSpans = () => exporter.getFinishedSpans().filter((s) => !earlier.has(s));
+  await waitUntil(() => newSpans().some(isSubscribe("gateway")));
+  const spans = newSpans();
+  const gatewayStream = spans.find(isSubscribe("gateway"))!;
+  const backlogRead = spans.find(isSubscribe("service"));
+  expect(gatewayStream.parentSpanContext).toBeUndefined();
+  expect(backlogRead?.spanContext().traceId).toBe(gatewayStream.spanContext().traceId);
+  const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+  const ancestors = (span: ReadableSpan): ReadableSpan[] => {
+    const parent = span.parentSpanContext ? byId.get(span.parentSpanContext.spanId) : undefined;
+    return parent ? [parent, ...ancestors(parent)] : [];
+  };
+  expect(ancestors(backlogRead!)).toContain(gatewayStream);
 });
 
 it("no span names or attributes carry account ids, pairIDs, tokens or blobs", () => {

@@ -103,6 +103,34 @@ describe("simple status codec", () => {
     );
   });
 
+  it("writes years 0000 and 9999 and refuses a sender's wall clock outside them", () => {
+    const at = (year: number, iso: string) => {
+      const date = new Date(iso);
+      date.setUTCFullYear(year);
+      return date;
+    };
+    const status = { status: SimpleStatus.ImOk, sharing: false };
+    const first = encodeStatus({ ...status, sentAt: at(0, "2000-01-01T00:00:00Z"), utcOffsetMinutes: 0 });
+    expect(first).toBe("30800000-01-01T00:00:00+00:00");
+    expect(decodeStatus(first).sentAt).toEqual(at(0, "2000-01-01T00:00:00Z"));
+    const last = encodeStatus({ ...status, sentAt: at(9999, "2000-12-31T23:59:59Z"), utcOffsetMinutes: 0 });
+    expect(last).toBe("30809999-12-31T23:59:59+00:00");
+    expect(decodeStatus(last).sentAt).toEqual(at(9999, "2000-12-31T23:59:59Z"));
+    // The bound is on the sender's local date: the same instants fall outside with the offset applied.
+    for (const [sentAt, utcOffsetMinutes] of [
+      [at(0, "2000-01-01T00:00:00Z"), -60],
+      [at(9999, "2000-12-31T23:59:59Z"), 60],
+      [at(-1, "2000-06-01T00:00:00Z"), 0],
+      [at(10000, "2000-06-01T00:00:00Z"), 0],
+    ] as const) {
+      expectClientError(
+        () => encodeStatus({ ...status, sentAt, utcOffsetMinutes }),
+        "invalid-payload",
+        /^\[invalid_argument\] status: sentAt must be a valid date in years 0000–9999$/,
+      );
+    }
+  });
+
   it("without utcOffsetMinutes, writes the device's own offset (east of UTC is +)", () => {
     // A device in Sydney in June: getTimezoneOffset() is −600 (minutes from local time to UTC).
     const sentAt = Object.assign(new Date("2025-06-01T00:00:00Z"), { getTimezoneOffset: () => -600 });

@@ -152,3 +152,28 @@ test("a job that arrives within the window joins the first one's batch: both run
   expect(ranOn[0]).toBe(ranOn[1]);
   expect(ranOn[0]).not.toBe(sql);
 });
+
+test("a job that arrives while a window is open does not open a second one: the next job waits a whole window", async () => {
+  const { sql } = h.location.context;
+  const commits = new GroupCommit(sql, { windowMs: 300, maxBatch: 32 });
+  const ranOn: Array<[number, unknown]> = [];
+  const job = (n: number) =>
+    commits.run(`caller-${n}`, false, async (db) => {
+      ranOn.push([n, db]);
+      return n;
+    });
+  // Jobs 1 and 2 share the window job 1 opened (job 2 must not start a timer of its own).
+  const first = job(1);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(await Promise.all([first, job(2)])).toEqual([1, 2]);
+  // Job 3 opens the next window; job 4, 150 ms in, joins it. A stray timer left by job 2
+  // (due 300 ms after it, so 100 ms into job 3's window) would flush job 3 on its own.
+  const third = job(3);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(await Promise.all([third, job(4)])).toEqual([3, 4]);
+  const db = new Map(ranOn);
+  expect(db.get(1)).toBe(db.get(2));
+  expect(db.get(3)).toBe(db.get(4));
+  expect(db.get(3)).not.toBe(db.get(1));
+  expect(db.get(3)).not.toBe(sql);
+});
