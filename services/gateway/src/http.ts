@@ -21,6 +21,8 @@ export interface HttpOptions {
   ) => boolean;
   /** A request body must have fully arrived this long after its headers. */
   bodyTimeoutMs: number;
+  /** Takes the HTTP/1.1 calls the raw relay serves itself (held Subscribe streams, relay.ts). */
+  relay?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 /** Names the client's connection (HTTP/1.1 socket or HTTP/2 session) for per-connection limits; set here only. */
@@ -128,6 +130,8 @@ export function createHttpHandler(options: HttpOptions): RequestHandler {
         return;
       }
     }
+    // HTTP/2 calls the relay serves never reach here (listener.ts hands it their streams first).
+    if (!("stream" in req) && options.relay?.(req, response)) return;
     reapSlowBody(req, res, options.bodyTimeoutMs);
     options.connect(req, res);
   };

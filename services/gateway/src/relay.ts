@@ -1,3 +1,4 @@
+import type http from "node:http";
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -15,15 +16,18 @@ import type { H2Pool } from "./h2-pool.js";
 import { clientAddress } from "./http.js";
 import { publicError } from "./public-errors.js";
 import { GATEWAY_STOPPING, UNAVAILABLE, type HeldStreams } from "./held-streams.js";
+import { HttpRelayStream, type RelayStream } from "./relay-stream.js";
 import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
 
 /**
- * The raw path (docs/hot-path.md), for Sync and Subscribe over HTTP/2 — no
- * Connect server, no grpc-js server objects per call:
+ * The raw path (docs/hot-path.md), for Sync and Subscribe over HTTP/2 and the
+ * binary Connect Subscribe over HTTP/1.1 — no Connect server, no grpc-js server
+ * objects per call:
  *
  * - Sync over gRPC is passed to location as an HTTP/2 stream, frame payloads
  *   copied as they come (no protobuf, no grpc-js client);
- * - Subscribe over gRPC or the binary Connect protocol is held here
+ * - Subscribe over gRPC or the binary Connect protocol (HTTP/1.1 too, through
+ *   HttpRelayStream: the SDK's and browsers' streams over http://) is held here
  *   (held-streams.ts): the gateway's own live hub (@seeme/runtime/live-hub)
  *   pushes the account's packets from NATS hints, and location is asked only for
  *   the backlog, reading its Subscribe up to `caught_up`, when the stream opens
@@ -36,8 +40,9 @@ import { bearerTokenOf, type Session, type SessionHold } from "./sessions.js";
  * decoding path; Sync passes admission control; bodies are capped, slow bodies
  * cut, deadlines enforced (the client's, capped at UPSTREAM_TIMEOUT for Sync);
  * failures reach the client as the same public errors (public-errors.ts).
- * gRPC-web, JSON, HTTP/1.1 and browsers' calls (they need CORS) take the Connect
- * server path; their Subscribe streams are held the same way (held-streams.ts).
+ * gRPC-web, JSON, Connect unary calls and browsers' calls over HTTP/2 (they need
+ * CORS, which http.ts answers) take the Connect server path; their Subscribe
+ * streams are held the same way (held-streams.ts).
  */
 export interface RelayOptions {
   context: GatewayContext;
@@ -136,6 +141,7 @@ function requestProblem(body: Buffer): string | undefined {
  */
 export function createRelay(options: RelayOptions): {
   handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean;
+  handleHttp(req: http.IncomingMessage, res: http.ServerResponse): boolean;
 } {
   const { context, admission, pool, metrics, held } = options;
   const { config, sessions } = context;
@@ -153,6 +159,19 @@ export function createRelay(options: RelayOptions): {
     const protocol = protocolOf(method, headers);
     if (!protocol) return false;
     new RelayCall(stream, headers, method, path!, protocol).start();
+    return true;
+  };
+
+  /**
+   * Takes an HTTP/1.1 request (true) when it is a binary Connect Subscribe — the SDK's and
+   * browsers' streams over http:// — after http.ts has answered its CORS; leaves every other
+   * request (false) to the Connect server.
+   */
+  const handleHttp = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
+    const method = req.url === undefined ? undefined : methods.get(req.url);
+    if (method?.unary !== false || req.method !== "POST") return false;
+    if (req.headers["content-type"] !== "application/connect+proto") return false;
+    new RelayCall(new HttpRelayStream(req, res), req.headers, method, req.url!, "connect").start();
     return true;
   };
 
@@ -175,7 +194,7 @@ export function createRelay(options: RelayOptions): {
     private readonly endAtShutdown = () => this.fail(Code.Unavailable, GATEWAY_STOPPING);
 
     constructor(
-      private readonly stream: http2.ServerHttp2Stream,
+      private readonly stream: RelayStream,
       private readonly headers: http2.IncomingHttpHeaders,
       private readonly method: Method,
       private readonly path: string,
@@ -510,5 +529,5 @@ export function createRelay(options: RelayOptions): {
     }
   }
 
-  return { handle };
+  return { handle, handleHttp };
 }

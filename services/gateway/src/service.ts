@@ -182,21 +182,9 @@ export async function startGatewayService(
       : monitor.failing.size || monitor.holds.size
         ? [...monitor.failing, ...monitor.holds]
         : ["stopping"];
-  const handler = createHttpHandler({
-    connect,
-    corsOrigins: config.corsOrigins,
-    unhealthy,
-    alive: () => !shutdown.signal.aborted,
-    trustedProxyHops: config.trustedProxyHops,
-    web: createStaticHandler({
-      root: config.webRoot,
-      tileUrl: config.tileUrl,
-      tileAttribution: config.tileAttribution,
-    }),
-    bodyTimeoutMs: config.bodyTimeoutMs,
-  });
-  // The hot path: gRPC Syncs go to location as raw HTTP/2 streams, and Subscribes over HTTP/2 are
-  // held here, pushed from this gateway's live hub (relay.ts, docs/hot-path.md).
+  // The hot path: gRPC Syncs go to location as raw HTTP/2 streams, and Subscribes over HTTP/2 (and
+  // binary Connect ones over HTTP/1.1) are held here, pushed from this gateway's live hub without
+  // the Connect server (relay.ts, docs/hot-path.md).
   const locationPool = config.rawRelay ? new H2Pool(config.locationAddr, { log }) : undefined;
   await locationPool?.ready();
   const relay =
@@ -211,6 +199,20 @@ export async function startGatewayService(
           held,
         })
       : undefined;
+  const handler = createHttpHandler({
+    connect,
+    corsOrigins: config.corsOrigins,
+    unhealthy,
+    alive: () => !shutdown.signal.aborted,
+    trustedProxyHops: config.trustedProxyHops,
+    web: createStaticHandler({
+      root: config.webRoot,
+      tileUrl: config.tileUrl,
+      tileAttribution: config.tileAttribution,
+    }),
+    bodyTimeoutMs: config.bodyTimeoutMs,
+    relay: relay?.handleHttp,
+  });
   const listener = await listenHttp(handler, config.port, config.host, config.idleTimeoutMs, {
     h2Stream: relay?.handle,
     h2MaxConcurrentStreams: config.h2MaxConcurrentStreams,

@@ -1,8 +1,10 @@
+import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { InboxUpdatedSchema, LocationService } from "@seeme/contracts/location";
+import { InboxUpdatedSchema, LocationService, SubscribeResponseSchema } from "@seeme/contracts/location";
 import { inboxUpdated } from "@seeme/contracts/subjects";
 import { callerOf, requireCaller } from "@seeme/runtime/caller";
 import { BACKLOG_ONLY_HEADER } from "@seeme/runtime/live-stream";
@@ -336,7 +338,103 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     expect(ended?.rawMessage).toMatch(/session ended/);
   });
 
-  it("holds the Connect server's streams the same way: browsers (Origin, CORS), HTTP/1.1, JSON, gRPC-web", async () => {
+  /**
+   * A binary Connect Subscribe over HTTP/1.1, sent by hand as a browser's fetch sends it: the
+   * response's status and headers, each message as it arrives, and the end-of-stream message.
+   */
+  function http1Subscribe(port: number, headers: Record<string, string>, body: Buffer) {
+    const messages: string[] = [];
+    let last: { error?: { code: string; message: string } } | undefined;
+    let pending = Buffer.alloc(0);
+    const request = http.request({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/seeme.location.v1.LocationService/Subscribe",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1", ...headers },
+    });
+    const response = new Promise<http.IncomingMessage>((resolve) => request.once("response", resolve));
+    const ended = response.then(
+      (res) =>
+        new Promise<void>((resolve) => {
+          res.on("data", (chunk: Buffer) => {
+            pending = Buffer.concat([pending, chunk]);
+            while (pending.length >= 5 && pending.length >= 5 + pending.readUInt32BE(1)) {
+              const payload = pending.subarray(5, 5 + pending.readUInt32BE(1));
+              if (pending[0] === 2) last = JSON.parse(payload.toString());
+              else {
+                const { event } = fromBinary(SubscribeResponseSchema, payload);
+                messages.push(
+                  event.case === "packet" ? `packet ${event.value.pairId}/${event.value.packetId}` : `${event.case}`,
+                );
+              }
+              pending = pending.subarray(5 + pending.readUInt32BE(1));
+            }
+          });
+          res.once("end", resolve);
+        }),
+    );
+    request.on("error", () => undefined);
+    request.end(body);
+    return { request, response, messages, ended, last: () => last };
+  }
+
+  it("holds binary Connect streams over HTTP/1.1 itself (the SDK's, and browsers' over http://): CORS, events, the end message", async () => {
+    subscribeMode = "backlog";
+    const account = "account-5i";
+    const token = await mint(account);
+    const origin = "https://app.example";
+    const emptyRequest = Buffer.from([0, 0, 0, 0, 0]);
+    const call = http1Subscribe(gateway.port, { origin, authorization: `Bearer ${token}` }, emptyRequest);
+    const response = await call.response;
+    expect(response.statusCode).toBe(200);
+    expect(response.headers["content-type"]).toBe("application/connect+proto");
+    expect(response.headers["access-control-allow-origin"]).toBe("*");
+    expect(response.headers["access-control-expose-headers"]).toContain("retry-after-ms");
+    expect(await waitFor(() => call.messages.length === 2, 10_000)).toBe(true);
+    expect(await waitFor(() => readsOf(account).length === 1, 10_000)).toBe(true);
+    expect(readsOf(account)).toEqual(["ended"]);
+    expect(gateway.live()?.streams).toBe(1);
+    hint(account, "p", 12, 1n);
+    expect(await waitFor(() => call.messages.length === 3, 10_000)).toBe(true);
+    expect(call.messages).toEqual(["packet queued/1", "caughtUp", "packet p/12"]);
+    // The session's end ends the stream with Connect's last message, carrying the error.
+    gateway.context.sessions.keyRotated(account, Date.now() + 1);
+    await call.ended;
+    expect(call.last()).toEqual({
+      error: { code: "unauthenticated", message: expect.stringMatching(/session ended/) },
+    });
+    expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
+
+    // The relay's own checks answer in the last message too: a body that is not one
+    // SubscribeRequest, and a missing token (no stream, no read of location).
+    const token2 = await mint("account-5k");
+    const malformed = http1Subscribe(
+      gateway.port,
+      { authorization: `Bearer ${token2}` },
+      Buffer.from([0, 0, 0, 0, 9, 1]),
+    );
+    await malformed.ended;
+    expect(malformed.last()).toEqual({
+      error: {
+        code: "invalid_argument",
+        message: "malformed request: the body must be one length-prefixed SubscribeRequest",
+      },
+    });
+    const anonymous = http1Subscribe(gateway.port, {}, emptyRequest);
+    await anonymous.ended;
+    expect(anonymous.last()?.error?.code).toBe("unauthenticated");
+    expect(readsOf("account-5k")).toEqual([]);
+
+    // A client that goes away frees the stream (its slot, its place in the hub).
+    const leaving = http1Subscribe(gateway.port, { authorization: `Bearer ${token2}` }, emptyRequest);
+    expect(await waitFor(() => leaving.messages.length === 2, 10_000)).toBe(true);
+    expect(gateway.live()?.streams).toBe(1);
+    leaving.request.destroy();
+    expect(await waitFor(() => gateway.live()?.streams === 0, 10_000)).toBe(true);
+  });
+
+  it("holds the Connect server's streams the same way: browsers over HTTP/2 (Origin, CORS), JSON, gRPC-web", async () => {
     subscribeMode = "backlog";
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
     const transports = {
@@ -369,9 +467,10 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     const account = "account-5f";
     const token = await mint(account);
     const baseUrl = `http://127.0.0.1:${gateway.port}`;
+    // A browser over HTTP/2 (CORS): the Connect server's stream.
     const browser = createClient(
       LocationService,
-      createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors: [withOrigin] }),
+      createConnectTransport({ baseUrl, httpVersion: "2", interceptors: [withOrigin] }),
     ) as ReturnType<typeof grpcClient>;
     // The cap is 2 here: one stream each way, then a third is refused whichever way it comes.
     const held = [openSubscribe(browser, token), openSubscribe(grpcClient(gateway), token)];
@@ -394,13 +493,19 @@ describe("gateway raw path (gRPC Sync; Subscribe held by the gateway)", () => {
     subscribeMode = "backlog";
     const stopping = await startGatewayService(config(upstream.address), { log: silent });
     const baseUrl = `http://127.0.0.1:${stopping.port}`;
-    const http1 = createClient(LocationService, createConnectTransport({ baseUrl, httpVersion: "1.1" }));
+    // The relay's (gRPC; binary Connect over HTTP/1.1) and the Connect server's (JSON).
+    const connect = (useBinaryFormat: boolean) =>
+      createClient(
+        LocationService,
+        createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat }),
+      ) as ReturnType<typeof grpcClient>;
     const streams = [
       openSubscribe(grpcClient(stopping), await mint("account-5g")),
-      openSubscribe(http1 as ReturnType<typeof grpcClient>, await mint("account-5h")),
+      openSubscribe(connect(false), await mint("account-5h")),
+      openSubscribe(connect(true), await mint("account-5j")),
     ];
     expect(await waitFor(() => streams.every((stream) => stream.events.length === 2), 10_000)).toBe(true);
-    expect(stopping.live()?.streams).toBe(2);
+    expect(stopping.live()?.streams).toBe(3);
     await stopping.stop();
     for (const stream of streams) {
       const ended = await stream.ended;
