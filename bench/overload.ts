@@ -34,7 +34,7 @@ import { LocationService } from "@seeme/contracts/location";
 import { pairAccounts } from "@seeme/testkit/pairing";
 import { RETRY_AFTER_HEADER } from "@seeme/runtime/admission";
 import type { Device, DevicePair } from "./lib/devices.js";
-import { ROOT, startProcessStack } from "./lib/stack.js";
+import { ROOT, serviceEntry, startProcessStack } from "./lib/stack.js";
 import { waitFor } from "@seeme/testkit/wait";
 import { blobFor, closedLoop, Latencies, round, sleep } from "./lib/stats.js";
 import { freePort } from "@seeme/testkit/ports";
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   // (the stack's processes share METRICS_PORT=0, which turns them off).
   const gatewayPort = await freePort();
   const metricsPort = await freePort();
-  const gateway = spawn(process.execPath, ["--import", "tsx", `${ROOT}services/gateway/src/main.ts`], {
+  const gateway = spawn(process.execPath, [serviceEntry("gateway")], {
     cwd: ROOT,
     env: { ...process.env, ...stack.env, GATEWAY_PORT: String(gatewayPort), METRICS_PORT: String(metricsPort) },
     stdio: "ignore",

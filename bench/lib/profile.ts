@@ -107,7 +107,7 @@ export function summarizeProfile(file: string, window?: { fromUs: number; toUs: 
 export function profilesIn(dir: string): Map<number, string> {
   const found = new Map<number, string>();
   for (const name of readdirSync(dir)) {
-    // Thread 0 is the main thread; tsx's module loader runs on another.
+    // Thread 0 is the main thread (module loader hooks, when registered, run on another).
     const pid = /^CPU\.\d+\.\d+\.(\d+)\.0\.\d+\.cpuprofile$/.exec(name)?.[1];
     if (pid) found.set(Number(pid), `${dir}/${name}`);
   }

@@ -10,6 +10,7 @@ export type RequestHandler = (
 ) => void;
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+const EMPTY = Buffer.alloc(0);
 
 export interface Listener {
   port: number;
@@ -36,6 +37,8 @@ class Activity {
   begin(): void {
     this.open += 1;
     clearTimeout(this.timer);
+    // Not kept while requests are open: a held stream's connection carries no timer object.
+    this.timer = undefined;
   }
 
   end(): void {
@@ -187,18 +190,22 @@ export async function listenHttp(
   });
 
   const route = (socket: net.Socket) => {
-    let head = Buffer.alloc(0);
+    let head = EMPTY;
     // A connection that never says which protocol it speaks is dropped.
     const undecided = setTimeout(() => socket.destroy(), idleMs);
+    const stopUndecided = () => clearTimeout(undecided);
     const onReadable = () => {
       for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read() as Buffer | null)
         head = Buffer.concat([head, chunk]);
       const decided = head.length >= H2_PREFACE.length || !H2_PREFACE.subarray(0, head.length).equals(head);
       if (!decided) return;
-      clearTimeout(undecided);
+      stopUndecided();
+      socket.off("close", stopUndecided);
       socket.off("readable", onReadable);
-      socket.unshift(head);
       const isHttp2 = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE);
+      socket.unshift(head);
+      // This closure's scope lives as long as the connection: it keeps neither the bytes nor the timer.
+      head = EMPTY;
       if (!isHttp2) {
         const activity = new Activity(idleMs, () => socket.destroy());
         h1Activity.set(socket, activity);
@@ -209,7 +216,7 @@ export async function listenHttp(
       }
       (isHttp2 ? h2 : h1).emit("connection", socket);
     };
-    socket.once("close", () => clearTimeout(undecided));
+    socket.once("close", stopUndecided);
     socket.on("readable", onReadable);
   };
   const server = net.createServer((socket) => {
