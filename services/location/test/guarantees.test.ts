@@ -474,7 +474,10 @@ describe("revocation (LocationInternalService)", () => {
     expect(await count("SELECT count(*) AS n FROM route WHERE pair_id = ANY($1)", [[keep.aPair, keep.bPair]])).toBe(2);
     expect(await count("SELECT count(*) AS n FROM seen_packet WHERE recipient_pair_id = $1", [keep.bPair])).toBe(seen);
     expect(await countPackets(h.pool, keep.bPair)).toBe(1);
-    // The receipt for 1 is still A's to hear; a resend of 1 is not stored again; A can still send.
+    // The receipt for 1 is still A's to hear (from the receipt itself: a Sync that resends 1 would
+    // report it delivered from the idempotence record alone).
+    expect(meta(await h.as(keep.a).sync({}), keep.bPair)).toMatchObject({ deliveredPackets: [1] });
+    // A resend of 1 is not stored again; A can still send.
     const after = await h.as(keep.a).sync({
       data: [
         { pairId: keep.bPair, packetId: 1, blob: blob("delivered") },
