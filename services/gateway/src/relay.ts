@@ -169,7 +169,8 @@ export function createRelay(options: RelayOptions): {
    */
   const handleHttp = (req: http.IncomingMessage, res: http.ServerResponse): boolean => {
     const method = req.url === undefined ? undefined : methods.get(req.url);
-    if (method?.unary !== false || req.method !== "POST") return false;
+    // Subscribe only: Connect's unary framing (Sync) stays with the Connect server.
+    if (!method || method.unary || req.method !== "POST") return false;
     if (req.headers["content-type"] !== "application/connect+proto") return false;
     new RelayCall(new HttpRelayStream(req, res), req.headers, method, req.url!, "connect").start();
     return true;
