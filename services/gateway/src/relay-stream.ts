@@ -15,7 +15,8 @@ export interface RelayStream {
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
   on(event: "error" | "wantTrailers", listener: () => void): unknown;
   once(event: "end" | "close" | "drain", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "data", listener: (chunk: Buffer) => void): unknown;
+  off(event: "end" | "drain" | "close", listener: () => void): unknown;
   pause(): unknown;
   resume(): unknown;
   respond(headers: http2.OutgoingHttpHeaders, options?: http2.ServerStreamResponseOptions): void;
@@ -68,8 +69,8 @@ export class HttpRelayStream implements RelayStream {
     return this;
   }
 
-  off(event: "drain" | "close", listener: () => void): this {
-    this.res.off(event, listener);
+  off(event: "data" | "end" | "drain" | "close", listener: (chunk: Buffer) => void): this {
+    (event === "data" || event === "end" ? this.req : this.res).off(event, listener);
     return this;
   }
 

@@ -2,11 +2,16 @@ import type http from "node:http";
 import http2 from "node:http2";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { LocationService, SubscribeRequestSchema, SubscribeResponseSchema } from "@seeme/contracts/location";
+import {
+  type IncomingPacket,
+  LocationService,
+  SubscribeRequestSchema,
+  SubscribeResponseSchema,
+} from "@seeme/contracts/location";
 import { RETRY_AFTER_HEADER, type Admission } from "@seeme/runtime/admission";
 import { CALLER_HEADER, SERVICE_HEADER } from "@seeme/runtime/caller";
 import type { LiveHub } from "@seeme/runtime/live-hub";
-import { liveStream } from "@seeme/runtime/live-stream";
+import { LiveFeed, type LiveSink, type SubscribeEvent } from "@seeme/runtime/live-stream";
 import type { Metrics } from "@seeme/runtime/metrics";
 import { CLIENT_ADDRESS_HEADER } from "@seeme/runtime/rate-limit";
 import { startRelaySpan, type RelaySpan } from "@seeme/runtime/tracing";
@@ -68,7 +73,6 @@ const STATUS = http2.constants;
 // The flag byte of Connect's last message on a stream: JSON with the status (and error), not a response.
 const CONNECT_END_STREAM = 0x02;
 const CONNECT_TIMEOUT = /^\d{1,10}$/;
-const STREAM_ENDED = new ConnectError("stream ended", Code.Canceled);
 const CODE_NAMES = new Map<number, string>(
   Object.values(Code)
     .filter((value): value is Code => typeof value === "number")
@@ -176,7 +180,7 @@ export function createRelay(options: RelayOptions): {
     return true;
   };
 
-  class RelayCall {
+  class RelayCall implements LiveSink {
     private responded = false;
     private done = false;
     private upstream?: http2.ClientHttp2Stream;
@@ -188,9 +192,9 @@ export function createRelay(options: RelayOptions): {
     private timers: NodeJS.Timeout[] = [];
     private bodyBytes = 0;
     private finalTrailers?: http2.OutgoingHttpHeaders;
-    /** A held Subscribe: its slot in the account's cap and what ends its live stream. */
+    /** A held Subscribe: its slot in the account's cap and its live feed. */
     private releaseSlot?: () => void;
-    private ended?: AbortController;
+    private feed?: LiveFeed;
     private readonly started = performance.now();
     private readonly endAtShutdown = () => this.fail(Code.Unavailable, GATEWAY_STOPPING);
 
@@ -343,7 +347,6 @@ export function createRelay(options: RelayOptions): {
       const { accountId } = session;
       const hub = held.hub();
       this.releaseSlot = held.acquire(accountId);
-      this.ended = new AbortController();
       // A stream is checked once when it opens, so it must end with its session.
       this.hold = sessions.hold(session);
       if (this.hold.signal.aborted) {
@@ -356,7 +359,7 @@ export function createRelay(options: RelayOptions): {
         if (body === undefined || this.done) return;
         const problem = requestProblem(body);
         if (problem) this.fail(Code.InvalidArgument, problem);
-        else void this.push(hub, accountId);
+        else this.openFeed(hub, accountId);
       });
     }
 
@@ -365,22 +368,32 @@ export function createRelay(options: RelayOptions): {
       const { stream } = this;
       const chunks: Buffer[] = [];
       return new Promise((resolve) => {
-        stream.on("data", (chunk: Buffer) => {
+        const onData = (chunk: Buffer) => {
           this.bodyBytes += chunk.length;
           if (this.bodyBytes > this.method.maxBytes) {
             this.fail(Code.ResourceExhausted, `message larger than ${this.method.maxBytes - 5} bytes`);
-            resolve(undefined);
+            settle(undefined);
           } else chunks.push(chunk);
-        });
-        stream.once("end", () => resolve(Buffer.concat(chunks)));
-        stream.once("close", () => resolve(undefined));
+        };
+        const onEnd = () => settle(Buffer.concat(chunks));
+        const onClose = () => settle(undefined);
+        // A held stream lives for hours: it keeps neither these listeners nor the request's chunks.
+        const settle = (body: Buffer | undefined) => {
+          stream.off("data", onData);
+          stream.off("end", onEnd);
+          stream.off("close", onClose);
+          chunks.length = 0;
+          resolve(body);
+        };
+        stream.on("data", onData);
+        stream.once("end", onEnd);
+        stream.once("close", onClose);
         stream.resume();
       });
     }
 
-    /** Writes the stream's events until it ends; a failure (the backlog read) ends it with its public error. */
-    private async push(hub: LiveHub, accountId: string): Promise<void> {
-      const signal = this.ended!.signal;
+    /** Answers the stream and starts its live feed: the backlog, `caught_up`, then what hints announce. */
+    private openFeed(hub: LiveHub, accountId: string): void {
       if (this.stream.destroyed) return;
       this.responded = true;
       const contentType = this.protocol === "grpc" ? "application/grpc" : "application/connect+proto";
@@ -388,21 +401,22 @@ export function createRelay(options: RelayOptions): {
         { ":status": 200, "content-type": contentType },
         { waitForTrailers: this.protocol === "grpc" },
       );
-      try {
-        const backlog = () => held.backlog(hub, accountId, signal, this.span?.headers);
-        for await (const event of liveStream({ hub, accountId, signal, backlog })) {
-          if (this.done) return;
-          const frame = envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, event)));
-          if (!this.stream.write(frame)) await this.drained();
-        }
-      } catch (error) {
-        const failure = held.failure(error);
-        this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
-      }
+      this.feed = new LiveFeed(hub, accountId, this);
+      this.feed.start();
+    }
+
+    backlog(signal: AbortSignal): AsyncIterable<IncomingPacket> {
+      const { hub, accountId } = this.feed!;
+      return held.backlog(hub, accountId, signal, this.span?.headers);
+    }
+
+    send(event: SubscribeEvent): boolean {
+      if (this.done) return true;
+      return this.stream.write(envelope(0, toBinary(SubscribeResponseSchema, create(SubscribeResponseSchema, event))));
     }
 
     /** Resolves once the client has read what is buffered, or the stream is gone. */
-    private drained(): Promise<void> {
+    drained(): Promise<void> {
       return new Promise((resolve) => {
         const done = () => {
           this.stream.off("drain", done);
@@ -412,6 +426,12 @@ export function createRelay(options: RelayOptions): {
         this.stream.once("drain", done);
         this.stream.once("close", done);
       });
+    }
+
+    /** The backlog read failed: the stream ends with its public error. */
+    failed(error: unknown): void {
+      const failure = held.failure(error);
+      this.fail(failure.code, failure.rawMessage, failure.metadata.get(RETRY_AFTER_HEADER) ?? undefined);
     }
 
     private onResponse(responseHeaders: http2.IncomingHttpHeaders, flags: number): void {
@@ -504,8 +524,7 @@ export function createRelay(options: RelayOptions): {
       for (const timer of this.timers) clearTimeout(timer);
       this.releaseAdmission?.();
       this.hold?.release();
-      // With a reason: without one, every stream's end would build a DOMException.
-      this.ended?.abort(STREAM_ENDED);
+      this.feed?.stop();
       this.releaseSlot?.();
       streams.delete(this.endAtShutdown);
       this.span?.end(code);
