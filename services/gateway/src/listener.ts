@@ -101,14 +101,20 @@ function keepAlive(session: http2.ServerHttp2Session, everyMs: number, timeoutMs
  * of it, the unread remainder stays in the socket, the parser never reaches the client's next
  * request on that kept-alive connection, and that call hangs until the idle timer (fuzz: 27
  * unanswered calls in 100k). `Connection: close` tells the client not to reuse the socket.
+ * Every way of sending the head (writeHead, or the implicit one of write/end) goes through
+ * writeHead; a subclass rather than a wrapper per response, as a held stream keeps its response.
  */
-function closeIfBodyUnread(req: http.IncomingMessage, res: http.ServerResponse): void {
-  const writeHead = res.writeHead;
-  // Every way of sending the head (writeHead, or the implicit one of write/end) goes through writeHead.
-  res.writeHead = function (this: http.ServerResponse, ...args: unknown[]) {
-    if (!req.complete) this.shouldKeepAlive = false;
-    return (writeHead as (...a: unknown[]) => http.ServerResponse).apply(this, args);
-  } as typeof res.writeHead;
+class ClosingIfBodyUnread extends http.ServerResponse {
+  override writeHead(
+    statusCode: number,
+    messageOrHeaders?: string | http.OutgoingHttpHeaders | http.OutgoingHttpHeader[],
+    headers?: http.OutgoingHttpHeaders | http.OutgoingHttpHeader[],
+  ): this {
+    if (!this.req.complete) this.shouldKeepAlive = false;
+    return typeof messageOrHeaders === "string"
+      ? super.writeHead(statusCode, messageOrHeaders, headers)
+      : super.writeHead(statusCode, messageOrHeaders ?? headers);
+  }
 }
 
 /**
@@ -139,7 +145,7 @@ export async function listenHttp(
 ): Promise<Listener> {
   const keepaliveMs = options.keepaliveMs ?? 30_000;
   const keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
-  const h1 = http.createServer(handler as http.RequestListener);
+  const h1 = http.createServer({ ServerResponse: ClosingIfBodyUnread }, handler as http.RequestListener);
   // Node closes idle keep-alive sockets after 5 s by default, racing clients that
   // reuse them (a "fetch failed" on a healthy gateway); idleness is ours to judge (Activity).
   h1.keepAliveTimeout = idleMs;
@@ -167,12 +173,12 @@ export async function listenHttp(
   h1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
     const activity = h1Activity.get(req.socket);
     activity?.begin();
-    res.once("close", () => {
+    // "close" comes once: `on` spares the wrapper `once` would keep for the response's life.
+    res.on("close", () => {
       activity?.end();
       if (closing && activity?.open === 0) req.socket.destroy();
     });
     if (closing) res.setHeader("connection", "close");
-    closeIfBodyUnread(req, res);
   });
   h2.on("session", (session) => {
     keepAlive(session, keepaliveMs, keepaliveTimeoutMs);
@@ -189,6 +195,20 @@ export async function listenHttp(
     });
   });
 
+  /** Hands a connection whose first bytes said its protocol to the matching server. */
+  const dispatch = (socket: net.Socket, isHttp2: boolean) => {
+    if (!isHttp2) {
+      const activity = new Activity(idleMs, () => socket.destroy());
+      h1Activity.set(socket, activity);
+      socket.on("close", () => {
+        activity.stop();
+        h1Activity.delete(socket);
+      });
+    }
+    (isHttp2 ? h2 : h1).emit("connection", socket);
+  };
+  // Reads a connection's first bytes until they tell HTTP/2's preface from HTTP/1.1. Its scope
+  // (bytes, timer, listeners) is let go once decided: dispatch's is what lives with the connection.
   const route = (socket: net.Socket) => {
     let head = EMPTY;
     // A connection that never says which protocol it speaks is dropped.
@@ -202,19 +222,8 @@ export async function listenHttp(
       stopUndecided();
       socket.off("close", stopUndecided);
       socket.off("readable", onReadable);
-      const isHttp2 = head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE);
       socket.unshift(head);
-      // This closure's scope lives as long as the connection: it keeps neither the bytes nor the timer.
-      head = EMPTY;
-      if (!isHttp2) {
-        const activity = new Activity(idleMs, () => socket.destroy());
-        h1Activity.set(socket, activity);
-        socket.once("close", () => {
-          activity.stop();
-          h1Activity.delete(socket);
-        });
-      }
-      (isHttp2 ? h2 : h1).emit("connection", socket);
+      dispatch(socket, head.subarray(0, H2_PREFACE.length).equals(H2_PREFACE));
     };
     socket.once("close", stopUndecided);
     socket.on("readable", onReadable);
@@ -223,7 +232,7 @@ export async function listenHttp(
     // HTTP/1.1 has no PING: the kernel probes a quiet connection and fails it if the peer is gone.
     socket.setKeepAlive(true, keepaliveMs);
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     route(socket);
   });

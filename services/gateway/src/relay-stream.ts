@@ -13,7 +13,7 @@ export interface RelayStream {
   /** The HTTP/2 session the stream belongs to (its socket names the client). */
   readonly session?: { socket?: { remoteAddress?: string } } | null;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
-  on(event: "error" | "wantTrailers", listener: () => void): unknown;
+  on(event: "error" | "close" | "wantTrailers", listener: () => void): unknown;
   once(event: "end" | "close" | "drain", listener: () => void): unknown;
   off(event: "data", listener: (chunk: Buffer) => void): unknown;
   off(event: "end" | "drain" | "close", listener: () => void): unknown;
@@ -54,8 +54,10 @@ export class HttpRelayStream implements RelayStream {
     return this.res.destroyed;
   }
 
-  on(event: "data" | "error" | "wantTrailers", listener: (chunk: Buffer) => void): this {
+  on(event: "data" | "error" | "close" | "wantTrailers", listener: (chunk: Buffer) => void): this {
     if (event === "data") this.req.on("data", listener);
+    // The response closes when it is done or the client's connection goes: the call's end either way.
+    else if (event === "close") this.res.on("close", listener);
     else if (event === "error") {
       this.req.on("error", listener);
       this.res.on("error", listener);

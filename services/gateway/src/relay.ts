@@ -84,6 +84,9 @@ const PASSED_TRAILERS = ["grpc-status-details-bin", RETRY_AFTER_HEADER];
 const GRPC_TIMEOUT = /^(\d{1,8})([HMSmun])$/;
 const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000_001 };
 
+// Errors of a call's streams are answered by their "close" (and the call's own status).
+const ignore = () => undefined;
+
 /** gRPC percent-encodes grpc-message (anything outside printable ASCII, and %). */
 function encodeMessage(message: string): string {
   return message.replace(/[^\x20-\x24\x26-\x7e]/g, (char) => encodeURIComponent(char));
@@ -151,9 +154,10 @@ export function createRelay(options: RelayOptions): {
   const { config, sessions } = context;
   const methods = relayMethods(options.syncMaxBytes, config.maxRequestBytes);
   const credentials = new Credentials(config.internalAuthSecret);
-  const streams = new Set<() => void>();
+  // The Subscribe streams held here, ended at shutdown.
+  const streams = new Set<RelayCall>();
   options.shutdownSignal.addEventListener("abort", () => {
-    for (const end of [...streams]) end();
+    for (const call of [...streams]) call.fail(Code.Unavailable, GATEWAY_STOPPING);
   });
 
   const handle = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
@@ -196,7 +200,6 @@ export function createRelay(options: RelayOptions): {
     private releaseSlot?: () => void;
     private feed?: LiveFeed;
     private readonly started = performance.now();
-    private readonly endAtShutdown = () => this.fail(Code.Unavailable, GATEWAY_STOPPING);
 
     constructor(
       private readonly stream: RelayStream,
@@ -208,9 +211,10 @@ export function createRelay(options: RelayOptions): {
 
     start(): void {
       const { stream } = this;
-      stream.on("error", () => undefined);
+      stream.on("error", ignore);
       // The client went away (cancelled, reset, connection lost): the upstream call goes too.
-      stream.once("close", () => this.end());
+      // ("close" comes once: `on` spares the wrapper `once` would keep for a held stream's life.)
+      stream.on("close", () => this.end());
       stream.on("wantTrailers", () => stream.sendTrailers(this.finalTrailers ?? { "grpc-status": "0" }));
       // The body must have arrived this long after the headers (slow senders hold nothing for ever).
       if (!stream.readableEnded) {
@@ -303,7 +307,7 @@ export function createRelay(options: RelayOptions): {
         return;
       }
       this.upstream = upstream;
-      upstream.on("error", () => undefined);
+      upstream.on("error", ignore);
       upstream.on("response", (responseHeaders, flags) => this.onResponse(responseHeaders, flags));
       upstream.on("data", (chunk: Buffer) => {
         if (this.done) return;
@@ -354,7 +358,7 @@ export function createRelay(options: RelayOptions): {
         return;
       }
       this.hold.signal.addEventListener("abort", () => this.fail(Code.Unauthenticated, SESSION_ENDED), { once: true });
-      streams.add(this.endAtShutdown);
+      streams.add(this);
       void this.readRequest().then((body) => {
         if (body === undefined || this.done) return;
         const problem = requestProblem(body);
@@ -478,7 +482,7 @@ export function createRelay(options: RelayOptions): {
       this.finish(translated.code, translated.rawMessage, unchanged ? trailers : undefined);
     }
 
-    private fail(code: Code, message: string, retryAfter?: string): void {
+    fail(code: Code, message: string, retryAfter?: string): void {
       this.finish(code, message, retryAfter === undefined ? undefined : { [RETRY_AFTER_HEADER]: retryAfter });
     }
 
@@ -526,7 +530,7 @@ export function createRelay(options: RelayOptions): {
       this.hold?.release();
       this.feed?.stop();
       this.releaseSlot?.();
-      streams.delete(this.endAtShutdown);
+      streams.delete(this);
       this.span?.end(code);
       const upstream = this.upstream;
       if (upstream && !this.upstreamEnded && !upstream.closed) upstream.close(STATUS.NGHTTP2_CANCEL);
