@@ -87,6 +87,13 @@ const TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 10
 // Errors of a call's streams are answered by their "close" (and the call's own status).
 const ignore = () => undefined;
 
+/** A timer that does not keep the process alive. */
+function unrefTimer(ms: number, run: () => void): NodeJS.Timeout {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return timer;
+}
+
 /** gRPC percent-encodes grpc-message (anything outside printable ASCII, and %). */
 function encodeMessage(message: string): string {
   return message.replace(/[^\x20-\x24\x26-\x7e]/g, (char) => encodeURIComponent(char));
@@ -193,7 +200,9 @@ export function createRelay(options: RelayOptions): {
     private releaseAdmission?: () => void;
     private hold?: SessionHold;
     private span?: RelaySpan;
-    private timers: NodeJS.Timeout[] = [];
+    // The request body's deadline (until it has arrived) and the client's deadline for the call.
+    private bodyTimer?: NodeJS.Timeout;
+    private deadlineTimer?: NodeJS.Timeout;
     private bodyBytes = 0;
     private finalTrailers?: http2.OutgoingHttpHeaders;
     /** A held Subscribe: its slot in the account's cap and its live feed. */
@@ -218,15 +227,20 @@ export function createRelay(options: RelayOptions): {
       stream.on("wantTrailers", () => stream.sendTrailers(this.finalTrailers ?? { "grpc-status": "0" }));
       // The body must have arrived this long after the headers (slow senders hold nothing for ever).
       if (!stream.readableEnded) {
-        const body = this.timer(config.bodyTimeoutMs, () => this.cancelSlowBody());
-        stream.once("end", () => clearTimeout(body));
+        this.bodyTimer = unrefTimer(config.bodyTimeoutMs, () => this.cancelSlowBody());
+        // Let go of it once the body is in: a held stream would keep it for its whole life.
+        stream.once("end", () => {
+          clearTimeout(this.bodyTimer);
+          this.bodyTimer = undefined;
+        });
       }
       const timeoutMs = this.timeoutMs();
       if (timeoutMs === null) {
         this.fail(Code.InvalidArgument, `malformed ${this.protocol}-timeout header`);
         return;
       }
-      if (timeoutMs !== undefined) this.timer(timeoutMs, () => this.fail(Code.DeadlineExceeded, "deadline exceeded"));
+      if (timeoutMs !== undefined)
+        this.deadlineTimer = unrefTimer(timeoutMs, () => this.fail(Code.DeadlineExceeded, "deadline exceeded"));
       stream.pause();
       this.authorize()
         .then((session) => (this.done ? undefined : this.forward(session, timeoutMs)))
@@ -525,7 +539,8 @@ export function createRelay(options: RelayOptions): {
     private end(code: number = Code.Canceled): void {
       if (this.done) return;
       this.done = true;
-      for (const timer of this.timers) clearTimeout(timer);
+      clearTimeout(this.bodyTimer);
+      clearTimeout(this.deadlineTimer);
       this.releaseAdmission?.();
       this.hold?.release();
       this.feed?.stop();
@@ -543,13 +558,6 @@ export function createRelay(options: RelayOptions): {
       if (this.stream.readableEnded) return;
       this.end();
       if (!this.stream.closed) this.stream.close(STATUS.NGHTTP2_CANCEL);
-    }
-
-    private timer(ms: number, run: () => void): NodeJS.Timeout {
-      const timer = setTimeout(run, ms);
-      timer.unref();
-      this.timers.push(timer);
-      return timer;
     }
   }
 
