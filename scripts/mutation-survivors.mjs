@@ -40,4 +40,6 @@ console.log(`\nall: ${detected} of ${scored} = ${((100 * detected) / scored).toF
 // Stryker counts a Timeout as detected: mostly a test left waiting for what the mutant stopped (a
 // message, a stream's end), but on a busy machine a slow run can be one too, hence the lower bound.
 const killed = detected - timeouts;
-console.log(`of which Timeout: ${timeouts}; lower bound, every Timeout counted as survived: ${((100 * killed) / scored).toFixed(1)} %`);
+console.log(
+  `of which Timeout: ${timeouts}; lower bound, every Timeout counted as survived: ${((100 * killed) / scored).toFixed(1)} %`,
+);
