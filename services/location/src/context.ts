@@ -8,6 +8,7 @@ import type { LocationConfig } from "./config.js";
 import type { LocationDb } from "./db/client.js";
 import type { GroupCommit } from "./db/group-commit.js";
 import type { LiveHub } from "@seeme/runtime/live-hub";
+import type { AbsentSubscriptions } from "./push/absent.js";
 
 /** Everything handlers, consumers and workers need; tests build it with their own clock. */
 export interface LocationContext {
@@ -33,6 +34,8 @@ export interface LocationContext {
     /** Fallback lookups per account, so bad pairIDs cannot flood the connection service. */
     routeLookup: Limiter;
   };
+  /** Accounts recently found without a push subscription (push/absent.ts); set when Web Push is configured. */
+  pushAbsent?: AbsentSubscriptions;
   /** Live-stream leases shared by all replicas (the per-account Subscribe cap); absent: counted per replica. */
   streamLeases?: Pick<LimitStore, "acquireLease">;
 }

@@ -25,6 +25,7 @@ import { onInviteExpired } from "./events/invite-expired.js";
 import { LiveHub } from "@seeme/runtime/live-hub";
 import { startProjectionRebuild } from "./projection.js";
 import { getPushConfig } from "./push/get-push-config.js";
+import { AbsentSubscriptions } from "./push/absent.js";
 import { startPushNotifier, type PushNotifier } from "./push/notifier.js";
 import { onAccountKeyRotated } from "./push/on-sessions-ended.js";
 import { registerPushSubscription } from "./push/register-push-subscription.js";
@@ -96,6 +97,7 @@ export async function startLocationService(
       routeLookup: limitStore.limiter("route-lookup", { capacity: 5, perSecond: 0.2 }),
     },
     streamLeases: limitStore,
+    pushAbsent: config.push && new AbsentSubscriptions(config.push.absentCacheMs),
   };
 
   const consumers = [

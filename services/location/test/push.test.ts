@@ -160,6 +160,22 @@ it("a packet to a device without a live stream → exactly one push, whose paylo
   expect(push.pushesTo(other.subscription.endpoint)[0].bodyBytes).toBe(received.bodyBytes);
 });
 
+it("an account that registers right after a packet found it without a subscription is woken by the next packet", async () => {
+  const sender = await device();
+  const recipient = await device();
+  const pairing = await pairAccounts(createClient(ConnectionService, transport), sender, recipient);
+  sender.pairId = pairing.initiatorPairId;
+  recipient.pairId = pairing.recipientPairId;
+  // No subscription yet: the notifier looks, finds none, and does not ask again for PUSH_ABSENT_CACHE
+  // (the test clock does not move, so without registration forgetting it the next packet would not wake).
+  await send(sender, recipient, "before registering");
+  await settle();
+  const subscription = push.subscribe();
+  await recipient.push.registerPushSubscription(subscription);
+  await send(sender, recipient, "after registering");
+  await waitUntil(() => push.pushesTo(subscription.endpoint).length === 1);
+});
+
 it("ten normal packets within a minute → one push; the held-back one goes when the minute ends", async () => {
   const { sender, recipient, subscription } = await pairWithPush();
   for (let i = 0; i < 10; i++) {

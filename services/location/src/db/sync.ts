@@ -162,8 +162,12 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
       SELECT * FROM unnest(${input.acks.map((a) => a.pairId)}::text[], ${input.acks.map((a) => a.packetId)}::bigint[]) AS a(pair_id, packet_id)
     ), deleted AS (
       -- A held packet cannot be acknowledged (so neither revealed nor cancelled) by guessing its id.
-      DELETE FROM packet p USING acked a
-       WHERE (SELECT allowed FROM verdict) AND p.recipient_pair_id = a.pair_id AND p.packet_id = a.packet_id
+      -- The ANY conditions make the cached (generic) plan probe the primary key: joined with the
+      -- unnest alone it scanned the whole table, dead rows of acknowledged packets included.
+      DELETE FROM packet p
+       WHERE (SELECT allowed FROM verdict)
+         AND p.recipient_pair_id = ANY(${input.receiveUnder}::text[]) AND p.packet_id = ANY(${input.acks.map((a) => a.packetId)}::bigint[])
+         AND EXISTS (SELECT 1 FROM acked a WHERE a.pair_id = p.recipient_pair_id AND a.packet_id = p.packet_id)
          AND p.stored_at <= ${now}
       RETURNING p.recipient_pair_id, p.packet_id, p.sender_pair_id
     ), receipts AS (
@@ -178,8 +182,12 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
       SELECT * FROM unnest(${input.receiptsSeen.map((r) => r.pairId)}::text[], ${input.receiptsSeen.map((r) => r.packetId)}::bigint[])
              AS rs(pair_id, packet_id)
     ), receipt_done AS (
-      DELETE FROM delivery_receipt d USING receipt_seen rs, route r
-       WHERE (SELECT allowed FROM verdict) AND d.recipient_pair_id = rs.pair_id AND d.packet_id = rs.packet_id
+      -- ANY conditions for the primary key, as in deleted.
+      DELETE FROM delivery_receipt d USING route r
+       WHERE (SELECT allowed FROM verdict)
+         AND d.recipient_pair_id = ANY(${[...new Set(input.receiptsSeen.map((r) => r.pairId))]}::text[])
+         AND d.packet_id = ANY(${input.receiptsSeen.map((r) => r.packetId)}::bigint[])
+         AND EXISTS (SELECT 1 FROM receipt_seen rs WHERE rs.pair_id = d.recipient_pair_id AND rs.packet_id = d.packet_id)
          AND r.pair_id = d.sender_pair_id AND r.account_id = ${accountId}
     ), delivered AS (
       -- The snapshot still holds the receipts deleted just above: left out explicitly.

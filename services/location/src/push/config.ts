@@ -19,6 +19,8 @@ export interface PushConfig {
   flushIntervalMs: number;
   /** How long a push service keeps an undelivered wake-up. */
   ttlSeconds: number;
+  /** How long an account found without a subscription is not asked about again (0: always asked). */
+  absentCacheMs: number;
 }
 
 // The push services of Chrome/Edge (FCM), Firefox (Mozilla autopush), Safari (Apple) and Windows (WNS).
@@ -64,6 +66,7 @@ export function readPushConfig(env: Env): PushConfig | undefined {
     coalesceMs: read.durationMs("PUSH_COALESCE_WINDOW", "1m", { min: "1s", max: "1h" }),
     flushIntervalMs: read.durationMs("PUSH_FLUSH_INTERVAL", "5s", { min: "10ms", max: "1m" }),
     ttlSeconds: read.durationMs("PUSH_TTL", "1d", { min: "1m", max: "28d" }) / 1000,
+    absentCacheMs: read.durationMs("PUSH_ABSENT_CACHE", "5s", { min: "0s", max: "1m" }),
   };
 }
 
