@@ -97,10 +97,12 @@ export async function benchPostgres(
   };
   try {
     const raw = await lane("raw");
+    // Named, as the relay names its statements (one name per SQL text): parsed and planned once per connection.
+    const names = new Map<string, string>();
     const viaRaw = async (input: SyncInput) => {
       const statement = syncStatement(input);
-      // Named, as the relay names its statements: parsed and planned once per connection.
-      const name = `sync_${input.inboxLimit === null ? "skip" : "read"}`;
+      let name = names.get(statement.text);
+      if (name === undefined) names.set(statement.text, (name = `sync_${names.size}`));
       const { rows } = await raw.pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
       return readOutcome(rows);
     };

@@ -91,25 +91,22 @@ export async function applySync(db: DirectSql, input: SyncInput): Promise<SyncOu
  * The Sync statement for one request. applySync runs it on `pg` directly, not
  * through Prisma (whose client cost 1.9–2.3× pg's CPU for it, BENCHMARKS.md);
  * Prisma.sql still builds it (`text` with $n placeholders, `values`).
+ *
+ * Only the parts a request needs are in its statement: one that only
+ * acknowledges has no outgoing CTEs, one that only sends has no acknowledgement
+ * CTEs. PostgreSQL sets up every node of a plan on each run, used or not, so
+ * the full statement cost a one-packet Sync about as much to start as to run.
+ * At most 16 shapes (sending, acknowledging, receipts seen, inbox read), each a
+ * named statement with its plan cached.
  */
 export function syncStatement(input: SyncInput): Prisma.Sql {
   const { accountId, now } = input;
-  const inbox =
-    input.inboxLimit === null
-      ? Prisma.empty
-      : Prisma.sql`
-    UNION ALL
-    SELECT 'inbox', w.pair_id, w.packet_id, NULL, w.blob, w.type, w.sub_type, w.text, w.stored_at, w.expires_at, w.kind, w.seq
-      FROM (
-        SELECT * FROM (${inboxRows(accountId, now)}) waiting
-         WHERE (SELECT allowed FROM verdict)
-           AND NOT EXISTS (SELECT 1 FROM acked a WHERE a.pair_id = waiting.pair_id AND a.packet_id = waiting.packet_id)
-           AND NOT (waiting.kind = 0 AND waiting.packet_id = ANY(${input.serverAcks}::bigint[]))
-         ORDER BY stored_at, kind, seq
-         LIMIT ${input.inboxLimit}
-      ) w`;
-  return Prisma.sql`
-    WITH outgoing AS (
+  const sending = input.outgoing.length > 0;
+  const acking = input.acks.length > 0;
+  const seeing = input.receiptsSeen.length > 0;
+  const ctes: Prisma.Sql[] = [];
+  if (sending)
+    ctes.push(Prisma.sql`outgoing AS (
       SELECT * FROM unnest(${input.outgoing.map((p) => p.pairId)}::text[], ${input.outgoing.map((p) => p.packetId)}::bigint[],
                            ${input.outgoing.map((p) => p.blob)}::bytea[], ${input.outgoing.map((p) => p.releaseAt)}::timestamptz[],
                            ${input.outgoing.map((p) => p.slot)}::smallint[], ${input.outgoing.map((p) => p.urgent)}::boolean[])
@@ -118,11 +115,20 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
       SELECT pair_id, account_id, peer_pair_id, packet_life_ms FROM route
        WHERE pair_id = ANY(${input.sendTo}::text[]) AND peer_account_id = ${accountId}
        ORDER BY pair_id FOR UPDATE
-    ), verdict AS (
-      SELECT (SELECT count(*) FROM locked) = ${input.sendTo.length}
-         AND (SELECT count(*) FROM route WHERE pair_id = ANY(${input.receiveUnder}::text[]) AND account_id = ${accountId}) = ${input.receiveUnder.length}
-         AS allowed
-    ), candidate AS (
+    )`);
+  const checks = [
+    ...(sending ? [Prisma.sql`(SELECT count(*) FROM locked) = ${input.sendTo.length}`] : []),
+    ...(acking
+      ? [
+          Prisma.sql`(SELECT count(*) FROM route WHERE pair_id = ANY(${input.receiveUnder}::text[]) AND account_id = ${accountId}) = ${input.receiveUnder.length}`,
+        ]
+      : []),
+  ];
+  ctes.push(
+    Prisma.sql`verdict AS (SELECT ${checks.length > 0 ? Prisma.join(checks, " AND ") : Prisma.sql`true`} AS allowed)`,
+  );
+  if (sending)
+    ctes.push(Prisma.sql`candidate AS (
       SELECT o.pair_id, o.packet_id, o.blob, o.urgent, o.ord, o.slot, o.release_at IS NOT NULL AS held, l.peer_pair_id, l.account_id,
              coalesce(o.release_at, ${now}::timestamptz) AS visible_at,
              coalesce(o.release_at, ${now}::timestamptz) + l.packet_life_ms * interval '1 millisecond' AS expires_at
@@ -158,7 +164,9 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
       INSERT INTO seen_packet (recipient_pair_id, packet_id, seen_at)
       SELECT pair_id, packet_id, visible_at FROM candidate
       ON CONFLICT DO NOTHING
-    ), acked AS (
+    )`);
+  if (acking)
+    ctes.push(Prisma.sql`acked AS (
       SELECT * FROM unnest(${input.acks.map((a) => a.pairId)}::text[], ${input.acks.map((a) => a.packetId)}::bigint[]) AS a(pair_id, packet_id)
     ), deleted AS (
       -- A held packet cannot be acknowledged (so neither revealed nor cancelled) by guessing its id.
@@ -170,15 +178,26 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
          AND EXISTS (SELECT 1 FROM acked a WHERE a.pair_id = p.recipient_pair_id AND a.packet_id = p.packet_id)
          AND p.stored_at <= ${now}
       RETURNING p.recipient_pair_id, p.packet_id, p.sender_pair_id
-    ), receipts AS (
+    )`);
+  const receipts = [
+    ...(acking
+      ? [Prisma.sql`SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, false FROM deleted`]
+      : []),
+    ...(sending
+      ? [
+          Prisma.sql`SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, true FROM replaced`,
+          Prisma.sql`SELECT pair_id, packet_id, peer_pair_id, ${now}::timestamptz, true FROM stillborn`,
+        ]
+      : []),
+  ];
+  if (receipts.length > 0)
+    ctes.push(Prisma.sql`receipts AS (
       INSERT INTO delivery_receipt (recipient_pair_id, packet_id, sender_pair_id, acked_at, superseded)
-      SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, false FROM deleted
-      UNION ALL
-      SELECT recipient_pair_id, packet_id, sender_pair_id, ${now}::timestamptz, true FROM replaced
-      UNION ALL
-      SELECT pair_id, packet_id, peer_pair_id, ${now}::timestamptz, true FROM stillborn
+      ${Prisma.join(receipts, " UNION ALL ")}
       ON CONFLICT DO NOTHING
-    ), receipt_seen AS (
+    )`);
+  if (seeing)
+    ctes.push(Prisma.sql`receipt_seen AS (
       SELECT * FROM unnest(${input.receiptsSeen.map((r) => r.pairId)}::text[], ${input.receiptsSeen.map((r) => r.packetId)}::bigint[])
              AS rs(pair_id, packet_id)
     ), receipt_done AS (
@@ -189,26 +208,43 @@ export function syncStatement(input: SyncInput): Prisma.Sql {
          AND d.packet_id = ANY(${input.receiptsSeen.map((r) => r.packetId)}::bigint[])
          AND EXISTS (SELECT 1 FROM receipt_seen rs WHERE rs.pair_id = d.recipient_pair_id AND rs.packet_id = d.packet_id)
          AND r.pair_id = d.sender_pair_id AND r.account_id = ${accountId}
-    ), delivered AS (
+    )`);
+  ctes.push(Prisma.sql`delivered AS (
       -- The snapshot still holds the receipts deleted just above: left out explicitly.
       SELECT d.recipient_pair_id, d.packet_id, d.superseded FROM delivery_receipt d JOIN route r ON r.pair_id = d.sender_pair_id
        WHERE (SELECT allowed FROM verdict) AND r.account_id = ${accountId}
-         AND NOT EXISTS (SELECT 1 FROM receipt_seen rs WHERE rs.pair_id = d.recipient_pair_id AND rs.packet_id = d.packet_id)
+         ${seeing ? Prisma.sql`AND NOT EXISTS (SELECT 1 FROM receipt_seen rs WHERE rs.pair_id = d.recipient_pair_id AND rs.packet_id = d.packet_id)` : Prisma.empty}
        ORDER BY d.recipient_pair_id, d.packet_id
        LIMIT ${MAX_RECEIPTS}
-    )
-    SELECT 'allowed' AS tag, NULL::text AS pair_id, NULL::bigint AS packet_id, NULL::text AS account_id, NULL::bytea AS blob,
+    )`);
+
+  const rows = [
+    Prisma.sql`SELECT 'allowed' AS tag, NULL::text AS pair_id, NULL::bigint AS packet_id, NULL::text AS account_id, NULL::bytea AS blob,
            0 AS type, 0 AS sub_type, '' AS text, NULL::timestamptz AS stored_at, NULL::timestamptz AS expires_at,
-           (SELECT allowed FROM verdict)::int AS kind, NULL::bigint AS seq
-    UNION ALL
-    SELECT 'stored', s.recipient_pair_id, s.packet_id, l.account_id, NULL, 0, 0, '', NULL, s.expires_at, s.held::int, s.seq
-      FROM stored s JOIN locked l ON l.pair_id = s.recipient_pair_id
-    UNION ALL
-    SELECT 'deleted', recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL FROM deleted
-    UNION ALL
-    SELECT CASE WHEN superseded THEN 'superseded' ELSE 'delivered' END, recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL
-      FROM delivered
-    ${inbox}`;
+           (SELECT allowed FROM verdict)::int AS kind, NULL::bigint AS seq`,
+  ];
+  if (sending)
+    rows.push(Prisma.sql`SELECT 'stored', s.recipient_pair_id, s.packet_id, l.account_id, NULL, 0, 0, '', NULL, s.expires_at, s.held::int, s.seq
+      FROM stored s JOIN locked l ON l.pair_id = s.recipient_pair_id`);
+  if (acking)
+    rows.push(
+      Prisma.sql`SELECT 'deleted', recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL FROM deleted`,
+    );
+  rows.push(Prisma.sql`SELECT CASE WHEN superseded THEN 'superseded' ELSE 'delivered' END, recipient_pair_id, packet_id, NULL, NULL, 0, 0, '', NULL, NULL, 0, NULL
+      FROM delivered`);
+  if (input.inboxLimit !== null)
+    rows.push(Prisma.sql`SELECT 'inbox', w.pair_id, w.packet_id, NULL, w.blob, w.type, w.sub_type, w.text, w.stored_at, w.expires_at, w.kind, w.seq
+      FROM (
+        SELECT * FROM (${inboxRows(accountId, now)}) waiting
+         WHERE (SELECT allowed FROM verdict)
+           ${acking ? Prisma.sql`AND NOT EXISTS (SELECT 1 FROM acked a WHERE a.pair_id = waiting.pair_id AND a.packet_id = waiting.packet_id)` : Prisma.empty}
+           AND NOT (waiting.kind = 0 AND waiting.packet_id = ANY(${input.serverAcks}::bigint[]))
+         ORDER BY stored_at, kind, seq
+         LIMIT ${input.inboxLimit}
+      ) w`);
+  return Prisma.sql`
+    WITH ${Prisma.join(ctes, ", ")}
+    ${Prisma.join(rows, " UNION ALL ")}`;
 }
 
 /** The Sync statement's rows as an outcome. */
