@@ -101,8 +101,8 @@ export async function benchPostgres(
     const names = new Map<string, string>();
     const viaRaw = async (input: SyncInput) => {
       const statement = syncStatement(input);
-      let name = names.get(statement.text);
-      if (name === undefined) names.set(statement.text, (name = `sync_${names.size}`));
+      if (!names.has(statement.text)) names.set(statement.text, `sync_${names.size}`);
+      const name = names.get(statement.text);
       const { rows } = await raw.pool.query<SyncRow>({ name, text: statement.text, values: statement.values });
       return readOutcome(rows);
     };
