@@ -55,6 +55,9 @@ function headersOf(metadata: grpc.Metadata): Record<string, string> {
 // The reason a finished call's signal is aborted with. Without one, every call
 // would build a DOMException (and capture its stack) just to end its signal.
 const CALL_ENDED = new ConnectError("call ended", Code.Canceled);
+// grpc-js reports every call's stream closing as "cancelled", even after the call has answered: a
+// shared reason too, so a finished call builds no error (capturing a stack) for nobody to read.
+const CANCELLED_BY_CLIENT = new ConnectError("call cancelled by client", Code.Canceled);
 
 /** A request body that is not valid protobuf: the client's fault (InvalidArgument), not grpc-js's INTERNAL. */
 class Malformed {
@@ -99,7 +102,7 @@ function contextFor(
   shutdownSignal: AbortSignal,
 ) {
   const requestAbort = new AbortController();
-  call.on("cancelled", () => requestAbort.abort(new ConnectError("call cancelled by client", Code.Canceled)));
+  call.on("cancelled", () => requestAbort.abort(CANCELLED_BY_CLIENT));
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
   const timeoutMs = Number.isFinite(deadlineMs) && deadlineMs > 0 ? Math.max(1, deadlineMs - Date.now()) : undefined;
