@@ -34,16 +34,32 @@ const SETUP = [
   `CREATE INDEX IF NOT EXISTS ${LEASES}_key ON ${LEASES} (name, key)`,
 ];
 
-// $1 name, $2 key, $3 capacity, $4 per second, $5 cost, $6 now (ms). `b.` is the row before the update.
-const AVAILABLE = "LEAST($3::float8, b.tokens + GREATEST(0, $6::float8 - b.updated_ms) / 1000 * $4::float8)";
-const TAKE = `INSERT INTO ${BUCKETS} AS b (name, key, tokens, updated_ms, granted)
-  VALUES ($1, $2, CASE WHEN $3::float8 >= $5::float8 THEN $3::float8 - $5::float8 ELSE $3::float8 END, $6::float8,
-          $3::float8 >= $5::float8)
+/**
+ * Takes from buckets in order in one statement: take i is one UPSERT (a CTE),
+ * run only when take i-1 was granted, so the first refusal leaves the buckets
+ * after it untouched, as separate statements one after another would. `$1` is
+ * now (ms); take i's name, key, capacity, per second and cost follow from
+ * `$(2 + 5i)`. A refused take still stores its refilled bucket; `b.` is the row
+ * before the update.
+ */
+function takeStatement(count: number): string {
+  const ctes = Array.from({ length: count }, (_, i) => {
+    const [name, key, capacity, perSecond, cost] = [2, 3, 4, 5, 6].map((n) => `$${n + 5 * i}`);
+    const available = `LEAST(${capacity}::float8, b.tokens + GREATEST(0, $1::float8 - b.updated_ms) / 1000 * ${perSecond}::float8)`;
+    return `t${i} AS (
+  INSERT INTO ${BUCKETS} AS b (name, key, tokens, updated_ms, granted)
+  SELECT ${name}, ${key}, CASE WHEN ${capacity}::float8 >= ${cost}::float8 THEN ${capacity}::float8 - ${cost}::float8 ELSE ${capacity}::float8 END,
+         $1::float8, ${capacity}::float8 >= ${cost}::float8
+   WHERE ${i === 0 ? "true" : `(SELECT granted FROM t${i - 1})`}
   ON CONFLICT (name, key) DO UPDATE SET
-    granted = ${AVAILABLE} >= $5::float8,
-    tokens = ${AVAILABLE} - CASE WHEN ${AVAILABLE} >= $5::float8 THEN $5::float8 ELSE 0 END,
-    updated_ms = GREATEST(b.updated_ms, $6::float8)
-  RETURNING granted`;
+    granted = ${available} >= ${cost}::float8,
+    tokens = ${available} - CASE WHEN ${available} >= ${cost}::float8 THEN ${cost}::float8 ELSE 0 END,
+    updated_ms = GREATEST(b.updated_ms, $1::float8)
+  RETURNING granted)`;
+  });
+  const results = Array.from({ length: count }, (_, i) => `(SELECT granted FROM t${i}) AS g${i}`);
+  return `WITH ${ctes.join(",\n")}\nSELECT ${results.join(", ")}`;
+}
 // Buckets that have refilled carry nothing worth keeping.
 const FORGET_FULL = `DELETE FROM ${BUCKETS}
   WHERE name = $1 AND tokens + GREATEST(0, $4::float8 - updated_ms) / 1000 * $3::float8 >= $2::float8`;
@@ -155,18 +171,17 @@ export class LimitStore {
     );
   }
 
-  /** @internal one bucket statement. */
-  async takeTokens(name: string, key: string, limit: RateLimit, cost: number, nowMs: number): Promise<boolean> {
+  /**
+   * @internal Takes in order in one statement (takeStatement): for each take, granted,
+   * or undefined when an earlier one was refused (it was not charged).
+   */
+  async takeTokens(takes: BucketTake[], nowMs: number): Promise<Array<boolean | undefined>> {
     await this.ready();
-    const result = await this.pool.query<{ granted: boolean }>(TAKE, [
-      name,
-      key,
-      limit.capacity,
-      limit.perSecond,
-      cost,
+    const { rows } = await this.pool.query<Record<string, boolean | null>>(takeStatement(takes.length), [
       nowMs,
+      ...takes.flatMap((take) => [take.name, take.key, take.limit.capacity, take.limit.perSecond, take.cost]),
     ]);
-    return result.rows[0].granted;
+    return takes.map((_, i) => rows[0][`g${i}`] ?? undefined);
   }
 
   /** @internal drops refilled buckets of one limit. */
@@ -220,20 +235,31 @@ export class SharedRateLimiter implements Limiter {
   private readonly local: RateLimiter;
 
   constructor(
-    private readonly store: LimitStore,
-    private readonly name: string,
+    readonly store: LimitStore,
+    readonly name: string,
     private readonly limit: RateLimit,
-    private readonly now: () => number = Date.now,
+    readonly now: () => number = Date.now,
   ) {
     this.local = new RateLimiter(limit, now);
   }
 
   async tryTake(key: string, cost = 1): Promise<boolean> {
     try {
-      return await this.store.takeTokens(this.name, key, this.limit, cost, this.now());
+      const [granted] = await this.store.takeTokens([this.bucket(key, cost)], this.now());
+      return granted === true;
     } catch {
       return this.local.tryTake(key, cost);
     }
+  }
+
+  /** @internal this limiter's take of `cost` from `key`'s bucket, for the store's statement. */
+  bucket(key: string, cost: number): BucketTake {
+    return { name: this.name, key, limit: this.limit, cost };
+  }
+
+  /** @internal the take this replica falls back to when the database does not answer. */
+  tryTakeLocally(key: string, cost: number): boolean {
+    return this.local.tryTake(key, cost);
   }
 
   async take(key: string, what: string, cost = 1): Promise<void> {
@@ -246,4 +272,57 @@ export class SharedRateLimiter implements Limiter {
   forgetFull(): Promise<void> {
     return this.store.forget(this.name, this.limit, this.now());
   }
+}
+
+/** One bucket of a store's statement. */
+interface BucketTake {
+  name: string;
+  key: string;
+  limit: RateLimit;
+  cost: number;
+}
+
+/** One take of `takeInOrder`. */
+export interface Take {
+  limiter: Limiter;
+  key: string;
+  /** Names the limit in the refusal ("packets sent by this account"). */
+  what: string;
+  cost: number;
+}
+
+/**
+ * Takes from several buckets in order, as `take` one after another would: the
+ * first refusal throws ResourceExhausted naming it, and the buckets after it are
+ * not charged. Shared buckets of one store are taken in one statement — one
+ * round trip instead of one per bucket (a Sync takes its sender's and each
+ * recipient's); when the database does not answer, each falls back to this
+ * replica's own bucket, in the same order.
+ */
+export async function takeInOrder(takes: Take[]): Promise<void> {
+  const limiters = takes.map((take) => take.limiter);
+  const shared = limiters.every((limiter) => limiter instanceof SharedRateLimiter) ? limiters : [];
+  const store = shared[0]?.store;
+  const buckets = new Set(takes.map((take, i) => `${shared[i]?.name}\0${take.key}`));
+  // One statement cannot take twice from one bucket, nor span stores: such takes go one by one.
+  if (takes.length < 2 || !store || shared.some((limiter) => limiter.store !== store) || buckets.size < takes.length) {
+    for (const take of takes) await take.limiter.take(take.key, take.what, take.cost);
+    return;
+  }
+  let granted: Array<boolean | undefined>;
+  try {
+    granted = await store.takeTokens(
+      takes.map((take, i) => shared[i].bucket(take.key, take.cost)),
+      shared[0].now(),
+    );
+  } catch {
+    granted = [];
+    for (const [i, take] of takes.entries()) {
+      granted.push(shared[i].tryTakeLocally(take.key, take.cost));
+      if (!granted[i]) break;
+    }
+  }
+  const refused = takes.findIndex((_, i) => granted[i] !== true);
+  if (refused !== -1)
+    throw new ConnectError(`rate limit exceeded for ${takes[refused].what}; retry later`, Code.ResourceExhausted);
 }

@@ -1,5 +1,6 @@
 import { Code } from "@connectrpc/connect";
-import { LimitStore } from "@seeme/runtime/shared-limits";
+import { RateLimiter } from "@seeme/runtime/rate-limit";
+import { LimitStore, takeInOrder } from "@seeme/runtime/shared-limits";
 import { createTestDatabase, type TestDatabase } from "@seeme/testkit/database";
 
 // Two stores on one schema stand for two replicas of a service: separate pools, one database.
@@ -50,6 +51,75 @@ describe("SharedRateLimiter", () => {
     expect(await address.tryTake("x")).toBe(true);
     expect(await account.tryTake("x")).toBe(true);
     expect(await address.tryTake("x")).toBe(false);
+  });
+});
+
+describe("takeInOrder (a Sync's sender and recipient limits in one statement)", () => {
+  it("takes every bucket when all have room, across replicas sharing them", async () => {
+    const now = () => 0;
+    const [senderA, senderB] = replicas.map((store) => store.limiter("order-sender", { capacity: 3, perSecond: 1 }, now));
+    const recipient = replicas[0].limiter("order-recipient", { capacity: 10, perSecond: 1 }, now);
+    const sync = (sender: typeof senderA, cost: number) =>
+      takeInOrder([
+        { limiter: sender, key: "alice", what: "packets sent by this account", cost },
+        { limiter: recipient, key: "pair-1", what: "packets to this pair_id", cost },
+        { limiter: recipient, key: "pair-2", what: "packets to this pair_id", cost: 1 },
+      ]);
+    await sync(senderA, 2);
+    await sync(senderB, 1);
+    // The sender's bucket is empty now whichever replica asks; the recipients' hold what is left.
+    expect(await senderB.tryTake("alice")).toBe(false);
+    expect(await recipient.tryTake("pair-1", 7)).toBe(true);
+    expect(await recipient.tryTake("pair-1")).toBe(false);
+    expect(await recipient.tryTake("pair-2", 8)).toBe(true);
+    expect(await recipient.tryTake("pair-2")).toBe(false);
+  });
+
+  it("stops at the first refusal, naming it, and charges none of the buckets after it", async () => {
+    const now = () => 0;
+    const sender = replicas[1].limiter("stop-sender", { capacity: 5, perSecond: 1 }, now);
+    const recipient = replicas[1].limiter("stop-recipient", { capacity: 2, perSecond: 1 }, now);
+    const takes = (cost: number) => [
+      { limiter: sender, key: "bob", what: "packets sent by this account", cost },
+      { limiter: recipient, key: "pair-a", what: "packets to this pair_id", cost },
+      { limiter: recipient, key: "pair-b", what: "packets to this pair_id", cost },
+    ];
+    // pair-a has room for 2 only: refused there; the sender was charged 3 before it, pair-b nothing.
+    await expect(takeInOrder(takes(3))).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+      rawMessage: "rate limit exceeded for packets to this pair_id; retry later",
+    });
+    expect(await recipient.tryTake("pair-b", 2)).toBe(true);
+    expect(await recipient.tryTake("pair-a", 2)).toBe(true);
+    // The sender has 2 left: a Sync of 3 is refused at the sender, and its recipients keep theirs.
+    const fresh = replicas[1].limiter("stop-recipient-2", { capacity: 3, perSecond: 1 }, now);
+    await expect(
+      takeInOrder([
+        { limiter: sender, key: "bob", what: "packets sent by this account", cost: 3 },
+        { limiter: fresh, key: "pair-c", what: "packets to this pair_id", cost: 3 },
+      ]),
+    ).rejects.toMatchObject({ rawMessage: "rate limit exceeded for packets sent by this account; retry later" });
+    expect(await fresh.tryTake("pair-c", 3)).toBe(true);
+    expect(await sender.tryTake("bob", 2)).toBe(true);
+  });
+
+  it("takes one by one what one statement cannot: the same bucket twice, or a replica's own limiter", async () => {
+    const now = () => 0;
+    const shared = replicas[0].limiter("twice", { capacity: 3, perSecond: 1 }, now);
+    await expect(
+      takeInOrder([
+        { limiter: shared, key: "k", what: "k's packets", cost: 2 },
+        { limiter: shared, key: "k", what: "k's packets", cost: 2 },
+      ]),
+    ).rejects.toMatchObject({ rawMessage: "rate limit exceeded for k's packets; retry later" });
+    expect(await shared.tryTake("k", 1)).toBe(true);
+    expect(await shared.tryTake("k", 1)).toBe(false);
+    const local = new RateLimiter({ capacity: 1, perSecond: 1 }, now);
+    await takeInOrder([
+      { limiter: shared, key: "other", what: "other's packets", cost: 1 },
+      { limiter: local, key: "other", what: "other's packets here", cost: 1 },
+    ]);
+    expect(local.tryTake("other")).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { NOT_YOUR_CONNECTION, requireRoutes } from "../../access.js";
+import { takeInOrder, type Take } from "@seeme/runtime/shared-limits";
 import type { LocationContext } from "../../context.js";
 import type { SyncInput, SyncOutcome } from "../../db/sync.js";
 import type { CheckedSync } from "../../validate.js";
@@ -45,20 +46,36 @@ export function createAuthoriser(ctx: LocationContext) {
   const knownSenders = new KnownSenders();
   return async (input: SyncInput, checked: CheckedSync, apply: () => Promise<Applied>): Promise<Applied> => {
     const { accountId } = input;
-    if (checked.outgoingCount > 0)
-      await ctx.limits.sender.take(accountId, "packets sent by this account", checked.outgoingCount);
-    const takeRecipientLimits = async () => {
-      for (const batch of checked.outgoing)
-        await ctx.limits.recipient.take(batch.pairId, "packets to this pair_id", batch.packets.length);
-    };
+    const senderLimit: Take[] =
+      checked.outgoingCount > 0
+        ? [
+            {
+              limiter: ctx.limits.sender,
+              key: accountId,
+              what: "packets sent by this account",
+              cost: checked.outgoingCount,
+            },
+          ]
+        : [];
+    const recipientLimits: Take[] = checked.outgoing.map((batch) => ({
+      limiter: ctx.limits.recipient,
+      key: batch.pairId,
+      what: "packets to this pair_id",
+      cost: batch.packets.length,
+    }));
     const requireAccess = async () => {
       await requireRoutes(ctx, accountId, input.sendTo, "sendTo");
       await requireRoutes(ctx, accountId, input.receiveUnder, "receiveUnder");
     };
 
     const known = knownSenders.has(accountId, input.sendTo);
-    if (!known) await requireAccess();
-    await takeRecipientLimits();
+    // A known sender's limits in one statement (the hot path); a new one's recipients only after the access check.
+    if (known) await takeInOrder([...senderLimit, ...recipientLimits]);
+    else {
+      await takeInOrder(senderLimit);
+      await requireAccess();
+      await takeInOrder(recipientLimits);
+    }
     let applied = await apply();
     if (!applied.outcome.allowed && known) {
       await requireAccess();
