@@ -57,7 +57,9 @@ describe("SharedRateLimiter", () => {
 describe("takeInOrder (a Sync's sender and recipient limits in one statement)", () => {
   it("takes every bucket when all have room, across replicas sharing them", async () => {
     const now = () => 0;
-    const [senderA, senderB] = replicas.map((store) => store.limiter("order-sender", { capacity: 3, perSecond: 1 }, now));
+    const [senderA, senderB] = replicas.map((store) =>
+      store.limiter("order-sender", { capacity: 3, perSecond: 1 }, now),
+    );
     const recipient = replicas[0].limiter("order-recipient", { capacity: 10, perSecond: 1 }, now);
     const sync = (sender: typeof senderA, cost: number) =>
       takeInOrder([
