@@ -7,7 +7,7 @@ import { profilesIn, summarizeProfile, type ProfileSummary } from "./lib/profile
 import type { Progress } from "./lib/progress.js";
 import { startInProcessStack, startProcessStack, type BenchStack, type ServiceName } from "./lib/stack.js";
 import { TEST_DATABASE_URL } from "@seeme/testkit/database";
-import { BLOB_BYTES } from "./lib/stats.js";
+import { BLOB_BYTES, msPerPacket } from "./lib/stats.js";
 import { countPackets, seedQueuedPackets } from "./scenarios/growth.js";
 import { benchHandlers, type HandlersResult } from "./scenarios/handlers.js";
 import { benchNats, type NatsResult } from "./scenarios/nats.js";
@@ -200,8 +200,7 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       const meter = await startCpuMeter(meterGroups);
       const result = await flow(options);
       const used = await meter();
-      const perPacket = (cores: number) =>
-        Math.round((cores * 1000 * 1000) / Math.max(result.ackedPerSecond, 1)) / 1000;
+      const perPacket = (cores: number) => msPerPacket(cores, result.ackedPerSecond);
       const serving = Object.entries(used).filter(([name]) => name !== "load generator");
       const total = serving.reduce((sum, [, cores]) => sum + cores, 0);
       return {

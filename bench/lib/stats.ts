@@ -81,3 +81,8 @@ export async function closedLoop(
   const seconds = (last - from) / 1000;
   return { perSecond: round(done / seconds, 0), done, seconds: round(seconds), latency: latency.summary() };
 }
+
+/** CPU milliseconds per acknowledged packet of a process that used `cores` (1.0 = one core busy) at `ackedPerSecond`. */
+export function msPerPacket(cores: number, ackedPerSecond: number): number {
+  return Math.round((cores * 1000 * 1000) / Math.max(ackedPerSecond, 1)) / 1000;
+}

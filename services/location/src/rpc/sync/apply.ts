@@ -25,7 +25,7 @@ export function syncInput(accountId: string, checked: CheckedSync, skipIncoming:
 
 /**
  * Stage 2 of Sync: runs the Sync statement; server message acks join it in one
- * transaction. Syncs arriving within a millisecond share one transaction and
+ * transaction. Syncs arriving together (in one event-loop turn, by default) share one transaction and
  * commit (group commit, db/group-commit.ts); each still gets its own outcome.
  * PostgreSQL may cancel it to break a deadlock (or a serialization conflict)
  * with a concurrent change of the same routes: nothing was applied then, and
