@@ -16,7 +16,7 @@ import { createPairs } from "./lib/devices.js";
 import { startOwnNats } from "./lib/nats-server.js";
 import { ROOT, startProcessStack, type ServiceName } from "./lib/stack.js";
 import { msPerPacket } from "./lib/stats.js";
-import { FULL } from "./suite.js";
+import { FULL, warmStack } from "./suite.js";
 import { runFlow } from "./scenarios/seeme.js";
 
 const { values: args } = parseArgs({
@@ -47,8 +47,7 @@ try {
     groups[`postgres (${name})`] = backends.find;
     closing.push(backends.close);
   }
-  // Warm-up: JIT, connection pools and prepared statements, as the full suite's baselines do for it.
-  await runFlow(pairs, { mode: "closed", batch: 10, warmupMs: 1000, durationMs: 3000, drainMs: 3000 });
+  await warmStack(pairs, FULL.stackWarmupMs);
   for (let round = 1; round <= Number(args.rounds); round++) {
     for (const batch of args.batches.split(",").map(Number)) {
       const meter = await startCpuMeter(groups);

@@ -33,6 +33,8 @@ export interface BenchSizes {
   sweepBoundMs: number;
   /** How long the idle stack is metered (its CPU is subtracted for the marginal cost per packet). */
   idleMs: number;
+  /** An unmetered run at 10 per Sync after every (re)start of the services (warmStack). */
+  stackWarmupMs: number;
   /** Profile the services during a saturation run (processes only). */
   profile: boolean;
 }
@@ -48,6 +50,7 @@ export const FULL: BenchSizes = {
   registerBoundMs: 60_000,
   sweepBoundMs: 180_000,
   idleMs: 5000,
+  stackWarmupMs: 3000,
   profile: true,
 };
 
@@ -63,6 +66,7 @@ export const SMOKE: BenchSizes = {
   registerBoundMs: 5000,
   sweepBoundMs: 10_000,
   idleMs: 200,
+  stackWarmupMs: 200,
   profile: false,
 };
 
@@ -129,6 +133,16 @@ function machine(loadAtStart: number[]): BenchResults["machine"] {
 
 const load1 = () => Math.round(loadavg()[0] * 100) / 100;
 
+/**
+ * An unmetered run after the services (re)start, so metered runs measure a warm stack:
+ * JIT-compiled code, open pool connections, and prepared statements past the five runs on
+ * each connection for which PostgreSQL plans a named statement anew. Without it the first
+ * run after a start cost up to twice the same run later (the growth levels' 1k figure).
+ */
+export async function warmStack(pairs: DevicePair[], ms: number): Promise<void> {
+  await runFlow(pairs, { mode: "closed", batch: 10, warmupMs: 0, durationMs: ms, drainMs: ms });
+}
+
 export async function runBenchmarks(say: Progress, sizes: BenchSizes, outDir: string): Promise<BenchResults> {
   // A full run brings its own nats-server, so NATS's CPU is this stack's alone; the smoke run uses the machine's.
   const ownNats = sizes.stack === "processes" ? await startOwnNats() : undefined;
@@ -183,6 +197,7 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       postgres: backends.find,
       ...(natsPid === undefined ? {} : { "nats-server": () => [natsPid] }),
     };
+    await warmStack(pairs, sizes.stackWarmupMs);
     // What the stack spends doing nothing (timers, health checks, heartbeats): at a few dozen packets per
     // second on a crowded machine it is a large share of a packet's cost, so it is reported apart.
     say(`idle stack, ${sizes.idleMs} ms …`);
@@ -264,11 +279,13 @@ async function runAll(say: Progress, sizes: BenchSizes, outDir: string, natsPid?
       say("restarting the services under --cpu-prof for a profiled saturation run …");
       await stack.restart(["--cpu-prof", `--cpu-prof-dir=${dir}`]);
       const pids = Object.fromEntries(services.map((name) => [name, stack.pid(name)]));
+      await warmStack(pairs, sizes.stackWarmupMs);
       const fromUs = Number(process.hrtime.bigint() / 1000n);
       const result = await flow({ mode: "closed", batch: 1, ...sizes.e2e });
       const toUs = Number(process.hrtime.bigint() / 1000n);
       say(`  → ${result.ackedPerSecond} acked packets/s under the profiler; restarting without it …`);
       await stack.restart([]);
+      await warmStack(pairs, sizes.stackWarmupMs);
       const files = profilesIn(dir);
       profile = services
         .filter((name) => files.has(pids[name]))
