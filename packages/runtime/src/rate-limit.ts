@@ -13,6 +13,11 @@ export interface RateLimit {
   perSecond: number;
 }
 
+/** The refusal of every limiter, local or shared: ResourceExhausted naming what was limited. */
+export function rateLimitExceeded(what: string): ConnectError {
+  return new ConnectError(`rate limit exceeded for ${what}; retry later`, Code.ResourceExhausted);
+}
+
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; updated: number }>();
 
@@ -39,8 +44,7 @@ export class RateLimiter {
 
   /** Like tryTake, but throws ResourceExhausted naming what was limited. */
   take(key: string, what: string, cost = 1): void {
-    if (!this.tryTake(key, cost))
-      throw new ConnectError(`rate limit exceeded for ${what}; retry later`, Code.ResourceExhausted);
+    if (!this.tryTake(key, cost)) throw rateLimitExceeded(what);
   }
 
   /** Full buckets carry no state worth keeping; dropping them bounds memory. */

@@ -1,9 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { Code, ConnectError } from "@connectrpc/connect";
 import pg from "pg";
 import { parseDatabaseUrl, poolConfig } from "./db/url.js";
 import type { Logger } from "./logger.js";
-import { RateLimiter, type RateLimit } from "./rate-limit.js";
+import { RateLimiter, rateLimitExceeded, type RateLimit } from "./rate-limit.js";
 
 /**
  * Limits every replica of a service shares, kept in the service's own PostgreSQL
@@ -264,7 +263,7 @@ export class SharedRateLimiter implements Limiter {
 
   async take(key: string, what: string, cost = 1): Promise<void> {
     if (!(await this.tryTake(key, cost))) {
-      throw new ConnectError(`rate limit exceeded for ${what}; retry later`, Code.ResourceExhausted);
+      throw rateLimitExceeded(what);
     }
   }
 
@@ -323,6 +322,5 @@ export async function takeInOrder(takes: Take[]): Promise<void> {
     }
   }
   const refused = takes.findIndex((_, i) => granted[i] !== true);
-  if (refused !== -1)
-    throw new ConnectError(`rate limit exceeded for ${takes[refused].what}; retry later`, Code.ResourceExhausted);
+  if (refused !== -1) throw rateLimitExceeded(takes[refused].what);
 }

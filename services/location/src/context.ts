@@ -34,8 +34,8 @@ export interface LocationContext {
     /** Fallback lookups per account, so bad pairIDs cannot flood the connection service. */
     routeLookup: Limiter;
   };
-  /** Accounts recently found without a push subscription (push/absent.ts); set when Web Push is configured. */
-  pushAbsent?: AbsentSubscriptions;
+  /** Accounts recently found without a push subscription (push/absent.ts): the notifier's, forgotten on registration. */
+  pushAbsent: AbsentSubscriptions;
   /** Live-stream leases shared by all replicas (the per-account Subscribe cap); absent: counted per replica. */
   streamLeases?: Pick<LimitStore, "acquireLease">;
 }

@@ -97,7 +97,7 @@ export async function startLocationService(
       routeLookup: limitStore.limiter("route-lookup", { capacity: 5, perSecond: 0.2 }),
     },
     streamLeases: limitStore,
-    pushAbsent: config.push && new AbsentSubscriptions(config.push.absentCacheMs),
+    pushAbsent: new AbsentSubscriptions(config.push?.absentCacheMs ?? 0),
   };
 
   const consumers = [

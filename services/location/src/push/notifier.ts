@@ -1,7 +1,6 @@
 import { InboxUpdatedSchema } from "@seeme/contracts/location";
 import { inboxUpdated, liveStream } from "@seeme/contracts/subjects";
 import type { LocationContext } from "../context.js";
-import { AbsentSubscriptions } from "./absent.js";
 import type { PushConfig } from "./config.js";
 import { sendWakeUp, type Urgency } from "./sender.js";
 import {
@@ -40,8 +39,6 @@ export interface PushNotifier {
  */
 export function startPushNotifier(ctx: LocationContext, config: PushConfig): PushNotifier {
   const log = ctx.log.child({ component: "push" });
-  // The context's (shared with registration, which forgets an account it registers); a notifier started alone has its own.
-  const absent = ctx.pushAbsent ?? new AbsentSubscriptions(config.absentCacheMs);
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: Promise<T>): Promise<T> => {
     inFlight.add(work);
@@ -85,9 +82,9 @@ export function startPushNotifier(ctx: LocationContext, config: PushConfig): Pus
     const now = ctx.now();
     // Most accounts (CLI, SDK, apps that never registered) have no subscription: skip the probe for them,
     // and do not ask the database again for a few seconds (absent.ts).
-    if (absent.has(accountId, now)) return;
+    if (ctx.pushAbsent.has(accountId, now)) return;
     if (!(await hasSubscription(ctx.db, accountId, now))) {
-      absent.add(accountId, now);
+      ctx.pushAbsent.add(accountId, now);
       return;
     }
     if (await hasLiveStream(accountId)) return;

@@ -40,7 +40,7 @@ export function registerPushSubscription(ctx: LocationContext) {
       { accountId, sessionId: session.id, ...subscription, expiresAt: session.expiresAt },
       now,
     );
-    ctx.pushAbsent?.forget(accountId);
+    ctx.pushAbsent.forget(accountId);
     return { expireTime: timestampFromDate(session.expiresAt) };
   };
 }
